@@ -1,0 +1,90 @@
+"""Seconds per metric at the reference parameters, and with ``fast=True``.
+
+Run by hand (never by the test command):
+
+    python bench/metrics_speed.py [--metrics all] [--seed 0] [--n-jobs -1] [--skip-reference]
+
+Data: a dSprites-like ground-truth space (factor sizes 3, 6, 40, 32, 32, the
+dSprites factors), observed as the vector of its factor indices, so that
+observation costs nothing. Representation: 10 codes that cost nothing: the five
+standardised factors, slightly mixed and with a deterministic wobble, plus five
+nuisance codes. The printout gives seconds per metric, the total, the same with
+``fast``, and the largest |fast − reference| over each metric's scalar keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from untwine.metrics import evaluate, expand_metric_names
+
+
+class DSpritesLike:
+    name = "dsprites_like"
+    factor_names = ("shape", "scale", "orientation", "pos_x", "pos_y")
+    factor_sizes = (3, 6, 40, 32, 32)
+    observation_shape = (5,)
+
+    def sample_factors(self, n, rng):
+        return np.stack([rng.integers(0, s, n) for s in self.factor_sizes], axis=1).astype(np.int64)
+
+    def observe(self, factors, rng):
+        return np.asarray(factors, dtype=np.float32)
+
+
+_SIZES = np.array(DSpritesLike.factor_sizes, dtype=np.float64)
+_MIX = np.eye(5) + 0.1 * np.random.default_rng(7).standard_normal((5, 5))
+
+
+def representation(observations: np.ndarray) -> np.ndarray:
+    z = (observations - (_SIZES - 1) / 2) / np.sqrt((_SIZES**2 - 1) / 12)
+    main = z @ _MIX + 0.05 * np.sin(7.0 * z[:, ::-1])
+    nuisance = 0.3 * np.cos(np.arange(1, 6) * z.sum(axis=1, keepdims=True))
+    return np.concatenate([main, nuisance], axis=1)
+
+
+def run(names, fast, seed, n_jobs):
+    data = DSpritesLike()
+    results, seconds = {}, {}
+    for name in names:
+        start = time.perf_counter()
+        results.update(evaluate(representation, data, [name], seed=seed, fast=fast, n_jobs=n_jobs))
+        seconds[name] = time.perf_counter() - start
+        print(f"  {name:26s} {seconds[name]:8.2f} s", flush=True)
+    print(f"  {'total':26s} {sum(seconds.values()):8.2f} s", flush=True)
+    return results, seconds
+
+
+def scalars(result):
+    return {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and k not in ("seed",)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--metrics", nargs="+", default=["all"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-jobs", type=int, default=-1)
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    names = expand_metric_names(args.metrics)
+    reference = None
+    if not args.skip_reference:
+        print("reference parameters:")
+        reference, _ = run(names, False, args.seed, args.n_jobs)
+    print("fast preset:")
+    fast, _ = run(names, True, args.seed, args.n_jobs)
+    if reference is not None:
+        print("largest |fast - reference| per metric (scalar keys):")
+        for name in names:
+            ref, got = scalars(reference[name]), scalars(fast[name])
+            worst = max(((abs(got[k] - ref[k]), k) for k in ref if k in got), default=(0.0, "-"))
+            print(f"  {name:26s} {worst[0]:.4f} ({worst[1]})")
+    return reference, fast
+
+
+if __name__ == "__main__":
+    main()

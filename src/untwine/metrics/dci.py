@@ -1,0 +1,125 @@
+"""DCI: Disentanglement, Completeness, Informativeness (Eastwood & Williams 2018,
+"A Framework for the Quantitative Evaluation of Disentangled Representations"),
+as the reference protocol computes it (disentanglement_lib ``dci.py``).
+
+Per factor k a gradient-boosted classifier (scikit-learn defaults) is fit on the
+codes; the importance matrix R (d codes × K factors) holds |feature_importances_|.
+
+* disentanglement = Σ_j ρ_j (1 − H_K(R_j·/Σ R_j·)), ρ_j = Σ_k R_jk / Σ R (entropy base K);
+* completeness    = Σ_k ρ_k (1 − H_d(R_·k/Σ R_·k)), ρ_k = Σ_j R_jk / Σ R (entropy base d);
+  scikit-learn importances sum to 1 per factor, so ρ_k = 1/K: the plain mean;
+* informativeness_train/test = mean classification accuracy over factors.
+
+``fast=True`` swaps in ``HistGradientBoostingClassifier`` with the same capacity
+(100 iterations, learning rate 0.1, depth 3, min 1 sample per leaf) and takes the
+importance of a code as its total split gain, normalised per factor; the measured
+deviation from the reference values is in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.stats
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+
+from ._fit import ConstantClassifier, accuracy, fit_classifier, parallel_map
+from ._sampling import DEFAULT_BATCH_SIZE, sample_codes
+from ._validate import check_train_test
+
+__all__ = ["dci", "disentanglement", "completeness", "importance_matrix", "sample_dci"]
+
+
+def make_gbt(random_state=None):
+    """The reference predictor: ``GradientBoostingClassifier()`` with default settings."""
+    return GradientBoostingClassifier(random_state=random_state)
+
+
+def make_fast_gbt(random_state=None):
+    """Histogram gradient boosting with the capacity of the reference's trees."""
+    return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_depth=3, max_leaf_nodes=None,
+                                          min_samples_leaf=1, l2_regularization=0.0, early_stopping=False,
+                                          random_state=random_state)
+
+
+def hist_gbt_importances(model, num_features: int) -> np.ndarray:
+    """Total split gain per feature of a fitted ``HistGradientBoostingClassifier``, summing to 1.
+
+    scikit-learn exposes no importances for histogram boosting; the fitted trees
+    (``_predictors``, a private attribute) hold each split's feature and gain.
+    """
+    gains = np.zeros(num_features)
+    for per_class in model._predictors:
+        for tree in per_class:
+            nodes = tree.nodes
+            inner = ~nodes["is_leaf"].astype(bool)
+            np.add.at(gains, nodes["feature_idx"][inner], np.maximum(nodes["gain"][inner], 0.0))
+    total = gains.sum()
+    return gains / total if total > 0 else gains
+
+
+def _fit_one(args):
+    x_train, y_train, x_test, y_test, fast, random_state = args
+    factory = (lambda: make_fast_gbt(random_state)) if fast else (lambda: make_gbt(random_state))
+    model = fit_classifier(factory, x_train, y_train)
+    if isinstance(model, ConstantClassifier):
+        importance = np.zeros(x_train.shape[1])
+    elif fast:
+        importance = hist_gbt_importances(model, x_train.shape[1])
+    else:
+        importance = np.abs(model.feature_importances_)
+    return importance, accuracy(model, x_train, y_train), accuracy(model, x_test, y_test)
+
+
+def importance_matrix(codes_train, factors_train, codes_test, factors_test, fast=False, random_state=0,
+                      n_jobs=None):
+    """(importance (d, K), train accuracies (K,), test accuracies (K,))."""
+    ct, ft, cs, fs = check_train_test(codes_train, factors_train, codes_test, factors_test)
+    jobs = [(ct, ft[:, k], cs, fs[:, k], fast, random_state) for k in range(ft.shape[1])]
+    out = parallel_map(_fit_one, jobs, n_jobs)
+    importance = np.stack([o[0] for o in out], axis=1)
+    return importance, np.array([o[1] for o in out]), np.array([o[2] for o in out])
+
+
+def disentanglement(importance: np.ndarray) -> float:
+    """Importance-weighted mean over codes of 1 − entropy (base K) of each code's row."""
+    k = importance.shape[1]
+    per_code = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=k) if k > 1 else np.ones(importance.shape[0])
+    if importance.sum() == 0.0:
+        importance = np.ones_like(importance)
+    weight = importance.sum(axis=1) / importance.sum()
+    return float(np.sum(per_code * weight))
+
+
+def completeness(importance: np.ndarray) -> float:
+    """Importance-weighted mean over factors of 1 − entropy (base d) of each factor's column."""
+    d = importance.shape[0]
+    per_factor = 1.0 - scipy.stats.entropy(importance + 1e-11, base=d) if d > 1 else np.ones(importance.shape[1])
+    if importance.sum() == 0.0:
+        importance = np.ones_like(importance)
+    weight = importance.sum(axis=0) / importance.sum()
+    return float(np.sum(per_factor * weight))
+
+
+def dci(codes_train, factors_train, codes_test, factors_test, fast=False, random_state=0, n_jobs=None) -> dict:
+    """DCI scores with the reference keys.
+
+    Returns ``{"informativeness_train", "informativeness_test", "disentanglement",
+    "completeness"}``, all in [0, 1].
+    """
+    imp, train_acc, test_acc = importance_matrix(codes_train, factors_train, codes_test, factors_test,
+                                                 fast=fast, random_state=random_state, n_jobs=n_jobs)
+    return {"informativeness_train": float(np.mean(train_acc)), "informativeness_test": float(np.mean(test_acc)),
+            "disentanglement": disentanglement(imp), "completeness": completeness(imp)}
+
+
+def sample_dci(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000, num_test=5_000,
+               fast=False, n_jobs=-1) -> dict:
+    """Reference sampler: 10,000 train / 5,000 test points.
+
+    The boosted trees get a ``random_state`` drawn from the metric's rng (the
+    reference leaves it unset), so that the same seed gives the same numbers.
+    """
+    ct, ft = sample_codes(representation, data, num_train, rng, batch_size)
+    cs, fs = sample_codes(representation, data, num_test, rng, batch_size)
+    random_state = int(rng.integers(2**31 - 1))
+    return dci(ct, ft, cs, fs, fast=fast, random_state=random_state, n_jobs=n_jobs)

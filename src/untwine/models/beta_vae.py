@@ -1,0 +1,37 @@
+"""β-VAE (Higgins et al. 2017): reconstruction + β·KL(q(z|x) ‖ N(0, I)).
+
+β = 1 is the plain VAE of Kingma & Welling (2014).
+"""
+
+from __future__ import annotations
+
+from .vae import Objective, check_positive, gaussian_kl
+
+
+class BetaVAE(Objective):
+    """loss = E[−log p(x|z)] + β · KL(q(z|x) ‖ p(z)), KL summed over latents, mean over the batch.
+
+    Reference grid (Locatello et al. 2019): β ∈ {1, 2, 4, 6, 8, 16}.
+    """
+
+    name = "beta-vae"
+    paper = "Higgins et al. 2017, β-VAE, Eq. 4"
+
+    def __init__(self, *, beta: float = 1.0):
+        super().__init__()
+        self.beta = check_positive("beta", beta)
+
+    def regularizer(self, *, mean, logvar, z, step, logs, model, x):
+        kl = gaussian_kl(mean, logvar).sum(1).mean()
+        logs["kl"] = float(kl.detach())
+        return {"beta_kl": self.beta * kl}
+
+
+class VanillaVAE(BetaVAE):
+    """The plain VAE (Kingma & Welling 2014): β-VAE with β = 1."""
+
+    name = "vae"
+    paper = "Kingma & Welling 2014, Eq. 10"
+
+    def __init__(self):
+        super().__init__(beta=1.0)

@@ -1,0 +1,213 @@
+"""The VAE shared by every objective, and the base class of objectives.
+
+Losses follow the reference library (shared/REFERENCE.md): the reconstruction term
+is summed over pixels, KL terms summed over latents, both averaged over the batch,
+so that β means what the papers mean.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..nets import build_decoder, build_encoder
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@dataclass
+class ModelConfig:
+    """What builds a model: the objective by name, latent size, likelihood, hyperparameters.
+
+    ``params`` holds the objective's hyperparameters by name (``untwine models``
+    lists them with their defaults); missing ones take the defaults.
+    """
+
+    objective: str = "beta-vae"
+    latent_dim: int = 10
+    likelihood: str = "bernoulli"
+    params: dict = field(default_factory=dict)
+
+
+class VAE(nn.Module):
+    """Encoder q(z|x) = N(μ(x), diag σ²(x)), decoder p(x|z), prior N(0, I).
+
+    ``likelihood="bernoulli"``: the decoder outputs logits; the reconstruction loss
+    is sigmoid cross-entropy summed over pixels (the reference). ``"gaussian"``: the
+    decoder outputs means (through a sigmoid) and the loss is the squared error
+    summed over pixels (a unit-variance Gaussian up to a constant, as in the
+    reference library's l2 loss).
+    """
+
+    def __init__(self, observation_shape: tuple[int, ...], latent_dim: int = 10, likelihood: str = "bernoulli"):
+        super().__init__()
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; valid: {', '.join(LIKELIHOODS)}")
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
+        self.observation_shape = tuple(int(s) for s in observation_shape)
+        self.latent_dim = int(latent_dim)
+        self.likelihood = likelihood
+        self.encoder = build_encoder(self.observation_shape, latent_dim)
+        self.decoder = build_decoder(self.observation_shape, latent_dim)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.observation_shape) == 3
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Channels-last for images: measurably faster convolutions on the CPU."""
+        return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance, (n, d) each."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output: logits (Bernoulli) or pre-sigmoid means (Gaussian)."""
+        return self.decoder(z)
+
+    @staticmethod
+    def sample_posterior(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
+        """z = μ + σ·ε with ε drawn from ``generator`` (reparameterisation)."""
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + torch.exp(0.5 * logvar) * noise
+
+    def reconstruction_loss(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood per example (n,), summed over all observation entries."""
+        if self.likelihood == "bernoulli":
+            loss = F.binary_cross_entropy_with_logits(decoded, x, reduction="none")
+        else:
+            loss = (torch.sigmoid(decoded) - x).pow(2)
+        return loss.flatten(1).sum(1)
+
+    def mean_observation(self, decoded: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(decoded)
+
+    # -- numpy faces, batched, without gradients --------------------------------
+    def _batched(self, fn: Callable, batch_size: int) -> Callable[[np.ndarray], tuple[np.ndarray, ...]]:
+        def apply(observations: np.ndarray):
+            observations = np.asarray(observations, dtype=np.float32)
+            if observations.shape[1:] != self.observation_shape:
+                raise ValueError(
+                    f"observations must have shape (n, {', '.join(map(str, self.observation_shape))}), "
+                    f"got {observations.shape}"
+                )
+            was_training = self.training
+            self.eval()
+            device = next(self.parameters()).device
+            outputs = []
+            try:
+                with torch.no_grad():
+                    for start in range(0, len(observations), batch_size):
+                        x = self.prepare(torch.from_numpy(observations[start:start + batch_size]).to(device))
+                        outputs.append(tuple(o.float().cpu().numpy() for o in fn(x)))
+            finally:
+                self.train(was_training)
+            if not outputs:
+                empty = np.zeros((0, self.latent_dim), dtype=np.float32)
+                return empty, empty
+            return tuple(np.concatenate(parts) for parts in zip(*outputs))
+
+        return apply
+
+    def representation(self, batch_size: int = 512) -> Callable[[np.ndarray], np.ndarray]:
+        """Observations (n, *obs) -> posterior means (n, d), batched, without gradients."""
+        apply = self._batched(lambda x: (self.encode(x)[0],), batch_size)
+        return lambda observations: apply(observations)[0]
+
+    def posterior(self, batch_size: int = 512) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Observations -> (posterior means, posterior variances), each (n, d)."""
+        def fn(x):
+            mean, logvar = self.encode(x)
+            return mean, logvar.exp()
+        return self._batched(fn, batch_size)
+
+    def reconstruct(self, observations: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Mean reconstructions from posterior means, same shape as the input."""
+        apply = self._batched(lambda x: (self.mean_observation(self.decode(self.encode(x)[0])),), batch_size)
+        return apply(observations)[0]
+
+    def generate(self, codes: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Decoder mean for codes (n, d) -> observations."""
+        codes = np.asarray(codes, dtype=np.float32)
+        device = next(self.parameters()).device
+        with torch.no_grad():
+            outs = [self.mean_observation(self.decode(torch.from_numpy(codes[i:i + batch_size]).to(device)))
+                    .float().cpu().numpy() for i in range(0, len(codes), batch_size)]
+        return np.concatenate(outs) if outs else np.zeros((0, *self.observation_shape), np.float32)
+
+
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, 1)) per latent, (n, d): ½(μ² + σ² − log σ² − 1)."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0)
+
+
+class Objective(nn.Module):
+    """An objective: reconstruction plus a regulariser, as named loss terms.
+
+    Subclasses override :meth:`regularizer` (the one hook most objectives need)
+    and declare their hyperparameters as keyword arguments of ``__init__`` with
+    defaults; :meth:`hyperparameters` reads them from the signature, so nothing is
+    listed twice. An objective that trains parameters of its own (FactorVAE's
+    discriminator) owns them and overrides :meth:`auxiliary_step`.
+
+    ``forward`` returns ``(terms, logs)``: ``terms`` are tensors whose sum is
+    minimised; ``logs`` are detached floats worth recording (e.g. the raw KL).
+    """
+
+    name: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    # True for objectives whose representation is a deterministic code (the AE).
+    deterministic: ClassVar[bool] = False
+
+    @classmethod
+    def hyperparameters(cls) -> dict[str, object]:
+        """Hyperparameter names and defaults, read from ``__init__``'s signature."""
+        sig = inspect.signature(cls.__init__)
+        return {n: p.default for n, p in sig.parameters.items()
+                if n != "self" and p.kind == p.KEYWORD_ONLY}
+
+    def forward(self, model: VAE, x: torch.Tensor, step: int, generator: torch.Generator | None = None):
+        mean, logvar = model.encode(x)
+        z = mean if self.deterministic else model.sample_posterior(mean, logvar, generator)
+        decoded = model.decode(z)
+        reconstruction = model.reconstruction_loss(x, decoded).mean()
+        terms = {"reconstruction": reconstruction}
+        logs: dict[str, float] = {}
+        regularizer = self.regularizer(mean=mean, logvar=logvar, z=z, step=step, logs=logs, model=model, x=x)
+        terms.update(regularizer)
+        if not self.deterministic:
+            kl = gaussian_kl(mean, logvar).sum(1).mean()
+            logs.setdefault("kl", float(kl.detach()))
+            logs.setdefault("elbo", -float(reconstruction.detach()) - logs["kl"])
+        self._cache = {"z": z.detach(), "mean": mean.detach(), "logvar": logvar.detach(), "x": x}
+        return terms, logs
+
+    def regularizer(self, *, mean, logvar, z, step, logs, model, x) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def auxiliary_step(self, model: VAE, step: int, generator: torch.Generator | None = None) -> dict[str, float]:
+        """Train the objective's own parameters after the model's step; returns logs."""
+        return {}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The objective's own optimisers by name; the trainer checkpoints them."""
+        return {}
+
+    def configure(self, model: VAE, train_config) -> None:
+        """Called once by the trainer before training (e.g. to build optimisers)."""
+
+
+def check_positive(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"hyperparameter {name} must be a non-negative number, got {value}")
+    return value

@@ -1,0 +1,69 @@
+"""DCI known answers (definitions in the module docstring).
+
+* identity: each factor is read from its own code only, importances are one-hot:
+  disentanglement and completeness ~ 1 (> 0.85), informativeness ~ 1.
+* duplicated factor-0 code: factor 0's importance splits over two codes, its
+  completeness falls towards 1 − log 2 / log d; completeness drops, D stays high.
+* missing factor: that factor is predicted at chance, informativeness_test falls to
+  about (K − 1 + 1/size)/K.
+* pure noise: accuracy at chance (1/size per factor), importances spread evenly:
+  D and C low.
+"""
+
+import numpy as np
+import pytest
+
+from untwine.metrics import dci
+from untwine.metrics.dci import completeness, disentanglement
+
+from _cases import train_test
+
+SIZES = (3, 4, 5)
+N = (1500, 800)
+
+
+@pytest.fixture(scope="module")
+def identity():
+    return dci(*train_test("identity", SIZES, *N), n_jobs=1)
+
+
+def test_identity(identity):
+    assert identity["disentanglement"] > 0.85
+    assert identity["completeness"] > 0.85
+    assert identity["informativeness_test"] > 0.97
+    assert identity["informativeness_train"] > 0.97
+
+
+def test_duplicated(identity):
+    out = dci(*train_test("duplicated", SIZES, *N), n_jobs=1)
+    assert out["completeness"] < identity["completeness"] - 0.05
+    assert out["disentanglement"] > 0.8
+
+
+def test_missing(identity):
+    out = dci(*train_test("missing", SIZES, *N), n_jobs=1)
+    expected = (len(SIZES) - 1 + 1 / SIZES[0]) / len(SIZES)
+    assert out["informativeness_test"] == pytest.approx(expected, abs=0.05)
+
+
+def test_noise():
+    out = dci(*train_test("noise", SIZES, *N), n_jobs=1)
+    chance = np.mean([1 / s for s in SIZES])
+    assert out["informativeness_test"] < chance + 0.08
+    assert out["disentanglement"] < 0.3 and out["completeness"] < 0.3
+
+
+def test_importance_formulas():
+    one_hot = np.eye(3)
+    assert disentanglement(one_hot) == pytest.approx(1.0, abs=1e-6)
+    assert completeness(one_hot) == pytest.approx(1.0, abs=1e-6)
+    uniform = np.ones((3, 3))
+    assert disentanglement(uniform) == pytest.approx(0.0, abs=1e-6)
+    assert completeness(uniform) == pytest.approx(0.0, abs=1e-6)
+    assert disentanglement(np.zeros((3, 2))) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fast_preset_is_close_on_identity(identity):
+    out = dci(*train_test("identity", SIZES, *N), fast=True, n_jobs=1)
+    for key in identity:
+        assert abs(out[key] - identity[key]) < 0.05

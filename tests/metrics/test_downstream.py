@@ -1,0 +1,37 @@
+"""Downstream accuracies: identity codes are predictable (≈ 1 for trees, high for
+LR), pure noise at chance (1/size per factor); key names as in the reference."""
+
+import numpy as np
+
+from untwine.metrics import downstream, evaluate
+
+from _cases import train_test
+from conftest import Recorder, ToyData
+
+SIZES = (3, 4, 5)
+
+
+def test_keys_and_identity_lr():
+    out = evaluate(Recorder(3), ToyData(SIZES), "downstream_lr", num_train=(10, 300), num_test=300, n_jobs=1)
+    out = out["downstream_lr"]
+    for size in (10, 300):
+        for key in ("mean_train_accuracy", "mean_test_accuracy", "min_train_accuracy", "min_test_accuracy"):
+            assert f"{size}:{key}" in out
+        for i in range(3):
+            assert f"{size}:train_accuracy_factor_{i}" in out and f"{size}:test_accuracy_factor_{i}" in out
+    assert out["300:mean_test_accuracy"] > 0.85
+    assert out["params"]["num_train"] == [10, 300]
+
+
+def test_gbt_identity_and_noise():
+    ident = downstream(*train_test("identity", SIZES, 300, 300), predictor="gbt")
+    assert ident["min_test_accuracy"] > 0.97
+    noise = downstream(*train_test("noise", SIZES, 300, 300), predictor="gbt")
+    assert noise["mean_test_accuracy"] < np.mean([1 / s for s in SIZES]) + 0.1
+
+
+def test_single_class_training_sample_does_not_crash():
+    ct, ft, cs, fs = train_test("identity", SIZES, 20, 50)
+    ft[:, 0] = 1
+    out = downstream(ct, ft, cs, fs, predictor="lr")
+    assert out["train_accuracy_factor_0"] == 1.0

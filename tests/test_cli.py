@@ -1,0 +1,67 @@
+"""The command line: the same public functions, flags over config, clear errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from untwine.cli import build_config, main, make_parser
+
+
+def parse(*argv):
+    return make_parser().parse_args(list(argv))
+
+
+def test_flags_override_config(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('dataset = "dsprites"\n[model]\nobjective = "beta-vae"\nparams = {beta = 2.0}\n'
+                   '[train]\nsteps = 50\nseed = 4\n')
+    config = build_config(parse("train", "--out", "x", "--config", str(cfg), "--seed", "9", "--param", "beta=6"))
+    assert config.train.steps == 50 and config.train.seed == 9
+    assert config.model.params == {"beta": 6}
+
+
+def test_quick_defaults_and_param_parsing():
+    config = build_config(parse("run", "--param", "beta=1e-1"), quick=True)
+    assert config.train.steps == 3000 and config.model.objective == "beta-vae"
+    assert config.model.params["beta"] == pytest.approx(0.1)
+
+
+def test_unknown_names_list_valid_ones(capsys):
+    assert main(["train", "--out", "x", "--model", "betavae", "--steps", "1"]) == 2
+    assert "valid names" in capsys.readouterr().err
+    assert main(["train", "--out", "x", "--dataset", "mnist", "--steps", "1"]) == 2
+    assert "dsprites" in capsys.readouterr().err
+    assert main(["train", "--out", "x", "--param", "gamma=3", "--steps", "1"]) == 2
+    assert "hyperparameters: beta" in capsys.readouterr().err
+
+
+def test_unknown_config_key_is_named(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[train]\nstesp = 5\n")
+    assert main(["train", "--out", str(tmp_path / "r"), "--config", str(cfg)]) == 2
+    assert "stesp" in capsys.readouterr().err
+
+
+def test_train_evaluate_report_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--steps", "4", "--batch-size", "8", "--quiet"]) == 0
+    assert main(["evaluate", str(out), "--metrics", "mig", "--quiet"]) == 0
+    scores = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= scores["mig"]["discrete_mig"] <= 1.0 and scores["mig"]["seed"] == 0
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "discrete_mig" in page and "report_traversals.png" in page
+    assert "report:" in capsys.readouterr().out
+
+
+def test_models_lists_hyperparameters(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "beta-vae" in out and "beta=1.0" in out
+
+
+def test_console_script_help():
+    result = subprocess.run([sys.executable, "-m", "untwine.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "untwine run" in result.stdout

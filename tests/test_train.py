@@ -1,0 +1,146 @@
+"""The training loop: determinism, bit-identical resume, NaN handling, run directory."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from untwine.config import RunConfig
+from untwine.train import NonFiniteLossError, draw_batch, load_model, read_log, train
+
+
+def small_config(steps=12, seed=0, **params):
+    config = RunConfig()
+    config.train.steps = steps
+    config.train.batch_size = 16
+    config.train.checkpoint_every = 4
+    config.train.log_every = 2
+    config.train.seed = seed
+    config.train.lr = 1e-3
+    config.model.params = dict(params)
+    return config
+
+
+def weights(run_dir):
+    return (run_dir / "model.safetensors").read_bytes()
+
+
+def test_run_directory_layout(tmp_path):
+    run = train(small_config(), tmp_path / "r", progress=False)
+    assert sorted(p.name for p in run.iterdir()) == ["config.toml", "log.csv", "model.safetensors", "state"]
+    assert sorted(p.name for p in (run / "state").iterdir()) == ["checkpoint.safetensors", "state.json"]
+    log = read_log(run)
+    assert log["step"].tolist() == [2, 4, 6, 8, 10, 12]
+    assert {"loss", "reconstruction", "beta_kl", "kl", "images_per_s"} <= set(log.columns)
+    assert json.loads((run / "state" / "state.json").read_text())["step"] == 12
+    assert RunConfig.from_toml(run / "config.toml") == small_config()
+
+
+def test_same_seed_same_weights_other_seed_differs(tmp_path):
+    a = train(small_config(steps=4), tmp_path / "a", progress=False)
+    b = train(small_config(steps=4), tmp_path / "b", progress=False)
+    c = train(small_config(steps=4, seed=1), tmp_path / "c", progress=False)
+    assert weights(a) == weights(b)
+    assert weights(a) != weights(c)
+
+
+def test_resume_is_bit_identical(tmp_path):
+    whole = train(small_config(steps=10), tmp_path / "whole", progress=False)
+    part = train(small_config(steps=6), tmp_path / "part", progress=False)  # checkpoints at 4 and 6
+    assert weights(part) != weights(whole)
+    train(small_config(steps=10), tmp_path / "part", progress=False)
+    assert weights(part) == weights(whole)
+    assert read_log(part).equals(read_log(whole).assign(images_per_s=read_log(part)["images_per_s"]))
+
+
+def test_resume_after_kill_between_checkpoints(tmp_path, monkeypatch):
+    """A run killed mid-way continues from its last checkpoint, bit-identical."""
+    whole = train(small_config(steps=10), tmp_path / "whole", progress=False)
+    import untwine.train as train_module
+
+    calls = {"n": 0}
+    original = train_module.draw_batch
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # step 6: after the checkpoint at step 4, before the one at 8
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "draw_batch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_config(steps=10), tmp_path / "killed", progress=False)
+    monkeypatch.setattr(train_module, "draw_batch", original)
+    assert json.loads((tmp_path / "killed" / "state" / "state.json").read_text())["step"] == 4
+    train(small_config(steps=10), tmp_path / "killed", progress=False)
+    assert weights(tmp_path / "killed") == weights(whole)
+
+
+def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
+    import untwine.models.beta_vae as beta_vae
+
+    original = beta_vae.BetaVAE.regularizer
+
+    def poisoned(self, **kw):
+        terms = original(self, **kw)
+        if kw["step"] == 5:
+            terms["beta_kl"] = terms["beta_kl"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(beta_vae.BetaVAE, "regularizer", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"'beta_kl'.*step 5"):
+        train(small_config(steps=10), tmp_path / "r", progress=False)
+    state = json.loads((tmp_path / "r" / "state" / "state.json").read_text())
+    assert state["step"] == 5
+    saved = load_file(tmp_path / "r" / "model.safetensors")
+    assert all(torch.isfinite(t).all() for t in saved.values())
+    # the saved state is exactly the state after 5 good steps
+    monkeypatch.setattr(beta_vae.BetaVAE, "regularizer", original)
+    ref = train(small_config(steps=5), tmp_path / "ref", progress=False)
+    assert weights(ref) == weights(tmp_path / "r")
+
+
+def test_other_config_in_same_dir_is_refused(tmp_path):
+    train(small_config(steps=2), tmp_path / "r", progress=False)
+    with pytest.raises(ValueError, match="different configuration.*model"):
+        train(small_config(steps=4, beta=4.0), tmp_path / "r", progress=False)
+    assert weights(tmp_path / "r")  # nothing lost
+
+
+def test_corrupt_state_is_named(tmp_path):
+    run = train(small_config(steps=2), tmp_path / "r", progress=False)
+    (run / "state" / "checkpoint.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="remove that directory"):
+        train(small_config(steps=4), run, progress=False)
+
+
+def test_training_reduces_the_loss(tmp_path):
+    config = small_config(steps=60)
+    config.train.checkpoint_every = 60
+    run = train(config, tmp_path / "r", progress=False)
+    loss = read_log(run)["loss"].to_numpy()
+    assert loss[-5:].mean() < 0.5 * loss[:2].mean()
+
+
+def test_load_model_round_trip(tmp_path):
+    run = train(small_config(steps=2), tmp_path / "r", progress=False)
+    model, config = load_model(run)
+    assert config == small_config(steps=2)
+    state = load_file(run / "model.safetensors")
+    for key, value in model.state_dict().items():
+        assert torch.equal(value.contiguous(), state[key])
+    with pytest.raises(FileNotFoundError, match="train the run first"):
+        (run / "model.safetensors").unlink()
+        load_model(run)
+
+
+def test_batches_depend_only_on_seed_and_step():
+    from untwine.data import DSprites
+
+    data = DSprites()
+    f1, x1 = draw_batch(data, 8, seed=3, step=17)
+    f2, x2 = draw_batch(data, 8, seed=3, step=17)
+    f3, _ = draw_batch(data, 8, seed=3, step=18)
+    assert np.array_equal(f1, f2) and np.array_equal(x1, x2) and not np.array_equal(f1, f3)
