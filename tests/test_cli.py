@@ -24,7 +24,7 @@ def test_flags_override_config(tmp_path):
 
 def test_quick_defaults_and_param_parsing():
     config = build_config(parse("run", "--param", "beta=1e-1"), quick=True)
-    assert config.train.steps == 3000 and config.model.objective == "beta-vae"
+    assert config.train.steps == 4000 and config.model.objective == "beta-vae"
     assert config.model.params["beta"] == pytest.approx(0.1)
 
 

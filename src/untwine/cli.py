@@ -23,7 +23,7 @@ examples:
 
 #: The quick preset of ``untwine run``: a recognisable model in a few minutes on a
 #: 2-core laptop. ``untwine train`` keeps the reference set-up (REFERENCE.md).
-QUICK = {"steps": 3000, "lr": 5e-4, "model": "beta-vae", "params": {"beta": 4.0}, "out": "runs/quick"}
+QUICK = {"steps": 4000, "lr": 1e-3, "model": "beta-vae", "params": {"beta": 4.0}, "out": "runs/quick"}
 
 
 def _add_run_options(parser: argparse.ArgumentParser, quick: bool) -> None:
