@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import difflib
 
+from .annealed_vae import AnnealedVAE
+from .autoencoder import Autoencoder
+from .beta_tcvae import BetaTCVAE
 from .beta_vae import BetaVAE, VanillaVAE
+from .decomposition import Decomposition
+from .dip_vae import DIPVAEI, DIPVAEII
+from .factor_vae import Discriminator, FactorVAE
 from .vae import VAE, ModelConfig, Objective, gaussian_kl
 
-OBJECTIVES: dict[str, type[Objective]] = {cls.name: cls for cls in (VanillaVAE, BetaVAE)}
+OBJECTIVES: dict[str, type[Objective]] = {
+    cls.name: cls
+    for cls in (VanillaVAE, BetaVAE, AnnealedVAE, BetaTCVAE, FactorVAE, DIPVAEI, DIPVAEII, Decomposition, Autoencoder)
+}
 
 
 def objective_class(name: str) -> type[Objective]:
@@ -42,5 +51,6 @@ def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tupl
     return model, objective
 
 
-__all__ = ["OBJECTIVES", "VAE", "ModelConfig", "Objective", "BetaVAE", "VanillaVAE", "build_model",
+__all__ = ["OBJECTIVES", "VAE", "ModelConfig", "Objective", "BetaVAE", "VanillaVAE", "AnnealedVAE", "BetaTCVAE",
+           "FactorVAE", "Discriminator", "DIPVAEI", "DIPVAEII", "Decomposition", "Autoencoder", "build_model",
            "build_objective", "objective_class", "gaussian_kl"]

@@ -1,0 +1,325 @@
+"""Log-densities, total-correlation estimators and the ELBO decomposition.
+
+Chen et al. 2018 (seed 000, "Isolating Sources of Disentanglement in VAEs", Eq. 2)
+split the average KL term of the ELBO into three parts. With n the index of a data
+point (uniform over the N points of the dataset) and q(z) = 1/N Σ_n q(z|n) the
+aggregate posterior::
+
+    E_n KL(q(z|n) ‖ p(z)) = I_q(z; n)                         index-code MI
+                          + KL(q(z) ‖ Π_k q(z_k))              total correlation (TC)
+                          + Σ_k KL(q(z_k) ‖ p(z_k))             dimension-wise KL
+
+Every term needs log q(z), a mixture over the whole dataset. On a minibatch of B
+points n_1..n_B with samples z_i ~ q(z|n_i) it is estimated as
+
+    log q(z_i) ≈ log Σ_j w_ij q(z_i | n_j),     Σ_j w_ij = 1 for every row i,
+
+and likewise each marginal log q(z_ik) with the same weights on one dimension.
+
+* **MWS** (minibatch weighted sampling, Chen et al. §4.1): every batch element has
+  weight 1/B. Chen et al. write the weight as 1/(N·B), which shifts every log q
+  estimate by −log N and the TC estimate by (d − 1)·log N; the shift does not change a
+  gradient, and without it the estimate converges to the true value as B grows, so
+  untwine leaves it out. (The reference library leaves out both constants, which
+  shifts its TC by −(d − 1)·log B; again only the value, not the gradient, differs.)
+* **MSS** (minibatch stratified sampling, Chen et al. Appendix C): the point's own
+  posterior gets weight 1/N (its exact share of the mixture); of the B − 1 others,
+  B − 2 get weight 1/(B − 1) and one gets the remainder (N − B + 1)/(N·(B − 1)), so
+  that each row sums to one. This needs B ≤ N; for B > N (a batch drawn with
+  replacement from a tiny dataset) the B − 1 others share (N − 1)/N equally. MSS is
+  unbiased for q(z) when the batch holds distinct points (drawn without replacement);
+  a batch drawn with replacement adds a bias of order 1/N, negligible for the
+  reference datasets (N ≥ 10⁴). The
+  weight matrix of Chen et al.'s released code (copied by several libraries) writes
+  its entries with a stride of B instead of B + 1, so its rows do not sum to one;
+  :func:`importance_weights` is tested for that.
+
+Shapes: ``z``, ``mean`` and ``logvar`` are (B, d); log-variances, not variances,
+parameterise the diagonal Gaussian posteriors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+LOG_2PI = math.log(2.0 * math.pi)
+ESTIMATORS = ("mws", "mss")
+
+
+def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Elementwise log N(x; μ, exp(logvar)) (broadcasting), in nats."""
+    return -0.5 * (LOG_2PI + logvar + (x - mean).pow(2) * torch.exp(-logvar))
+
+
+def standard_normal_log_density(x: torch.Tensor) -> torch.Tensor:
+    """Elementwise log N(x; 0, 1)."""
+    return -0.5 * (LOG_2PI + x.pow(2))
+
+
+def check_estimator(estimator: str) -> str:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
+    return estimator
+
+
+def importance_weights(batch_size: int, dataset_size: int | None = None, estimator: str = "mss") -> np.ndarray:
+    """The (B, B) weight matrix w_ij of the estimator (rows sum to one), float64.
+
+    Row i weighs the posteriors of the batch when estimating q(z_i) for z_i drawn
+    from the posterior of point i (see the module docstring). ``dataset_size`` (N) is
+    needed by MSS only.
+    """
+    check_estimator(estimator)
+    size = int(batch_size)
+    if size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    if estimator == "mws":
+        return np.full((size, size), 1.0 / size)
+    if dataset_size is None or int(dataset_size) < 1:
+        raise ValueError(
+            "the MSS estimator needs the dataset size N (the number of points of the finite factor space); "
+            f"got {dataset_size!r}"
+        )
+    n = int(dataset_size)
+    if size == 1:
+        return np.ones((1, 1))
+    others = size - 1
+    if n >= size:
+        weights = np.full((size, size), 1.0 / others)
+        rows = np.arange(size)
+        weights[rows, (rows + 1) % size] = (n - size + 1) / (n * others)
+    else:
+        weights = np.full((size, size), (n - 1) / (n * others))
+    np.fill_diagonal(weights, 1.0 / n)
+    return weights
+
+
+def log_importance_weights(batch_size: int, dataset_size: int | None = None, estimator: str = "mss", *,
+                           dtype=torch.float32, device=None) -> torch.Tensor:
+    """log of :func:`importance_weights` as a tensor (zero weights become −inf)."""
+    with np.errstate(divide="ignore"):
+        logw = np.log(importance_weights(batch_size, dataset_size, estimator))
+    return torch.as_tensor(logw, dtype=dtype, device=device)
+
+
+def log_aggregate_densities(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *, estimator: str = "mws",
+                            dataset_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minibatch estimates of log q(z_i) (B,) and of each marginal log q(z_ik) (B, d).
+
+    ``z[i]`` must be a sample of the posterior N(mean[i], exp(logvar[i])).
+    """
+    if z.dim() != 2 or z.shape != mean.shape or z.shape != logvar.shape:
+        raise ValueError(f"z, mean and logvar must all have shape (B, d); got {tuple(z.shape)}, "
+                         f"{tuple(mean.shape)}, {tuple(logvar.shape)}")
+    # [i, j, k] = log q(z_ik | n_j)
+    log_q_pairs = gaussian_log_density(z[:, None, :], mean[None, :, :], logvar[None, :, :])
+    logw = log_importance_weights(z.shape[0], dataset_size, estimator, dtype=z.dtype, device=z.device)
+    log_qz = torch.logsumexp(logw + log_q_pairs.sum(2), dim=1)
+    log_qz_marginals = torch.logsumexp(logw[:, :, None] + log_q_pairs, dim=1)
+    return log_qz, log_qz_marginals
+
+
+def decompose_kl(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *, estimator: str = "mws",
+                 dataset_size: int | None = None) -> dict[str, torch.Tensor]:
+    """Minibatch estimates of the three KL parts of Chen et al. 2018, Eq. 2 (batch means).
+
+    Returns ``index_code_mi``, ``total_correlation`` and ``dimension_wise_kl`` (to the
+    prior N(0, I)), each a scalar tensor that carries gradients.
+    """
+    log_qz, log_qz_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator,
+                                                       dataset_size=dataset_size)
+    log_qz_given_x = gaussian_log_density(z, mean, logvar).sum(1)
+    log_pz = standard_normal_log_density(z)
+    return {
+        "index_code_mi": (log_qz_given_x - log_qz).mean(),
+        "total_correlation": (log_qz - log_qz_marginals.sum(1)).mean(),
+        "dimension_wise_kl": (log_qz_marginals - log_pz).sum(1).mean(),
+    }
+
+
+def total_correlation(z, mean, logvar, *, estimator: str = "mws", dataset_size: int | None = None) -> torch.Tensor:
+    """TC = E_q(z)[log q(z) − Σ_k log q(z_k)] estimated on a minibatch (Chen et al. 2018, §4.1)."""
+    log_qz, log_qz_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator,
+                                                       dataset_size=dataset_size)
+    return (log_qz - log_qz_marginals.sum(1)).mean()
+
+
+def dimension_wise_kl(z, mean, logvar, *, estimator: str = "mws", dataset_size: int | None = None) -> torch.Tensor:
+    """Σ_k KL(q(z_k) ‖ N(0, 1)) estimated on a minibatch."""
+    return decompose_kl(z, mean, logvar, estimator=estimator, dataset_size=dataset_size)["dimension_wise_kl"]
+
+
+def index_code_mutual_information(z, mean, logvar, *, estimator: str = "mws",
+                                  dataset_size: int | None = None) -> torch.Tensor:
+    """I_q(z; n) = E[log q(z|n) − log q(z)] estimated on a minibatch."""
+    return decompose_kl(z, mean, logvar, estimator=estimator, dataset_size=dataset_size)["index_code_mi"]
+
+
+def gaussian_total_correlation(covariance) -> float:
+    """TC of a Gaussian with this covariance: −½ log det(correlation matrix)."""
+    covariance = np.asarray(covariance, dtype=np.float64)
+    std = np.sqrt(np.diag(covariance))
+    _, logdet = np.linalg.slogdet(covariance / np.outer(std, std))
+    return float(-0.5 * logdet)
+
+
+# -- maximum mean discrepancy -------------------------------------------------------
+
+KERNELS = ("imq", "gaussian")
+
+
+def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", bandwidth: float = 1.0) -> torch.Tensor:
+    """k(x_i, y_j) for all pairs, (n, m).
+
+    ``imq`` (inverse multiquadratic): k = C / (C + ‖x − y‖²) with C = ``bandwidth``;
+    ``gaussian``: k = exp(−‖x − y‖² / (2 h²)) with h = ``bandwidth``.
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; valid: {', '.join(KERNELS)}")
+    distances = (x[:, None, :] - y[None, :, :]).pow(2).sum(2)
+    if kernel == "imq":
+        return bandwidth / (bandwidth + distances)
+    return torch.exp(-distances / (2.0 * bandwidth ** 2))
+
+
+def default_bandwidth(kernel: str, latent_dim: int, prior_variance: float = 1.0) -> float:
+    """The bandwidth rule of Tolstikhin et al. 2018 (WAE): C = 2·d·σ² for IMQ, h² = d·σ² for the Gaussian.
+
+    σ² is the prior's per-latent variance; both make the kernel's scale the typical
+    distance between two prior samples.
+    """
+    if kernel == "imq":
+        return 2.0 * latent_dim * prior_variance
+    return math.sqrt(latent_dim * prior_variance)
+
+
+def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", bandwidth: float | None = None, *,
+        unbiased: bool = False) -> torch.Tensor:
+    """Squared maximum mean discrepancy between the samples x (n, d) and y (m, d).
+
+    Default: the biased V-statistic mean k(x, x') + mean k(y, y') − 2·mean k(x, y), the
+    squared MMD between the two empirical distributions: ≥ 0 and exactly 0 for
+    identical samples. ``unbiased=True``: the U-statistic (diagonal terms left out),
+    unbiased but possibly negative. ``bandwidth=None`` uses :func:`default_bandwidth`
+    for a unit-variance prior.
+    """
+    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must be (n, d) and (m, d) samples; got {tuple(x.shape)} and {tuple(y.shape)}")
+    if bandwidth is None:
+        bandwidth = default_bandwidth(kernel, x.shape[1])
+    kxx, kyy, kxy = (kernel_matrix(a, b, kernel, bandwidth) for a, b in ((x, x), (y, y), (x, y)))
+    if unbiased:
+        n, m = len(x), len(y)
+        if n < 2 or m < 2:
+            raise ValueError("the unbiased MMD needs at least two samples on each side")
+        xx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+        yy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+        return xx + yy - 2.0 * kxy.mean()
+    return kxx.mean() + kyy.mean() - 2.0 * kxy.mean()
+
+
+# -- the decomposition of a trained model over a dataset ---------------------------
+
+def _observations(data, num_points: int, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, int, bool]:
+    """(observations, dataset size N, exact) where exact means every point of the dataset once."""
+    if hasattr(data, "factor_sizes") and hasattr(data, "observe"):
+        sizes = tuple(int(s) for s in data.factor_sizes)
+        total = int(np.prod(sizes, dtype=np.int64))
+        if total <= num_points:
+            # Small factor space: every point once, as Chen et al. evaluate (the whole dataset).
+            factors = np.stack(np.unravel_index(np.arange(total), sizes), axis=1).astype(np.int64)
+            exact = True
+        else:
+            factors = data.sample_factors(num_points, rng)
+            exact = False
+        parts = [data.observe(factors[i:i + batch_size], rng) for i in range(0, len(factors), batch_size)]
+        return np.concatenate(parts).astype(np.float32, copy=False), total, exact
+    if hasattr(data, "__len__") and hasattr(data, "__getitem__"):
+        total = len(data)
+        if total <= num_points:
+            index, exact = np.arange(total), True
+        else:
+            index, exact = np.sort(rng.choice(total, size=num_points, replace=False)), False
+
+        def item(i):
+            value = data[int(i)]
+            value = value[0] if isinstance(value, (tuple, list)) else value
+            return value.numpy() if torch.is_tensor(value) else np.asarray(value)
+
+        return np.stack([item(i) for i in index]).astype(np.float32, copy=False), total, exact
+    raise TypeError("data must follow the ground-truth data contract (factor_sizes, sample_factors, observe) "
+                    f"or be a torch Dataset; got {type(data).__name__}")
+
+
+def elbo_decomposition(model, data, *, num_points: int = 10_000, seed: int = 0, batch_size: int = 256,
+                       samples_per_point: int = 1, chunk_size: int = 64,
+                       dataset_size: int | None = None) -> dict[str, float]:
+    """Index-code MI, total correlation and dimension-wise KL of a trained model.
+
+    As Chen et al. 2018 (seed 000, §3 and their evaluation) evaluate them: encode the
+    data, draw ``samples_per_point`` samples z ~ q(z|n_i) per point, and estimate log q(z_i) and the marginals
+    log q(z_ik) from the posteriors of all M encoded points, in chunks of
+    ``chunk_size`` rows (never an M×M×d array at once), in float64.
+
+    When the dataset has at most ``num_points`` points (``prod(factor_sizes)`` or
+    ``len(data)``), every point is encoded once and the estimate of q(z) is the exact
+    mixture (weights 1/N). Otherwise M = ``num_points`` points are drawn uniformly with
+    ``np.random.default_rng(seed)`` and the stratified weights are used: 1/N for the
+    point's own posterior and (N − 1)/(N·(M − 1)) for each other point, N being the
+    dataset size (``dataset_size`` overrides it).
+
+    ``model`` is an :class:`untwine.models.VAE` (anything with ``posterior(batch_size)``
+    returning numpy means and variances). Returns floats in nats:
+    ``index_code_mi``, ``total_correlation``, ``dimension_wise_kl``, their sum
+    ``estimated_kl`` and ``kl`` (the average analytic KL(q(z|x) ‖ N(0, I)), which the sum
+    estimates), plus ``num_points`` and ``dataset_size``.
+    """
+    if num_points < 2:
+        raise ValueError(f"num_points must be at least 2, got {num_points}")
+    rng = np.random.default_rng(seed)
+    observations, total, exact = _observations(data, int(num_points), rng, batch_size)
+    if dataset_size is not None:
+        total, exact = int(dataset_size), exact and int(dataset_size) == len(observations)
+    means, variances = model.posterior(batch_size)(observations)
+    mean = torch.from_numpy(np.asarray(means, dtype=np.float64))
+    logvar = torch.from_numpy(np.log(np.maximum(np.asarray(variances, dtype=np.float64), 1e-300)))
+    if samples_per_point < 1:
+        raise ValueError(f"samples_per_point must be a positive integer, got {samples_per_point}")
+    generator = torch.Generator().manual_seed(int(seed))
+    m = len(mean)
+    owner = torch.arange(m).repeat(int(samples_per_point))  # the point each sample was drawn from
+    z = mean[owner] + torch.exp(0.5 * logvar[owner]) * torch.randn((len(owner), mean.shape[1]),
+                                                                   generator=generator, dtype=torch.float64)
+    if exact:
+        log_self = log_other = -math.log(m)
+    else:
+        log_self = -math.log(total)
+        log_other = math.log(max(total - 1, 1e-300)) - math.log(total) - math.log(m - 1)
+    rows_total = len(z)
+    log_qz = torch.empty(rows_total, dtype=torch.float64)
+    log_marginals = torch.empty(rows_total, z.shape[1], dtype=torch.float64)
+    for start in range(0, rows_total, chunk_size):
+        rows = slice(start, min(start + chunk_size, rows_total))
+        pairs = gaussian_log_density(z[rows, None, :], mean[None], logvar[None])  # (c, M, d)
+        logw = torch.full((pairs.shape[0], m), log_other, dtype=torch.float64)
+        logw[torch.arange(pairs.shape[0]), owner[rows]] = log_self
+        log_qz[rows] = torch.logsumexp(logw + pairs.sum(2), dim=1)
+        log_marginals[rows] = torch.logsumexp(logw[:, :, None] + pairs, dim=1)
+    log_qz_given_x = gaussian_log_density(z, mean[owner], logvar[owner]).sum(1)
+    mi = float((log_qz_given_x - log_qz).mean())
+    tc = float((log_qz - log_marginals.sum(1)).mean())
+    dwkl = float((log_marginals - standard_normal_log_density(z)).sum(1).mean())
+    kl = float((0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0)).sum(1).mean())
+    return {"index_code_mi": mi, "total_correlation": tc, "dimension_wise_kl": dwkl,
+            "estimated_kl": mi + tc + dwkl, "kl": kl, "num_points": m, "dataset_size": total}
+
+
+__all__ = [
+    "ESTIMATORS", "gaussian_log_density", "standard_normal_log_density", "importance_weights",
+    "log_importance_weights", "log_aggregate_densities", "decompose_kl", "total_correlation",
+    "dimension_wise_kl", "index_code_mutual_information", "gaussian_total_correlation", "elbo_decomposition",
+    "KERNELS", "kernel_matrix", "default_bandwidth", "mmd",
+]
