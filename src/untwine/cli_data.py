@@ -1,0 +1,95 @@
+"""``untwine data list|show`` and ``untwine perturb``: the data room's commands.
+
+``cli.py`` calls :func:`add_commands` with its argparse sub-parsers; each handler
+takes the parsed arguments and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def cmd_data_list(args) -> int:
+    from .data import catalog, data_dir
+
+    print(f"data directory: {data_dir()}  (set UNTWINE_DATA to change it; nothing is ever downloaded)")
+    for entry in catalog():
+        if entry["kind"] == "procedural" and not entry["files"]:
+            status = "procedural: rendered here, no file needed"
+        elif entry["kind"] == "bundled":
+            status = "bundled: ships with an installed package"
+        elif entry["kind"] == "procedural":
+            status = (f"procedural, needs {entry['path']}: " + ("present" if entry["present"] else "MISSING"))
+        else:
+            status = f"file {'present' if entry['present'] else 'MISSING'}: {entry['path']}"
+            if len(entry["files"]) > 1 and not entry["present"]:
+                status += f" (and {len(entry['files']) - 1} more in the same folder)"
+        print(f"{entry['name']:<17} {status}")
+        if entry["description"]:
+            print(f"{'':<17} {entry['description']}")
+    return 0
+
+
+def cmd_data_show(args) -> int:
+    from .data import get
+    from .viz.datasets import show_dataset
+
+    data = get(args.name)
+    path = show_dataset(data, args.out, seed=args.seed, num_samples=args.samples)
+    print(f"sheet: {path}")
+    return 0
+
+
+def cmd_perturb(args) -> int:
+    from .data import perturb
+
+    run_dir = Path(args.run_dir)
+    perturbed = perturb(None, run_dir, args.epsilon, kind=args.kind, seed=args.seed, num_points=args.points)
+    out = args.out or run_dir / f"perturbed-{args.kind}-eps{args.epsilon:g}-seed{args.seed}.json"
+    path = perturbed.save(out)
+    if perturbed.kind == "pattern":
+        variances = perturbed.scaling["mean_variances"]
+        print(f"s(x) = latent {perturbed.latent} (mean posterior variance {variances[perturbed.latent]:.4f}, "
+              f"the least of {len(variances)})")
+    print(f"perturbed dataset: {path}")
+    print(f"train on it: untwine train --dataset {path} --out runs/NAME")
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    """Register ``data`` (``list``, ``show``) and ``perturb`` on argparse sub-parsers."""
+    data = subparsers.add_parser("data", help="list datasets, or draw a dataset sheet",
+                                 description="Datasets: what is rendered here and which files are present.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    listing = data_sub.add_parser("list", help="every dataset: procedural, or where its file is looked for")
+    listing.set_defaults(func=cmd_data_list)
+    show = data_sub.add_parser("show", help="write a PNG: samples and a sweep of each factor")
+    show.add_argument("name", help="dataset name (untwine data list) or a perturbed-dataset .json")
+    show.add_argument("--out", required=True, type=Path, help="the PNG to write")
+    show.add_argument("--seed", type=int, default=0, help="seed of the samples and of the sweeps' anchor (default 0)")
+    show.add_argument("--samples", type=int, default=16, help="number of random samples (default 16)")
+    show.set_defaults(func=cmd_data_show)
+    data.set_defaults(func=lambda args: (data.print_help(), 0)[1])
+
+    perturb = subparsers.add_parser(
+        "perturb", help="write a perturbed dataset (seed 002) built from a trained run",
+        description="Perturb the run's dataset by at most epsilon per pixel along the run's least-noisy latent "
+                    "(seed 002, §4), or with uniform noise (--kind uniform, the §5.3 control), and write its "
+                    "description, which `untwine train --dataset FILE.json` reads.")
+    perturb.add_argument("run_dir", type=Path, help="a trained run directory")
+    perturb.add_argument("--epsilon", type=float, required=True, help="largest change of a pixel, e.g. 0.1")
+    perturb.add_argument("--kind", choices=("pattern", "uniform"), default="pattern",
+                         help="pattern (seed 002, §4.2; default) or uniform (§5.3 control)")
+    perturb.add_argument("--seed", type=int, default=0, help="seed of the pattern and the estimation sample")
+    perturb.add_argument("--points", type=int, default=10_000,
+                         help="observations used to pick the latent and scale s (default 10000)")
+    perturb.add_argument("--out", type=Path, help="description file to write (default RUN_DIR/perturbed-....json)")
+    perturb.set_defaults(func=cmd_perturb)
+
+
+def main(argv: list[str] | None = None) -> int:  # for running this module alone
+    parser = argparse.ArgumentParser(prog="untwine")
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args) if getattr(args, "func", None) else 0

@@ -1,0 +1,100 @@
+"""Small datasets for the structured priors of Mathieu et al. 2019 (seed 004).
+
+- ``pinwheel``: 2-D clustered data (the synthetic pinwheel of Johnson et al. 2016,
+  used by seed 004 for the mixture prior). Arms are spread around the origin; a
+  point's radial coordinate is pushed through the arm's spiral.
+- ``digits``: scikit-learn's 8×8 handwritten digits, which ship with scikit-learn
+  (nothing is downloaded); an offline stand-in for the Fashion-MNIST of seed 004's
+  sparsity experiment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import GroundTruthDataset
+
+
+def _normal_quantiles(n: int) -> np.ndarray:
+    """Φ⁻¹((i + ½)/n), i < n: evenly spaced quantiles of N(0, 1)."""
+    from scipy.special import ndtri
+
+    return ndtri((np.arange(n) + 0.5) / n)
+
+
+class Pinwheel(GroundTruthDataset):
+    """The pinwheel: ``num_arms`` spiral arms of 2-D points, scaled into [0, 1]².
+
+    Factors: ``arm`` (the cluster) and ``radius`` (``num_radii`` values at evenly
+    spaced normal quantiles, 1 + radial_std · Φ⁻¹((i + ½)/num_radii)). The
+    tangential offset, N(0, tangential_std²) truncated at ±3σ, is nuisance drawn
+    from the ``rng`` of :meth:`observe`, as in the original generator. A point
+    (r, t) on arm a is rotated by 2π·a/num_arms + rate·exp(r); coordinates are
+    then mapped to [0, 1] by x / 4 + 1/2 (every point has norm < 2).
+    Observations are (n, 2) float32: use a Gaussian likelihood.
+    """
+
+    name = "pinwheel"
+    factor_names = ("arm", "radius")
+
+    def __init__(self, num_arms: int = 5, num_radii: int = 32, radial_std: float = 0.3,
+                 tangential_std: float = 0.05, rate: float = 0.25):
+        if num_arms < 1 or num_radii < 1:
+            raise ValueError(f"num_arms and num_radii must be positive, got {num_arms}, {num_radii}")
+        if not 0 < radial_std <= 0.3 or not 0 <= tangential_std <= 0.1:
+            raise ValueError("radial_std must be in (0, 0.3] and tangential_std in [0, 0.1] so that points fit "
+                             "in [0, 1]²")
+        self.factor_sizes = (int(num_arms), int(num_radii))
+        self.observation_shape = (2,)
+        self.radii = 1.0 + radial_std * _normal_quantiles(num_radii)
+        self.tangential_std = float(tangential_std)
+        self.rate = float(rate)
+
+    def factor_values(self, k: int) -> np.ndarray:
+        if k == 0:
+            return 2 * np.pi * np.arange(self.factor_sizes[0]) / self.factor_sizes[0]
+        return self.radii.copy()
+
+    def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        factors = self.check_factors(factors)
+        rng = rng if rng is not None else np.random.default_rng()
+        radial = self.radii[factors[:, 1]]
+        tangential = np.clip(rng.standard_normal(len(factors)), -3, 3) * self.tangential_std
+        angle = self.factor_values(0)[factors[:, 0]] + self.rate * np.exp(radial)
+        cos, sin = np.cos(angle), np.sin(angle)
+        points = np.stack([radial * cos - tangential * sin, radial * sin + tangential * cos], axis=1)
+        return (points / 4 + 0.5).astype(np.float32)
+
+
+class Digits(GroundTruthDataset):
+    """scikit-learn's handwritten digits (1,797 8×8 images in 17 grey levels), offline.
+
+    Factors: ``digit`` (10) and ``instance`` (the first 174 images of each digit,
+    the size of the smallest class), so that the factor space is a full grid.
+    Observations are (n, 1, size, size) float32 in [0, 1] (pixel / 16); ``size`` 8
+    (default) or a multiple of 8, enlarged by pixel repetition (64 gives the
+    reference convolutional networks). The instance is a label, not a
+    generative factor: use this set for sparsity, not for disentanglement scores.
+    """
+
+    name = "digits"
+    factor_names = ("digit", "instance")
+
+    def __init__(self, size: int = 8):
+        if size < 8 or size % 8:
+            raise ValueError(f"size must be a positive multiple of 8, got {size}")
+        from sklearn.datasets import load_digits  # reads the copy bundled with scikit-learn
+
+        bunch = load_digits()
+        images, target = bunch.images, bunch.target
+        per_class = min(int((target == d).sum()) for d in range(10))
+        rows = np.concatenate([np.nonzero(target == d)[0][:per_class] for d in range(10)])
+        images = (images[rows] / 16.0).astype(np.float32)
+        if size > 8:
+            images = images.repeat(size // 8, axis=1).repeat(size // 8, axis=2)
+        self._images = np.ascontiguousarray(images[:, None])
+        self.factor_sizes = (10, per_class)
+        self.observation_shape = (1, size, size)
+
+    def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        return self._images[self.factors_to_index(factors)]

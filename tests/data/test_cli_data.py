@@ -1,0 +1,68 @@
+"""``untwine data list|show`` and ``untwine perturb`` (through cli_data, as cli.py wires them)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from untwine import cli_data
+from untwine.data import get
+from untwine.viz.datasets import factor_sweeps, show_dataset, sweep_indices
+
+
+def test_data_list(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UNTWINE_DATA", str(tmp_path))
+    assert cli_data.main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "shapes3d " in out and "procedural" in out
+    assert f"file MISSING: {tmp_path / '3dshapes.h5'}" in out
+    assert str(tmp_path / "scream.jpg") in out
+
+
+@pytest.mark.parametrize("name", ["dsprites", "pinwheel"])
+def test_data_show(name, tmp_path, capsys):
+    out = tmp_path / f"{name}.png"
+    assert cli_data.main(["data", "show", name, "--out", str(out), "--samples", "4"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(out) in capsys.readouterr().out
+
+
+def test_sweeps_vary_one_factor():
+    data = get("dsprites")
+    assert sweep_indices(40).tolist()[0] == 0 and sweep_indices(40).tolist()[-1] == 39 and len(sweep_indices(40)) == 12
+    for k, (name, factors, images) in enumerate(factor_sweeps(data, seed=1)):
+        assert name == data.factor_names[k]
+        others = np.delete(factors, k, axis=1)
+        assert (others == others[0]).all() and len(np.unique(factors[:, k])) == len(factors)
+        assert images.shape == (len(factors), 1, 64, 64)
+
+
+def test_show_rejects_other_shapes(tmp_path):
+    class Odd:
+        name, factor_names, factor_sizes, observation_shape = "odd", ("a",), (2,), (5,)
+
+        def sample_factors(self, n, rng):
+            return np.zeros((n, 1), np.int64)
+
+        def observe(self, factors, rng=None):
+            return np.zeros((len(factors), 5), np.float32)
+
+    with pytest.raises(ValueError, match="shape"):
+        show_dataset(Odd(), tmp_path / "odd.png")
+
+
+def test_perturb_command(tmp_path, capsys):
+    from untwine.config import RunConfig
+    from untwine.train import train
+
+    config = RunConfig()
+    config.train.steps, config.train.batch_size, config.train.checkpoint_every = 2, 8, 2
+    run = train(config, tmp_path / "run", progress=False)
+    assert cli_data.main(["perturb", str(run), "--epsilon", "0.1", "--points", "32"]) == 0
+    written = run / "perturbed-pattern-eps0.1-seed0.json"
+    assert json.loads(written.read_text())["epsilon"] == 0.1
+    assert f"--dataset {written}" in capsys.readouterr().out
+    out = tmp_path / "u.json"
+    assert cli_data.main(["perturb", str(run), "--epsilon", "0.05", "--kind", "uniform", "--out", str(out)]) == 0
+    data = get(str(out))
+    assert data.kind == "uniform" and data.epsilon == 0.05

@@ -1,0 +1,164 @@
+"""Every dataset's contract: factor grids and orders, index round trip, factors that show."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from untwine.data import DATASETS, catalog, get
+from untwine.data.shapes3d import Shapes3D
+
+EXPECTED = {
+    "dsprites": (("shape", "scale", "orientation", "pos_x", "pos_y"), (3, 6, 40, 32, 32), (1, 64, 64)),
+    "color-dsprites": (("shape", "scale", "orientation", "pos_x", "pos_y"), (3, 6, 40, 32, 32), (3, 64, 64)),
+    "noisy-dsprites": (("shape", "scale", "orientation", "pos_x", "pos_y"), (3, 6, 40, 32, 32), (3, 64, 64)),
+    "scream-dsprites": (("shape", "scale", "orientation", "pos_x", "pos_y"), (3, 6, 40, 32, 32), (3, 64, 64)),
+    "shapes3d": (("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"),
+                 (10, 10, 10, 8, 4, 15), (3, 64, 64)),
+    "pinwheel": (("arm", "radius"), (5, 32), (2,)),
+    "digits": (("digit", "instance"), (10, 174), (1, 8, 8)),
+}
+# Procedural datasets whose observe ignores the rng: one factor's change must show, no other must.
+DETERMINISTIC = ("dsprites", "shapes3d", "digits")
+
+
+@pytest.fixture
+def scream_dir(tmp_path, monkeypatch):
+    painting = (np.random.default_rng(0).random((300, 240, 3)) * 255).astype(np.uint8)
+    Image.fromarray(painting).save(tmp_path / "scream.jpg")
+    monkeypatch.setenv("UNTWINE_DATA", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_factor_grid_order_and_shape(name, scream_dir):
+    data = get(name)
+    names, sizes, shape = EXPECTED[name]
+    assert data.factor_names == names and data.factor_sizes == sizes
+    assert tuple(data.observation_shape) == shape
+    rng = np.random.default_rng(0)
+    factors = data.sample_factors(6, rng)
+    assert factors.shape == (6, len(sizes)) and factors.dtype == np.int64
+    x = data.observe(factors, rng)
+    assert x.shape == (6, *shape) and x.dtype == np.float32
+    assert x.min() >= 0 and x.max() <= 1
+    for k in range(len(sizes)):
+        assert len(data.factor_values(k)) == sizes[k]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_flat_index_round_trip(name, scream_dir):
+    data = get(name)
+    rng = np.random.default_rng(1)
+    index = rng.integers(0, len(data), size=200)
+    factors = data.index_to_factors(index)
+    assert np.array_equal(data.factors_to_index(factors), index)
+    last = np.zeros((1, len(data.factor_sizes)), dtype=np.int64)
+    last[0, -1] = 1
+    assert data.factors_to_index(last)[0] == 1  # last factor fastest
+
+
+def test_shapes3d_published_order():
+    data = Shapes3D()
+    assert len(data) == 480000
+    assert np.allclose(data.factor_values(3), np.linspace(0.75, 1.25, 8))
+    assert np.allclose(data.factor_values(5), np.linspace(-30, 30, 15))
+    assert np.allclose(data.factor_values(0), np.arange(10) / 10)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_factor_changes_the_image_and_nothing_else_does(name, scream_dir):
+    """With the nuisance rng fixed, every factor's change shows; without factors changing, nothing does."""
+    data = get(name)
+    rng = np.random.default_rng(2)
+    anchors = data.sample_factors(3, rng)
+    for anchor in anchors:
+        base = data.observe(anchor[None], np.random.default_rng(0))[0]
+        assert np.array_equal(base, data.observe(anchor[None], np.random.default_rng(0))[0])
+        if name in DETERMINISTIC:  # no nuisance: another rng gives the same image
+            assert np.array_equal(base, data.observe(anchor[None], np.random.default_rng(5))[0])
+        for k, size in enumerate(data.factor_sizes):
+            other = anchor.copy()
+            other[k] = (anchor[k] + 1 + rng.integers(0, size - 1)) % size
+            changed = data.observe(other[None], np.random.default_rng(0))[0]
+            if name.endswith("dsprites") and k == 2 and anchor[0] in (0, 1):
+                continue  # a square (ellipse) turned by 90 (180) degrees is the same image: a property of dSprites
+            threshold = 0.01 if name == "pinwheel" else 0.05
+            assert np.abs(changed - base).max() > threshold, (name, data.factor_names[k], anchor, other)
+
+
+def test_shapes3d_every_factor_value_is_distinct():
+    """Each value of each factor gives its own image (orientation included, for every shape)."""
+    data = Shapes3D()
+    anchor = np.array([1, 4, 7, 3, 0, 7])
+    for k, size in enumerate(data.factor_sizes):
+        factors = np.repeat(anchor[None], size, axis=0)
+        factors[:, k] = np.arange(size)
+        images = data.observe(factors).reshape(size, -1)
+        distance = np.abs(images[:, None] - images[None]).max(axis=2)
+        assert (distance + np.eye(size) > 0.02).all(), data.factor_names[k]
+
+
+@pytest.mark.parametrize("name", ["color-dsprites", "noisy-dsprites", "scream-dsprites"])
+def test_variants_keep_the_sprite_and_draw_noise_from_the_rng(name, scream_dir):
+    data = get(name)
+    sprites = get("dsprites")
+    factors = sprites.sample_factors(8, np.random.default_rng(3))
+    mask = sprites.observe(factors)[:, 0] > 0.5
+    a = data.observe(factors, np.random.default_rng(0))
+    b = data.observe(factors, np.random.default_rng(0))
+    c = data.observe(factors, np.random.default_rng(1))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    if name == "color-dsprites":
+        colours = a.transpose(0, 2, 3, 1)[mask]
+        assert colours.min() >= 0.5 and (a.transpose(0, 2, 3, 1)[~mask] == 0).all()
+        per_image = a.max(axis=(2, 3))
+        assert ((per_image >= 0.5) & (per_image <= 1)).all()
+    elif name == "noisy-dsprites":
+        assert (a.transpose(0, 2, 3, 1)[mask] == 1).all()
+        background = a.transpose(0, 2, 3, 1)[~mask]
+        assert 0.45 < background.mean() < 0.55
+    else:
+        # sprite pixels are 1 - background: the mean over sprite and complement differs by design
+        assert 0.2 < a.transpose(0, 2, 3, 1)[~mask].mean() < 0.8
+
+
+def test_scream_missing_file_names_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNTWINE_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="scream.jpg") as error:
+        get("scream-dsprites")
+    assert str(tmp_path) in str(error.value)
+
+
+def test_scream_corrupt_file(tmp_path, monkeypatch):
+    (tmp_path / "scream.jpg").write_bytes(b"not a jpeg at all")
+    monkeypatch.setenv("UNTWINE_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match="scream.jpg"):
+        get("scream-dsprites")
+
+
+def test_scream_background_follows_the_reference(tmp_path):
+    painting = np.full((274, 350, 3), 0.25 * 255, dtype=np.uint8)
+    Image.fromarray(painting).save(tmp_path / "flat.png")
+    data = get("scream-dsprites", path=tmp_path / "flat.png")
+    factors = np.array([[0, 5, 0, 16, 16]])
+    x = data.observe(factors, np.random.default_rng(0))[0]
+    mask = get("dsprites").observe(factors)[0, 0] > 0.5
+    background = x[:, ~mask]
+    assert np.allclose(background, background[:, :1], atol=1e-6)  # a flat painting: one colour per channel
+    assert np.allclose(x[:, mask], 1 - background[:, :1], atol=1e-6)
+
+
+def test_catalog_names_every_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNTWINE_DATA", str(tmp_path))
+    entries = {e["name"]: e for e in catalog()}
+    assert set(entries) == set(DATASETS)
+    assert entries["shapes3d"]["kind"] == "procedural" and entries["shapes3d"]["present"]
+    assert entries["mpi3d-toy"]["kind"] == "file" and not entries["mpi3d-toy"]["present"]
+    assert entries["mpi3d-toy"]["path"] == str(tmp_path / "mpi3d_toy.npz")
+    np.savez(tmp_path / "mpi3d_toy.npz", images=np.zeros((1, 64, 64, 3), np.uint8))
+    assert {e["name"]: e for e in catalog()}["mpi3d-toy"]["present"]
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="shapes3d"):
+        get("shapes4d")
