@@ -18,7 +18,11 @@ examples:
   untwine evaluate runs/b4 --metrics mig,dci    # writes runs/b4/metrics.json
   untwine report runs/b4                        # writes runs/b4/report.html
   untwine models                                # objectives and their hyperparameters
+  untwine train --out runs/tc --model beta-tcvae --param beta=6 --param estimator=mss
   untwine data list                             # datasets, and where files are looked for
+  untwine data show shapes3d --out shapes3d.png # samples and a sweep of every factor
+  untwine perturb runs/b4 --epsilon 0.1         # seed 002's perturbed dataset, as a .json
+  untwine train --out runs/p --dataset runs/b4/perturbed-pattern-eps0.1-seed0.json
 """
 
 #: The quick preset of ``untwine run``: a recognisable model in a few minutes on a
