@@ -30,6 +30,13 @@ def test_gbt_identity_and_noise():
     assert noise["mean_test_accuracy"] < np.mean([1 / s for s in SIZES]) + 0.1
 
 
+def test_gbt_fast_is_close_to_reference():
+    data = train_test("rotated", SIZES, 100, 300)
+    reference = downstream(*data, predictor="gbt", n_jobs=1)
+    fast = downstream(*data, predictor="gbt", fast=True, n_jobs=1)
+    assert max(abs(fast[k] - reference[k]) for k in reference) <= 0.02  # documented in docs/metrics.md
+
+
 def test_single_class_training_sample_does_not_crash():
     ct, ft, cs, fs = train_test("identity", SIZES, 20, 50)
     ft[:, 0] = 1

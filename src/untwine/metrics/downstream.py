@@ -10,7 +10,9 @@ fresh test points; per factor a classifier on the codes; keys per size s:
 
 * ``downstream_lr``: ``LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))``.
 * ``downstream_gbt``: ``GradientBoostingClassifier()``; ``fast=True`` uses the
-  histogram boosting of the DCI fast preset.
+  DCI fast preset (the reference's boosting algorithm, exact split search up to
+  255 training points, 255 quantile bins per code beyond; deviations in
+  docs/metrics.md).
 
 A training sample with one class only (possible at size 10) gets a constant
 predictor; the reference would fail. Folds of 2 points may lack classes; scikit-learn
@@ -88,5 +90,5 @@ def sample_downstream_lr(representation, data, rng, *, batch_size=DEFAULT_BATCH_
 
 def sample_downstream_gbt(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE,
                           num_train=(10, 100, 1000, 10000), num_test=5_000, fast=False, n_jobs=-1) -> dict:
-    """Reference sampler, gradient-boosted trees (``fast``: histogram boosting)."""
+    """Reference sampler, gradient-boosted trees (``fast``: the DCI fast preset)."""
     return _sample(representation, data, rng, "gbt", batch_size, tuple(num_train), num_test, fast, n_jobs)
