@@ -42,3 +42,10 @@ def test_single_class_training_sample_does_not_crash():
     ft[:, 0] = 1
     out = downstream(ct, ft, cs, fs, predictor="lr")
     assert out["train_accuracy_factor_0"] == 1.0
+
+
+def test_parallel_map_keeps_the_given_order_whatever_the_costs():
+    from untwine.metrics._fit import parallel_map
+
+    items = list(range(6))
+    assert parallel_map(np.square, items, n_jobs=2, costs=[1, 5, 2, 9, 0, 3]) == [i * i for i in items]

@@ -6,17 +6,34 @@ Values never depend on ``n_jobs``: every fit gets the same data and the same
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
 from joblib import Parallel, delayed
 
 
-def parallel_map(function: Callable, items: Sequence, n_jobs: int | None = None) -> list:
-    """``[function(item) for item in items]``, with joblib when ``n_jobs`` is not 1/None."""
+def parallel_map(function: Callable, items: Sequence, n_jobs: int | None = None,
+                 costs: Sequence[float] | None = None) -> list:
+    """``[function(item) for item in items]``, with joblib when ``n_jobs`` is not 1/None.
+
+    ``costs`` (an estimate per item) hands the items to the workers longest first,
+    which balances unequal jobs (a 40-class factor against a 3-class one) far
+    better than the given order; results come back in the given order either way.
+    """
     if n_jobs in (None, 1) or len(items) <= 1:
         return [function(item) for item in items]
-    return Parallel(n_jobs=n_jobs)(delayed(function)(item) for item in items)
+    order = list(range(len(items))) if costs is None else sorted(range(len(items)), key=lambda i: -costs[i])
+    done = Parallel(n_jobs=n_jobs)(delayed(function)(items[i]) for i in order)
+    out = [None] * len(items)
+    for i, result in zip(order, done):
+        out[i] = result
+    return out
+
+
+def classes_cost(factors: np.ndarray) -> list[int]:
+    """Cost estimate of one classifier per factor column: its number of classes."""
+    return [len(np.unique(factors[:, k])) for k in range(factors.shape[1])]
 
 
 class ConstantClassifier:
@@ -46,6 +63,51 @@ def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
 
 
 _FEATURE_THRESHOLD = 1e-7  # the reference's trees do not split between values closer than this
+
+
+def _load_native():
+    """The compiled exact split search (``_gbt_native.c``) through ctypes, or None when not built."""
+    import ctypes
+
+    try:
+        from . import _gbt_native
+    except ImportError:
+        return None
+    library = ctypes.CDLL(_gbt_native.__file__)
+    function = library.untwine_exact_stage
+    pointer = ctypes.c_void_p
+    function.argtypes = [ctypes.c_int64] * 4 + [pointer] * 9
+    function.restype = ctypes.c_int
+    return function
+
+
+_NATIVE = _load_native()
+_WARNED = []
+
+
+def native_available() -> bool:
+    """Whether the compiled exact split search of the ``fast`` preset was built at install."""
+    return _NATIVE is not None
+
+
+def _native_stage(codes_by_code, orders, sorted_codes, residual, depth, rng):
+    """``_exact_stage`` in C: the same trees, every split position searched at any size."""
+    d, n = codes_by_code.shape
+    trees = residual.shape[1]
+    internal = 2**depth - 1
+    perm = np.ascontiguousarray(rng.permuted(np.broadcast_to(np.arange(d), (trees, internal, d)), axis=2),
+                                dtype=np.int64)
+    residual = np.ascontiguousarray(residual, dtype=np.float64)
+    feat = np.zeros((trees, internal), dtype=np.int64)
+    thr = np.full((trees, internal), np.inf)
+    split = np.zeros((trees, internal), dtype=np.uint8)
+    leaf = np.zeros((n, trees), dtype=np.int64)
+    status = _NATIVE(n, d, trees, depth, codes_by_code.ctypes.data, orders.ctypes.data, sorted_codes.ctypes.data,
+                     residual.ctypes.data, perm.ctypes.data, feat.ctypes.data, thr.ctypes.data,
+                     split.ctypes.data, leaf.ctypes.data)
+    if status != 0:
+        raise MemoryError("the exact split search ran out of memory")
+    return feat.astype(np.intp), thr, split.astype(bool), leaf
 
 
 def _exact_stage(codes, orders, upper, residual, depth, rng):
@@ -137,13 +199,14 @@ class BinnedGradientBoostingClassifier:
     """
 
     def __init__(self, n_estimators=100, learning_rate=0.1, max_depth=3, max_bins=255, replicas=1,
-                 exact_max=255, random_state=None):
+                 exact_max=255, native=True, random_state=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
         self.max_bins = max_bins
         self.replicas = replicas
         self.exact_max = exact_max
+        self.native = native
         self.random_state = random_state
 
     def _bin(self, x32):
@@ -185,13 +248,25 @@ class BinnedGradientBoostingClassifier:
             raise ValueError("need at least two classes")
         trees_per_stage = 1 if num_classes == 2 else num_classes
         x32 = x.astype(np.float32)  # the reference's trees see float32 codes
-        exact = n <= self.exact_max
+        native = self.native and _NATIVE is not None
+        if self.native and not native and n > self.exact_max and not _WARNED:
+            _WARNED.append(True)
+            warnings.warn("untwine's compiled split search (_gbt_native) is not built, so the fast preset "
+                          f"searches splits among {self.max_bins} bins per code beyond {self.exact_max} points "
+                          "(larger deviations, see docs/metrics.md); reinstall untwine with a C compiler "
+                          "present (e.g. `pip install -e .` with gcc) to build it.", RuntimeWarning, stacklevel=3)
+        exact = native or n <= self.exact_max
         if exact:
             rng = np.random.default_rng(self.random_state)
             codes = x32.astype(np.float64)
             orders = np.stack([np.argsort(codes[:, f], kind="stable") for f in range(num_features)])
-            upper = np.stack([np.searchsorted(codes[o, f], codes[o, f] + _FEATURE_THRESHOLD, side="right") - 1
-                              for f, o in enumerate(orders)])
+            if native:
+                codes_by_code = np.ascontiguousarray(codes.T)
+                orders = orders.astype(np.int64)
+                sorted_codes = np.ascontiguousarray(np.take_along_axis(codes_by_code, orders, axis=1))
+            else:
+                upper = np.stack([np.searchsorted(codes[o, f], codes[o, f] + _FEATURE_THRESHOLD, side="right") - 1
+                                  for f, o in enumerate(orders)])
         else:
             binned, owner, bins_per_column = self._bin(x32)
         prior = np.bincount(yi, minlength=num_classes) / n
@@ -225,7 +300,10 @@ class BinnedGradientBoostingClassifier:
                 prob /= prob.sum(axis=1, keepdims=True)
             residual = target - prob
             hessian = prob * (1.0 - prob)
-            if exact:
+            if native:
+                feats[stage], thresholds[stage], is_split[stage], leaf_of[:] = _native_stage(
+                    codes_by_code, orders, sorted_codes, residual, depth, rng)
+            elif exact:
                 feats[stage], thresholds[stage], is_split[stage], leaf_of[:] = _exact_stage(
                     codes, orders, upper, residual, depth, rng)
             residual32 = None if exact else np.asfortranarray(residual, dtype=np.float32)

@@ -8,11 +8,11 @@ fresh test points; per factor a classifier on the codes; keys per size s:
 ``"s:min_test_accuracy"`` and per factor i ``"s:train_accuracy_factor_i"``,
 ``"s:test_accuracy_factor_i"``.
 
-* ``downstream_lr``: ``LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))``.
+* ``downstream_lr``: ``LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))`` (no fast
+  variant: see docs/metrics.md).
 * ``downstream_gbt``: ``GradientBoostingClassifier()``; ``fast=True`` uses the
-  DCI fast preset (the reference's boosting algorithm, exact split search up to
-  255 training points, 255 quantile bins per code beyond; deviations in
-  docs/metrics.md).
+  DCI fast preset (the reference's boosting algorithm with an exact split search
+  in C). Its deviations are in docs/metrics.md.
 
 A training sample with one class only (possible at size 10) gets a constant
 predictor; the reference would fail. Folds of 2 points may lack classes; scikit-learn
@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import KFold
 
-from ._fit import accuracy, fit_classifier, parallel_map
+from ._fit import accuracy, classes_cost, fit_classifier, parallel_map
 from ._sampling import DEFAULT_BATCH_SIZE, sample_codes
 from ._validate import check_train_test
 from .dci import make_fast_gbt, make_gbt
@@ -36,6 +36,7 @@ __all__ = ["downstream", "sample_downstream_lr", "sample_downstream_gbt"]
 
 
 def make_lr():
+    """The reference predictor."""
     return LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))
 
 
@@ -60,7 +61,8 @@ def downstream(codes_train, factors_train, codes_test, factors_test, predictor="
     """Per-factor accuracies of ``predictor`` ('lr' or 'gbt'), keys prefixed with ``prefix``."""
     ct, ft, cs, fs = check_train_test(codes_train, factors_train, codes_test, factors_test)
     factory = _predictor(predictor, fast, random_state)
-    out = parallel_map(_fit_one, [(factory, ct, ft[:, k], cs, fs[:, k]) for k in range(ft.shape[1])], n_jobs)
+    out = parallel_map(_fit_one, [(factory, ct, ft[:, k], cs, fs[:, k]) for k in range(ft.shape[1])], n_jobs,
+                       costs=classes_cost(ft))
     train = np.array([o[0] for o in out])
     test = np.array([o[1] for o in out])
     scores = {f"{prefix}mean_train_accuracy": float(train.mean()), f"{prefix}mean_test_accuracy": float(test.mean()),
