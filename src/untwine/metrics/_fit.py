@@ -187,14 +187,17 @@ class BinnedGradientBoostingClassifier:
 
     This class runs that same algorithm, thresholds placed as the reference places
     them (halfway between the neighbouring values in the node, on float32 codes).
-    Up to ``exact_max`` training points the split search is exact
-    (``_exact_stage``, ties broken at random like the reference). Beyond, split
-    positions are searched among ``max_bins`` quantile bins per code (``replicas``
-    shifted grids per code; a code with at most ``max_bins`` distinct values is
-    exact), the only difference from the reference; those trees are grown by
-    scikit-learn's histogram tree grower (a private module of
-    ``HistGradientBoostingClassifier``) with unit hessians, so that the split
-    criterion is least squares as in the reference. Leaf values and importances
+    With ``native=True`` (the default) and the compiled module built at install
+    (``_gbt_native.c``), the split search is exact at any size: every position
+    between two member values more than 1e-7 apart, all trees of a stage grown in
+    one pass over codes sorted once per fit, ties between equally good codes broken
+    at random like the reference. Without it, the search is exact up to
+    ``exact_max`` training points (``_exact_stage``, vectorised NumPy) and, beyond,
+    among ``max_bins`` quantile bins per code (``replicas`` shifted grids per code;
+    a code with at most ``max_bins`` distinct values is exact) with scikit-learn's
+    histogram tree grower (a private module of ``HistGradientBoostingClassifier``)
+    and unit hessians, so that the criterion is least squares as in the reference;
+    a warning says so once. Leaf values and importances
     are computed here from the definitions above.
     """
 

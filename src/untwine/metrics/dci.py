@@ -12,10 +12,9 @@ codes; the importance matrix R (d codes × K factors) holds |feature_importances
 
 ``fast=True`` runs the reference's boosting algorithm itself (same stages, depth,
 learning rate, least-squares trees on the residuals, Newton leaf values, the
-reference's thresholds, the same importance definition) in vectorised NumPy, with
-every split searched exactly up to 255 training points and among 255 quantile
-bins per code beyond (``_fit.BinnedGradientBoostingClassifier``); the measured
-deviation from the reference values is in docs/metrics.md.
+reference's thresholds, the same importance definition) with an exact split search
+compiled in C (``_fit.BinnedGradientBoostingClassifier``, ``_gbt_native.c``); the
+measured deviation from the reference values is in docs/metrics.md.
 """
 
 from __future__ import annotations
