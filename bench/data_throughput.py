@@ -2,9 +2,9 @@
 
 Run by hand:  python bench/data_throughput.py [--seconds 2] [--train-steps 10]
 
-The training figure times steps of the reference networks (ConvEncoder /
-DeconvDecoder, 10 latents, Bernoulli loss + KL, Adam, channels-last, batch 64)
-in this process; the goal is data ≥ 20× training for every procedural dataset.
+The training figure times untwine's own training step (reference networks, 10
+latents, β-VAE loss, Adam, batch 64; ``train_throughput.untwine_step``) in this
+process; the goal is data ≥ 20× training for every procedural dataset.
 Shapes3D is timed after its 480 shading templates are cached (``warm()``; the
 time that takes is printed), since a training run reaches that state within its
 first few thousand steps. scream-dsprites uses a generated painting when
@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from train_throughput import timed, untwine_step  # bench/ is on sys.path when run as a script
 from untwine.data import get, perturb
-from untwine.nets import ConvEncoder, DeconvDecoder
 
 PROCEDURAL = ("dsprites", "color-dsprites", "noisy-dsprites", "scream-dsprites", "shapes3d", "pinwheel", "digits")
 
@@ -43,28 +42,10 @@ def images_per_second(data, seconds: float, batch: int = 64, seed: int = 0) -> f
 
 
 def training_images_per_second(steps: int, channels: int = 1, batch: int = 64) -> float:
+    """untwine's training step on a binary batch, timed as bench/train_throughput.py times it."""
     torch.manual_seed(0)
-    encoder, decoder = ConvEncoder(channels, 10), DeconvDecoder(channels, 10)
-    encoder, decoder = encoder.to(memory_format=torch.channels_last), decoder.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=1e-4)
-    x = (torch.rand(batch, channels, 64, 64) > 0.8).float().contiguous(memory_format=torch.channels_last)
-
-    def step():
-        mean, logvar = encoder(x)
-        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        logits = decoder(z)
-        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / batch
-        kl = 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1).sum() / batch
-        optimizer.zero_grad()
-        (recon + kl).backward()
-        optimizer.step()
-
-    for _ in range(2):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch / (time.perf_counter() - start)
+    x = (torch.rand(batch, channels, 64, 64) > 0.8).float()
+    return timed(untwine_step(x), steps, batch)
 
 
 def main() -> None:

@@ -58,8 +58,9 @@ def bare_loop(batch: torch.Tensor, channels_last: bool):
 
 
 def untwine_step(batch: torch.Tensor):
+    """untwine's training step (reference net, default β-VAE config) on a fixed batch (n, c, 64, 64)."""
     config = RunConfig()
-    model, objective = make_model(config, (1, 64, 64))
+    model, objective = make_model(config, tuple(batch.shape[1:]))
     optimizer = make_optimizer(model, config.train, torch.device("cpu"))
     x = model.prepare(batch)
     generator = torch.Generator().manual_seed(0)

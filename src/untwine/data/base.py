@@ -40,6 +40,15 @@ def data_dir() -> Path:
     return Path(os.environ.get("UNTWINE_DATA", Path.home() / ".cache" / "untwine")).expanduser()
 
 
+def missing_file(what: str, path: Path, published: str, alternative: str = "") -> FileNotFoundError:
+    """The error for a published file that is not where it is looked for: names the
+    path, what to put there, and the ways to point untwine elsewhere."""
+    return FileNotFoundError(
+        f"{what} not found: {path}. untwine never downloads data: put the published {published} there, "
+        f"or set UNTWINE_DATA to the directory that holds it, or pass path=...{alternative}"
+    )
+
+
 class GroundTruthDataset(torch.utils.data.Dataset):
     """Base class: factor bookkeeping, uniform sampling, and the torch Dataset face.
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import GroundTruthDataset, data_dir
+from .base import GroundTruthDataset, data_dir, missing_file
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -151,11 +151,9 @@ class DSpritesNPZ(GroundTruthDataset):
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else data_dir() / NPZ_FILENAME
         if not self.path.is_file():
-            raise FileNotFoundError(
-                f"dSprites file not found: {self.path}. untwine never downloads data: put the published "
-                f"{NPZ_FILENAME} (from the deepmind/dsprites-dataset repository) there, or set UNTWINE_DATA "
-                f"to the directory that holds it, or use the procedural dataset 'dsprites' instead."
-            )
+            raise missing_file("dSprites file", self.path,
+                               f"{NPZ_FILENAME} (from the deepmind/dsprites-dataset repository)",
+                               ", or use the procedural dataset 'dsprites' instead")
         try:
             with np.load(self.path, allow_pickle=False) as archive:
                 images = archive["imgs"]

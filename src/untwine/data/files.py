@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import GroundTruthDataset, data_dir
+from .base import GroundTruthDataset, data_dir, missing_file
 
 
 def _resize(images: np.ndarray, size: int = 64) -> np.ndarray:
@@ -49,13 +49,6 @@ def _resize(images: np.ndarray, size: int = 64) -> np.ndarray:
     for i, image in enumerate(images):
         out[i] = np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS))
     return out
-
-
-def _missing(what: str, path: Path, published: str, alternative: str = "") -> FileNotFoundError:
-    return FileNotFoundError(
-        f"{what} not found: {path}. untwine never downloads data: put the published {published} there, "
-        f"or set UNTWINE_DATA to the directory that holds it, or pass path=...{alternative}"
-    )
 
 
 class FileDataset(GroundTruthDataset):
@@ -91,8 +84,8 @@ class Cars3D(FileDataset):
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else data_dir() / "cars"
         if not self.path.is_dir():
-            raise _missing("Cars3D directory", self.path,
-                           "directory of 183 car_XXX_mesh.mat files (Reed et al. 2015, 'nips2015-analogy' data)")
+            raise missing_file("Cars3D directory", self.path,
+                               "directory of 183 car_XXX_mesh.mat files (Reed et al. 2015, 'nips2015-analogy' data)")
         mats = sorted(self.path.glob("*.mat"))
         if not mats:
             raise FileNotFoundError(f"no car_XXX_mesh.mat files in {self.path}: put the 183 published Cars3D "
@@ -175,8 +168,8 @@ class SmallNORB(FileDataset):
             for part in ("dat", "cat", "info"):
                 file = self.path / f"{stem}-{part}.mat"
                 if not file.is_file():
-                    raise _missing("SmallNORB file", file, f"{file.name} (uncompressed, from the smallNORB page "
-                                   f"of cs.nyu.edu/~ylclab/data/norb-v1.0-small)")
+                    raise missing_file("SmallNORB file", file, f"{file.name} (uncompressed, from the smallNORB "
+                                       f"page of cs.nyu.edu/~ylclab/data/norb-v1.0-small)")
                 parts[part] = read_norb_matrix(file)
             dat, cat, info = parts["dat"], parts["cat"].reshape(-1), parts["info"]
             if dat.ndim != 4 or dat.shape[1] != 2 or info.ndim != 2 or info.shape[1] != 4 \
@@ -234,9 +227,9 @@ class MPI3D(FileDataset):
             self.factor_sizes = tuple(int(s) for s in factor_sizes)
             self.check_factors(np.zeros((0, len(self.factor_sizes))))
         if not self.path.is_file():
-            raise _missing(f"MPI3D-{self.variant} file", self.path,
-                           f"{self.files[0]} (from the rr-learning/disentanglement_dataset repository)",
-                           f", or use the procedural datasets instead")
+            raise missing_file(f"MPI3D-{self.variant} file", self.path,
+                               f"{self.files[0]} (from the rr-learning/disentanglement_dataset repository)",
+                               ", or use the procedural datasets instead")
         try:
             with np.load(self.path, allow_pickle=False) as archive:
                 images = archive["images"]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import GroundTruthDataset, data_dir
+from .base import GroundTruthDataset, data_dir, missing_file
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
@@ -274,11 +274,9 @@ class Shapes3DH5(GroundTruthDataset):
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else data_dir() / H5_FILENAME
         if not self.path.is_file():
-            raise FileNotFoundError(
-                f"Shapes3D file not found: {self.path}. untwine never downloads data: put the published "
-                f"{H5_FILENAME} (from the deepmind/3d-shapes repository) there, or set UNTWINE_DATA to the "
-                f"directory that holds it, or use the procedural dataset 'shapes3d' instead."
-            )
+            raise missing_file("Shapes3D file", self.path,
+                               f"{H5_FILENAME} (from the deepmind/3d-shapes repository)",
+                               ", or use the procedural dataset 'shapes3d' instead")
         import h5py
 
         try:

@@ -67,6 +67,9 @@ int untwine_exact_stage(int64_t n, int64_t d, int64_t K, int64_t depth, const do
     double *left_sum = malloc(sizeof(double) * slots);
     double *left_n = malloc(sizeof(double) * slots);
     double *last = malloc(sizeof(double) * slots);
+    double *root_num = malloc(sizeof(double) * K);
+    double *root_den = malloc(sizeof(double) * K);
+    double *root_pos = malloc(sizeof(double) * K);
     uint8_t *open = malloc(slots);
     uint8_t *next_open = malloc(2 * slots);
     double *best_num = malloc(sizeof(double) * slots * d);
@@ -75,7 +78,7 @@ int untwine_exact_stage(int64_t n, int64_t d, int64_t K, int64_t depth, const do
     double *above = malloc(sizeof(double) * slots * d);
     int32_t *node = malloc(sizeof(int32_t) * (n > 0 ? n : 1) * K);
     int status = 0;
-    if (!total || !squares || !count || !left_sum || !left_n || !last || !open || !next_open || !best_num ||
+    if (!total || !squares || !count || !left_sum || !left_n || !last || !root_num || !root_den || !root_pos || !open || !next_open || !best_num ||
         !best_den || !below || !above || !node) {
         status = -1;
         goto done;
@@ -127,9 +130,9 @@ int untwine_exact_stage(int64_t n, int64_t d, int64_t K, int64_t depth, const do
                 const double *x = sorted + f * n;
                 for (int64_t k = 0; k < K; k++) {
                     left_sum[k] = 0.0;
-                    last[k] = -1.0; /* best position per tree, as a double */
-                    left_n[k] = -1.0; /* best score numerator */
-                    squares[k] = 1.0; /* best score denominator */
+                    root_pos[k] = -1.0; /* best position per tree (none yet) */
+                    root_num[k] = -1.0; /* its score's numerator and denominator */
+                    root_den[k] = 1.0;
                 }
                 for (int64_t i = 0; i < n; i++) {
                     const double *rp = residual + order[i] * K;
@@ -139,19 +142,19 @@ int untwine_exact_stage(int64_t n, int64_t d, int64_t K, int64_t depth, const do
                             const double sl = left_sum[k];
                             const double diff = nr * sl - nl * (total[k] - sl);
                             const double num = diff * diff;
-                            const int better = num * squares[k] > left_n[k] * den;
-                            left_n[k] = better ? num : left_n[k];
-                            squares[k] = better ? den : squares[k];
-                            last[k] = better ? pos : last[k];
+                            const int better = num * root_den[k] > root_num[k] * den;
+                            root_num[k] = better ? num : root_num[k];
+                            root_den[k] = better ? den : root_den[k];
+                            root_pos[k] = better ? pos : root_pos[k];
                         }
                     }
                     for (int64_t k = 0; k < K; k++) left_sum[k] += rp[k];
                 }
                 for (int64_t k = 0; k < K; k++) {
-                    if (last[k] < 0.0) continue;
-                    const int64_t b = k * d + f, i = (int64_t)last[k];
-                    best_num[b] = left_n[k];
-                    best_den[b] = squares[k];
+                    if (root_pos[k] < 0.0) continue;
+                    const int64_t b = k * d + f, i = (int64_t)root_pos[k];
+                    best_num[b] = root_num[k];
+                    best_den[b] = root_den[k];
                     below[b] = x[i - 1];
                     above[b] = x[i];
                 }
@@ -245,6 +248,9 @@ done:
     free(left_sum);
     free(left_n);
     free(last);
+    free(root_num);
+    free(root_den);
+    free(root_pos);
     free(open);
     free(next_open);
     free(best_num);
