@@ -16,10 +16,13 @@
  * gradient comes back in the same layout. Softmax subtracts the row maximum
  * before exponentiating, as scikit-learn's loss does.
  *
- * One pass over the n points computes the raw scores, the loss and the gradient
- * together, with no n x K temporaries: this fusion (and no Python between the
- * steps) is what makes it several times faster than the reference's
- * matrix product + Cython loss + matrix product.
+ * One pass over blocks of 64 points computes the scores, the softmax, the loss and
+ * the gradient together, with no n x K temporaries, every inner loop running over
+ * the block's points (contiguous in the transposed codes) so that it vectorises,
+ * the exponential included. This, and no Python between the steps, makes it 4 to 5
+ * times faster than the reference's matrix product + Cython loss + matrix product.
+ * Sums run in another order than the reference's, so values agree to rounding
+ * (1e-12 relative, tests/metrics/test_logistic.py), not bit for bit.
  *
  * Loaded through ctypes (see _logistic.py); the module init below only lets Python
  * import the file to find it.
@@ -31,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#if defined(__GNUC__) && __GNUC__ >= 11 && defined(__x86_64__) && !defined(__clang__)
 /* An AVX2 + FMA build beside the baseline one, picked at load time by the CPU. */
 #define UNTWINE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
