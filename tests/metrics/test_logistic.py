@@ -56,8 +56,9 @@ def _reference_fit(x, y):
         return LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5)).fit(x, y)
 
 
+@pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize("k", [2, 4])
-def test_converged_problem_gives_the_reference_fit(k):
+def test_converged_problem_gives_the_reference_fit(k, native):
     """Classes overlap, so no C sends the weights off to infinity and every fit of the
     path converges well inside 100 iterations: then the replica must reproduce the
     reference's selected C, its coefficients and its predictions."""
@@ -67,7 +68,7 @@ def test_converged_problem_gives_the_reference_fit(k):
     x = 0.8 * np.eye(k, d)[y] + rng.standard_normal((n, d))
     ref = _reference_fit(x, y)
     assert ref.n_iter_.max() < 100  # a converged problem, or the test proves nothing
-    got = LogisticRegressionCVReplica(exact_below=0).fit(x, y)
+    got = LogisticRegressionCVReplica(exact_below=0, native=native).fit(x, y)
     assert got._reference is None  # the replica itself, not the hand-over to scikit-learn
     assert got.C_ == pytest.approx(ref.C_[0])
     np.testing.assert_allclose(got.scores_, ref.scores_[ref.classes_[-1]], atol=1e-12)
@@ -114,3 +115,19 @@ def test_small_training_sets_are_the_reference_itself():
     ref = downstream(*data, predictor="lr")
     fast = downstream(*data, predictor="lr", fast=True)
     assert fast == ref
+
+
+def test_without_the_extension_it_warns_once_and_still_fits(monkeypatch):
+    import untwine.metrics._logistic as logistic
+
+    monkeypatch.setattr(logistic, "_NATIVE", None)
+    monkeypatch.setattr(logistic, "_WARNED", [])
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 1200)
+    x = np.eye(3)[y] + 0.2 * rng.standard_normal((1200, 3))  # class means sqrt(2) apart: noise 0.2 rarely crosses
+    with pytest.warns(RuntimeWarning, match="_lr_native"):
+        model = logistic.LogisticRegressionCVReplica().fit(x, y)
+    assert np.mean(model.predict(x) == y) > 0.97
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logistic.LogisticRegressionCVReplica().fit(x, y)  # once only
