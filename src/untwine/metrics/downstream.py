@@ -63,13 +63,14 @@ def _fit_one(args):
     return accuracy(model, x_train, y_train), accuracy(model, x_test, y_test)
 
 
-def downstream(codes_train, factors_train, codes_test, factors_test, predictor="lr", fast=False,
-               random_state=0, n_jobs=None, prefix="") -> dict:
-    """Per-factor accuracies of ``predictor`` ('lr' or 'gbt'), keys prefixed with ``prefix``."""
-    ct, ft, cs, fs = check_train_test(codes_train, factors_train, codes_test, factors_test)
+def _jobs(ct, ft, cs, fs, predictor, fast, random_state, size_cost=1.0):
+    """One (fit, cost) per factor; the cost (classes x training points) orders dispatch."""
     factory = _predictor(predictor, fast, random_state)
-    out = parallel_map(_fit_one, [(factory, ct, ft[:, k], cs, fs[:, k]) for k in range(ft.shape[1])], n_jobs,
-                       costs=classes_cost(ft))
+    jobs = [(factory, ct, ft[:, k], cs, fs[:, k]) for k in range(ft.shape[1])]
+    return jobs, [c * size_cost for c in classes_cost(ft)]
+
+
+def _scores(out, prefix) -> dict:
     train = np.array([o[0] for o in out])
     test = np.array([o[1] for o in out])
     scores = {f"{prefix}mean_train_accuracy": float(train.mean()), f"{prefix}mean_test_accuracy": float(test.mean()),
@@ -80,14 +81,33 @@ def downstream(codes_train, factors_train, codes_test, factors_test, predictor="
     return scores
 
 
+def downstream(codes_train, factors_train, codes_test, factors_test, predictor="lr", fast=False,
+               random_state=0, n_jobs=None, prefix="") -> dict:
+    """Per-factor accuracies of ``predictor`` ('lr' or 'gbt'), keys prefixed with ``prefix``."""
+    ct, ft, cs, fs = check_train_test(codes_train, factors_train, codes_test, factors_test)
+    jobs, costs = _jobs(ct, ft, cs, fs, predictor, fast, random_state)
+    return _scores(parallel_map(_fit_one, jobs, n_jobs, costs=costs), prefix)
+
+
 def _sample(representation, data, rng, predictor, batch_size, num_train, num_test, fast, n_jobs):
-    scores = {}
+    """Every size's samples drawn first, in the reference's order; then the fits of all
+    sizes and factors dispatched together, longest first, so that the small sizes fill
+    the workers' idle time at the end of the large ones (values do not change)."""
+    jobs, costs, counts = [], [], []
     for size in num_train:
         ct, ft = sample_codes(representation, data, int(size), rng, batch_size)
         cs, fs = sample_codes(representation, data, num_test, rng, batch_size)
         random_state = int(rng.integers(2**31 - 1))
-        scores.update(downstream(ct, ft, cs, fs, predictor=predictor, fast=fast, random_state=random_state,
-                                 n_jobs=n_jobs, prefix=f"{int(size)}:"))
+        ct, ft, cs, fs = check_train_test(ct, ft, cs, fs)
+        size_jobs, size_costs = _jobs(ct, ft, cs, fs, predictor, fast, random_state, size_cost=float(size))
+        jobs += size_jobs
+        costs += size_costs
+        counts.append(len(size_jobs))
+    out = parallel_map(_fit_one, jobs, n_jobs, costs=costs)
+    scores, start = {}, 0
+    for size, count in zip(num_train, counts):
+        scores.update(_scores(out[start:start + count], f"{int(size)}:"))
+        start += count
     return scores
 
 
