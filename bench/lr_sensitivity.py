@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import warnings
 
-import numpy as np
-
 from metrics_speed import DSpritesLike, representation, scalars
 from untwine.metrics import evaluate
 
@@ -69,7 +67,6 @@ def main():
               f"fast vs reference {worst_fast[size]:.4f}")
     print(f"  all sizes >= 1000: itself {max(v for s, v in worst_self.items() if int(s) >= 1000):.4f}, "
           f"fast {max(v for s, v in worst_fast.items() if int(s) >= 1000):.4f}")
-    return np.array(list(worst_fast.values()))
 
 
 if __name__ == "__main__":

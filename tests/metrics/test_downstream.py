@@ -49,3 +49,25 @@ def test_parallel_map_keeps_the_given_order_whatever_the_costs():
 
     items = list(range(6))
     assert parallel_map(np.square, items, n_jobs=2, costs=[1, 5, 2, 9, 0, 3]) == [i * i for i in items]
+
+
+def test_pooled_dispatch_equals_one_size_at_a_time():
+    """The sampler draws every size's samples first and fits all sizes together; each
+    size's keys must equal ``downstream`` on that size's own samples, drawn in the
+    reference's order (train, test, random_state per size), in and out of process."""
+    from untwine.metrics._sampling import sample_codes
+    from untwine.metrics.downstream import sample_downstream_gbt
+
+    data, rep, sizes = ToyData(SIZES, noise=0.6), Recorder(3), (20, 60)
+    rng = np.random.default_rng(5)
+    want = {}
+    for size in sizes:
+        ct, ft = sample_codes(rep, data, size, rng)
+        cs, fs = sample_codes(rep, data, 80, rng)
+        state = int(rng.integers(2**31 - 1))
+        want.update(downstream(ct, ft, cs, fs, predictor="gbt", random_state=state, prefix=f"{size}:"))
+    assert want["20:mean_test_accuracy"] != want["60:mean_test_accuracy"]  # sizes distinguishable
+    for n_jobs in (1, 2):
+        got = sample_downstream_gbt(rep, data, np.random.default_rng(5), num_train=sizes, num_test=80,
+                                    n_jobs=n_jobs)
+        assert got == want

@@ -17,6 +17,7 @@ from sklearn.linear_model._linear_loss import LinearModelLoss
 from sklearn.model_selection import KFold
 
 from untwine.metrics import downstream
+from untwine.metrics.downstream import _predictor
 from untwine.metrics._logistic import LogisticRegressionCVReplica, loss_grad, native_available
 
 from _cases import train_test
@@ -92,6 +93,12 @@ def test_bad_input_is_named():
         LogisticRegressionCVReplica().fit(np.zeros((10, 2)), np.ones(10))
     with pytest.raises(ValueError, match=r"\(n, d\)"):
         LogisticRegressionCVReplica().fit(np.zeros((10, 2)), np.ones(9))
+    codes = np.zeros((10, 2))
+    codes[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        LogisticRegressionCVReplica(exact_below=0).fit(codes, np.arange(10) % 2)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        LogisticRegressionCVReplica().predict(np.zeros((3, 2)))
 
 
 def test_unconverged_problem_stays_close_to_reference():
@@ -111,9 +118,13 @@ def test_unconverged_problem_stays_close_to_reference():
 def test_small_training_sets_are_the_reference_itself():
     """Below ``exact_below`` (1,000 points) the fast preset hands the fit to scikit-learn,
     so downstream_lr's small sizes equal the reference exactly."""
-    data = train_test("rotated", (3, 12), 100, 200)
-    ref = downstream(*data, predictor="lr")
-    fast = downstream(*data, predictor="lr", fast=True)
+    assert isinstance(_predictor("lr", True, 0)(), LogisticRegressionCVReplica)  # fast=True reaches the replica
+    ct, ft, cs, fs = train_test("rotated", (3, 12), 100, 200)
+    model = LogisticRegressionCVReplica().fit(ct, ft[:, 1])
+    assert model._reference is not None and model._w is None
+    assert np.array_equal(model.predict(cs), _reference_fit(ct, ft[:, 1]).predict(cs))
+    ref = downstream(ct, ft, cs, fs, predictor="lr")
+    fast = downstream(ct, ft, cs, fs, predictor="lr", fast=True)
     assert fast == ref
 
 

@@ -23,8 +23,8 @@ faster), or in NumPy when the extension was not built.
 It is not bit-identical: the objective is summed in another order, so its values
 differ in the last bits. Where the reference stops unconverged at its 100-iteration
 cap (large C, many classes), those last bits steer L-BFGS a slightly different way,
-and accuracies move by a few thousandths, as they do in the reference itself when the
-codes are perturbed by one part in 10^15. docs/metrics.md gives the measured deviation.
+and accuracies move by up to about a hundredth, as the reference's own do when the
+codes are perturbed by one part in 10^16. docs/metrics.md gives the measured deviation.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import warnings
 import numpy as np
 from scipy import optimize
 from sklearn.model_selection import KFold
+
+from ._validate import check_codes
 
 __all__ = ["LogisticRegressionCVReplica", "native_available", "loss_grad"]
 
@@ -178,20 +180,21 @@ class LogisticRegressionCVReplica:
                  native: bool = True, exact_below: int = 1000):
         self.Cs, self.n_splits, self.max_iter, self.tol, self.native = Cs, n_splits, max_iter, tol, native
         self.exact_below = exact_below
+        self._reference = self._w = None
 
     def fit(self, x, y):
-        x = np.ascontiguousarray(x, dtype=np.float64)
+        x = np.ascontiguousarray(check_codes(x))  # 2-D, finite: NaN would steer L-BFGS silently
         y = np.asarray(y)
-        if x.ndim != 2 or y.shape != (len(x),):
+        if y.shape != (len(x),):
             raise ValueError(f"expected codes (n, d) and labels (n,), got {x.shape} and {y.shape}")
         self.classes_, encoded = np.unique(y, return_inverse=True)
         encoded = encoded.astype(np.int64)
         k = len(self.classes_)
         if k < 2:
             raise ValueError(f"logistic regression needs at least 2 classes, got only {self.classes_[0]!r}")
+        self._reference = self._w = None
         if len(x) < self.exact_below:
             return self._fit_reference(x, y)
-        self._reference = None
         if self.native and _NATIVE is None:
             _warn_once()
         self.Cs_ = np.logspace(-4, 4, self.Cs) if np.isscalar(self.Cs) else np.asarray(self.Cs, dtype=float)
@@ -227,6 +230,8 @@ class LogisticRegressionCVReplica:
         return self
 
     def predict(self, x):
+        if self._reference is None and self._w is None:
+            raise RuntimeError("this LogisticRegressionCVReplica is not fitted yet: call fit(codes, labels) first")
         if self._reference is not None:
             return self._reference.predict(x)
         x = np.asarray(x, dtype=np.float64)
