@@ -1,95 +1,83 @@
 """Ground-truth datasets: a finite factor space and a way to observe it.
 
-``untwine.data.get(name, **options)`` returns a dataset by name, or rebuilds a
-perturbed dataset from its JSON description when ``name`` is a path ending in
-``.json``; ``DATASETS`` maps every name to its class (the one place where names
-live); :func:`catalog` says for each whether it is rendered here or read from a
-file, and whether that file is present.
+Each dataset is one class that describes itself (see :class:`GroundTruthDataset`):
+its registry ``name``, its ``source`` ("procedural", "bundled" or "file"), the
+``files`` it reads and whether any one of them is enough (``any_file``).
+``DATASETS`` maps every name to its class, built from the classes themselves (the
+one place where names live): adding a dataset is one class in one file, listed in
+``_CLASSES`` below. ``untwine.data.get(name, **options)`` builds one, and
+``get(**dataset.spec())`` rebuilds it; :func:`catalog` says for each whether it is
+rendered here or read from a file, and whether that file is present.
+
+The data room imports nothing above it: a perturbed-dataset description
+(``*.json``) is read here (:func:`read_description`) but rebuilt with its run's
+encoder by ``untwine.runs.load_dataset(path)``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .base import GroundTruthData, GroundTruthDataset, data_dir
+from .base import (SOURCE_KINDS, GroundTruthData, GroundTruthDataset, all_factors, data_dir, factor_strides,
+                   factors_to_index, index_to_factors)
 from .dsprites import DSprites, DSpritesNPZ
-from .dsprites_variants import SCREAM_FILENAMES, ColorDSprites, NoisyDSprites, ScreamDSprites
+from .dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from .files import Cars3D, MPI3DReal, MPI3DRealistic, MPI3DToy, SmallNORB
-from .perturb import PerturbedDataset, perturb
+from .perturb import PerturbedDataset, from_description, perturb, read_description
 from .shapes3d import Shapes3D, Shapes3DH5
 from .small import Digits, Pinwheel
 
-DATASETS: dict[str, type] = {
-    "dsprites": DSprites,
-    "dsprites-npz": DSpritesNPZ,
-    "color-dsprites": ColorDSprites,
-    "noisy-dsprites": NoisyDSprites,
-    "scream-dsprites": ScreamDSprites,
-    "shapes3d": Shapes3D,
-    "shapes3d-h5": Shapes3DH5,
-    "cars3d": Cars3D,
-    "smallnorb": SmallNORB,
-    "mpi3d-toy": MPI3DToy,
-    "mpi3d-realistic": MPI3DRealistic,
-    "mpi3d-real": MPI3DReal,
-    "pinwheel": Pinwheel,
-    "digits": Digits,
-}
-
-#: Where each dataset's observations come from: rendered here ("procedural"),
-#: shipped with an installed package ("bundled"), or read from published files
-#: in the data directory ("file"). scream-dsprites is rendered but needs the painting.
-SOURCES: dict[str, str] = {
-    "dsprites": "procedural", "color-dsprites": "procedural", "noisy-dsprites": "procedural",
-    "scream-dsprites": "procedural", "shapes3d": "procedural", "pinwheel": "procedural",
-    "digits": "bundled",
-    "dsprites-npz": "file", "shapes3d-h5": "file", "cars3d": "file", "smallnorb": "file",
-    "mpi3d-toy": "file", "mpi3d-realistic": "file", "mpi3d-real": "file",
-}
-
-_FILES: dict[str, tuple[str, ...]] = {
-    "dsprites-npz": ("dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",),
-    "scream-dsprites": SCREAM_FILENAMES,  # either one
-    "shapes3d-h5": ("3dshapes.h5",),
-    "cars3d": Cars3D.files,
-    "smallnorb": SmallNORB.files,
-    "mpi3d-toy": MPI3DToy.files,
-    "mpi3d-realistic": MPI3DRealistic.files,
-    "mpi3d-real": MPI3DReal.files,
-}
-_ANY_OF = {"scream-dsprites"}
+_CLASSES: tuple[type[GroundTruthDataset], ...] = (
+    DSprites, DSpritesNPZ, ColorDSprites, NoisyDSprites, ScreamDSprites, Shapes3D, Shapes3DH5, Cars3D, SmallNORB,
+    MPI3DToy, MPI3DRealistic, MPI3DReal, Pinwheel, Digits,
+)
 
 
-def get(name: str | Path, **options) -> GroundTruthDataset:
-    """The dataset called ``name``, built with ``options``.
+def _registry(classes) -> dict[str, type[GroundTruthDataset]]:
+    registry: dict[str, type[GroundTruthDataset]] = {}
+    for cls in classes:
+        if cls.name in registry:
+            raise RuntimeError(f"two datasets are called {cls.name!r}: {registry[cls.name].__name__}, {cls.__name__}")
+        if cls.source not in SOURCE_KINDS:
+            raise RuntimeError(f"{cls.__name__}.source is {cls.source!r}, not one of {SOURCE_KINDS}")
+        registry[cls.name] = cls
+    return registry
 
-    ``name`` may also be the path of a perturbed-dataset description (``*.json``,
-    written by ``untwine perturb`` or :meth:`PerturbedDataset.save`).
+
+#: name -> class, from each class's ``name``
+DATASETS: dict[str, type[GroundTruthDataset]] = _registry(_CLASSES)
+
+
+def get(name: str, options: dict | None = None, **more_options) -> GroundTruthDataset:
+    """The dataset called ``name``, built with its options.
+
+    Options are keyword arguments, or one dict ``options``, so that both
+    ``get("pinwheel", num_arms=3)`` and ``get(**dataset.spec())`` work.
+    A perturbed-dataset description (``*.json``) is not a name: use
+    ``untwine.runs.load_dataset(path)``.
 
     >>> from untwine import data
     >>> data.get("dsprites").factor_sizes
     (3, 6, 40, 32, 32)
     """
-    if str(name).endswith(".json"):
-        if options:
-            raise ValueError(f"a perturbed-dataset description takes no options, got {sorted(options)}")
-        from .perturb import load
-
-        dataset = load(name)
-    else:
-        try:
-            cls = DATASETS[name]
-        except (KeyError, TypeError):
-            raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))}, "
-                             f"or the path of a perturbed-dataset description (*.json)") from None
-        try:
-            dataset = cls(**options)
-        except TypeError as error:
-            raise ValueError(f"bad options {options} for dataset {name!r}: {error}") from None
-    # what rebuilds it (used by perturbed-dataset descriptions)
-    dataset.registry_name = str(name)
-    dataset.options = dict(options)
-    return dataset
+    if isinstance(name, (str, Path)) and str(name).endswith(".json"):
+        raise ValueError(f"{str(name)!r} is a perturbed-dataset description, not a dataset name: the data room does "
+                         f"not open runs; use untwine.runs.load_dataset({str(name)!r})")
+    try:
+        cls = DATASETS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))} (a perturbed-dataset "
+                         f"description, *.json, is read by untwine.runs.load_dataset)") from None
+    if options is not None and not isinstance(options, dict):
+        raise ValueError(f"options for dataset {name!r} must be a dict, got {type(options).__name__}")
+    clash = sorted(set(options or {}) & set(more_options))
+    if clash:
+        raise ValueError(f"option(s) {', '.join(clash)} of dataset {name!r} given twice (in options and as keywords)")
+    options = {**(options or {}), **more_options}
+    try:
+        return cls(**options)
+    except TypeError as error:
+        raise ValueError(f"bad options {options} for dataset {name!r}: {error}") from None
 
 
 def names() -> list[str]:
@@ -99,35 +87,39 @@ def names() -> list[str]:
 def catalog() -> list[dict]:
     """One dict per dataset: name, kind, files looked for, present, path, description.
 
-    ``kind`` is "procedural" (rendered here), "bundled" (ships with an installed
-    package) or "file" (published files read from :func:`data_dir`). ``present``
-    is True when nothing is missing; ``path`` is where the (first) file is looked for.
+    ``kind`` is the class's ``source``: "procedural" (rendered here), "bundled"
+    (ships with an installed package) or "file" (published files read from
+    :func:`data_dir`). ``present`` is True when nothing is missing; ``path`` is
+    where the (first) file is looked for, or, when any one file is enough, the
+    first one found.
     """
     entries = []
     for name in names():
-        files = [data_dir() / f for f in _FILES.get(name, ())]
+        cls = DATASETS[name]
+        files = cls.expected_paths()
         if not files:
             present = True
-        elif name in _ANY_OF:
+        elif cls.any_file:
             present = any(f.exists() for f in files)
         else:
             present = all(f.exists() for f in files)
         found = [f for f in files if f.exists()]
-        doc = (DATASETS[name].__doc__ or "").strip().splitlines()
+        doc = (cls.__doc__ or "").strip().splitlines()
         entries.append({
             "name": name,
-            "kind": SOURCES[name],
+            "kind": cls.source,
             "files": [str(f) for f in files],
             "present": present,
-            "path": str(found[0] if found and name in _ANY_OF else files[0]) if files else None,
+            "path": str(found[0] if found and cls.any_file else files[0]) if files else None,
             "description": doc[0] if doc else "",
         })
     return entries
 
 
 __all__ = [
-    "DATASETS", "SOURCES", "GroundTruthData", "GroundTruthDataset", "DSprites", "DSpritesNPZ", "ColorDSprites",
+    "DATASETS", "GroundTruthData", "GroundTruthDataset", "DSprites", "DSpritesNPZ", "ColorDSprites",
     "NoisyDSprites", "ScreamDSprites", "Shapes3D", "Shapes3DH5", "Cars3D", "SmallNORB", "MPI3DToy",
-    "MPI3DRealistic", "MPI3DReal", "Pinwheel", "Digits", "PerturbedDataset", "catalog", "data_dir", "get", "names",
-    "perturb",
+    "MPI3DRealistic", "MPI3DReal", "Pinwheel", "Digits", "PerturbedDataset", "all_factors", "catalog", "data_dir",
+    "factor_strides", "factors_to_index", "from_description", "get", "index_to_factors", "names", "perturb",
+    "read_description",
 ]

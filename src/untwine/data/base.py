@@ -3,17 +3,30 @@
 A ground-truth dataset is a finite factor space and a way to observe it
 (shared/DESIGN.md). Factor *indices* travel between rooms; a flat index maps to
 factor indices in mixed radix with the last factor changing fastest, which is the
-order of the published dSprites file.
+order of the published dSprites file. :func:`index_to_factors`,
+:func:`factors_to_index` and :func:`all_factors` are that enumeration, written
+once for every room.
+
+A dataset class describes itself: its registry ``name``, where its observations
+come from (``source``), the ``files`` it reads (and whether any one of them is
+enough, ``any_file``), and whether :meth:`~GroundTruthDataset.observe` draws
+nuisance noise from its rng (``draws_nuisance``). An instance knows the options it
+was built with: :meth:`~GroundTruthDataset.spec` returns them, and
+``untwine.data.get(**dataset.spec())`` rebuilds it.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
+
+#: Where a dataset's observations come from (the ``source`` class attribute).
+SOURCE_KINDS = ("procedural", "bundled", "file")
 
 
 @runtime_checkable
@@ -49,19 +62,132 @@ def missing_file(what: str, path: Path, published: str, alternative: str = "") -
     )
 
 
-class GroundTruthDataset(torch.utils.data.Dataset):
-    """Base class: factor bookkeeping, uniform sampling, and the torch Dataset face.
+# -- mixed radix: flat index <-> factor indices, the last factor fastest -------------------
 
-    Subclasses set ``name``, ``factor_names``, ``factor_sizes``,
-    ``observation_shape`` and implement :meth:`observe` (and usually
-    :meth:`factor_values`). Training draws whole batches through
-    :meth:`observe`; ``__getitem__`` exists for ``DataLoader`` users.
+def _sizes(factor_sizes) -> np.ndarray:
+    sizes = np.asarray(factor_sizes, dtype=np.int64)
+    if sizes.ndim != 1 or (sizes < 1).any():
+        raise ValueError(f"factor_sizes must be a sequence of positive integers, got {factor_sizes!r}")
+    return sizes
+
+
+def factor_strides(factor_sizes) -> np.ndarray:
+    """(K,) int64: how far the flat index moves when factor k moves by one (the last factor's is 1)."""
+    sizes = _sizes(factor_sizes)
+    return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+
+
+def _unravel(index: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    return (index[:, None] // factor_strides(sizes)[None, :]) % sizes[None, :]
+
+
+def index_to_factors(index, factor_sizes) -> np.ndarray:
+    """Flat indices (n,) -> factor indices (n, K) int64, in mixed radix with the last factor fastest.
+
+    The same as ``np.stack(np.unravel_index(index, factor_sizes), axis=1)``, the
+    order of the published dSprites file. An index outside [0, prod(factor_sizes))
+    raises IndexError.
+    """
+    sizes = _sizes(factor_sizes)
+    index = np.atleast_1d(np.asarray(index)).astype(np.int64, copy=False)
+    if index.ndim != 1:
+        raise ValueError(f"flat indices must have shape (n,), got {index.shape}")
+    total = int(np.prod(sizes, dtype=np.int64))
+    if index.size and (index.min() < 0 or index.max() >= total):
+        raise IndexError(f"flat index out of range [0, {total}) for factor sizes {tuple(int(s) for s in sizes)}")
+    return _unravel(index, sizes)
+
+
+def factors_to_index(factors, factor_sizes) -> np.ndarray:
+    """Factor indices (n, K) -> flat indices (n,) int64; the inverse of :func:`index_to_factors`.
+
+    The same as ``np.ravel_multi_index(factors.T, factor_sizes)``. A factor index
+    outside [0, factor_sizes[k]) raises ValueError.
+    """
+    sizes = _sizes(factor_sizes)
+    factors = np.asarray(factors)
+    if factors.ndim != 2 or factors.shape[1] != len(sizes):
+        raise ValueError(f"factors must have shape (n, {len(sizes)}), got {factors.shape}")
+    factors = factors.astype(np.int64, copy=False)
+    if factors.size and ((factors < 0) | (factors >= sizes[None, :])).any():
+        raise ValueError(f"factor indices out of range for factor sizes {tuple(int(s) for s in sizes)}")
+    return factors @ factor_strides(sizes)
+
+
+def all_factors(factor_sizes) -> np.ndarray:
+    """Every point of the factor space, (prod(factor_sizes), K) int64, in flat-index order."""
+    sizes = _sizes(factor_sizes)
+    return _unravel(np.arange(int(np.prod(sizes, dtype=np.int64)), dtype=np.int64), sizes)
+
+
+def _jsonable(value):
+    """Constructor options as JSON values: paths as strings, tuples as lists, numpy scalars as Python ones."""
+    if isinstance(value, os.PathLike):
+        return os.path.abspath(os.fspath(value))
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class GroundTruthDataset(torch.utils.data.Dataset):
+    """Base class: factor bookkeeping, uniform sampling, its own spec, and the torch Dataset face.
+
+    Subclasses set ``name`` (the registry name), ``factor_names``,
+    ``factor_sizes``, ``observation_shape``, where observations come from
+    (``source``, ``files``, ``any_file``) and ``draws_nuisance``; they implement
+    :meth:`observe` (and usually :meth:`factor_values`), and a constructor with
+    options calls :meth:`_record_options` so that :meth:`spec` can rebuild it.
+    Training draws whole batches through :meth:`observe`; ``__getitem__`` exists
+    for ``DataLoader`` users.
     """
 
     name: str = "ground-truth"
     factor_names: tuple[str, ...] = ()
     factor_sizes: tuple[int, ...] = ()
     observation_shape: tuple[int, ...] = ()
+    #: "procedural" (rendered here), "bundled" (ships with an installed package) or
+    #: "file" (published files read from the data directory)
+    source: str = "procedural"
+    #: files (relative to the data directory) that the dataset reads
+    files: tuple[str, ...] = ()
+    #: True when any one of ``files`` is enough (e.g. scream.jpg or scream.png)
+    any_file: bool = False
+    #: True when :meth:`observe` draws nuisance noise from its rng (which it then requires)
+    draws_nuisance: bool = False
+
+    # -- what it is and how to rebuild it ------------------------------------------
+    @classmethod
+    def expected_paths(cls) -> list[Path]:
+        """Where each of ``files`` is looked for (in the data directory, now)."""
+        return [data_dir() / name for name in cls.files]
+
+    @classmethod
+    def default_path(cls) -> Path:
+        """Where the first of ``files`` is looked for."""
+        return data_dir() / cls.files[0]
+
+    def _record_options(self, **options) -> None:
+        """Remember the constructor options for :meth:`spec`.
+
+        None (the default) is left out; paths (``os.PathLike``, or a string given as
+        an option called ``path``) are stored as absolute path strings, so that the
+        spec rebuilds the dataset from any working directory; tuples become lists.
+        """
+        options = {key: Path(value) if key == "path" and isinstance(value, str) else value
+                   for key, value in options.items() if value is not None}
+        self._options = {key: _jsonable(value) for key, value in options.items()}
+
+    def spec(self) -> dict:
+        """``{"name": registry name, "options": constructor options}``, JSON-able.
+
+        ``untwine.data.get(**dataset.spec())`` builds an equivalent dataset (same
+        factors, same observations for the same factors and rng).
+        """
+        return {"name": self.name, "options": copy.deepcopy(getattr(self, "_options", {}))}
 
     # -- factor space ---------------------------------------------------------
     @property
@@ -71,22 +197,17 @@ class GroundTruthDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes, dtype=np.int64))
 
-    @property
-    def _strides(self) -> np.ndarray:
-        sizes = np.asarray(self.factor_sizes, dtype=np.int64)
-        return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
-
     def index_to_factors(self, index: np.ndarray) -> np.ndarray:
-        """Flat indices (n,) -> factor indices (n, K), last factor fastest."""
-        index = np.asarray(index, dtype=np.int64)
+        """Flat indices (n,) -> factor indices (n, K), last factor fastest (:func:`index_to_factors`)."""
+        index = np.atleast_1d(np.asarray(index)).astype(np.int64, copy=False)
         if index.size and (index.min() < 0 or index.max() >= len(self)):
             raise IndexError(f"flat index out of range [0, {len(self)}) for dataset {self.name!r}")
-        return (index[:, None] // self._strides[None, :]) % np.asarray(self.factor_sizes, dtype=np.int64)
+        return _unravel(index, _sizes(self.factor_sizes))
 
     def factors_to_index(self, factors: np.ndarray) -> np.ndarray:
-        """Factor indices (n, K) -> flat indices (n,)."""
+        """Factor indices (n, K) -> flat indices (n,) (:func:`factors_to_index`)."""
         factors = self.check_factors(factors)
-        return factors @ self._strides
+        return factors @ factor_strides(self.factor_sizes)
 
     def check_factors(self, factors: np.ndarray) -> np.ndarray:
         factors = np.asarray(factors)
@@ -119,11 +240,24 @@ class GroundTruthDataset(torch.utils.data.Dataset):
         factors = self.sample_factors(n, rng)
         return factors, self.observe(factors, rng)
 
-    def observe(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Observations (n, *observation_shape) float32 of factor indices (n, K).
+
+        A dataset that draws nuisance noise (``draws_nuisance``) requires ``rng``; a
+        deterministic one ignores it, and ``rng=None`` is then fine.
+        """
         raise NotImplementedError
+
+    def _require_rng(self, rng: np.random.Generator | None) -> np.random.Generator:
+        """``rng`` itself; a clear error when it is None (no silent unseeded fallback)."""
+        if rng is None:
+            raise ValueError(f"dataset {self.name!r} draws nuisance noise in observe: pass an explicit "
+                             f"rng, e.g. observe(factors, np.random.default_rng(seed))")
+        return rng
 
     # -- torch Dataset ----------------------------------------------------------
     def __getitem__(self, index: int):
+        # seeded by the index: the same item is the same image every time
         factors = self.index_to_factors(np.array([index]))
         image = self.observe(factors, np.random.default_rng(index))
         return torch.from_numpy(image[0]), torch.from_numpy(factors[0])

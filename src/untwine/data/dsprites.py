@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import GroundTruthDataset, data_dir, missing_file
+from .base import GroundTruthDataset, factor_strides, missing_file
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -128,6 +128,7 @@ class DSprites(GroundTruthDataset):
         return _factor_values(k)
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(n, 1, 64, 64) float32 in {0, 1}; ``rng`` is not needed (no nuisance noise)."""
         factors = self.check_factors(factors)
         values = [_factor_values(k)[factors[:, k]] for k in range(1, 5)]
         images = render_sprites(factors[:, 0], *values)
@@ -147,9 +148,12 @@ class DSpritesNPZ(GroundTruthDataset):
     name = "dsprites-npz"
     factor_names = FACTOR_NAMES
     observation_shape = (1, 64, 64)
+    source = "file"
+    files = (NPZ_FILENAME,)
 
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path is not None else data_dir() / NPZ_FILENAME
+        self._record_options(path=path)
+        self.path = Path(path) if path is not None else self.default_path()
         if not self.path.is_file():
             raise missing_file("dSprites file", self.path,
                                f"{NPZ_FILENAME} (from the deepmind/dsprites-dataset repository)",
@@ -178,12 +182,13 @@ class DSpritesNPZ(GroundTruthDataset):
                 f"replace the file with the published one."
             )
         self._images = images
-        strides = self._strides
+        strides = factor_strides(self.factor_sizes)
         self._values = [values[np.arange(s) * strides[k], k + 1] for k, s in enumerate(self.factor_sizes)]
 
     def factor_values(self, k: int) -> np.ndarray:
         return self._values[k]
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The published images, (n, 1, 64, 64) float32; ``rng`` is not needed (no nuisance noise)."""
         index = self.factors_to_index(factors)
         return self._images[index][:, None].astype(np.float32)

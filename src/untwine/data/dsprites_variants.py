@@ -30,42 +30,45 @@ SCREAM_SIZE = (350, 274)  # (width, height) bound of the downsized painting, as 
 
 
 class _ColourDSprites(DSprites):
-    """Shared parts: three channels, binary sprites rendered as uint8 masks."""
+    """Shared parts: three channels, binary sprites rendered as uint8 masks, nuisance from the rng."""
 
     observation_shape = (3, 64, 64)
+    draws_nuisance = True
 
     def _masks(self, factors: np.ndarray) -> np.ndarray:
         factors = self.check_factors(factors)
         values = [_factor_values(k)[factors[:, k]] for k in range(1, 5)]
         return render_sprites(factors[:, 0], *values)  # (n, 64, 64) uint8 in {0, 1}
 
-    @staticmethod
-    def _rng(rng):
-        return rng if rng is not None else np.random.default_rng()
-
 
 class ColorDSprites(_ColourDSprites):
     """dSprites whose sprite takes a colour drawn uniformly from [0.5, 1]³ per image.
 
-    The colour is nuisance: it is drawn from ``rng`` at every :meth:`observe` call.
+    The colour is nuisance: it is drawn from ``rng`` at every :meth:`observe` call
+    (``rng`` is required).
     """
 
     name = "color-dsprites"
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        rng = self._require_rng(rng)
         masks = self._masks(factors)
-        colours = self._rng(rng).uniform(0.5, 1.0, size=(len(masks), 3)).astype(np.float32)
+        colours = rng.uniform(0.5, 1.0, size=(len(masks), 3)).astype(np.float32)
         return masks[:, None, :, :] * colours[:, :, None, None]
 
 
 class NoisyDSprites(_ColourDSprites):
-    """dSprites plus uniform [0, 1] noise per pixel and channel, clipped at 1."""
+    """dSprites plus uniform [0, 1] noise per pixel and channel, clipped at 1.
+
+    The noise is drawn from the ``rng`` of :meth:`observe` (required).
+    """
 
     name = "noisy-dsprites"
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        rng = self._require_rng(rng)
         masks = self._masks(factors)
-        noise = self._rng(rng).random((len(masks), 3, 64, 64), dtype=np.float32)
+        noise = rng.random((len(masks), 3, 64, 64), dtype=np.float32)
         # min(mask + noise, 1) == noise where the mask is 0 and 1 where it is 1
         np.maximum(noise, masks[:, None, :, :], out=noise)
         return noise
@@ -111,19 +114,23 @@ class ScreamDSprites(_ColourDSprites):
 
     background = (crop + colour) / 2 with a uniform 64×64 crop of the downsized
     painting and colour ~ U(0, 1)³ per image; where the sprite is, 1 − background.
-    ``path`` overrides where the painting is read from.
+    ``path`` overrides where the painting is read from. Crop and colour are drawn
+    from the ``rng`` of :meth:`observe` (required).
     """
 
     name = "scream-dsprites"
+    files = SCREAM_FILENAMES
+    any_file = True  # either one
 
     def __init__(self, path: str | Path | None = None):
+        self._record_options(path=path)
         painting = load_scream(path)
         # channels first, so that crops come out in the observation layout
         self._painting = np.ascontiguousarray(painting.transpose(2, 0, 1))
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        rng = self._require_rng(rng)
         masks = self._masks(factors)
-        rng = self._rng(rng)
         n = len(masks)
         _, height, width = self._painting.shape
         top = rng.integers(0, height - 64 + 1, size=n)

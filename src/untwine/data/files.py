@@ -19,7 +19,7 @@ float32 in [0, 1], channels first, by :meth:`observe`.
   number of dimensions, at least three dimension sizes, then the data, all
   little-endian). Factors category 5, elevation 9, azimuth 18, lighting 6; as in
   the reference, the instance (10 per category) is not a factor: :meth:`observe`
-  draws it uniformly from its ``rng``. The first camera of each stereo pair,
+  draws it uniformly from its ``rng`` (which it therefore requires). The first camera of each stereo pair,
   resized from 96×96 to 64×64 (Lanczos), one channel. Azimuths are stored as
   0, 2, …, 34 and divided by 2.
 - ``mpi3d-toy``, ``mpi3d-realistic``, ``mpi3d-real`` (Gondal et al. 2019):
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import GroundTruthDataset, data_dir, missing_file
+from .base import GroundTruthDataset, missing_file
 
 
 def _resize(images: np.ndarray, size: int = 64) -> np.ndarray:
@@ -52,18 +52,12 @@ def _resize(images: np.ndarray, size: int = 64) -> np.ndarray:
 
 
 class FileDataset(GroundTruthDataset):
-    """Common parts of datasets read from published files (uint8 images in memory)."""
+    """Common parts of datasets read from published files (uint8 images in memory).
 
-    #: file names (relative to the data directory) that the dataset needs
-    files: tuple[str, ...] = ()
+    ``files`` (class attribute) names what is read, relative to the data directory.
+    """
 
-    @classmethod
-    def default_path(cls) -> Path:
-        return data_dir() / cls.files[0]
-
-    @classmethod
-    def expected_paths(cls) -> list[Path]:
-        return [data_dir() / name for name in cls.files]
+    source = "file"
 
     def _to_float(self, images: np.ndarray) -> np.ndarray:
         images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
@@ -82,7 +76,8 @@ class Cars3D(FileDataset):
     files = ("cars",)
 
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path is not None else data_dir() / "cars"
+        self._record_options(path=path)
+        self.path = Path(path) if path is not None else self.default_path()
         if not self.path.is_dir():
             raise missing_file("Cars3D directory", self.path,
                                "directory of 183 car_XXX_mesh.mat files (Reed et al. 2015, 'nips2015-analogy' data)")
@@ -112,6 +107,7 @@ class Cars3D(FileDataset):
         self.object_files = [m.name for m in mats]
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(n, 3, 64, 64) float32; ``rng`` is not needed (no nuisance noise)."""
         return self._to_float(self._images[self.factors_to_index(factors)])
 
 
@@ -157,11 +153,14 @@ class SmallNORB(FileDataset):
     factor_names = ("category", "elevation", "azimuth", "lighting")
     factor_sizes = (5, 9, 18, 6)
     observation_shape = (1, 64, 64)
+    draws_nuisance = True  # the instance
     _stems = ("smallnorb-5x46789x9x18x6x2x96x96-training", "smallnorb-5x01235x9x18x6x2x96x96-testing")
     files = tuple(f"smallnorb/{stem}-{part}.mat" for stem in _stems for part in ("dat", "cat", "info"))
 
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path is not None else data_dir() / "smallnorb"
+        """``path``: the folder that holds the six files (default ``smallnorb/`` in the data directory)."""
+        self._record_options(path=path)
+        self.path = Path(path) if path is not None else self.default_path().parent
         images, labels = [], []
         for stem in self._stems:
             parts = {}
@@ -191,8 +190,9 @@ class SmallNORB(FileDataset):
         self._instances = [np.unique(labels[labels[:, 0] == c, 1]) for c in range(5)]
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(n, 1, 64, 64) float32; the instance is drawn from ``rng`` (required)."""
         factors = self.check_factors(factors)
-        rng = rng if rng is not None else np.random.default_rng()
+        rng = self._require_rng(rng)
         instance = np.empty(len(factors), dtype=np.int64)
         for c in range(5):  # the instance is nuisance, drawn among the category's instances
             rows = factors[:, 0] == c
@@ -222,6 +222,8 @@ class MPI3D(FileDataset):
     variant = "toy"
 
     def __init__(self, path: str | Path | None = None, factor_sizes: tuple[int, ...] | None = None):
+        self._record_options(path=path, factor_sizes=None if factor_sizes is None
+                             else [int(s) for s in factor_sizes])
         self.path = Path(path) if path is not None else self.default_path()
         if factor_sizes is not None:
             self.factor_sizes = tuple(int(s) for s in factor_sizes)
@@ -246,6 +248,7 @@ class MPI3D(FileDataset):
         self._images = images
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(n, 3, 64, 64) float32; ``rng`` is not needed (no nuisance noise)."""
         return self._to_float(self._images[self.factors_to_index(factors)])
 
 

@@ -23,36 +23,47 @@ drawn from the ``rng`` of :meth:`observe`, clipped to [0, 1]; it needs no
 representation.
 
 A perturbed dataset describes itself as JSON (:meth:`PerturbedDataset.describe`,
-:meth:`save`); ``untwine.data.get("path/to/perturbed.json")`` rebuilds it, loading
-the run's encoder through ``untwine.train.load_model`` (imported only then: the
-data room does not import models).
+:meth:`~PerturbedDataset.save`): the base dataset's :meth:`spec`, the latent, ε,
+kind, seed, scaling and an opaque ``run_dir`` string that names the run whose
+encoder computes s. :func:`read_description` reads and checks such a file and
+:meth:`PerturbedDataset.from_description` rebuilds the dataset from it, given the
+posterior function. The data room never opens a run (it imports nothing above
+it): ``untwine.runs.load_dataset(path)`` does read_description, loads the run's
+model, then from_description.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .base import GroundTruthDataset
 
 KINDS = ("pattern", "uniform")
 FORMAT = "untwine.perturbed-dataset"
+VERSION = 1
 _PERCENTILES = (1.0, 99.0)
 
+Posterior = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-def _posterior_function(representation) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+
+def _posterior_function(posterior) -> Posterior:
     """A callable numpy observations -> (means, variances) from what the user gave."""
-    if hasattr(representation, "posterior") and callable(representation.posterior):
-        return representation.posterior()  # a VAE
-    if callable(representation):
-        return representation
-    raise TypeError("representation must be a VAE (with .posterior()) or a callable observations -> "
-                    f"(means, variances), got {type(representation).__name__}")
+    if isinstance(posterior, (str, os.PathLike)):
+        raise TypeError(f"posterior must be a callable observations -> (means, variances), got the path "
+                        f"{str(posterior)!r}: the data room does not open runs; load the run's model "
+                        f"(untwine.runs) and pass model.posterior(), with run_dir={str(posterior)!r} to record it")
+    if hasattr(posterior, "posterior") and callable(posterior.posterior):
+        return posterior.posterior()  # a VAE
+    if callable(posterior):
+        return posterior
+    raise TypeError("posterior must be a callable observations -> (means, variances), or a VAE (with "
+                    f".posterior()), got {type(posterior).__name__}")
 
 
 def _encode(posterior, observations: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -75,8 +86,8 @@ def pattern(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]
 class PerturbedDataset(GroundTruthDataset):
     """A dataset with the factors of ``base`` and observations perturbed by at most ε.
 
-    Build it with :func:`perturb` or from a description with :func:`load`. For a
-    base dataset without nuisance noise, s is cached per flat factor index (one
+    Build it with :func:`perturb`, or from a description with
+    :meth:`from_description`. For a base dataset without nuisance noise, s is cached per flat factor index (one
     float32 per point of the factor space, filled on first use), so that the
     encoder runs once per point.
     """
@@ -90,7 +101,9 @@ class PerturbedDataset(GroundTruthDataset):
             raise ValueError(f"epsilon must be in [0, 1] (pixels are in [0, 1]), got {epsilon}")
         if kind == "pattern" and (posterior is None or latent is None or scaling is None):
             raise ValueError("the pattern perturbation needs a posterior, a latent index and a scaling; use "
-                             "untwine.data.perturb(data, representation, epsilon)")
+                             "untwine.data.perturb(data, posterior, epsilon)")
+        if run_dir is not None and not isinstance(run_dir, str):
+            raise TypeError(f"run_dir is an opaque string recorded in the description, got {type(run_dir).__name__}")
         self.base = base
         self.epsilon = float(epsilon)
         self.kind = kind
@@ -104,6 +117,8 @@ class PerturbedDataset(GroundTruthDataset):
         self.factor_names = tuple(base.factor_names)
         self.factor_sizes = tuple(base.factor_sizes)
         self.observation_shape = tuple(base.observation_shape)
+        # uniform noise, or a base that draws its own, needs the rng of observe
+        self.draws_nuisance = kind == "uniform" or bool(getattr(base, "draws_nuisance", False))
         if kind == "pattern":
             if len(self.observation_shape) != 3:
                 raise ValueError(f"the pattern perturbation needs image observations (C, H, W), "
@@ -162,8 +177,11 @@ class PerturbedDataset(GroundTruthDataset):
         return self
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """x̃ (n, C, H, W) float32 in [0, 1]. ``rng`` is required for kind="uniform" and for a base
+        dataset that draws nuisance noise; the pattern perturbation of a deterministic base ignores it."""
         factors = self.check_factors(factors)
-        rng = rng if rng is not None else np.random.default_rng()
+        if self.draws_nuisance:
+            rng = self._require_rng(rng)
         clean = np.asarray(self.base.observe(factors, rng), dtype=np.float32)
         if self.kind == "uniform":
             change = rng.uniform(-self.epsilon, self.epsilon, size=clean.shape).astype(np.float32)
@@ -172,13 +190,18 @@ class PerturbedDataset(GroundTruthDataset):
         return np.clip(clean + change, 0.0, 1.0)
 
     # -- description -------------------------------------------------------------------
+    def spec(self) -> dict:
+        raise TypeError(f"{self.name!r} is a perturbed dataset, not a registry name: its description is "
+                        f"describe() (or save(path)), rebuilt by PerturbedDataset.from_description or "
+                        f"untwine.runs.load_dataset(path)")
+
     def describe(self) -> dict:
-        base_options = getattr(self.base, "options", {})
+        """The JSON-able description (format "untwine.perturbed-dataset", version 1)."""
         return {
             "format": FORMAT,
-            "version": 1,
+            "version": VERSION,
             "name": self.name,
-            "base": {"name": getattr(self.base, "registry_name", self.base.name), "options": base_options},
+            "base": self.base.spec(),
             "run_dir": self.run_dir,
             "latent": self.latent,
             "epsilon": self.epsilon,
@@ -192,23 +215,48 @@ class PerturbedDataset(GroundTruthDataset):
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the description as JSON, atomically; returns the path."""
-        description = self.describe()
+        """Write the description as JSON, atomically; returns the path.
+
+        A pattern perturbation must name the run whose encoder computes s
+        (``perturb(..., run_dir=...)``): without it nothing could rebuild it from the file.
+        """
         if self.kind == "pattern" and self.run_dir is None:
-            raise ValueError("only a perturbation built from a run directory can be saved (its observations are "
-                             "computed through that run's encoder): call perturb(data, RUN_DIR, epsilon)")
+            raise ValueError("a pattern perturbation is saved only with the run whose encoder computes s: build it "
+                             "with perturb(data, model.posterior(), epsilon, run_dir=RUN_DIR)")
+        description = self.describe()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as file:
-                json.dump(description, file, indent=2)
-                file.write("\n")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(path, json.dumps(description, indent=2) + "\n")
         return path
+
+    @classmethod
+    def from_description(cls, description: dict, posterior=None) -> "PerturbedDataset":
+        """Rebuild a perturbed dataset from its description (:func:`read_description`, :meth:`describe`).
+
+        The base dataset is built with ``untwine.data.get(**description["base"])``.
+        A pattern perturbation computes s through ``posterior`` (a callable numpy
+        observations -> (means, variances), or a VAE): the caller loads the model of
+        ``description["run_dir"]``; ``untwine.runs.load_dataset(path)`` does that.
+        """
+        _check_description(description, "the description")
+        from . import get  # the registry lives in the room's __init__, which imports this module
+
+        base_spec = description["base"]
+        base = get(base_spec["name"], **(base_spec.get("options") or {}))
+        sizes = description.get("factor_sizes")
+        if sizes is not None and tuple(sizes) != tuple(base.factor_sizes):
+            raise ValueError(f"the description's factor sizes {tuple(sizes)} differ from those of its base dataset "
+                             f"{base_spec['name']!r} now, {tuple(base.factor_sizes)} (its files changed?); "
+                             f"perturb the dataset again")
+        kind, epsilon, seed = description["kind"], float(description["epsilon"]), int(description["seed"])
+        run_dir = description.get("run_dir")
+        if kind == "uniform":
+            return cls(base, epsilon, "uniform", seed, run_dir=run_dir, num_points=description.get("num_points"))
+        if posterior is None:
+            raise ValueError(f"a pattern perturbation computes s through the encoder of its run ({run_dir}): pass "
+                             f"posterior= (that run's model.posterior()), or use untwine.runs.load_dataset(path)")
+        return cls(base, epsilon, kind, seed, posterior=_posterior_function(posterior),
+                   latent=int(description["latent"]), scaling=dict(description["scaling"]), run_dir=run_dir,
+                   num_points=description.get("num_points"))
 
 
 def _is_deterministic(data: GroundTruthDataset) -> bool:
@@ -219,45 +267,39 @@ def _is_deterministic(data: GroundTruthDataset) -> bool:
     return bool(np.array_equal(first, second))
 
 
-def _load_run(run_dir):
-    from ..train import load_model  # lazily: data must not import models at import time
-
-    return load_model(run_dir)
-
-
-def perturb(data: GroundTruthDataset | None, representation, epsilon: float, kind: str = "pattern",
-            seed: int = 0, num_points: int = 10_000) -> PerturbedDataset:
+def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pattern", seed: int = 0,
+            num_points: int = 10_000, run_dir: str | None = None) -> PerturbedDataset:
     """The perturbed dataset of seed 002: x̃ = clip(x + ε·f(s(x)), 0, 1).
 
-    ``representation``: a run directory (its model is loaded and ``data`` may be
-    None: the run's dataset is used), a VAE, or a callable observations ->
-    (posterior means, posterior variances). The latent j with the least average
-    posterior variance over ``num_points`` observations drawn with ``seed`` gives
-    s(x) = μ_j(x) (Eq. 6). ``kind="uniform"`` is the §5.3 control
-    (U[−ε, ε] per pixel) and ignores ``representation``. See the module docstring
-    for f and for how s is scaled to pixel rows.
+    ``data``: the dataset to perturb. ``posterior``: a callable numpy observations
+    -> (posterior means, posterior variances), or a VAE (its ``.posterior()`` is
+    used). The latent j with the least average posterior variance over
+    ``num_points`` observations drawn with ``seed`` gives s(x) = μ_j(x) (Eq. 6).
+    ``kind="uniform"`` is the §5.3 control (U[−ε, ε] per pixel) and needs no
+    posterior (None). ``run_dir``: an opaque string recorded in the description,
+    naming the run whose encoder ``posterior`` is, so that the description can be
+    rebuilt (the data room never opens it). See the module docstring for f and for
+    how s is scaled to pixel rows.
     """
-    run_dir = None
-    if isinstance(representation, (str, Path)):
-        run_dir = str(Path(representation).resolve())
-        if not (Path(run_dir) / "config.toml").is_file():
-            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.toml): give the directory of a "
-                                    f"trained run (untwine train --out DIR)")
-        model, config = _load_run(run_dir)
-        if data is None:
-            from . import get
-
-            data = get(config.dataset, **config.dataset_options)
-        representation = model
-    if data is None:
-        raise ValueError("data is required unless representation is a run directory")
+    if data is None or not hasattr(data, "observe"):
+        raise ValueError("data is required: the dataset to perturb (e.g. untwine.data.get('dsprites')); to perturb "
+                         "a run's dataset, load the run (untwine.runs) and pass its dataset and model.posterior()")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if not 0 <= epsilon <= 1:
+        raise ValueError(f"epsilon must be in [0, 1] (pixels are in [0, 1]), got {epsilon}")
+    if run_dir is not None:
+        if not isinstance(run_dir, (str, os.PathLike)):
+            raise TypeError(f"run_dir must be a string (recorded, never opened), got {type(run_dir).__name__}")
+        run_dir = os.fspath(run_dir)
     if kind == "uniform":
         return PerturbedDataset(data, epsilon, "uniform", seed, run_dir=run_dir)
+    if posterior is None:
+        raise ValueError("the pattern perturbation needs posterior: a callable observations -> (means, variances) "
+                         "(e.g. a trained model's .posterior()); only kind='uniform' takes None")
+    posterior = _posterior_function(posterior)
     if num_points < 10:
         raise ValueError(f"num_points must be at least 10, got {num_points}")
-    posterior = _posterior_function(representation)
     rng = np.random.default_rng(seed)
     factors = data.sample_factors(num_points, rng)
     means, variances = _encode(posterior, data.observe(factors, rng))
@@ -277,29 +319,66 @@ def perturb(data: GroundTruthDataset | None, representation, epsilon: float, kin
                             run_dir=run_dir, num_points=num_points)
 
 
-def load(path: str | Path) -> PerturbedDataset:
-    """Rebuild a perturbed dataset from its JSON description (the run's encoder is loaded)."""
+def _check_description(description, source: str) -> None:
+    """Raise ValueError (naming ``source``) unless ``description`` is a valid perturbed-dataset description."""
+    if not isinstance(description, dict):
+        raise ValueError(f"{source} is not a JSON object")
+    if description.get("format") != FORMAT:
+        raise ValueError(f"{source}: 'format' is {description.get('format')!r}, not {FORMAT!r}")
+    version = description.get("version", VERSION)
+    if not isinstance(version, int) or version > VERSION:
+        raise ValueError(f"{source}: version {version!r} is newer than this untwine reads ({VERSION}); "
+                         f"upgrade untwine")
+    base = description.get("base")
+    if not isinstance(base, dict) or not isinstance(base.get("name"), str):
+        raise ValueError(f"{source}: 'base' must be {{\"name\": DATASET, \"options\": {{...}}}}, got {base!r}")
+    if not isinstance(base.get("options") or {}, dict):
+        raise ValueError(f"{source}: 'base.options' must be an object, got {base.get('options')!r}")
+    kind = description.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"{source}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    for key, convert in (("epsilon", float), ("seed", int)):
+        try:
+            convert(description[key])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{source}: {key!r} must be a number, got {description.get(key)!r}") from None
+    if kind == "pattern":
+        try:
+            int(description["latent"])
+            float(description["scaling"]["offset"])
+            float(description["scaling"]["rows_per_unit"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{source}: a pattern perturbation needs 'latent' and 'scaling' "
+                             f"{{'offset', 'rows_per_unit'}}") from None
+    run_dir = description.get("run_dir")
+    if run_dir is not None and not isinstance(run_dir, str):
+        raise ValueError(f"{source}: 'run_dir' must be a string, got {run_dir!r}")
+
+
+def read_description(path: str | Path) -> dict:
+    """Read and check a perturbed-dataset description (JSON written by :meth:`PerturbedDataset.save`).
+
+    A missing file raises FileNotFoundError, a malformed one ValueError; both name
+    the file and how to write a good one. The dataset itself is rebuilt by
+    :meth:`PerturbedDataset.from_description` (or ``untwine.runs.load_dataset(path)``,
+    which also loads the run's encoder).
+    """
     path = Path(path)
+    fix = f"write it again with `untwine perturb RUN_DIR --epsilon E --out {path}` (or PerturbedDataset.save)"
     if not path.is_file():
-        raise FileNotFoundError(f"perturbed-dataset description not found: {path}; write one with "
-                                f"`untwine perturb RUN_DIR --epsilon 0.1 --out {path}`")
+        raise FileNotFoundError(f"perturbed-dataset description not found: {path}; {fix}")
     try:
         description = json.loads(path.read_text())
-        if description.get("format") != FORMAT:
-            raise ValueError(f"'format' is {description.get('format')!r}, not {FORMAT!r}")
-        base_name, base_options = description["base"]["name"], description["base"].get("options") or {}
-        kind, epsilon, seed = description["kind"], float(description["epsilon"]), int(description["seed"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
-        raise ValueError(f"{path} is not a perturbed-dataset description ({error}); rewrite it with "
-                         f"`untwine perturb RUN_DIR --epsilon E --out {path}`") from error
-    from . import get
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+        raise ValueError(f"{path} is not a perturbed-dataset description (not readable JSON: {error}); "
+                         f"{fix}") from error
+    try:
+        _check_description(description, str(path))
+    except ValueError as error:
+        raise ValueError(f"{error}; {fix}") from None
+    return description
 
-    base = get(base_name, **base_options)
-    if kind == "uniform":
-        return PerturbedDataset(base, epsilon, "uniform", seed, run_dir=description.get("run_dir"))
-    run_dir = description.get("run_dir")
-    if not run_dir:
-        raise ValueError(f"{path}: a pattern perturbation needs 'run_dir' (the run whose encoder computes s)")
-    model, _ = _load_run(run_dir)
-    return PerturbedDataset(base, epsilon, kind, seed, posterior=model.posterior(), latent=int(description["latent"]),
-                            scaling=description["scaling"], run_dir=run_dir, num_points=description.get("num_points"))
+
+def from_description(description: dict, posterior=None) -> PerturbedDataset:
+    """:meth:`PerturbedDataset.from_description` as a function."""
+    return PerturbedDataset.from_description(description, posterior)

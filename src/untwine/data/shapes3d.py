@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import GroundTruthDataset, data_dir, missing_file
+from .base import GroundTruthDataset, missing_file
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
@@ -244,6 +244,7 @@ class Shapes3D(GroundTruthDataset):
         return self
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(n, 3, 64, 64) float32 in [0, 1]; ``rng`` is not needed (no nuisance noise)."""
         factors = self.check_factors(factors)
         index = self._template_index(factors)
         missing = np.unique(index[~self._ready[index]])
@@ -270,9 +271,12 @@ class Shapes3DH5(GroundTruthDataset):
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     observation_shape = (3, 64, 64)
+    source = "file"
+    files = (H5_FILENAME,)
 
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path is not None else data_dir() / H5_FILENAME
+        self._record_options(path=path)
+        self.path = Path(path) if path is not None else self.default_path()
         if not self.path.is_file():
             raise missing_file("Shapes3D file", self.path,
                                f"{H5_FILENAME} (from the deepmind/3d-shapes repository)",
@@ -308,6 +312,7 @@ class Shapes3DH5(GroundTruthDataset):
         return _factor_values(k)
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The published images, (n, 3, 64, 64) float32; ``rng`` is not needed (no nuisance noise)."""
         rows = self._row[self.factors_to_index(factors)]
         if (rows < 0).any():
             raise ValueError(f"{self.path} holds no image for some requested factors (a partial file); "

@@ -36,9 +36,12 @@ class Pinwheel(GroundTruthDataset):
 
     name = "pinwheel"
     factor_names = ("arm", "radius")
+    draws_nuisance = True  # the tangential offset
 
     def __init__(self, num_arms: int = 5, num_radii: int = 32, radial_std: float = 0.3,
                  tangential_std: float = 0.05, rate: float = 0.25):
+        self._record_options(num_arms=int(num_arms), num_radii=int(num_radii), radial_std=float(radial_std),
+                             tangential_std=float(tangential_std), rate=float(rate))
         if num_arms < 1 or num_radii < 1:
             raise ValueError(f"num_arms and num_radii must be positive, got {num_arms}, {num_radii}")
         if not 0 < radial_std <= 0.3 or not 0 <= tangential_std <= 0.1:
@@ -56,8 +59,9 @@ class Pinwheel(GroundTruthDataset):
         return self.radii.copy()
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(n, 2) float32 points; the tangential offset is drawn from ``rng`` (required)."""
         factors = self.check_factors(factors)
-        rng = rng if rng is not None else np.random.default_rng()
+        rng = self._require_rng(rng)
         radial = self.radii[factors[:, 1]]
         tangential = np.clip(rng.standard_normal(len(factors)), -3, 3) * self.tangential_std
         angle = self.factor_values(0)[factors[:, 0]] + self.rate * np.exp(radial)
@@ -79,10 +83,12 @@ class Digits(GroundTruthDataset):
 
     name = "digits"
     factor_names = ("digit", "instance")
+    source = "bundled"
 
     def __init__(self, size: int = 8):
         if size < 8 or size % 8:
             raise ValueError(f"size must be a positive multiple of 8, got {size}")
+        self._record_options(size=int(size))
         from sklearn.datasets import load_digits  # reads the copy bundled with scikit-learn
 
         bunch = load_digits()
@@ -97,4 +103,5 @@ class Digits(GroundTruthDataset):
         self.observation_shape = (1, size, size)
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(n, 1, size, size) float32; ``rng`` is not needed (no nuisance noise)."""
         return self._images[self.factors_to_index(factors)]
