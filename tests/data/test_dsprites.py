@@ -160,3 +160,14 @@ def test_npz_out_of_order_rows_rejected(tmp_path):
     np.savez(path, **content)
     with pytest.raises(ValueError, match="published order"):
         DSpritesNPZ(path)
+
+
+def test_npz_spec_round_trip(tmp_path, monkeypatch):
+    grid, imgs = _write_published_format(tmp_path / NPZ_FILENAME)
+    monkeypatch.setenv("UNTWINE_DATA", str(tmp_path))
+    for data, options in ((get("dsprites-npz"), {}),
+                          (DSpritesNPZ(tmp_path / NPZ_FILENAME), {"path": str(tmp_path / NPZ_FILENAME)})):
+        assert data.spec() == {"name": "dsprites-npz", "options": options}
+        again = get(**data.spec())
+        assert again.factor_sizes == data.factor_sizes == (1, 2, 2, 3, 3)
+        assert np.array_equal(again.observe(grid), data.observe(grid))

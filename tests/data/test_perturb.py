@@ -1,12 +1,15 @@
-"""The perturbed datasets of seed 002: within ε, same factors, deterministic, described as JSON."""
+"""The perturbed datasets of seed 002: within ε, same factors, deterministic, described as JSON.
+
+The data room's tests need no model: the posterior is a plain numpy function.
+"""
 
 import json
 
 import numpy as np
 import pytest
 
-from untwine.data import get, perturb
-from untwine.data.perturb import PerturbedDataset
+from untwine.data import from_description, get, perturb, read_description
+from untwine.data.perturb import FORMAT, PerturbedDataset
 
 
 def fake_posterior(observations):
@@ -85,36 +88,107 @@ def test_bad_arguments(dsprites):
         perturb(dsprites, fake_posterior, 0.1, kind="stripes")
     with pytest.raises(ValueError, match="epsilon"):
         perturb(dsprites, fake_posterior, 1.5, num_points=20)
-    with pytest.raises(TypeError, match="representation"):
+    with pytest.raises(TypeError, match="posterior"):
         perturb(dsprites, 42, 0.1, num_points=20)
+    with pytest.raises(ValueError, match="posterior"):
+        perturb(dsprites, None, 0.1, num_points=20)  # only the uniform control takes None
+    with pytest.raises(ValueError, match="data is required"):
+        perturb(None, fake_posterior, 0.1)
 
 
-def test_description_round_trip_through_a_run(tmp_path):
-    from untwine.config import RunConfig
-    from untwine.train import train
+def test_a_run_directory_is_not_a_posterior(dsprites, tmp_path):
+    """The data room never opens a run: a path where the posterior goes says what to do instead."""
+    for run in ("runs/b4", tmp_path):
+        with pytest.raises(TypeError, match="does not open runs"):
+            perturb(dsprites, run, 0.1, num_points=20)
 
-    config = RunConfig()
-    config.train.steps = 2
-    config.train.batch_size = 8
-    config.train.checkpoint_every = 2
-    config.train.log_every = 1
-    run = train(config, tmp_path / "run", progress=False)
-    perturbed = perturb(None, run, 0.1, seed=1, num_points=32)
+
+def test_a_vae_like_object_gives_its_posterior(dsprites):
+    class Model:
+        def posterior(self):
+            return fake_posterior
+
+    a = perturb(dsprites, Model(), 0.1, seed=0, num_points=100)
+    b = perturb(dsprites, fake_posterior, 0.1, seed=0, num_points=100)
+    assert a.latent == b.latent and a.scaling == b.scaling
+
+
+def test_description_round_trip(dsprites, tmp_path):
+    perturbed = perturb(dsprites, fake_posterior, 0.1, seed=1, num_points=100, run_dir="runs/fake")
     path = perturbed.save(tmp_path / "p.json")
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
     description = json.loads(path.read_text())
-    assert description["base"] == {"name": "dsprites", "options": {}}
-    assert description["latent"] == perturbed.latent and description["epsilon"] == 0.1
+    assert description["format"] == FORMAT and description["version"] == 1
+    assert description["base"] == {"name": "dsprites", "options": {}} == dsprites.spec()
+    assert description["run_dir"] == "runs/fake"
+    assert description["latent"] == perturbed.latent == 1 and description["epsilon"] == 0.1
     assert description["scaling"]["rows_per_unit"] > 0
-    again = get(str(path))
-    assert again.factor_sizes == perturbed.factor_sizes
-    factors = again.sample_factors(8, np.random.default_rng(0))
-    assert np.array_equal(again.observe(factors, np.random.default_rng(0)),
-                          perturbed.observe(factors, np.random.default_rng(0)))
-    with pytest.raises(FileNotFoundError, match="untwine perturb"):
-        get(str(tmp_path / "nope.json"))
-    (tmp_path / "bad.json").write_text("{\"format\": \"something\"}")
-    with pytest.raises(ValueError, match="bad.json"):
-        get(str(tmp_path / "bad.json"))
+    assert read_description(path) == description
+    for again in (PerturbedDataset.from_description(description, posterior=fake_posterior),
+                  from_description(read_description(path), fake_posterior)):
+        assert again.factor_sizes == perturbed.factor_sizes and again.run_dir == "runs/fake"
+        factors = again.sample_factors(8, np.random.default_rng(0))
+        assert np.array_equal(again.observe(factors, np.random.default_rng(0)),
+                              perturbed.observe(factors, np.random.default_rng(0)))
+    with pytest.raises(ValueError, match="runs/fake.*posterior="):
+        PerturbedDataset.from_description(description)  # the caller supplies the encoder
+
+
+def test_description_keeps_the_base_options(tmp_path):
+    digits = get("digits", size=16)
+    perturbed = perturb(digits, None, 0.05, kind="uniform", seed=2)
+    description = json.loads(perturbed.save(tmp_path / "u.json").read_text())
+    assert description["base"] == {"name": "digits", "options": {"size": 16}}
+    again = from_description(read_description(tmp_path / "u.json"))  # uniform: no posterior needed
+    assert again.observation_shape == (1, 16, 16) and again.kind == "uniform" and again.epsilon == 0.05
+    factors = digits.sample_factors(8, np.random.default_rng(0))
+    assert np.array_equal(again.observe(factors, np.random.default_rng(3)),
+                          perturbed.observe(factors, np.random.default_rng(3)))
+
+
+def test_a_pattern_is_saved_only_with_its_run(dsprites, tmp_path):
+    perturbed = perturb(dsprites, fake_posterior, 0.1, num_points=50)
+    with pytest.raises(ValueError, match="run_dir"):
+        perturbed.save(tmp_path / "p.json")
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_read_description_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.json.*untwine perturb"):
+        read_description(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something"}')
+    with pytest.raises(ValueError, match="bad.json.*format.*untwine perturb"):
+        read_description(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json.*JSON"):
+        read_description(bad)
+    good = {"format": FORMAT, "version": 1, "base": {"name": "dsprites", "options": {}}, "kind": "pattern",
+            "epsilon": 0.1, "seed": 0, "run_dir": "runs/x"}
+    bad.write_text(json.dumps(good))  # a pattern without latent and scaling
+    with pytest.raises(ValueError, match="bad.json.*latent"):
+        read_description(bad)
+    bad.write_text(json.dumps({**good, "version": 99}))
+    with pytest.raises(ValueError, match="bad.json.*newer"):
+        read_description(bad)
+    bad.write_text(json.dumps({**good, "kind": "uniform", "base": "dsprites"}))
+    with pytest.raises(ValueError, match="bad.json.*base"):
+        read_description(bad)
+
+
+def test_observe_requires_the_rng_where_it_draws_noise(dsprites):
+    factors = dsprites.sample_factors(4, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="rng"):
+        perturb(dsprites, None, 0.05, kind="uniform").observe(factors)
+    with pytest.raises(ValueError, match="rng"):
+        perturb(get("noisy-dsprites"), fake_posterior, 0.05, num_points=50).observe(factors)
+    pattern = perturb(dsprites, fake_posterior, 0.05, num_points=50)  # deterministic: no rng needed
+    assert np.array_equal(pattern.observe(factors), pattern.observe(factors, np.random.default_rng(1)))
+
+
+def test_a_perturbed_dataset_is_not_a_registry_name(dsprites):
+    with pytest.raises(TypeError, match="describe"):
+        perturb(dsprites, None, 0.05, kind="uniform").spec()
 
 
 def test_warm_fills_the_cache_with_the_same_codes():
