@@ -23,7 +23,8 @@ import time
 import torch
 
 from untwine.config import RunConfig
-from untwine.models import OBJECTIVES, ModelConfig
+from untwine.data import DSprites
+from untwine.models import OBJECTIVES, ModelConfig, Step
 from untwine.train import make_model, make_optimizer
 
 # Non-default settings worth timing besides each objective's defaults.
@@ -45,8 +46,7 @@ def setups(batch_size: int):
         model, objective = make_model(config, (1, 64, 64))
         model.train()
         optimizer = make_optimizer(model, config.train, torch.device("cpu"))
-        configure_args = {"dataset_size": 737_280} if name == "beta-tcvae" else {}
-        objective.configure(model, config.train, **configure_args)
+        objective.configure(model, config.train, DSprites())
         built[label] = (model, objective, optimizer)
     return built
 
@@ -55,12 +55,12 @@ def run_steps(model, objective, optimizer, x, steps: int, start: int) -> float:
     tick = time.perf_counter()
     for step in range(start, start + steps):
         generator = torch.Generator().manual_seed(step)
-        terms, _ = objective(model, x, step, generator)
+        terms, _, record = objective(model, x, step, generator)
         loss = sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        objective.auxiliary_step(model, step, generator)
+        objective.auxiliary_step(model, record)
     return (time.perf_counter() - tick) / steps
 
 
@@ -71,16 +71,14 @@ def regularizer_time(model, objective, batch_size: int, steps: int = 20) -> floa
     mean = torch.randn(batch_size, d, generator=generator).requires_grad_()
     logvar = (0.1 * torch.randn(batch_size, d, generator=generator)).requires_grad_()
     x = torch.zeros(batch_size, *model.observation_shape)
-    objective._generator = generator  # the decomposition objective's prior samples
     tick = time.perf_counter()
     for step in range(steps):
         z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=generator)
-        terms = objective.regularizer(mean=mean, logvar=logvar, z=z, step=step, logs={}, model=model, x=x)
+        record = Step(x=x, mean=mean, logvar=logvar, z=z, decoded=None, step=step, generator=generator)
+        terms, _ = objective.regularizer(record)
         if terms:
             sum(terms.values()).backward()
-        objective._cache = {"z": z.detach(), "mean": mean.detach(), "logvar": logvar.detach(), "x": x}
-        objective.auxiliary_step(model, step, generator)
-    objective._generator = None
+        objective.auxiliary_step(model, record)
     return (time.perf_counter() - tick) / steps
 
 

@@ -1,4 +1,4 @@
-"""Estimators: importance weights, TC against exact values, MMD, ELBO decomposition."""
+"""Estimators: importance weights, TC against exact values, MMD."""
 
 import math
 
@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from untwine.estimators import (ESTIMATORS, decompose_kl, elbo_decomposition, gaussian_log_density,
+from untwine.estimators import (ESTIMATORS, decompose_kl, gaussian_log_density,
                                 gaussian_total_correlation, importance_weights, log_importance_weights, mmd,
                                 standard_normal_log_density, total_correlation)
+
+from _exact import exact_tc_2d
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -68,23 +70,6 @@ def test_tc_of_correlated_gaussian_latents(estimator):
     assert np.mean(estimates) == pytest.approx(expected, abs=0.03)
 
 
-def exact_tc_2d(means, stds, grid_points=1201, half_width=6.0):
-    """TC of the mixture (1/N) Σ_n N(means[n], diag stds[n]²) by numerical integration on a grid."""
-    grid = np.linspace(-half_width, half_width, grid_points)
-    step = grid[1] - grid[0]
-
-    def component_densities(k):
-        s = stds[None, :, k]
-        return np.exp(-0.5 * ((grid[:, None] - means[None, :, k]) / s) ** 2) / (s * math.sqrt(2 * math.pi))
-
-    p1, p2 = component_densities(0), component_densities(1)
-    joint = p1 @ p2.T / len(means)
-    product = np.outer(p1.mean(1), p2.mean(1))
-    assert joint.sum() * step ** 2 == pytest.approx(1.0, abs=1e-6)
-    mask = joint > 1e-300
-    return float(np.sum(joint[mask] * np.log(joint[mask] / product[mask])) * step ** 2)
-
-
 def test_mws_and_mss_converge_to_exact_tc_of_a_2d_aggregate_posterior():
     rng = np.random.default_rng(0)
     n = 50
@@ -133,54 +118,3 @@ def test_mmd_is_zero_for_identical_samples_and_grows_with_a_shift():
     assert abs(float(mmd(x, y, unbiased=True))) < 0.01 < float(mmd(x, y + 1.0, unbiased=True))
     with pytest.raises(ValueError, match="imq, gaussian"):
         mmd(x, y, "linear")
-
-
-class TwoFactorData:
-    """10×10 factor space, 2-D observations (the factor indices); used with a stub encoder."""
-
-    factor_sizes = (10, 10)
-    observation_shape = (2,)
-
-    def sample_factors(self, n, rng):
-        return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1)
-
-    def observe(self, factors, rng):
-        return np.asarray(factors, dtype=np.float32)
-
-
-class StubModel:
-    """posterior(x) = N((a, 0.6a + 0.4b)/3, diag(0.15², 0.1²)) for x = (a, b)."""
-
-    stds = np.array([0.15, 0.1])
-
-    def posterior(self, batch_size):
-        def apply(x):
-            x = np.asarray(x, dtype=np.float64)
-            means = np.stack([x[:, 0], 0.6 * x[:, 0] + 0.4 * x[:, 1]], axis=1) / 3.0 - 1.5
-            return means, np.broadcast_to(self.stds ** 2, means.shape).copy()
-        return apply
-
-
-def test_elbo_decomposition_matches_exact_values_over_the_whole_dataset():
-    data, model = TwoFactorData(), StubModel()
-    result = elbo_decomposition(model, data, samples_per_point=20, seed=0)
-    assert result["num_points"] == 100 and result["dataset_size"] == 100
-    factors = np.stack(np.unravel_index(np.arange(100), (10, 10)), axis=1)
-    means, _ = model.posterior(64)(factors)
-    exact = exact_tc_2d(means, np.broadcast_to(model.stds, means.shape))
-    assert result["total_correlation"] == pytest.approx(exact, abs=0.05)
-    assert result["estimated_kl"] == pytest.approx(result["kl"], abs=0.1)
-    # every point appears once, so q(z) is exact and MI ≤ log N
-    assert 0 < result["index_code_mi"] <= math.log(100) + 0.05
-    assert elbo_decomposition(model, data, samples_per_point=20, seed=0) == result
-
-
-def test_elbo_decomposition_samples_large_datasets_and_torch_datasets():
-    data, model = TwoFactorData(), StubModel()
-    sampled = elbo_decomposition(model, data, num_points=60, seed=3)
-    assert sampled["num_points"] == 60 and sampled["dataset_size"] == 100
-    assert sampled == elbo_decomposition(model, data, num_points=60, seed=3)
-    tensors = torch.utils.data.TensorDataset(torch.from_numpy(
-        np.stack(np.unravel_index(np.arange(100), (10, 10)), axis=1).astype(np.float32)))
-    whole = elbo_decomposition(model, tensors, samples_per_point=5)
-    assert whole["num_points"] == 100 and np.isfinite(list(whole.values())).all()

@@ -15,7 +15,6 @@ from typing import Any
 
 import tomli_w
 
-from .atomic import atomic_write  # noqa: F401  (re-exported for older imports)
 
 from .models.vae import ModelConfig
 

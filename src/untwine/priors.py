@@ -25,26 +25,27 @@ import math
 
 import torch
 
-from .estimators import LOG_2PI, gaussian_log_density
-
-
-def _check_positive(name: str, value) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value}")
-    return value
+from .estimators import LOG_2PI, gaussian_kl, gaussian_log_density
+from .validate import check_count, check_positive
 
 
 class Prior:
     """Base class: a factorised or mixture p(z) over d latents."""
 
     name = ""
+    #: The decomposition objective's hyperparameter that sets each constructor argument
+    #: (hyperparameter name -> argument name), so that an objective can build any prior by name.
+    hyperparameters: dict[str, str] = {}
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def sample(self, n: int, latent_dim: int, generator: torch.Generator | None = None, *,
                device=None, dtype=torch.float32) -> torch.Tensor:
+        raise NotImplementedError
+
+    def variance(self, latent_dim: int) -> float:
+        """Per-latent variance E[z_j²] of the prior, averaged over the d latents (its mean is 0)."""
         raise NotImplementedError
 
     def kl(self, mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -60,9 +61,13 @@ class GaussianPrior(Prior):
     """p(z) = N(0, scale² I); the KL to it is in closed form."""
 
     name = "gaussian"
+    hyperparameters = {"prior_scale": "scale"}
 
     def __init__(self, scale: float = 1.0):
-        self.scale = _check_positive("prior scale", scale)
+        self.scale = check_positive("prior scale", scale)
+
+    def variance(self, latent_dim):
+        return self.scale ** 2
 
     def log_prob(self, z):
         log_scale = math.log(self.scale)
@@ -72,22 +77,24 @@ class GaussianPrior(Prior):
         return self.scale * torch.randn((n, latent_dim), generator=generator, device=device, dtype=dtype)
 
     def kl(self, mean, logvar, z=None):
-        # KL(N(μ, σ²) ‖ N(0, s²)) = ½(σ²/s² + μ²/s² − 1 − log σ² + log s²) per latent
-        var_p = self.scale ** 2
-        return (0.5 * ((logvar.exp() + mean.pow(2)) / var_p - 1.0 - logvar + math.log(var_p))).sum(1)
+        return gaussian_kl(mean, logvar, self.scale ** 2).sum(1)
 
 
 class MixturePrior(Prior):
     """Equal-weight Gaussian mixture with components at ±radius on the first latent axes."""
 
     name = "mixture"
+    hyperparameters = {"components": "components", "component_radius": "radius",
+                       "component_scale": "component_scale"}
 
     def __init__(self, components: int = 4, radius: float = 2.0, component_scale: float = 0.5):
-        if int(components) != components or components < 1:
-            raise ValueError(f"components must be a positive integer, got {components}")
-        self.components = int(components)
+        self.components = check_count("components", components)
         self.radius = float(radius)
-        self.component_scale = _check_positive("component_scale", component_scale)
+        self.component_scale = check_positive("component_scale", component_scale)
+
+    def variance(self, latent_dim):
+        # E[z_j²] averaged over latents: every component mean has one coordinate ±radius.
+        return self.component_scale ** 2 + self.radius ** 2 / latent_dim
 
     def means(self, latent_dim: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
         """Component means (K, d)."""
@@ -116,13 +123,17 @@ class SparsePrior(Prior):
     """Per latent, (1 − γ)·N(0, 1) + γ·N(0, σ0²): a slab and a narrow spike at zero."""
 
     name = "sparse"
+    hyperparameters = {"sparsity": "sparsity", "spike_scale": "spike_scale"}
 
     def __init__(self, sparsity: float = 0.8, spike_scale: float = 0.05):
-        sparsity = float(sparsity)
-        if not 0.0 <= sparsity <= 1.0:
+        sparsity = check_positive("sparsity (the spike's weight γ)", sparsity, zero_ok=True)
+        if sparsity > 1.0:
             raise ValueError(f"sparsity (the spike's weight γ) must lie in [0, 1], got {sparsity}")
         self.sparsity = sparsity
-        self.spike_scale = _check_positive("spike_scale", spike_scale)
+        self.spike_scale = check_positive("spike_scale", spike_scale)
+
+    def variance(self, latent_dim):
+        return (1.0 - self.sparsity) + self.sparsity * self.spike_scale ** 2
 
     def log_prob(self, z):
         slab = -0.5 * (LOG_2PI + z.pow(2))
@@ -144,13 +155,25 @@ class SparsePrior(Prior):
 PRIORS: dict[str, type[Prior]] = {cls.name: cls for cls in (GaussianPrior, MixturePrior, SparsePrior)}
 
 
-def make_prior(name: str, **options) -> Prior:
-    """The prior called ``name`` (``gaussian``, ``mixture``, ``sparse``) with ``options``."""
+def prior_class(name: str) -> type[Prior]:
+    """The class of the prior called ``name``; a ValueError lists the valid names."""
     try:
-        cls = PRIORS[name]
+        return PRIORS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown prior {name!r}; valid: {', '.join(PRIORS)}") from None
-    return cls(**options)
 
 
-__all__ = ["Prior", "GaussianPrior", "MixturePrior", "SparsePrior", "PRIORS", "make_prior"]
+def make_prior(name: str, **options) -> Prior:
+    """The prior called ``name`` (``gaussian``, ``mixture``, ``sparse``) with ``options``."""
+    return prior_class(name)(**options)
+
+
+def prior_from_hyperparameters(name: str, hyperparameters: dict) -> Prior:
+    """The prior ``name`` built from an objective's hyperparameters (those the prior reads; others ignored)."""
+    cls = prior_class(name)
+    return cls(**{argument: hyperparameters[key] for key, argument in cls.hyperparameters.items()
+                  if key in hyperparameters})
+
+
+__all__ = ["Prior", "GaussianPrior", "MixturePrior", "SparsePrior", "PRIORS", "make_prior", "prior_class",
+           "prior_from_hyperparameters"]

@@ -1,6 +1,7 @@
 """The training loop: seeded, resumable, logged, with progress.
 
-A run directory (shared/DESIGN.md)::
+It writes a run directory (file names in :mod:`untwine.run_files`; reading one —
+loading its model, its log, its status — is :mod:`untwine.runs`' job)::
 
     config.toml          the RunConfig that rebuilds the run
     model.safetensors    weights
@@ -17,7 +18,6 @@ optimiser moments, and an interrupted run continued to M steps is bit-identical
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import json
 import math
@@ -31,15 +31,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from . import data as data_room
-from .config import RunConfig, TrainConfig, atomic_write
+from .atomic import atomic_write
+from .config import RunConfig, TrainConfig
 from .models import VAE, Objective, build_model
-
-STATE_DIR = "state"
-CHECKPOINT = "checkpoint.safetensors"
-STATE_JSON = "state.json"
-WEIGHTS = "model.safetensors"
-CONFIG = "config.toml"
-LOG = "log.csv"
+from .run_files import CHECKPOINT, CONFIG, LOG, STATE_DIR, STATE_JSON, WEIGHTS
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -158,32 +153,7 @@ def load_checkpoint(run_dir: Path, model: VAE, objective: Objective, optimizer) 
     return int(meta["step"])
 
 
-def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[VAE, RunConfig]:
-    """The trained model of a run directory and its config (weights from model.safetensors)."""
-    run_dir = Path(run_dir)
-    config = RunConfig.from_toml(run_dir / CONFIG)
-    weights_path = run_dir / WEIGHTS
-    if not weights_path.is_file():
-        raise FileNotFoundError(f"{weights_path} not found: train the run first (untwine train --out {run_dir})")
-    data = data_room.get(config.dataset, **config.dataset_options)
-    model, _ = make_model(config, data.observation_shape)
-    try:
-        model.load_state_dict(load_file(weights_path))
-    except (SafetensorError, RuntimeError, OSError) as error:
-        raise ValueError(f"{weights_path} does not hold this run's weights ({error}); retrain the run") from error
-    return model.to(resolve_device(device)).eval(), config
-
-
 # -- the loop ------------------------------------------------------------------------
-
-def _configure(objective: Objective, model: VAE, tc: TrainConfig, data) -> None:
-    # Objectives whose estimators need the dataset's size (β-TCVAE's MWS/MSS) take it here.
-    if "dataset_size" in inspect.signature(objective.configure).parameters:
-        size = int(np.prod(data.factor_sizes, dtype=np.int64))
-        objective.configure(model, tc, dataset_size=size)
-    else:
-        objective.configure(model, tc)
-
 
 def _check_same_run(run_dir: Path, config: RunConfig) -> None:
     path = run_dir / CONFIG
@@ -265,7 +235,7 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
     objective.to(device)
     model.train()
     optimizer = make_optimizer(model, tc, device)
-    _configure(objective, model, tc, data)
+    objective.configure(model, tc, data)
     start = load_checkpoint(run_dir, model, objective, optimizer)
     log = _Log(run_dir / LOG, start)
     if start >= tc.steps:
@@ -285,7 +255,7 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
             _, observations = draw_batch(data, tc.batch_size, tc.seed, step)
             x = model.prepare(torch.from_numpy(observations).to(device))
             generator = torch.Generator(device=device).manual_seed(_step_seed(tc.seed, step))
-            terms, logs = objective(model, x, step, generator)
+            terms, logs, record = objective(model, x, step, generator)
             loss = sum(terms.values())
             if not torch.isfinite(loss):
                 bad = [n for n, t in terms.items() if not torch.isfinite(t)] or ["loss"]
@@ -299,7 +269,7 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            logs.update(objective.auxiliary_step(model, step, generator))
+            logs.update(objective.auxiliary_step(model, record))
             done = step + 1
             if done % tc.log_every == 0 or done == tc.steps:
                 now = time.perf_counter()
@@ -325,11 +295,5 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
     return run_dir
 
 
-def read_log(run_dir: str | Path):
-    """log.csv as a pandas DataFrame."""
-    import pandas as pd
-
-    return pd.read_csv(Path(run_dir) / LOG)
-
-
-__all__ = ["train", "load_model", "read_log", "draw_batch", "make_model", "NonFiniteLossError", "resolve_device"]
+__all__ = ["train", "draw_batch", "make_model", "make_optimizer", "save_checkpoint", "load_checkpoint",
+           "NonFiniteLossError", "resolve_device"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from untwine.metrics import evaluate, mig_exact
-from untwine.metrics.mig_exact import enumerate_factors
+from untwine.data import index_to_factors
 
 from conftest import ToyData
 
@@ -35,13 +35,13 @@ def test_identity_scores_one():
 
 
 def test_uninformative_posterior_is_zero():
-    f = enumerate_factors(SIZES, np.arange(24))
+    f = index_to_factors(np.arange(24), SIZES)
     out = mig_exact(np.zeros((24, 3)), np.ones((24, 3)), f, SIZES, num_samples=2000)
     assert out["mig_exact"] == pytest.approx(0.0, abs=0.02)
 
 
 def test_duplicate_latent_loses_its_factor():
-    f = enumerate_factors(SIZES, np.arange(24)).astype(float)
+    f = index_to_factors(np.arange(24), SIZES).astype(float)
     m = np.concatenate([f, f[:, :1]], axis=1)
     out = mig_exact(m, np.full(m.shape, 1e-4), f.astype(int), SIZES, num_samples=2000)
     assert out["mig_exact"] == pytest.approx(2 / 3, abs=0.03)
@@ -51,8 +51,3 @@ def test_subsample_of_a_large_space():
     out = evaluate(lambda o: o, ToyData((10, 10, 10)), "mig_exact", posterior=posterior_for(),
                    max_points=300, num_samples=1000)["mig_exact"]
     assert out["num_points"] == 300 and out["mig_exact"] > 0.8
-
-
-def test_enumeration_is_mixed_radix_last_fastest():
-    f = enumerate_factors((2, 3), np.arange(6))
-    np.testing.assert_array_equal(f, [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]])

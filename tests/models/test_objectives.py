@@ -9,8 +9,9 @@ from untwine import data as data_room
 from untwine.config import RunConfig
 from untwine.estimators import gaussian_log_density, standard_normal_log_density
 from untwine.models import (OBJECTIVES, VAE, AnnealedVAE, Autoencoder, BetaTCVAE, DIPVAEI, DIPVAEII, Decomposition,
-                            FactorVAE, build_objective, gaussian_kl)
-from untwine.train import load_model, read_log, train
+                            FactorVAE, Step, build_objective, gaussian_kl)
+from untwine.runs import load_model, read_log
+from untwine.train import train
 
 
 class TinySquares:
@@ -92,10 +93,9 @@ def test_bad_values_are_named_with_the_valid_ones():
         build_objective("annealed-vae", {"iteration_threshold": 1.5})
 
 
-def regularize(objective, mean, logvar, z, step=0):
-    logs = {}
-    terms = objective.regularizer(mean=mean, logvar=logvar, z=z, step=step, logs=logs, model=None, x=None)
-    return terms, logs
+def regularize(objective, mean, logvar, z, step=0, generator=None):
+    record = Step(x=None, mean=mean, logvar=logvar, z=z, decoded=None, step=step, generator=generator)
+    return objective.regularizer(record)
 
 
 def test_annealed_capacity_grows_linearly_then_stays():
@@ -145,11 +145,11 @@ def test_mss_needs_the_dataset_size_and_takes_it_from_configure():
     objective = BetaTCVAE(estimator="mss")
     with pytest.raises(ValueError, match="dataset size"):
         regularize(objective, mean, logvar, z)
-    objective.configure(None, None, dataset_size=36)
+    objective.configure(None, None, TinySquares())
     regularize(objective, mean, logvar, z)
     assert objective._dataset_size == 36
     fixed = BetaTCVAE(estimator="mss", dataset_size=100)
-    fixed.configure(None, None, dataset_size=36)
+    fixed.configure(None, None, TinySquares())
     assert fixed._dataset_size == 100
 
 
@@ -169,20 +169,20 @@ def test_autoencoder_is_deterministic_reconstruction_only():
     model = VAE((1, 8, 8), 3)
     x = (torch.rand(5, 1, 8, 8) > 0.5).float()
     objective = Autoencoder()
-    t1, _ = objective(model, x, 0, torch.Generator().manual_seed(1))
-    t2, _ = objective(model, x, 0, torch.Generator().manual_seed(2))
+    t1, _, step = objective(model, x, 0, torch.Generator().manual_seed(1))
+    t2, _, _ = objective(model, x, 0, torch.Generator().manual_seed(2))
     assert list(t1) == ["reconstruction"] and torch.equal(t1["reconstruction"], t2["reconstruction"])
-    assert torch.equal(objective._cache["z"], model.encode(x)[0])
+    assert torch.equal(step.z, model.encode(x)[0])
 
 
 def test_factor_vae_gradients_stay_apart():
     torch.manual_seed(0)
     model = VAE((1, 8, 8), 4)
     objective = FactorVAE(gamma=10.0)
-    objective.configure(model, None)
+    objective.configure(model, None, None)
     x = (torch.rand(16, 1, 8, 8) > 0.5).float()
     generator = torch.Generator().manual_seed(3)
-    terms, _ = objective(model, x, 0, generator)
+    terms, _, step = objective(model, x, 0, generator)
     # The TC term reaches the encoder ...
     tc_only = torch.autograd.grad(terms["weighted_tc"], list(model.encoder.parameters()), retain_graph=True,
                                   allow_unused=True)
@@ -193,7 +193,7 @@ def test_factor_vae_gradients_stay_apart():
     encoder_grads = [p.grad.clone() for p in model.encoder.parameters()]
     decoder_grads = [p.grad.clone() for p in model.decoder.parameters()]
     before = [p.detach().clone() for p in objective.discriminator.parameters()]
-    logs = objective.auxiliary_step(model, 0, generator)
+    logs = objective.auxiliary_step(model, step)
     assert {"discriminator_loss", "discriminator_accuracy"} <= set(logs)
     # The discriminator's loss changed no encoder or decoder gradient ...
     assert all(torch.equal(p.grad, g) for p, g in zip(model.encoder.parameters(), encoder_grads))

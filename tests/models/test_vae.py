@@ -39,7 +39,7 @@ def test_beta_vae_loss_terms_are_batch_means_of_sums():
     objective = BetaVAE(beta=4.0)
     x = (torch.rand(8, 1, 64, 64) > 0.8).float()
     g = torch.Generator().manual_seed(1)
-    terms, logs = objective(model, x, step=0, generator=g)
+    terms, logs, _ = objective(model, x, step=0, generator=g)
     assert set(terms) == {"reconstruction", "beta_kl"}
     mean, logvar = model.encode(x)
     kl = (0.5 * (mean ** 2 + logvar.exp() - logvar - 1)).sum(1).mean()

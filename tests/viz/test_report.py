@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from untwine.config import RunConfig
-from untwine.train import load_model, train
+from untwine.runs import load_model
+from untwine.train import train
 from untwine.viz import image_grid, write_report
 from untwine.viz.report import TRAVERSAL_RANGE, latent_kl, traversals
 

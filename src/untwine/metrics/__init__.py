@@ -6,7 +6,8 @@ Array-level cores are pure functions of codes (n, d) and integer factors (n, K);
 """
 
 from ._discrete import discrete_entropy, discrete_mutual_info, histogram_discretize
-from .evaluate import METRICS, evaluate, expand_metric_names, flatten, metric_parameters
+from .evaluate import METRICS, evaluate, expand_metric_names, flatten, metric_parameters, required_inputs
+from .elbo import elbo_decomposition
 from .active_units import active_units
 from .beta_vae import beta_vae_score
 from .dci import dci
@@ -22,7 +23,8 @@ from .udr import sample_udr, udr
 from .unsupervised import unsupervised
 
 __all__ = [
-    "METRICS", "evaluate", "expand_metric_names", "flatten", "metric_parameters",
+    "METRICS", "evaluate", "expand_metric_names", "flatten", "metric_parameters", "required_inputs",
+    "elbo_decomposition",
     "histogram_discretize", "discrete_mutual_info", "discrete_entropy",
     "mig", "dci", "sap", "modularity_explicitness", "unsupervised", "irs",
     "beta_vae_score", "factor_vae_score", "downstream",

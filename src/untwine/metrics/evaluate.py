@@ -41,7 +41,7 @@ from .sap import sample_sap
 from .sparsity import sample_hoyer_sparsity
 from .unsupervised import sample_unsupervised
 
-__all__ = ["METRICS", "evaluate", "metric_parameters", "expand_metric_names", "flatten"]
+__all__ = ["METRICS", "evaluate", "metric_parameters", "required_inputs", "expand_metric_names", "flatten"]
 
 #: name -> sampler; the only list of sampled metric names in untwine.
 METRICS: dict[str, Callable] = {
@@ -80,7 +80,10 @@ def metric_parameters(name: str) -> dict:
     return {k: p.default for k, p in _keyword_params(name).items() if k not in _EXECUTION_ONLY}
 
 
-def _required_inputs(name: str) -> list[str]:
+def required_inputs(name: str) -> list[str]:
+    """Extra inputs metric ``name`` needs besides a representation and a dataset (e.g. ``["posterior"]``)."""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; valid names: {', '.join(METRICS)}, all")
     return [k for k, p in _keyword_params(name).items() if p.default is inspect.Parameter.empty]
 
 
@@ -91,7 +94,7 @@ def expand_metric_names(metrics: str | Iterable[str]) -> list[str]:
     out: list[str] = []
     for name in metrics:
         if name == "all":
-            new = [m for m in METRICS if not _required_inputs(m)]
+            new = [m for m in METRICS if not required_inputs(m)]
         elif name in METRICS:
             new = [name]
         else:
@@ -181,7 +184,7 @@ def evaluate(representation: Callable[[np.ndarray], np.ndarray], data, metrics: 
             kwargs[k] = v
         if "fast" in params and "fast" not in kwargs:
             kwargs["fast"] = bool(fast)
-        missing = [k for k in _required_inputs(name) if k not in kwargs]
+        missing = [k for k in required_inputs(name) if k not in kwargs]
         if missing:
             raise ValueError(f"metric {name!r} needs the extra input(s) {', '.join(missing)} "
                              f"(pass {missing[0]}=... to evaluate); see docs/metrics.md")

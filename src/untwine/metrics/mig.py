@@ -16,7 +16,7 @@ from ._discrete import discrete_entropy, discrete_mutual_info, histogram_discret
 from ._sampling import DEFAULT_BATCH_SIZE, sample_codes
 from ._validate import check_codes_factors
 
-__all__ = ["mig", "sample_mig"]
+__all__ = ["mig", "sample_mig", "normalized_gaps"]
 
 
 def mig(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
@@ -28,12 +28,19 @@ def mig(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
     """
     codes, factors = check_codes_factors(codes, factors)
     mi = discrete_mutual_info(histogram_discretize(codes, num_bins), factors)  # (d, K)
-    entropy = discrete_entropy(factors)
-    top = np.sort(mi, axis=0)[::-1]
+    return {"discrete_mig": float(np.mean(normalized_gaps(mi, discrete_entropy(factors))))}
+
+
+def normalized_gaps(mutual_info: np.ndarray, factor_entropy: np.ndarray) -> np.ndarray:
+    """Per factor k, (largest − second-largest MI(z_j; v_k) over latents j) / H(v_k), (K,).
+
+    ``mutual_info`` is (d, K). With a single latent the second-largest is taken as 0; a factor
+    with entropy 0 gets 0 (the reference's NaN).
+    """
+    top = np.sort(mutual_info, axis=0)[::-1]
     second = top[1] if top.shape[0] > 1 else np.zeros(top.shape[1])
     with np.errstate(divide="ignore", invalid="ignore"):
-        gaps = np.where(entropy > 0, (top[0] - second) / entropy, 0.0)
-    return {"discrete_mig": float(np.mean(gaps))}
+        return np.where(factor_entropy > 0, (top[0] - second) / factor_entropy, 0.0)
 
 
 def sample_mig(representation, data, rng: np.random.Generator, *, batch_size: int = DEFAULT_BATCH_SIZE,

@@ -24,8 +24,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+from ..data import index_to_factors
 from ._sampling import DEFAULT_BATCH_SIZE, posterior_factors
 from ._validate import check_factors
+from .mig import normalized_gaps
 
 __all__ = ["mig_exact", "sample_mig_exact", "posterior_entropy"]
 
@@ -74,18 +76,8 @@ def mig_exact(means, variances, factors, factor_sizes=None, num_samples=10_000, 
             h_cond += c / len(factors) * posterior_entropy(means[sel], variances[sel], per_value, rng)
         mi[:, j] = np.maximum(h_z - h_cond, 0.0)
     norm = np.log(np.asarray(sizes, dtype=np.float64))
-    top = np.sort(mi, axis=0)[::-1]
-    second = top[1] if top.shape[0] > 1 else np.zeros(k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gaps = np.where(norm > 0, (top[0] - second) / norm, 0.0)
+    gaps = normalized_gaps(mi, norm)
     return {"mig_exact": float(np.mean(gaps)), "mutual_info": mi.tolist(), "factor_entropy": norm.tolist()}
-
-
-def enumerate_factors(factor_sizes, indices) -> np.ndarray:
-    """Flat indices -> factor indices in mixed radix, the last factor fastest."""
-    sizes = np.asarray(factor_sizes, dtype=np.int64)
-    strides = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
-    return (np.asarray(indices, dtype=np.int64)[:, None] // strides[None]) % sizes[None]
 
 
 def sample_mig_exact(representation, data, rng, *, posterior, batch_size=DEFAULT_BATCH_SIZE, max_points=50_000,
@@ -100,7 +92,7 @@ def sample_mig_exact(representation, data, rng, *, posterior, batch_size=DEFAULT
         indices = np.arange(total)
     else:
         indices = np.sort(rng.choice(total, size=max_points, replace=False))
-    factors = enumerate_factors(sizes, indices)
+    factors = index_to_factors(indices, sizes)
     means, variances = posterior_factors(posterior, data, factors, rng, batch_size)
     out = mig_exact(means, variances, factors, factor_sizes=sizes, num_samples=num_samples, rng=rng)
     out["num_points"] = int(len(indices))

@@ -22,9 +22,10 @@ import numpy as np
 import scipy.stats
 from sklearn.linear_model import Lasso
 
+from ..estimators import gaussian_kl
 from ._sampling import DEFAULT_BATCH_SIZE, check_batch_size, sample_factors
 
-__all__ = ["udr", "sample_udr", "relative_strength", "gaussian_kl"]
+__all__ = ["udr", "sample_udr", "relative_strength", "mean_latent_kl"]
 
 
 def relative_strength(matrix: np.ndarray) -> float:
@@ -50,9 +51,9 @@ def spearman_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.abs(corr[:d, d:]))
 
 
-def gaussian_kl(means: np.ndarray, variances: np.ndarray) -> np.ndarray:
+def mean_latent_kl(means: np.ndarray, variances: np.ndarray) -> np.ndarray:
     """Mean over points of KL(N(μ, σ²) ‖ N(0, 1)) per latent."""
-    return np.mean(0.5 * (means**2 + variances - np.log(variances) - 1.0), axis=0)
+    return np.mean(gaussian_kl(means, np.log(variances), variance=variances), axis=0)
 
 
 def udr(codes: Sequence[np.ndarray], kl: Sequence[np.ndarray] | None = None, correlation: str = "lasso",
@@ -116,7 +117,7 @@ def sample_udr(posteriors: Sequence[Callable], data, seed: int = 0, num_points: 
             means[i].append(mu)
             variances[i].append(var)
     codes = [np.concatenate(m) for m in means]
-    kls = [gaussian_kl(c, np.concatenate(v)) for c, v in zip(codes, variances)]
+    kls = [mean_latent_kl(c, np.concatenate(v)) for c, v in zip(codes, variances)]
     out = udr(codes, kls, correlation=correlation, kl_threshold=kl_threshold, filter_low_kl=filter_low_kl)
     out["params"] = {"num_points": num_points, "correlation": correlation, "kl_threshold": kl_threshold,
                      "filter_low_kl": filter_low_kl}

@@ -15,7 +15,8 @@ from .beta_vae import BetaVAE, VanillaVAE
 from .decomposition import Decomposition
 from .dip_vae import DIPVAEI, DIPVAEII
 from .factor_vae import Discriminator, FactorVAE
-from .vae import VAE, ModelConfig, Objective, gaussian_kl
+from ..estimators import gaussian_kl
+from .vae import VAE, ModelConfig, Objective, Step
 
 OBJECTIVES: dict[str, type[Objective]] = {
     cls.name: cls
@@ -51,6 +52,6 @@ def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tupl
     return model, objective
 
 
-__all__ = ["OBJECTIVES", "VAE", "ModelConfig", "Objective", "BetaVAE", "VanillaVAE", "AnnealedVAE", "BetaTCVAE",
+__all__ = ["OBJECTIVES", "VAE", "ModelConfig", "Objective", "Step", "BetaVAE", "VanillaVAE", "AnnealedVAE", "BetaTCVAE",
            "FactorVAE", "Discriminator", "DIPVAEI", "DIPVAEII", "Decomposition", "Autoencoder", "build_model",
            "build_objective", "objective_class", "gaussian_kl"]

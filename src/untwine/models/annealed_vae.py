@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .vae import Objective, check_positive, gaussian_kl
+from ..validate import check_count, check_positive
+from .vae import Objective
 
 
 class AnnealedVAE(Objective):
@@ -19,13 +20,10 @@ class AnnealedVAE(Objective):
 
     def __init__(self, *, gamma: float = 1000.0, c_max: float = 25.0, iteration_threshold: int = 100_000):
         super().__init__()
-        self.gamma = check_positive("gamma", gamma)
-        self.c_max = check_positive("c_max", c_max)
-        if isinstance(iteration_threshold, bool) or int(iteration_threshold) != iteration_threshold \
-                or iteration_threshold < 0:
-            raise ValueError(f"hyperparameter iteration_threshold must be a non-negative integer (steps), "
-                             f"got {iteration_threshold!r}")
-        self.iteration_threshold = int(iteration_threshold)
+        self.gamma = check_positive("hyperparameter gamma", gamma, zero_ok=True)
+        self.c_max = check_positive("hyperparameter c_max", c_max, zero_ok=True)
+        self.iteration_threshold = check_count("hyperparameter iteration_threshold (steps)", iteration_threshold,
+                                               zero_ok=True)
 
     def capacity(self, step: int) -> float:
         """C at ``step`` (nats)."""
@@ -33,9 +31,6 @@ class AnnealedVAE(Objective):
             return self.c_max
         return min(self.c_max, self.c_max * step / self.iteration_threshold)
 
-    def regularizer(self, *, mean, logvar, z, step, logs, model, x):
-        kl = gaussian_kl(mean, logvar).sum(1).mean()
-        capacity = self.capacity(step)
-        logs["kl"] = float(kl.detach())
-        logs["capacity"] = capacity
-        return {"capacity_kl": self.gamma * (kl - capacity).abs()}
+    def regularizer(self, step):
+        capacity = self.capacity(step.step)
+        return {"capacity_kl": self.gamma * (step.kl - capacity).abs()}, {"kl": float(step.kl.detach()), "capacity": capacity}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..estimators import check_estimator, decompose_kl
-from .vae import Objective, check_positive, gaussian_kl
+from ..validate import check_count, check_positive
+from .vae import Objective
 
 
 class BetaTCVAE(Objective):
@@ -29,38 +32,36 @@ class BetaTCVAE(Objective):
     def __init__(self, *, beta: float = 6.0, estimator: str = "mws", full_decomposition: bool = False,
                  alpha: float = 1.0, gamma: float = 1.0, dataset_size: int = 0):
         super().__init__()
-        self.beta = check_positive("beta", beta)
+        self.beta = check_positive("hyperparameter beta", beta, zero_ok=True)
         self.estimator = check_estimator(estimator)
         if not isinstance(full_decomposition, bool):
             raise ValueError(f"hyperparameter full_decomposition must be true or false, got {full_decomposition!r}")
         self.full_decomposition = full_decomposition
-        self.alpha = check_positive("alpha", alpha)
-        self.gamma = check_positive("gamma", gamma)
+        self.alpha = check_positive("hyperparameter alpha", alpha, zero_ok=True)
+        self.gamma = check_positive("hyperparameter gamma", gamma, zero_ok=True)
         if not full_decomposition and (self.alpha != 1.0 or self.gamma != 1.0):
             raise ValueError("alpha (index-code MI) and gamma (dimension-wise KL) weigh the terms of the full "
                              "decomposition; set full_decomposition=true to use them")
-        if isinstance(dataset_size, bool) or int(dataset_size) != dataset_size or dataset_size < 0:
-            raise ValueError(f"hyperparameter dataset_size must be a non-negative integer "
-                             f"(0: take it from the dataset), got {dataset_size!r}")
-        self.dataset_size = int(dataset_size)
+        self.dataset_size = check_count("hyperparameter dataset_size (0: take it from the dataset)", dataset_size,
+                                        zero_ok=True)
         self._dataset_size = self.dataset_size or None
 
-    def configure(self, model, train_config, dataset_size: int | None = None) -> None:
-        """Take the dataset size N for MSS from the trainer, unless the hyperparameter set it."""
-        if not self.dataset_size and dataset_size:
-            self._dataset_size = int(dataset_size)
+    def configure(self, model, train_config, data) -> None:
+        """Take the dataset size N for MSS from the dataset (the size of its finite factor space), unless the
+        hyperparameter set it."""
+        if not self.dataset_size and data is not None:
+            self._dataset_size = int(np.prod(data.factor_sizes, dtype=np.int64))
 
-    def regularizer(self, *, mean, logvar, z, step, logs, model, x):
+    def regularizer(self, step):
         if self.estimator == "mss" and self._dataset_size is None:
             raise ValueError("the MSS estimator needs the dataset size: train through untwine.train (which passes "
-                             "it), call configure(model, train_config, dataset_size=N), or set the hyperparameter "
-                             "dataset_size")
-        parts = decompose_kl(z, mean, logvar, estimator=self.estimator, dataset_size=self._dataset_size)
-        for key, value in parts.items():
-            logs[key] = float(value.detach())
+                             "the dataset to configure), call configure(model, train_config, data), or set the "
+                             "hyperparameter dataset_size")
+        parts = decompose_kl(step.z, step.mean, step.logvar, estimator=self.estimator,
+                             dataset_size=self._dataset_size)
+        logs = {key: float(value.detach()) for key, value in parts.items()}
         if self.full_decomposition:
             return {"weighted_mi": self.alpha * parts["index_code_mi"],
                     "weighted_tc": self.beta * parts["total_correlation"],
-                    "weighted_dwkl": self.gamma * parts["dimension_wise_kl"]}
-        kl = gaussian_kl(mean, logvar).sum(1).mean()
-        return {"kl": kl, "weighted_tc": (self.beta - 1.0) * parts["total_correlation"]}
+                    "weighted_dwkl": self.gamma * parts["dimension_wise_kl"]}, logs
+        return {"kl": step.kl, "weighted_tc": (self.beta - 1.0) * parts["total_correlation"]}, logs

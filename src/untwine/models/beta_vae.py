@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from .vae import Objective, check_positive, gaussian_kl
+from ..validate import check_positive
+from .vae import Objective
 
 
 class BetaVAE(Objective):
@@ -19,12 +20,10 @@ class BetaVAE(Objective):
 
     def __init__(self, *, beta: float = 1.0):
         super().__init__()
-        self.beta = check_positive("beta", beta)
+        self.beta = check_positive("hyperparameter beta", beta, zero_ok=True)
 
-    def regularizer(self, *, mean, logvar, z, step, logs, model, x):
-        kl = gaussian_kl(mean, logvar).sum(1).mean()
-        logs["kl"] = float(kl.detach())
-        return {"beta_kl": self.beta * kl}
+    def regularizer(self, step):
+        return {"beta_kl": self.beta * step.kl}, {}
 
 
 class VanillaVAE(BetaVAE):

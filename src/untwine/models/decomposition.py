@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..estimators import KERNELS, default_bandwidth, mmd
-from ..priors import PRIORS, GaussianPrior, MixturePrior, SparsePrior
-from .vae import Objective, check_positive
+from ..priors import prior_from_hyperparameters
+from ..validate import check_positive
+from .vae import Objective, Step
 
 
 class Decomposition(Objective):
@@ -34,50 +35,27 @@ class Decomposition(Objective):
                  component_radius: float = 2.0, component_scale: float = 0.5, sparsity: float = 0.8,
                  spike_scale: float = 0.05):
         super().__init__()
-        self.beta = check_positive("beta", beta)
-        self.alpha = check_positive("alpha", alpha)
-        if prior not in PRIORS:
-            raise ValueError(f"unknown prior {prior!r}; valid: {', '.join(PRIORS)}")
+        self.beta = check_positive("hyperparameter beta", beta, zero_ok=True)
+        self.alpha = check_positive("hyperparameter alpha", alpha, zero_ok=True)
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; valid: {', '.join(KERNELS)}")
         self.prior_name = prior
         self.kernel = kernel
-        self.bandwidth = check_positive("bandwidth", bandwidth)
-        if prior == "gaussian":
-            self.prior = GaussianPrior(prior_scale)
-        elif prior == "mixture":
-            self.prior = MixturePrior(components, component_radius, component_scale)
-        else:
-            self.prior = SparsePrior(sparsity, spike_scale)
-        self._generator = None
-
-    def prior_variance(self, latent_dim: int) -> float:
-        """Per-latent variance of the prior (for the bandwidth rule)."""
-        prior = self.prior
-        if isinstance(prior, GaussianPrior):
-            return prior.scale ** 2
-        if isinstance(prior, MixturePrior):
-            # E[z_j²] averaged over latents: every component mean has one coordinate ±radius.
-            return prior.component_scale ** 2 + prior.radius ** 2 / latent_dim
-        return (1.0 - prior.sparsity) + prior.sparsity * prior.spike_scale ** 2
+        self.bandwidth = check_positive("hyperparameter bandwidth (0: the WAE rule)", bandwidth, zero_ok=True)
+        self.prior = prior_from_hyperparameters(prior, {
+            "prior_scale": prior_scale, "components": components, "component_radius": component_radius,
+            "component_scale": component_scale, "sparsity": sparsity, "spike_scale": spike_scale})
 
     def kernel_bandwidth(self, latent_dim: int) -> float:
         if self.bandwidth > 0:
             return self.bandwidth
-        return default_bandwidth(self.kernel, latent_dim, self.prior_variance(latent_dim))
+        return default_bandwidth(self.kernel, latent_dim, self.prior.variance(latent_dim))
 
-    def regularizer(self, *, mean, logvar, z, step, logs, model, x):
-        kl = self.prior.kl(mean, logvar, z).mean()
-        samples = self.prior.sample(len(z), z.shape[1], self._generator, device=z.device, dtype=z.dtype)
-        discrepancy = mmd(z, samples, self.kernel, self.kernel_bandwidth(z.shape[1]))
-        logs["kl"] = float(kl.detach())
-        logs["mmd"] = float(discrepancy.detach())
-        return {"beta_kl": self.beta * kl, "alpha_mmd": self.alpha * discrepancy}
-
-    def forward(self, model, x, step, generator=None):
+    def regularizer(self, step: Step):
+        z = step.z
+        kl = self.prior.kl(step.mean, step.logvar, z).mean()
         # The prior samples draw from the step's generator, after the reparameterisation noise.
-        self._generator = generator
-        try:
-            return super().forward(model, x, step, generator)
-        finally:
-            self._generator = None
+        samples = self.prior.sample(len(z), z.shape[1], step.generator, device=z.device, dtype=z.dtype)
+        discrepancy = mmd(z, samples, self.kernel, self.kernel_bandwidth(z.shape[1]))
+        return ({"beta_kl": self.beta * kl, "alpha_mmd": self.alpha * discrepancy},
+                {"kl": float(kl.detach()), "mmd": float(discrepancy.detach())})

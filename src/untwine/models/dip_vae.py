@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .vae import Objective, check_positive, gaussian_kl
+from ..validate import check_positive
+from .vae import Objective
 
 
 def mean_covariance(mean: torch.Tensor) -> torch.Tensor:
@@ -41,14 +42,14 @@ class DIPVAEI(Objective):
 
     def __init__(self, *, lambda_od: float = 10.0, lambda_d_factor: float = 10.0):
         super().__init__()
-        self.lambda_od = check_positive("lambda_od", lambda_od)
-        self.lambda_d_factor = check_positive("lambda_d_factor", lambda_d_factor)
+        self.lambda_od = check_positive("hyperparameter lambda_od", lambda_od, zero_ok=True)
+        self.lambda_d_factor = check_positive("hyperparameter lambda_d_factor", lambda_d_factor, zero_ok=True)
         self.lambda_d = self.lambda_d_factor * self.lambda_od
 
-    def regularizer(self, *, mean, logvar, z, step, logs, model, x):
-        kl = gaussian_kl(mean, logvar).sum(1).mean()
-        covariance = dip_covariance(mean, logvar, self.include_encoder_variance)
-        return {"kl": kl, "dip": dip_penalty(covariance, self.lambda_od, self.lambda_d)}
+    def regularizer(self, step):
+        kl = step.kl  # first: the order of the graph's nodes fixes the order gradients are summed in
+        covariance = dip_covariance(step.mean, step.logvar, self.include_encoder_variance)
+        return {"kl": kl, "dip": dip_penalty(covariance, self.lambda_od, self.lambda_d)}, {}
 
 
 class DIPVAEII(DIPVAEI):

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .vae import VAE, Objective, check_positive, gaussian_kl
+from ..validate import check_positive
+from .vae import VAE, Objective, Step
 
 
 class Discriminator(nn.Module):
@@ -57,16 +58,15 @@ class FactorVAE(Objective):
 
     def __init__(self, *, gamma: float = 10.0, discriminator_lr: float = 1e-4):
         super().__init__()
-        self.gamma = check_positive("gamma", gamma)
-        self.discriminator_lr = check_positive("discriminator_lr", discriminator_lr)
-        if self.discriminator_lr == 0:
-            raise ValueError("hyperparameter discriminator_lr must be positive")
+        self.gamma = check_positive("hyperparameter gamma", gamma, zero_ok=True)
+        self.discriminator_lr = check_positive("hyperparameter discriminator_lr", discriminator_lr)
         self.discriminator: Discriminator | None = None
         self._optimizer: torch.optim.Optimizer | None = None
 
-    def configure(self, model: VAE, train_config=None) -> None:
-        """Build the discriminator (weights from the run's seed) and its optimiser."""
-        seed = int(getattr(train_config, "seed", 0))
+    def configure(self, model: VAE, train_config, data) -> None:
+        """Build the discriminator (weights from the run's seed; seed 0 without a train config) and its
+        optimiser."""
+        seed = 0 if train_config is None else int(train_config.seed)
         device = next(model.parameters()).device
         with torch.random.fork_rng(devices=[]):
             # A stream of its own, so the discriminator does not share the VAE's initial draws.
@@ -75,22 +75,21 @@ class FactorVAE(Objective):
         self._optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr,
                                            betas=(0.5, 0.9), fused=True)
 
-    def _ensure(self, model: VAE) -> Discriminator:
+    def _discriminator(self) -> Discriminator:
         if self.discriminator is None:
-            self.configure(model)
+            raise RuntimeError("FactorVAE's discriminator is built by configure(model, train_config, data); "
+                               "train through untwine.train, or call configure first")
         return self.discriminator
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {} if self._optimizer is None else {"discriminator": self._optimizer}
 
-    def regularizer(self, *, mean, logvar, z, step, logs, model, x):
-        discriminator = self._ensure(model)
+    def regularizer(self, step: Step):
+        discriminator = self._discriminator()
         frozen = {name: p.detach() for name, p in discriminator.named_parameters()}
-        logits = functional_call(discriminator, frozen, (z,))
+        logits = functional_call(discriminator, frozen, (step.z,))
         tc = (logits[:, 0] - logits[:, 1]).mean()
-        kl = gaussian_kl(mean, logvar).sum(1).mean()
-        logs["tc_estimate"] = float(tc.detach())
-        return {"kl": kl, "weighted_tc": self.gamma * tc}
+        return {"kl": step.kl, "weighted_tc": self.gamma * tc}, {"tc_estimate": float(tc.detach())}
 
     def discriminator_loss(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(loss, logits, labels): loss = ½ CE(D(z), 0) + ½ CE(D(permute_dims(z)), 1) on detached codes."""
@@ -101,9 +100,10 @@ class FactorVAE(Objective):
                             torch.ones(len(z), dtype=torch.long, device=z.device)])
         return F.cross_entropy(logits, labels), logits, labels
 
-    def auxiliary_step(self, model: VAE, step: int, generator: torch.Generator | None = None) -> dict[str, float]:
-        self._ensure(model)
-        loss, logits, labels = self.discriminator_loss(self._cache["z"], generator)
+    def auxiliary_step(self, model: VAE, step: Step) -> dict[str, float]:
+        """One Adam step of the discriminator on the step's codes (after the model's update)."""
+        self._discriminator()
+        loss, logits, labels = self.discriminator_loss(step.z, step.generator)
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._optimizer.step()

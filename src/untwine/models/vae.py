@@ -8,8 +8,8 @@ so that β means what the papers mean.
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, ClassVar
 
 import numpy as np
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..estimators import gaussian_kl
 from ..nets import build_decoder, build_encoder
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -145,9 +146,35 @@ class VAE(nn.Module):
         return np.concatenate(outs) if outs else np.zeros((0, *self.observation_shape), np.float32)
 
 
-def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(μ, σ²) ‖ N(0, 1)) per latent, (n, d): ½(μ² + σ² − log σ² − 1)."""
-    return 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0)
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One training step as an objective sees it: immutable, built once by :meth:`Objective.forward`.
+
+    ``x`` the batch (n, *obs); ``mean``, ``logvar`` the posterior (n, d); ``z`` the code the
+    decoder saw (a reparameterised sample, or ``mean`` for deterministic objectives);
+    ``decoded`` the decoder's output; ``step`` the index of the step; ``generator`` the
+    step's torch generator (its reparameterisation noise already drawn). ``kl`` is the
+    analytic KL(q(z|x) ‖ N(0, I)), summed over latents and averaged over the batch,
+    computed at most once per step, when first read.
+    """
+
+    x: torch.Tensor
+    mean: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+    decoded: torch.Tensor
+    step: int
+    generator: torch.Generator | None = None
+
+    @cached_property
+    def kl_per_latent(self) -> torch.Tensor:
+        """KL(q(z_j|x) ‖ N(0, 1)) per example and latent, (n, d)."""
+        return gaussian_kl(self.mean, self.logvar)
+
+    @cached_property
+    def kl(self) -> torch.Tensor:
+        """The batch mean of the KL summed over latents (a scalar that carries gradients)."""
+        return self.kl_per_latent.sum(1).mean()
 
 
 class Objective(nn.Module):
@@ -159,8 +186,11 @@ class Objective(nn.Module):
     listed twice. An objective that trains parameters of its own (FactorVAE's
     discriminator) owns them and overrides :meth:`auxiliary_step`.
 
-    ``forward`` returns ``(terms, logs)``: ``terms`` are tensors whose sum is
-    minimised; ``logs`` are detached floats worth recording (e.g. the raw KL).
+    ``forward`` returns ``(terms, logs, step)``: ``terms`` are tensors whose sum is
+    minimised; ``logs`` are floats worth recording (e.g. the raw KL); ``step`` is the
+    :class:`Step` record, which the trainer hands to :meth:`auxiliary_step` after the
+    model's update. Objectives keep no state between calls other than their own
+    trained parameters.
     """
 
     name: ClassVar[str] = ""
@@ -179,35 +209,28 @@ class Objective(nn.Module):
         mean, logvar = model.encode(x)
         z = mean if self.deterministic else model.sample_posterior(mean, logvar, generator)
         decoded = model.decode(z)
+        record = Step(x=x, mean=mean, logvar=logvar, z=z, decoded=decoded, step=step, generator=generator)
         reconstruction = model.reconstruction_loss(x, decoded).mean()
-        terms = {"reconstruction": reconstruction}
-        logs: dict[str, float] = {}
-        regularizer = self.regularizer(mean=mean, logvar=logvar, z=z, step=step, logs=logs, model=model, x=x)
-        terms.update(regularizer)
+        regularizer, logs = self.regularizer(record)
+        terms = {"reconstruction": reconstruction, **regularizer}
+        logs = dict(logs)
         if not self.deterministic:
-            kl = gaussian_kl(mean, logvar).sum(1).mean()
-            logs.setdefault("kl", float(kl.detach()))
+            logs.setdefault("kl", float(record.kl.detach()))
             logs.setdefault("elbo", -float(reconstruction.detach()) - logs["kl"])
-        self._cache = {"z": z.detach(), "mean": mean.detach(), "logvar": logvar.detach(), "x": x}
-        return terms, logs
+        return terms, logs, record
 
-    def regularizer(self, *, mean, logvar, z, step, logs, model, x) -> dict[str, torch.Tensor]:
+    def regularizer(self, step: Step) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """The objective's loss terms (tensors, added to the reconstruction) and logged values (floats)."""
         raise NotImplementedError
 
-    def auxiliary_step(self, model: VAE, step: int, generator: torch.Generator | None = None) -> dict[str, float]:
-        """Train the objective's own parameters after the model's step; returns logs."""
+    def auxiliary_step(self, model: VAE, step: Step) -> dict[str, float]:
+        """Train the objective's own parameters after the model's update; returns logs."""
         return {}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The objective's own optimisers by name; the trainer checkpoints them."""
         return {}
 
-    def configure(self, model: VAE, train_config) -> None:
-        """Called once by the trainer before training (e.g. to build optimisers)."""
-
-
-def check_positive(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"hyperparameter {name} must be a non-negative number, got {value}")
-    return value
+    def configure(self, model: VAE, train_config, data) -> None:
+        """Called once by the trainer before training, with the model, the TrainConfig and the dataset
+        (e.g. to build an objective's own networks and optimisers, or read the dataset's size)."""

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import atomic_write
+from ..atomic import atomic_write
+from ..estimators import gaussian_kl
 
 TRAVERSAL_RANGE = (-2.0, 2.0)
 
@@ -78,7 +79,7 @@ def loss_curves(log, path: Path) -> bool:
 def latent_kl(model, observations: np.ndarray) -> np.ndarray:
     """Mean KL(q(z_j|x) ‖ N(0, 1)) of each latent over ``observations``."""
     mean, var = model.posterior()(observations)
-    return np.mean(0.5 * (mean ** 2 + var - np.log(np.maximum(var, 1e-12)) - 1.0), axis=0)
+    return np.mean(gaussian_kl(mean, np.log(np.maximum(var, 1e-12)), variance=var), axis=0)
 
 
 def traversals(model, observation: np.ndarray, order: np.ndarray, steps: int = 9) -> np.ndarray:
@@ -156,12 +157,11 @@ img{max-width:100%;image-rendering:pixelated} .sub{color:#4a5568}
 
 def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: int = 0) -> Path:
     """Write ``report.html`` (and its PNG files) for a trained run; returns its path."""
-    from .. import data as data_room
-    from ..train import load_model, read_log
+    from ..runs import load_dataset, load_model, read_log, read_metrics
 
     run_dir = Path(run_dir)
     model, config = load_model(run_dir)
-    data = data_room.get(config.dataset, **config.dataset_options)
+    data = load_dataset(config.dataset, config.dataset_options)
     rng = np.random.default_rng(seed)
     sections = []
 
@@ -176,8 +176,7 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
         sections.append("<p class=sub>Last logged step " + html.escape(
             ", ".join(f"{k} = {last[k]:.4g}" for k in log.columns if k != "step")) + "</p>")
 
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    metrics = read_metrics(run_dir)
     sections.append("<h2>Metrics</h2>" + _metrics_html(metrics))
 
     is_image = len(data.observation_shape) == 3

@@ -7,6 +7,7 @@ import pytest
 
 from untwine.cli import main as untwine_main
 from untwine.data import get
+from untwine.runs import load_dataset
 from untwine.viz.datasets import factor_sweeps, show_dataset, sweep_indices
 
 
@@ -52,7 +53,6 @@ def test_show_rejects_other_shapes(tmp_path):
 
 
 def test_perturb_command(tmp_path, capsys):
-    pytest.skip("perturb CLI moves to untwine.runs (issue 10)")
     from untwine.config import RunConfig
     from untwine.train import train
 
@@ -65,5 +65,13 @@ def test_perturb_command(tmp_path, capsys):
     assert f"--dataset {written}" in capsys.readouterr().out
     out = tmp_path / "u.json"
     assert untwine_main(["perturb", str(run), "--epsilon", "0.05", "--kind", "uniform", "--out", str(out)]) == 0
-    data = get(str(out))  # restore as untwine.runs.load_dataset(out)
+    data = load_dataset(out)
     assert data.kind == "uniform" and data.epsilon == 0.05
+    # the pattern perturbation is rebuilt through the run's encoder, and trains
+    pattern = load_dataset(written)
+    assert pattern.kind == "pattern" and pattern.epsilon == 0.1 and pattern.factor_sizes == (3, 6, 40, 32, 32)
+    factors = pattern.sample_factors(4, np.random.default_rng(0))
+    change = pattern.observe(factors, np.random.default_rng(0)) - pattern.base.observe(factors, np.random.default_rng(0))
+    assert 0 < np.abs(change).max() <= 0.1 + 1e-6
+    assert untwine_main(["train", "--out", str(tmp_path / "p"), "--dataset", str(written), "--steps", "2",
+                         "--batch-size", "8", "--quiet"]) == 0

@@ -1,8 +1,4 @@
-"""``untwine data list|show`` and ``untwine perturb``: the data room's commands.
-
-``cli.py`` calls :func:`add_commands` with its argparse sub-parsers; each handler
-takes the parsed arguments and returns an exit code.
-"""
+"""``untwine data list|show`` and ``untwine perturb``: the datasets' commands."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ from pathlib import Path
 
 
 def cmd_data_list(args) -> int:
-    from .data import catalog, data_dir
+    from ..data import catalog, data_dir
 
     print(f"data directory: {data_dir()}  (set UNTWINE_DATA to change it; nothing is ever downloaded)")
     for entry in catalog():
@@ -32,20 +28,20 @@ def cmd_data_list(args) -> int:
 
 
 def cmd_data_show(args) -> int:
-    from .data import get
-    from .viz.datasets import show_dataset
+    from ..runs import load_dataset
+    from ..viz.datasets import show_dataset
 
-    data = get(args.name)
+    data = load_dataset(args.name)
     path = show_dataset(data, args.out, seed=args.seed, num_samples=args.samples)
     print(f"sheet: {path}")
     return 0
 
 
 def cmd_perturb(args) -> int:
-    from .data import perturb
+    from ..runs import perturb_run
 
     run_dir = Path(args.run_dir)
-    perturbed = perturb(None, run_dir, args.epsilon, kind=args.kind, seed=args.seed, num_points=args.points)
+    perturbed = perturb_run(run_dir, args.epsilon, kind=args.kind, seed=args.seed, num_points=args.points)
     out = args.out or run_dir / f"perturbed-{args.kind}-eps{args.epsilon:g}-seed{args.seed}.json"
     path = perturbed.save(out)
     if perturbed.kind == "pattern":
@@ -73,23 +69,18 @@ def add_commands(subparsers) -> None:
     data.set_defaults(func=lambda args: (data.print_help(), 0)[1])
 
     perturb = subparsers.add_parser(
-        "perturb", help="write a perturbed dataset (seed 002) built from a trained run",
+        "perturb", help="write a perturbed dataset (Zietlow et al. 2021) built from a trained run",
         description="Perturb the run's dataset by at most epsilon per pixel along the run's least-noisy latent "
-                    "(seed 002, §4), or with uniform noise (--kind uniform, the §5.3 control), and write its "
+                    "(Zietlow et al. 2021, §4), or with uniform noise (--kind uniform, the §5.3 control), and "
+                    "write its "
                     "description, which `untwine train --dataset FILE.json` reads.")
     perturb.add_argument("run_dir", type=Path, help="a trained run directory")
     perturb.add_argument("--epsilon", type=float, required=True, help="largest change of a pixel, e.g. 0.1")
     perturb.add_argument("--kind", choices=("pattern", "uniform"), default="pattern",
-                         help="pattern (seed 002, §4.2; default) or uniform (§5.3 control)")
+                         help="pattern (Zietlow et al. 2021, §4.2; default) or uniform (§5.3 control)")
     perturb.add_argument("--seed", type=int, default=0, help="seed of the pattern and the estimation sample")
     perturb.add_argument("--points", type=int, default=10_000,
                          help="observations used to pick the latent and scale s (default 10000)")
     perturb.add_argument("--out", type=Path, help="description file to write (default RUN_DIR/perturbed-....json)")
     perturb.set_defaults(func=cmd_perturb)
 
-
-def main(argv: list[str] | None = None) -> int:  # for running this module alone
-    parser = argparse.ArgumentParser(prog="untwine")
-    add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args) if getattr(args, "func", None) else 0

@@ -1,0 +1,30 @@
+"""``untwine models`` and ``untwine metrics``: what can be trained and what can be scored."""
+
+from __future__ import annotations
+
+import inspect
+
+
+def cmd_models(args) -> int:
+    from ..models import OBJECTIVES
+
+    for name, cls in OBJECTIVES.items():
+        params = ", ".join(f"{k}={v!r}" for k, v in cls.hyperparameters().items()) or "(no hyperparameters)"
+        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"{name}\n    {summary}\n    paper: {cls.paper}\n    hyperparameters: {params}")
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from ..metrics import METRICS, metric_parameters
+
+    for name in METRICS:
+        params = ", ".join(f"{k}={v!r}" if v is not inspect.Parameter.empty else f"{k} (required)"
+                           for k, v in metric_parameters(name).items())
+        print(f"{name}: {params}")
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    subparsers.add_parser("models", help="list objectives and their hyperparameters").set_defaults(func=cmd_models)
+    subparsers.add_parser("metrics", help="list metrics and their parameters").set_defaults(func=cmd_metrics)

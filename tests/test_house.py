@@ -1,0 +1,124 @@
+"""The house (shared/DESIGN.md): no import from a lower room to a higher one, no import cycle.
+
+Every ``import`` in src/untwine is read from the source (lazy imports inside functions
+included) and mapped to its room; a room may import only rooms below it.
+"""
+
+import ast
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+import untwine
+
+PACKAGE = Path(untwine.__file__).parent
+#: The rooms, lowest first.
+ROOMS = ["data", "nets", "estimators", "priors", "models", "config", "train", "metrics", "runs", "study", "viz", "cli"]
+#: Leaf modules: standard library only, importable from any room.
+LEAVES = {"atomic", "run_files", "validate"}
+#: What metrics may not import although those rooms are lower: it knows a representation function and a
+#: dataset, never a torch model.
+METRICS_FORBIDDEN = {"nets", "priors", "models", "config", "train"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imported_modules(path: Path, name: str | None = None) -> set[str]:
+    """Every untwine module that ``path`` (the module ``name``) imports, resolved to absolute names."""
+    name = name or module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "untwine")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "untwine":
+                continue
+            found.add(target)
+            # ``from untwine import data`` imports the module untwine.data
+            found.update(f"{target}.{alias.name}" for alias in node.names
+                         if (PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))).exists()
+                         or (PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))).with_suffix(".py").exists())
+    return found
+
+
+def room(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def sources():
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_belongs_to_a_room_or_is_a_leaf():
+    for path in sources():
+        r = room(module_name(path))
+        assert r is None or r in ROOMS or r in LEAVES, f"{path}: room {r!r} is not in DESIGN.md's list"
+
+
+def upward_imports(name: str, imports: set[str]) -> list[str]:
+    """The imports of module ``name`` that break the house's rules, as sentences."""
+    problems = []
+    here = room(name)
+    for target in sorted(imports):
+        there = room(target)
+        if here is None or there is None or there == here:
+            continue
+        if here in LEAVES:
+            problems.append(f"{name} is a leaf but imports {target}")
+        elif there in LEAVES:
+            continue
+        elif ROOMS.index(there) > ROOMS.index(here):
+            problems.append(f"{name} (room {here}) imports {target} (room {there}, above it)")
+        elif here == "metrics" and there in METRICS_FORBIDDEN:
+            problems.append(f"{name} imports {target}: metrics must not know torch models")
+    return problems
+
+
+def test_no_import_goes_up_a_room():
+    problems = [p for path in sources() for p in upward_imports(module_name(path), imported_modules(path))]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_check_catches_lazy_relative_and_absolute_upward_imports(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import numpy\nfrom . import base\n\ndef f():\n    from ..train import train\n"
+                     "    from .. import runs\n    import untwine.viz.report\n")
+    imports = imported_modules(probe, "untwine.data.probe")
+    assert {"untwine.data", "untwine.train", "untwine.runs", "untwine.viz.report"} <= imports
+    problems = upward_imports("untwine.data.probe", imports)
+    assert len(problems) == 3 and all("above it" in p for p in problems)
+    assert upward_imports("untwine.metrics.probe", {"untwine.models", "untwine.data", "untwine.estimators"}) == [
+        "untwine.metrics.probe imports untwine.models: metrics must not know torch models"]
+    assert upward_imports("untwine.atomic", {"untwine.data"}) == ["untwine.atomic is a leaf but imports untwine.data"]
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: module_name(p))
+def test_each_module_imports_first(path):
+    """Imported first, into a fresh untwine (third-party modules stay loaded), every module works: no cycle."""
+    name = module_name(path)
+    if name.endswith("__main__"):
+        pytest.skip("runs the command line")
+    saved = {k: v for k, v in sys.modules.items() if k == "untwine" or k.startswith("untwine.")}
+    for key in saved:
+        del sys.modules[key]
+    try:
+        importlib.import_module(name)
+    finally:
+        for key in [k for k in sys.modules if k == "untwine" or k.startswith("untwine.")]:
+            del sys.modules[key]
+        sys.modules.update(saved)
