@@ -31,7 +31,8 @@ def weights(run_dir):
 def test_run_directory_layout(tmp_path):
     run = train(small_config(), tmp_path / "r", progress=False)
     assert sorted(p.name for p in run.iterdir()) == ["config.toml", "log.csv", "model.safetensors", "state"]
-    assert sorted(p.name for p in (run / "state").iterdir()) == ["checkpoint.safetensors", "state.json"]
+    assert sorted(p.name for p in (run / "state").iterdir()) == ["checkpoint-000000012.safetensors",
+                                                                 "log-000000012.csv", "state.json"]
     log = read_log(run)
     assert log["step"].tolist() == [2, 4, 6, 8, 10, 12]
     assert {"loss", "reconstruction", "beta_kl", "kl", "images_per_s"} <= set(log.columns)
@@ -105,15 +106,19 @@ def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
 
 def test_other_config_in_same_dir_is_refused(tmp_path):
     train(small_config(steps=2), tmp_path / "r", progress=False)
-    with pytest.raises(ValueError, match="different configuration.*model"):
+    before = weights(tmp_path / "r")
+    with pytest.raises(ValueError, match=r"model\.params = \{\} there, \{'beta': 4\.0\} asked"):
         train(small_config(steps=4, beta=4.0), tmp_path / "r", progress=False)
-    assert weights(tmp_path / "r")  # nothing lost
+    with pytest.raises(ValueError, match=r"train\.seed = 0 there, 3 asked"):
+        train(small_config(steps=4, seed=3), tmp_path / "r", progress=False)
+    assert weights(tmp_path / "r") == before  # nothing lost
 
 
 def test_corrupt_state_is_named(tmp_path):
     run = train(small_config(steps=2), tmp_path / "r", progress=False)
-    (run / "state" / "checkpoint.safetensors").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="remove that directory"):
+    checkpoint = next((run / "state").glob("checkpoint-*.safetensors"))
+    checkpoint.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=f"{checkpoint.name} is corrupt.*remove .*state"):
         train(small_config(steps=4), run, progress=False)
 
 

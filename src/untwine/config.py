@@ -15,6 +15,8 @@ from typing import Any
 
 import tomli_w
 
+from .validate import check_positive
+
 
 from .models.vae import ModelConfig
 
@@ -32,9 +34,46 @@ class TrainConfig:
     eps: float = 1e-8
     seed: int = 0
     checkpoint_every: int = 1000
+    checkpoint_seconds: float = 60.0  # also checkpoint when this long has passed since the last one
     log_every: int = 20
     device: str = "auto"
     threads: int = 0  # 0: as many as the machine has cores
+
+
+    def validate(self) -> None:
+        """Raise a ValueError naming the first setting that is out of range."""
+        for name in ("steps", "seed", "threads"):
+            _check_int(f"train.{name}", getattr(self, name), minimum=0)
+        for name in ("batch_size", "checkpoint_every", "log_every"):
+            _check_int(f"train.{name}", getattr(self, name), minimum=1)
+        check_positive("train.lr", self.lr)
+        check_positive("train.eps", self.eps)
+        check_positive("train.checkpoint_seconds", self.checkpoint_seconds)
+        for name in ("beta1", "beta2"):
+            value = check_positive(f"train.{name}", getattr(self, name), zero_ok=True)
+            if value >= 1:
+                raise ValueError(f"train.{name} must lie in [0, 1), got {value}")
+        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            raise ValueError(f"train.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+
+def _check_dataset_options(data_room, name: str, options: dict) -> None:
+    """The dataset's name and its options' names, checked without building it (which may read large files)."""
+    import inspect
+
+    if name not in data_room.DATASETS:
+        data_room.get(name)  # raises, listing the valid names
+    parameters = inspect.signature(data_room.DATASETS[name].__init__).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(options) - set(parameters) - {"self"})
+        if unknown:
+            valid = ", ".join(n for n in parameters if n != "self") or "none"
+            raise ValueError(f"dataset {name!r} has no option {', '.join(unknown)}; its options: {valid}")
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
 
 
 @dataclass
@@ -55,6 +94,36 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def validate(self, dataset: bool = True) -> "RunConfig":
+        """Check every setting that can be checked without loading data or training: the training numbers, the
+        model (objective, hyperparameters, latent size, likelihood) and (unless ``dataset`` is False, for a
+        dataset given as an object) the dataset's name and options. Raises a ValueError naming the setting;
+        returns the config. Metric names are checked by untwine.runs."""
+        from . import data as data_room
+        from .models import build_objective
+        from .models.vae import LIKELIHOODS
+
+        self.train.validate()
+        _check_int("model.latent_dim", self.model.latent_dim, minimum=1)
+        if self.model.likelihood not in LIKELIHOODS:
+            raise ValueError(f"model.likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.model.likelihood!r}")
+        build_objective(self.model.objective, self.model.params)
+        if not dataset:
+            pass
+        elif str(self.dataset).endswith(".json"):
+            if self.dataset_options:
+                raise ValueError(f"a perturbed-dataset description takes no dataset_options, got "
+                                 f"{sorted(self.dataset_options)}")
+            if not Path(self.dataset).is_file():
+                raise FileNotFoundError(f"perturbed-dataset description not found: {self.dataset}; write one with "
+                                        f"untwine perturb RUN_DIR --epsilon 0.1")
+        else:
+            _check_dataset_options(data_room, self.dataset, self.dataset_options)
+        if not isinstance(self.evaluate.metrics, list) or not all(isinstance(m, str) for m in self.evaluate.metrics):
+            raise ValueError(f"evaluate.metrics must be a list of metric names, got {self.evaluate.metrics!r}")
+        _check_int("evaluate.seed", self.evaluate.seed, minimum=0)
+        return self
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())

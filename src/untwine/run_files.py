@@ -6,14 +6,26 @@ the room that reads it (``runs``). Standard library only, so any room may import
     <run>/
       config.toml          the RunConfig that rebuilds the run
       model.safetensors    weights of the last checkpoint
-      state/               resumable training state (checkpoint.safetensors + state.json)
       log.csv              loss terms per logged step
-      metrics.json         scores, with the parameters, seed and step that made them
+      state/               the last checkpoint, committed as one generation:
+        checkpoint-<step>.safetensors   weights, objective and optimiser state
+        log-<step>.csv                  the log up to that step
+        state.json                      the manifest, written last: the step, and the
+                                        SHA-256 of every file of the generation
+      history.json         settings changed when the run was continued
+      metrics.json         scores, with the parameters, seed, step and weights that made them
       report.html          the page a person opens (report_*.png beside it)
+
+A checkpoint is committed by writing its manifest, after every file it names. A kill at
+any moment leaves either the previous manifest (whose files are still there) or the new
+one; files a manifest does not name, or whose checksum differs from it, are leftovers of
+an interrupted checkpoint, and a rerun replaces them from the committed generation.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +37,8 @@ STATE_JSON = "state.json"
 LOG = "log.csv"
 METRICS = "metrics.json"
 REPORT = "report.html"
+HISTORY = "history.json"
+MANIFEST_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -68,5 +82,97 @@ class RunFiles:
     def report(self) -> Path:
         return self.root / REPORT
 
+    @property
+    def history(self) -> Path:
+        return self.root / HISTORY
 
-__all__ = ["RunFiles", "CONFIG", "WEIGHTS", "STATE_DIR", "CHECKPOINT", "STATE_JSON", "LOG", "METRICS", "REPORT"]
+    def generation(self, step: int) -> tuple[Path, Path]:
+        """The checkpoint and log files of the generation of ``step``."""
+        return (self.state_dir / f"checkpoint-{step:09d}.safetensors", self.state_dir / f"log-{step:09d}.csv")
+
+
+def sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The committed checkpoint of a run (``state/state.json``).
+
+    ``files`` maps each file of the generation (relative to the run directory) to its
+    SHA-256; ``weights_sha256`` and ``log_sha256`` are what ``model.safetensors`` and
+    ``log.csv`` hold when they are in step with it. A manifest of the first format
+    (untwine ≤ 0.1, no checksums) has ``legacy`` set.
+    """
+
+    step: int
+    checkpoint: str
+    log: str | None
+    files: dict
+    weights_sha256: str | None
+    log_sha256: str | None
+    optimizers: dict
+    legacy: bool = False
+
+
+def _bad_state(path: Path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a readable checkpoint manifest ({why}). The weights of the last checkpoint "
+                      f"are still in {path.parent.parent / WEIGHTS} if it exists; to train the run again from "
+                      f"step 0, remove {path.parent} (or use another --out)")
+
+
+def read_manifest(run_dir: str | Path) -> Manifest | None:
+    """The run's committed checkpoint, or None when it has none yet. A manifest that does not parse raises a
+    ValueError naming the file and the way out; nothing is checked against the files here."""
+    path = RunFiles(run_dir).state
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _bad_state(path, f"not JSON: {error}") from None
+    except OSError as error:
+        raise _bad_state(path, str(error)) from None
+    if not isinstance(data, dict):
+        raise _bad_state(path, "not a JSON object")
+    try:
+        step = data["step"]
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise _bad_state(path, f"'step' must be a non-negative integer, got {step!r}")
+        optimizers = data["optimizers"]
+        if not isinstance(optimizers, dict):
+            raise _bad_state(path, "'optimizers' must be an object")
+        if "format" not in data:
+            return Manifest(step, f"{STATE_DIR}/{CHECKPOINT}", None, {}, None, None, optimizers, legacy=True)
+        if data["format"] != MANIFEST_FORMAT:
+            raise _bad_state(path, f"format {data['format']!r} is not one this version of untwine reads "
+                                   f"({MANIFEST_FORMAT})")
+        files = data["files"]
+        names = (data["checkpoint"], data["log"])
+        if not isinstance(files, dict) or any(not isinstance(n, str) or n not in files for n in names) \
+                or not all(isinstance(v, str) and len(v) == 64 for v in files.values()):
+            raise _bad_state(path, "'files' must map the checkpoint and log files to their SHA-256")
+        for key in ("weights_sha256", "log_sha256"):
+            if not isinstance(data[key], str) or len(data[key]) != 64:
+                raise _bad_state(path, f"{key!r} must be a SHA-256")
+        return Manifest(step, names[0], names[1], dict(files), data["weights_sha256"], data["log_sha256"],
+                        optimizers)
+    except KeyError as error:
+        raise _bad_state(path, f"missing {error}") from None
+
+
+def manifest_json(step: int, checkpoint: str, log: str, files: dict, weights_sha256: str, log_sha256: str,
+                  optimizers: dict) -> str:
+    """The text of a manifest (the inverse of :func:`read_manifest`)."""
+    return json.dumps({"format": MANIFEST_FORMAT, "step": step, "checkpoint": checkpoint, "log": log, "files": files,
+                       "weights_sha256": weights_sha256, "log_sha256": log_sha256, "optimizers": optimizers},
+                      indent=1)
+
+
+__all__ = ["RunFiles", "Manifest", "read_manifest", "manifest_json", "sha256", "CONFIG", "WEIGHTS", "STATE_DIR",
+           "CHECKPOINT", "STATE_JSON", "LOG", "METRICS", "REPORT", "HISTORY"]

@@ -10,6 +10,7 @@ from untwine.config import RunConfig
 from untwine.estimators import gaussian_log_density, standard_normal_log_density
 from untwine.models import (OBJECTIVES, VAE, AnnealedVAE, Autoencoder, BetaTCVAE, DIPVAEI, DIPVAEII, Decomposition,
                             FactorVAE, Step, build_objective, gaussian_kl)
+from untwine.run_files import read_manifest
 from untwine.runs import load_model, read_log
 from untwine.train import train
 
@@ -211,8 +212,8 @@ def test_trains_end_to_end_and_is_reproducible(name, tmp_path, tiny):
     assert loss[-4:].mean() < loss[:2].mean()
     again = train(config, tmp_path / "b", progress=False, data=tiny)
     assert (run / "model.safetensors").read_bytes() == (again / "model.safetensors").read_bytes()
-    first = load_file(run / "state" / "checkpoint.safetensors")
-    second = load_file(again / "state" / "checkpoint.safetensors")
+    first = load_file(run / read_manifest(run).checkpoint)
+    second = load_file(again / read_manifest(again).checkpoint)
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
@@ -236,8 +237,8 @@ def test_factor_vae_resume_is_bit_identical(tmp_path, tiny):
     half.train.checkpoint_every = 4
     train(half, tmp_path / "parts", progress=False, data=tiny)
     parts = train(config, tmp_path / "parts", progress=False, data=tiny)
-    a = load_file(whole / "state" / "checkpoint.safetensors")
-    b = load_file(parts / "state" / "checkpoint.safetensors")
+    a = load_file(whole / read_manifest(whole).checkpoint)
+    b = load_file(parts / read_manifest(parts).checkpoint)
     assert any(k.startswith("objective.discriminator") for k in a)
     assert any(k.startswith("objective_optimizer.discriminator") for k in a)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
