@@ -92,16 +92,18 @@ def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
         return terms, logs
 
     monkeypatch.setattr(beta_vae.BetaVAE, "regularizer", poisoned)
-    with pytest.raises(NonFiniteLossError, match=r"'beta_kl'.*step 5"):
+    with pytest.raises(NonFiniteLossError, match=r"'beta_kl'.*step 5.*checkpoint \(step 4\)"):
         train(small_config(steps=10), tmp_path / "r", progress=False)
     state = json.loads((tmp_path / "r" / "state" / "state.json").read_text())
-    assert state["step"] == 5
+    assert state["step"] == 4  # the last checkpoint, untouched by the step whose loss was NaN
     saved = load_file(tmp_path / "r" / "model.safetensors")
     assert all(torch.isfinite(t).all() for t in saved.values())
-    # the saved state is exactly the state after 5 good steps
     monkeypatch.setattr(beta_vae.BetaVAE, "regularizer", original)
-    ref = train(small_config(steps=5), tmp_path / "ref", progress=False)
+    ref = train(small_config(steps=4), tmp_path / "ref", progress=False)
     assert weights(ref) == weights(tmp_path / "r")
+    # and the rerun, the cause gone, ends where an uninterrupted run ends
+    train(small_config(steps=10), tmp_path / "r", progress=False)
+    assert weights(train(small_config(steps=10), tmp_path / "whole", progress=False)) == weights(tmp_path / "r")
 
 
 def test_other_config_in_same_dir_is_refused(tmp_path):

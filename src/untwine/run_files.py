@@ -152,6 +152,9 @@ def read_manifest(run_dir: str | Path) -> Manifest | None:
         if data["format"] != MANIFEST_FORMAT:
             raise _bad_state(path, f"format {data['format']!r} is not one this version of untwine reads "
                                    f"({MANIFEST_FORMAT})")
+        recorded = data.pop("manifest_sha256")
+        if recorded != _payload_digest(data):
+            raise _bad_state(path, "its own checksum does not match its content: the file was damaged")
         files = data["files"]
         names = (data["checkpoint"], data["log"])
         if not isinstance(files, dict) or any(not isinstance(n, str) or n not in files for n in names) \
@@ -166,12 +169,17 @@ def read_manifest(run_dir: str | Path) -> Manifest | None:
         raise _bad_state(path, f"missing {error}") from None
 
 
+def _payload_digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
 def manifest_json(step: int, checkpoint: str, log: str, files: dict, weights_sha256: str, log_sha256: str,
                   optimizers: dict) -> str:
-    """The text of a manifest (the inverse of :func:`read_manifest`)."""
-    return json.dumps({"format": MANIFEST_FORMAT, "step": step, "checkpoint": checkpoint, "log": log, "files": files,
-                       "weights_sha256": weights_sha256, "log_sha256": log_sha256, "optimizers": optimizers},
-                      indent=1)
+    """The text of a manifest (the inverse of :func:`read_manifest`); it carries a checksum of its own content,
+    so that a damaged manifest is never taken for another step."""
+    payload = {"format": MANIFEST_FORMAT, "step": step, "checkpoint": checkpoint, "log": log, "files": files,
+               "weights_sha256": weights_sha256, "log_sha256": log_sha256, "optimizers": optimizers}
+    return json.dumps({**payload, "manifest_sha256": _payload_digest(payload)}, indent=1)
 
 
 __all__ = ["RunFiles", "Manifest", "read_manifest", "manifest_json", "sha256", "CONFIG", "WEIGHTS", "STATE_DIR",

@@ -19,7 +19,10 @@ RunStatus(state='scored', step=4000, steps=4000, metrics=('mig',))
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,9 +30,9 @@ from typing import Callable
 from . import data as data_room
 from .atomic import atomic_write
 from .config import RunConfig
-from .run_files import RunFiles
+from .run_files import RunFiles, read_manifest, sha256
 
-__all__ = ["RunFiles", "RunStatus", "load_model", "load_dataset", "observation_shape", "train_run", "evaluate_run",
+__all__ = ["RunFiles", "RunStatus", "check_config", "load_model", "load_dataset", "observation_shape", "train_run", "evaluate_run",
            "perturb_run", "read_log", "read_metrics", "status"]
 
 
@@ -59,6 +62,16 @@ def load_dataset(name: str | Path, options: dict | None = None):
     return from_description(description, posterior=posterior)
 
 
+def check_config(config: RunConfig) -> RunConfig:
+    """Validate a run config before anything is written or trained: its settings (``RunConfig.validate``) and its
+    metric names. Raises a ValueError naming the problem; returns the config."""
+    from .metrics import expand_metric_names
+
+    config.validate()
+    expand_metric_names(config.evaluate.metrics)
+    return config
+
+
 def observation_shape(config: RunConfig) -> tuple[int, ...]:
     """The observation shape of a config's dataset (read from a perturbed dataset's description, so that no
     encoder is loaded for it)."""
@@ -80,6 +93,11 @@ def load_model(run_dir: str | Path, device: str = "cpu"):
     config = RunConfig.from_toml(files.config)
     if not files.weights.is_file():
         raise FileNotFoundError(f"{files.weights} not found: train the run first (untwine train --out {files.root})")
+    manifest = read_manifest(files.root)
+    if manifest is not None and manifest.weights_sha256 and sha256(files.weights) != manifest.weights_sha256:
+        raise ValueError(f"{files.weights} differs from the run's last committed checkpoint (step {manifest.step}): "
+                         f"a checkpoint was interrupted or the file is damaged. Run untwine train --out {files.root} "
+                         f"again: it restores the weights from the checkpoint and continues")
     model, _ = make_model(config, observation_shape(config))
     try:
         model.load_state_dict(load_file(files.weights))
@@ -121,14 +139,28 @@ def read_log(run_dir: str | Path):
 
 
 def read_metrics(run_dir: str | Path) -> dict:
-    """``metrics.json`` as a dict (empty when there is none)."""
+    """``metrics.json`` as a dict (empty when there is none); a ValueError names a file that does not parse."""
     path = RunFiles(run_dir).metrics
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
+        metrics = json.loads(path.read_bytes().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); move it aside and run untwine evaluate again") from error
+        raise ValueError(f"{path} is not valid JSON ({error}); move it aside and run untwine evaluate again") from None
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{path} does not hold an object of metrics; move it aside and run untwine evaluate again")
+    return metrics
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename a damaged file out of the way (never deleted: it may hold work someone wants back)."""
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    counter = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{counter}")
+        counter += 1
+    os.replace(path, target)
+    return target
 
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | str | None = None, seed: int | None = None,
@@ -151,24 +183,35 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | str | None = None, se
     if progress is True:
         def progress(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
+    files = RunFiles(run_dir)
+    manifest = read_manifest(files.root)
+    scored = {"step": manifest.step if manifest is not None else None, "weights_sha256": sha256(files.weights)}
     results = evaluate(model.representation(), data, metrics=names, seed=seed, fast=fast, progress=progress or None,
                        **extra)
-    path = RunFiles(run_dir).metrics
-    existing = read_metrics(run_dir)
+    results = {name: {**result, **scored} for name, result in results.items()}
+    try:
+        existing = read_metrics(run_dir)
+    except ValueError:
+        moved = _set_aside(files.metrics)
+        warnings.warn(f"{files.metrics} did not parse; it was moved to {moved.name} and a new one written with "
+                      f"these scores", RuntimeWarning, stacklevel=2)
+        existing = {}
     existing.update(results)
-    atomic_write(path, json.dumps(existing, indent=1))
+    atomic_write(files.metrics, json.dumps(existing, indent=1))
     return results
 
 
 @dataclass(frozen=True)
 class RunStatus:
     """Where a run stands: ``state`` is ``missing`` (no run there), ``partial`` (trained to ``step`` of
-    ``steps``), ``trained`` or ``scored`` (``metrics`` lists the metrics in metrics.json)."""
+    ``steps``), ``trained`` or ``scored`` (``metrics`` lists the metrics in metrics.json that score the current
+    weights; ``stale`` those that scored earlier weights and need ``untwine evaluate`` again)."""
 
     state: str
     step: int = 0
     steps: int = 0
     metrics: tuple[str, ...] = ()
+    stale: tuple[str, ...] = ()
 
 
 def status(run_dir: str | Path) -> RunStatus:
@@ -177,15 +220,19 @@ def status(run_dir: str | Path) -> RunStatus:
     if not files.config.is_file():
         return RunStatus("missing")
     config = RunConfig.from_toml(files.config)
-    step = 0
-    if files.state.is_file():
-        try:
-            step = int(json.loads(files.state.read_text())["step"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as error:
-            raise ValueError(f"{files.state} is unreadable ({error}); run untwine train on {files.root} "
-                             f"again to repair it") from error
+    manifest = read_manifest(files.root)
+    step = 0 if manifest is None else manifest.step
     steps = config.train.steps
     if step < steps or not files.weights.is_file():
         return RunStatus("partial", step, steps)
-    metrics = tuple(read_metrics(run_dir))
-    return RunStatus("scored" if metrics else "trained", step, steps, metrics)
+    weights = sha256(files.weights)
+    if manifest.weights_sha256 and weights != manifest.weights_sha256:
+        return RunStatus("partial", step, steps)  # a checkpoint was interrupted: train repairs it
+    metrics = read_metrics(run_dir)
+    current = tuple(name for name, result in metrics.items() if _scores_weights(result, weights))
+    stale = tuple(name for name in metrics if name not in current)
+    return RunStatus("scored" if current else "trained", step, steps, current, stale)
+
+
+def _scores_weights(result, weights_sha256: str) -> bool:
+    return isinstance(result, dict) and result.get("weights_sha256") == weights_sha256

@@ -9,6 +9,7 @@ Each sub-module registers its commands on the argparse sub-parsers:
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from .. import __version__
@@ -60,4 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"untwine: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full disk, a read-only directory, ...: what and where, no traceback
+        hint = (" Free some space, then run the same command again: the last checkpoint is intact."
+                if error.errno == errno.ENOSPC else "")
+        print(f"untwine: error: {error}.{hint}", file=sys.stderr)
         return 2

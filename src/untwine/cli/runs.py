@@ -32,13 +32,21 @@ def _add_run_options(parser: argparse.ArgumentParser, quick: bool) -> None:
 
 
 def build_config(args: argparse.Namespace, quick: bool = False):
-    """RunConfig from defaults, then --config, then flags (the last word wins); validated."""
+    """RunConfig from, in order: the run's own config.toml when --out already holds a run (so that a rerun
+    continues it) or else the defaults (the quick preset for ``untwine run``); then --config; then the flags
+    given (the last word wins). Validated, metric names included, before anything is written."""
     from ..config import RunConfig, parse_value
-    from ..models import build_objective
-    from ..runs import observation_shape
+    from ..runs import RunFiles, check_config
 
-    config = RunConfig.from_toml(args.config) if args.config else RunConfig()
-    if quick and not args.config:
+    stored = RunFiles(args.out).config if getattr(args, "out", None) else None
+    existing = stored is not None and stored.is_file()
+    if args.config:
+        config = RunConfig.from_toml(args.config)
+    elif existing:
+        config = RunConfig.from_toml(stored)
+    else:
+        config = RunConfig()
+    if quick and not args.config and not existing:
         config.train.steps = QUICK["steps"]
         config.train.lr = QUICK["lr"]
         config.train.checkpoint_every = 500
@@ -51,6 +59,8 @@ def build_config(args: argparse.Namespace, quick: bool = False):
         if "=" not in item:
             raise ValueError(f"--param takes KEY=VALUE, got {item!r} (e.g. --param beta=6)")
         key, value = item.split("=", 1)
+        if not key.strip():
+            raise ValueError(f"--param takes KEY=VALUE, got {item!r} (e.g. --param beta=6)")
         config.model.params[key.strip()] = parse_value(value.strip())
     for flag, section, key in (("dataset", None, "dataset"), ("steps", "train", "steps"), ("seed", "train", "seed"),
                                ("latent_dim", "model", "latent_dim"), ("batch_size", "train", "batch_size"),
@@ -58,10 +68,10 @@ def build_config(args: argparse.Namespace, quick: bool = False):
         value = getattr(args, flag)
         if value is not None:
             setattr(getattr(config, section) if section else config, key, value)
-    # Validate names now, before anything is written.
-    build_objective(config.model.objective, config.model.params)
-    observation_shape(config)
-    return config
+    metrics = _metric_names(getattr(args, "metrics", None))
+    if metrics:
+        config.evaluate.metrics = metrics
+    return check_config(config)
 
 
 def _metric_names(text: str | None) -> list[str] | None:
@@ -108,7 +118,7 @@ def cmd_run(args) -> int:
     from ..viz import write_report
 
     config = build_config(args, quick=True)
-    names = expand_metric_names(_metric_names(args.metrics) or list(config.evaluate.metrics))
+    names = expand_metric_names(config.evaluate.metrics)
     started = time.perf_counter()
     run_dir = train_run(config, args.out, progress=not args.quiet)
     trained = time.perf_counter()

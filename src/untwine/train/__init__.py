@@ -37,7 +37,7 @@ from ..atomic import atomic_write
 from ..config import RunConfig, TrainConfig
 from ..models import VAE, Objective, build_model
 from ..run_files import RunFiles
-from .checkpoint import checkpoint_is_finite, commit_checkpoint, parse_log, restore_checkpoint
+from .checkpoint import commit_checkpoint, parse_log, restore_checkpoint
 
 #: Settings a continued run may change: they do not change what the model is, and resuming stays bit-identical
 #: (lr changes the optimisation from the step it is changed, and is recorded in history.json).
@@ -114,7 +114,8 @@ def _changes(run_dir: Path, stored: RunConfig, config: RunConfig) -> dict:
             refused.append(f"{name} = {old.get(key)!r} there, {new[key]!r} asked")
     if refused:
         raise ValueError(
-            f"{run_dir} already holds a run with other settings ({'; '.join(refused)}). These change what is "
+            f"{run_dir} already holds a run with other settings in {RunFiles(run_dir).config.name} "
+            f"({'; '.join(refused)}). These change what is "
             f"trained: use another --out, or leave them as they are to continue the run (a continued run may change "
             f"{', '.join(sorted('.'.join(k) for k in CONTINUABLE))})")
     return allowed
@@ -217,13 +218,12 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
             loss = sum(terms.values())
             if not torch.isfinite(loss):
                 bad = [n for n, t in terms.items() if not torch.isfinite(t)] or ["loss"]
+                # The weights of this step gave a non-finite loss, so they are no state to continue from (a
+                # rerun would meet the same loss): the last checkpoint is kept as it is.
                 kept = _read_step(files)
-                if checkpoint_is_finite(model, objective, optimizer):
-                    commit_checkpoint(run_dir, step, model, objective, optimizer, log.text())
-                    kept = step
                 raise NonFiniteLossError(
                     f"loss term {bad[0]!r} is {float(terms.get(bad[0], loss).detach())} at step {step}; the last "
-                    f"good state (step {kept}) is kept in {files.state_dir}. Lower the learning rate (e.g. "
+                    f"checkpoint (step {kept}) is kept in {files.state_dir}. Lower the learning rate (e.g. "
                     f"--lr {tc.lr / 10:g}) or the regularisation weight, then run again with the same --out to "
                     f"continue from step {kept}."
                 )

@@ -127,14 +127,18 @@ def _format(value) -> str:
     return html.escape(str(value))
 
 
-def _metrics_html(metrics: dict) -> str:
+def _metrics_html(metrics: dict, stale: tuple = (), step: int = 0) -> str:
     if not metrics:
         return "<p>No metrics yet: run <code>untwine evaluate RUN_DIR</code>.</p>"
     rows = []
+    if stale:
+        rows.append("<p class=warn>Stale: " + html.escape(", ".join(
+            f"{name} scored the weights of step {metrics[name].get('step', '?')}" for name in stale))
+            + f"; the weights are now at step {step}. Run <code>untwine evaluate RUN_DIR</code> again.</p>")
     for name, result in metrics.items():
         if not isinstance(result, dict):
             continue
-        values = {k: v for k, v in result.items() if k not in ("params", "seed", "seconds")}
+        values = {k: v for k, v in result.items() if k not in ("params", "seed", "seconds", "step", "weights_sha256")}
         params = result.get("params", {})
         extra = f"seed {result.get('seed', '?')}; " + ", ".join(f"{k}={_format(v)}" for k, v in params.items())
         first = True
@@ -142,7 +146,9 @@ def _metrics_html(metrics: dict) -> str:
             cell = f'<td rowspan="{len(values)}"><b>{html.escape(name)}</b><br><small>{extra}</small></td>' if first else ""
             rows.append(f"<tr>{cell}<td>{html.escape(key)}</td><td class=num>{_format(value)}</td></tr>")
             first = False
-    return "<table><tr><th>metric</th><th>key</th><th>value</th></tr>" + "".join(rows) + "</table>"
+    notes = "".join(r for r in rows if r.startswith("<p"))
+    table = [r for r in rows if not r.startswith("<p")]
+    return notes + "<table><tr><th>metric</th><th>key</th><th>value</th></tr>" + "".join(table) + "</table>"
 
 
 _STYLE = """
@@ -152,12 +158,13 @@ table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #e2e8f0;pa
 td.num{font-family:ui-monospace,monospace;text-align:right} small{color:#4a5568}
 pre{background:#f7fafc;border:1px solid #e2e8f0;padding:.8em;font-size:.85em;overflow:auto}
 img{max-width:100%;image-rendering:pixelated} .sub{color:#4a5568}
+.warn{background:#fffaf0;border:1px solid #dd6b20;padding:.5em .8em;color:#7b341e}
 """
 
 
 def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: int = 0) -> Path:
     """Write ``report.html`` (and its PNG files) for a trained run; returns its path."""
-    from ..runs import load_dataset, load_model, read_log, read_metrics
+    from ..runs import load_dataset, load_model, read_log, read_metrics, status
 
     run_dir = Path(run_dir)
     model, config = load_model(run_dir)
@@ -169,7 +176,8 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
         log = read_log(run_dir)
     except FileNotFoundError:
         log = None
-    steps_done = int(log["step"].iloc[-1]) if log is not None and len(log) else 0
+    run_status = status(run_dir)
+    steps_done = run_status.step
     if loss_curves(log, run_dir / "report_losses.png"):
         sections.append("<h2>Training</h2><img src='report_losses.png' alt='loss curves'>")
         last = log.iloc[-1]
@@ -177,7 +185,7 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
             ", ".join(f"{k} = {last[k]:.4g}" for k in log.columns if k != "step")) + "</p>")
 
     metrics = read_metrics(run_dir)
-    sections.append("<h2>Metrics</h2>" + _metrics_html(metrics))
+    sections.append("<h2>Metrics</h2>" + _metrics_html(metrics, run_status.stale, run_status.step))
 
     is_image = len(data.observation_shape) == 3
     if is_image:
