@@ -85,24 +85,26 @@ def test_fast_booster_is_the_reference_algorithm():
     importances where no two codes tie for a split, the reference's thresholds."""
     from sklearn.ensemble import GradientBoostingClassifier
 
-    from untwine.metrics._fit import BinnedGradientBoostingClassifier
+    from untwine.metrics._boosting import ExactGradientBoostingClassifier
 
     ct, ft, cs, fs = train_test("rotated", SIZES, 100, 300)
     y = ft[:, 0]
     ref = GradientBoostingClassifier(random_state=0).fit(ct, y)
-    fast = BinnedGradientBoostingClassifier().fit(ct, y)
+    fast = ExactGradientBoostingClassifier().fit(ct, y)
     centred = lambda raw: raw - raw.mean(axis=1, keepdims=True)
-    assert np.abs(centred(ref.decision_function(ct)) - centred(fast.decision_function(ct.copy()))).max() < 1e-9
+    # both the boosting loop's own scores and a walk down the fitted trees
+    for raw in (fast.decision_function(ct), fast._traverse(ct.astype(np.float32))):
+        assert np.abs(centred(ref.decision_function(ct)) - centred(raw)).max() < 1e-9
     assert np.abs(ref.feature_importances_ - fast.feature_importances_).max() < 1e-4
     np.testing.assert_array_equal(ref.predict(cs), fast.predict(cs))
 
 
 def test_compiled_split_search_is_built():
-    """The install compiles _gbt_native.c (CI has a C compiler); without it the fast preset
+    """The install compiles _native_trees (CI has a C compiler); without it the fast preset
     falls back to binned splits, with a warning, and larger deviations."""
-    from untwine.metrics._fit import native_available
+    from untwine.metrics import _native
 
-    assert native_available(), "reinstall untwine with a C compiler present to build _gbt_native"
+    assert _native.available("trees"), "reinstall untwine with a C compiler present to build _native_trees"
 
 
 def test_compiled_trees_are_the_reference_trees_beyond_255_points():
@@ -112,24 +114,26 @@ def test_compiled_trees_are_the_reference_trees_beyond_255_points():
     reference's own spread over random_state is 0.004 here; binned splits were 0.02 off)."""
     from sklearn.ensemble import GradientBoostingClassifier
 
-    from untwine.metrics._fit import BinnedGradientBoostingClassifier
+    from untwine.metrics._boosting import ExactGradientBoostingClassifier
 
     ct, ft, cs, fs = train_test("rotated", SIZES, 600, 300)
     y = ft[:, 2]
     ref = GradientBoostingClassifier(random_state=0).fit(ct, y)
-    fast = BinnedGradientBoostingClassifier(random_state=0).fit(ct, y)
+    fast = ExactGradientBoostingClassifier(random_state=0).fit(ct, y)
     centred = lambda raw: raw - raw.mean(axis=1, keepdims=True)
-    assert np.abs(centred(ref.decision_function(ct)) - centred(fast.decision_function(ct.copy()))).max() < 1e-6
+    for raw in (fast.decision_function(ct), fast._traverse(ct.astype(np.float32))):
+        assert np.abs(centred(ref.decision_function(ct)) - centred(raw)).max() < 1e-6
     assert np.abs(ref.feature_importances_ - fast.feature_importances_).max() < 0.015
     np.testing.assert_array_equal(ref.predict(cs), fast.predict(cs))
 
 
 def test_without_the_compiled_search_the_preset_warns_and_still_works(monkeypatch):
-    from untwine.metrics import _fit
+    from untwine.metrics import _native
+    from untwine.metrics._boosting import ExactGradientBoostingClassifier
 
-    monkeypatch.setattr(_fit, "_NATIVE", None)
-    monkeypatch.setattr(_fit, "_WARNED", [])
+    monkeypatch.setattr(_native, "load", lambda kernel: None)
+    monkeypatch.setattr(_native, "_warned", False)
     ct, ft, cs, fs = train_test("identity", SIZES, 600, 300)
     with pytest.warns(RuntimeWarning, match="not built"):
-        model = _fit.BinnedGradientBoostingClassifier(random_state=0).fit(ct, ft[:, 0])
+        model = ExactGradientBoostingClassifier(random_state=0).fit(ct, ft[:, 0])
     assert np.mean(model.predict(cs) == fs[:, 0]) > 0.97

@@ -18,7 +18,8 @@ from sklearn.model_selection import KFold
 
 from untwine.metrics import downstream
 from untwine.metrics.downstream import _predictor
-from untwine.metrics._logistic import LogisticRegressionCVReplica, loss_grad, native_available
+from untwine.metrics import _native
+from untwine.metrics._logistic import LogisticRegressionCVReplica, loss_grad
 
 from _cases import train_test
 
@@ -48,7 +49,7 @@ def test_objective_equals_scikit_learn(native, k, scale):
 def test_the_install_built_the_compiled_objective():
     """CI has a C compiler; without one the replica evaluates the objective in NumPy
     (``test_objective_equals_scikit_learn[False-...]``)."""
-    assert native_available(), "reinstall untwine with a C compiler present to build _lr_native"
+    assert _native.available("logistic"), "reinstall untwine with a C compiler present to build _native_logistic"
 
 
 def _reference_fit(x, y):
@@ -131,12 +132,12 @@ def test_small_training_sets_are_the_reference_itself():
 def test_without_the_extension_it_warns_once_and_still_fits(monkeypatch):
     import untwine.metrics._logistic as logistic
 
-    monkeypatch.setattr(logistic, "_NATIVE", None)
-    monkeypatch.setattr(logistic, "_WARNED", [])
+    monkeypatch.setattr(_native, "load", lambda kernel: None)
+    monkeypatch.setattr(_native, "_warned", False)
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 1200)
     x = np.eye(3)[y] + 0.2 * rng.standard_normal((1200, 3))  # class means sqrt(2) apart: noise 0.2 rarely crosses
-    with pytest.warns(RuntimeWarning, match="_lr_native"):
+    with pytest.warns(RuntimeWarning, match="_native_logistic"):
         model = logistic.LogisticRegressionCVReplica().fit(x, y)
     assert np.mean(model.predict(x) == y) > 0.97
     with warnings.catch_warnings():

@@ -17,8 +17,9 @@ second matrix product, and array-API bookkeeping between them, about 7 ms a call
 * fold accuracy per C, summed over folds, the first best C chosen;
 * a final fit on all points at that C, started from the folds' mean coefficients;
 
-and evaluates the objective in one fused pass in C (``_lr_native.c``, 4 to 5 times
-faster), or in NumPy when the extension was not built.
+and evaluates the objective in one fused pass in C (``_logistic_loss.c``, 4 to 5 times
+faster, behind the checked Cython interface ``_native_logistic.pyx``), or in NumPy
+when that kernel was not built.
 
 It is not bit-identical: the objective is summed in another order, so its values
 differ in the last bits. Where the reference stops unconverged at its 100-iteration
@@ -35,47 +36,10 @@ import numpy as np
 from scipy import optimize
 from sklearn.model_selection import KFold
 
+from . import _native
 from ._validate import check_codes
 
-__all__ = ["LogisticRegressionCVReplica", "native_available", "loss_grad"]
-
-
-def _load_native():
-    """(multinomial, binomial) C functions through ctypes, or None when not built."""
-    import ctypes
-
-    try:
-        from . import _lr_native
-    except ImportError:
-        return None
-    library = ctypes.CDLL(_lr_native.__file__)
-    i64, ptr, f64 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double
-    multinomial = library.untwine_multinomial_loss_grad
-    multinomial.argtypes = [i64, i64, i64, ptr, ptr, ptr, f64, ptr, ptr]
-    multinomial.restype = ctypes.c_int
-    binomial = library.untwine_binomial_loss_grad
-    binomial.argtypes = [i64, i64, ptr, ptr, ptr, f64, ptr, ptr]
-    binomial.restype = ctypes.c_int
-    return multinomial, binomial
-
-
-_NATIVE = _load_native()
-
-
-_WARNED = []
-
-
-def _warn_once():
-    if not _WARNED:
-        _WARNED.append(True)
-        warnings.warn("untwine's compiled logistic loss (_lr_native) is not built, so the fast preset's "
-                      "logistic regression evaluates its objective in NumPy (about half as fast); reinstall "
-                      "untwine with a C compiler present to build it", RuntimeWarning, stacklevel=3)
-
-
-def native_available() -> bool:
-    """Whether the compiled logistic loss (``_lr_native.c``) was built at install."""
-    return _NATIVE is not None
+__all__ = ["LogisticRegressionCVReplica", "NumpyLogisticObjective", "objective", "loss_grad"]
 
 
 def _numpy_loss_grad(coef, xt, y, n_classes, l2):
@@ -110,32 +74,34 @@ def _numpy_loss_grad(coef, xt, y, n_classes, l2):
     return float(loss.sum() / n + 0.5 * l2 * np.sum(w * w)), grad.ravel(order="F")
 
 
-def _native_loss_grad(coef, xt, y, n_classes, l2):
-    d, n = xt.shape
-    coef = np.ascontiguousarray(coef, dtype=np.float64)
-    grad = np.empty_like(coef)
-    loss = np.empty(1)
-    multinomial, binomial = _NATIVE
-    if n_classes == 2:
-        status = binomial(n, d, xt.ctypes.data, y.ctypes.data, coef.ctypes.data, l2, grad.ctypes.data,
-                          loss.ctypes.data)
-    else:
-        status = multinomial(n, d, n_classes, xt.ctypes.data, y.ctypes.data, coef.ctypes.data, l2,
-                             grad.ctypes.data, loss.ctypes.data)
-    if status != 0:
-        raise MemoryError("the logistic loss ran out of memory")
-    return float(loss[0]), grad
+class NumpyLogisticObjective:
+    """The objective in NumPy, with the compiled one's interface (``_native_logistic.LogisticObjective``):
+    the fallback when the kernel was not built, and ``native=False``."""
+
+    def __init__(self, xt, y, n_classes):
+        self.xt, self.y, self.n_classes = xt, y, n_classes
+
+    def __call__(self, coef, l2):
+        return _numpy_loss_grad(coef, self.xt, self.y, self.n_classes, l2)
+
+
+def objective(xt, y, n_classes, native=True):
+    """``f(coef, l2) -> (loss, gradient)`` on fixed data, what L-BFGS-B calls (layout:
+    the header of _logistic_loss.c): the compiled kernel when ``native`` and built, else NumPy.
+
+    ``xt``: the codes transposed, float64 C-contiguous (d, n); ``y``: int64 class
+    indices 0..n_classes-1 (binary: 1 for the second class); ``l2 = 1 / (C n)``. The
+    compiled objective checks these once here (ValueError naming the argument).
+    """
+    kernel = _native.load("logistic") if native else None
+    if kernel is not None:
+        return kernel.LogisticObjective(xt, y, n_classes)
+    return NumpyLogisticObjective(xt, y, n_classes)
 
 
 def loss_grad(coef, xt, y, n_classes, l2, native=True):
-    """Objective and gradient at ``coef`` (layout: the header of _lr_native.c).
-
-    ``xt``: the codes transposed, float64 C-contiguous (d, n); ``y``: int64 class
-    indices 0..n_classes-1 (binary: 1 for the second class); ``l2 = 1 / (C n)``.
-    """
-    if native and _NATIVE is not None:
-        return _native_loss_grad(coef, xt, y, n_classes, l2)
-    return _numpy_loss_grad(coef, xt, y, n_classes, l2)
+    """Objective and gradient at ``coef``, in one call (arguments: :func:`objective`)."""
+    return objective(xt, y, n_classes, native)(coef, l2)
 
 
 def _path(x, y, n_classes, cs, max_iter, tol, coef=None, native=True):
@@ -144,11 +110,12 @@ def _path(x, y, n_classes, cs, max_iter, tol, coef=None, native=True):
     xt = np.ascontiguousarray(x.T)
     size = (d + 1) if n_classes == 2 else n_classes * (d + 1)
     w0 = np.zeros(size) if coef is None else np.asarray(coef, dtype=np.float64).ravel(order="F").copy()
+    function = objective(xt, y, n_classes, native)  # the data checked once, not at each of ~15,000 calls
     out = []
     for c in cs:
         result = optimize.minimize(
-            loss_grad, w0, method="L-BFGS-B", jac=True,
-            args=(xt, y, n_classes, 1.0 / (c * n), native),
+            function, w0, method="L-BFGS-B", jac=True,
+            args=(1.0 / (c * n),),
             options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
         )
         w0 = result.x
@@ -195,8 +162,8 @@ class LogisticRegressionCVReplica:
         self._reference = self._w = None
         if len(x) < self.exact_below:
             return self._fit_reference(x, y)
-        if self.native and _NATIVE is None:
-            _warn_once()
+        if self.native and _native.load("logistic") is None:
+            _native.warn_fallback(stacklevel=2)
         self.Cs_ = np.logspace(-4, 4, self.Cs) if np.isscalar(self.Cs) else np.asarray(self.Cs, dtype=float)
         paths, scores = [], []
         for train, test in KFold(n_splits=self.n_splits).split(x):

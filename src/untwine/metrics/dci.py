@@ -13,7 +13,7 @@ codes; the importance matrix R (d codes × K factors) holds |feature_importances
 ``fast=True`` runs the reference's boosting algorithm itself (same stages, depth,
 learning rate, least-squares trees on the residuals, Newton leaf values, the
 reference's thresholds, the same importance definition) with an exact split search
-compiled in C (``_fit.BinnedGradientBoostingClassifier``, ``_gbt_native.c``); the
+compiled in C (``_boosting.ExactGradientBoostingClassifier``, ``_split_search.c``); the
 measured deviation from the reference values is in docs/metrics.md.
 """
 
@@ -23,8 +23,8 @@ import numpy as np
 import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier
 
-from ._fit import (BinnedGradientBoostingClassifier, ConstantClassifier, accuracy, classes_cost, fit_classifier,
-                   parallel_map)
+from ._boosting import ExactGradientBoostingClassifier
+from ._fit import ConstantClassifier, accuracy, classes_cost, fit_classifier, parallel_map
 from ._sampling import DEFAULT_BATCH_SIZE, sample_codes
 from ._validate import check_train_test
 
@@ -38,10 +38,10 @@ def make_gbt(random_state=None):
 
 def make_fast_gbt(random_state=None):
     """The fast preset: the reference's boosting algorithm with the exact split search in C
-    (``_gbt_native.c``); where that was not built, exact up to 255 training points and on
+    (``_split_search.c``); where that was not built, exact up to 255 training points and on
     255 quantile bins per code beyond."""
-    return BinnedGradientBoostingClassifier(n_estimators=100, learning_rate=0.1, max_depth=3, max_bins=255,
-                                            replicas=1, exact_max=255, native=True, random_state=random_state)
+    return ExactGradientBoostingClassifier(n_estimators=100, learning_rate=0.1, max_depth=3, max_bins=255,
+                                           replicas=1, exact_max=255, native=True, random_state=random_state)
 
 
 def _fit_one(args):

@@ -25,14 +25,13 @@
  *
  * Cost per tree: D passes over the n points of each of the d sorted codes.
  *
- * Loaded through ctypes (see _fit.py); the module init below only lets Python
- * import the file to find it.
+ * Called from Python only through _native_trees.pyx, which checks every array's dtype,
+ * shape and contiguity (and that perm holds permutations) before calling it.
  */
-#include <Python.h>
+#include "_split_search.h"
 
 #include <float.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 
 #define FEATURE_THRESHOLD 1e-7
@@ -260,8 +259,3 @@ done:
     free(node);
     return status;
 }
-
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_gbt_native",
-                                    "Exact regression-tree split search (called through ctypes).", -1, NULL};
-
-PyMODINIT_FUNC PyInit__gbt_native(void) { return PyModule_Create(&module); }

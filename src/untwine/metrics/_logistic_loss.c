@@ -24,13 +24,12 @@
  * Sums run in another order than the reference's, so values agree to rounding
  * (1e-12 relative, tests/metrics/test_logistic.py), not bit for bit.
  *
- * Loaded through ctypes (see _logistic.py); the module init below only lets Python
- * import the file to find it.
+ * Called from Python only through _native_logistic.pyx, which checks every array's
+ * dtype, shape and contiguity (and the labels' range) before calling it.
  */
-#include <Python.h>
+#include "_logistic_loss.h"
 
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,8 +239,3 @@ int untwine_binomial_loss_grad(int64_t n, int64_t d, const double *xt, const int
     *loss_out = loss * inv_n + 0.5 * l2 * norm2;
     return 0;
 }
-
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_lr_native",
-                                    "Logistic-regression loss and gradient (used through ctypes).", -1, NULL};
-
-PyMODINIT_FUNC PyInit__lr_native(void) { return PyModule_Create(&module); }
