@@ -38,6 +38,7 @@ class TrainConfig:
     log_every: int = 20
     device: str = "auto"
     threads: int = 0  # 0: as many as the machine has cores
+    precision: str = "auto"  # fp32, bf16 (autocast of the encoder and decoder), or auto (untwine.train.precision)
 
 
     def validate(self) -> None:
@@ -53,6 +54,8 @@ class TrainConfig:
             value = check_positive(f"train.{name}", getattr(self, name), zero_ok=True)
             if value >= 1:
                 raise ValueError(f"train.{name} must lie in [0, 1), got {value}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"train.precision must be auto, fp32 or bf16, got {self.precision!r}")
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"train.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 

@@ -118,6 +118,7 @@ class Manifest:
     log_sha256: str | None
     optimizers: dict
     legacy: bool = False
+    precision: str = "fp32"
 
 
 def _bad_state(path: Path, why: str) -> ValueError:
@@ -163,8 +164,11 @@ def read_manifest(run_dir: str | Path) -> Manifest | None:
         for key in ("weights_sha256", "log_sha256"):
             if not isinstance(data[key], str) or len(data[key]) != 64:
                 raise _bad_state(path, f"{key!r} must be a SHA-256")
+        precision = data.get("precision", "fp32")
+        if precision not in ("fp32", "bf16"):
+            raise _bad_state(path, f"'precision' must be fp32 or bf16, got {precision!r}")
         return Manifest(step, names[0], names[1], dict(files), data["weights_sha256"], data["log_sha256"],
-                        optimizers)
+                        optimizers, precision=precision)
     except KeyError as error:
         raise _bad_state(path, f"missing {error}") from None
 
@@ -174,11 +178,12 @@ def _payload_digest(payload: dict) -> str:
 
 
 def manifest_json(step: int, checkpoint: str, log: str, files: dict, weights_sha256: str, log_sha256: str,
-                  optimizers: dict) -> str:
+                  optimizers: dict, precision: str = "fp32") -> str:
     """The text of a manifest (the inverse of :func:`read_manifest`); it carries a checksum of its own content,
     so that a damaged manifest is never taken for another step."""
     payload = {"format": MANIFEST_FORMAT, "step": step, "checkpoint": checkpoint, "log": log, "files": files,
-               "weights_sha256": weights_sha256, "log_sha256": log_sha256, "optimizers": optimizers}
+               "weights_sha256": weights_sha256, "log_sha256": log_sha256, "optimizers": optimizers,
+               "precision": precision}
     return json.dumps({**payload, "manifest_sha256": _payload_digest(payload)}, indent=1)
 
 

@@ -28,6 +28,9 @@ def _add_run_options(parser: argparse.ArgumentParser, quick: bool) -> None:
     parser.add_argument("--lr", type=float, help="Adam learning rate" + (f" (default {QUICK['lr']:g})" if quick
                                                                           else " (default 1e-4)"))
     parser.add_argument("--device", help="auto (default), cpu or cuda")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                        help="fp32, bf16 autocast, or auto (bf16 where the hardware runs it fast and it has been "
+                             "validated; see docs/training.md); default auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -64,7 +67,8 @@ def build_config(args: argparse.Namespace, quick: bool = False):
         config.model.params[key.strip()] = parse_value(value.strip())
     for flag, section, key in (("dataset", None, "dataset"), ("steps", "train", "steps"), ("seed", "train", "seed"),
                                ("latent_dim", "model", "latent_dim"), ("batch_size", "train", "batch_size"),
-                               ("lr", "train", "lr"), ("device", "train", "device")):
+                               ("lr", "train", "lr"), ("device", "train", "device"),
+                               ("precision", "train", "precision")):
         value = getattr(args, flag)
         if value is not None:
             setattr(getattr(config, section) if section else config, key, value)

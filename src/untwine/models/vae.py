@@ -67,13 +67,24 @@ class VAE(nn.Module):
         """Channels-last for images: measurably faster convolutions on the CPU."""
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
+    #: Set by the trainer for mixed precision (``torch.bfloat16``): the encoder and decoder then run under
+    #: autocast and hand back float32, so that sampling and every loss stay in float32. None: float32 throughout.
+    autocast_dtype: torch.dtype | None = None
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance, (n, d) each."""
-        return self.encoder(x)
+        if self.autocast_dtype is None:
+            return self.encoder(x)
+        with torch.autocast(x.device.type, dtype=self.autocast_dtype):
+            mean, logvar = self.encoder(x)
+        return mean.float(), logvar.float()
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder output: logits (Bernoulli) or pre-sigmoid means (Gaussian)."""
-        return self.decoder(z)
+        if self.autocast_dtype is None:
+            return self.decoder(z)
+        with torch.autocast(z.device.type, dtype=self.autocast_dtype):
+            return self.decoder(z).float()
 
     @staticmethod
     def sample_posterior(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):

@@ -36,13 +36,15 @@ from .. import data as data_room
 from ..atomic import atomic_write
 from ..config import RunConfig, TrainConfig
 from ..models import VAE, Objective, build_model
-from ..run_files import RunFiles
+from ..run_files import RunFiles, read_manifest
 from .checkpoint import commit_checkpoint, parse_log, restore_checkpoint
+from .precision import DTYPES, resolve_precision
 
 #: Settings a continued run may change: they do not change what the model is, and resuming stays bit-identical
 #: (lr changes the optimisation from the step it is changed, and is recorded in history.json).
 CONTINUABLE = {("train", "steps"), ("train", "lr"), ("train", "checkpoint_every"), ("train", "checkpoint_seconds"),
-               ("train", "log_every"), ("train", "threads"), ("train", "device")}
+               ("train", "log_every"), ("train", "threads"), ("train", "device"),
+               ("train", "precision")}  # written auto or as the precision the run trains in; any other is refused
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -131,6 +133,44 @@ def _read_history(files: RunFiles) -> list:
         return []  # a damaged history is rewritten with this change; it records, it does not steer
 
 
+class _Prefetch:
+    """Batches of steps ``start``..``stop - 1``, rendered ahead in one background thread while the model trains
+    (NumPy rendering releases the GIL). Each batch is :func:`draw_batch` of its step, so prefetching changes no
+    value; an error of the renderer surfaces at the step that needs the batch."""
+
+    depth = 2
+
+    def __init__(self, data, batch_size: int, seed: int, start: int, stop: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="untwine-batches")
+        self._args = (data, batch_size, seed)
+        self._next, self._stop = start, stop
+        self._pending = []
+        for _ in range(self.depth):
+            self._submit()
+
+    def _submit(self) -> None:
+        if self._next < self._stop:
+            self._pending.append(self._pool.submit(draw_batch, *self._args, self._next))
+            self._next += 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self._pending:
+            raise StopIteration
+        future = self._pending.pop(0)
+        self._submit()
+        return future.result()
+
+    def close(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _Log:
     """log.csv rows, written only together with a checkpoint so that the log never runs ahead of the
     saved state."""
@@ -179,9 +219,12 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
         data = data_room.get(config.dataset, **config.dataset_options)
 
     device = resolve_device(tc.device)
+    manifest = read_manifest(run_dir) if files.state.is_file() else None
+    precision = resolve_precision(tc.precision, device, recorded=manifest.precision if manifest else None)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     model, objective = make_model(config, data.observation_shape)
+    model.autocast_dtype = DTYPES[precision]
     model.to(device)
     objective.to(device)
     model.train()
@@ -206,12 +249,12 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
         from tqdm.auto import tqdm
         bar = tqdm(total=tc.steps, initial=start, unit="step", desc=f"{config.model.objective} on {config.dataset}",
                    dynamic_ncols=True, mininterval=0.5)
+    batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps)
     tick, tick_step = time.perf_counter(), start
     last_checkpoint = time.monotonic()
     step = start
     try:
-        for step in range(start, tc.steps):
-            _, observations = draw_batch(data, tc.batch_size, tc.seed, step)
+        for step, (_, observations) in zip(range(start, tc.steps), batches):
             x = model.prepare(torch.from_numpy(observations).to(device))
             generator = torch.Generator(device=device).manual_seed(_step_seed(tc.seed, step))
             terms, logs, record = objective(model, x, step, generator)
@@ -249,17 +292,16 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
                 bar.update(1)
             if done % tc.checkpoint_every == 0 or done == tc.steps \
                     or time.monotonic() - last_checkpoint >= tc.checkpoint_seconds:
-                commit_checkpoint(run_dir, done, model, objective, optimizer, log.text())
+                commit_checkpoint(run_dir, done, model, objective, optimizer, log.text(), precision)
                 last_checkpoint = time.monotonic()
     finally:
+        batches.close()
         if bar is not None:
             bar.close()
     return run_dir
 
 
 def _read_step(files: RunFiles) -> int:
-    from ..run_files import read_manifest
-
     manifest = read_manifest(files.root)
     return 0 if manifest is None else manifest.step
 

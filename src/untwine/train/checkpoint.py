@@ -92,7 +92,8 @@ def weights_bytes(model, step: int) -> bytes:
     return save(weights, metadata={"step": str(step)})
 
 
-def commit_checkpoint(run_dir: str | Path, step: int, model, objective, optimizer, log_text: str) -> None:
+def commit_checkpoint(run_dir: str | Path, step: int, model, objective, optimizer, log_text: str,
+                      precision: str = "fp32") -> None:
     """Write the generation of ``step`` and commit it (see the module docstring)."""
     files = RunFiles(run_dir)
     tensors, meta = _state_tensors(model, objective, optimizer)
@@ -108,7 +109,7 @@ def commit_checkpoint(run_dir: str | Path, step: int, model, objective, optimize
              f"{files.state_dir.name}/{log_path.name}": _digest(log_bytes)}
     checkpoint_name, log_name = names
     atomic_write(files.state, manifest_json(step, checkpoint_name, log_name, names, _digest(weights),
-                                            _digest(log_bytes), meta))
+                                            _digest(log_bytes), meta, precision))
     _remove_leftovers(files, set(names))
 
 

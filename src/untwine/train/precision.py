@@ -1,0 +1,66 @@
+"""Which arithmetic a run trains in: float32, or bfloat16 autocast where the hardware runs it fast.
+
+``train.precision`` is ``"fp32"``, ``"bf16"`` or ``"auto"``. bf16 autocast covers the
+encoder and decoder (convolutions and linear layers); sampling, losses and the optimiser
+stay in float32. ``auto`` picks bf16 where it is fast — a CPU with AMX (Intel Sapphire
+Rapids and later: ``amx_bf16`` in ``/proc/cpuinfo``) or a CUDA GPU with bf16 support — and
+fp32 elsewhere (an AVX2-only CPU runs bf16 10–15× slower than fp32), but only where
+:data:`AUTO_BF16` allows it: bf16 becomes the automatic choice once it has been shown to
+train as well as fp32 (docs/training.md, "Precision").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16")
+DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+
+#: Whether ``auto`` may choose bf16 on hardware that runs it fast (see docs/training.md, "Precision").
+AUTO_BF16 = {"cpu": False, "cuda": True}
+
+
+def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux reports them (empty where there is no /proc/cpuinfo)."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def fast_bf16(device: torch.device, flags: set[str] | None = None) -> bool:
+    """Whether ``device`` runs bf16 matrix work faster than fp32 (AMX on the CPU; bf16 support on CUDA)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return "amx_bf16" in (cpu_flags() if flags is None else flags)
+    return False
+
+
+def resolve_precision(name: str, device: torch.device, *, recorded: str | None = None,
+                      flags: set[str] | None = None) -> str:
+    """The precision a run uses: ``fp32`` or ``bf16``.
+
+    ``recorded`` is the precision a run already trained in (from its checkpoint): ``auto`` keeps it, and an
+    explicit other choice is refused, since a run continued in another precision is no longer one run.
+    """
+    if name not in PRECISIONS:
+        raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
+    if name == "auto":
+        if recorded is not None:
+            return recorded
+        auto = AUTO_BF16.get(device.type, False) and fast_bf16(device, flags)
+        return "bf16" if auto else "fp32"
+    if recorded is not None and name != recorded:
+        raise ValueError(f"this run trained in {recorded} and cannot continue in {name}: a resume must keep its "
+                         f"precision to stay one run. Use --precision {recorded} (or auto), or another --out")
+    return name
+
+
+__all__ = ["PRECISIONS", "AUTO_BF16", "cpu_flags", "fast_bf16", "resolve_precision"]
