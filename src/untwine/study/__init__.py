@@ -1,0 +1,1 @@
+"""untwine.study: studies (specs, executors, the results table) and their analyses."""
