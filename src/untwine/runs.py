@@ -164,29 +164,38 @@ def _set_aside(path: Path) -> Path:
 
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | str | None = None, seed: int | None = None,
-                 fast: bool = False, progress: bool | Callable[[str], None] | None = None) -> dict:
+                 fast: bool = False, progress: bool | Callable[[str], None] | None = None, cache: bool = True
+                 ) -> dict:
     """Score a run's model and merge the scores into its ``metrics.json`` (written atomically).
 
     ``metrics``: names (or ``"all"``); default the run config's ``[evaluate] metrics``. ``seed``:
     default the config's ``[evaluate] seed``. ``fast``: the metrics' fast presets. Metrics that need
-    the posterior (``mig_exact``, ``active_units``) get it from the model. Returns the new scores.
+    the posterior (``mig_exact``, ``active_units``) get it from the model. ``cache``: for a dataset whose
+    observations are a function of its factors, encode each distinct observation at most once, shared by
+    all metrics (:class:`untwine.metrics.cache.CodeCache`). Returns the new scores.
     """
     from .metrics import evaluate, expand_metric_names, required_inputs
+    from .metrics.cache import CodeCache, cacheable
 
     model, config = load_model(run_dir)
     names = expand_metric_names(metrics or list(config.evaluate.metrics))
     data = load_dataset(config.dataset, config.dataset_options)
     seed = config.evaluate.seed if seed is None else seed
+    if cache and cacheable(data):
+        codes = CodeCache(model.posterior(), data)
+        representation, posterior, data = codes.representation, codes.posterior, codes.data
+    else:
+        representation, posterior = model.representation(), model.posterior()
     extra = {}
     if any("posterior" in required_inputs(name) for name in names):
-        extra["posterior"] = model.posterior()
+        extra["posterior"] = posterior
     if progress is True:
         def progress(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
     files = RunFiles(run_dir)
     manifest = read_manifest(files.root)
     scored = {"step": manifest.step if manifest is not None else None, "weights_sha256": sha256(files.weights)}
-    results = evaluate(model.representation(), data, metrics=names, seed=seed, fast=fast, progress=progress or None,
+    results = evaluate(representation, data, metrics=names, seed=seed, fast=fast, progress=progress or None,
                        **extra)
     results = {name: {**result, **scored} for name, result in results.items()}
     try:
