@@ -65,3 +65,18 @@ def test_models_lists_hyperparameters(capsys):
 def test_console_script_help():
     result = subprocess.run([sys.executable, "-m", "untwine.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "untwine run" in result.stdout
+
+
+def test_evaluate_prints_headlines_not_every_key():
+    from untwine.cli.runs import _print_scores
+    import contextlib
+    import io
+
+    results = {"mig": {"discrete_mig": 0.25, "params": {}, "seed": 0},
+               "downstream_lr": {**{f"{s}:mean_test_accuracy": 0.5 for s in (10, 100)},
+                                 **{f"10:test_accuracy_factor_{i}": 0.1 for i in range(5)}}}
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        _print_scores(results)
+    lines = buffer.getvalue().splitlines()
+    assert lines == ["mig            discrete_mig 0.2500", "downstream_lr  acc@10 0.5000  acc@100 0.5000"]

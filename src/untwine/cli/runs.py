@@ -85,10 +85,14 @@ def _metric_names(text: str | None) -> list[str] | None:
 
 
 def _print_scores(results: dict) -> None:
+    """One line per metric with its headline values; every key is in metrics.json."""
+    from ..metrics.headline import headline
+
+    width = max((len(name) for name in results), default=0)
     for name, result in results.items():
-        values = [f"{k}={v:.4f}" for k, v in result.items()
-                  if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"]
-        print(f"{name}: " + ", ".join(values))
+        values = "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in headline(name, result).items())
+        print(f"{name:<{width}}  {values}")
 
 
 def cmd_train(args) -> int:
