@@ -324,3 +324,14 @@ def test_dataset_methods_use_the_module_functions():
     assert np.array_equal(data.index_to_factors(index), index_to_factors(index, data.factor_sizes))
     factors = data.index_to_factors(index)
     assert np.array_equal(data.factors_to_index(factors), factors_to_index(factors, data.factor_sizes))
+
+
+def test_num_observations_and_observations_at_default_to_the_factor_grid():
+    data = get("dsprites")
+    assert data.num_observations == len(data) == 737_280
+    index = np.array([0, 1, 32, 737_279])
+    factors, x = data.observations_at(index)
+    np.testing.assert_array_equal(factors, np.stack(np.unravel_index(index, data.factor_sizes), axis=1))
+    np.testing.assert_array_equal(x, data.observe(factors))
+    noisy = get("noisy-dsprites")  # noise drawn per call is not counted: it counts its factor points
+    assert noisy.num_observations == 737_280

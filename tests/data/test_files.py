@@ -237,3 +237,25 @@ def test_smallnorb_spec_and_rng(tmp_path, monkeypatch):
     assert data.draws_nuisance  # the instance is drawn from the rng, which is required
     with pytest.raises(ValueError, match="smallnorb.*rng"):
         data.observe(np.array([[0, 0, 0, 0]]))
+
+
+def test_smallnorb_counts_and_enumerates_every_image(tmp_path):
+    """4,860 factor points, 10 instances each: 48,600 distinct images, the N of the estimators."""
+    _write_smallnorb(tmp_path / "norb")
+    data = get("smallnorb", path=tmp_path / "norb")
+    assert len(data) == 4_860 and data.num_observations == 48_600
+    factors, x = data.observations_at(np.arange(48_600))
+    assert x.shape == (48_600, 1, 64, 64) and factors.shape == (48_600, 4)
+    # instances run fastest: observation i is point i // 10 with the (i % 10)-th instance of its category
+    np.testing.assert_array_equal(factors, data.index_to_factors(np.arange(48_600) // 10))
+    instance = np.round(x[:, 0, 32, 8] * 255 / 20).astype(int)
+    np.testing.assert_array_equal(instance, np.tile(np.arange(10), 4_860))
+    category_lighting = np.round(x[:, 0, 32, 56] * 255).astype(int)
+    np.testing.assert_array_equal(category_lighting, factors[:, 0] * 50 + factors[:, 3])
+    # every image of the files once
+    assert len({(tuple(f), i) for f, i in zip(factors.tolist(), instance)}) == 48_600
+    # observe draws among the same images
+    drawn = data.observe(factors[:50], np.random.default_rng(0))
+    np.testing.assert_array_equal(drawn[:, 0, 32, 56], x[:50, 0, 32, 56])
+    with pytest.raises(IndexError, match="48600"):
+        data.observations_at(np.array([48_600]))

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from untwine.data import from_description, get, perturb, read_description
-from untwine.data.perturb import FORMAT, PerturbedDataset
+from untwine.data import from_description, get, perturb, perturb_lowest_mig, read_description
+from untwine.data.perturb import FORMAT, VERSION, PerturbedDataset, description_clip, lowest_mig
 
 
 def fake_posterior(observations):
@@ -34,15 +34,36 @@ def test_pattern_within_epsilon_and_keeps_factors(dsprites):
     assert perturbed.latent == 1
     assert perturbed.factor_names == dsprites.factor_names and perturbed.factor_sizes == dsprites.factor_sizes
     assert perturbed.observation_shape == dsprites.observation_shape
+    assert perturbed.clip is False and perturbed.num_observations == dsprites.num_observations == 737_280
     factors = dsprites.sample_factors(32, np.random.default_rng(1))
     clean = dsprites.observe(factors)
     x = perturbed.observe(factors, np.random.default_rng(0))
-    assert x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
-    assert np.abs(x - clean).max() <= 0.1 + 1e-6
-    assert np.abs(x - clean).max() > 0.09  # it does change the images
-    # the perturbation is ±ε where clipping allows: background pixels go up by ε or stay at 0
-    change = (x - clean)[clean == 0]
-    assert np.allclose(np.unique(change), [0.0, 0.1])
+    assert x.dtype == np.float32
+    # x̃ = x + ε·f(s(x)), not clipped (seed 002, §4.2): every pixel moves by exactly ±ε, so the binary
+    # background becomes ±ε and the object 1 ± ε
+    np.testing.assert_allclose(np.abs(x - clean), 0.1, atol=1e-6)
+    assert x.min() == pytest.approx(-0.1) and x.max() == pytest.approx(1.1)
+    s = fake_posterior(clean)[0][:, 1]
+    np.testing.assert_allclose(x - clean, 0.1 * perturbed.pattern_for(s)[:, None], atol=1e-6)
+
+
+def test_clipping_halves_the_pattern_on_binary_images(dsprites):
+    """Clipped, the background only gets +ε and the object only −ε: the change of a pixel has variance
+    ε²/4 instead of the ε² of a ±ε pattern (half its amplitude)."""
+    unclipped = perturb(dsprites, fake_posterior, 0.1, seed=0, num_points=200)
+    clipped = perturb(dsprites, fake_posterior, 0.1, seed=0, num_points=200, clip=True)
+    factors = dsprites.sample_factors(64, np.random.default_rng(5))
+    clean = dsprites.observe(factors)
+    full = unclipped.observe(factors) - clean
+    half = clipped.observe(factors) - clean
+    assert clipped.observe(factors).min() >= 0 and clipped.observe(factors).max() <= 1
+    assert np.allclose(np.unique(half[clean == 0]), [0.0, 0.1]) and np.allclose(np.unique(half[clean == 1]), [-0.1, 0])
+    # the pattern's signs are ±1 with probability ½ each (a fixed random pattern): on the background a
+    # pixel's change has variance ε² unclipped, and ε²/4 clipped (0 or +ε)
+    background = clean == 0
+    assert full[background].var() == pytest.approx(0.01, rel=0.02)
+    assert half[background].var() == pytest.approx(0.01 / 4, rel=0.02)
+    np.testing.assert_allclose(half, np.clip(clean + full, 0, 1) - clean, atol=1e-6)
 
 
 def test_pattern_is_deterministic_for_a_seed(dsprites):
@@ -72,15 +93,52 @@ def test_pattern_moves_with_s(dsprites):
     assert len({row.tobytes() for row in flat}) == 9
 
 
-def test_uniform_control(dsprites):
+def test_uniform_control_contaminates_each_image_once(dsprites):
+    """Seed 002, §5.3: each image gets its own pixel-wise U[−ε, ε] noise, fixed: the same at every observe,
+    whatever the rng and wherever the image sits in a batch; not clipped unless asked."""
     perturbed = perturb(dsprites, None, 0.05, kind="uniform", seed=0)
+    assert not perturbed.draws_nuisance  # the noise is fixed per image: observe needs no rng
     factors = dsprites.sample_factors(16, np.random.default_rng(2))
     clean = dsprites.observe(factors)
     x = perturbed.observe(factors, np.random.default_rng(0))
-    assert np.abs(x - clean).max() <= 0.05 + 1e-6
-    assert np.array_equal(x, perturbed.observe(factors, np.random.default_rng(0)))
-    interior = (x > 0) & (x < 1)
-    assert interior.mean() > 0.3  # noise spreads values, not a pattern
+    noise = x - clean
+    assert np.abs(noise).max() <= 0.05 + 1e-6 and x.min() < 0 and x.max() > 1
+    assert np.array_equal(x, perturbed.observe(factors, np.random.default_rng(7)))
+    assert np.array_equal(x, perturbed.observe(factors))
+    shuffled = perturbed.observe(factors[::-1].copy())[::-1]
+    assert np.array_equal(x, shuffled)
+    assert np.array_equal(perturbed.observe(np.repeat(factors[:1], 3, axis=0)), np.repeat(x[:1], 3, axis=0))
+    # distinct images get distinct noise; U[−ε, ε] has mean 0 and variance ε²/3
+    assert not np.allclose(noise[0], noise[1])
+    assert noise.mean() == pytest.approx(0.0, abs=0.05 * 0.02)
+    assert noise.var() == pytest.approx(0.05 ** 2 / 3, rel=0.03)
+    # another seed, other noise; clip=True clips the same noise
+    other = perturb(dsprites, None, 0.05, kind="uniform", seed=1).observe(factors)
+    assert not np.allclose(other, x)
+    clipped = perturb(dsprites, None, 0.05, kind="uniform", seed=0, clip=True).observe(factors)
+    np.testing.assert_allclose(clipped, np.clip(x, 0, 1))
+
+
+def test_uniform_noise_is_keyed_by_the_flat_factor_index():
+    """Two datasets with the same factor grid give an image the same noise: it depends on the image's
+    flat index (the base dataset's factors_to_index) and the seed, not on the batch or call order."""
+    digits = get("digits", size=16)
+    a = perturb(digits, None, 0.1, kind="uniform", seed=4)
+    b = perturb(digits, None, 0.1, kind="uniform", seed=4)
+    everything = digits.index_to_factors(np.arange(len(digits)))
+    noise_a = a.observe(everything) - digits.observe(everything)
+    pick = np.array([7, 3, 7, 0])
+    noise_b = b.observe(everything[pick]) - digits.observe(everything[pick])
+    np.testing.assert_array_equal(noise_b, noise_a[pick])
+    np.testing.assert_allclose(a.noise(everything[pick]), noise_a[pick], atol=1e-7)
+
+
+def test_perturbed_observations_at_enumerates_the_base(dsprites):
+    perturbed = perturb(dsprites, fake_posterior, 0.1, seed=0, num_points=200)
+    index = np.array([0, 5, 737_279])
+    factors, x = perturbed.observations_at(index)
+    np.testing.assert_array_equal(factors, dsprites.index_to_factors(index))
+    np.testing.assert_array_equal(x, perturbed.observe(factors))
 
 
 def test_bad_arguments(dsprites):
@@ -118,7 +176,8 @@ def test_description_round_trip(dsprites, tmp_path):
     path = perturbed.save(tmp_path / "p.json")
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
     description = json.loads(path.read_text())
-    assert description["format"] == FORMAT and description["version"] == 1
+    assert description["format"] == FORMAT and description["version"] == VERSION == 2
+    assert description["clip"] is False and "selection" not in description
     assert description["base"] == {"name": "dsprites", "options": {}} == dsprites.spec()
     assert description["run_dir"] == "runs/fake"
     assert description["latent"] == perturbed.latent == 1 and description["epsilon"] == 0.1
@@ -178,8 +237,8 @@ def test_read_description_errors_name_the_file(tmp_path):
 
 def test_observe_requires_the_rng_where_it_draws_noise(dsprites):
     factors = dsprites.sample_factors(4, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="rng"):
-        perturb(dsprites, None, 0.05, kind="uniform").observe(factors)
+    uniform = perturb(dsprites, None, 0.05, kind="uniform")  # its noise is fixed per image: no rng needed
+    assert np.array_equal(uniform.observe(factors), uniform.observe(factors, np.random.default_rng(1)))
     with pytest.raises(ValueError, match="rng"):
         perturb(get("noisy-dsprites"), fake_posterior, 0.05, num_points=50).observe(factors)
     pattern = perturb(dsprites, fake_posterior, 0.05, num_points=50)  # deterministic: no rng needed
@@ -204,3 +263,73 @@ def test_warm_fills_the_cache_with_the_same_codes():
     assert not np.isnan(warm._cache).any()
     factors = data.sample_factors(40, np.random.default_rng(0))
     assert np.array_equal(cold.observe(factors), warm.observe(factors))
+
+
+def test_a_version_1_description_keeps_its_meaning_clipped(dsprites, tmp_path):
+    """Version 1 descriptions were written when perturb clipped: they are rebuilt clipped."""
+    perturbed = perturb(dsprites, fake_posterior, 0.1, seed=1, num_points=100, run_dir="runs/fake")
+    description = perturbed.describe()
+    old = {k: v for k, v in description.items() if k != "clip"}
+    old["version"] = 1
+    (tmp_path / "v1.json").write_text(json.dumps(old))
+    read = read_description(tmp_path / "v1.json")
+    assert description_clip(read) is True and description_clip(description) is False
+    again = from_description(read, fake_posterior)
+    assert again.clip is True
+    factors = dsprites.sample_factors(8, np.random.default_rng(0))
+    x = again.observe(factors)
+    np.testing.assert_allclose(x, np.clip(perturbed.observe(factors), 0, 1))
+    assert again.describe()["clip"] is True and again.describe()["version"] == 2
+    # a clipped perturbation round-trips as clipped
+    clipped = perturb(dsprites, fake_posterior, 0.1, seed=1, num_points=100, run_dir="runs/fake", clip=True)
+    assert from_description(read_description(clipped.save(tmp_path / "c.json")), fake_posterior).clip is True
+    # version 2 must say whether it clips, with a boolean
+    for bad in ({k: v for k, v in description.items() if k != "clip"}, {**description, "clip": "yes"}):
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match="bad.json.*clip"):
+            read_description(tmp_path / "bad.json")
+
+
+def shifted_posterior(shift):
+    """fake_posterior with latent 1 moved: a different 'run' with its own s."""
+    def posterior(observations):
+        means, variances = fake_posterior(observations)
+        means[:, 1] = means[:, 1] * (1 + shift) + shift
+        return means, variances
+    return posterior
+
+
+def test_perturb_lowest_mig_picks_the_most_entangled_run(dsprites, tmp_path):
+    """Seed 002 §4 step (i): over several β-VAE restarts, the one with the lowest MIG gives s."""
+    candidates = [shifted_posterior(0.0), shifted_posterior(3.0), shifted_posterior(-0.5)]
+    chosen = perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.31, 0.07, 0.12], num_points=100,
+                                run_dirs=["runs/a", "runs/b", "runs/c"])
+    expected = perturb(dsprites, candidates[1], 0.1, num_points=100)
+    assert chosen.run_dir == "runs/b" and chosen.scaling == expected.scaling and chosen.latent == expected.latent
+    assert chosen.scaling != perturb(dsprites, candidates[0], 0.1, num_points=100).scaling
+    factors = dsprites.sample_factors(8, np.random.default_rng(0))
+    assert np.array_equal(chosen.observe(factors), expected.observe(factors))
+    selection = chosen.describe()["selection"]
+    assert selection["chosen"] == 1 and selection["migs"] == [0.31, 0.07, 0.12]
+    assert selection["run_dirs"] == ["runs/a", "runs/b", "runs/c"]
+    again = from_description(read_description(chosen.save(tmp_path / "p.json")), candidates[1])
+    assert again.selection == selection and again.run_dir == "runs/b"
+    # the scores may come from a callable; the first of equal scores wins
+    scored = perturb_lowest_mig(dsprites, candidates, 0.1, migs=lambda p: 0.5 if p is candidates[0] else 0.2,
+                                num_points=100)
+    assert scored.selection["chosen"] == 1 and scored.scaling == expected.scaling
+    assert lowest_mig([0.2, 0.1, 0.1]) == 1 and lowest_mig([0.4]) == 0
+
+
+def test_perturb_lowest_mig_refuses_what_it_cannot_choose_from(dsprites):
+    candidates = [fake_posterior, fake_posterior]
+    with pytest.raises(ValueError, match="2 candidate posteriors but 3 MIGs"):
+        perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="finite MIG"):
+        perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.1, float("nan")])
+    with pytest.raises(ValueError, match="migs is required"):
+        perturb_lowest_mig(dsprites, candidates, 0.1)
+    with pytest.raises(ValueError, match="run_dirs"):
+        perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.1, 0.2], run_dirs=["a"])
+    with pytest.raises(ValueError, match="at least one"):
+        perturb_lowest_mig(dsprites, [], 0.1, migs=[])

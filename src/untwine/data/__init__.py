@@ -23,7 +23,7 @@ from .base import (SOURCE_KINDS, GroundTruthData, GroundTruthDataset, all_factor
 from .dsprites import DSprites, DSpritesNPZ
 from .dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from .files import Cars3D, MPI3DReal, MPI3DRealistic, MPI3DToy, SmallNORB
-from .perturb import PerturbedDataset, from_description, perturb, read_description
+from .perturb import PerturbedDataset, from_description, perturb, perturb_lowest_mig, read_description
 from .shapes3d import Shapes3D, Shapes3DH5
 from .small import Digits, Pinwheel
 
@@ -121,5 +121,5 @@ __all__ = [
     "NoisyDSprites", "ScreamDSprites", "Shapes3D", "Shapes3DH5", "Cars3D", "SmallNORB", "MPI3DToy",
     "MPI3DRealistic", "MPI3DReal", "Pinwheel", "Digits", "PerturbedDataset", "all_factors", "catalog", "data_dir",
     "factor_strides", "factors_to_index", "from_description", "get", "index_to_factors", "names", "perturb",
-    "read_description",
+    "perturb_lowest_mig", "read_description",
 ]

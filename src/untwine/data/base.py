@@ -197,6 +197,33 @@ class GroundTruthDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes, dtype=np.int64))
 
+    @property
+    def num_observations(self) -> int:
+        """How many distinct observations the dataset has: N of the estimators that need the dataset size.
+
+        ``prod(factor_sizes)`` (one image per point of the factor space) unless
+        :meth:`observe` picks among several images of each point (SmallNORB: one of
+        10 instances, 48,600 images for 4,860 points), which a subclass then says.
+        Noise drawn anew on every call (the noisy, colour and scream variants) is not
+        counted: those datasets count their factor points. The minibatch stratified
+        estimator of β-TCVAE (:mod:`untwine.estimators`) weighs each sample's own
+        posterior by 1/N, and ``untwine.metrics.elbo_decomposition`` mixes N posteriors.
+        """
+        return len(self)
+
+    def observations_at(self, index, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(factors (n, K), observations (n, *observation_shape)) of the distinct observations with flat
+        indices ``index`` in [0, :attr:`num_observations`): every observation of the dataset, once, as
+        ``index`` runs over ``range(num_observations)``.
+
+        Default: observation i is the point of the factor space with flat index i, through
+        :meth:`observe` (which draws its nuisance noise, if any, from ``rng``). A dataset
+        with several images per point (SmallNORB) enumerates them all.
+        """
+        index = np.atleast_1d(np.asarray(index)).astype(np.int64, copy=False)
+        factors = self.index_to_factors(index)
+        return factors, self.observe(factors, rng)
+
     def index_to_factors(self, index: np.ndarray) -> np.ndarray:
         """Flat indices (n,) -> factor indices (n, K), last factor fastest (:func:`index_to_factors`)."""
         index = np.atleast_1d(np.asarray(index)).astype(np.int64, copy=False)

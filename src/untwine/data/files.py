@@ -19,7 +19,10 @@ float32 in [0, 1], channels first, by :meth:`observe`.
   number of dimensions, at least three dimension sizes, then the data, all
   little-endian). Factors category 5, elevation 9, azimuth 18, lighting 6; as in
   the reference, the instance (10 per category) is not a factor: :meth:`observe`
-  draws it uniformly from its ``rng`` (which it therefore requires). The first camera of each stereo pair,
+  draws it uniformly from its ``rng`` (which it therefore requires). The dataset
+  therefore holds 48,600 distinct images for 4,860 factor points:
+  ``num_observations`` is 48,600 (the N of the estimators), and ``observations_at``
+  enumerates every image once. The first camera of each stereo pair,
   resized from 96×96 to 64×64 (Lanczos), one channel. Azimuths are stored as
   0, 2, …, 34 and divided by 2.
 - ``mpi3d-toy``, ``mpi3d-realistic``, ``mpi3d-real`` (Gondal et al. 2019):
@@ -188,6 +191,25 @@ class SmallNORB(FileDataset):
         self._row = np.full(tuple(limits), -1, dtype=np.int64)
         self._row[tuple(labels.T)] = np.arange(len(labels))
         self._instances = [np.unique(labels[labels[:, 0] == c, 1]) for c in range(5)]
+        # the distinct images in flat-factor order, instances fastest: (factor flat index, image row)
+        by_point = self._row.transpose(0, 2, 3, 4, 1).reshape(len(self), limits[1])
+        point, instance = np.nonzero(by_point >= 0)
+        self._observation_points = point.astype(np.int64)
+        self._observation_rows = by_point[point, instance]
+
+    @property
+    def num_observations(self) -> int:
+        """The distinct images: 10 instances per factor point, 48,600 in the published set (not 4,860)."""
+        return len(self._observation_rows)
+
+    def observations_at(self, index, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every image once: observation i is the i-th (factor point, instance) pair, instances fastest.
+        ``rng`` is not needed (the instance is given by the index)."""
+        index = np.atleast_1d(np.asarray(index)).astype(np.int64, copy=False)
+        if index.size and (index.min() < 0 or index.max() >= self.num_observations):
+            raise IndexError(f"observation index out of range [0, {self.num_observations}) for {self.name!r}")
+        factors = self.index_to_factors(self._observation_points[index])
+        return factors, self._to_float(self._images[self._observation_rows[index]])
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """(n, 1, 64, 64) float32; the instance is drawn from ``rng`` (required)."""

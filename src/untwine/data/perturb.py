@@ -1,16 +1,30 @@
-"""The perturbed datasets of seed 002 (§4): same factors, ε-small changes that VAEs pick up.
+"""The perturbed datasets of seed 002 (§4–§5): same factors, ε-small changes that VAEs pick up.
 
-x̃ = clip(x + ε · f(s(x)), 0, 1), so that ‖x̃ − x‖∞ ≤ ε (seed 002, Eq. 5), where
+x̃ = x + ε · f(s(x)) (seed 002, §4.2), so that ‖x̃ − x‖∞ ≤ ε (Eq. 5), where
 
 - s(x) = μ_j(x), the posterior mean of the latent j with the least average
   posterior variance, j = argmin_k E_x[σ²_k(x)] (seed 002, Eq. 6; "the latent with
   the least noise injected"), estimated on ``num_points`` observations drawn
-  with ``seed``;
+  with ``seed``, of the β-VAE run with the lowest MIG among several restarts
+  (§4 step (i): :func:`perturb_lowest_mig`; :func:`perturb` takes the one run given);
 - f(s) shifts a fixed random pattern p ∈ {−1, 1}^{P×W} vertically with s, column by
   column (seed 002, §4.2): f(s)_{i,j} = p_{(round(r(s)/c_j) + i) mod P, j} with column
   factors c_j drawn uniformly from {1, 2, 3, 4}, so that column j moves by one row
   each time r(s) crosses c_j rows: information about s on several scales. The same
   pattern is added to every channel.
+
+**What a model sees.** The paper adds the pattern without clipping, and so does
+untwine by default (``clip=False``): pixels lie in [−ε, 1 + ε], outside the [0, 1] of
+the data contract. On binary dSprites the background becomes ±ε and the object 1 ± ε,
+the full pattern. With ``clip=True`` the result is clipped to [0, 1] (untwine's
+behaviour before; descriptions of version 1 mean it): the background then only gets
++ε and the object only −ε, which halves the pattern's amplitude and quarters its
+variance, so the paper's ε ≈ 0.1 crossover does not carry over. Unclipped targets
+outside [0, 1] change the Bernoulli likelihood (the reference's sigmoid cross-entropy
+on logits): per pixel, softplus(l) − t·l with t > 1 (or t < 0) has no minimum, it
+falls by |t − clip(t, 0, 1)| per unit of logit forever, so a decoder that predicts the
+pattern's sign at a pixel is rewarded without bound. The Gaussian likelihood (squared
+error) is bounded below for any target.
 
 **Scaling of s to pixel rows.** r(s) = H · (s − s₀₁) / (s₉₉ − s₀₁), with s₀₁ and s₉₉
 the 1st and 99th percentiles of s over the estimation sample and H the image
@@ -18,14 +32,18 @@ height: the central 98 % of the data sweeps the pattern over one image height in
 the columns with c_j = 1 (a quarter of that in those with c_j = 4). The pattern
 has P = 4H rows and wraps around, so values far outside the sample range alias.
 
-``kind="uniform"`` is the control of seed 002, §5.3: pixel-wise noise U[−ε, ε]
-drawn from the ``rng`` of :meth:`observe`, clipped to [0, 1]; it needs no
-representation.
+``kind="uniform"`` is the control of seed 002, §5.3, "contaminating each image with
+pixel-wise uniform noise between [−ε, ε]": each image is contaminated once, so the noise
+is fixed per image, drawn from a generator seeded by ``(seed, flat index of its
+factors)`` (the base dataset's ``factors_to_index``), the same at every ``observe``. It
+needs no representation, and is clipped only with ``clip=True``.
 
 A perturbed dataset describes itself as JSON (:meth:`PerturbedDataset.describe`,
-:meth:`~PerturbedDataset.save`): the base dataset's :meth:`spec`, the latent, ε,
-kind, seed, scaling and an opaque ``run_dir`` string that names the run whose
-encoder computes s. :func:`read_description` reads and checks such a file and
+:meth:`~PerturbedDataset.save`; version 2): the base dataset's :meth:`spec`, the latent, ε,
+kind, seed, ``clip``, scaling and an opaque ``run_dir`` string that names the run whose
+encoder computes s (and, from :func:`perturb_lowest_mig`, the candidates' MIGs). A
+version-1 description (no ``clip``) was clipped and is read with ``clip=True``.
+:func:`read_description` reads and checks such a file and
 :meth:`PerturbedDataset.from_description` rebuilds the dataset from it, given the
 posterior function. The data room never opens a run (it imports nothing above
 it): ``untwine.runs.load_dataset(path)`` does read_description, loads the run's
@@ -37,7 +55,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -46,7 +64,7 @@ from .base import GroundTruthDataset
 
 KINDS = ("pattern", "uniform")
 FORMAT = "untwine.perturbed-dataset"
-VERSION = 1
+VERSION = 2
 _PERCENTILES = (1.0, 99.0)
 
 Posterior = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -89,12 +107,15 @@ class PerturbedDataset(GroundTruthDataset):
     Build it with :func:`perturb`, or from a description with
     :meth:`from_description`. For a base dataset without nuisance noise, s is cached per flat factor index (one
     float32 per point of the factor space, filled on first use), so that the
-    encoder runs once per point.
+    encoder runs once per point. ``clip``: clip x̃ to [0, 1] (default False, as the
+    paper; see the module docstring for what a model then sees). ``selection``: how
+    the run was chosen among several (recorded in the description).
     """
 
     def __init__(self, base: GroundTruthDataset, epsilon: float, kind: str = "pattern", seed: int = 0,
                  posterior: Callable | None = None, latent: int | None = None,
-                 scaling: dict | None = None, run_dir: str | None = None, num_points: int | None = None):
+                 scaling: dict | None = None, run_dir: str | None = None, num_points: int | None = None,
+                 clip: bool = False, selection: dict | None = None):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if not 0 <= epsilon <= 1:
@@ -104,6 +125,10 @@ class PerturbedDataset(GroundTruthDataset):
                              "untwine.data.perturb(data, posterior, epsilon)")
         if run_dir is not None and not isinstance(run_dir, str):
             raise TypeError(f"run_dir is an opaque string recorded in the description, got {type(run_dir).__name__}")
+        if not isinstance(clip, (bool, np.bool_)):
+            raise TypeError(f"clip must be True or False, got {clip!r}")
+        self.clip = bool(clip)
+        self.selection = selection
         self.base = base
         self.epsilon = float(epsilon)
         self.kind = kind
@@ -117,8 +142,8 @@ class PerturbedDataset(GroundTruthDataset):
         self.factor_names = tuple(base.factor_names)
         self.factor_sizes = tuple(base.factor_sizes)
         self.observation_shape = tuple(base.observation_shape)
-        # uniform noise, or a base that draws its own, needs the rng of observe
-        self.draws_nuisance = kind == "uniform" or bool(getattr(base, "draws_nuisance", False))
+        # only a base that draws its own nuisance needs the rng of observe (the uniform noise is fixed per image)
+        self.draws_nuisance = bool(getattr(base, "draws_nuisance", False))
         if kind == "pattern":
             if len(self.observation_shape) != 3:
                 raise ValueError(f"the pattern perturbation needs image observations (C, H, W), "
@@ -131,6 +156,11 @@ class PerturbedDataset(GroundTruthDataset):
 
     def factor_values(self, k: int) -> np.ndarray:
         return self.base.factor_values(k)
+
+    @property
+    def num_observations(self) -> int:
+        """The base dataset's: perturbing an image keeps it one image."""
+        return int(getattr(self.base, "num_observations", len(self.base)))
 
     # -- s(x) and f(s) -----------------------------------------------------------------
     def code(self, observations: np.ndarray) -> np.ndarray:
@@ -176,18 +206,41 @@ class PerturbedDataset(GroundTruthDataset):
                 self._cache[todo] = self.code(self.base.observe(factors, np.random.default_rng(0)))
         return self
 
+    def noise(self, factors: np.ndarray) -> np.ndarray:
+        """The uniform control's noise (n, *observation_shape) float32 in [−ε, ε]: fixed per image, from a
+        generator seeded by (seed, flat index of the image's factors)."""
+        flat = self.base.factors_to_index(factors)
+        shape = tuple(self.observation_shape)
+        out = np.empty((len(flat), *shape), dtype=np.float32)
+        for i, index in enumerate(flat):
+            out[i] = np.random.default_rng([self.seed, 3, int(index)]).uniform(-self.epsilon, self.epsilon, shape)
+        return out
+
+    def _perturbed(self, factors: np.ndarray, clean: np.ndarray) -> np.ndarray:
+        clean = np.asarray(clean, dtype=np.float32)
+        if self.kind == "uniform":
+            change = self.noise(factors)
+        else:
+            change = np.float32(self.epsilon) * self.pattern_for(self._codes(factors, clean))[:, None]
+        perturbed = clean + change
+        return np.clip(perturbed, 0.0, 1.0) if self.clip else perturbed
+
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """x̃ (n, C, H, W) float32 in [0, 1]. ``rng`` is required for kind="uniform" and for a base
-        dataset that draws nuisance noise; the pattern perturbation of a deterministic base ignores it."""
+        """x̃ (n, C, H, W) float32: x + ε·f(s(x)) (or x + the image's fixed noise), in [−ε, 1 + ε], clipped
+        to [0, 1] when ``clip``. ``rng`` is required only for a base dataset that draws nuisance noise."""
         factors = self.check_factors(factors)
         if self.draws_nuisance:
             rng = self._require_rng(rng)
-        clean = np.asarray(self.base.observe(factors, rng), dtype=np.float32)
-        if self.kind == "uniform":
-            change = rng.uniform(-self.epsilon, self.epsilon, size=clean.shape).astype(np.float32)
+        return self._perturbed(factors, self.base.observe(factors, rng))
+
+    def observations_at(self, index, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The base dataset's distinct observations (``observations_at``), perturbed."""
+        if hasattr(self.base, "observations_at"):
+            factors, clean = self.base.observations_at(index, rng)
         else:
-            change = np.float32(self.epsilon) * self.pattern_for(self._codes(factors, clean))[:, None]
-        return np.clip(clean + change, 0.0, 1.0)
+            factors = self.index_to_factors(index)
+            clean = self.base.observe(factors, rng)
+        return factors, self._perturbed(factors, clean)
 
     # -- description -------------------------------------------------------------------
     def spec(self) -> dict:
@@ -196,8 +249,8 @@ class PerturbedDataset(GroundTruthDataset):
                         f"untwine.runs.load_dataset(path)")
 
     def describe(self) -> dict:
-        """The JSON-able description (format "untwine.perturbed-dataset", version 1)."""
-        return {
+        """The JSON-able description (format "untwine.perturbed-dataset", version 2)."""
+        description = {
             "format": FORMAT,
             "version": VERSION,
             "name": self.name,
@@ -207,12 +260,16 @@ class PerturbedDataset(GroundTruthDataset):
             "epsilon": self.epsilon,
             "kind": self.kind,
             "seed": self.seed,
+            "clip": self.clip,
             "num_points": self.num_points,
             "scaling": self.scaling,
             "factor_names": list(self.factor_names),
             "factor_sizes": list(self.factor_sizes),
             "observation_shape": list(self.observation_shape),
         }
+        if self.selection is not None:
+            description["selection"] = self.selection
+        return description
 
     def save(self, path: str | Path) -> Path:
         """Write the description as JSON, atomically; returns the path.
@@ -249,14 +306,17 @@ class PerturbedDataset(GroundTruthDataset):
                              f"perturb the dataset again")
         kind, epsilon, seed = description["kind"], float(description["epsilon"]), int(description["seed"])
         run_dir = description.get("run_dir")
+        clip = description_clip(description)
+        selection = description.get("selection")
         if kind == "uniform":
-            return cls(base, epsilon, "uniform", seed, run_dir=run_dir, num_points=description.get("num_points"))
+            return cls(base, epsilon, "uniform", seed, run_dir=run_dir, num_points=description.get("num_points"),
+                       clip=clip, selection=selection)
         if posterior is None:
             raise ValueError(f"a pattern perturbation computes s through the encoder of its run ({run_dir}): pass "
                              f"posterior= (that run's model.posterior()), or use untwine.runs.load_dataset(path)")
         return cls(base, epsilon, kind, seed, posterior=_posterior_function(posterior),
                    latent=int(description["latent"]), scaling=dict(description["scaling"]), run_dir=run_dir,
-                   num_points=description.get("num_points"))
+                   num_points=description.get("num_points"), clip=clip, selection=selection)
 
 
 def _is_deterministic(data: GroundTruthDataset) -> bool:
@@ -268,18 +328,21 @@ def _is_deterministic(data: GroundTruthDataset) -> bool:
 
 
 def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pattern", seed: int = 0,
-            num_points: int = 10_000, run_dir: str | None = None) -> PerturbedDataset:
-    """The perturbed dataset of seed 002: x̃ = clip(x + ε·f(s(x)), 0, 1).
+            num_points: int = 10_000, run_dir: str | None = None, *, clip: bool = False,
+            selection: dict | None = None) -> PerturbedDataset:
+    """The perturbed dataset of seed 002: x̃ = x + ε·f(s(x)) (clipped to [0, 1] only with ``clip=True``).
 
     ``data``: the dataset to perturb. ``posterior``: a callable numpy observations
     -> (posterior means, posterior variances), or a VAE (its ``.posterior()`` is
     used). The latent j with the least average posterior variance over
     ``num_points`` observations drawn with ``seed`` gives s(x) = μ_j(x) (Eq. 6).
-    ``kind="uniform"`` is the §5.3 control (U[−ε, ε] per pixel) and needs no
-    posterior (None). ``run_dir``: an opaque string recorded in the description,
-    naming the run whose encoder ``posterior`` is, so that the description can be
-    rebuilt (the data room never opens it). See the module docstring for f and for
-    how s is scaled to pixel rows.
+    ``kind="uniform"`` is the §5.3 control (U[−ε, ε] per pixel, fixed per image) and
+    needs no posterior (None). ``run_dir``: an opaque string recorded in the
+    description, naming the run whose encoder ``posterior`` is, so that the description
+    can be rebuilt (the data room never opens it). ``clip``: see the module docstring
+    (what a model sees). To choose the run among several β-VAE restarts as §4 does, use
+    :func:`perturb_lowest_mig`. See the module docstring for f and for how s is scaled
+    to pixel rows.
     """
     if data is None or not hasattr(data, "observe"):
         raise ValueError("data is required: the dataset to perturb (e.g. untwine.data.get('dsprites')); to perturb "
@@ -293,7 +356,7 @@ def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pa
             raise TypeError(f"run_dir must be a string (recorded, never opened), got {type(run_dir).__name__}")
         run_dir = os.fspath(run_dir)
     if kind == "uniform":
-        return PerturbedDataset(data, epsilon, "uniform", seed, run_dir=run_dir)
+        return PerturbedDataset(data, epsilon, "uniform", seed, run_dir=run_dir, clip=clip, selection=selection)
     if posterior is None:
         raise ValueError("the pattern perturbation needs posterior: a callable observations -> (means, variances) "
                          "(e.g. a trained model's .posterior()); only kind='uniform' takes None")
@@ -316,7 +379,59 @@ def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pa
                        "1st and 99th percentiles of s over the estimation sample",
                "mean_variances": [float(v) for v in variances.mean(axis=0)]}
     return PerturbedDataset(data, epsilon, "pattern", seed, posterior=posterior, latent=latent, scaling=scaling,
-                            run_dir=run_dir, num_points=num_points)
+                            run_dir=run_dir, num_points=num_points, clip=clip, selection=selection)
+
+
+def lowest_mig(migs: Sequence[float]) -> int:
+    """The index of the lowest MIG (the first of equal ones): seed 002 §4 step (i), "over multiple restarts
+    of β-VAE we pick one with the lowest MIG score". NaN or a missing score is refused."""
+    values = np.asarray([float(m) for m in migs], dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError("migs must hold one MIG per candidate run, at least one")
+    if not np.isfinite(values).all():
+        raise ValueError(f"every candidate needs a finite MIG, got {values.tolist()}")
+    return int(np.argmin(values))
+
+
+def perturb_lowest_mig(data: GroundTruthDataset, posteriors: Sequence, epsilon: float, *,
+                       migs: Sequence[float] | Callable | None = None, run_dirs: Sequence[str] | None = None,
+                       kind: str = "pattern", seed: int = 0, num_points: int = 10_000,
+                       clip: bool = False) -> PerturbedDataset:
+    """Seed 002 §4 step (i)–(iii): among several β-VAE runs (restarts), the one with the lowest MIG gives s.
+
+    ``posteriors``: one posterior per candidate run (a callable observations -> (means,
+    variances), or a VAE). ``migs``: their MIG scores (a sequence), or a callable
+    ``posterior -> MIG`` that scores each candidate; the data room computes no metric
+    (metrics live above it), so the caller supplies the scores, e.g.
+    ``untwine.metrics.evaluate(model.representation(), data, "mig")["mig"]["discrete_mig"]``.
+    ``run_dirs``: the candidates' run directories (opaque strings; the chosen one is
+    recorded as ``run_dir``). The description records the candidates, their MIGs and the
+    choice under ``selection``. Other arguments as :func:`perturb`.
+    """
+    posteriors = list(posteriors)
+    if not posteriors:
+        raise ValueError("posteriors must hold at least one candidate run's posterior")
+    if migs is None:
+        raise ValueError("migs is required: one MIG per candidate (a sequence), or a callable posterior -> MIG")
+    scores = [float(migs(p)) for p in posteriors] if callable(migs) else [float(m) for m in migs]
+    if len(scores) != len(posteriors):
+        raise ValueError(f"{len(posteriors)} candidate posteriors but {len(scores)} MIGs")
+    if run_dirs is not None:
+        run_dirs = [os.fspath(r) for r in run_dirs]
+        if len(run_dirs) != len(posteriors):
+            raise ValueError(f"{len(posteriors)} candidate posteriors but {len(run_dirs)} run_dirs")
+    chosen = lowest_mig(scores)
+    selection = {"rule": "lowest MIG (seed 002, section 4, step (i))", "migs": scores, "chosen": chosen,
+                 "run_dirs": run_dirs}
+    return perturb(data, posteriors[chosen], epsilon, kind=kind, seed=seed, num_points=num_points,
+                   run_dir=None if run_dirs is None else run_dirs[chosen], clip=clip, selection=selection)
+
+
+def description_clip(description: dict) -> bool:
+    """Whether a description's observations are clipped: its ``clip``, or True for version 1 (which clipped)."""
+    if "clip" in description:
+        return bool(description["clip"])
+    return description.get("version", VERSION) < 2  # version 1 was written before clip was an option
 
 
 def _check_description(description, source: str) -> None:
@@ -334,6 +449,14 @@ def _check_description(description, source: str) -> None:
         raise ValueError(f"{source}: 'base' must be {{\"name\": DATASET, \"options\": {{...}}}}, got {base!r}")
     if not isinstance(base.get("options") or {}, dict):
         raise ValueError(f"{source}: 'base.options' must be an object, got {base.get('options')!r}")
+    clip = description.get("clip")
+    if clip is None and version >= 2:
+        raise ValueError(f"{source}: a version-{version} description must say 'clip' (true or false)")
+    if clip is not None and not isinstance(clip, bool):
+        raise ValueError(f"{source}: 'clip' must be true or false, got {clip!r}")
+    selection = description.get("selection")
+    if selection is not None and not isinstance(selection, dict):
+        raise ValueError(f"{source}: 'selection' must be an object, got {selection!r}")
     kind = description.get("kind")
     if kind not in KINDS:
         raise ValueError(f"{source}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
