@@ -1,14 +1,17 @@
-"""Training throughput: untwine's step against bare PyTorch loops, in one process.
+"""Training throughput: untwine's step and train() against bare PyTorch loops, in one process.
 
-    python bench/train_throughput.py [--steps 60] [--repeats 3] [--batch-size 64]
+    python bench/train_throughput.py [--steps 60] [--repeats 3] [--batch-size 64] [--precisions fp32,bf16]
 
-Prints images/s of
-  - bare eager: the reference net, Adam, default memory format, a loop written by hand;
-  - bare channels-last: the same with channels-last tensors;
-  - untwine step: untwine's objective + model + optimiser on a fixed batch;
-  - untwine train(): the whole loop, drawing and rendering batches from dSprites;
-and each one's ratio to the bare eager loop. Rounds are interleaved (A B C D A B C D …)
-and the median kept, so machine noise hits all of them alike. Run it on a quiet machine.
+Prints what the CPU reports (model name, AMX or not), then images/s, for each precision
+(fp32, and bf16 autocast where the hardware runs it fast or --precisions asks for it), of
+  - bare contiguous / bare channels-last: the reference net and Adam (fused), in a loop
+    written by hand, on a fixed batch (autocast around encoder and decoder for bf16;
+    sampling and losses in fp32);
+  - untwine step: untwine's objective + model + optimiser on the same fixed batch;
+  - untwine train(): the whole loop, rendering batches from dSprites, checkpoints included;
+and each one's ratio to the best bare loop of the same precision. Rounds are interleaved
+(A B C … A B C …) and the median kept, so machine noise hits all alike. Run it on a quiet
+machine.
 """
 
 from __future__ import annotations
@@ -29,44 +32,57 @@ from untwine.config import RunConfig
 from untwine.data import DSprites
 from untwine.nets import ConvEncoder, DeconvDecoder
 from untwine.train import draw_batch, make_model, make_optimizer, train
+from untwine.train.precision import DTYPES, cpu_flags, fast_bf16
 
 
-def bare_loop(batch: torch.Tensor, channels_last: bool):
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def bare_loop(batch: torch.Tensor, channels_last: bool, precision: str):
     torch.manual_seed(0)
     enc, dec = ConvEncoder(1, 10), DeconvDecoder(1, 10)
-    for m in list(enc.modules()) + list(dec.modules()):  # a plain loop: ReLUs not in place
-        if isinstance(m, nn.ReLU):
-            m.inplace = False
     x = batch
     if channels_last:
         enc, dec = enc.to(memory_format=torch.channels_last), dec.to(memory_format=torch.channels_last)
         x = batch.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=1e-4)
+    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=1e-4, fused=True)
+    dtype = DTYPES[precision]
 
     def step():
-        mean, logvar = enc(x)
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            mean, logvar = enc(x)
+        mean, logvar = mean.float(), logvar.float()
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        logits = dec(z)
-        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            logits = dec(z)
+        rec = F.binary_cross_entropy_with_logits(logits.float(), x, reduction="sum") / len(x)
         kl = 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1).sum(1).mean()
         loss = rec + kl
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     return step
 
 
-def untwine_step(batch: torch.Tensor):
+def untwine_step(batch: torch.Tensor, precision: str):
     """untwine's training step (reference net, default β-VAE config) on a fixed batch (n, c, 64, 64)."""
     config = RunConfig()
     model, objective = make_model(config, tuple(batch.shape[1:]))
+    model.autocast_dtype = DTYPES[precision]
     optimizer = make_optimizer(model, config.train, torch.device("cpu"))
     x = model.prepare(batch)
     generator = torch.Generator().manual_seed(0)
 
     def step():
-        terms, _ = objective(model, x, 0, generator)
+        terms, _, _ = objective(model, x, 0, generator)
         loss = sum(terms.values())
         if not torch.isfinite(loss):
             raise FloatingPointError
@@ -86,12 +102,13 @@ def timed(step, steps: int, batch_size: int) -> float:
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def untwine_train(steps: int, batch_size: int, directory: str, round_index: int) -> float:
+def untwine_train(steps: int, batch_size: int, directory: str, name: str, precision: str) -> float:
     config = RunConfig()
     config.train.steps = steps + 3
     config.train.batch_size = batch_size
-    config.train.checkpoint_every = 10 ** 9  # one checkpoint, at the end
-    out = os.path.join(directory, f"r{round_index}")
+    config.train.precision = precision
+    config.train.checkpoint_every = 10 ** 9  # checkpoints by time (every 60 s) and at the end, as by default
+    out = os.path.join(directory, name)
     start = time.perf_counter()
     train(config, out, progress=False)
     return config.train.steps * batch_size / (time.perf_counter() - start)
@@ -102,33 +119,44 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--precisions", help="comma-separated (default: fp32, and bf16 where AMX is present)")
     args = parser.parse_args()
+    amx = fast_bf16(torch.device("cpu"))
+    precisions = args.precisions.split(",") if args.precisions else (["fp32", "bf16"] if amx else ["fp32"])
+    flags = cpu_flags()
+    print(f"CPU: {cpu_model()}; AMX-bf16: {'yes' if amx else 'no'}; AVX-512: "
+          f"{'yes' if 'avx512f' in flags else 'no'}; torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     data = DSprites()
     _, images = draw_batch(data, args.batch_size, seed=0, step=0)
     batch = torch.from_numpy(images)
-    contenders = {
-        "bare eager": bare_loop(batch, channels_last=False),
-        "bare channels-last": bare_loop(batch, channels_last=True),
-        "untwine step": untwine_step(batch),
-    }
-    results: dict[str, list[float]] = {name: [] for name in [*contenders, "untwine train()"]}
+    contenders = {}
+    for precision in precisions:
+        contenders[(precision, "bare contiguous")] = bare_loop(batch, False, precision)
+        contenders[(precision, "bare channels-last")] = bare_loop(batch, True, precision)
+        contenders[(precision, "untwine step")] = untwine_step(batch, precision)
+    results: dict = {key: [] for key in contenders}
+    results.update({(precision, "untwine train()"): [] for precision in precisions})
     with tempfile.TemporaryDirectory() as directory:
         for r in range(args.repeats):
-            for name, step in contenders.items():
-                results[name].append(timed(step, args.steps, args.batch_size))
-            results["untwine train()"].append(untwine_train(args.steps, args.batch_size, directory, r))
-            print(f"round {r + 1}/{args.repeats}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in results.items()),
-                  file=sys.stderr, flush=True)
+            for key, step in contenders.items():
+                results[key].append(timed(step, args.steps, args.batch_size))
+            for precision in precisions:
+                results[(precision, "untwine train()")].append(
+                    untwine_train(args.steps, args.batch_size, directory, f"{precision}-{r}", precision))
+            print(f"round {r + 1}/{args.repeats} done", file=sys.stderr, flush=True)
 
-    base = statistics.median(results["bare eager"])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
-          f"{args.steps} steps x {args.repeats} interleaved rounds (median)")
-    print(f"{'':22s} {'images/s':>9s} {'vs bare eager':>14s}")
-    for name, values in results.items():
-        med = statistics.median(values)
-        print(f"{name:22s} {med:9.0f} {med / base:13.2f}x")
+    print(f"batch {args.batch_size}, {args.steps} steps x {args.repeats} interleaved rounds (median)")
+    print(f"{'precision':10s} {'loop':22s} {'images/s':>9s} {'vs best bare loop':>18s}")
+    for precision in precisions:
+        best = max(statistics.median(results[(precision, k)]) for k in ("bare contiguous", "bare channels-last"))
+        for (p, name), values in results.items():
+            if p == precision:
+                med = statistics.median(values)
+                print(f"{precision:10s} {name:22s} {med:9.0f} {med / best:17.2f}x")
 
 
 if __name__ == "__main__":
     main()
+
+
