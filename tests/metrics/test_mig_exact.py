@@ -51,3 +51,61 @@ def test_subsample_of_a_large_space():
     out = evaluate(lambda o: o, ToyData((10, 10, 10)), "mig_exact", posterior=posterior_for(),
                    max_points=300, num_samples=1000)["mig_exact"]
     assert out["num_points"] == 300 and out["mig_exact"] > 0.8
+
+
+def test_mutual_information_matches_numerical_integration():
+    """Overlapping posteriors: I(z_j; v_k) = H(q(z_j)) − H(q(z_j | v_k)), each a 1-D integral; a latent that
+    does not depend on a factor has I = 0 with it."""
+    from _exact import mixture_entropy_1d
+
+    sizes = (3, 4)
+    f = index_to_factors(np.arange(12), sizes)
+    stds = np.array([0.5, 0.3])
+    means = np.stack([f[:, 0], 0.7 * f[:, 1]], axis=1).astype(float)
+    out = mig_exact(means, np.broadcast_to(stds ** 2, means.shape), f, sizes, num_samples=40_000,
+                    rng=np.random.default_rng(1))
+    mi = np.array(out["mutual_info"])
+    expected = np.zeros((2, 2))
+    for j, values in ((0, np.arange(3.0)), (1, 0.7 * np.arange(4.0))):
+        expected[j, j] = mixture_entropy_1d(values, stds[j]) - 0.5 * np.log(2 * np.pi * np.e * stds[j] ** 2)
+    assert expected[0, 0] < np.log(3) - 0.1  # overlapping: short of log 3
+    np.testing.assert_allclose(mi, expected, atol=0.02)
+    gaps = np.diag(expected) / np.log(sizes)
+    assert out["mig_exact"] == pytest.approx(gaps.mean(), abs=0.02)
+    assert out["mig_exact_chen"] == out["mig_exact"] and out["chen_factors"] == [0, 1]
+
+
+DSPRITES_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
+
+
+def test_chen_variant_leaves_dsprites_shape_out():
+    """Chen et al.'s dSprites number averages over scale, orientation and position only: a code that ignores
+    shape scores 4/5 over all factors and 1 in their variant."""
+    sizes = (3, 2, 3, 2, 2)
+    data = ToyData(sizes)
+    data.factor_names = DSPRITES_NAMES
+
+    def ignores_shape(obs):
+        x = np.asarray(obs, float).reshape(len(obs), -1)[:, :5].copy()
+        x[:, 0] = 0.0
+        return x, np.full(x.shape, 1e-4)
+
+    out = evaluate(lambda o: o, data, "mig_exact", posterior=ignores_shape, num_samples=3000)["mig_exact"]
+    assert out["chen_factors"] == [1, 2, 3, 4]
+    assert out["mig_exact"] == pytest.approx(0.8, abs=0.02)
+    assert out["mig_exact_chen"] == pytest.approx(1.0, abs=0.02)
+    data.factor_names = ("a", "b", "c", "d", "e")  # not dSprites: every factor, both numbers equal
+    other = evaluate(lambda o: o, data, "mig_exact", posterior=ignores_shape, num_samples=3000)["mig_exact"]
+    assert other["chen_factors"] == [0, 1, 2, 3, 4] and other["mig_exact_chen"] == other["mig_exact"]
+
+
+def test_chen_factors_and_bad_arguments():
+    from untwine.metrics.mig_exact import chen_factors
+
+    assert chen_factors(DSPRITES_NAMES) == [1, 2, 3, 4]
+    assert chen_factors(("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")) == list(range(6))
+    f = index_to_factors(np.arange(24), SIZES)
+    with pytest.raises(ValueError, match="num_samples"):
+        mig_exact(f.astype(float), np.ones((24, 3)), f, SIZES, num_samples=0)
+    with pytest.raises(ValueError, match="chen"):
+        mig_exact(f.astype(float), np.ones((24, 3)), f, SIZES, chen=[3])

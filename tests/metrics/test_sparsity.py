@@ -1,5 +1,8 @@
 """Hoyer sparsity (definition: (√d − ‖z‖₁/‖z‖₂)/(√d − 1) per point after scaling
-by std; 1 for one-hot vectors, 0 for equal magnitudes)."""
+by std; 1 for one-hot vectors, 0 for equal magnitudes; closed form for Gaussian codes; constant codes left
+out)."""
+
+import math
 
 import numpy as np
 import pytest
@@ -15,13 +18,38 @@ def test_one_hot_is_one_and_flat_is_zero(rng):
     assert hoyer_sparsity(flat)["hoyer_sparsity"] == pytest.approx(0.0, abs=1e-3)  # stds ~1, not exactly
 
 
-def test_scale_invariant_per_code_and_gaussian_middle(rng):
-    z = rng.standard_normal((5000, 6))
+def expected_gaussian_hoyer(d):
+    """Hoyer measure of isotropic Gaussian codes in d dimensions, in closed form: the direction z/‖z‖ is uniform
+    on the sphere, E|u_1| = Γ(d/2) / (√π Γ((d + 1)/2)), so E[‖z‖₁/‖z‖₂] = d·E|u_1|."""
+    ratio = d * math.exp(math.lgamma(d / 2) - math.lgamma((d + 1) / 2)) / math.sqrt(math.pi)
+    return (math.sqrt(d) - ratio) / (math.sqrt(d) - 1)
+
+
+def test_scale_invariant_per_code_and_gaussian_closed_form(rng):
+    z = rng.standard_normal((20_000, 6))
     a = hoyer_sparsity(z)["hoyer_sparsity"]
     assert hoyer_sparsity(z * np.arange(1, 7))["hoyer_sparsity"] == pytest.approx(a)
-    assert 0.1 < a < 0.4  # dense Gaussian codes: ‖z‖₁/‖z‖₂ ≈ √(2d/π)
+    assert a == pytest.approx(expected_gaussian_hoyer(6), abs=0.005)  # 0.2846
+    assert expected_gaussian_hoyer(2) == pytest.approx((math.sqrt(2) - 4 / math.pi) / (math.sqrt(2) - 1))
 
 
-def test_constant_code_counts_as_zero(rng):
-    z = np.concatenate([np.eye(3)[rng.integers(0, 3, 500)], np.full((500, 1), 7.0)], axis=1)
-    assert hoyer_sparsity(z)["hoyer_sparsity"] == pytest.approx(1.0)
+def test_constant_codes_are_left_out(rng):
+    """A collapsed (constant) code must not make the others look sparse: two Gaussian codes beside eight
+    constant ones score as the two alone, (√2 − 4/π)/(√2 − 1) ≈ 0.340 (counted as zeros they scored 0.727)."""
+    dense = rng.standard_normal((20_000, 2))
+    z = np.concatenate([dense, np.full((20_000, 8), 7.0)], axis=1)
+    out = hoyer_sparsity(z)
+    assert out["num_codes"] == 2
+    assert out["hoyer_sparsity"] == pytest.approx(expected_gaussian_hoyer(2), abs=0.005)
+    assert out["hoyer_sparsity"] == pytest.approx(hoyer_sparsity(dense)["hoyer_sparsity"])
+    one_hot = np.concatenate([np.eye(3)[rng.integers(0, 3, 500)], np.zeros((500, 1))], axis=1)
+    assert hoyer_sparsity(one_hot) == {"hoyer_sparsity": pytest.approx(1.0), "num_codes": 3}
+
+
+def test_fewer_than_two_varying_codes_is_nan(rng):
+    """One active code and nine collapsed ones: nothing to be sparse about (it scored a perfect 1 before)."""
+    z = np.concatenate([rng.standard_normal((100, 1)), np.zeros((100, 9))], axis=1)
+    out = hoyer_sparsity(z)
+    assert math.isnan(out["hoyer_sparsity"]) and out["num_codes"] == 1
+    with pytest.raises(ValueError, match="at least 2"):
+        hoyer_sparsity(rng.standard_normal((10, 1)))

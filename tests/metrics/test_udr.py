@@ -61,3 +61,17 @@ def test_sample_udr_with_posteriors():
                      correlation="spearman")
     assert min(out["model_scores"]) > 0.85
     assert out["seed"] == 0 and out["params"]["num_points"] == 400
+
+
+def test_spearman_undefined_correlations_cost_only_their_entry(rng):
+    """A constant latent has no Spearman correlation (NaN). untwine counts those entries 0: with two latents
+    matched one to one and a constant third, rows and columns score (1 + 1 + 0)/3 each, UDR ≈ 2/3. (The
+    reference library's max of a column holding a NaN is NaN, scored 0: every column of this pair would
+    score 0 and the pair ≈ 1/3; see the module docstring.)"""
+    z = _base(rng, n=2000, d=3)
+    constant_third = np.concatenate([z[:, :2], np.full((2000, 1), 3.0)], axis=1)
+    permuted = z[:, [1, 0, 2]]
+    out = udr([constant_third, permuted], correlation="spearman", filter_low_kl=False)
+    pair = np.array(out["pairwise_disentanglement_scores"])
+    assert pair[0, 1] == pytest.approx(2 / 3, abs=0.03)
+    assert pair[1, 0] == pytest.approx(2 / 3, abs=0.03)

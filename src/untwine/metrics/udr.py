@@ -12,6 +12,20 @@ strength: per column and per row of R, max² / sum, averaged over each, then the
 two averages averaged. A model's score is the median of the pairwise scores
 (j, i) over the other models j. Lasso shrinkage caps an exact permuted copy at
 ≈ 0.9.
+
+**Undefined Spearman correlations: where untwine differs from the reference.** A
+latent that is constant over the sample (a zeroed low-KL latent, or an encoder mean
+that does not move) has no Spearman correlation with anything: NaN. untwine sets
+those entries of R to 0 before scoring, so a NaN costs only its own entry. The
+reference library keeps them, and its ``np.ndarray.max`` of a row or column that holds
+a NaN is NaN, which its ``nan_to_num`` turns into a score of 0 for that whole row or
+column: one constant latent of model i puts a NaN in *every* column, so every column
+scores 0 and the pair scores at most half of what its rows give (a constant latent of
+model j zeroes every row likewise). With ``filter_low_kl`` (the default) and
+``kl_threshold`` 0.01 the zeroed latents are filtered out before scoring and both agree;
+they differ when ``filter_low_kl=False``, when ``kl_threshold`` < 0.01, or when a latent
+with KL above the threshold has a constant mean (a posterior whose variance alone
+differs from the prior's). The Lasso similarity has no undefined entries.
 """
 
 from __future__ import annotations
@@ -44,6 +58,9 @@ def lasso_similarity(a: np.ndarray, b: np.ndarray, alpha: float = 0.1) -> np.nda
 
 
 def spearman_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|Spearman correlation| between each latent of ``a`` (rows) and of ``b`` (columns); undefined
+    correlations (a constant latent) are 0, where the reference library's NaN zeroes the whole row and
+    column in :func:`relative_strength` (see the module docstring)."""
     d = a.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = scipy.stats.spearmanr(a, b)[0]
