@@ -14,6 +14,7 @@ import sys
 
 from .. import __version__
 from . import catalog, data, runs
+from . import study
 from .runs import QUICK, build_config
 
 EPILOG = """\
@@ -45,6 +46,7 @@ def make_parser() -> argparse.ArgumentParser:
     runs.add_commands(sub, EPILOG)
     catalog.add_commands(sub)
     data.add_commands(sub)
+    study.add_commands(sub)
     return parser
 
 

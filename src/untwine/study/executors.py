@@ -1,0 +1,408 @@
+"""Executors: where the tasks of a study run. Each takes plain-data tasks
+(:mod:`.worker`) and hands back their outcomes as they finish; none keeps state that
+matters: the run directories are the record, so any of them may be killed at any moment.
+
+- :class:`LocalExecutor` (default): ``workers`` processes on this machine, each running one
+  run at a time with ``threads_per_run`` threads. A worker that dies (SIGKILL, the OOM
+  killer) is replaced and its run started again (it resumes from its checkpoint), up to
+  ``max_retries`` times. Workers exit when the driver dies. ``workers = 0`` runs tasks in
+  the calling process (for debugging, and for datasets registered at run time).
+- :class:`RayExecutor`: one Ray core task per run (``num_cpus`` = threads per run,
+  ``num_gpus``, ``max_retries``), on the cluster at ``address`` or on a local instance.
+- :class:`SlurmExecutor`: submitit job arrays; a job that times out or is preempted is
+  requeued and resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "SlurmExecutor", "make_executor", "default_threads"]
+
+
+def default_threads(workers: int) -> int:
+    """Threads per run when not given: the machine's cores shared by the workers."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+class Executor:
+    """The interface the study driver uses."""
+
+    name = "executor"
+
+    def start(self) -> None:
+        """Acquire what the executor needs (processes, a Ray connection, a submitit folder)."""
+
+    def submit(self, tasks: list[dict]) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float) -> list[tuple[dict, dict]]:
+        """(task, outcome) pairs finished since the last call, waiting at most ``timeout`` seconds for one."""
+        raise NotImplementedError
+
+    def running(self) -> int:
+        """How many tasks are running now (for the progress bar)."""
+        return 0
+
+    def close(self) -> None:
+        """Release what :meth:`start` acquired; running tasks are stopped (their runs resume on a rerun)."""
+
+    def describe(self) -> str:
+        return self.name
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _died(task: dict, how: str, tries: int) -> dict:
+    return {"status": "failed", "path": task["path"], "error": f"its worker died {tries} time(s) ({how}); the "
+            f"run resumes from its checkpoint when the study is run again", "worker_died": True}
+
+
+# -- local --------------------------------------------------------------------------------------------------------
+
+def _worker_main(connection, threads: int) -> None:
+    """A local worker: run tasks sent by the driver until told to stop; exit when the driver dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the driver, which stops the workers
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(3)  # the driver is gone: stop writing (the run resumes from its checkpoint)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    from .worker import execute
+
+    while True:
+        try:
+            task = connection.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        connection.send(execute(task))
+
+
+class _Worker:
+    def __init__(self, context, threads: int):
+        self.connection, child = context.Pipe()
+        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+               "OPENBLAS_NUM_THREADS": str(threads)}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # read by the BLAS libraries when the spawned worker imports them
+        try:
+            self.process = context.Process(target=_worker_main, args=(child, threads), daemon=True)
+            self.process.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        child.close()
+        self.task: dict | None = None
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.connection.send(None)
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+
+
+class LocalExecutor(Executor):
+    """``workers`` spawned processes (0: this process), each running one task at a time."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, threads_per_run: int = 0, max_retries: int = 2):
+        self.workers = int(workers)
+        self.threads = int(threads_per_run) or default_threads(workers)
+        self.max_retries = int(max_retries)
+        self.queue: collections.deque = collections.deque()
+        self.pool: list[_Worker] = []
+        self.tries: dict = {}
+        self.context = multiprocessing.get_context("spawn")
+
+    def describe(self) -> str:
+        if self.workers == 0:
+            return f"local, in this process, {self.threads} thread(s)"
+        return f"local, {self.workers} worker(s) × {self.threads} thread(s)"
+
+    def submit(self, tasks: list[dict]) -> None:
+        for task in tasks:
+            self.queue.append({**task, "threads": self.threads})
+
+    def running(self) -> int:
+        return sum(w.task is not None for w in self.pool)
+
+    def _dispatch(self) -> None:
+        for worker in self.pool:
+            if worker.task is None and self.queue:
+                worker.task = self.queue.popleft()
+                with contextlib.suppress(OSError):  # a dead worker is seen (and its task retried) by wait()
+                    worker.connection.send(worker.task)
+        while len(self.pool) < self.workers and self.queue:
+            worker = _Worker(self.context, self.threads)
+            self.pool.append(worker)
+            worker.task = self.queue.popleft()
+            with contextlib.suppress(OSError):
+                worker.connection.send(worker.task)
+
+    def wait(self, timeout: float) -> list[tuple[dict, dict]]:
+        if self.workers == 0:
+            if not self.queue:
+                return []
+            import torch
+
+            from .worker import execute
+
+            task = self.queue.popleft()
+            threads = torch.get_num_threads()
+            try:
+                return [(task, execute(task))]
+            finally:
+                torch.set_num_threads(threads)  # the caller's setting, as it was
+        from multiprocessing.connection import wait
+
+        self._dispatch()
+        busy = [w for w in self.pool if w.task is not None]
+        if not busy:
+            return []
+        ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy], timeout)
+        finished = []
+        for worker in busy:
+            if worker.connection in ready:
+                try:
+                    outcome = worker.connection.recv()
+                except (EOFError, OSError):
+                    outcome = None
+                if outcome is not None:
+                    finished.append((worker.task, outcome))
+                    worker.task = None
+                    continue
+            if worker.process.sentinel in ready or not worker.process.is_alive():
+                worker.process.join(timeout=1)
+                task, code = worker.task, worker.process.exitcode
+                self.pool.remove(worker)
+                with contextlib.suppress(OSError):
+                    worker.connection.close()
+                tries = self.tries[task["path"]] = self.tries.get(task["path"], 0) + 1
+                how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                if tries <= self.max_retries:
+                    self.queue.appendleft(task)  # the retry resumes from the run's checkpoint
+                else:
+                    finished.append((task, _died(task, how, tries)))
+        self._dispatch()
+        return finished
+
+    def close(self) -> None:
+        for worker in self.pool:
+            if worker.task is not None:
+                worker.process.kill()  # a run stopped mid-step resumes from its checkpoint
+        for worker in self.pool:
+            worker.stop()
+        self.pool = []
+
+
+# -- ray ----------------------------------------------------------------------------------------------------------
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ImportError('the ray executor needs Ray: pip install "untwine[ray]" (on every node of the '
+                          'cluster)') from None
+    return ray
+
+
+class RayExecutor(Executor):
+    """One Ray core task per run. ``address``: "" starts a local Ray instance (unless this process is already
+    connected to one), "auto" connects to the cluster this machine belongs to, "host:port" or
+    "ray://host:10001" to a given one. The study directory must be on a file system every node sees at the
+    same path."""
+
+    name = "ray"
+
+    def __init__(self, address: str = "", threads_per_run: int = 0, num_gpus: float = 0.0, max_retries: int = 2):
+        self.address = address
+        self.threads = int(threads_per_run) or 1
+        self.num_gpus = float(num_gpus)
+        self.max_retries = int(max_retries)
+        self.refs: dict = {}
+        self.started_here = False
+        self.remote = None
+
+    def describe(self) -> str:
+        where = self.address or "a local Ray instance"
+        return f"ray at {where}, {self.threads} CPU(s)" + (f" and {self.num_gpus:g} GPU(s)" if self.num_gpus else "") \
+            + " per run"
+
+    def start(self) -> None:
+        ray = _import_ray()
+        if not ray.is_initialized():
+            options = {"include_dashboard": False, "log_to_driver": True}
+            if self.address:
+                ray.init(address=self.address, **options)
+            else:
+                ray.init(**options)
+            self.started_here = True
+        from .worker import execute
+
+        self.remote = ray.remote(num_cpus=self.threads, num_gpus=self.num_gpus, max_retries=self.max_retries,
+                                 retry_exceptions=False)(execute)
+
+    def submit(self, tasks: list[dict]) -> None:
+        for task in tasks:
+            task = {**task, "threads": self.threads}
+            self.refs[self.remote.remote(task)] = task
+
+    def running(self) -> int:
+        return len(self.refs)
+
+    def wait(self, timeout: float) -> list[tuple[dict, dict]]:
+        ray = _import_ray()
+        if not self.refs:
+            return []
+        ready, _ = ray.wait(list(self.refs), num_returns=1, timeout=timeout)
+        if ready:  # take every other finished one too, without waiting
+            ready, _ = ray.wait(list(self.refs), num_returns=len(self.refs), timeout=0)
+        finished = []
+        for ref in ready:
+            task = self.refs.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except ray.exceptions.RayError as error:
+                outcome = _died(task, type(error).__name__, self.max_retries + 1)
+            finished.append((task, outcome))
+        return finished
+
+    def close(self) -> None:
+        ray = _import_ray()
+        for ref in list(self.refs):
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        self.refs = {}
+        if self.started_here:
+            ray.shutdown()
+
+
+# -- slurm --------------------------------------------------------------------------------------------------------
+
+class SlurmExecutor(Executor):
+    """submitit: every batch of tasks goes out as one job array in ``folder`` (its logs are there too).
+    ``cluster = "local"`` runs the jobs as processes of this machine (submitit's local executor), which is how
+    the tests try it."""
+
+    name = "slurm"
+
+    def __init__(self, folder: str | Path, cluster: str = "slurm", threads_per_run: int = 0, num_gpus: float = 0.0,
+                 partition: str = "", timeout_min: int = 720, mem_gb: float = 0.0, array_parallelism: int = 256,
+                 max_retries: int = 2, extra: dict | None = None):
+        self.folder = Path(folder)
+        self.cluster = cluster
+        self.threads = int(threads_per_run) or 1
+        self.num_gpus = num_gpus
+        self.partition = partition
+        self.timeout_min = timeout_min
+        self.mem_gb = mem_gb
+        self.array_parallelism = array_parallelism
+        self.max_retries = max_retries
+        self.extra = dict(extra or {})
+        self.jobs: dict = {}
+        self.executor = None
+
+    def describe(self) -> str:
+        return f"slurm ({self.cluster}) through submitit, jobs in {self.folder}"
+
+    def start(self) -> None:
+        try:
+            import submitit
+        except ImportError:
+            raise ImportError('the slurm executor needs submitit: pip install "untwine[slurm]"') from None
+        self.executor = submitit.AutoExecutor(folder=str(self.folder), cluster=self.cluster)
+        parameters = {"timeout_min": self.timeout_min, "cpus_per_task": self.threads, "name": "untwine-study"}
+        if self.num_gpus:
+            parameters["gpus_per_node"] = int(self.num_gpus)
+        if self.mem_gb:
+            parameters["mem_gb"] = self.mem_gb
+        if self.cluster == "slurm":
+            parameters["slurm_array_parallelism"] = self.array_parallelism
+            if self.partition:
+                parameters["slurm_partition"] = self.partition
+            parameters.update({f"slurm_{k}": v for k, v in self.extra.items()})
+        self.executor.update_parameters(**parameters)
+
+    def submit(self, tasks: list[dict]) -> None:
+        from .slurm import ResumableTask
+
+        tasks = [{**t, "threads": self.threads} for t in tasks]
+        if not tasks:
+            return
+        with self.executor.batch():
+            jobs = [self.executor.submit(ResumableTask(), task) for task in tasks]
+        for job, task in zip(jobs, tasks):
+            self.jobs[job] = task
+
+    def running(self) -> int:
+        return len(self.jobs)
+
+    def wait(self, timeout: float) -> list[tuple[dict, dict]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            done = [job for job in self.jobs if job.done()]
+            if done or not self.jobs or time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        finished = []
+        for job in done:
+            task = self.jobs.pop(job)
+            try:
+                outcome = job.result()
+            except Exception as error:  # noqa: BLE001 - submitit raises its own errors for a dead or failed job
+                outcome = _died(task, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
+                                if str(error).strip() else type(error).__name__, 1)
+            finished.append((task, outcome))
+        return finished
+
+    def close(self) -> None:
+        # Submitted jobs are left to run: they write only their own run directories, and a rerun of the study
+        # waits for each run's lock, so nothing is done twice at once.
+        self.jobs = {}
+
+
+def make_executor(spec, study_dir: Path, **overrides) -> Executor:
+    """The executor an :class:`~.spec.ExecutorSpec` describes (``overrides`` replace its fields)."""
+    import dataclasses
+
+    spec = dataclasses.replace(spec, **{k: v for k, v in overrides.items() if v is not None})
+    if spec.kind == "local":
+        return LocalExecutor(spec.workers, spec.threads_per_run, spec.max_retries)
+    if spec.kind == "ray":
+        return RayExecutor(spec.address, spec.threads_per_run, spec.num_gpus, spec.max_retries)
+    if spec.kind == "slurm":
+        folder = Path(spec.folder)
+        return SlurmExecutor(folder if folder.is_absolute() else study_dir / folder, spec.cluster, spec.threads_per_run,
+                             spec.num_gpus, spec.partition, spec.timeout_min, spec.mem_gb, spec.array_parallelism,
+                             spec.max_retries, spec.slurm)
+    raise ValueError(f"executor kind must be one of local, ray, slurm, got {spec.kind!r}")

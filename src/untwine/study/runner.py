@@ -1,0 +1,209 @@
+"""Running a study: the driver. It reads where every run stands from the run directories,
+hands what is left to an executor, scores each cell's UDR once its runs are done, and
+shows progress. It keeps no state of its own: kill it at any moment and run it again.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from .spec import StudySpec, load_spec, spec_differences
+from .state import SPEC_FILE, StudyStatus, cells, run_state, save_spec, status, stored_spec
+
+__all__ = ["run", "StudyChanged", "StudyFailed", "prepare", "run_task"]
+
+
+class StudyChanged(ValueError):
+    """The spec differs from the one the study directory was started with in more than added runs."""
+
+
+class StudyFailed(RuntimeError):
+    """Some runs failed; the others finished. ``failed`` lists (path, error); ``status`` is the final status."""
+
+    def __init__(self, message: str, failed: list, study_status: StudyStatus):
+        super().__init__(message)
+        self.failed = failed
+        self.status = study_status
+
+
+def prepare(spec: StudySpec, out: Path) -> list:
+    """Check ``spec`` against the one kept in ``out`` (refusing changes other than added runs, naming them) and
+    keep the new one; returns the runs the change adds ([] for a new study or the same spec)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / SPEC_FILE).is_file():
+        save_spec(out, spec)
+        return []
+    old = stored_spec(out)
+    problems, added = spec_differences(old, spec)
+    if problems:
+        raise StudyChanged(
+            f"{out} holds a study with another spec ({out / SPEC_FILE}); these differences change finished work:\n  "
+            + "\n  ".join(problems)
+            + f"\nRun it with its own spec (untwine study run {out / SPEC_FILE} --out {out}), start another study "
+              f"with --out, or change the spec only by adding runs (more seeds, another value, dataset or method)")
+    if spec.text != old.text:
+        save_spec(out, spec)
+    return added
+
+
+def run_task(planned, spec: StudySpec, out: Path) -> dict:
+    """The task (plain data, see :mod:`.worker`) that trains and scores one planned run."""
+    from .events import hparams_of
+
+    metrics = spec.metrics
+    return {"kind": "run", "path": planned.path, "out": str(out / planned.path), "config": planned.config.to_dict(),
+            "representations": list(spec.representations), "metrics": list(metrics.names), "seed": metrics.seed,
+            "fast": metrics.fast, "params": metrics.params, "hparams": hparams_of(planned)}
+
+
+def _line(outcome: dict) -> str:
+    if outcome["status"] != "done":
+        return f"failed  {outcome['path']}: {outcome.get('error', '')}"
+    if "udr" in outcome:
+        return f"udr     {outcome['path']}: model scores " + ", ".join(f"{s:.3f}" for s in outcome["udr"])
+    parts = [f"{outcome.get('train_seconds', 0):.0f} s training, {outcome.get('score_seconds', 0):.0f} s scoring"]
+    for key in ("reconstruction", "kl"):
+        if key in outcome:
+            parts.append(f"{key} {outcome[key]:.4g}")
+    return f"done    {outcome['path']} ({'; '.join(parts)})"
+
+
+def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_failed: bool = False,
+        progress: bool = True, echo: Callable[[str], None] | None = print, collect: bool = True,
+        **executor_options) -> StudyStatus:
+    """Run (or continue) the study ``spec`` in the directory ``out``.
+
+    Scored runs are skipped, partial ones continue from their checkpoints, failed ones are retried only with
+    ``retry_failed``. ``executor``: None (the spec's ``[executor]``), a kind ("local", "ray", "slurm"), or an
+    :class:`~.executors.Executor`; ``executor_options`` (workers, threads_per_run, address, ...) override the
+    spec's. ``echo`` gets one line per finished run. Returns the final :class:`~.state.StudyStatus`; raises
+    :class:`StudyFailed` at the end when runs failed (the others have finished), and :class:`StudyChanged`
+    before anything runs when ``out`` holds a study with another spec.
+    """
+    from .executors import Executor, make_executor
+    from .udr import udr_is_current, udr_task
+    from .worker import ERROR_FILE, record_error
+
+    spec = load_spec(spec)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a directory: give --out a directory (new or a study's)")
+    prepare(spec, out)
+    planned = spec.runs()
+    by_path = {p.path: p for p in planned}
+    states = {p.path: run_state(out, p, spec) for p in planned}
+    todo = []
+    for p in planned:
+        state = states[p.path]
+        if state.state == "done":
+            continue
+        if state.state == "failed" and not retry_failed:
+            continue
+        if state.state == "failed":
+            (out / p.path / ERROR_FILE).unlink(missing_ok=True)
+        todo.append(p)
+    if isinstance(executor, Executor):
+        engine = executor
+    else:
+        kind = executor if isinstance(executor, str) else None
+        engine = make_executor(spec.executor, out, kind=kind, **executor_options)
+
+    finished = {p: s.state for p, s in states.items() if s.state == "done"}
+    failed: dict = {p: s.error for p, s in states.items() if s.state == "failed" and not retry_failed}
+    udr_done: set = set()
+    cell_runs = cells(planned)
+    udr_outstanding: set = set()
+
+    def udr_ready(cell: str):
+        """The UDR task of a cell whose runs have all ended, when its score is missing or stale."""
+        if not spec.udr.enabled or cell in udr_done or cell in udr_outstanding:
+            return None
+        runs = cell_runs[cell]
+        if len(runs) < 2 or any(r.path not in finished and r.path not in failed for r in runs):
+            return None
+        done = [r for r in runs if r.path in finished]
+        if len(done) < 2:
+            return None
+        weights = {r.path: run_state(out, r, spec).weights for r in done}
+        if udr_is_current(out, done, weights, spec.udr):
+            udr_done.add(cell)
+            return None
+        udr_outstanding.add(cell)
+        return udr_task(out, cell, done, weights, spec.udr, 0)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(planned), initial=len(finished), unit="run", desc=spec.name, dynamic_ncols=True,
+                   file=sys.stderr)
+
+    def say(line: str) -> None:
+        if echo is None:
+            return
+        if bar is not None:
+            bar.write(line, file=sys.stdout)
+        else:
+            echo(line)
+
+    outstanding = len(todo)
+    started = time.perf_counter()
+    try:
+        with engine:
+            say(f"{spec.name}: {len(planned)} runs, {len(finished)} done, {len(todo)} to run"
+                + (f", {len(failed)} failed before (retry them with --retry-failed)" if failed else "")
+                + f"; executor: {engine.describe()}")
+            first = [t for t in (udr_ready(c) for c in cell_runs) if t]
+            engine.submit([run_task(p, spec, out) for p in todo] + first)
+            outstanding += len(first)
+            while outstanding:
+                for task, outcome in engine.wait(1.0):
+                    outstanding -= 1
+                    path = task["path"]
+                    if task["kind"] == "udr":
+                        udr_outstanding.discard(path)
+                        if outcome["status"] == "done":
+                            udr_done.add(path)
+                        else:
+                            failed[f"{path} (udr)"] = outcome.get("error", "")
+                        say(_line(outcome))
+                        continue
+                    if outcome["status"] == "done":
+                        finished[path] = "done"
+                        if bar is not None:
+                            bar.update(1)
+                    else:
+                        failed[path] = outcome.get("error", "")
+                        if outcome.get("worker_died"):
+                            record_error(out / path, "WorkerDied", outcome["error"])
+                    say(_line(outcome))
+                    if bar is not None:
+                        bar.set_postfix({"done": len(finished), "running": engine.running(),
+                                         "failed": len(failed)}, refresh=True)
+                    follow = udr_ready(by_path[path].cell)
+                    if follow:
+                        engine.submit([follow])
+                        outstanding += 1
+                if bar is not None:
+                    bar.set_postfix({"done": len(finished), "running": engine.running(), "failed": len(failed)},
+                                    refresh=True)
+    finally:
+        if bar is not None:
+            bar.close()
+    final = status(out)
+    if collect:
+        from .results import collect as collect_results
+
+        collect_results(out)
+    say(f"{spec.name}: {final.counts()['done']}/{len(planned)} runs done in {time.perf_counter() - started:.0f} s"
+        + (f"; results: {out / 'results.parquet'}" if collect else ""))
+    if failed:
+        lines = "\n  ".join(f"{p}: {e}" for p, e in failed.items())
+        raise StudyFailed(f"{len(failed)} run(s) of {spec.name} failed (the others finished):\n  {lines}\n"
+                          f"Each failure is recorded in the run's error.json. Fix the cause, then retry them with: "
+                          f"untwine study run {out / SPEC_FILE} --out {out} --retry-failed",
+                          list(failed.items()), final)
+    return final

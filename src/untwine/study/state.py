@@ -1,0 +1,182 @@
+"""Where a study stands, read from its directory alone (the run directories are the only state).
+
+A study directory::
+
+    <study>/
+      study.toml            the spec it runs (a copy; a rerun compares the spec it is given with it)
+      <dataset>/<method>/<param>=<value>/seed=<k>/    one run directory per run (untwine.run_files)
+        metrics.json          mean-representation scores (and the study-level "udr")
+        metrics-sampled.json  sampled-representation scores
+        error.json            the last failure of the run, if it failed
+        running.json          host and pid of the task running it (removed when it ends)
+        events/               TensorBoard events
+      results.parquet, results.csv    the table of untwine study collect
+
+A run is ``done`` (trained to its steps and every asked representation × metric scored on
+its current weights), ``partial`` (a checkpoint before its last step, or trained but not
+fully scored), ``pending`` (nothing trained yet), ``failed`` (``error.json``, and not done)
+or ``running`` (a live task on this host holds it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..atomic import atomic_write
+
+__all__ = ["SPEC_FILE", "RunState", "StudyStatus", "run_state", "status", "stored_spec", "save_spec"]
+
+SPEC_FILE = "study.toml"
+
+
+@dataclass(frozen=True)
+class RunState:
+    """``state``: done, partial, pending, failed or running; ``step`` of ``steps``; ``error`` when failed;
+    ``missing``: (representation, metric) pairs not yet scored; ``weights``: SHA-256 of the committed weights."""
+
+    path: str
+    state: str
+    step: int = 0
+    steps: int = 0
+    error: str = ""
+    missing: tuple = ()
+    weights: str | None = None
+
+
+@dataclass
+class StudyStatus:
+    """The state of every run (in expansion order) and of each cell's UDR."""
+
+    directory: Path
+    runs: list = field(default_factory=list)
+    planned: list = field(default_factory=list)
+    udr: dict = field(default_factory=dict)  # cell -> done | pending | n/a
+
+    def counts(self) -> dict:
+        out = {k: 0 for k in ("done", "running", "partial", "pending", "failed")}
+        for r in self.runs:
+            out[r.state] += 1
+        return out
+
+    def failed(self) -> list:
+        return [r for r in self.runs if r.state == "failed"]
+
+    def table(self) -> str:
+        """One line per dataset × method × grid point: done / running / partial at step s / pending / failed."""
+        groups: dict = {}
+        for planned, state in zip(self.planned, self.runs):
+            groups.setdefault(planned.cell, []).append(state)
+        header = ("cell", "done", "running", "partial", "pending", "failed", "udr")
+        lines = []
+        for cell, states in groups.items():
+            partial = [s for s in states if s.state in ("partial", "running")]
+            steps = ", ".join(f"step {s.step}/{s.steps}" if s.step < s.steps else "scoring" for s in partial)
+            lines.append((cell, str(sum(s.state == "done" for s in states)),
+                          str(sum(s.state == "running" for s in states)),
+                          str(sum(s.state == "partial" for s in states)) + (f" ({steps})" if steps else ""),
+                          str(sum(s.state == "pending" for s in states)),
+                          str(sum(s.state == "failed" for s in states)), self.udr.get(cell, "n/a")))
+        widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+        text = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in [header, *lines]]
+        counts = self.counts()
+        text.append(f"{len(self.runs)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        for r in self.failed():
+            text.append(f"failed: {r.path}: {r.error}")
+        return "\n".join(text)
+
+
+def save_spec(study_dir: Path, spec) -> None:
+    atomic_write(study_dir / SPEC_FILE, spec.text)
+
+
+def stored_spec(study_dir: str | Path):
+    """The spec kept in a study directory (FileNotFoundError naming the directory when there is none)."""
+    from .spec import parse_spec
+
+    path = Path(study_dir) / SPEC_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{study_dir} is not a study directory (no {SPEC_FILE}); start one with "
+                                f"untwine study run SPEC --out {study_dir}")
+    return parse_spec(path.read_bytes().decode("utf-8"), str(path))
+
+
+def _alive(running: Path) -> bool:
+    try:
+        info = json.loads(running.read_text())
+    except (OSError, ValueError):
+        return False
+    if info.get("host") != socket.gethostname():
+        return True  # another machine's task: trust the file (it is removed when the task ends)
+    try:
+        os.kill(int(info.get("pid", -1)), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def run_state(study_dir: Path, planned, spec) -> RunState:
+    """The :class:`RunState` of one planned run, from its files (nothing is loaded into torch)."""
+    from ..run_files import read_manifest
+    from .scoring import missing_scores
+    from .worker import ERROR_FILE, RUNNING_FILE, read_error
+
+    run_dir = study_dir / planned.path
+    steps = planned.config.train.steps
+    try:
+        manifest = read_manifest(run_dir)
+    except ValueError as error:
+        return RunState(planned.path, "failed", 0, steps, str(error))
+    step = 0 if manifest is None else manifest.step
+    weights = None if manifest is None else manifest.weights_sha256
+    running = (run_dir / RUNNING_FILE).is_file() and _alive(run_dir / RUNNING_FILE)
+    missing = ()
+    if manifest is not None and step >= steps:
+        missing = tuple(missing_scores(run_dir, spec.representations, spec.metrics.names, spec.metrics.seed,
+                                       spec.metrics.params, spec.metrics.fast, weights))
+        if not missing:
+            return RunState(planned.path, "done", step, steps, weights=weights)
+    if running:
+        return RunState(planned.path, "running", step, steps, missing=missing, weights=weights)
+    if (run_dir / ERROR_FILE).is_file():
+        error = read_error(run_dir) or {}
+        return RunState(planned.path, "failed", step, steps, error.get("error", "failed"), missing, weights)
+    if manifest is None:
+        return RunState(planned.path, "pending", 0, steps)
+    return RunState(planned.path, "partial", step, steps, missing=missing, weights=weights)
+
+
+def cells(planned_runs) -> dict:
+    out: dict = {}
+    for run in planned_runs:
+        out.setdefault(run.cell, []).append(run)
+    return out
+
+
+def status(study_dir: str | Path) -> StudyStatus:
+    """The :class:`StudyStatus` of the study in ``study_dir`` (its ``.table()`` is what
+    ``untwine study status`` prints)."""
+    from .udr import udr_is_current
+
+    study_dir = Path(study_dir)
+    spec = stored_spec(study_dir)
+    planned = spec.runs()
+    states = [run_state(study_dir, run, spec) for run in planned]
+    result = StudyStatus(study_dir, states, planned)
+    by_path = {s.path: s for s in states}
+    if spec.udr.enabled:
+        for cell, runs in cells(planned).items():
+            done = [r for r in runs if by_path[r.path].state == "done"]
+            if len(runs) < 2:
+                result.udr[cell] = "n/a"
+            elif len(done) < 2:
+                result.udr[cell] = "pending"
+            else:
+                weights = {r.path: by_path[r.path].weights for r in done}
+                current = udr_is_current(study_dir, done, weights, spec.udr)
+                result.udr[cell] = "done" if current and len(done) == len(runs) else (
+                    f"{len(done)} seeds" if current else "pending")
+    return result

@@ -1,0 +1,81 @@
+"""Study-level UDR: the Unsupervised Disentanglement Ranking (Duan et al. 2020) over the
+seeds of each cell (the runs of one dataset, method and grid point), once they are trained.
+
+Every model of the cell encodes the same ``num_points`` observations
+(:func:`untwine.metrics.sample_udr`); each run's own score (the median of its pairwise
+scores against the others) is recorded in its ``metrics.json`` under ``"udr"``::
+
+    "udr": {"model_score": 0.41, "params": {"num_points": 1000, "correlation": "lasso", ...},
+            "seed": 0, "step": 1000, "weights_sha256": "...",
+            "cell": {"<path of each run>": "<its weights' SHA-256>", ...}}
+
+``cell`` names the models it was computed against: when the cell changes (a seed added, a
+run retrained), the score is stale and is computed again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["udr_task", "execute_udr", "udr_is_current", "UDR_KEY"]
+
+UDR_KEY = "udr"
+
+
+def _params(udr_spec) -> dict:
+    return {"num_points": udr_spec.num_points, "correlation": udr_spec.correlation, "kl_threshold": 0.01,
+            "filter_low_kl": True}
+
+
+def udr_task(study_dir: Path, cell: str, runs: list, weights: dict, udr_spec, threads: int = 0) -> dict:
+    """The task that scores one cell: ``runs`` are its PlannedRuns that are done, ``weights`` their SHA-256s."""
+    from .events import hparams_of
+
+    return {"kind": "udr", "path": cell, "threads": threads,
+            "runs": [{"path": r.path, "dir": str(study_dir / r.path), "weights_sha256": weights[r.path],
+                      "hparams": hparams_of(r)} for r in runs],
+            "params": _params(udr_spec), "seed": udr_spec.seed}
+
+
+def udr_is_current(study_dir: Path, runs: list, weights: dict, udr_spec) -> bool:
+    """Whether every run of the cell holds a UDR score computed against exactly these runs and weights."""
+    from .scoring import read_scores
+
+    cell = {r.path: weights[r.path] for r in runs}
+    for run in runs:
+        try:
+            result = read_scores(study_dir / run.path, "mean").get(UDR_KEY)
+        except ValueError:
+            return False
+        if not (isinstance(result, dict) and result.get("cell") == cell and result.get("params") == _params(udr_spec)
+                and result.get("seed") == udr_spec.seed):
+            return False
+    return True
+
+
+def execute_udr(task: dict) -> dict:
+    from ..metrics import sample_udr
+    from ..run_files import read_manifest
+    from ..runs import load_dataset, load_model
+    from .events import write_events
+    from .scoring import store_score
+    from .worker import run_lock
+
+    models, config = [], None
+    for run in task["runs"]:
+        model, config = load_model(run["dir"])
+        models.append(model)
+    data = load_dataset(config.dataset, config.dataset_options)
+    params = task["params"]
+    result = sample_udr([m.posterior() for m in models], data, seed=task["seed"], num_points=params["num_points"],
+                        correlation=params["correlation"], kl_threshold=params["kl_threshold"],
+                        filter_low_kl=params["filter_low_kl"])
+    cell = {run["path"]: run["weights_sha256"] for run in task["runs"]}
+    for run, score in zip(task["runs"], result["model_scores"]):
+        manifest = read_manifest(run["dir"])
+        record = {"model_score": float(score), "params": params, "seed": task["seed"],
+                  "step": manifest.step if manifest else None, "weights_sha256": run["weights_sha256"], "cell": cell}
+        with run_lock(Path(run["dir"])):
+            store_score(run["dir"], "mean", UDR_KEY, record)
+            write_events(run["dir"], run["hparams"])  # its final metric values now include UDR
+    return {"status": "done", "path": task["path"], "udr": [float(s) for s in result["model_scores"]]}

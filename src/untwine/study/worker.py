@@ -1,0 +1,151 @@
+"""What an executor runs: one task, in whatever process or machine the executor picked.
+
+A task is plain data (a dict: picklable, sendable to a Ray worker or a SLURM job), and
+so is its outcome. :func:`execute` runs one:
+
+- ``kind = "run"``: take the run directory's lock, train the run (continuing it from its
+  checkpoint when it has one, :func:`untwine.runs.train_run`), score what is missing on
+  each representation (:mod:`.scoring`), write its TensorBoard events (:mod:`.events`).
+  An exception (a NaN loss, a missing dataset file, anything) is recorded in the run's
+  ``error.json`` and returned as a failed outcome: the study goes on with the others.
+- ``kind = "udr"``: UDR over the runs of one cell (:mod:`.udr`).
+
+Every file a task writes is its own run's, written atomically; a kill at any moment
+leaves the directory resumable. The lock (``.lock``, an ``flock``) makes a second task on
+the same run (a resubmitted job, a retried task whose first try is still dying) wait
+for the first instead of writing beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..atomic import atomic_write
+
+__all__ = ["execute", "ERROR_FILE", "RUNNING_FILE", "LOCK_FILE", "read_error", "record_error", "run_lock"]
+
+ERROR_FILE = "error.json"
+RUNNING_FILE = "running.json"
+LOCK_FILE = ".lock"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """An exclusive lock on a run directory for the life of a task (released by the OS if the process dies)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / LOCK_FILE, "a+")
+    try:
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): a study there runs one process per run directory anyway
+            fcntl = None
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()
+
+
+def read_error(run_dir: str | Path) -> dict | None:
+    """The failure recorded in a run directory, or None."""
+    path = Path(run_dir) / ERROR_FILE
+    if not path.is_file():
+        return None
+    try:
+        error = json.loads(path.read_text())
+        return error if isinstance(error, dict) else {"error": str(error)}
+    except (OSError, ValueError) as error:
+        return {"type": "unreadable", "error": f"{path} does not parse ({error})"}
+
+
+def record_error(run_dir: str | Path, kind: str, message: str, trace: str = "", step: int | None = None) -> dict:
+    record = {"type": kind, "error": message, "step": step, "time": _now(), "host": socket.gethostname(),
+              "traceback": trace}
+    atomic_write(Path(run_dir) / ERROR_FILE, json.dumps(record, indent=1))
+    return record
+
+
+def _step(run_dir: Path) -> int | None:
+    from ..run_files import read_manifest
+
+    try:
+        manifest = read_manifest(run_dir)
+    except ValueError:
+        return None
+    return None if manifest is None else manifest.step
+
+
+def _summary(run_dir: Path) -> dict:
+    """A few numbers for the driver's line about a finished run."""
+    out = {}
+    try:
+        from .results import training_summary
+
+        out.update({k: v for k, v in training_summary(run_dir).items() if v == v})
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _execute_run(task: dict) -> dict:
+    from ..config import RunConfig
+    from ..runs import train_run
+    from . import events
+    from .scoring import score_run
+
+    run_dir = Path(task["out"])
+    config = RunConfig.from_dict(task["config"])
+    started = time.perf_counter()
+    with run_lock(run_dir):
+        atomic_write(run_dir / RUNNING_FILE, json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                                         "since": _now()}))
+        try:
+            train_run(config, run_dir, progress=False)
+            trained = time.perf_counter()
+            if task["representations"]:
+                score_run(run_dir, task["representations"], task["metrics"], task["seed"], task["fast"],
+                          task["params"])
+            scored = time.perf_counter()
+            events.write_events(run_dir, task.get("hparams", {}))
+            (run_dir / ERROR_FILE).unlink(missing_ok=True)
+            return {"status": "done", "path": task["path"], "train_seconds": trained - started,
+                    "score_seconds": scored - trained, **_summary(run_dir)}
+        except Exception as error:  # noqa: BLE001 - any failure of one run is recorded and the study goes on
+            message = f"{type(error).__name__}: {error}"
+            record_error(run_dir, type(error).__name__, message, traceback.format_exc(), _step(run_dir))
+            with contextlib.suppress(Exception):
+                events.write_events(run_dir, task.get("hparams", {}))
+            return {"status": "failed", "path": task["path"], "error": message}
+        finally:
+            (run_dir / RUNNING_FILE).unlink(missing_ok=True)
+
+
+def execute(task: dict) -> dict:
+    """Run one task (see the module docstring); returns its outcome, never raises for a failure of the run."""
+    threads = task.get("threads") or 0
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    if task["kind"] == "run":
+        return _execute_run(task)
+    if task["kind"] == "udr":
+        from .udr import execute_udr
+
+        try:
+            return execute_udr(task)
+        except Exception as error:  # noqa: BLE001
+            return {"status": "failed", "path": task["path"], "error": f"{type(error).__name__}: {error}",
+                    "traceback": traceback.format_exc()}
+    raise ValueError(f"unknown task kind {task['kind']!r}")

@@ -1,0 +1,194 @@
+"""Running a study: resuming, a changed spec, added seeds, failures, status, collect's table row by row,
+the sampled representation and TensorBoard events. Most tests run the tasks in this process (workers = 0);
+tests/study/test_study_local.py and test_study_ray.py run them in worker processes and kill them."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from _study_helpers import sha, spec_text, write_spec
+
+from untwine.cli import main as untwine_main
+from untwine.runs import load_model, read_log
+from untwine.study import COLUMNS, StudyChanged, StudyFailed, collect, run, status, table_columns
+from untwine.study.results import training_summary
+from untwine.study.scoring import SAMPLED_STREAM, sampled_representation
+
+IN_PROCESS = "workers = 0\nthreads_per_run = 1"
+
+
+def small(tmp_path, name="spec.toml", **kwargs):
+    kwargs.setdefault("executor", IN_PROCESS)
+    kwargs.setdefault("steps", 60)
+    return write_spec(tmp_path / name, **kwargs)
+
+
+def test_in_process_study_status_rerun_and_added_seed(tmp_path, capsys):
+    spec = small(tmp_path, seeds="1", values="[1]", tc_values="[2]")
+    out = tmp_path / "study"
+    final = run(spec, out, progress=False)
+    assert final.counts()["done"] == 2
+    lines = capsys.readouterr().out
+    assert "done    pinwheel/beta-vae/beta=1/seed=0" in lines and "2/2 runs done" in lines
+    assert (out / "study.toml").read_text() == spec.read_text()
+    weights = {p: sha(out / p / "model.safetensors") for p in ("pinwheel/beta-vae/beta=1/seed=0",
+                                                                "pinwheel/beta-tcvae/beta=2/seed=0")}
+    # the same spec again: nothing to run
+    run(spec, out, progress=False)
+    assert "0 to run" in capsys.readouterr().out
+    # an added seed: only the new runs run; the old ones are left as they are (their checkpoints too)
+    manifests = {p: (out / p / "state" / "state.json").read_bytes() for p in weights}
+    bigger = small(tmp_path, "more.toml", seeds="2", values="[1]", tc_values="[2]")
+    run(bigger, out, progress=False)
+    said = capsys.readouterr().out
+    assert "2 done, 2 to run" in said and "udr     pinwheel/beta-vae/beta=1" in said
+    assert {p: (out / p / "state" / "state.json").read_bytes() for p in weights} == manifests
+    assert {p: sha(out / p / "model.safetensors") for p in weights} == weights
+    assert (out / "study.toml").read_text() == bigger.read_text()
+    assert [s.state for s in status(out).runs] == ["done"] * 4
+    assert status(out).udr == {"pinwheel/beta-vae/beta=1": "done", "pinwheel/beta-tcvae/beta=2": "done"}
+    # status through the command line
+    assert untwine_main(["study", "status", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "pinwheel/beta-vae/beta=1    2" in table and "4 runs: 4 done" in table
+
+
+def test_changed_spec_is_refused_naming_the_differences(tmp_path, capsys):
+    spec = small(tmp_path, seeds="1", values="[1]", tc_values="[2]", steps=20)
+    out = tmp_path / "study"
+    run(spec, out, progress=False, echo=None)
+    before = (out / "study.toml").read_text()
+    changed = small(tmp_path, "changed.toml", seeds="1", values="[1]", tc_values="[2]", steps=30)
+    with pytest.raises(StudyChanged, match=r"train.steps 20 -> 30"):
+        run(changed, out, progress=False, echo=None)
+    assert untwine_main(["study", "run", str(changed), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "run pinwheel/beta-vae/beta=1/seed=0 changed: train.steps 20 -> 30" in err
+    assert "only by adding runs" in err
+    assert (out / "study.toml").read_text() == before
+
+
+def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "dsprites.npz"
+    extra = f', {{name = "dsprites-npz", options = {{path = "{missing}"}}}}'
+    spec = small(tmp_path, seeds="1", values="[1]", tc_values="[2]", steps=20, extra_datasets=extra)
+    out = tmp_path / "study"
+    code = untwine_main(["study", "run", str(spec), "--out", str(out), "--quiet"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "2 run(s) of tiny failed (the others finished)" in captured.err
+    assert "dsprites-npz/beta-vae/beta=1/seed=0: FileNotFoundError" in captured.err
+    assert "--retry-failed" in captured.err
+    error = json.loads((out / "dsprites-npz/beta-vae/beta=1/seed=0/error.json").read_text())
+    assert error["type"] == "FileNotFoundError" and str(missing.name) in error["error"] and error["traceback"]
+    states = {s.path: s.state for s in status(out).runs}
+    assert states == {"pinwheel/beta-vae/beta=1/seed=0": "done", "pinwheel/beta-tcvae/beta=2/seed=0": "done",
+                      "dsprites-npz/beta-vae/beta=1/seed=0": "failed", "dsprites-npz/beta-tcvae/beta=2/seed=0": "failed"}
+    assert untwine_main(["study", "status", str(out)]) == 1
+    assert "failed: dsprites-npz/beta-vae/beta=1/seed=0: FileNotFoundError" in capsys.readouterr().out
+    # a rerun does not retry them ...
+    with pytest.raises(StudyFailed) as caught:
+        run(spec, out, progress=False)
+    assert "0 to run, 2 failed before" in capsys.readouterr().out
+    assert len(caught.value.failed) == 2
+    # ... unless asked; they fail again here, and are recorded again
+    with pytest.raises(StudyFailed):
+        run(spec, out, progress=False, retry_failed=True)
+    assert "2 to run" in capsys.readouterr().out
+
+
+def test_collect_row_by_row(tmp_path, capsys):
+    spec = small(tmp_path, seeds="2", values="[1]", tc_values="[2]")
+    out = tmp_path / "study"
+    run(spec, out, progress=False, echo=None, collect=False)
+    assert untwine_main(["study", "collect", str(out)]) == 0
+    assert "rows from 4 runs" in capsys.readouterr().out
+    table = pd.read_parquet(out / "results.parquet")
+    assert list(table.columns) == table_columns(["beta"])
+    assert list(table.columns) == [c for c in COLUMNS if c != "param.*"][:2] + ["param.beta"] + \
+        [c for c in COLUMNS if c != "param.*"][2:]
+    pd.testing.assert_frame_equal(table, collect(out, write=False), check_dtype=False)
+    csv = pd.read_csv(out / "results.csv")
+    assert len(csv) == len(table) and list(csv.columns) == list(table.columns)
+    expected = []
+    for planned in status(out).planned:
+        run_dir = out / planned.path
+        summary = training_summary(run_dir)
+        log = read_log(run_dir)
+        assert summary["reconstruction"] == pytest.approx(log["reconstruction"].tail(10).mean())
+        for representation, name in (("mean", "metrics.json"), ("sampled", "metrics-sampled.json")):
+            for metric, result in json.loads((run_dir / name).read_text()).items():
+                for key, value in result.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("seed", "step"):
+                        expected.append((planned.dataset, planned.model, planned.config.model.params["beta"],
+                                         planned.seed, representation, metric, key, float(value), planned.path,
+                                         summary["reconstruction"], summary["kl"], summary["elbo"], 60))
+    got = [(r.dataset, r.model, r["param.beta"], r.seed, r.representation, r.metric, r.key, r.value, r.path,
+            r.reconstruction, r.kl, r.elbo, r.steps) for _, r in table.iterrows()]
+    assert sorted(got, key=str) == sorted(expected, key=str)
+    keys = set(zip(table.representation, table.metric, table.key))
+    assert {("mean", "mig", "discrete_mig"), ("sampled", "mig", "discrete_mig"), ("mean", "udr", "model_score"),
+            ("sampled", "unsupervised", "gaussian_total_correlation")} <= keys
+    assert ("sampled", "udr", "model_score") not in keys
+    assert (table.wall_time > 0).all() and table.seed.dtype == np.int64
+
+
+def test_stale_scores_are_rescored_and_left_out_of_the_table(tmp_path):
+    spec = small(tmp_path, seeds="1", values="[1]", tc_values="[2]")
+    out = tmp_path / "study"
+    run(spec, out, progress=False, echo=None)
+    path = out / "pinwheel/beta-vae/beta=1/seed=0/metrics.json"
+    scores = json.loads(path.read_text())
+    scores["mig"]["weights_sha256"] = "0" * 64  # as if it scored other weights
+    path.write_text(json.dumps(scores))
+    table = collect(out, write=False)
+    assert not ((table.path == "pinwheel/beta-vae/beta=1/seed=0") & (table.metric == "mig")
+                & (table.representation == "mean")).any()
+    assert status(out).runs[0].state == "partial" and status(out).runs[0].missing == (("mean", "mig"),)
+    run(spec, out, progress=False, echo=None)
+    assert json.loads(path.read_text())["mig"] == scores["mig"] | {"weights_sha256": scores["unsupervised"]["weights_sha256"]}
+
+
+def test_sampled_representation_draws_from_the_posterior_with_its_rng(tmp_path):
+    spec = small(tmp_path, seeds="2", values="[1]", tc_values="[2]")
+    out = tmp_path / "study"
+    run(spec, out, progress=False, echo=None)
+    run_dir = out / "pinwheel/beta-vae/beta=1/seed=0"
+    model, _ = load_model(run_dir)
+    observations = np.random.default_rng(0).random((2000, 2), dtype=np.float32)
+    mean, variance = model.posterior()(observations)
+    a = sampled_representation(model.posterior(), np.random.default_rng([0, SAMPLED_STREAM]))(observations)
+    b = sampled_representation(model.posterior(), np.random.default_rng([0, SAMPLED_STREAM]))(observations)
+    assert np.array_equal(a, b) and a.dtype == np.float32
+    z = (a - mean) / np.sqrt(variance)
+    assert abs(z.mean()) < 0.1 and abs(z.std() - 1) < 0.1
+    sampled = json.loads((run_dir / "metrics-sampled.json").read_text())
+    meaned = json.loads((run_dir / "metrics.json").read_text())
+    assert set(sampled) == {"mig", "unsupervised"} and set(meaned) == {"mig", "unsupervised", "udr"}
+    assert sampled["mig"]["params"] == meaned["mig"]["params"] == {"num_train": 300, "num_bins": 20}
+    assert sampled["unsupervised"]["gaussian_total_correlation"] != meaned["unsupervised"]["gaussian_total_correlation"]
+
+
+def test_tensorboard_events(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec = small(tmp_path, seeds="2", values="[1]", tc_values="[2]")
+    out = tmp_path / "study"
+    run(spec, out, progress=False, echo=None)
+    run_dir = out / "pinwheel/beta-vae/beta=1/seed=0"
+    events = EventAccumulator(str(run_dir / "events"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"train/reconstruction", "train/loss", "train/kl", "mean/mig/discrete_mig",
+            "sampled/unsupervised/gaussian_total_correlation", "mean/udr/model_score"} <= set(tags)
+    log = read_log(run_dir)
+    steps = [e.step for e in events.Scalars("train/reconstruction")]
+    assert steps == log["step"].tolist()
+    values = [e.value for e in events.Scalars("train/reconstruction")]
+    assert np.allclose(values, log["reconstruction"], rtol=1e-6)
+    mig = json.loads((run_dir / "metrics.json").read_text())["mig"]["discrete_mig"]
+    assert math.isclose(events.Scalars("mean/mig/discrete_mig")[0].value, mig, rel_tol=1e-6)
+    assert "hparams" in str(events.Tags()) or (run_dir / "events").glob("events.out.tfevents.*")
+    assert not list(run_dir.glob(".events-*"))

@@ -1,0 +1,166 @@
+"""Study specs: strict reading, the expansion (names, ids, order), the presets, and what a changed spec may do."""
+
+import pytest
+from _study_helpers import spec_text
+
+from untwine.cli import main as untwine_main
+from untwine.study import load_spec, parse_spec
+from untwine.study.spec import SpecError, format_value, spec_differences
+
+
+def test_expansion_names_ids_and_order():
+    spec = parse_spec(spec_text(), "tiny.toml")
+    runs = spec.runs()
+    assert len(runs) == 8
+    assert [r.path for r in runs[:4]] == ["pinwheel/beta-vae/beta=1/seed=0", "pinwheel/beta-vae/beta=4/seed=0",
+                                          "pinwheel/beta-tcvae/beta=2/seed=0", "pinwheel/beta-tcvae/beta=6/seed=0"]
+    assert all(r.seed == 1 for r in runs[4:])  # seed-major
+    run = runs[0]
+    assert (run.dataset, run.method, run.model, run.params, run.cell) == (
+        "pinwheel", "beta-vae", "beta-vae", {"beta": 1.0}, "pinwheel/beta-vae/beta=1")
+    config = run.config
+    assert (config.dataset, config.model.likelihood, config.model.latent_dim, config.train.steps,
+            config.train.seed, config.model.params) == ("pinwheel", "gaussian", 2, 250, 0, {"beta": 1.0})
+    assert isinstance(config.model.params["beta"], float)  # beta = 1 and beta = 1.0 are one run
+    assert len({r.id for r in runs}) == 8 and all(len(r.id) == 12 for r in runs)
+    # ids are stable: another spec that contains the same run gives it the same id, threads or not
+    again = parse_spec(spec_text(seeds="[0]", values="[1.0]", executor="workers = 1\nthreads_per_run = 2"), "b.toml")
+    assert again.runs()[0].id == run.id and again.runs()[0].path == run.path
+
+
+def test_format_value():
+    assert [format_value(v) for v in (4.0, 4, 0.5, 1e-5, True, "mws", "a/b")] == [
+        "4", "4", "0.5", "1e-05", "true", "mws", "a_b"]
+
+
+def test_several_grids_params_and_overrides():
+    text = '''
+seeds = [3, 7]
+datasets = [{name = "pinwheel", label = "pw", options = {num_arms = 3}, model = {likelihood = "gaussian"}}]
+[train]
+steps = 10
+[[methods]]
+model = "annealed-vae"
+grid = [{c_max = [5, 10]}, {c_max = 25, gamma = [10, 100]}]
+params = {iteration_threshold = 100}
+train = {lr = 0.01}
+model_settings = {latent_dim = 3}
+'''
+    runs = parse_spec(text, "s.toml").runs()
+    assert [r.path for r in runs if r.seed == 3] == [
+        "pw/annealed-vae/c_max=5/seed=3", "pw/annealed-vae/c_max=10/seed=3",
+        "pw/annealed-vae/c_max=25,gamma=10/seed=3", "pw/annealed-vae/c_max=25,gamma=100/seed=3"]
+    config = runs[0].config
+    assert config.dataset_options == {"num_arms": 3} and config.train.lr == 0.01 and config.model.latent_dim == 3
+    assert config.model.params == {"iteration_threshold": 100, "c_max": 5.0}
+    assert {r.seed for r in runs} == {3, 7}
+
+
+@pytest.mark.parametrize("change, message", [
+    ("typo = 1", "unknown key(s) typo"),
+    ("[train]\nstepz = 3", "[train]: unknown key(s) stepz"),
+    ("[metrics]\nnames = ['mog']", "unknown metric 'mog'"),
+    ("[metrics]\nparams = {num_bins = 'x', dci = {num_train = 5}}", "params.dci: parameters for a metric that is"),
+    ("[metrics]\nparams = {nope = 3}", "no listed metric has a parameter 'nope'"),
+    ("[executor]\nkind = 'cloud'", "kind must be one of local, ray, slurm"),
+    ("[executor]\nworkerz = 2", "[executor]: unknown key(s) workerz"),
+    ("[udr]\ncorrelation = 'pearson'", "correlation must be lasso or spearman"),
+    ("[[methods]]\nmodel = 'beta-vea'", "did you mean 'beta-vae'"),
+    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {gamma = [1]}", "has no hyperparameter 'gamma'"),
+    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = []}", "an empty list expands to no run"),
+    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [5, 5.0]}", "two grid points give the run"),
+    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [2, 3]}", "train the same thing"),
+    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b/c'", "must be letters, digits"),
+    ("[[methods]]\nmodel = 'beta-vae'", "methods: beta-vae appear twice"),
+])
+def test_strict_reading_names_the_problem(change, message):
+    base = ('seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n'
+            '[[methods]]\nmodel = "beta-vae"\ngrid = {beta = [1, 2]}\n')
+    if change.startswith("typo"):
+        text = change + "\n" + base
+    else:
+        text = base + change + "\n"
+    with pytest.raises(SpecError, match=None) as caught:
+        parse_spec(text, "s.toml")
+    assert message in str(caught.value), str(caught.value)
+    assert "s.toml" in str(caught.value)
+
+
+def test_bad_values_in_train_are_named():
+    text = 'datasets = ["pinwheel"]\n[train]\nlr = -1\n[[methods]]\nmodel = "vae"\n'
+    with pytest.raises(SpecError, match=r"run pinwheel/vae/defaults/seed=0: .*train.lr"):
+        parse_spec(text, "s.toml")
+    with pytest.raises(SpecError, match="seeds must be a count"):
+        parse_spec('seeds = 0\ndatasets = ["pinwheel"]\n[[methods]]\nmodel = "vae"\n', "s.toml")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        parse_spec("datasets = [", "s.toml")
+    with pytest.raises(FileNotFoundError, match="neither a file nor a preset"):
+        load_spec("no-such-spec.toml")
+
+
+def test_presets():
+    reference = load_spec("unsupervised_study_v1")
+    runs = reference.runs()
+    assert len(runs) == 12_600 and reference.seeds == tuple(range(50))
+    assert [d.name for d in reference.datasets] == ["dsprites", "color-dsprites", "noisy-dsprites", "scream-dsprites",
+                                                    "smallnorb", "cars3d", "shapes3d-h5"]
+    grids = {m.model: (m.grids, m.params) for m in reference.methods}
+    assert grids["beta-vae"][0] == ({"beta": [1, 2, 4, 6, 8, 16]},)
+    assert grids["annealed-vae"] == (({"c_max": [5, 10, 25, 50, 75, 100]},),
+                                     {"gamma": 1000, "iteration_threshold": 100000})
+    assert grids["factor-vae"][0] == ({"gamma": [10, 20, 30, 40, 50, 100]},)
+    assert grids["dip-vae-i"] == (({"lambda_od": [1, 2, 5, 10, 20, 50]},), {"lambda_d_factor": 10})
+    assert grids["dip-vae-ii"] == (({"lambda_od": [1, 2, 5, 10, 20, 50]},), {"lambda_d_factor": 1})
+    assert grids["beta-tcvae"][0] == ({"beta": [1, 2, 4, 6, 8, 10]},)
+    config = runs[0].config
+    assert (config.train.steps, config.train.lr, config.train.batch_size, config.model.latent_dim,
+            config.model.likelihood) == (300_000, 1e-4, 64, 10, "bernoulli")
+    assert reference.representations == ("mean", "sampled") and not reference.metrics.fast
+    assert set(reference.metrics.names) == {"beta_vae", "factor_vae", "mig", "dci", "modularity_explicitness", "sap",
+                                            "unsupervised", "downstream_lr", "downstream_gbt"}
+    laptop = load_spec("laptop")
+    assert len(laptop.runs()) == 16 and len(laptop.datasets) == 2 and len(laptop.seeds) == 2
+
+
+def test_spec_changes_added_runs_or_differences():
+    old = parse_spec(spec_text(seeds="2"), "a.toml")
+    problems, added = spec_differences(old, parse_spec(spec_text(seeds="3", values="[1, 4, 8]"), "b.toml"))
+    assert problems == []
+    assert sorted(r.path for r in added)[:2] == ["pinwheel/beta-tcvae/beta=2/seed=2", "pinwheel/beta-tcvae/beta=6/seed=2"]
+    assert len(added) == 3 * 5 - 8
+    problems, _ = spec_differences(old, parse_spec(spec_text(steps=300, values="[1]"), "c.toml"))
+    text = "\n".join(problems)
+    assert "run pinwheel/beta-vae/beta=1/seed=0 changed: train.steps 250 -> 300" in text
+    assert "run pinwheel/beta-vae/beta=4/seed=0 is no longer in the spec" in text
+    problems, _ = spec_differences(old, parse_spec(spec_text().replace('["mig", "unsupervised"]', '["mig"]'), "d"))
+    assert problems == ["[metrics] names: ('mig', 'unsupervised') before, ('mig',) now"]
+    same, added = spec_differences(old, parse_spec(spec_text(executor="kind = 'ray'"), "e.toml"))
+    assert same == [] and added == []
+
+
+def test_cli_presets_init_plan(tmp_path, capsys):
+    assert untwine_main(["study", "presets"]) == 0
+    out = capsys.readouterr().out
+    assert "laptop" in out and "12600 runs" in out
+    assert untwine_main(["study", "init", "laptop"]) == 0
+    text = capsys.readouterr().out
+    (tmp_path / "my.toml").write_text(text)
+    assert len(load_spec(tmp_path / "my.toml").runs()) == 16
+    assert untwine_main(["study", "plan", str(tmp_path / "my.toml"), "--no-measure", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "16 runs" in out and "dsprites/beta-vae/beta=8/seed=1" in out and "disk: about" in out
+    assert untwine_main(["study", "init", "nope"]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+
+
+def test_plan_measures_a_step(tmp_path):
+    from untwine.study import plan
+
+    spec = parse_spec(spec_text(steps=1000, executor="workers = 2\nthreads_per_run = 1"), "tiny.toml")
+    result = plan(spec)
+    assert len(result.step_seconds) == 2  # beta-vae and beta-tcvae on the pinwheel's shape
+    assert all(0 < s < 1 for s in result.step_seconds.values())
+    expected = sum(r.config.train.steps * s for r in result.runs
+                   for k, s in result.step_seconds.items() if k.startswith(r.model + " ")) / 2
+    assert result.train_seconds == pytest.approx(expected)
+    assert "estimated training time" in result.summary()
