@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from untwine.estimators import (ESTIMATORS, decompose_kl, gaussian_log_density,
-                                gaussian_total_correlation, importance_weights, log_importance_weights, mmd,
+from untwine.estimators import (ESTIMATORS, KERNELS, PER_DIMENSION_SCALES, decompose_kl, default_bandwidth,
+                                dimension_wise_kl, gaussian_kl, gaussian_log_density, gaussian_total_correlation,
+                                importance_weights, index_code_mutual_information, kernel_matrix,
+                                log_aggregate_densities, log_importance_weights, mmd, mmd_per_dimension,
                                 standard_normal_log_density, total_correlation)
 
 from _exact import exact_tc_2d
@@ -98,16 +100,6 @@ def test_mws_and_mss_converge_to_exact_tc_of_a_2d_aggregate_posterior():
     assert mws[0] > mws[1] and mws[1] < 0.04
 
 
-def test_kl_parts_sum_to_the_sampled_kl():
-    g = torch.Generator().manual_seed(0)
-    mean, logvar = torch.randn(32, 5, generator=g), 0.5 * torch.randn(32, 5, generator=g)
-    z = mean + torch.exp(0.5 * logvar) * torch.randn(32, 5, generator=g)
-    for estimator in ESTIMATORS:
-        parts = decompose_kl(z, mean, logvar, estimator=estimator, dataset_size=500)
-        sampled = (gaussian_log_density(z, mean, logvar) - standard_normal_log_density(z)).sum(1).mean()
-        assert float(sum(parts.values())) == pytest.approx(float(sampled), abs=1e-4)
-
-
 def test_mmd_is_zero_for_identical_samples_and_grows_with_a_shift():
     x = torch.randn(200, 4, generator=torch.Generator().manual_seed(0))
     for kernel in ("imq", "gaussian"):
@@ -118,3 +110,154 @@ def test_mmd_is_zero_for_identical_samples_and_grows_with_a_shift():
     assert abs(float(mmd(x, y, unbiased=True))) < 0.01 < float(mmd(x, y + 1.0, unbiased=True))
     with pytest.raises(ValueError, match="imq, gaussian"):
         mmd(x, y, "linear")
+
+
+# -- brute force: the estimators written out from the papers' definitions, loop by loop -------------
+
+def mss_weights_by_hand(batch_size, dataset_size):
+    """Chen et al. 2018, Appendix C, as a loop: the point's own posterior weighs 1/N; the next one (cyclically)
+    the remainder (N − B + 1)/(N(B − 1)); every other one 1/(B − 1). With B > N the B − 1 others share
+    (N − 1)/N equally."""
+    b, n = batch_size, dataset_size
+    w = np.zeros((b, b))
+    for i in range(b):
+        for j in range(b):
+            if i == j:
+                w[i, j] = 1 / n if b > 1 else 1.0
+            elif b > n:
+                w[i, j] = (n - 1) / (n * (b - 1))
+            elif j == (i + 1) % b:
+                w[i, j] = (n - b + 1) / (n * (b - 1))
+            else:
+                w[i, j] = 1 / (b - 1)
+    return w
+
+
+@pytest.mark.parametrize("batch_size,dataset_size", [(1, 7), (2, 2), (4, 10), (5, 3), (6, 6), (9, 1000)])
+def test_importance_weights_are_those_of_the_paper(batch_size, dataset_size):
+    np.testing.assert_allclose(importance_weights(batch_size, dataset_size, "mss"),
+                               mss_weights_by_hand(batch_size, dataset_size), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(importance_weights(batch_size, dataset_size, "mws"),
+                               np.full((batch_size, batch_size), 1 / batch_size), rtol=0, atol=1e-15)
+    # a hand-written case: B = 4, N = 10
+    if (batch_size, dataset_size) == (4, 10):
+        third, rest = 1 / 3, 7 / 30
+        expected = [[0.1, rest, third, third], [third, 0.1, rest, third], [third, third, 0.1, rest],
+                    [rest, third, third, 0.1]]
+        np.testing.assert_allclose(importance_weights(4, 10), expected, rtol=0, atol=1e-15)
+
+
+def test_log_aggregate_densities_by_brute_force():
+    g = torch.Generator().manual_seed(4)
+    mean, logvar = torch.randn(6, 3, generator=g, dtype=torch.float64), torch.randn(6, 3, generator=g,
+                                                                                    dtype=torch.float64)
+    z = mean + torch.exp(0.5 * logvar) * torch.randn(6, 3, generator=g, dtype=torch.float64)
+    m, lv, zz = mean.numpy(), logvar.numpy(), z.numpy()
+
+    def log_normal(x, mu, log_variance):
+        return -0.5 * (math.log(2 * math.pi) + log_variance + (x - mu) ** 2 / math.exp(log_variance))
+
+    for estimator, size in (("mws", None), ("mss", 40)):
+        w = np.full((6, 6), 1 / 6) if estimator == "mws" else mss_weights_by_hand(6, 40)
+        joint = np.zeros(6)
+        marginal = np.zeros((6, 3))
+        for i in range(6):
+            joint[i] = math.log(sum(w[i, j] * math.exp(sum(log_normal(zz[i, k], m[j, k], lv[j, k]) for k in range(3)))
+                                    for j in range(6)))
+            for k in range(3):
+                marginal[i, k] = math.log(sum(w[i, j] * math.exp(log_normal(zz[i, k], m[j, k], lv[j, k]))
+                                              for j in range(6)))
+        log_qz, log_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator, dataset_size=size)
+        np.testing.assert_allclose(log_qz.numpy(), joint, rtol=1e-10)
+        np.testing.assert_allclose(log_marginals.numpy(), marginal, rtol=1e-10)
+        log_q_given = np.array([sum(log_normal(zz[i, k], m[i, k], lv[i, k]) for k in range(3)) for i in range(6)])
+        log_p = np.array([sum(log_normal(zz[i, k], 0.0, 0.0) for k in range(3)) for i in range(6)])
+        parts = decompose_kl(z, mean, logvar, estimator=estimator, dataset_size=size)
+        assert float(parts["index_code_mi"]) == pytest.approx(np.mean(log_q_given - joint), rel=1e-10)
+        assert float(parts["total_correlation"]) == pytest.approx(np.mean(joint - marginal.sum(1)), rel=1e-10)
+        assert float(parts["dimension_wise_kl"]) == pytest.approx(np.mean((marginal - log_p[:, None] / 3).sum(1)
+                                                                          ), rel=1e-10)
+        assert float(total_correlation(z, mean, logvar, estimator=estimator, dataset_size=size)) == \
+            pytest.approx(float(parts["total_correlation"]), rel=1e-12)
+        assert float(dimension_wise_kl(z, mean, logvar, estimator=estimator, dataset_size=size)) == \
+            pytest.approx(float(parts["dimension_wise_kl"]), rel=1e-12)
+        assert float(index_code_mutual_information(z, mean, logvar, estimator=estimator, dataset_size=size)) == \
+            pytest.approx(float(parts["index_code_mi"]), rel=1e-12)
+
+
+def test_gaussian_kl_closed_forms():
+    """KL(N(μ, v) ‖ N(0, s²)) = log(s/√v) + (v + μ²)/(2s²) − ½, written out."""
+    mean, logvar = np.array([0.5, -1.0, 0.0]), np.array([-1.0, 0.3, 0.0])
+    variance = np.exp(logvar)
+
+    def by_hand(prior_variance):
+        return [0.5 * math.log(prior_variance / v) + (v + mu ** 2) / (2 * prior_variance) - 0.5
+                for mu, v in zip(mean, variance)]
+
+    np.testing.assert_allclose(gaussian_kl(mean, logvar), by_hand(1.0), rtol=1e-12)
+    np.testing.assert_allclose(gaussian_kl(mean, logvar, variance=variance), by_hand(1.0), rtol=1e-12)
+    np.testing.assert_allclose(gaussian_kl(mean, logvar, 2.25), by_hand(2.25), rtol=1e-12)
+    np.testing.assert_allclose(gaussian_kl(mean, logvar, 0.5, variance=variance), by_hand(0.5), rtol=1e-12)
+    torch_kl = gaussian_kl(torch.tensor(mean), torch.tensor(logvar))
+    np.testing.assert_allclose(torch_kl.numpy(), by_hand(1.0), rtol=1e-12)
+    assert gaussian_kl(mean, logvar)[2] == 0.0  # N(0, 1) against itself
+
+
+def test_gaussian_total_correlation_closed_form():
+    # two latents with correlation ρ: TC = −½ log(1 − ρ²), whatever the scales
+    covariance = np.array([[4.0, 0.8 * 2 * 3], [0.8 * 2 * 3, 9.0]])
+    assert gaussian_total_correlation(covariance) == pytest.approx(-0.5 * math.log(1 - 0.64), rel=1e-12)
+    assert gaussian_total_correlation(np.diag([1.0, 5.0, 0.1])) == pytest.approx(0.0, abs=1e-12)
+
+
+def kernel_by_hand(a, b, kernel, bandwidth):
+    distance = float(((a - b) ** 2).sum())
+    return bandwidth / (bandwidth + distance) if kernel == "imq" else math.exp(-distance / (2 * bandwidth ** 2))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_mmd_by_brute_force(kernel):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    y = 0.5 + torch.randn(4, 3, generator=g, dtype=torch.float64)
+    bandwidth = default_bandwidth(kernel, 3)
+    xx = [[kernel_by_hand(p.numpy(), q.numpy(), kernel, bandwidth) for q in x] for p in x]
+    yy = [[kernel_by_hand(p.numpy(), q.numpy(), kernel, bandwidth) for q in y] for p in y]
+    xy = [[kernel_by_hand(p.numpy(), q.numpy(), kernel, bandwidth) for q in y] for p in x]
+    np.testing.assert_allclose(kernel_matrix(x, y, kernel, bandwidth).numpy(), xy, rtol=1e-12)
+    biased = np.mean(xx) + np.mean(yy) - 2 * np.mean(xy)
+    assert float(mmd(x, y, kernel)) == pytest.approx(biased, rel=1e-12)
+    off = lambda m: (np.sum(m) - np.trace(m)) / (len(m) * (len(m) - 1))  # noqa: E731
+    assert float(mmd(x, y, kernel, unbiased=True)) == pytest.approx(off(np.array(xx)) + off(np.array(yy))
+                                                                    - 2 * np.mean(xy), rel=1e-12)
+
+
+def test_default_bandwidths_are_the_wae_rule():
+    assert default_bandwidth("imq", 10) == 20.0 and default_bandwidth("imq", 10, 0.5) == 10.0
+    assert default_bandwidth("gaussian", 10, 0.4) == pytest.approx(2.0)
+
+
+def test_mmd_per_dimension_is_the_authors_sum_by_brute_force():
+    """Mathieu et al.'s released discrepancy: Σ over scales s ∈ {0.1, …, 5} and latents k of a 1-D MMD²
+    with k(a, b) = 2s / (2s + (a − b)²), U-statistics within each sample."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    y = 0.3 + 1.5 * torch.randn(5, 2, generator=g, dtype=torch.float64)
+    xs, ys = x.numpy(), y.numpy()
+    total = 0.0
+    for s in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0):
+        c = 2 * s
+        for k in range(2):
+            kxx = sum(c / (c + (xs[i, k] - xs[j, k]) ** 2) for i in range(6) for j in range(6) if i != j) / 30
+            kyy = sum(c / (c + (ys[i, k] - ys[j, k]) ** 2) for i in range(5) for j in range(5) if i != j) / 20
+            kxy = sum(c / (c + (xs[i, k] - ys[j, k]) ** 2) for i in range(6) for j in range(5)) / 30
+            total += kxx + kyy - 2 * kxy
+    assert PER_DIMENSION_SCALES == (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+    assert float(mmd_per_dimension(x, y)) == pytest.approx(total, rel=1e-12)
+    # it compares marginals only: shuffling one latent across the batch leaves it unchanged
+    shuffled = torch.stack([x[:, 0], x[torch.tensor([3, 1, 5, 0, 2, 4]), 1]], dim=1)
+    assert float(mmd_per_dimension(shuffled, y)) == pytest.approx(total, rel=1e-12)
+    with pytest.raises(ValueError, match="two samples"):
+        mmd_per_dimension(x[:1], y)
+    with pytest.raises(ValueError, match=r"\(n, d\)"):
+        mmd_per_dimension(x, y[:, :1])

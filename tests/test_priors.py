@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import distributions as D
@@ -79,3 +80,79 @@ def test_bad_priors_are_named():
     with pytest.raises(ValueError, match="scale"):
         GaussianPrior(scale=0.0)
     assert math.isfinite(float(GaussianPrior().log_prob(torch.zeros(1, 3))[0]))
+
+
+# -- KL(q(z|x) ‖ p(z)) of the structured priors against numerical integration ---------------------
+
+def kl_by_integration_1d(mean, std, log_prior, half_width=12.0, points=200_001):
+    """∫ q log(q/p) dz for q = N(mean, std²) and a 1-D prior given by its log-density (numpy)."""
+    grid = np.linspace(mean - half_width * std, mean + half_width * std, points)
+    log_q = -0.5 * np.log(2 * np.pi * std ** 2) - 0.5 * ((grid - mean) / std) ** 2
+    q = np.exp(log_q)
+    return float(np.sum(q * (log_q - log_prior(grid))) * (grid[1] - grid[0]))
+
+
+def log_normal(x, std):
+    return -0.5 * np.log(2 * np.pi * std ** 2) - 0.5 * (x / std) ** 2
+
+
+def monte_carlo_kl(prior, mean, logvar, n=400_000, seed=0):
+    mean = torch.as_tensor(mean, dtype=torch.float64).expand(n, -1)
+    logvar = torch.as_tensor(logvar, dtype=torch.float64).expand(n, -1)
+    z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed),
+                                                     dtype=torch.float64)
+    return float(prior.kl(mean, logvar, z).mean())
+
+
+def test_sparse_prior_kl_converges_to_numerical_integration():
+    """Per latent (1 − γ)·N(0, 1) + γ·N(0, σ0²): the Monte-Carlo KL at many samples is the integral, latent by
+    latent (the prior factorises)."""
+    prior = SparsePrior(sparsity=0.8, spike_scale=0.05)
+
+    def log_prior(x):
+        return np.logaddexp(np.log(0.2) + log_normal(x, 1.0), np.log(0.8) + log_normal(x, 0.05))
+
+    mean, std = np.array([0.02, 0.7]), np.array([0.03, 0.4])
+    exact = sum(kl_by_integration_1d(m, s, log_prior) for m, s in zip(mean, std))
+    assert monte_carlo_kl(prior, mean[None], np.log(std ** 2)[None]) == pytest.approx(exact, abs=0.01)
+    # the KL to N(0, I) is far from it: a structured prior is not the standard one
+    standard = GaussianPrior().kl(torch.tensor(mean[None]), torch.tensor(np.log(std ** 2)[None]))[0]
+    assert abs(float(standard) - exact) > 0.5
+
+
+def test_mixture_prior_kl_converges_to_numerical_integration():
+    """Two latents, four components at (±2, 0) and (0, ±2), std 0.5: the 2-D integral on a grid."""
+    prior = MixturePrior(components=4, radius=2.0, component_scale=0.5)
+    centres = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
+    mean, std = np.array([1.2, 0.3]), np.array([0.6, 0.5])
+    grid = np.linspace(-8, 8, 1601)
+    a, b = np.meshgrid(grid, grid, indexing="ij")
+    log_q = log_normal(a - mean[0], std[0]) + log_normal(b - mean[1], std[1])
+    log_p = np.log(np.mean([np.exp(log_normal(a - c[0], 0.5) + log_normal(b - c[1], 0.5)) for c in centres],
+                           axis=0))
+    q = np.exp(log_q)
+    exact = float(np.sum(q * (log_q - log_p)) * (grid[1] - grid[0]) ** 2)
+    assert monte_carlo_kl(prior, mean[None], np.log(std ** 2)[None]) == pytest.approx(exact, abs=0.01)
+    standard = GaussianPrior().kl(torch.tensor(mean[None]), torch.tensor(np.log(std ** 2)[None]))[0]
+    assert abs(float(standard) - exact) > 0.5
+
+
+@pytest.mark.parametrize("prior,expected", [
+    (GaussianPrior(scale=1.5), 2.25),
+    (MixturePrior(components=3, radius=2.0, component_scale=0.5), 0.25 + 4.0 / 4),
+    (SparsePrior(sparsity=0.8, spike_scale=0.05), 0.2 + 0.8 * 0.05 ** 2),
+])
+def test_variance_is_the_second_moment_of_the_samples(prior, expected):
+    """variance(d): E[z_j²] averaged over the d latents, in closed form, and as the samples show."""
+    assert prior.variance(4) == pytest.approx(expected, rel=1e-12)
+    samples = prior.sample(200_000, 4, torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert float(samples.pow(2).mean()) == pytest.approx(expected, rel=0.02)
+
+
+def test_gaussian_prior_kl_is_closed_form_at_any_sample():
+    prior = GaussianPrior(scale=0.5)
+    mean, logvar = torch.tensor([[0.3, -0.2]], dtype=torch.float64), torch.tensor([[-1.0, -2.0]], dtype=torch.float64)
+    expected = sum(np.log(0.5 / np.exp(0.5 * lv)) + (np.exp(lv) + m ** 2) / (2 * 0.25) - 0.5
+                   for m, lv in zip(mean[0].tolist(), logvar[0].tolist()))
+    assert float(prior.kl(mean, logvar, torch.full_like(mean, 9.0))[0]) == pytest.approx(expected, rel=1e-12)
+    assert float(prior.kl(mean, logvar)[0]) == pytest.approx(expected, rel=1e-12)

@@ -1,15 +1,21 @@
-"""Every objective: loss terms against hand computations, and end-to-end training."""
+"""Every objective: loss terms against hand computations and known answers (closed forms, brute force, a
+trained discriminator's TC against the Gaussian one), and end-to-end training."""
+
+import math
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch import distributions as D
 
 from untwine import data as data_room
 from untwine.config import RunConfig
-from untwine.estimators import gaussian_log_density, standard_normal_log_density
+from untwine.estimators import gaussian_total_correlation, mmd, mmd_per_dimension
 from untwine.models import (OBJECTIVES, VAE, AnnealedVAE, Autoencoder, BetaTCVAE, DIPVAEI, DIPVAEII, Decomposition,
                             FactorVAE, Step, build_objective, gaussian_kl)
+from untwine.models import beta_tcvae as beta_tcvae_module
+from untwine.models.factor_vae import Discriminator, permute_dims
 from untwine.run_files import read_manifest
 from untwine.runs import load_model, read_log
 from untwine.train import train
@@ -122,47 +128,158 @@ def test_dip_vae_penalties_by_hand():
     assert terms["dip"].item() == pytest.approx(2.0 * 0.5 + 2.0 * (2.0 ** 2 + 1.0 ** 2))
 
 
-def test_beta_tcvae_terms():
-    mean, logvar, z = batch(n=16)
+def correlated_gaussian_posteriors(n, seed, dtype=torch.float64):
+    """Posteriors N(μ_i, s² I), μ_i ~ N(0, A), and one sample each: q(z) ≈ N(0, A + s² I) for large n."""
+    g = torch.Generator().manual_seed(seed)
+    chol = torch.linalg.cholesky(torch.tensor(COVARIANCE, dtype=dtype))
+    mean = torch.randn(n, 3, generator=g, dtype=dtype) @ chol.T
+    logvar = torch.full_like(mean, math.log(NOISE))
+    z = mean + math.sqrt(NOISE) * torch.randn(mean.shape, generator=g, dtype=dtype)
+    return mean, logvar, z
+
+
+COVARIANCE, NOISE = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, 0.2], [0.3, 0.2, 1.0]]), 0.3
+AGGREGATE = COVARIANCE + NOISE * np.eye(3)
+# closed forms for Gaussian posteriors with Gaussian means: MI = ½ log det(Σ/s²), TC = −½ log det(correlation),
+# dimension-wise KL = Σ_k ½(Σ_kk − 1 − log Σ_kk)
+EXACT = {"index_code_mi": 0.5 * np.linalg.slogdet(AGGREGATE / NOISE)[1],
+         "total_correlation": gaussian_total_correlation(AGGREGATE),
+         "dimension_wise_kl": sum(0.5 * (v - 1 - math.log(v)) for v in np.diag(AGGREGATE))}
+TOLERANCE = {"index_code_mi": 0.12, "total_correlation": 0.03, "dimension_wise_kl": 0.015}
+
+
+@pytest.mark.parametrize("estimator", ["mws", "mss"])
+def test_beta_tcvae_terms_are_the_closed_form_parts(estimator):
+    """On 2,048 Gaussian posteriors the three minibatch-estimated parts are the closed forms; each weight
+    multiplies its own part: (β − 1)·TC beside the analytic KL, or α·MI + β·TC + γ·dwKL."""
+    mean, logvar, z = correlated_gaussian_posteriors(2048, seed=0)
     kl = gaussian_kl(mean, logvar).sum(1).mean()
-    terms, logs = regularize(BetaTCVAE(beta=1.0), mean, logvar, z)
-    assert terms["weighted_tc"].item() == 0.0 and terms["kl"].item() == pytest.approx(kl.item())
-    terms, logs = regularize(BetaTCVAE(beta=4.0), mean, logvar, z)
-    assert terms["weighted_tc"].item() == pytest.approx(3.0 * logs["total_correlation"], rel=1e-5)
-    # The full decomposition with unit weights sums to the one-sample KL estimate, exactly.
-    full = BetaTCVAE(beta=1.0, full_decomposition=True, estimator="mss", dataset_size=1000)
+    terms, logs = regularize(BetaTCVAE(beta=4.0, estimator=estimator, dataset_size=10 ** 9), mean, logvar, z)
+    assert set(terms) == {"kl", "weighted_tc"} and float(terms["kl"]) == pytest.approx(float(kl), rel=1e-12)
+    assert float(terms["weighted_tc"]) / 3.0 == pytest.approx(EXACT["total_correlation"], abs=0.03)
+    assert float(regularize(BetaTCVAE(beta=1.0), mean, logvar, z)[0]["weighted_tc"]) == 0.0
+    full = BetaTCVAE(beta=5.0, alpha=2.0, gamma=3.0, full_decomposition=True, estimator=estimator,
+                     dataset_size=10 ** 9)
     terms, logs = regularize(full, mean, logvar, z)
-    mc_kl = (gaussian_log_density(z, mean, logvar) - standard_normal_log_density(z)).sum(1).mean()
-    assert sum(t.item() for t in terms.values()) == pytest.approx(mc_kl.item(), rel=1e-4, abs=1e-4)
-    weighted = BetaTCVAE(beta=5.0, alpha=2.0, gamma=3.0, full_decomposition=True)
-    terms, logs = regularize(weighted, mean, logvar, z)
-    assert terms["weighted_mi"].item() == pytest.approx(2.0 * logs["index_code_mi"], rel=1e-4)
-    assert terms["weighted_tc"].item() == pytest.approx(5.0 * logs["total_correlation"], rel=1e-4)
-    assert terms["weighted_dwkl"].item() == pytest.approx(3.0 * logs["dimension_wise_kl"], rel=1e-4)
+    assert set(terms) == {"weighted_mi", "weighted_tc", "weighted_dwkl"}
+    for term, weight, part in (("weighted_mi", 2.0, "index_code_mi"), ("weighted_tc", 5.0, "total_correlation"),
+                               ("weighted_dwkl", 3.0, "dimension_wise_kl")):
+        assert float(terms[term]) / weight == pytest.approx(EXACT[part], abs=TOLERANCE[part]), term
+        assert logs[part] == pytest.approx(EXACT[part], abs=TOLERANCE[part]), part
 
 
-def test_mss_needs_the_dataset_size_and_takes_it_from_configure():
-    mean, logvar, z = batch()
+def mss_tc_by_hand(z, mean, logvar, dataset_size):
+    """Chen et al.'s MSS estimate of the TC written out in numpy (Appendix C weights)."""
+    z, mean, logvar = (t.double().numpy() for t in (z, mean, logvar))
+    b, n = len(z), dataset_size
+    w = np.full((b, b), 1 / (b - 1))
+    for i in range(b):
+        w[i, (i + 1) % b] = (n - b + 1) / (n * (b - 1))
+        w[i, i] = 1 / n
+    pairs = -0.5 * (np.log(2 * np.pi) + logvar[None] + (z[:, None] - mean[None]) ** 2 / np.exp(logvar[None]))
+    log_qz = np.log((w * np.exp(pairs.sum(2))).sum(1))
+    log_marginals = np.log((w[:, :, None] * np.exp(pairs)).sum(1))
+    return float(np.mean(log_qz - log_marginals.sum(1)))
+
+
+class TinySquaresWithInstances(TinySquares):
+    """TinySquares whose 36 points each come as 10 distinct images (as SmallNORB's instances)."""
+
+    num_observations = 360
+
+
+def test_mss_uses_the_datasets_number_of_observations():
+    mean, logvar, z = batch(n=16)
     objective = BetaTCVAE(estimator="mss")
     with pytest.raises(ValueError, match="dataset size"):
         regularize(objective, mean, logvar, z)
-    objective.configure(None, None, TinySquares())
-    regularize(objective, mean, logvar, z)
-    assert objective._dataset_size == 36
+    for data, size in ((TinySquares(), 36), (TinySquaresWithInstances(), 360)):
+        objective.configure(None, None, data)
+        _, logs = regularize(objective, mean, logvar, z)
+        assert logs["total_correlation"] == pytest.approx(mss_tc_by_hand(z, mean, logvar, size), rel=1e-5)
+    assert mss_tc_by_hand(z, mean, logvar, 360) != pytest.approx(mss_tc_by_hand(z, mean, logvar, 16), rel=1e-3)
     fixed = BetaTCVAE(estimator="mss", dataset_size=100)
-    fixed.configure(None, None, TinySquares())
-    assert fixed._dataset_size == 100
+    fixed.configure(None, None, TinySquaresWithInstances())
+    _, logs = regularize(fixed, mean, logvar, z)
+    assert logs["total_correlation"] == pytest.approx(mss_tc_by_hand(z, mean, logvar, 100), rel=1e-5)
 
 
-def test_decomposition_gaussian_kl_and_priors():
-    mean, logvar, z = batch(n=16)
-    objective = Decomposition(beta=2.0, alpha=1.0)
-    terms, logs = regularize(objective, mean, logvar, z)
-    assert terms["beta_kl"].item() == pytest.approx(2.0 * gaussian_kl(mean, logvar).sum(1).mean().item(), rel=1e-5)
-    assert terms["alpha_mmd"].item() > 0
-    for prior in ("mixture", "sparse"):
-        terms, logs = regularize(Decomposition(prior=prior), mean, logvar, z)
-        assert all(torch.isfinite(t) for t in terms.values())
+@pytest.mark.parametrize("data,size", [(TinySquaresWithInstances(), 360), (TinySquares(), 36)])
+def test_the_trainer_hands_the_datasets_n_to_the_mss_estimator(data, size, tmp_path, monkeypatch):
+    """Through untwine.train.train: the estimator sees N = num_observations (or prod(factor_sizes)), never
+    the batch size."""
+    seen = []
+    original = beta_tcvae_module.decompose_kl
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["dataset_size"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(beta_tcvae_module, "decompose_kl", spy)
+    train(tiny_config("beta-tcvae", steps=3, estimator="mss"), tmp_path / "r", progress=False, data=data)
+    assert seen == [size] * 3
+
+
+def mixture_prior_by_hand(components, radius, scale, d):
+    """The documented placement: component k at ±radius on axis k // 2, sign (−1)^k, equal weights."""
+    means = torch.zeros(components, d, dtype=torch.float64)
+    for k in range(components):
+        means[k, k // 2] = radius if k % 2 == 0 else -radius
+    return D.MixtureSameFamily(D.Categorical(torch.ones(components, dtype=torch.float64)),
+                               D.Independent(D.Normal(means, scale), 1))
+
+
+def test_decomposition_kl_is_to_the_structured_prior():
+    """β·KL(q(z|x) ‖ p(z)) with p the chosen prior, computed here with torch.distributions: closed form for
+    N(0, σ*² I), the one-sample estimate log q(z|x) − log p(z) at the step's z for the mixture and sparse
+    priors (not the KL to N(0, I))."""
+    mean, logvar, z = (t.double() for t in batch(n=16))
+    q = D.Independent(D.Normal(mean, torch.exp(0.5 * logvar)), 1)
+    terms, logs = regularize(Decomposition(beta=2.0, prior_scale=2.0), mean, logvar, z)
+    wide = D.Independent(D.Normal(torch.zeros(4, dtype=torch.float64), 2.0), 1)
+    assert float(terms["beta_kl"]) == pytest.approx(2.0 * float(D.kl_divergence(q, wide).mean()), rel=1e-10)
+    assert logs["kl"] == pytest.approx(float(D.kl_divergence(q, wide).mean()), rel=1e-10)
+    mixture = mixture_prior_by_hand(3, 1.5, 0.7, 4)
+    terms, _ = regularize(Decomposition(beta=2.0, prior="mixture", components=3, component_radius=1.5,
+                                        component_scale=0.7), mean, logvar, z)
+    expected = (q.log_prob(z) - mixture.log_prob(z)).mean()
+    assert float(terms["beta_kl"]) == pytest.approx(2.0 * float(expected), rel=1e-10)
+    per_latent = D.MixtureSameFamily(D.Categorical(torch.tensor([0.4, 0.6], dtype=torch.float64)),
+                                     D.Normal(torch.zeros(2, dtype=torch.float64),
+                                              torch.tensor([1.0, 0.1], dtype=torch.float64)))
+    terms, _ = regularize(Decomposition(beta=3.0, prior="sparse", sparsity=0.6, spike_scale=0.1), mean, logvar, z)
+    expected = (q.log_prob(z) - per_latent.log_prob(z).sum(1)).mean()
+    assert float(terms["beta_kl"]) == pytest.approx(3.0 * float(expected), rel=1e-10)
+    standard = gaussian_kl(mean, logvar).sum(1).mean()
+    assert abs(float(expected) - float(standard)) > 0.5
+
+
+def test_decomposition_mmd_compares_the_codes_with_prior_samples():
+    """α·MMD²(z, y) with y drawn from the prior with the step's generator, after the reparameterisation: the
+    joint MMD² with the WAE bandwidth from the prior's per-latent variance σ² (C = 2·d·σ², h = √(d·σ²)), or
+    Mathieu et al.'s per-dimension sum."""
+    mean, logvar, z = (t.double() for t in batch(n=16))
+    for objective in (Decomposition(alpha=3.0, prior="mixture"), Decomposition(alpha=3.0, prior="sparse"),
+                      Decomposition(alpha=3.0, prior_scale=2.0, kernel="gaussian"),
+                      Decomposition(alpha=3.0, prior="mixture", mmd="per-dimension")):
+        terms, logs = regularize(objective, mean, logvar, z, generator=torch.Generator().manual_seed(5))
+        samples = objective.prior.sample(16, 4, torch.Generator().manual_seed(5), dtype=torch.float64)
+        if objective.mmd == "joint":
+            variance = objective.prior.variance(4)
+            bandwidth = 2 * 4 * variance if objective.kernel == "imq" else math.sqrt(4 * variance)
+            expected = mmd(z, samples, objective.kernel, bandwidth)
+        else:
+            expected = mmd_per_dimension(z, samples)
+        assert float(terms["alpha_mmd"]) == pytest.approx(3.0 * float(expected), rel=1e-10)
+        assert logs["mmd"] == pytest.approx(float(expected), rel=1e-10)
+    assert Decomposition(bandwidth=5.0).kernel_bandwidth(4) == 5.0
+    assert Decomposition(prior="mixture").kernel_bandwidth(4) == pytest.approx(2 * 4 * (0.25 + 4.0 / 4))
+    with pytest.raises(ValueError, match="joint, per-dimension"):
+        Decomposition(mmd="energy")
+    with pytest.raises(ValueError, match="kernel and bandwidth"):
+        Decomposition(mmd="per-dimension", kernel="gaussian")
+    with pytest.raises(ValueError, match="kernel and bandwidth"):
+        Decomposition(mmd="per-dimension", bandwidth=1.0)
 
 
 def test_autoencoder_is_deterministic_reconstruction_only():
@@ -174,6 +291,67 @@ def test_autoencoder_is_deterministic_reconstruction_only():
     t2, _, _ = objective(model, x, 0, torch.Generator().manual_seed(2))
     assert list(t1) == ["reconstruction"] and torch.equal(t1["reconstruction"], t2["reconstruction"])
     assert torch.equal(step.z, model.encode(x)[0])
+
+
+def test_permute_dims_shuffles_each_dimension_independently():
+    """Each column is a permutation of its own values, and the columns are permuted independently: two
+    identical columns stay equal in about 1/B of the rows (not all of them)."""
+    z = torch.arange(1000, dtype=torch.float32)[:, None].repeat(1, 3)
+    shuffled = permute_dims(z, torch.Generator().manual_seed(0))
+    for k in range(3):
+        assert torch.equal(shuffled[:, k].sort().values, z[:, k])
+        assert (shuffled[:, k] != z[:, k]).float().mean() > 0.95
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert (shuffled[:, a] == shuffled[:, b]).float().mean() < 0.01
+    # samples of Π_k q(z_k): the correlation of a perfectly correlated pair is gone
+    assert abs(float(torch.corrcoef(shuffled[:, :2].T)[0, 1])) < 0.1
+
+
+class SmallFactorVAE(FactorVAE):
+    discriminator_hidden = 64
+    discriminator_layers = 2
+
+
+def test_a_trained_discriminator_estimates_the_gaussian_tc():
+    """Kim & Mnih's density-ratio trick: trained to tell z ~ q(z) (class 0) from permuted batches (class 1),
+    D's logit difference on q(z) averages to TC = −½ log det(correlation) (0.67 nats here). A flipped sign or
+    swapped labels give −0.67, one shared permutation for all dimensions gives 0."""
+    covariance = np.array([[1.0, 0.8, 0.3], [0.8, 1.0, 0.5], [0.3, 0.5, 1.0]])
+    chol = torch.linalg.cholesky(torch.tensor(covariance, dtype=torch.float32))
+    torch.manual_seed(0)
+    objective = SmallFactorVAE(gamma=2.0, discriminator_lr=1e-3)
+    objective.configure(VAE((4,), 3), None, None)
+    assert [m.out_features for m in objective.discriminator.net if isinstance(m, torch.nn.Linear)] == [64, 64, 2]
+    g = torch.Generator().manual_seed(0)
+    estimates = []
+    for it in range(900):
+        z = torch.randn(256, 3, generator=g) @ chol.T
+        objective.auxiliary_step(None, Step(x=None, mean=z, logvar=z, z=z, decoded=None, step=it, generator=g))
+        if it >= 600 and it % 50 == 0:
+            z = torch.randn(20_000, 3, generator=g) @ chol.T
+            terms, logs = regularize(objective, z, z, z, generator=g)
+            estimates.append(logs["tc_estimate"])
+            assert float(terms["weighted_tc"]) == pytest.approx(2.0 * logs["tc_estimate"], rel=1e-5)
+    assert np.mean(estimates) == pytest.approx(gaussian_total_correlation(covariance), abs=0.12)
+
+
+def test_discriminator_loss_labels_q_as_zero_and_permuted_as_one():
+    torch.manual_seed(0)
+    objective = SmallFactorVAE()
+    objective.configure(VAE((4,), 3), None, None)
+    z = torch.randn(8, 3)
+    loss, logits, labels = objective.discriminator_loss(z, torch.Generator().manual_seed(1))
+    loss, logits = loss.detach(), logits.detach()
+    assert labels.tolist() == [0] * 8 + [1] * 8
+    permuted = permute_dims(z, torch.Generator().manual_seed(1))
+    expected_logits = objective.discriminator(torch.cat([z, permuted])).detach()
+    assert torch.allclose(logits, expected_logits)
+    log_p = torch.log_softmax(expected_logits, dim=1)
+    assert float(loss) == pytest.approx(-float((log_p[:8, 0].sum() + log_p[8:, 1].sum()) / 16), rel=1e-5)
+    with pytest.raises(RuntimeError, match="configure"):
+        FactorVAE().regularizer(Step(x=None, mean=z, logvar=z, z=z, decoded=None, step=0))
+    assert isinstance(objective.discriminator, Discriminator) and set(objective.optimizers()) == {"discriminator"}
+    assert FactorVAE().optimizers() == {}
 
 
 def test_factor_vae_gradients_stay_apart():

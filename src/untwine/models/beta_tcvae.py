@@ -21,8 +21,9 @@ class BetaTCVAE(Objective):
 
     ``estimator``: ``mws`` (minibatch weighted sampling, §4.1) or ``mss`` (minibatch
     stratified sampling, Appendix C); see :mod:`untwine.estimators`. MSS needs the
-    dataset size N: the trainer passes it to :meth:`configure` (the size of the finite
-    factor space); a non-zero ``dataset_size`` hyperparameter overrides it.
+    dataset size N: the trainer passes the dataset to :meth:`configure`, which takes its
+    number of distinct observations (``data.num_observations``); a non-zero
+    ``dataset_size`` hyperparameter overrides it.
     Reference grid: β ∈ {1, 2, 4, 6, 8, 10}; untwine's default β is 6.
     """
 
@@ -47,10 +48,14 @@ class BetaTCVAE(Objective):
         self._dataset_size = self.dataset_size or None
 
     def configure(self, model, train_config, data) -> None:
-        """Take the dataset size N for MSS from the dataset (the size of its finite factor space), unless the
-        hyperparameter set it."""
+        """Take the dataset size N for MSS from the dataset, unless the hyperparameter set it: its number of
+        distinct observations, ``data.num_observations`` (48,600 for SmallNORB), or the size of its finite
+        factor space for a dataset that does not say."""
         if not self.dataset_size and data is not None:
-            self._dataset_size = int(np.prod(data.factor_sizes, dtype=np.int64))
+            size = getattr(data, "num_observations", None)
+            if size is None:
+                size = np.prod(data.factor_sizes, dtype=np.int64)
+            self._dataset_size = int(size)
 
     def regularizer(self, step):
         if self.estimator == "mss" and self._dataset_size is None:

@@ -55,6 +55,9 @@ class FactorVAE(Objective):
 
     name = "factor-vae"
     paper = "Kim & Mnih 2018, Disentangling by Factorising, Eq. 2 and Algorithm 2"
+    #: the discriminator's hidden width and depth (the reference's 6 × 1000; a subclass may change them)
+    discriminator_hidden = 1000
+    discriminator_layers = 6
 
     def __init__(self, *, gamma: float = 10.0, discriminator_lr: float = 1e-4):
         super().__init__()
@@ -71,7 +74,8 @@ class FactorVAE(Objective):
         with torch.random.fork_rng(devices=[]):
             # A stream of its own, so the discriminator does not share the VAE's initial draws.
             torch.manual_seed(int(np.random.SeedSequence([seed, 0xD15C]).generate_state(1)[0]))
-            self.discriminator = Discriminator(model.latent_dim).to(device)
+            self.discriminator = Discriminator(model.latent_dim, self.discriminator_hidden,
+                                               self.discriminator_layers).to(device)
         self._optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr,
                                            betas=(0.5, 0.9), fused=True)
 

@@ -43,8 +43,10 @@ class VAE(nn.Module):
     ``likelihood="bernoulli"``: the decoder outputs logits; the reconstruction loss
     is sigmoid cross-entropy summed over pixels (the reference). ``"gaussian"``: the
     decoder outputs means (through a sigmoid) and the loss is the squared error
-    summed over pixels (a unit-variance Gaussian up to a constant, as in the
-    reference library's l2 loss).
+    Σ (x − μ)² summed over pixels, as in the reference library's l2 loss. That is the
+    negative log-likelihood of a Gaussian with variance σ² = ½ up to a constant
+    ((x − μ)²/(2σ²) + ½ log 2πσ² per pixel), not of a unit-variance one, whose NLL is
+    half of it: β with this loss weighs the KL against twice the unit-variance NLL.
     """
 
     def __init__(self, observation_shape: tuple[int, ...], latent_dim: int = 10, likelihood: str = "bernoulli"):
@@ -93,7 +95,8 @@ class VAE(nn.Module):
         return mean + torch.exp(0.5 * logvar) * noise
 
     def reconstruction_loss(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
-        """Negative log-likelihood per example (n,), summed over all observation entries."""
+        """Negative log-likelihood per example (n,), summed over all observation entries (up to a constant
+        for the Gaussian likelihood: the squared error, the NLL of variance ½)."""
         if self.likelihood == "bernoulli":
             loss = F.binary_cross_entropy_with_logits(decoded, x, reduction="none")
         else:
