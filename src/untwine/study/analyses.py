@@ -41,12 +41,16 @@ __all__ = [
     "wilson_interval", "spearman_matrix",
 ]
 
-#: The results table's columns (besides ``param.<name>``), as the studies issue defines them.
-COLUMNS = ("dataset", "model", "seed", "representation", "metric", "key", "value",
-           "reconstruction", "kl", "elbo", "steps", "wall_time", "path")
+try:  # the studies room's schema is the contract (untwine.study.results, docs/studies.md)
+    from .results import COLUMNS as _SCHEMA, PARAM_COLUMNS as _PARAMS, PARAM_PREFIX
+except ImportError:  # a checkout without the studies room: the same schema, as issue 14 defines it
+    PARAM_PREFIX, _PARAMS = "param.", "param.*"
+    _SCHEMA = ("dataset", "model", _PARAMS, "seed", "representation", "metric", "key", "value",
+               "reconstruction", "kl", "elbo", "steps", "wall_time", "path")
+#: The results table's columns besides the ``param.<name>`` ones.
+COLUMNS = tuple(c for c in _SCHEMA if c != _PARAMS)
 #: The columns an analysis cannot do without.
 REQUIRED = ("dataset", "model", "seed", "representation", "metric", "key", "value")
-PARAM_PREFIX = "param."
 #: method -> the hyperparameter column the reference grid varies (shared/REFERENCE.md, "Grids").
 REGULARISATION = {
     "beta-vae": "param.beta",
@@ -420,7 +424,11 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
     out["n_infinite"] = grouped["infinite"].sum()
     q = grouped["tc"].quantile([low, high]).unstack()
     out["q_low"], out["q_high"] = q[low], q[high]
-    out = out.reset_index().sort_values(["dataset", "model", "value", "representation"], kind="stable")
+    out = out.reset_index()
+    # the table's order of datasets and methods, then by value
+    rank = {c: {v: i for i, v in enumerate(dict.fromkeys(frame[c]))} for c in ("dataset", "model")}
+    out = out.assign(_d=out["dataset"].map(rank["dataset"]), _m=out["model"].map(rank["model"]))
+    out = out.sort_values(["_d", "_m", "value", "representation"], kind="stable").drop(columns=["_d", "_m"])
     out = out[["dataset", "model", "hyperparameter", "value", "representation", "n", "n_infinite", "median",
                "q_low", "q_high"]].reset_index(drop=True)
     out.attrs["quantiles"] = quantiles
@@ -816,9 +824,11 @@ def _off_diagonal(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
 def finding_overview(result: pd.DataFrame) -> str:
     runs = int(result["runs"].sum())
     failed = int(result["failed"].sum())
+    low, high = int(result["seeds_min"].min()), int(result["seeds_max"].max())
+    seeds = f"{low}" if low == high else f"{low}–{high}"
     return (f"{runs:,} runs: {result['dataset'].nunique()} dataset(s), {result['model'].nunique()} method(s), "
-            f"{int(result['values'].max())} value(s) per method at most, {int(result['seeds_min'].min())}–"
-            f"{int(result['seeds_max'].max())} seeds per cell; {failed} failed (no finite score).")
+            f"{int(result['values'].max())} value(s) per method at most, {seeds} seed(s) per cell; {failed} failed "
+            f"(no finite score).")
 
 
 def finding_total_correlation(result: pd.DataFrame) -> str:
@@ -833,10 +843,9 @@ def finding_total_correlation(result: pd.DataFrame) -> str:
     for rep in (SAMPLED, MEAN):
         t = trends[trends["representation"] == rep]["trend"].dropna()
         if len(t):
-            parts.append(f"the {rep} representation's TC falls in {int((t < 0).sum())} and rises in "
-                         f"{int((t > 0).sum())} of {len(t)} (method, dataset) pairs (median Spearman with "
-                         f"strength {_r(t.median())})")
-    return "As regularisation grows, median over seeds: " + "; ".join(parts) + "."
+            parts.append(f"the {rep} representation's TC falls in {int((t < 0).sum())}/{len(t)} and rises in "
+                         f"{int((t > 0).sum())}/{len(t)} (method, dataset) pairs (median Spearman {_r(t.median())})")
+    return "As regularisation grows (median TC over seeds), " + "; ".join(parts) + "."
 
 
 def finding_metric_agreement(result: pd.DataFrame) -> str:
@@ -892,7 +901,7 @@ def finding_model_selection(result: pd.DataFrame) -> str:
     parts = []
     for _, row in result.iterrows():
         if row["draws"]:
-            published = f", paper {_pct(row['published'])}" if np.isfinite(row["published"]) else ""
+            published = f" (seed 001: {_pct(row['published'])})" if np.isfinite(row["published"]) else ""
             parts.append(f"{row['condition']} {_pct(row['win_rate'])} [{_pct(row['ci_low'])}, {_pct(row['ci_high'])}]"
                          f"{published}")
     if not parts:
@@ -905,7 +914,7 @@ def finding_downstream(result: pd.DataFrame) -> str:
     per = result[result["dataset"] != ALL_DATASETS].dropna(subset=["spearman"])
     if per.empty:
         return "No downstream accuracy has enough runs to correlate."
-    med = per.groupby("target")["spearman"].median()
+    med = per.groupby("target", sort=False)["spearman"].median()
     parts = [f"{t} {_r(med[t])}" for t in med.index if t.endswith(("10000", "efficiency")) or t.endswith(" 10")]
     return ("Median over datasets and metrics of the Spearman between a metric and downstream accuracy: "
             + ", ".join(parts) + ".")
@@ -965,7 +974,7 @@ def _downstream_keys(num_factors: int) -> list[str]:
 
 def synthetic_table(datasets=REFERENCE_DATASETS[:2], methods=tuple(REFERENCE_GRID)[:3], seeds: int = 5, *,
                     values: int = 6, representations=(MEAN, SAMPLED), num_factors: int = 5, downstream: bool = True,
-                    udr: bool = True, failed: float = 0.0, seed: int = 0, root: str = "study") -> pd.DataFrame:
+                    udr: bool = True, failed: float = 0.0, seed: int = 0) -> pd.DataFrame:
     """A results table with the studies issue's schema and a known structure, for tests,
     benchmarks and the docs' figures; its numbers mean nothing about any real model.
 
@@ -1046,7 +1055,8 @@ def synthetic_table(datasets=REFERENCE_DATASETS[:2], methods=tuple(REFERENCE_GRI
         run_columns[column] = np.where([REGULARISATION.get(m, PARAM_PREFIX + "value") == column for m in run_model],
                                        run_value, np.nan)
     run_columns["seed"] = run_seed
-    paths = np.array([f"{root}/{d}/{m}/{REGULARISATION.get(m, 'param.value')[len(PARAM_PREFIX):]}={v:g}/seed={s}"
+    # the studies room's layout: <dataset>/<method>/<param>=<value>/seed=<k>, relative to the study directory
+    paths = np.array([f"{d}/{m}/{REGULARISATION.get(m, 'param.value')[len(PARAM_PREFIX):]}={v:g}/seed={s}"
                       for d, m, v, s in zip(run_dataset, run_model, run_value, run_seed)], dtype=object)
     bad = rng.random(n_runs) < failed
     value = np.concatenate([np.where(bad, np.nan, v) for _, _, _, v in rows])
