@@ -284,3 +284,8 @@ def test_synthetic_table_has_the_schema():
     assert len(table.drop_duplicates(["path", "representation", "metric", "key"])) == len(table)
     keys = set(table[table["metric"] == "downstream_lr"]["key"])
     assert "10000:mean_test_accuracy" in keys and "10:test_accuracy_factor_2" in keys
+
+
+def test_selection_over_several_seeds():
+    result = A.selection_experiment(quality_table(noise=False), scores=SCORES_AB[:2], draws=1000, selection_seeds=3)
+    assert (result["selection_seeds"] == 3).all() and (result["win_rate"] > 0.9).all()

@@ -27,6 +27,7 @@ can (a missing seed leaves a cell with fewer runs; a missing metric drops its ro
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -707,10 +708,10 @@ def selection_experiment(table, scores=SUPERVISED, representation: str = MEAN, *
             s_own = rest[np.arange(batch), rng.integers(n_s - selection_seeds, size=batch)]
             s_rand = rest[np.arange(batch), rng.integers(n_s - selection_seeds, size=batch)]
             source = array[d[:, None, None], m[:, None, None], np.arange(n_c)[None, :, None], chosen_seeds[:, None, :]]
-            with np.errstate(all="ignore"):
-                import warnings
-
-                with warnings.catch_warnings():
+            if selection_seeds == 1:
+                cell_score = source[:, :, 0]
+            else:
+                with warnings.catch_warnings():  # all-NaN cells (missing runs) are expected
                     warnings.simplefilter("ignore", RuntimeWarning)
                     cell_score = np.nanmedian(source, axis=2)
             has_choice = np.isfinite(cell_score).any(axis=1)

@@ -116,6 +116,37 @@ def _few_ticks(ax, n: int = 4):
         ax.yaxis.set_major_locator(MaxNLocator(n))
 
 
+def _blocks(ax, blocks, *, top_labels: bool, tick_labels: bool = True, gap: float = 1.0) -> list:
+    """Groups side by side on one axis, ``blocks`` = [(name, [tick labels])], with a thin line
+    between groups and the names above the axes when ``top_labels``: one Axes per row instead of
+    one per group (a figure of the reference study would otherwise hold 42 Axes, slow to draw).
+    Returns the x positions of each block."""
+    from matplotlib.transforms import blended_transform_factory
+
+    xs, ticks, labels, start = [], [], [], 0.0
+    for _, items in blocks:
+        x = start + np.arange(len(items), dtype=float)
+        xs.append(x)
+        ticks.extend(x)
+        labels.extend(items)
+        start += len(items) + gap
+    for x in xs[:-1]:
+        if len(x):
+            ax.axvline(x[-1] + (gap + 1) / 2, color="#a0aec0", lw=0.8)
+    ax.set_xlim(-0.6, start - gap - 0.4)
+    # labels as plain texts: a matplotlib Tick per position costs more than the rest of the row
+    ax.set_xticks([])
+    where = blended_transform_factory(ax.transData, ax.transAxes)
+    if tick_labels:
+        for x, label in zip(ticks, labels):
+            ax.text(x, -0.03, label, transform=where, ha="center", va="top", fontsize=6.5)
+    if top_labels:
+        for (name, _), x in zip(blocks, xs):
+            if len(x):
+                ax.text(x.mean(), 1.03, name, transform=where, ha="center", va="bottom", fontsize=8)
+    return xs
+
+
 def _grid(n: int, max_cols: int) -> tuple[int, int]:
     cols = max(1, min(max_cols, n))
     return (n + cols - 1) // cols, cols
@@ -161,12 +192,22 @@ def _method_colours(methods) -> dict:
 
 
 def _boxes(ax, positions, stats: pd.DataFrame, colours):
-    """Boxes from precomputed quantiles (q05, q25, median, q75, q95): three draw calls per panel."""
+    """Boxes from precomputed quantiles (q05, q25, median, q75, q95): one artist each for the
+    whiskers, the boxes and the medians (a Rectangle per box would cost a patch each)."""
+    from matplotlib.collections import PolyCollection
+
     x = np.asarray(positions, dtype=float)
-    ax.vlines(x, stats["q05"], stats["q95"], colors=colours, lw=1)
-    ax.bar(x, stats["q75"] - stats["q25"], bottom=stats["q25"], width=0.64, color=colours, alpha=0.45,
-           edgecolor=colours, linewidth=0.8)
-    ax.hlines(stats["median"], x - 0.32, x + 0.32, colors="black", lw=1.4)
+    if not len(x):
+        return
+    q05, q25, median, q75, q95 = (stats[c].to_numpy(dtype=float) for c in ("q05", "q25", "median", "q75", "q95"))
+    ax.vlines(x, q05, q95, colors=colours, lw=1)
+    half = 0.32
+    boxes = np.stack([np.column_stack([x - half, q25]), np.column_stack([x + half, q25]),
+                      np.column_stack([x + half, q75]), np.column_stack([x - half, q75])], axis=1)
+    ax.add_collection(PolyCollection(boxes, facecolors=colours, edgecolors=colours, alpha=0.45, linewidths=0.8),
+                      autolim=True)
+    ax.hlines(median, x - half, x + half, colors="black", lw=1.4)
+    ax.autoscale_view()
 
 
 def _label(value) -> str:
@@ -180,39 +221,34 @@ def _label(value) -> str:
 def figure_total_correlation(result: pd.DataFrame, out_dir: Path, part=None):
     plt = _plt()
     datasets, methods = _order(result["dataset"]), _order(result["model"])
-    fig, axes = _figure(len(datasets), len(methods), (2.0, 1.35), left=1.05, top=0.95, bottom=0.45, wgap=0.25,
-                        hgap=0.55, sharey="row")
+    values = {m: sorted(result.loc[result["model"] == m, "value"].dropna().unique()) or [np.nan] for m in methods}
+    names = {m: result.loc[result["model"] == m, "hyperparameter"].iloc[0] or "value" for m in methods}
+    blocks = [(f"{m} ({names[m]})", [_label(v) for v in values[m]]) for m in methods]
+    width = 0.3 * (sum(len(v) for v in values.values()) + len(methods) - 1)
+    fig, axes = _figure(len(datasets), 1, (max(width, 4.0), 1.45), left=1.05, top=1.05, bottom=0.35, hgap=0.5)
     low, high = result.attrs.get("quantiles", (0.25, 0.75))
     for i, dataset in enumerate(datasets):
-        for j, method in enumerate(methods):
-            ax = axes[i, j]
-            rows = result[(result["dataset"] == dataset) & (result["model"] == method)]
-            ax.grid(alpha=0.3)
-            ax.tick_params(labelsize=7)
-            if rows.empty:
-                ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes, fontsize=8)
-                continue
-            values = sorted(rows["value"].dropna().unique()) or [np.nan]
+        ax = axes[i, 0]
+        rows = result[result["dataset"] == dataset]
+        xs = _blocks(ax, blocks, top_labels=i == 0)
+        for method, x in zip(methods, xs):
+            cell = rows[rows["model"] == method]
             for rep, colour in REP_COLOURS.items():
-                r = rows[rows["representation"] == rep].set_index("value").reindex(values)
-                x = np.arange(len(values))
-                ax.plot(x, r["median"], color=colour, lw=1.5, marker="o", ms=2.5, label=rep)
+                r = cell[cell["representation"] == rep].set_index("value").reindex(values[method])
+                ax.plot(x, r["median"], color=colour, lw=1.5, marker="o", ms=2.5)
                 ax.fill_between(x, r["q_low"], r["q_high"], color=colour, alpha=0.2, lw=0)
-            ax.set_xticks(np.arange(len(values)))
-            ax.set_xticklabels([_label(v) for v in values], fontsize=7)
-            if i == 0:
-                ax.set_title(method, fontsize=9)
-            ax.set_xlabel(rows["hyperparameter"].iloc[0] or "value", fontsize=7, labelpad=1)
-            if j == 0:
-                ax.set_ylabel(f"{dataset}\nTC (nats)", fontsize=8)
-            finite = rows[["median", "q_low", "q_high"]].to_numpy(dtype=float)
-            finite = finite[np.isfinite(finite)]
-            if finite.size and (finite > 0).all():
-                ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
+        ax.tick_params(labelsize=7)
+        n = int(rows["n"].sum() // max(1, rows["representation"].nunique()))
+        ax.set_ylabel(f"{dataset}\n(n = {n:,})\nTC (nats)", fontsize=8)
+        finite = rows[["median", "q_low", "q_high"]].to_numpy(dtype=float)
+        finite = finite[np.isfinite(finite)]
+        if finite.size and (finite > 0).all():
+            ax.set_yscale("log")
     n = int(result["n"].sum() // max(1, result["representation"].nunique()))
     handles = [plt.Line2D([], [], color=c, lw=2, label=f"{rep} representation") for rep, c in REP_COLOURS.items()]
-    _title(fig, f"Gaussian total correlation against regularisation: median over seeds, band {low:.0%}–{high:.0%} "
-                f"(n = {n:,} runs)", handles)
+    _title(fig, f"Gaussian total correlation against each method's hyperparameter: median over seeds, band "
+                f"{low:.0%}–{high:.0%} (n = {n:,} runs)", handles)
     return [(_save(fig, out_dir, "total_correlation"), "")]
 
 
@@ -248,26 +284,22 @@ def figure_score_distribution(result: pd.DataFrame, out_dir: Path, part: str | N
     by_method = result[result["level"] == "method"]
     datasets, scores, methods = _order(result["dataset"]), _order(result["score"]), _order(result["model"])
     colours = _method_colours(methods)
-    fig, axes = _figure(len(scores), len(datasets), (1.6, 1.1), left=0.95, top=1.05, bottom=0.2, wgap=0.15,
-                        hgap=0.25, sharey="row")
+    first = by_method[by_method["score"] == scores[0]].groupby("dataset")["n"].sum()
+    blocks = [(f"{d} (n = {int(first.get(d, 0)):,})", [""] * len(methods)) for d in datasets]
+    width = 0.24 * (len(datasets) * len(methods) + len(datasets) - 1)
+    fig, axes = _figure(len(scores), 1, (max(width, 4.0), 1.1), left=0.95, top=1.05, bottom=0.15, hgap=0.35)
     for i, score in enumerate(scores):
-        for j, dataset in enumerate(datasets):
-            ax = axes[i, j]
-            part = by_method[(by_method["score"] == score) & (by_method["dataset"] == dataset)]
-            part = part.set_index("model").reindex(methods).dropna(subset=["median"])
-            _boxes(ax, [methods.index(m) for m in part.index], part, [colours[m] for m in part.index])
-            ax.set_xticks([])
-            ax.set_xlim(-0.6, len(methods) - 0.4)
-            ax.tick_params(labelsize=7)
-            ax.grid(axis="y", alpha=0.3)
-            _few_ticks(ax)
-            if i == 0:
-                ax.set_title(f"{dataset}\n(n = {int(part['n'].sum()):,})" if len(part) else dataset, fontsize=8)
-            elif len(part):
-                ax.text(0.99, 0.02, f"n = {int(part['n'].sum()):,}", transform=ax.transAxes, ha="right",
-                        fontsize=6, color="#4a5568")
-            if j == 0:
-                ax.set_ylabel(score, fontsize=8)
+        ax = axes[i, 0]
+        xs = _blocks(ax, blocks, top_labels=i == 0, tick_labels=False)
+        part_score = by_method[by_method["score"] == score]
+        for dataset, x in zip(datasets, xs):
+            stats = part_score[part_score["dataset"] == dataset].set_index("model").reindex(methods)
+            keep = stats["median"].notna().to_numpy()
+            _boxes(ax, x[keep], stats[keep], [colours[m] for m, k in zip(methods, keep) if k])
+        ax.tick_params(labelsize=7, bottom=False)
+        ax.grid(axis="y", alpha=0.3)
+        _few_ticks(ax)
+        ax.set_ylabel(score, fontsize=8)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[m], alpha=0.6, label=m) for m in methods]
     _title(fig, "Score per method, values and seeds pooled (box 25–75%, whiskers 5–95%, black: median)", handles)
     return [(_save(fig, out_dir, "score_distribution"), "per method")]
@@ -277,26 +309,24 @@ def _score_by_value(result: pd.DataFrame, out_dir: Path, score: str):
     by_value = result[(result["level"] == "value") & (result["score"] == score)]
     datasets, methods = _order(result["dataset"]), _order(result["model"])
     colours = _method_colours(methods)
-    fig, axes = _figure(len(datasets), len(methods), (1.6, 1.0), left=1.05, top=0.7, bottom=0.35, wgap=0.15,
-                        hgap=0.45, sharey="row")
+    values = {m: sorted(by_value.loc[by_value["model"] == m, "value"].dropna().unique()) for m in methods}
+    blocks = [(m, [_label(v) for v in values[m]]) for m in methods]
+    width = 0.3 * (sum(len(v) for v in values.values()) + len(methods) - 1)
+    fig, axes = _figure(len(datasets), 1, (max(width, 4.0), 1.05), left=1.05, top=0.75, bottom=0.3, hgap=0.45)
     for i, dataset in enumerate(datasets):
-        for j, method in enumerate(methods):
-            ax = axes[i, j]
-            part = by_value[(by_value["dataset"] == dataset) & (by_value["model"] == method)].sort_values("value")
-            _boxes(ax, np.arange(len(part)), part, colours[method])
-            ax.set_xticks(np.arange(len(part)))
-            ax.set_xticklabels([_label(v) for v in part["value"]], fontsize=6)
-            ax.tick_params(labelsize=7)
-            ax.grid(axis="y", alpha=0.3)
-            _few_ticks(ax)
-            if i == 0:
-                ax.set_title(method, fontsize=8)
-            if j == 0:
-                ax.set_ylabel(f"{dataset}\n{score}", fontsize=7)
-            if len(part):
-                ax.text(0.99, 0.02, f"n = {int(part['n'].sum()):,}", transform=ax.transAxes, ha="right",
-                        fontsize=6, color="#4a5568")
-    _title(fig, f"{score} per hyperparameter value (only the seed varies within a box; box 25–75%, whiskers 5–95%)")
+        ax = axes[i, 0]
+        xs = _blocks(ax, blocks, top_labels=i == 0)
+        rows = by_value[by_value["dataset"] == dataset]
+        for method, x in zip(methods, xs):
+            stats = rows[rows["model"] == method].set_index("value").reindex(values[method])
+            keep = stats["median"].notna().to_numpy()
+            _boxes(ax, x[keep], stats[keep], colours[method])
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+        _few_ticks(ax)
+        ax.set_ylabel(f"{dataset}\n(n = {int(rows['n'].sum()):,})\n{score}", fontsize=7)
+    _title(fig, f"{score} per hyperparameter value: only the seed varies within a box (box 25–75%, whiskers 5–95%, "
+                "black: median)")
     return [(_save(fig, out_dir, f"score_distribution_by_value_{_slug(score)}"), f"{score} per value")]
 
 
