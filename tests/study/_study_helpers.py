@@ -73,17 +73,20 @@ def fingerprint(study_dir: Path) -> dict:
 
 def untwine_process(*args, env=None) -> subprocess.Popen:
     """``untwine ARGS`` in a process of its own (its own session, so that a kill reaches only it)."""
-    return subprocess.Popen([sys.executable, "-m", "untwine", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "untwine.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             env={**os.environ, **(env or {})})
 
 
-def wait_for(predicate, timeout=120.0, interval=0.01):
+def wait_for(predicate, timeout=120.0, interval=0.01, process=None):
+    """Poll ``predicate`` until it is true; fail early, with its output, if ``process`` ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process ended ({process.returncode}) first:\n{process.stdout.read()}")
         time.sleep(interval)
     raise TimeoutError(f"gave up waiting after {timeout} s")
 

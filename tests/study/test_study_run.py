@@ -192,3 +192,27 @@ def test_tensorboard_events(tmp_path):
     assert math.isclose(events.Scalars("mean/mig/discrete_mig")[0].value, mig, rel_tol=1e-6)
     assert "hparams" in str(events.Tags()) or (run_dir / "events").glob("events.out.tfevents.*")
     assert not list(run_dir.glob(".events-*"))
+
+
+def test_study_report_calls_the_viz_room_with_the_collected_table(tmp_path, capsys, monkeypatch):
+    import sys
+    import types
+
+    spec = small(tmp_path, seeds="1", values="[1]", tc_values="[2]", steps=20)
+    out = tmp_path / "study"
+    run(spec, out, progress=False, echo=None)
+    calls = []
+
+    def write_study_report(table, out_dir):
+        calls.append((table, out_dir))
+        return out_dir / "report.html"
+
+    monkeypatch.setitem(sys.modules, "untwine.viz.study_report",
+                        types.SimpleNamespace(write_study_report=write_study_report))
+    assert untwine_main(["study", "report", str(out)]) == 0
+    assert f"report: {out / 'report.html'}" in capsys.readouterr().out
+    (table, where), = calls
+    assert where == out and list(table.columns) == table_columns(["beta"]) and len(table) > 0
+    monkeypatch.setitem(sys.modules, "untwine.viz.study_report", None)  # as if the module were not there
+    assert untwine_main(["study", "report", str(out)]) == 2
+    assert "the study report is not available" in capsys.readouterr().err
