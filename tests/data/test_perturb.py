@@ -333,3 +333,24 @@ def test_perturb_lowest_mig_refuses_what_it_cannot_choose_from(dsprites):
         perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.1, 0.2], run_dirs=["a"])
     with pytest.raises(ValueError, match="at least one"):
         perturb_lowest_mig(dsprites, [], 0.1, migs=[])
+
+
+def test_hashed_uniform_is_splitmix64_of_the_counter():
+    """SplitMix64 written out with Python integers: the top 24 bits of the mix of (counter XOR key)."""
+    from untwine.data.perturb import hashed_uniform
+
+    mask = (1 << 64) - 1
+
+    def splitmix64(x):
+        z = (x + 0x9E3779B97F4A7C15) & mask
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    key = int(np.random.SeedSequence([7, 3]).generate_state(1, dtype=np.uint64)[0])
+    counters = [0, 1, 4095, 737_279 * 4096 + 17, 2 ** 40 + 5]
+    expected = [(splitmix64(c ^ key) >> 40) / 2 ** 24 for c in counters]
+    np.testing.assert_array_equal(hashed_uniform(np.array(counters, dtype=np.uint64), 7), np.float32(expected))
+    many = hashed_uniform(np.arange(200_000, dtype=np.uint64), 0)
+    assert many.min() >= 0 and many.max() < 1
+    assert many.mean() == pytest.approx(0.5, abs=0.003) and many.var() == pytest.approx(1 / 12, rel=0.01)

@@ -51,5 +51,26 @@ def test_fewer_than_two_varying_codes_is_nan(rng):
     z = np.concatenate([rng.standard_normal((100, 1)), np.zeros((100, 9))], axis=1)
     out = hoyer_sparsity(z)
     assert math.isnan(out["hoyer_sparsity"]) and out["num_codes"] == 1
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="^Hoyer sparsity needs at least 2 codes$"):
         hoyer_sparsity(rng.standard_normal((10, 1)))
+
+
+def test_a_point_at_zero_counts_zero(rng):
+    """A point whose normalised code is all zeros has no direction to be sparse about: it counts 0."""
+    z = np.concatenate([np.eye(3)[rng.integers(0, 3, 99)], np.zeros((1, 3))])
+    assert hoyer_sparsity(z)["hoyer_sparsity"] == pytest.approx(99 / 100)
+
+
+def test_the_sampler_scores_its_points_with_the_reference_default():
+    from untwine.metrics import evaluate, metric_parameters
+
+    from conftest import ToyData
+
+    assert metric_parameters("hoyer_sparsity") == {"num_train": 10_000}
+    data = ToyData((3, 4, 5))
+    out = evaluate(lambda o: np.asarray(o, float) * [1.0, 0.0, 1.0], data, "hoyer_sparsity", seed=2,
+                   num_train=500)["hoyer_sparsity"]
+    factors = np.random.default_rng(2)
+    drawn = np.stack([factors.integers(0, s, size=500) for s in (3, 4, 5)], axis=1).astype(float)
+    assert out["num_codes"] == 2
+    assert out["hoyer_sparsity"] == pytest.approx(hoyer_sparsity(drawn[:, [0, 2]])["hoyer_sparsity"])

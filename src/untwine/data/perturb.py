@@ -34,8 +34,8 @@ has P = 4H rows and wraps around, so values far outside the sample range alias.
 
 ``kind="uniform"`` is the control of seed 002, §5.3, "contaminating each image with
 pixel-wise uniform noise between [−ε, ε]": each image is contaminated once, so the noise
-is fixed per image, drawn from a generator seeded by ``(seed, flat index of its
-factors)`` (the base dataset's ``factors_to_index``), the same at every ``observe``. It
+is fixed per image, a function of ``(seed, flat index of its factors, pixel)`` (the base
+dataset's ``factors_to_index``; :func:`hashed_uniform`), the same at every ``observe``. It
 needs no representation, and is clipped only with ``clip=True``.
 
 A perturbed dataset describes itself as JSON (:meth:`PerturbedDataset.describe`,
@@ -91,6 +91,22 @@ def _encode(posterior, observations: np.ndarray, batch_size: int = 256) -> tuple
         means.append(np.asarray(mean, dtype=np.float64))
         variances.append(np.asarray(variance, dtype=np.float64))
     return np.concatenate(means), np.concatenate(variances)
+
+
+def hashed_uniform(counters: np.ndarray, seed: int) -> np.ndarray:
+    """U[0, 1) float32 numbers that are a fixed function of (seed, counter): SplitMix64 (Steele et al.
+    2014) of the counter XOR a key drawn from ``seed``, top 24 bits. Vectorised, and the same on every
+    platform: the uniform control's noise of an image depends on nothing but its flat index."""
+    key = np.random.SeedSequence([int(seed), 3]).generate_state(1, dtype=np.uint64)[0]
+    z = np.asarray(counters, dtype=np.uint64) ^ key
+    z += np.uint64(0x9E3779B97F4A7C15)
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    z >>= np.uint64(40)
+    return z.astype(np.float32) * np.float32(2.0 ** -24)
 
 
 def pattern(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,14 +223,16 @@ class PerturbedDataset(GroundTruthDataset):
         return self
 
     def noise(self, factors: np.ndarray) -> np.ndarray:
-        """The uniform control's noise (n, *observation_shape) float32 in [−ε, ε]: fixed per image, from a
-        generator seeded by (seed, flat index of the image's factors)."""
+        """The uniform control's noise (n, *observation_shape) float32 in [−ε, ε]: fixed per image, a function of
+        (seed, flat index of the image's factors, pixel) (see :func:`hashed_uniform`)."""
         flat = self.base.factors_to_index(factors)
         shape = tuple(self.observation_shape)
-        out = np.empty((len(flat), *shape), dtype=np.float32)
-        for i, index in enumerate(flat):
-            out[i] = np.random.default_rng([self.seed, 3, int(index)]).uniform(-self.epsilon, self.epsilon, shape)
-        return out
+        pixels = int(np.prod(shape))
+        counters = flat.astype(np.uint64)[:, None] * np.uint64(pixels) + np.arange(pixels, dtype=np.uint64)[None]
+        noise = hashed_uniform(counters, self.seed)
+        noise *= np.float32(2 * self.epsilon)
+        noise -= np.float32(self.epsilon)
+        return noise.reshape((len(flat), *shape))
 
     def _perturbed(self, factors: np.ndarray, clean: np.ndarray) -> np.ndarray:
         clean = np.asarray(clean, dtype=np.float32)
