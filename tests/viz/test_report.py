@@ -1,4 +1,6 @@
-"""report.html: every section present, images written, traversals ordered and swept correctly."""
+"""report.html: every section present, images written, traversals ordered and swept correctly; the
+compact metric table (headline values, downstream as size × predictor, the rest folded); latents
+and factors (KL per latent, the MI heat map with the MIG gaps, Chen et al.'s latent-versus-factor plot)."""
 
 import json
 
@@ -10,7 +12,8 @@ from untwine.config import RunConfig
 from untwine.runs import load_model
 from untwine.train import train
 from untwine.viz import image_grid, write_report
-from untwine.viz.report import TRAVERSAL_RANGE, latent_kl, traversals
+from untwine.viz.report import (ACTIVE_KL, TRAVERSAL_RANGE, _metrics_html, latent_factor_figure,
+                                latent_factor_information, latent_kl, traversals)
 
 
 @pytest.fixture(scope="module")
@@ -19,17 +22,25 @@ def run(tmp_path_factory):
     config.train.steps, config.train.batch_size, config.train.log_every = 6, 8, 2
     out = tmp_path_factory.mktemp("runs") / "r"
     train(config, out, progress=False)
-    (out / "metrics.json").write_text(json.dumps({"mig": {"discrete_mig": 0.1234, "params": {"num_bins": 20},
-                                                          "seed": 0}}))
+    downstream = {f"{size}:{kind}_accuracy_factor_{k}": 0.5 for size in (10, 100, 1000, 10000)
+                  for kind in ("train", "test") for k in range(5)}
+    downstream.update({f"{size}:{stat}_{split}_accuracy": 0.6 + size / 1e5 for size in (10, 100, 1000, 10000)
+                       for stat in ("mean", "min") for split in ("train", "test")})
+    (out / "metrics.json").write_text(json.dumps({
+        "mig": {"discrete_mig": 0.1234, "params": {"num_bins": 20}, "seed": 0},
+        "dci": {"disentanglement": 0.4321, "completeness": 0.5, "informativeness_train": 0.9,
+                "informativeness_test": 0.8, "params": {}, "seed": 0},
+        "downstream_lr": {**downstream, "params": {}, "seed": 0}}))
     return out
 
 
 def test_report_has_every_section(run):
-    page = write_report(run).read_text()
+    page = write_report(run, num_points=500).read_text()
     for needle in ("Training", "Metrics", "0.1234", "discrete_mig", "Reconstructions", "Latent traversals",
-                   "Config", "objective = &quot;beta-vae&quot;"):
+                   "Config", "objective = &quot;beta-vae&quot;", "Latents and factors", "Downstream accuracy"):
         assert needle in page, needle
-    for name in ("report_losses.png", "report_reconstructions.png", "report_traversals.png"):
+    for name in ("report_losses.png", "report_reconstructions.png", "report_traversals.png", "report_latent_kl.png",
+                 "report_mutual_information.png"):
         image = mpimg.imread(run / name)
         assert image.shape[0] > 50 and image.shape[1] > 50 and image.std() > 0.01, name
 
@@ -62,3 +73,65 @@ def test_image_grid_layout():
     grid = image_grid(images, pad=1)
     assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3)
     assert grid[6:10, 11:15].min() == 1.0 and grid[1:5, 1:5].max() == 0.0
+
+
+def test_page_order_and_latent_factor_plot(run):
+    page = write_report(run, num_points=500).read_text()
+    order = [page.index(h) for h in ("<h2>Training", "<h2>Metrics", "<h2>Latents and factors", "<h2>Reconstructions",
+                                     "<h2>Latent traversals", "<h2>Config")]
+    assert order == sorted(order)
+    if "report_latent_factors.png" in page:
+        image = mpimg.imread(run / "report_latent_factors.png")
+        assert image.shape[0] > 100 and image.std() > 0.01
+    else:
+        assert "posterior collapse" in page
+
+
+def test_metric_table_is_compact():
+    keys = {f"{size}:{kind}_accuracy_factor_{k}": 0.5 for size in (10, 100) for kind in ("train", "test")
+            for k in range(5)}
+    keys.update({"10:mean_test_accuracy": 0.61, "10:min_test_accuracy": 0.41, "100:mean_test_accuracy": 0.71,
+                 "100:min_test_accuracy": 0.51})
+    metrics = {"dci": {"disentanglement": 0.4321, "completeness": 0.3, "informativeness_train": 0.9,
+                       "informativeness_test": 0.85, "params": {"fast": True}, "seed": 3},
+               "downstream_lr": {**keys, "params": {}, "seed": 0},
+               "downstream_gbt": {"10:mean_test_accuracy": 0.66, "10:min_test_accuracy": 0.46, "seed": 0}}
+    page = _metrics_html(metrics)
+    main, _, downstream = page.partition("<h3>Downstream accuracy</h3>")
+    assert "disentanglement" in main and "0.4321" in main and "informativeness_test" in main
+    # the non-headline key is folded, not a row of its own
+    assert "<details><summary>1 more</summary>" in main and "informativeness_train" in main
+    import re
+
+    assert re.sub(r"<details>.*?</details>", "", main).count("<tr>") == 2  # the header and dci
+    table = downstream.split("</table>")[0]
+    assert "LR mean" in table and "GBT min" in table and table.count("<tr>") == 3  # header, 10, 100
+    assert "0.6100" in table and "0.4600" in table and "0.7100" in table
+    assert "test_accuracy_factor_4" not in table and "test_accuracy_factor_4" in downstream  # folded
+    stale = _metrics_html(metrics, stale=("dci",), step=9)
+    assert "Stale: dci scored the weights of step ?" in stale and "now at step 9" in stale
+
+
+def test_mutual_information_of_a_perfect_code():
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 4, size=(4000, 3))
+    codes = np.column_stack([factors[:, 2], rng.normal(size=4000), factors[:, 0], factors[:, 1]]).astype(float)
+    info = latent_factor_information(codes, factors)
+    assert list(info["top"]) == [2, 3, 0]
+    assert np.allclose(info["normalized"][[2, 3, 0], [0, 1, 2]], 1.0)
+    assert info["gaps"].min() > 0.95 and info["mig"] > 0.95
+    rotated = latent_factor_information(codes[:, [0, 0, 2, 3]] + np.array([0, 1e-3, 0, 0]), factors)
+    assert rotated["gaps"][2] < 0.05  # two copies of the latent of factor 2: no gap
+
+
+def test_latent_factor_figure_on_a_known_code(tmp_path):
+    from untwine import data
+
+    sprites = data.get("dsprites")
+    rng = np.random.default_rng(0)
+    factors = sprites.sample_factors(2000, rng)
+    means = np.column_stack([factors[:, 3] / 31.0, rng.normal(size=2000)])
+    kl = np.array([1.0, ACTIVE_KL / 2])
+    latent_factor_figure(means, factors, sprites, [0], kl, tmp_path / "lf.png")
+    image = mpimg.imread(tmp_path / "lf.png")
+    assert image.shape[1] > image.shape[0] > 100 and image.std() > 0.01

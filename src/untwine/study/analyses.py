@@ -389,9 +389,9 @@ def overview(table) -> pd.DataFrame:
 
 def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25, 0.75)) -> pd.DataFrame:
     """Gaussian total correlation of the sampled and of the mean representation against
-    regularisation strength (seed 001, Sec. 4.1 and its Fig. 1: "the total correlation of the
-    sampled representation decreases [as regularisation grows] while the total correlation
-    of the mean representation often increases"; the representation usually scored is the mean).
+    regularisation strength (seed 001, slide "Mean representation of the latent variables are
+    correlated": regularisation decorrelates the sampled representation, which training sees,
+    while the mean representation, the one usually scored, stays correlated).
 
     Gaussian TC (REFERENCE.md, "Unsupervised"): ½(Σ log diag Σ − log det Σ) of the codes'
     covariance Σ, the ``unsupervised`` metric's ``gaussian_total_correlation``.
@@ -460,9 +460,9 @@ def _tc_trends(result: pd.DataFrame) -> pd.DataFrame:
 
 def metric_correlation(table, scores=SUPERVISED, representation: str = MEAN) -> pd.DataFrame:
     """Spearman rank correlation between every pair of disentanglement scores over all the
-    runs of one dataset (seed 001, Sec. 4.2 "How much do existing disentanglement metrics
-    agree?", Fig. 2; the slides give BetaVAE–FactorVAE 0.80, MIG–DCI 0.76, Modularity–DCI −0.08
-    on Noisy-dSprites), one matrix per dataset and one pooled over all runs of all datasets
+    runs of one dataset (seed 001, slide "Most disentanglement metrics are correlated":
+    BetaVAE–FactorVAE 0.80, MIG–DCI 0.76, Modularity–DCI −0.08 on Noisy-dSprites), one
+    matrix per dataset and one pooled over all runs of all datasets
     (``dataset`` = ``"all datasets"``).
 
     Long form: dataset, score_a, score_b, spearman, n (runs with both scores). Each pair
@@ -487,9 +487,8 @@ _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 def score_distribution(table, scores=SUPERVISED, representation: str = MEAN) -> pd.DataFrame:
     """The distribution of each score per method (hyperparameters and seeds pooled) and per
-    hyperparameter value within a method (only seeds vary) (seed 001, Sec. 5.2 "How important
-    are different models and hyperparameters for disentanglement?", Figs. 5–6, drawn there as
-    violins: "the random seed and the hyperparameters seem to matter more than the model").
+    hyperparameter value within a method (only seeds vary) (seed 001, slide "Hyperparameters
+    and random seeds are important than models", drawn there as violins).
 
     One row per (dataset, score, model, value); ``level`` is ``"method"`` (value NaN: all
     values pooled) or ``"value"``; columns n, mean, min, q05, q25, median, q75, q95, max.
@@ -527,7 +526,8 @@ def variance_share(table, scores=SUPERVISED, representation: str = MEAN) -> pd.D
         Σ (y − ȳ)² = Σ (ȳ_method − ȳ)² + Σ (ȳ_cell − ȳ_method)² + Σ (y − ȳ_cell)²
 
     summed over runs, each term divided by the total. It puts a number on seed 001's
-    reading of its Figs. 5–6 (the seed and the hyperparameters matter more than the method).
+    reading of its violins (seeds and hyperparameters matter more than the method); the
+    decomposition is ours, not the paper's.
     The shares sum to 1; NaN when the score is constant over the dataset's runs.
 
     One row per (dataset, score): n, variance (ddof 0), method, hyperparameter, seed.
@@ -569,8 +569,8 @@ def unsupervised_selection(table, unsupervised=UNSUPERVISED, supervised=SUPERVIS
     """Spearman rank correlation between each unsupervised score (reconstruction, KL, ELBO,
     the unsupervised metrics of the mean representation, the Gaussian TC of the sampled
     representation, UDR) and each supervised disentanglement score, over the runs of each
-    dataset and pooled (seed 001, Sec. 5.3 "Are there reliable recipes for model selection?",
-    Fig. 9: "the unsupervised scores we consider do not seem to be useful for model selection").
+    dataset and pooled (seed 001, slide "Unsupervised loss vs. disentanglement scores", whose
+    unsupervised scores are reconstruction, KL, ELBO and the sampled TC).
     UDR is Duan et al. 2020's unsupervised selection score.
 
     Signs are as computed: for a loss (reconstruction, KL) or a TC, a useful selector
@@ -606,9 +606,9 @@ def _cell_medians(wide: pd.DataFrame, names) -> pd.DataFrame:
 
 def hyperparameter_transfer(table, scores=SUPERVISED, representation: str = MEAN) -> pd.DataFrame:
     """Per score, the Spearman rank correlation across datasets of the cells' median scores:
-    a cell is (method, value); its median is over seeds (seed 001, Sec. 5.4 "Are these
-    disentangled representations transferable across datasets?", and the slides' matrix for
-    DCI: dSprites–Color-dSprites 0.95, SmallNORB–Shapes3D −0.09). A high correlation means a
+    a cell is (method, value); its median is over seeds (seed 001, slide "Bad transfer
+    performance across datasets and metrics", its matrix for DCI: dSprites–Color-dSprites
+    0.95, SmallNORB–Shapes3D −0.09). A high correlation means a
     good (method, value) on one dataset is good on the other.
 
     Long form: score, dataset_a, dataset_b, spearman, n_cells (cells scored on both).
@@ -654,10 +654,10 @@ _CONDITIONS = (("same metric, same dataset", False, False), ("same metric, other
 def selection_experiment(table, scores=SUPERVISED, representation: str = MEAN, *,
                          draws: int = 10_000, seed: int = 0, selection_seeds: int = 1,
                          confidence: float = 0.95) -> pd.DataFrame:
-    """The Monte-Carlo model-selection experiment of seed 001 (Sec. 5.4, Table 4 of the ICML
-    paper; the slides: a model chosen this way beats a random one 80.7% of the time on the same
-    metric and dataset, 59.3% on the same metric and another dataset, 54.9% on another metric
-    and dataset). Each draw:
+    """The Monte-Carlo model-selection experiment of seed 001 (slide "Bad transfer performance
+    across datasets and metrics": a model chosen this way beats a random one 80.7% of the time
+    on the same metric and dataset, 59.3% on the same metric and another dataset, 54.9% on
+    another metric and dataset). Each draw:
 
     1. picks a source dataset d and metric m at random, and ``selection_seeds`` seeds at random;
     2. chooses the cell (method, value) with the best median of m on d over those seeds;
@@ -749,8 +749,8 @@ def selection_experiment(table, scores=SUPERVISED, representation: str = MEAN, *
 def downstream_correlation(table, scores=SUPERVISED, representation: str = MEAN,
                            sizes=DOWNSTREAM_SIZES) -> pd.DataFrame:
     """Spearman rank correlation between each disentanglement score and downstream accuracy
-    (seed 001, Sec. 6 "Are disentangled representations useful for downstream tasks?", Figs.
-    10–11): the mean test accuracy over factors of logistic regression (LR) and gradient-boosted
+    (seed 001, slide "Downstream tasks grounded on the disentangled representation"): the mean
+    test accuracy over factors of logistic regression (LR) and gradient-boosted
     trees (GBT) trained on 10, 100, 1,000 and 10,000 points (key ``"<size>:mean_test_accuracy"``),
     and the sample efficiency, accuracy with 100 points / accuracy with 10,000 (targets
     ``"LR efficiency"``, ``"GBT efficiency"``), over the runs of each dataset and pooled.

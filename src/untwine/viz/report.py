@@ -1,9 +1,14 @@
 """The page a person opens: ``report.html`` of a run directory.
 
-It shows the config, the loss curves, every metric computed, reconstructions,
-and latent traversals (a row per latent, ordered by KL to the prior, each latent
-swept from −2 to 2 around one observation's posterior mean). Images are PNG files
-beside the page (``report_*.png``), so the page is plain, self-contained HTML.
+It shows the loss curves; the metrics (each metric's headline values in one compact
+table, downstream accuracy as a small table of training size × predictor, every other
+key folded away); how the latents relate to the factors: KL per latent, the latent ×
+factor mutual information with the MIG gaps marked, and the latent-versus-factor plot of
+Chen et al. 2018 (seed 000, its figure of each active latent's posterior mean against each
+factor's value); reconstructions; latent traversals (a row per latent, ordered by KL to
+the prior, each latent swept from −2 to 2 around one observation's posterior mean); and
+the config. Images are PNG files beside the page (``report_*.png``), so the page is plain,
+self-contained HTML.
 """
 
 from __future__ import annotations
@@ -18,6 +23,15 @@ from ..atomic import atomic_write
 from ..estimators import gaussian_kl
 
 TRAVERSAL_RANGE = (-2.0, 2.0)
+#: A latent whose mean KL to the prior is at most this (nats) is unused (the threshold of UDR,
+#: Duan et al. 2020); the latent-versus-factor plot shows the others.
+ACTIVE_KL = 0.01
+#: At most this many latents (the most informative) in the latent-versus-factor plot.
+MAX_LATENTS_SHOWN = 10
+#: A factor with at most this many values colours the lines of the latent-versus-factor plot
+#: (dSprites' shape, as in Chen et al.'s figure).
+MAX_COLOUR_VALUES = 4
+FACTOR_COLOURS = ("#2b6cb0", "#dd6b20", "#38a169", "#d53f8c")
 
 
 def _plt():
@@ -113,6 +127,184 @@ def _traversal_figure(grid_images: np.ndarray, order: np.ndarray, kl: np.ndarray
     plt.close(fig)
 
 
+def _factor_axis(data, k: int) -> np.ndarray:
+    """Physical value of each index of factor k (the indices when the dataset has none)."""
+    try:
+        values = np.asarray(data.factor_values(k), dtype=np.float64)
+    except (AttributeError, NotImplementedError, TypeError, ValueError):
+        values = None
+    if values is None or values.shape != (data.factor_sizes[k],) or not np.all(np.isfinite(values)):
+        return np.arange(data.factor_sizes[k], dtype=np.float64)
+    return values
+
+
+def latent_factor_information(means: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
+    """The latent × factor mutual information of MIG (Chen et al. 2018, seed 000; the
+    reference protocol's histogram estimate, shared/REFERENCE.md): each latent's posterior mean
+    discretised in ``num_bins`` bins, plug-in MI in nats with each factor.
+
+    Returns ``mutual_info`` (d, K) in nats, ``factor_entropy`` (K,), ``normalized`` = MI / H(factor),
+    ``gaps`` (K,) = (largest − second-largest MI) / H(factor), ``top`` and ``second`` (K,): the
+    latents of the two largest, and ``mig``, the mean gap.
+    """
+    from ..metrics import discrete_entropy, discrete_mutual_info, histogram_discretize
+    from ..metrics.mig import normalized_gaps
+
+    mutual_info = discrete_mutual_info(histogram_discretize(means, num_bins), factors)
+    entropy = discrete_entropy(factors)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalized = np.where(entropy > 0, mutual_info / entropy, 0.0)
+    order = np.argsort(-mutual_info, axis=0, kind="stable")
+    gaps = normalized_gaps(mutual_info, entropy)
+    return {"mutual_info": mutual_info, "factor_entropy": entropy, "normalized": normalized, "gaps": gaps,
+            "top": order[0], "second": order[1] if len(order) > 1 else order[0], "mig": float(np.mean(gaps))}
+
+
+def latent_kl_figure(kl: np.ndarray, path: Path) -> None:
+    """Mean KL(q(z_j|x) ‖ p(z_j)) of each latent, unused ones (≤ ACTIVE_KL) in grey."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(3.5, 0.45 * len(kl) + 1.2), 2.4))
+    colours = ["#2b6cb0" if v > ACTIVE_KL else "#a0aec0" for v in kl]
+    ax.bar(np.arange(len(kl)), kl, color=colours)
+    ax.set_xticks(np.arange(len(kl)))
+    ax.set_xticklabels([f"z{j}" for j in range(len(kl))], fontsize=8)
+    ax.set_ylabel("KL to the prior (nats)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(f"KL per latent ({int((kl > ACTIVE_KL).sum())} of {len(kl)} active, > {ACTIVE_KL:g} nats)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def mutual_information_figure(info: dict, factor_names, kl: np.ndarray, path: Path, n: int) -> None:
+    """The latent × factor MI / H(factor) as a heat map; per factor the latent with the largest MI
+    framed in black, the second-largest dashed, and the normalised gap (MIG's term) under the name."""
+    plt = _plt()
+    from matplotlib.patches import Rectangle
+
+    matrix = info["normalized"]
+    d, k = matrix.shape
+    left, right, top, bottom, pw, ph = 1.2, 0.9, 0.35, 0.55, 0.95 * k, 0.34 * d
+    width, height = left + right + pw, top + bottom + ph
+    fig, ax = plt.subplots(figsize=(width, height))
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height)
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(1e-9, float(matrix.max()), 0.5), aspect="auto")
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if v > 0.6 * max(float(matrix.max()), 1e-9) else "#1a202c")
+    for j in range(k):
+        ax.add_patch(Rectangle((j - 0.5, info["top"][j] - 0.5), 1, 1, fill=False, lw=2, ec="black"))
+        if d > 1:
+            ax.add_patch(Rectangle((j - 0.5, info["second"][j] - 0.5), 1, 1, fill=False, lw=1.3, ec="black", ls="--"))
+    ax.set_xticks(range(k))
+    ax.set_xticklabels([f"{name}\ngap {gap:.2f}" for name, gap in zip(factor_names, info["gaps"])], fontsize=7)
+    ax.set_yticks(range(d))
+    ax.set_yticklabels([f"z{i} (KL {kl[i]:.2f})" if i < len(kl) else f"z{i}" for i in range(d)], fontsize=7)
+    ax.set_title(f"MI(latent; factor) / H(factor), n = {n:,} points, 20-bin histogram: MIG here {info['mig']:.3f}",
+                 fontsize=8)
+    bar = fig.colorbar(image, cax=fig.add_axes((1 - (right - 0.15) / width, bottom / height, 0.15 / width,
+                                                 ph / height)))
+    bar.ax.tick_params(labelsize=7)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, kl: np.ndarray, path: Path) -> None:
+    """The latent-versus-factor plot of Chen et al. 2018 (seed 000): a panel per
+    (latent, factor), the latent's posterior mean against the factor's value. The black line
+    is the mean over all the other factors at each value, the band its 10–90% range; when a
+    factor has few values (dSprites' shape) a coloured line per value of it is its mean over the rest."""
+    plt = _plt()
+    names = list(getattr(data, "factor_names", [f"factor {k}" for k in range(factors.shape[1])]))
+    sizes = list(data.factor_sizes)
+    colour_factor = next((k for k, size in enumerate(sizes) if 1 < size <= MAX_COLOUR_VALUES), None)
+    rows, cols = len(latents), len(sizes)
+    # margins in inches, computed rather than searched for (tight_layout draws the figure once more)
+    left, right, top, bottom, wgap, hgap, pw, ph = 0.85, 0.15, 0.6, 0.5, 0.15, 0.12, 1.6, 0.9
+    width, height = left + right + cols * pw + (cols - 1) * wgap, top + bottom + rows * ph + (rows - 1) * hgap
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, sharey="row", sharex="col")
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+                        wspace=wgap / pw, hspace=hgap / ph)
+    for k in range(cols):
+        x = _factor_axis(data, k)
+        index = factors[:, k]
+        counts = np.bincount(index, minlength=sizes[k]).astype(float)
+        seen = counts > 0
+        for r, j in enumerate(latents):
+            ax = axes[r, k]
+            y = means[:, j]
+            mean = np.bincount(index, weights=y, minlength=sizes[k]) / np.maximum(counts, 1)
+            low = np.full(sizes[k], np.nan)
+            high = np.full(sizes[k], np.nan)
+            order = np.argsort(index, kind="stable")
+            bounds = np.searchsorted(index[order], np.arange(sizes[k] + 1))
+            for v in np.flatnonzero(seen):
+                low[v], high[v] = np.quantile(y[order[bounds[v]:bounds[v + 1]]], (0.1, 0.9))
+            ax.fill_between(x[seen], low[seen], high[seen], color="#cbd5e0", lw=0)
+            if colour_factor is not None and colour_factor != k:
+                for c in range(sizes[colour_factor]):
+                    mask = factors[:, colour_factor] == c
+                    n_c = np.bincount(index[mask], minlength=sizes[k]).astype(float)
+                    m_c = np.bincount(index[mask], weights=y[mask], minlength=sizes[k]) / np.maximum(n_c, 1)
+                    ax.plot(x[n_c > 0], m_c[n_c > 0], color=FACTOR_COLOURS[c % len(FACTOR_COLOURS)], lw=1)
+            ax.plot(x[seen], mean[seen], color="black", lw=1.3, marker="." if seen.sum() <= 10 else None, ms=3)
+            ax.tick_params(labelsize=6)
+            ax.grid(alpha=0.25)
+            if r == 0:
+                ax.set_title(names[k], fontsize=8)
+            if r == rows - 1:
+                ax.set_xlabel(f"{names[k]} value", fontsize=7)
+            if k == 0:
+                ax.set_ylabel(f"μ of z{j}\nKL {kl[j]:.2f}", fontsize=7)
+    legend = [plt.Line2D([], [], color="black", lw=1.3, label="mean over the other factors"),
+              plt.Rectangle((0, 0), 1, 1, color="#cbd5e0", label="10–90% of points")]
+    if colour_factor is not None:
+        legend += [plt.Line2D([], [], color=FACTOR_COLOURS[c % len(FACTOR_COLOURS)], lw=1,
+                              label=f"{names[colour_factor]} = {_factor_axis(data, colour_factor)[c]:g}")
+                   for c in range(sizes[colour_factor])]
+    fig.legend(handles=legend, loc="upper left", bbox_to_anchor=(0, 1), ncol=min(len(legend), 6), fontsize=7,
+               frameon=False)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, num_points: int = 4000) -> str:
+    """The section on latents and factors (KL per latent, the MI heat map with MIG gaps, the
+    latent-versus-factor plot), its PNG files written beside the page; returns its HTML."""
+    factors = data.sample_factors(num_points, rng)
+    observations = data.observe(factors, rng)
+    means, variances = model.posterior()(observations)
+    means = np.asarray(means, dtype=np.float64)
+    variances = np.asarray(variances, dtype=np.float64)
+    kl = np.mean(gaussian_kl(means, np.log(np.maximum(variances, 1e-12)), variance=variances), axis=0)
+    names = list(getattr(data, "factor_names", [f"factor {k}" for k in range(factors.shape[1])]))
+    latent_kl_figure(kl, run_dir / "report_latent_kl.png")
+    info = latent_factor_information(means, factors)
+    mutual_information_figure(info, names, kl, run_dir / "report_mutual_information.png", num_points)
+    active = [int(j) for j in np.argsort(-kl, kind="stable") if kl[j] > ACTIVE_KL][:MAX_LATENTS_SHOWN]
+    parts = ["<h2>Latents and factors</h2>",
+             f"<p class=sub>From {num_points:,} points drawn uniformly over the factors (a fresh sample; the scores "
+             "in the table above use their own).</p>",
+             "<img src='report_latent_kl.png' alt='KL per latent'>",
+             "<p class=sub>Mutual information between each latent's posterior mean and each factor, divided by the "
+             "factor's entropy. Framed: the latent that knows most about a factor (solid) and the runner-up (dashed); "
+             "MIG is the mean over factors of the difference, shown as <i>gap</i> under each factor.</p>",
+             "<img src='report_mutual_information.png' alt='mutual information between latents and factors'>"]
+    if active:
+        latent_factor_figure(means, factors, data, active, kl, run_dir / "report_latent_factors.png")
+        parts.append("<p class=sub>Latent versus factor (as in Chen et al. 2018): a row per active latent (KL > "
+                     f"{ACTIVE_KL:g}, most informative first), a column per factor; each panel is the latent's "
+                     "posterior mean against the factor's value, averaged over the other factors. A disentangled "
+                     "latent varies along one column and is flat in the others.</p>"
+                     "<img src='report_latent_factors.png' alt='latent versus factor'>")
+    else:
+        parts.append(f"<p class=warn>No latent has a mean KL above {ACTIVE_KL:g} nats: the encoder ignores the data "
+                     "(posterior collapse), so there is no latent-versus-factor plot.</p>")
+    return "".join(parts)
+
+
 def _format(value) -> str:
     if isinstance(value, bool):
         return str(value)
@@ -127,28 +319,80 @@ def _format(value) -> str:
     return html.escape(str(value))
 
 
+_BOOKKEEPING = ("params", "seed", "seconds", "step", "weights_sha256")
+
+
+def _number(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        return _format(value)
+    return f"{value:.4f}" if isinstance(value, (float, np.floating)) else f"{value:,}"
+
+
+def _detail_table(values: dict) -> str:
+    return ("<table class=detail>" + "".join(f"<tr><td>{html.escape(k)}</td><td class=num>{_number(v)}</td></tr>"
+                                              for k, v in values.items()) + "</table>")
+
+
+def _downstream_html(downstream: dict) -> str:
+    """Mean and min test accuracy over factors per training size (rows) and predictor (columns);
+    every other key (train accuracies, per factor) folded."""
+    import re
+
+    sizes = sorted({int(m.group(1)) for result in downstream.values() for key in result
+                    if (m := re.match(r"^(\d+):", key))})
+    if not sizes:
+        return ""
+    label = {"downstream_lr": "LR", "downstream_gbt": "GBT"}
+    head = "".join(f"<th>{label.get(name, name)} mean</th><th>{label.get(name, name)} min</th>" for name in downstream)
+    rows = []
+    for size in sizes:
+        cells = "".join(f"<td class=num>{_number(result.get(f'{size}:mean_test_accuracy', float('nan')))}</td>"
+                        f"<td class=num>{_number(result.get(f'{size}:min_test_accuracy', float('nan')))}</td>"
+                        for result in downstream.values())
+        rows.append(f"<tr><td class=num>{size:,}</td>{cells}</tr>")
+    details = "".join(
+        f"<details><summary>{html.escape(name)}: every key ({len(other)}), seed {result.get('seed', '?')}</summary>"
+        f"{_detail_table(other)}</details>"
+        for name, result in downstream.items()
+        if (other := {k: v for k, v in result.items() if k not in _BOOKKEEPING}))
+    return ("<h3>Downstream accuracy</h3><p class=sub>Test accuracy of a classifier per factor trained on the codes "
+            "(mean and worst over factors), against the number of training points; LR is logistic regression, GBT "
+            "gradient-boosted trees.</p><table><tr><th>training points</th>" + head + "</tr>" + "".join(rows)
+            + "</table>" + details)
+
+
 def _metrics_html(metrics: dict, stale: tuple = (), step: int = 0) -> str:
+    """One compact table: a row per metric with its headline values (untwine.metrics.headline),
+    every other key folded in a <details>; downstream metrics as a training size × predictor table."""
+    from ..metrics.headline import headline
+
     if not metrics:
         return "<p>No metrics yet: run <code>untwine evaluate RUN_DIR</code>.</p>"
-    rows = []
+    notes = ""
     if stale:
-        rows.append("<p class=warn>Stale: " + html.escape(", ".join(
+        notes = ("<p class=warn>Stale: " + html.escape(", ".join(
             f"{name} scored the weights of step {metrics[name].get('step', '?')}" for name in stale))
             + f"; the weights are now at step {step}. Run <code>untwine evaluate RUN_DIR</code> again.</p>")
+    rows, downstream = [], {}
     for name, result in metrics.items():
         if not isinstance(result, dict):
             continue
-        values = {k: v for k, v in result.items() if k not in ("params", "seed", "seconds", "step", "weights_sha256")}
+        if name.startswith("downstream_"):
+            downstream[name] = result
+            continue
+        values = {k: v for k, v in result.items() if k not in _BOOKKEEPING}
+        head = headline(name, values)
         params = result.get("params", {})
         extra = f"seed {result.get('seed', '?')}; " + ", ".join(f"{k}={_format(v)}" for k, v in params.items())
-        first = True
-        for key, value in values.items():
-            cell = f'<td rowspan="{len(values)}"><b>{html.escape(name)}</b><br><small>{extra}</small></td>' if first else ""
-            rows.append(f"<tr>{cell}<td>{html.escape(key)}</td><td class=num>{_format(value)}</td></tr>")
-            first = False
-    notes = "".join(r for r in rows if r.startswith("<p"))
-    table = [r for r in rows if not r.startswith("<p")]
-    return notes + "<table><tr><th>metric</th><th>key</th><th>value</th></tr>" + "".join(table) + "</table>"
+        shown = "<br>".join(f"{html.escape(k)} <b class=num>{_number(v)}</b>" for k, v in head.items()) or "—"
+        other = {k: v for k, v in values.items() if k not in head}
+        folded = (f"<details><summary>{len(other)} more</summary>{_detail_table(other)}</details>" if other else "")
+        mark = " <span class=warn-inline>stale</span>" if name in stale else ""
+        rows.append(f"<tr><td><b>{html.escape(name)}</b>{mark}</td><td>{shown}</td><td>{folded}</td>"
+                    f"<td><small>{extra}</small></td></tr>")
+    table = ("<table><tr><th>metric</th><th>headline</th><th>other keys</th><th>parameters</th></tr>" + "".join(rows)
+             + "</table>") if rows else ""
+    return notes + table + _downstream_html(downstream)
 
 
 _STYLE = """
@@ -159,11 +403,16 @@ td.num{font-family:ui-monospace,monospace;text-align:right} small{color:#4a5568}
 pre{background:#f7fafc;border:1px solid #e2e8f0;padding:.8em;font-size:.85em;overflow:auto}
 img{max-width:100%;image-rendering:pixelated} .sub{color:#4a5568}
 .warn{background:#fffaf0;border:1px solid #dd6b20;padding:.5em .8em;color:#7b341e}
+.warn-inline{color:#c05621;font-size:.8em} table.detail{font-size:.85em;margin:.3em 0} h3{font-size:1em}
+details summary{cursor:pointer;color:#2b6cb0}
 """
 
 
-def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: int = 0) -> Path:
-    """Write ``report.html`` (and its PNG files) for a trained run; returns its path."""
+def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: int = 0,
+                 num_points: int = 4000) -> Path:
+    """Write ``report.html`` (and its PNG files) for a trained run; returns its path.
+
+    ``num_points``: points drawn (uniformly over the factors) for the latents-and-factors section."""
     from ..runs import load_dataset, load_model, read_log, read_metrics, status
 
     run_dir = Path(run_dir)
@@ -186,6 +435,7 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
 
     metrics = read_metrics(run_dir)
     sections.append("<h2>Metrics</h2>" + _metrics_html(metrics, run_status.stale, run_status.step))
+    sections.append(latents_and_factors(model, data, run_dir, np.random.default_rng(seed + 1), num_points))
 
     is_image = len(data.observation_shape) == 3
     if is_image:
