@@ -203,16 +203,17 @@ def test_study_report_calls_the_viz_room_with_the_collected_table(tmp_path, caps
     run(spec, out, progress=False, echo=None)
     calls = []
 
-    def write_study_report(table, out_dir):
-        calls.append((table, out_dir))
+    def write_study_report(table, out_dir, *, runs_root=None, status=None, title=""):
+        calls.append((table, out_dir, runs_root, status, title))
         return out_dir / "report.html"
 
     monkeypatch.setitem(sys.modules, "untwine.viz.study_report",
                         types.SimpleNamespace(write_study_report=write_study_report))
     assert untwine_main(["study", "report", str(out)]) == 0
     assert f"report: {out / 'report.html'}" in capsys.readouterr().out
-    (table, where), = calls
-    assert where == out and list(table.columns) == table_columns(["beta"]) and len(table) > 0
+    (table, where, runs_root, study_status, title), = calls
+    assert where == out == runs_root and list(table.columns) == table_columns(["beta"]) and len(table) > 0
+    assert study_status.counts()["done"] == 2 and title == "Study report: tiny"
     monkeypatch.setitem(sys.modules, "untwine.viz.study_report", None)  # as if the module were not there
     assert untwine_main(["study", "report", str(out)]) == 2
     assert "the study report is not available" in capsys.readouterr().err

@@ -95,9 +95,14 @@ def cmd_report(args) -> int:
         print(f"untwine: error: the study report is not available in this installation ({error}); "
               f"untwine study collect {args.study_dir} writes the results table", file=sys.stderr)
         return 2
+    from ..study import status
+    from ..study.state import stored_spec
+
     table = collect(args.study_dir)
     out = Path(args.out) if args.out else Path(args.study_dir)
-    print(f"report: {write_study_report(table, out)}")
+    title = f"Study report: {stored_spec(args.study_dir).name}"
+    page = write_study_report(table, out, runs_root=args.study_dir, status=status(args.study_dir), title=title)
+    print(f"report: {page}")
     return 0
 
 

@@ -110,7 +110,9 @@ class _Worker:
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)  # read by the BLAS libraries when the spawned worker imports them
         try:
-            self.process = context.Process(target=_worker_main, args=(child, threads), daemon=True)
+            # Not a daemon: the metrics' joblib workers cannot start inside a daemonic process. A worker exits by
+            # itself when the driver dies (see _worker_main), and close() stops it otherwise.
+            self.process = context.Process(target=_worker_main, args=(child, threads), daemon=False)
             self.process.start()
         finally:
             for key, value in saved.items():
