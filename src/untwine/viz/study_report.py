@@ -47,10 +47,10 @@ TITLES = {
 HOW_TO_READ = {
     "overview": "Runs per dataset and method; a failed run has no finite score (retry with untwine study run "
                 "--retry-failed).",
-    "total_correlation": "Each panel is one method on one dataset: the line is the median over seeds of the Gaussian "
-                         "total correlation of the codes, the band its 25–75% range, against the method's "
-                         "hyperparameter (log scale). Seed 001 finds the sampled representation's TC falls with "
-                         "regularisation while the mean's, the one usually scored, does not.",
+    "total_correlation": "A row per dataset, a block per method with its hyperparameter's values along the x axis: "
+                         "the line is the median over seeds of the Gaussian total correlation of the codes, the band "
+                         "its 25–75% range; the y axis is logarithmic. Seed 001: regularisation decorrelates the "
+                         "sampled representation, while the mean one, the one usually scored, stays correlated.",
     "metric_agreement": "Spearman rank correlation ×100 between two metrics over the runs of a dataset (last: all "
                         "datasets pooled). Blue: the metrics rank models alike; red: in opposite orders.",
     "score_distribution": "Boxes span the 25–75% quantiles, whiskers 5–95%, the black tick is the median. Top figure: "
@@ -225,7 +225,7 @@ def figure_total_correlation(result: pd.DataFrame, out_dir: Path, part=None):
     names = {m: result.loc[result["model"] == m, "hyperparameter"].iloc[0] or "value" for m in methods}
     blocks = [(f"{m} ({names[m]})", [_label(v) for v in values[m]]) for m in methods]
     width = 0.3 * (sum(len(v) for v in values.values()) + len(methods) - 1)
-    fig, axes = _figure(len(datasets), 1, (max(width, 4.0), 1.45), left=1.05, top=1.05, bottom=0.35, hgap=0.5)
+    fig, axes = _figure(len(datasets), 1, (max(width, 7.0), 1.45), left=1.05, top=1.05, bottom=0.35, hgap=0.5)
     low, high = result.attrs.get("quantiles", (0.25, 0.75))
     for i, dataset in enumerate(datasets):
         ax = axes[i, 0]
@@ -287,7 +287,7 @@ def figure_score_distribution(result: pd.DataFrame, out_dir: Path, part: str | N
     first = by_method[by_method["score"] == scores[0]].groupby("dataset")["n"].sum()
     blocks = [(f"{d} (n = {int(first.get(d, 0)):,})", [""] * len(methods)) for d in datasets]
     width = 0.24 * (len(datasets) * len(methods) + len(datasets) - 1)
-    fig, axes = _figure(len(scores), 1, (max(width, 4.0), 1.1), left=0.95, top=1.05, bottom=0.15, hgap=0.35)
+    fig, axes = _figure(len(scores), 1, (max(width, 7.0), 1.1), left=0.95, top=1.05, bottom=0.15, hgap=0.35)
     for i, score in enumerate(scores):
         ax = axes[i, 0]
         xs = _blocks(ax, blocks, top_labels=i == 0, tick_labels=False)
@@ -312,7 +312,7 @@ def _score_by_value(result: pd.DataFrame, out_dir: Path, score: str):
     values = {m: sorted(by_value.loc[by_value["model"] == m, "value"].dropna().unique()) for m in methods}
     blocks = [(m, [_label(v) for v in values[m]]) for m in methods]
     width = 0.3 * (sum(len(v) for v in values.values()) + len(methods) - 1)
-    fig, axes = _figure(len(datasets), 1, (max(width, 4.0), 1.05), left=1.05, top=0.75, bottom=0.3, hgap=0.45)
+    fig, axes = _figure(len(datasets), 1, (max(width, 7.0), 1.05), left=1.05, top=0.75, bottom=0.3, hgap=0.45)
     for i, dataset in enumerate(datasets):
         ax = axes[i, 0]
         xs = _blocks(ax, blocks, top_labels=i == 0)
@@ -522,8 +522,9 @@ def table_score_distribution(result):
 
 
 def table_variance_share(result):
-    means = result.groupby("score", sort=False)[["method", "hyperparameter", "seed"]].mean() * 100
-    return "<p class=sub>Percent of variance, mean over datasets.</p>" + _html_table(means.round(1))
+    means = result.groupby("score", sort=False)[["method", "hyperparameter", "seed"]].mean()
+    return "<p class=sub>Share of variance, mean over datasets.</p>" + _html_table(
+        means.map(lambda v: f"{100 * v:.1f}%" if np.isfinite(v) else "—"))
 
 
 def table_unsupervised_selection(result):
