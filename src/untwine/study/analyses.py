@@ -39,7 +39,7 @@ __all__ = [
     "run_table", "score_table", "available_scores", "overview", "total_correlation_by_strength",
     "metric_correlation", "score_distribution", "variance_share", "unsupervised_selection",
     "hyperparameter_transfer", "selection_experiment", "downstream_correlation", "ANALYSES", "FINDINGS",
-    "wilson_interval", "spearman_matrix",
+    "wilson_interval", "spearman_matrix", "tc_trends", "unique_pairs", "prepare", "StudyTable", "synthetic_table",
 ]
 
 try:  # the studies room's schema is the contract (untwine.study.results, docs/studies.md)
@@ -439,7 +439,7 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
     return out
 
 
-def _tc_trends(result: pd.DataFrame) -> pd.DataFrame:
+def tc_trends(result: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, model, representation), Spearman of the median TC against strength
     (sign flipped for :data:`WEAKER_WHEN_LARGER` methods, so that > 0 means "grows with regularisation")."""
     out = []
@@ -816,7 +816,7 @@ def _r(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:+.2f}"
 
 
-def _off_diagonal(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+def unique_pairs(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     """Each unordered pair once."""
     order = {name: i for i, name in enumerate(dict.fromkeys(list(frame[a]) + list(frame[b])))}
     return frame[frame[a].map(order) < frame[b].map(order)]
@@ -833,7 +833,7 @@ def finding_overview(result: pd.DataFrame) -> str:
 
 
 def finding_total_correlation(result: pd.DataFrame) -> str:
-    trends = _tc_trends(result)
+    trends = tc_trends(result)
     if trends.empty:
         wide = result.pivot_table(index=["dataset", "model", "value"], columns="representation", values="median")
         if {MEAN, SAMPLED} <= set(wide.columns):
@@ -850,7 +850,8 @@ def finding_total_correlation(result: pd.DataFrame) -> str:
 
 
 def finding_metric_agreement(result: pd.DataFrame) -> str:
-    pooled = _off_diagonal(result[result["dataset"] == ALL_DATASETS], "score_a", "score_b").dropna(subset=["spearman"])
+    pooled = unique_pairs(result[result["dataset"] == ALL_DATASETS], "score_a", "score_b")
+    pooled = pooled.dropna(subset=["spearman"])
     if pooled.empty:
         return "No pair of metrics has enough runs to correlate."
     best = pooled.loc[pooled["spearman"].idxmax()]
@@ -890,7 +891,7 @@ def finding_unsupervised_selection(result: pd.DataFrame) -> str:
 
 
 def finding_hyperparameter_transfer(result: pd.DataFrame) -> str:
-    pairs = _off_diagonal(result, "dataset_a", "dataset_b").dropna(subset=["spearman"])
+    pairs = unique_pairs(result, "dataset_a", "dataset_b").dropna(subset=["spearman"])
     if pairs.empty:
         return "No two datasets share enough cells to correlate."
     per_score = pairs.groupby("score")["spearman"].median().sort_values()

@@ -253,7 +253,6 @@ def figure_total_correlation(result: pd.DataFrame, out_dir: Path, part=None):
 
 
 def figure_metric_agreement(result: pd.DataFrame, out_dir: Path):
-    plt = _plt()
     datasets = _order(result["dataset"])
     scores = _order(result["score_a"])
     rows, cols = _grid(len(datasets), 4)
@@ -371,7 +370,6 @@ def figure_variance_share(result: pd.DataFrame, out_dir: Path):
 
 
 def _per_dataset_heatmaps(result, out_dir, name, row_col, col_col, title, max_cols=4, cell=0.36):
-    plt = _plt()
     datasets = _order(result["dataset"])
     rows_labels, cols_labels = _order(result[row_col]), _order(result[col_col])
     rows, cols = _grid(len(datasets), max_cols)
@@ -401,7 +399,6 @@ def figure_downstream(result, out_dir):
 
 
 def figure_hyperparameter_transfer(result, out_dir):
-    plt = _plt()
     scores = _order(result["score"])
     datasets = _order(result["dataset_a"])
     rows, cols = _grid(len(scores), 4)
@@ -420,7 +417,6 @@ def figure_hyperparameter_transfer(result, out_dir):
 
 
 def figure_model_selection(result, out_dir):
-    plt = _plt()
     fig, axes = _figure(1, 1, (5.2, 2.0), left=2.1, right=0.2, top=0.35, bottom=0.5)
     ax = axes[0, 0]
     y = np.arange(len(result))
@@ -497,7 +493,7 @@ def table_overview(result):
 
 
 def table_total_correlation(result):
-    trends = A._tc_trends(result)
+    trends = A.tc_trends(result)
     if trends.empty:
         return ""
     trends["cell"] = [f"{t:+.2f}" for t in trends["trend"]]
@@ -533,7 +529,7 @@ def table_unsupervised_selection(result):
 
 
 def table_hyperparameter_transfer(result):
-    pairs = A._off_diagonal(result, "dataset_a", "dataset_b")
+    pairs = A.unique_pairs(result, "dataset_a", "dataset_b")
     summary = pairs.groupby("score", sort=False)["spearman"].agg(["median", "min", "max"])
     return "<p class=sub>Spearman between two datasets, over all pairs of datasets.</p>" + _html_table(summary)
 
