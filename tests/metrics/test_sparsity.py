@@ -3,6 +3,7 @@ by std; 1 for one-hot vectors, 0 for equal magnitudes; closed form for Gaussian 
 out)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -56,21 +57,26 @@ def test_fewer_than_two_varying_codes_is_nan(rng):
 
 
 def test_a_point_at_zero_counts_zero(rng):
-    """A point whose normalised code is all zeros has no direction to be sparse about: it counts 0."""
+    """A point whose normalised code is all zeros has no direction to be sparse about: it counts 0, silently
+    (no division warning)."""
     z = np.concatenate([np.eye(3)[rng.integers(0, 3, 99)], np.zeros((1, 3))])
-    assert hoyer_sparsity(z)["hoyer_sparsity"] == pytest.approx(99 / 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert hoyer_sparsity(z)["hoyer_sparsity"] == pytest.approx(99 / 100)
 
 
 def test_the_sampler_scores_its_points_with_the_reference_default():
+    """10,000 points by default (the reference's), encoded in batches of ``batch_size``."""
     from untwine.metrics import evaluate, metric_parameters
 
-    from conftest import ToyData
+    from conftest import Recorder, ToyData
 
     assert metric_parameters("hoyer_sparsity") == {"num_train": 10_000}
     data = ToyData((3, 4, 5))
-    out = evaluate(lambda o: np.asarray(o, float) * [1.0, 0.0, 1.0], data, "hoyer_sparsity", seed=2,
-                   num_train=500)["hoyer_sparsity"]
-    factors = np.random.default_rng(2)
-    drawn = np.stack([factors.integers(0, s, size=500) for s in (3, 4, 5)], axis=1).astype(float)
+    recorder = Recorder(3, matrix=np.diag([1.0, 0.0, 1.0]))
+    out = evaluate(recorder, data, "hoyer_sparsity", seed=2, batch_size=96)["hoyer_sparsity"]
+    assert sum(recorder.calls) == 10_000 and max(recorder.calls) == 96
+    rng = np.random.default_rng(2)
+    drawn = np.stack([rng.integers(0, s, size=10_000) for s in (3, 4, 5)], axis=1).astype(float)
     assert out["num_codes"] == 2
     assert out["hoyer_sparsity"] == pytest.approx(hoyer_sparsity(drawn[:, [0, 2]])["hoyer_sparsity"])
