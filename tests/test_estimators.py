@@ -1,6 +1,7 @@
 """Estimators: importance weights, TC against exact values, MMD."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -261,3 +262,74 @@ def test_mmd_per_dimension_is_the_authors_sum_by_brute_force():
         mmd_per_dimension(x[:1], y)
     with pytest.raises(ValueError, match=r"\(n, d\)"):
         mmd_per_dimension(x, y[:, :1])
+
+
+# -- defaults, dtypes, devices and messages: what a caller relies on ---------------------------------
+
+def test_defaults_are_the_documented_ones():
+    """MSS for the weights, MWS for the minibatch estimates, IMQ with C = 1 for the kernel matrix."""
+    np.testing.assert_array_equal(log_importance_weights(4, 10).numpy(),
+                                  np.log(mss_weights_by_hand(4, 10)).astype(np.float32))
+    z, mean, logvar = gaussian_latents(np.eye(3), 0.3, 16, seed=3)
+    for function in (total_correlation, dimension_wise_kl, index_code_mutual_information):
+        assert float(function(z, mean, logvar)) == float(function(z, mean, logvar, estimator="mws"))
+    assert {k: float(v) for k, v in decompose_kl(z, mean, logvar).items()} == \
+        {k: float(v) for k, v in decompose_kl(z, mean, logvar, estimator="mws").items()}
+    joint, marginals = log_aggregate_densities(z, mean, logvar)
+    assert torch.equal(joint, log_aggregate_densities(z, mean, logvar, estimator="mws")[0])
+    x, y = z[:3], z[3:5]
+    expected = [[kernel_by_hand(p.numpy(), q.numpy(), "imq", 1.0) for q in y] for p in x]
+    np.testing.assert_allclose(kernel_matrix(x, y).numpy(), expected, rtol=1e-12)
+
+
+def test_dtypes_and_devices_follow_the_inputs():
+    assert log_importance_weights(4, 10).dtype == torch.float32
+    assert log_importance_weights(4, 10, dtype=torch.float64).dtype == torch.float64
+    assert log_importance_weights(4, 10, device="meta").device.type == "meta"
+    z, mean, logvar = (t.float() for t in gaussian_latents(np.eye(3), 0.3, 8, seed=1))
+    joint, marginals = log_aggregate_densities(z, mean, logvar, estimator="mss", dataset_size=50)
+    assert joint.dtype == marginals.dtype == torch.float32
+    meta = torch.zeros(8, 3, device="meta")
+    joint, marginals = log_aggregate_densities(meta, meta, meta, estimator="mss", dataset_size=50)
+    assert joint.device.type == "meta" and marginals.shape == (8, 3)
+    # the Gaussian TC is computed in float64 whatever the input's precision
+    covariance = np.array([[4.0, 3.0], [3.0, 9.0]], dtype=np.float32)  # correlation ½ exactly
+    assert gaussian_total_correlation(covariance) == pytest.approx(-0.5 * math.log(0.75), rel=1e-13)
+
+
+def test_bad_shapes_and_sizes_are_refused_with_their_reason():
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0$"):
+        importance_weights(0, 10)
+    with pytest.raises(ValueError, match=r"^the MSS estimator needs the dataset size N \(the number of points of the "
+                                         r"finite factor space\); got None$"):
+        importance_weights(8, None, "mss")
+    z = torch.zeros(4, 3)
+    for bad in ((z, z, torch.zeros(4, 2)), (z, torch.zeros(4, 2), z), (z[None], z[None], z[None])):
+        shapes = ", ".join(str(tuple(t.shape)) for t in bad)
+        with pytest.raises(ValueError, match=rf"^z, mean and logvar must all have shape \(B, d\); got "
+                                             rf"{re.escape(shapes)}$"):
+            log_aggregate_densities(*bad)
+    for function in (mmd, mmd_per_dimension):
+        for x, y in ((z, torch.zeros(4, 2)), (z[None], torch.zeros(4, 4)), (z, z[None])):
+            with pytest.raises(ValueError, match=rf"^x and y must be \(n, d\) and \(m, d\) samples; got "
+                                                 rf"{re.escape(str(tuple(x.shape)))} and "
+                                                 rf"{re.escape(str(tuple(y.shape)))}$"):
+                function(x, y)
+    two = torch.randn(2, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(mmd(two, two + 1, unbiased=True)) and torch.isfinite(mmd_per_dimension(two, two + 1))
+    for x, y in ((two[:1], two), (two, two[:1]), (two[:1], two[:1])):
+        with pytest.raises(ValueError, match=r"^the unbiased MMD needs at least two samples on each side$"):
+            mmd(x, y, unbiased=True)
+        with pytest.raises(ValueError, match=r"^the per-dimension MMD needs at least two samples on each side$"):
+            mmd_per_dimension(x, y)
+
+
+def test_zero_weights_have_log_minus_infinity_silently():
+    """A one-point dataset under MSS gives the other batch entries weight 0: log −inf, without a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logw = log_importance_weights(3, 1, "mss", dtype=torch.float64)
+    assert torch.equal(logw, torch.tensor([[0.0, -math.inf, -math.inf], [-math.inf, 0.0, -math.inf],
+                                           [-math.inf, -math.inf, 0.0]], dtype=torch.float64))

@@ -73,13 +73,51 @@ def test_sampling_is_reproducible_with_a_generator():
 
 
 def test_bad_priors_are_named():
-    with pytest.raises(ValueError, match="gaussian, mixture, sparse"):
+    with pytest.raises(ValueError, match=r"^unknown prior 'laplace'; valid: gaussian, mixture, sparse$"):
         make_prior("laplace")
-    with pytest.raises(ValueError, match="sparsity"):
+    with pytest.raises(ValueError, match=r"^sparsity \(the spike's weight γ\) must lie in \[0, 1\], got 1.5$"):
         SparsePrior(sparsity=1.5)
-    with pytest.raises(ValueError, match="scale"):
+    with pytest.raises(ValueError, match=r"^sparsity \(the spike's weight γ\) must be a finite non-negative number"):
+        SparsePrior(sparsity=-0.1)
+    with pytest.raises(ValueError, match=r"^prior scale must be a finite positive number, got 0.0$"):
         GaussianPrior(scale=0.0)
+    with pytest.raises(ValueError, match=r"^components must be"):
+        MixturePrior(components=0)
+    with pytest.raises(ValueError, match=r"^component_scale must be a finite positive number"):
+        MixturePrior(component_scale=0.0)
+    with pytest.raises(ValueError, match=r"^spike_scale must be a finite positive number"):
+        SparsePrior(spike_scale=0.0)
+    with pytest.raises(ValueError, match=r"^a mixture prior with 5 components needs at least 3 latents \(two "
+                                         r"components per axis\); got 2$"):
+        MixturePrior(components=5).means(2)
+    assert MixturePrior(components=4).means(2).shape == (4, 2)  # two components per axis: 4 on 2 latents
     assert math.isfinite(float(GaussianPrior().log_prob(torch.zeros(1, 3))[0]))
+
+
+def test_defaults_and_descriptions():
+    """The documented defaults (the paper's sparsity 0.8), and a repr that names every option."""
+    assert repr(GaussianPrior()) == "GaussianPrior(scale=1.0)"
+    assert repr(MixturePrior()) == "MixturePrior(components=4, radius=2.0, component_scale=0.5)"
+    assert repr(SparsePrior()) == "SparsePrior(sparsity=0.8, spike_scale=0.05)"
+    z = points(d=2)
+    assert torch.allclose(GaussianPrior().log_prob(z), D.Normal(0.0, 1.0).log_prob(z).sum(1))
+
+
+def test_sparsity_zero_is_the_standard_normal_and_one_the_spike():
+    z = points(d=3) / 4
+    assert torch.allclose(SparsePrior(sparsity=0.0).log_prob(z), D.Normal(0.0, 1.0).log_prob(z).sum(1))
+    assert torch.allclose(SparsePrior(sparsity=1.0, spike_scale=0.1).log_prob(z), D.Normal(0.0, 0.1).log_prob(z).sum(1))
+
+
+@pytest.mark.parametrize("name", list(PRIORS))
+def test_samples_and_densities_follow_dtype_and_device(name):
+    prior = make_prior(name)
+    samples = prior.sample(5, 4, torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert samples.dtype == torch.float64 and samples.shape == (5, 4)
+    assert prior.sample(5, 4, dtype=torch.float32).dtype == torch.float32
+    meta = prior.sample(5, 4, device="meta")
+    assert meta.device.type == "meta" and meta.shape == (5, 4)
+    assert prior.log_prob(torch.zeros(5, 4, device="meta")).device.type == "meta"
 
 
 # -- KL(q(z|x) ‖ p(z)) of the structured priors against numerical integration ---------------------

@@ -83,3 +83,27 @@ def test_representation_is_batched_and_gradient_free():
     assert np.allclose(mean, codes, atol=1e-5) and (var > 0).all()
     with pytest.raises(ValueError, match="shape"):
         model.representation()(x[:, :, :32])
+
+
+def test_unknown_names_and_hyperparameters_say_what_is_valid():
+    names = "ae, annealed-vae, beta-tcvae, beta-vae, decomposition, dip-vae-i, dip-vae-ii, factor-vae, vae"
+    with pytest.raises(ValueError, match=rf"^unknown model 'beta_vea' \(did you mean 'beta-vae'\?\); valid names: "
+                                         rf"{names}$"):
+        build_objective("beta_vea")
+    with pytest.raises(ValueError, match=rf"^unknown model 'zzz'; valid names: {names}$"):
+        build_objective("zzz")
+    with pytest.raises(ValueError, match=r"^model 'beta-vae' has no hyperparameter betta, gama; its hyperparameters: "
+                                         r"beta=1.0$"):
+        build_objective("beta-vae", {"betta": 2, "gama": 1})
+    with pytest.raises(ValueError, match=r"^model 'vae' has no hyperparameter beta; its hyperparameters: none$"):
+        build_objective("vae", {"beta": 2})
+    objective = build_objective("beta-tcvae", {"beta": 3.0, "estimator": "mss"})
+    assert objective.beta == 3.0 and objective.estimator == "mss" and objective.gamma == 1.0
+
+
+def test_build_model_passes_the_config_through():
+    model, objective = build_model(ModelConfig(objective="dip-vae-ii", latent_dim=3, likelihood="gaussian",
+                                               params={"lambda_od": 2.0}), (1, 64, 64))
+    assert model.latent_dim == 3 and model.likelihood == "gaussian" and model.observation_shape == (1, 64, 64)
+    assert objective.name == "dip-vae-ii" and objective.lambda_od == 2.0 and objective.lambda_d == 2.0
+    assert build_model(ModelConfig(), (2,))[0].likelihood == "bernoulli"

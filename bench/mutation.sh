@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Mutation testing of the estimators, objectives, priors, metric cores and perturbations (issue 12).
+#
+# Slow (a minute to a quarter of an hour per module): run by hand, never by the test command.
+#
+#   bench/mutation.sh                 # every module below
+#   bench/mutation.sh estimators elbo # some of them, by the names below
+#
+# mutmut 3 (installed here into the current Python environment; not a package dependency)
+# writes its mutants into a mutants/ copy of the project and runs the tests in a forked warm
+# process, only those that reach the mutated function. Each module runs in a scratch copy of
+# src/, tests/ and pyproject.toml (the working tree is never touched), with one worker
+# (--max-children 1), one OpenMP thread, only the tests of that module, and at most
+# MUTATION_TIMEOUT seconds (default 1800). Results go to MUTATION_OUT (default
+# $TMPDIR/untwine-mutation, outside the repository): <module>.txt (the counts per status) and
+# <module>-survivors.diff (every mutant not killed, as a diff). docs/mutation.md has the
+# last run's scores and, for each surviving mutant, why it is equivalent.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${PYTHON:-python}
+TIMEOUT=${MUTATION_TIMEOUT:-1800}
+OUT=${MUTATION_OUT:-${TMPDIR:-/tmp}/untwine-mutation}
+mkdir -p "$OUT"
+
+"$PYTHON" -m pip install -q "mutmut==3.8.1"
+
+# module name -> "file to mutate|test files[|-k expression]" (mutmut then runs, for each mutant, only those of
+# these tests that reach the mutated function; a -k expression filters every file given)
+declare -A MODULES=(
+  [estimators]="src/untwine/estimators.py|tests/test_estimators.py tests/test_priors.py tests/models/test_vae.py"
+  [priors]="src/untwine/priors.py|tests/test_priors.py tests/models/test_objectives.py"
+  [models_init]="src/untwine/models/__init__.py|tests/models/test_vae.py tests/models/test_objectives.py"
+  [vae]="src/untwine/models/vae.py|tests/models/test_vae.py tests/models/test_objectives.py"
+  [beta_vae]="src/untwine/models/beta_vae.py|tests/models/test_vae.py tests/models/test_objectives.py"
+  [annealed_vae]="src/untwine/models/annealed_vae.py|tests/models/test_objectives.py"
+  [beta_tcvae]="src/untwine/models/beta_tcvae.py|tests/models/test_objectives.py"
+  [factor_vae]="src/untwine/models/factor_vae.py|tests/models/test_objectives.py"
+  [dip_vae]="src/untwine/models/dip_vae.py|tests/models/test_objectives.py"
+  [decomposition]="src/untwine/models/decomposition.py|tests/models/test_objectives.py"
+  [autoencoder]="src/untwine/models/autoencoder.py|tests/models/test_objectives.py"
+  [elbo]="src/untwine/metrics/elbo.py|tests/metrics/test_elbo.py"
+  [mig_exact]="src/untwine/metrics/mig_exact.py|tests/metrics/test_mig_exact.py"
+  [sparsity]="src/untwine/metrics/sparsity.py|tests/metrics/test_sparsity.py"
+  [udr]="src/untwine/metrics/udr.py|tests/metrics/test_udr.py"
+  [perturb]="src/untwine/data/perturb.py|tests/data/test_perturb.py"
+)
+ORDER=(estimators priors models_init vae beta_vae annealed_vae beta_tcvae factor_vae dip_vae decomposition autoencoder
+       elbo mig_exact sparsity udr perturb)
+
+if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
+
+for module in "${ORDER[@]}"; do
+  spec=${MODULES[$module]:-}
+  if [ -z "$spec" ]; then
+    echo "unknown module $module; known: ${!MODULES[*]}" >&2
+    exit 2
+  fi
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"' EXIT
+  cp -r "$ROOT/src" "$ROOT/tests" "$ROOT/pyproject.toml" "$scratch/"
+  find "$scratch" -name __pycache__ -prune -exec rm -rf {} +
+  # the module's own [tool.mutmut] section: mutate one file, run only its tests
+  "$PYTHON" - "$scratch/pyproject.toml" "$spec" <<'PY'
+import json, sys
+path, spec = sys.argv[1:3]
+parts = spec.split("|")
+target, tests = parts[0], parts[1].split()
+selection = tests + (["-k", parts[2]] if len(parts) > 2 else [])
+with open(path, "a") as handle:
+    handle.write("\n[tool.mutmut]\n")
+    handle.write('source_paths = ["src"]\n')
+    handle.write(f"only_mutate = {json.dumps([target])}\n")
+    handle.write(f"pytest_add_cli_args_test_selection = {json.dumps(selection)}\n")
+    handle.write('pytest_add_cli_args = ["-p", "no:cacheprovider"]\n')
+PY
+  echo "== $module: ${spec//|/ against }"
+  start=$(date +%s)
+  (
+    cd "$scratch"
+    export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+    timeout "$TIMEOUT" "$PYTHON" -m mutmut run --max-children 1 > "$OUT/$module.log" 2>&1 || true
+    "$PYTHON" - "$module" "${spec%%|*}" "$OUT" "$(( $(date +%s) - start ))" <<'PY'
+import re, subprocess, sys
+module, path, out, seconds = sys.argv[1:5]
+listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], capture_output=True,
+                         text=True).stdout
+statuses = dict(re.findall(r"^\s*(\S+__mutmut_\d+): (.+?)\s*$", listing, flags=re.M))
+counts = {}
+for status in statuses.values():
+    counts[status] = counts.get(status, 0) + 1
+summary = f"{module} ({path}): {len(statuses)} mutants, " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+summary += f"; {seconds} s"
+print(summary)
+open(f"{out}/{module}.txt", "w").write(summary + "\n")
+with open(f"{out}/{module}-survivors.diff", "w") as handle:
+    for name, status in statuses.items():
+        if status != "killed":
+            shown = subprocess.run([sys.executable, "-m", "mutmut", "show", name], capture_output=True,
+                                   text=True).stdout
+            handle.write(f"# {name}: {status}\n{shown}\n")
+PY
+  )
+  rm -rf "$scratch"
+  trap - EXIT
+done
