@@ -31,7 +31,7 @@ declare -A MODULES=(
   [estimators]="src/untwine/estimators.py|tests/test_estimators.py tests/test_priors.py tests/models/test_vae.py"
   [priors]="src/untwine/priors.py|tests/test_priors.py tests/models/test_objectives.py"
   [models_init]="src/untwine/models/__init__.py|tests/models/test_vae.py tests/models/test_objectives.py"
-  [vae]="src/untwine/models/vae.py|tests/models/test_vae.py tests/models/test_objectives.py"
+  [vae]="src/untwine/models/vae.py|tests/models/test_vae.py"
   [beta_vae]="src/untwine/models/beta_vae.py|tests/models/test_vae.py tests/models/test_objectives.py"
   [annealed_vae]="src/untwine/models/annealed_vae.py|tests/models/test_objectives.py"
   [beta_tcvae]="src/untwine/models/beta_tcvae.py|tests/models/test_objectives.py"
@@ -45,7 +45,7 @@ declare -A MODULES=(
   [udr]="src/untwine/metrics/udr.py|tests/metrics/test_udr.py"
   [perturb]="src/untwine/data/perturb.py|tests/data/test_perturb.py"
 )
-ORDER=(estimators priors models_init vae beta_vae annealed_vae beta_tcvae factor_vae dip_vae decomposition autoencoder
+ORDER=(estimators beta_tcvae factor_vae decomposition dip_vae annealed_vae beta_vae autoencoder priors models_init vae
        elbo mig_exact sparsity udr perturb)
 
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi

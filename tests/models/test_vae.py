@@ -107,3 +107,86 @@ def test_build_model_passes_the_config_through():
     assert model.latent_dim == 3 and model.likelihood == "gaussian" and model.observation_shape == (1, 64, 64)
     assert objective.name == "dip-vae-ii" and objective.lambda_od == 2.0 and objective.lambda_d == 2.0
     assert build_model(ModelConfig(), (2,))[0].likelihood == "bernoulli"
+
+
+def test_bad_model_arguments_are_named_exactly():
+    with pytest.raises(ValueError, match=r"^unknown likelihood 'poisson'; valid: bernoulli, gaussian$"):
+        VAE((1, 64, 64), 10, likelihood="poisson")
+    with pytest.raises(ValueError, match=r"^latent_dim must be a positive integer, got 0$"):
+        VAE((1, 64, 64), 0)
+    assert VAE((3,), 1).latent_dim == 1
+
+
+def test_sampling_preparing_and_the_numpy_faces_by_hand():
+    torch.manual_seed(0)
+    model = VAE((1, 64, 64), 3)
+    mean, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    z = model.sample_posterior(mean, logvar, torch.Generator().manual_seed(7))
+    noise = torch.randn(4, 3, generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(z, mean + torch.exp(0.5 * logvar) * noise)
+    x = torch.rand(2, 1, 64, 64)
+    assert model.prepare(x).is_contiguous(memory_format=torch.channels_last) and torch.equal(model.prepare(x), x)
+    flat = torch.rand(2, 3)
+    assert model.prepare(flat) is flat and VAE((3,), 2).is_image is False
+    assert model.is_image
+    images = np.random.default_rng(0).random((5, 1, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        mean, logvar = model.encode(torch.from_numpy(images))
+        decoded = torch.sigmoid(model.decode(mean))
+        codes = torch.randn(3, 3, generator=torch.Generator().manual_seed(1))
+        generated = torch.sigmoid(model.decode(codes))
+    means, variances = model.posterior(batch_size=2)(images)
+    np.testing.assert_allclose(means, mean.numpy(), atol=1e-5)
+    np.testing.assert_allclose(variances, logvar.exp().numpy(), rtol=1e-4)
+    np.testing.assert_allclose(model.reconstruct(images, batch_size=2), decoded.numpy(), atol=1e-5)
+    np.testing.assert_allclose(model.generate(codes.numpy(), batch_size=2), generated.numpy(), atol=1e-5)
+    assert model.generate(np.zeros((0, 3), np.float32)).shape == (0, 1, 64, 64)
+    empty = model.representation()(np.zeros((0, 1, 64, 64), np.float32))
+    assert empty.shape == (0, 3) and empty.dtype == np.float32
+
+
+def test_the_numpy_faces_run_in_eval_mode_and_restore_the_mode():
+    model = VAE((4,), 2)
+    seen = []
+    original = model.encoder.forward
+
+    def spy(x):
+        seen.append(model.training)
+        return original(x)
+
+    model.encoder.forward = spy
+    for mode in (True, False):
+        model.train(mode)
+        model.representation()(np.zeros((3, 4), np.float32))
+        assert model.training is mode
+    assert seen == [False, False]
+    with pytest.raises(ValueError, match=r"^observations must have shape \(n, 4\), got \(3, 5\)$"):
+        model.representation()(np.zeros((3, 5), np.float32))
+
+
+def test_mixed_precision_runs_the_networks_and_hands_back_float32():
+    torch.manual_seed(0)
+    model = VAE((1, 64, 64), 3)
+    x = torch.rand(2, 1, 64, 64)
+    reference_mean, _ = model.encode(x)
+    reference_decoded = model.decode(reference_mean)
+    model.autocast_dtype = torch.bfloat16
+    mean, logvar = model.encode(x)
+    decoded = model.decode(reference_mean)
+    assert mean.dtype == logvar.dtype == decoded.dtype == torch.float32
+    assert torch.allclose(mean, reference_mean, atol=0.05) and torch.allclose(decoded, reference_decoded, atol=0.1)
+
+
+def test_forward_logs_the_analytic_kl_and_the_elbo():
+    torch.manual_seed(0)
+    model = VAE((1, 64, 64), 3)
+    x = (torch.rand(4, 1, 64, 64) > 0.5).float()
+    terms, logs, step = BetaVAE(beta=2.0)(model, x, 5, torch.Generator().manual_seed(2))
+    mean, logvar = model.encode(x)
+    kl = float(gaussian_kl(mean, logvar).sum(1).mean().detach())
+    assert step.step == 5 and logs["kl"] == pytest.approx(kl, rel=1e-5)
+    assert logs["elbo"] == pytest.approx(-float(terms["reconstruction"].detach()) - kl, rel=1e-5)
+    assert torch.allclose(step.kl_per_latent, gaussian_kl(mean, logvar))
+    assert float(step.kl.detach()) == pytest.approx(kl, rel=1e-5)
+    _, ae_logs, _ = OBJECTIVES["ae"]()(model, x, 0)
+    assert ae_logs == {}
