@@ -23,9 +23,10 @@ from ..atomic import atomic_write
 from ..estimators import gaussian_kl
 
 TRAVERSAL_RANGE = (-2.0, 2.0)
-#: A latent whose mean KL to the prior is at most this (nats) is unused (the threshold of UDR,
-#: Duan et al. 2020); the latent-versus-factor plot shows the others.
-ACTIVE_KL = 0.01
+#: A latent is active when its mean posterior variance E_x[σ²_j(x)] is below this (Zietlow et al.
+#: 2021, seed 002; ``untwine.metrics.active_units``): a collapsed latent keeps the prior's variance
+#: 1. The latent-versus-factor plot shows the active ones.
+ACTIVE_VARIANCE = 0.8
 #: At most this many latents (the most informative) in the latent-versus-factor plot.
 MAX_LATENTS_SHOWN = 10
 #: A factor with at most this many values colours the lines of the latent-versus-factor plot
@@ -160,18 +161,18 @@ def latent_factor_information(means: np.ndarray, factors: np.ndarray, num_bins: 
             "top": order[0], "second": order[1] if len(order) > 1 else order[0], "mig": float(np.mean(gaps))}
 
 
-def latent_kl_figure(kl: np.ndarray, path: Path) -> None:
-    """Mean KL(q(z_j|x) ‖ p(z_j)) of each latent, unused ones (≤ ACTIVE_KL) in grey."""
+def latent_kl_figure(kl: np.ndarray, active: np.ndarray, path: Path) -> None:
+    """Mean KL(q(z_j|x) ‖ p(z_j)) of each latent; inactive ones (E σ² ≥ ACTIVE_VARIANCE) in grey."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(3.5, 0.45 * len(kl) + 1.2), 2.4))
-    colours = ["#2b6cb0" if v > ACTIVE_KL else "#a0aec0" for v in kl]
+    colours = ["#2b6cb0" if a else "#a0aec0" for a in active]
     ax.bar(np.arange(len(kl)), kl, color=colours)
     ax.set_xticks(np.arange(len(kl)))
     ax.set_xticklabels([f"z{j}" for j in range(len(kl))], fontsize=8)
     ax.set_ylabel("KL to the prior (nats)", fontsize=8)
     ax.tick_params(labelsize=8)
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(f"KL per latent ({int((kl > ACTIVE_KL).sum())} of {len(kl)} active, > {ACTIVE_KL:g} nats)",
+    ax.set_title(f"KL per latent: {int(np.sum(active))} of {len(kl)} active (E[σ²] < {ACTIVE_VARIANCE:g}, blue)",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -250,7 +251,7 @@ def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, 
                     m_c = np.bincount(index[mask], weights=y[mask], minlength=sizes[k]) / np.maximum(n_c, 1)
                     ax.plot(x[n_c > 0], m_c[n_c > 0], color=FACTOR_COLOURS[c % len(FACTOR_COLOURS)], lw=1)
             ax.plot(x[seen], mean[seen], color="black", lw=1.3, marker="." if seen.sum() <= 10 else None, ms=3)
-            ax.tick_params(labelsize=6)
+            ax.tick_params(labelsize=6.5)
             ax.grid(alpha=0.25)
             if r == 0:
                 ax.set_title(names[k], fontsize=8)
@@ -279,11 +280,12 @@ def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, nu
     means = np.asarray(means, dtype=np.float64)
     variances = np.asarray(variances, dtype=np.float64)
     kl = np.mean(gaussian_kl(means, np.log(np.maximum(variances, 1e-12)), variance=variances), axis=0)
+    is_active = variances.mean(axis=0) < ACTIVE_VARIANCE
     names = list(getattr(data, "factor_names", [f"factor {k}" for k in range(factors.shape[1])]))
-    latent_kl_figure(kl, run_dir / "report_latent_kl.png")
+    latent_kl_figure(kl, is_active, run_dir / "report_latent_kl.png")
     info = latent_factor_information(means, factors)
     mutual_information_figure(info, names, kl, run_dir / "report_mutual_information.png", num_points)
-    active = [int(j) for j in np.argsort(-kl, kind="stable") if kl[j] > ACTIVE_KL][:MAX_LATENTS_SHOWN]
+    active = [int(j) for j in np.argsort(-kl, kind="stable") if is_active[j]][:MAX_LATENTS_SHOWN]
     parts = ["<h2>Latents and factors</h2>",
              f"<p class=sub>From {num_points:,} points drawn uniformly over the factors (a fresh sample; the scores "
              "in the table above use their own).</p>",
@@ -294,14 +296,15 @@ def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, nu
              "<img src='report_mutual_information.png' alt='mutual information between latents and factors'>"]
     if active:
         latent_factor_figure(means, factors, data, active, kl, run_dir / "report_latent_factors.png")
-        parts.append("<p class=sub>Latent versus factor (as in Chen et al. 2018): a row per active latent (KL > "
-                     f"{ACTIVE_KL:g}, most informative first), a column per factor; each panel is the latent's "
+        parts.append("<p class=sub>Latent versus factor (as in Chen et al. 2018): a row per active latent (mean "
+                     f"posterior variance below {ACTIVE_VARIANCE:g}; most informative first), a column per factor; "
+                     "each panel is the latent's "
                      "posterior mean against the factor's value, averaged over the other factors. A disentangled "
                      "latent varies along one column and is flat in the others.</p>"
                      "<img src='report_latent_factors.png' alt='latent versus factor'>")
     else:
-        parts.append(f"<p class=warn>No latent has a mean KL above {ACTIVE_KL:g} nats: the encoder ignores the data "
-                     "(posterior collapse), so there is no latent-versus-factor plot.</p>")
+        parts.append(f"<p class=warn>No latent is active (mean posterior variance below {ACTIVE_VARIANCE:g}): the "
+                     "encoder ignores the data (posterior collapse), so there is no latent-versus-factor plot.</p>")
     return "".join(parts)
 
 
