@@ -277,9 +277,12 @@ def test_prepared_and_plain_tables_agree():
 
 
 def test_synthetic_table_has_the_schema():
+    from untwine.study.results import table_columns
+
     table = A.synthetic_table(seeds=2, num_factors=3)
-    for column in A.COLUMNS:
-        assert column in table.columns
+    params = [c[len(A.PARAM_PREFIX):] for c in table.columns if c.startswith(A.PARAM_PREFIX)]
+    assert list(table.columns) == table_columns(params)
+    assert set(A.REQUIRED) <= set(A.COLUMNS)
     assert set(table["representation"]) == {"mean", "sampled"}
     assert len(table.drop_duplicates(["path", "representation", "metric", "key"])) == len(table)
     keys = set(table[table["metric"] == "downstream_lr"]["key"])

@@ -42,12 +42,8 @@ __all__ = [
     "wilson_interval", "spearman_matrix", "tc_trends", "unique_pairs", "prepare", "StudyTable", "synthetic_table",
 ]
 
-try:  # the studies room's schema is the contract (untwine.study.results, docs/studies.md)
-    from .results import COLUMNS as _SCHEMA, PARAM_COLUMNS as _PARAMS, PARAM_PREFIX
-except ImportError:  # a checkout without the studies room: the same schema, as issue 14 defines it
-    PARAM_PREFIX, _PARAMS = "param.", "param.*"
-    _SCHEMA = ("dataset", "model", _PARAMS, "seed", "representation", "metric", "key", "value",
-               "reconstruction", "kl", "elbo", "steps", "wall_time", "path")
+from .results import COLUMNS as _SCHEMA, PARAM_COLUMNS as _PARAMS, PARAM_PREFIX  # the contract (docs/studies.md)
+
 #: The results table's columns besides the ``param.<name>`` ones.
 COLUMNS = tuple(c for c in _SCHEMA if c != _PARAMS)
 #: The columns an analysis cannot do without.
