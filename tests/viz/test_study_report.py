@@ -101,3 +101,10 @@ def test_runs_root_makes_links_relative_to_the_page(tmp_path):
 def test_an_empty_table_is_refused_with_a_message(tmp_path):
     with pytest.raises(A.AnalysisError, match="empty"):
         write_study_report(small_table().iloc[:0], tmp_path)
+
+
+def test_one_dataset_draws_no_pooled_panel(tmp_path):
+    from untwine.viz.study_report import _panels
+
+    assert _panels(["dsprites", A.ALL_DATASETS]) == ["dsprites"]
+    assert _panels(["a", "b", A.ALL_DATASETS]) == ["a", "b", A.ALL_DATASETS]

@@ -182,6 +182,12 @@ def _square(matrix_long: pd.DataFrame, rows_col: str, cols_col: str, rows, cols)
                                    dropna=False).reindex(index=list(rows), columns=list(cols))
 
 
+def _panels(values) -> list:
+    """The datasets to draw a panel for: the pooled one only when it pools more than one."""
+    datasets = _order(values)
+    return [d for d in datasets if d != A.ALL_DATASETS] if len(datasets) <= 2 else datasets
+
+
 def _order(values) -> list:
     return list(dict.fromkeys(values))
 
@@ -253,7 +259,7 @@ def figure_total_correlation(result: pd.DataFrame, out_dir: Path, part=None):
 
 
 def figure_metric_agreement(result: pd.DataFrame, out_dir: Path):
-    datasets = _order(result["dataset"])
+    datasets = _panels(result["dataset"])
     scores = _order(result["score_a"])
     rows, cols = _grid(len(datasets), 4)
     size = 0.36 * len(scores)
@@ -370,7 +376,7 @@ def figure_variance_share(result: pd.DataFrame, out_dir: Path):
 
 
 def _per_dataset_heatmaps(result, out_dir, name, row_col, col_col, title, max_cols=4, cell=0.36):
-    datasets = _order(result["dataset"])
+    datasets = _panels(result["dataset"])
     rows_labels, cols_labels = _order(result[row_col]), _order(result[col_col])
     rows, cols = _grid(len(datasets), max_cols)
     fig, axes = _figure(rows, cols, (cell * len(cols_labels), cell * len(rows_labels)), left=1.2, right=1.0, top=0.7,
