@@ -2,6 +2,7 @@
 trained discriminator's TC against the Gaussian one), and end-to-end training."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -420,3 +421,89 @@ def test_factor_vae_resume_is_bit_identical(tmp_path, tiny):
     assert any(k.startswith("objective.discriminator") for k in a)
     assert any(k.startswith("objective_optimizer.discriminator") for k in a)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- the documented defaults and the exact messages of bad hyperparameters --------------------------
+
+DEFAULTS = {  # (attribute, documented default), docs/objectives.md
+    "vae": {"beta": 1.0},
+    "beta-vae": {"beta": 1.0},
+    "annealed-vae": {"gamma": 1000.0, "c_max": 25.0, "iteration_threshold": 100_000},
+    "beta-tcvae": {"beta": 6.0, "estimator": "mws", "full_decomposition": False, "alpha": 1.0, "gamma": 1.0,
+                   "dataset_size": 0, "_dataset_size": None},
+    "factor-vae": {"gamma": 10.0, "discriminator_lr": 1e-4, "discriminator_hidden": 1000, "discriminator_layers": 6},
+    "dip-vae-i": {"lambda_od": 10.0, "lambda_d_factor": 10.0, "lambda_d": 100.0},
+    "dip-vae-ii": {"lambda_od": 10.0, "lambda_d_factor": 1.0, "lambda_d": 10.0},
+    "decomposition": {"beta": 1.0, "alpha": 100.0, "prior_name": "gaussian", "kernel": "imq", "bandwidth": 0.0,
+                      "mmd": "joint"},
+    "ae": {},
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_defaults_are_the_documented_ones(name):
+    objective = OBJECTIVES[name]()
+    for attribute, value in DEFAULTS[name].items():
+        assert getattr(objective, attribute) == value, attribute
+    assert objective.deterministic is (name == "ae")
+
+
+def test_the_decomposition_priors_default_to_the_papers():
+    assert repr(Decomposition().prior) == "GaussianPrior(scale=1.0)"
+    assert repr(Decomposition(prior="mixture").prior) == "MixturePrior(components=4, radius=2.0, component_scale=0.5)"
+    assert repr(Decomposition(prior="sparse").prior) == "SparsePrior(sparsity=0.8, spike_scale=0.05)"
+    assert repr(Decomposition(prior="sparse", sparsity=0.3, spike_scale=0.2).prior) == \
+        "SparsePrior(sparsity=0.3, spike_scale=0.2)"
+
+
+@pytest.mark.parametrize("name,params,message", [
+    ("beta-vae", {"beta": -1}, "hyperparameter beta must be a finite non-negative number, got -1.0"),
+    ("beta-tcvae", {"beta": -1}, "hyperparameter beta must be a finite non-negative number, got -1.0"),
+    ("beta-tcvae", {"alpha": -2, "full_decomposition": True},
+     "hyperparameter alpha must be a finite non-negative number, got -2.0"),
+    ("beta-tcvae", {"gamma": -3, "full_decomposition": True},
+     "hyperparameter gamma must be a finite non-negative number, got -3.0"),
+    ("beta-tcvae", {"dataset_size": -1},
+     "hyperparameter dataset_size (0: take it from the dataset) must be a whole number ≥ 0, got -1"),
+    ("beta-tcvae", {"full_decomposition": "yes"},
+     "hyperparameter full_decomposition must be true or false, got 'yes'"),
+    ("beta-tcvae", {"gamma": 2.0}, "alpha (index-code MI) and gamma (dimension-wise KL) weigh the terms of the full "
+                                  "decomposition; set full_decomposition=true to use them"),
+    ("annealed-vae", {"gamma": -1}, "hyperparameter gamma must be a finite non-negative number, got -1.0"),
+    ("annealed-vae", {"c_max": -1}, "hyperparameter c_max must be a finite non-negative number, got -1.0"),
+    ("annealed-vae", {"iteration_threshold": -1},
+     "hyperparameter iteration_threshold (steps) must be a whole number ≥ 0, got -1"),
+    ("factor-vae", {"gamma": -1}, "hyperparameter gamma must be a finite non-negative number, got -1.0"),
+    ("factor-vae", {"discriminator_lr": 0}, "hyperparameter discriminator_lr must be a finite positive number, got 0.0"),
+    ("dip-vae-i", {"lambda_od": -1}, "hyperparameter lambda_od must be a finite non-negative number, got -1.0"),
+    ("dip-vae-ii", {"lambda_d_factor": -1},
+     "hyperparameter lambda_d_factor must be a finite non-negative number, got -1.0"),
+    ("decomposition", {"beta": -1}, "hyperparameter beta must be a finite non-negative number, got -1.0"),
+    ("decomposition", {"alpha": -1}, "hyperparameter alpha must be a finite non-negative number, got -1.0"),
+    ("decomposition", {"bandwidth": -1},
+     "hyperparameter bandwidth (0: the WAE rule) must be a finite non-negative number, got -1.0"),
+    ("decomposition", {"kernel": "linear"}, "unknown kernel 'linear'; valid: imq, gaussian"),
+    ("decomposition", {"mmd": "energy"}, "unknown mmd 'energy'; valid: joint, per-dimension"),
+])
+def test_bad_hyperparameters_name_themselves_exactly(name, params, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        build_objective(name, params)
+
+
+@pytest.mark.parametrize("name,zeroed", [("beta-vae", "beta"), ("beta-tcvae", "beta"), ("annealed-vae", "gamma"),
+                                         ("annealed-vae", "c_max"), ("annealed-vae", "iteration_threshold"),
+                                         ("factor-vae", "gamma"), ("dip-vae-i", "lambda_od"),
+                                         ("dip-vae-ii", "lambda_d_factor"), ("decomposition", "alpha"),
+                                         ("decomposition", "beta")])
+def test_zero_weights_are_allowed(name, zeroed):
+    assert getattr(build_objective(name, {zeroed: 0}), zeroed) == 0
+    full = build_objective("beta-tcvae", {"full_decomposition": True, "alpha": 0, "gamma": 0})
+    assert full.alpha == full.gamma == 0
+
+
+def test_mss_without_n_says_how_to_give_it():
+    mean, logvar, z = batch()
+    with pytest.raises(ValueError, match=r"^the MSS estimator needs the dataset size: train through untwine.train "
+                                         r"\(which passes the dataset to configure\), call configure\(model, "
+                                         r"train_config, data\), or set the hyperparameter dataset_size$"):
+        regularize(BetaTCVAE(estimator="mss"), mean, logvar, z)
