@@ -169,3 +169,54 @@ def test_bad_inputs_are_named():
         elbo_decomposition(lambda x: (np.zeros((len(x), 2)), np.zeros((len(x), 2))), TwoFactorData())
     with pytest.raises(TypeError, match="torch Dataset"):
         elbo_decomposition(correlated_posterior, object())
+
+
+class BareItems(torch.utils.data.Dataset):
+    """A torch Dataset whose items are bare numpy arrays (no (image, label) tuple)."""
+
+    def __len__(self):
+        return 100
+
+    def __getitem__(self, i):
+        return all_factors((10, 10))[i].astype(np.float32)
+
+
+def test_every_input_kind_and_error_is_named():
+    bare = elbo_decomposition(correlated_posterior, BareItems(), num_samples=300, seed=4)
+    assert bare == elbo_decomposition(correlated_posterior, TwoFactorData(), num_samples=300, seed=4)
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0$"):
+        encode_dataset(correlated_posterior, TwoFactorData(), batch_size=0)
+    with pytest.raises(ValueError, match=r"^num_samples must be a positive integer, got True$"):
+        elbo_decomposition(correlated_posterior, TwoFactorData(), num_samples=True)
+    with pytest.raises(ValueError, match=r"^posterior must return means and variances of shape \(n, d\) for n "
+                                         r"observations; got \(100, 2\) and \(100, 3\) for 100 observations$"):
+        encode_dataset(lambda x: (np.zeros((len(x), 2)), np.ones((len(x), 3))), TwoFactorData())
+    with pytest.raises(ValueError, match=r"^posterior returned non-finite means or variances that are not positive "
+                                         r"\(it must return variances, not log-variances\)$"):
+        encode_dataset(lambda x: (np.full((len(x), 2), np.nan), np.ones((len(x), 2))), TwoFactorData())
+
+    class Empty(GridData):
+        num_observations = 0
+
+    with pytest.raises(ValueError, match=r"^the dataset has no observations$"):
+        encode_dataset(correlated_posterior, Empty((1,)))
+    # small batches give the same encodings (the batches only split the work)
+    a, b = encode_dataset(correlated_posterior, TwoFactorData(), batch_size=7), encode_dataset(
+        correlated_posterior, TwoFactorData(), batch_size=1000)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_nuisance_noise_is_drawn_once_per_point_from_the_seed():
+    """A dataset that draws noise in observe is encoded with one draw per point from default_rng(seed)."""
+
+    class Noisy(GridData):
+        def observe(self, factors, rng=None):
+            return np.asarray(factors, dtype=np.float32) + rng.normal(size=np.shape(factors)).astype(np.float32)
+
+    data = Noisy((5, 4))
+    means, _ = encode_dataset(correlated_posterior, data, seed=3)
+    again, _ = encode_dataset(correlated_posterior, data, seed=3)
+    other, _ = encode_dataset(correlated_posterior, data, seed=4)
+    assert np.array_equal(means, again) and not np.array_equal(means, other)
+    expected = data.observe(all_factors((5, 4)), np.random.default_rng(3))
+    np.testing.assert_allclose(means, correlated_posterior(expected)[0], rtol=1e-6)

@@ -109,3 +109,53 @@ def test_chen_factors_and_bad_arguments():
         mig_exact(f.astype(float), np.ones((24, 3)), f, SIZES, num_samples=0)
     with pytest.raises(ValueError, match="chen"):
         mig_exact(f.astype(float), np.ones((24, 3)), f, SIZES, chen=[3])
+
+
+def test_defaults_inputs_and_errors():
+    f = index_to_factors(np.arange(24), SIZES)
+    means = f.astype(float)
+    variances = np.full(means.shape, 0.01)
+    default = mig_exact(means, variances, f, num_samples=500)
+    assert default == mig_exact(means, variances, f, SIZES, num_samples=500, rng=np.random.default_rng(0))
+    assert default["factor_entropy"] == pytest.approx(np.log(SIZES).tolist())
+    assert mig_exact(means, variances, f)["mig_exact"] == pytest.approx(1.0, abs=0.03)  # 10,000 samples
+    with pytest.raises(ValueError, match=r"^means and variances must both be \(n, d\), got \(24, 3\) and \(24, 2\)$"):
+        mig_exact(means, variances[:, :2], f)
+    with pytest.raises(ValueError, match=r"^means and variances must both be \(n, d\), got \(24,\) and \(24,\)$"):
+        mig_exact(means[:, 0], variances[:, 0], f)
+    with pytest.raises(ValueError, match=r"^posterior variances must be positive \(pass variances, not "
+                                         r"log-variances\)$"):
+        mig_exact(means, np.zeros_like(variances), f)
+    with pytest.raises(ValueError, match=r"^num_samples must be a positive integer, got True$"):
+        mig_exact(means, variances, f, num_samples=True)
+    with pytest.raises(ValueError, match=r"^chen must name factor indices in \[0, 3\), got \[\]$"):
+        mig_exact(means, variances, f, chen=[])
+    with pytest.raises(ValueError, match=r"^chen must name factor indices in \[0, 3\), got \[-1\]$"):
+        mig_exact(means, variances, f, chen=[-1])
+
+
+def test_the_sampler_defaults_and_a_dataset_without_factor_names():
+    from untwine.metrics import metric_parameters
+
+    assert metric_parameters("mig_exact") == {"posterior": inspect_empty(), "max_points": 50_000,
+                                              "num_samples": 10_000}
+
+    class Unnamed:
+        factor_sizes = SIZES
+        observation_shape = (3,)
+
+        def sample_factors(self, n, rng):
+            return np.stack([rng.integers(0, s, size=n) for s in SIZES], axis=1)
+
+        def observe(self, factors, rng):
+            return np.asarray(factors, dtype=np.float32)
+
+    out = evaluate(lambda o: o, Unnamed(), "mig_exact", posterior=posterior_for(), num_samples=1000)["mig_exact"]
+    assert out["chen_factors"] == [0, 1, 2] and out["mig_exact_chen"] == out["mig_exact"]
+    assert out["num_points"] == 24
+
+
+def inspect_empty():
+    import inspect
+
+    return inspect.Parameter.empty
