@@ -16,8 +16,10 @@ METRICS = '["mig", "unsupervised"]'
 
 
 def spec_text(seeds="2", values="[1, 4]", tc_values="[2, 6]", steps=250, executor="workers = 2\nthreads_per_run = 1",
-              extra_datasets="", name="tiny"):
-    """2 methods × 2 values × 2 seeds on the pinwheel, scored on mean and sampled."""
+              extra_datasets="", name="tiny", tcvae=True):
+    """2 methods × 2 values × 2 seeds on the pinwheel, scored on mean and sampled (``tcvae`` False: β-VAE
+    only)."""
+    second = f'[[methods]]\nmodel = "beta-tcvae"\ngrid = {{beta = {tc_values}}}\n' if tcvae else ""
     return f'''\
 name = "{name}"
 seeds = {seeds}
@@ -35,10 +37,7 @@ log_every = 10
 model = "beta-vae"
 grid = {{beta = {values}}}
 
-[[methods]]
-model = "beta-tcvae"
-grid = {{beta = {tc_values}}}
-
+{second}
 [metrics]
 names = {METRICS}
 params = {{num_train = 300}}

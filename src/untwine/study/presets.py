@@ -121,8 +121,8 @@ fast = true
 seed = 0
 
 [metrics.params]
-num_train = 2000                  # every metric that has num_train, except those set below
-num_test = 1000
+num_train = 1000                  # every metric that has num_train, except those set below
+num_test = 500
 
 [metrics.params.beta_vae]         # each point encodes 2 x 64 images: 150 points = 19,200 images
 num_train = 100
@@ -167,15 +167,22 @@ def laptop() -> str:
       Gaussian TC of the sampled against the mean representation moves with regularisation strength, and
       score distributions per method and per value have two of each.
     - Two seeds: the seed spread next to the hyperparameter spread, and UDR (which needs two models per cell).
-    - 600 steps at lr 1e-3 (the quick preset's rate): about 0.1 s a step on 2 cores for the reference
-      64×64 network, so 16 runs × 600 steps ≈ 16 minutes of training when one run at a time uses both cores.
+    - 600 steps at lr 1e-3 (the quick preset's rate): enough for the reconstruction and the KL to move apart
+      between β = 1 and β = 8, which is what the unsupervised scores and the TC analysis read.
     - Every reference metric but the boosted-trees downstream task, fast presets, sample sizes reduced:
-      2,000 training and 1,000 test points; the β-VAE and FactorVAE scores, which encode 128 and 64 images
-      per point, 100 training and 50 evaluation points; downstream at 10, 100 and 1,000 points. About
-      50,000 images encoded per run and representation, which is what scoring costs here (its classifiers
-      on 2,000 points are seconds).
+      1,000 training and 500 test points; the β-VAE and FactorVAE scores, which encode 128 and 64 images
+      per point, 100 training and 50 evaluation points (2,000 points for FactorVAE's global variance);
+      downstream logistic regression at 10, 100 and 1,000 points (no 10,000: the sample-efficiency ratio
+      100 / 10,000 is left to bigger studies). Measured on one laptop run, per representation, on a busy
+      machine (load average 4 on 2 cores): β-VAE score 6–12 s and FactorVAE score 6 s (encoding), DCI 3 s,
+      downstream_lr 9–12 s, the others 1–3 s each, about 35 s (plus about 10 s once per worker process,
+      when joblib starts its workers); about 20 s on a quiet machine.
+    - Time on 2 cores (1 worker × 2 threads): training 16 × 600 steps at 0.09–0.15 s a step (the README's
+      2-core figure is 0.09 s) is 14–24 minutes; scoring 16 × 2 × about 20 s is about 11 minutes; UDR of
+      4 cells and the table, about a minute: 26–36 minutes, under 45 with room for a slower machine.
+      ``untwine study plan laptop`` measures the step on the machine at hand.
 
-    Measured: see docs/studies.md (the laptop preset), with the command and the CPU.
+    Measured figures, the command and the CPU: docs/studies.md, "Measured".
     """
     return _LAPTOP
 
