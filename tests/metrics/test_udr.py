@@ -11,6 +11,7 @@
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from untwine.metrics import sample_udr, udr
 from untwine.metrics.udr import relative_strength
@@ -75,3 +76,67 @@ def test_spearman_undefined_correlations_cost_only_their_entry(rng):
     pair = np.array(out["pairwise_disentanglement_scores"])
     assert pair[0, 1] == pytest.approx(2 / 3, abs=0.03)
     assert pair[1, 0] == pytest.approx(2 / 3, abs=0.03)
+
+
+def test_mean_latent_kl_and_relative_strength_by_hand():
+    from untwine.metrics.udr import mean_latent_kl
+
+    means = np.array([[0.5, 0.0], [-0.5, 1.0]])
+    variances = np.array([[1.0, 0.5], [1.0, 0.5]])
+    expected = [0.5 * 0.25, np.mean([0.5 * (0.5 - np.log(0.5) - 1), 0.5 * (1 + 0.5 - np.log(0.5) - 1)])]
+    np.testing.assert_allclose(mean_latent_kl(means, variances), expected, rtol=1e-12)
+    assert relative_strength(np.zeros((0, 0))) == 0.0
+    # columns: 0.8²/1.0, 0.5²/0.6; rows: 0.8²/1.3, 0.2²/0.3
+    matrix = np.array([[0.8, 0.5], [0.2, 0.1]])
+    expected = ((0.64 / 1.0 + 0.25 / 0.6) / 2 + (0.64 / 1.3 + 0.04 / 0.3) / 2) / 2
+    assert relative_strength(matrix) == pytest.approx(expected, rel=1e-12)
+    assert relative_strength(np.array([[1.0, 0.0], [0.0, 0.0]])) == pytest.approx(0.5)  # 0/0 terms count 0
+
+
+def test_udr_arguments_are_checked_with_their_reason(rng):
+    z = _base(rng, n=50, d=3)
+    with pytest.raises(ValueError, match=r"^correlation must be 'lasso' or 'spearman', got 'pearson'$"):
+        udr([z, z], correlation="pearson")
+    with pytest.raises(ValueError, match=r"^UDR needs the codes of at least 2 models$"):
+        udr([z])
+    with pytest.raises(ValueError, match=r"^every model's codes must be \(n, d\) of the same shape, got "
+                                         r"\[\(50, 3\), \(50, 2\)\]$"):
+        udr([z, z[:, :2]])
+
+
+def test_the_kl_threshold_filters_and_zeroes(rng):
+    """Latents with KL ≤ 0.01 are zeroed; with filter_low_kl they are also left out of the matrix, and a
+    higher kl_threshold leaves out more."""
+    z = _base(rng, n=1000, d=3)
+    codes = [z, z[:, [1, 0, 2]]]
+    kl = [np.array([1.0, 1.0, 0.005])] * 2
+    # two matched latents and the sample's correlation c between them: every row and column scores 1/(1 + c)
+    c = abs(scipy.stats.spearmanr(z[:, 0], z[:, 1])[0])
+    filtered = udr(codes, kl, correlation="spearman")["model_scores"]
+    assert filtered == pytest.approx([1 / (1 + c)] * 2, rel=1e-9)
+    # unfiltered: the zeroed third latent is constant (NaN correlations count 0): rows and columns score
+    # (1/(1 + c) + 1/(1 + c) + 0)/3
+    unfiltered = udr(codes, kl, correlation="spearman", filter_low_kl=False)["model_scores"]
+    assert unfiltered == pytest.approx([2 / (3 * (1 + c))] * 2, rel=1e-9)
+    # a threshold above the second latent's KL leaves one latent pair: a perfect 1
+    kl_high = [np.array([1.0, 0.5, 0.005])] * 2
+    codes_high = [z, z[:, [0, 1, 2]]]
+    assert udr(codes_high, kl_high, correlation="spearman", kl_threshold=0.6)["model_scores"] == pytest.approx([1.0] * 2)
+
+
+def test_sample_udr_defaults_and_batches():
+    from untwine.metrics.udr import sample_udr as sampler
+
+    calls = []
+
+    def post(o):
+        calls.append(len(o))
+        x = np.asarray(o, float)[:, :3]
+        return x, np.full(x.shape, 0.01)
+
+    out = sampler([post, post], ToyData(), seed=3, num_points=130, batch_size=50)
+    assert calls == [50, 50, 50, 50, 30, 30]
+    assert out["params"] == {"num_points": 130, "correlation": "lasso", "kl_threshold": 0.01, "filter_low_kl": True}
+    assert out["seed"] == 3 and len(out["model_scores"]) == 2
+    with pytest.raises(ValueError, match="batch_size"):
+        sampler([post, post], ToyData(), batch_size=0)
