@@ -507,3 +507,62 @@ def test_mss_without_n_says_how_to_give_it():
                                          r"\(which passes the dataset to configure\), call configure\(model, "
                                          r"train_config, data\), or set the hyperparameter dataset_size$"):
         regularize(BetaTCVAE(estimator="mss"), mean, logvar, z)
+
+
+# -- FactorVAE: the reference's discriminator and optimiser, seeds, devices ----------------------------
+
+def test_the_discriminator_is_the_references():
+    """6 hidden layers of 1000 units with leaky ReLU (slope 0.2) and 2 logits."""
+    net = Discriminator(5).net
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(5, 1000)] + [(1000, 1000)] * 5 + [(1000, 2)]
+    slopes = [m.negative_slope for m in net if isinstance(m, torch.nn.LeakyReLU)]
+    assert slopes == [0.2] * 6
+
+
+def test_factor_vae_configure_builds_from_the_runs_seed_with_the_references_adam():
+    from untwine.config import TrainConfig
+
+    def first_weight(train_config):
+        objective = SmallFactorVAE(discriminator_lr=3e-4)
+        objective.configure(VAE((4,), 3), train_config, None)
+        return objective, objective.discriminator.net[0].weight.detach().clone()
+
+    objective, default = first_weight(None)
+    _, seed0 = first_weight(TrainConfig(seed=0))
+    _, seed3 = first_weight(TrainConfig(seed=3))
+    _, seed3_again = first_weight(TrainConfig(seed=3))
+    assert torch.equal(default, seed0) and torch.equal(seed3, seed3_again) and not torch.equal(seed0, seed3)
+    group = objective.optimizers()["discriminator"].param_groups[0]
+    assert group["lr"] == 3e-4 and group["betas"] == (0.5, 0.9) and group["fused"] is True
+    # the discriminator goes where the model is
+    on_meta = SmallFactorVAE()
+    on_meta.configure(VAE((4,), 3).to("meta"), None, None)
+    assert next(on_meta.discriminator.parameters()).device.type == "meta"
+
+
+def test_factor_vae_terms_steps_and_devices():
+    torch.manual_seed(0)
+    objective = SmallFactorVAE(gamma=3.0)
+    objective.configure(VAE((4,), 3), None, None)
+    mean, logvar, z = batch(n=16, d=3)
+    terms, logs = regularize(objective, mean, logvar, z)
+    assert set(terms) == {"kl", "weighted_tc"}
+    assert float(terms["kl"]) == pytest.approx(float(gaussian_kl(mean, logvar).sum(1).mean()), rel=1e-6)
+    # the accuracy logged is that of the logits before the update
+    g = torch.Generator().manual_seed(9)
+    _, logits, labels = objective.discriminator_loss(z, torch.Generator().manual_seed(9))
+    expected = float((logits.detach().argmax(1) == labels).float().mean())
+    logs = objective.auxiliary_step(None, Step(x=None, mean=mean, logvar=logvar, z=z, decoded=None, step=0,
+                                               generator=g))
+    assert logs["discriminator_accuracy"] == pytest.approx(expected)
+    assert all(p.grad is not None for p in objective.discriminator.parameters())
+    # on another device everything stays there
+    meta = torch.zeros(6, 3, device="meta")
+    assert permute_dims(meta).device.type == "meta"
+    objective.discriminator = Discriminator(3, 8, 1).to("meta")
+    loss, logits, labels = objective.discriminator_loss(meta)
+    assert loss.device.type == labels.device.type == "meta"
+    with pytest.raises(RuntimeError, match=r"^FactorVAE's discriminator is built by configure\(model, train_config, "
+                                           r"data\); train through untwine.train, or call configure first$"):
+        FactorVAE().auxiliary_step(None, Step(x=None, mean=z, logvar=z, z=z, decoded=None, step=0))
