@@ -566,3 +566,25 @@ def test_factor_vae_terms_steps_and_devices():
     with pytest.raises(RuntimeError, match=r"^FactorVAE's discriminator is built by configure\(model, train_config, "
                                            r"data\); train through untwine.train, or call configure first$"):
         FactorVAE().auxiliary_step(None, Step(x=None, mean=z, logvar=z, z=z, decoded=None, step=0))
+
+
+def test_annealed_capacity_without_a_ramp_is_full_at_once():
+    objective = AnnealedVAE(c_max=7.0, iteration_threshold=0)
+    assert objective.capacity(0) == objective.capacity(10 ** 6) == 7.0
+    mean, logvar, z = batch()
+    kl = float(gaussian_kl(mean, logvar).sum(1).mean())
+    terms, logs = regularize(AnnealedVAE(gamma=2.0, c_max=7.0, iteration_threshold=0), mean, logvar, z)
+    assert set(terms) == {"capacity_kl"} and float(terms["capacity_kl"]) == pytest.approx(2.0 * abs(kl - 7.0), rel=1e-6)
+    assert logs == {"kl": pytest.approx(kl, rel=1e-6), "capacity": 7.0}
+
+
+def test_dip_and_beta_vae_terms_are_named_and_weighted():
+    mean, logvar, z = batch()
+    kl = float(gaussian_kl(mean, logvar).sum(1).mean())
+    terms, logs = regularize(OBJECTIVES["beta-vae"](beta=3.0), mean, logvar, z)
+    assert set(terms) == {"beta_kl"} and float(terms["beta_kl"]) == pytest.approx(3.0 * kl, rel=1e-6) and logs == {}
+    assert OBJECTIVES["vae"]().beta == 1.0 and OBJECTIVES["vae"].hyperparameters() == {}
+    for name in ("dip-vae-i", "dip-vae-ii"):
+        terms, logs = regularize(OBJECTIVES[name](), mean, logvar, z)
+        assert set(terms) == {"kl", "dip"} and logs == {} and float(terms["kl"]) == pytest.approx(kl, rel=1e-6)
+    assert regularize(Autoencoder(), mean, logvar, z) == ({}, {})
