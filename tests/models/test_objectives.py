@@ -588,3 +588,24 @@ def test_dip_and_beta_vae_terms_are_named_and_weighted():
         terms, logs = regularize(OBJECTIVES[name](), mean, logvar, z)
         assert set(terms) == {"kl", "dip"} and logs == {} and float(terms["kl"]) == pytest.approx(kl, rel=1e-6)
     assert regularize(Autoencoder(), mean, logvar, z) == ({}, {})
+
+
+def test_dip_covariances_by_hand_with_a_shifted_mean():
+    """Cov[μ] does not see a shift of μ; DIP-VAE-II adds E[σ²] to the diagonal."""
+    from untwine.models.dip_vae import dip_covariance, mean_covariance
+
+    mean = torch.tensor([[1.0, 1.0], [-1.0, -1.0], [2.0, 0.0], [-2.0, 0.0]]) + torch.tensor([5.0, -3.0])
+    logvar = torch.log(torch.tensor([[0.5, 1.5], [0.5, 1.5], [1.5, 0.5], [1.5, 0.5]]))
+    expected = torch.tensor([[2.5, 0.5], [0.5, 0.5]])
+    assert torch.allclose(mean_covariance(mean), expected)
+    assert torch.allclose(dip_covariance(mean, logvar, False), expected)
+    assert torch.allclose(dip_covariance(mean, logvar, True), expected + torch.diag(torch.tensor([1.0, 1.0])))
+
+
+def test_decomposition_bandwidth_and_per_dimension_messages():
+    assert Decomposition(bandwidth=0.5).kernel_bandwidth(4) == 0.5
+    assert Decomposition(kernel="gaussian", bandwidth=0.7).kernel_bandwidth(4) == 0.7
+    with pytest.raises(ValueError, match=r"^kernel and bandwidth choose the joint MMD; mmd='per-dimension' is "
+                                         r"Mathieu et al.'s IMQ at the scales \(0.1, 0.2, 0.5, 1.0, 2.0, 5.0\): leave "
+                                         r"kernel and bandwidth at their defaults$"):
+        Decomposition(mmd="per-dimension", bandwidth=1.0)
