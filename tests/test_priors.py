@@ -177,7 +177,7 @@ def test_mixture_prior_kl_converges_to_numerical_integration():
 
 @pytest.mark.parametrize("prior,expected", [
     (GaussianPrior(scale=1.5), 2.25),
-    (MixturePrior(components=3, radius=2.0, component_scale=0.5), 0.25 + 4.0 / 4),
+    (MixturePrior(components=3, radius=3.0, component_scale=0.5), 0.25 + 9.0 / 4),
     (SparsePrior(sparsity=0.8, spike_scale=0.05), 0.2 + 0.8 * 0.05 ** 2),
 ])
 def test_variance_is_the_second_moment_of_the_samples(prior, expected):
@@ -194,3 +194,15 @@ def test_gaussian_prior_kl_is_closed_form_at_any_sample():
                    for m, lv in zip(mean[0].tolist(), logvar[0].tolist()))
     assert float(prior.kl(mean, logvar, torch.full_like(mean, 9.0))[0]) == pytest.approx(expected, rel=1e-12)
     assert float(prior.kl(mean, logvar)[0]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_mixture_samples_keep_the_precision_asked_for():
+    """float64 samples are float64 all through: the component means (±0.1 is not a float32 number) and the
+    noise (most float64 normals are not float32 numbers)."""
+    tight = MixturePrior(components=2, radius=0.1, component_scale=1e-12)
+    samples = tight.sample(1000, 2, torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert set(torch.round(samples[:, 0], decimals=9).tolist()) == {0.1, -0.1}
+    assert float((samples[:, 0].abs() - 0.1).abs().max()) < 1e-10
+    centred = MixturePrior(components=2, radius=0.0, component_scale=1.0)
+    noise = centred.sample(1000, 2, torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert float((noise.float().double() != noise).double().mean()) > 0.99
