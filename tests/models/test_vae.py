@@ -190,3 +190,9 @@ def test_forward_logs_the_analytic_kl_and_the_elbo():
     assert float(step.kl.detach()) == pytest.approx(kl, rel=1e-5)
     _, ae_logs, _ = OBJECTIVES["ae"]()(model, x, 0)
     assert ae_logs == {}
+
+
+def test_the_hyperparameter_listing_names_each_with_its_default():
+    with pytest.raises(ValueError, match=r"^model 'annealed-vae' has no hyperparameter c; its hyperparameters: "
+                                         r"gamma=1000.0, c_max=25.0, iteration_threshold=100000$"):
+        build_objective("annealed-vae", {"c": 1})
