@@ -124,7 +124,8 @@ def test_sampling_preparing_and_the_numpy_faces_by_hand():
     z = model.sample_posterior(mean, logvar, torch.Generator().manual_seed(7))
     noise = torch.randn(4, 3, generator=torch.Generator().manual_seed(7))
     assert torch.allclose(z, mean + torch.exp(0.5 * logvar) * noise)
-    x = torch.rand(2, 1, 64, 64)
+    x = torch.rand(2, 3, 8, 8)  # three channels: channels-last differs from the default layout
+    assert not x.is_contiguous(memory_format=torch.channels_last)
     assert model.prepare(x).is_contiguous(memory_format=torch.channels_last) and torch.equal(model.prepare(x), x)
     flat = torch.rand(2, 3)
     assert model.prepare(flat) is flat and VAE((3,), 2).is_image is False
@@ -185,7 +186,14 @@ def test_forward_logs_the_analytic_kl_and_the_elbo():
     mean, logvar = model.encode(x)
     kl = float(gaussian_kl(mean, logvar).sum(1).mean().detach())
     assert step.step == 5 and logs["kl"] == pytest.approx(kl, rel=1e-5)
-    assert logs["elbo"] == pytest.approx(-float(terms["reconstruction"].detach()) - kl, rel=1e-5)
+    # elbo = −recon − KL exactly (the KL of an untrained encoder is tiny: compare the difference)
+    assert logs["elbo"] + float(terms["reconstruction"].detach()) == pytest.approx(-logs["kl"], abs=1e-9)
+    # the step record holds the batch, the sample drawn with the step's generator, and the decoder's output
+    assert step.x is x and step.generator is not None
+    expected_z = model.sample_posterior(mean, logvar, torch.Generator().manual_seed(2))
+    assert torch.allclose(step.z, expected_z) and torch.allclose(step.decoded, model.decode(step.z))
+    _, _, ae_step = OBJECTIVES["ae"]()(model, x, 0, torch.Generator().manual_seed(2))
+    assert torch.equal(ae_step.z, mean)
     assert torch.allclose(step.kl_per_latent, gaussian_kl(mean, logvar))
     assert float(step.kl.detach()) == pytest.approx(kl, rel=1e-5)
     _, ae_logs, _ = OBJECTIVES["ae"]()(model, x, 0)
@@ -196,3 +204,53 @@ def test_the_hyperparameter_listing_names_each_with_its_default():
     with pytest.raises(ValueError, match=r"^model 'annealed-vae' has no hyperparameter c; its hyperparameters: "
                                          r"gamma=1000.0, c_max=25.0, iteration_threshold=100000$"):
         build_objective("annealed-vae", {"c": 1})
+
+
+def test_defaults_batches_and_input_precisions_of_the_numpy_faces():
+    model = VAE((4,), 3)
+    assert VAE((4,)).latent_dim == 10 and VAE((4,)).likelihood == "bernoulli"
+    calls = []
+    encoder, decoder = model.encoder.forward, model.decoder.forward
+    model.encoder.forward = lambda x: (calls.append(("enc", len(x))), encoder(x))[1]
+    model.decoder.forward = lambda z: (calls.append(("dec", len(z))), decoder(z))[1]
+    observations = np.random.default_rng(0).random((600, 4))  # float64 in: converted to float32
+    codes = model.representation()(observations)
+    assert calls == [("enc", 512), ("enc", 88)] and codes.dtype == np.float32
+    np.testing.assert_array_equal(codes, model.representation()(observations.astype(np.float32)))
+    calls.clear()
+    model.posterior()(observations)
+    assert calls == [("enc", 512), ("enc", 88)]
+    calls.clear()
+    model.reconstruct(observations)
+    assert [c for c in calls if c[0] == "enc"] == [("enc", 512), ("enc", 88)]
+    calls.clear()
+    out = model.generate(np.zeros((600, 3)))  # float64 codes
+    assert calls == [("dec", 512), ("dec", 88)] and out.dtype == np.float32 and out.shape == (600, 4)
+    assert model.generate(np.zeros((0, 3))).dtype == np.float32
+    image = VAE((1, 8, 8), 2)
+    with pytest.raises(ValueError, match=r"^observations must have shape \(n, 1, 8, 8\), got \(2, 1, 8, 7\)$"):
+        image.representation()(np.zeros((2, 1, 8, 7), np.float32))
+
+
+def test_sampling_stays_on_the_inputs_device_and_precision():
+    mean = torch.zeros(500, 3, dtype=torch.float64)
+    z = VAE.sample_posterior(mean, torch.zeros_like(mean), torch.Generator().manual_seed(0))
+    assert z.dtype == torch.float64 and float((z.float().double() != z).double().mean()) > 0.99
+    meta = torch.zeros(4, 3, device="meta")
+    assert VAE.sample_posterior(meta, meta).device.type == "meta"
+
+
+def test_autocast_is_off_by_default_and_uses_the_dtype_asked_for():
+    torch.manual_seed(0)
+    model = VAE((1, 64, 64), 3)
+    x = torch.rand(2, 1, 64, 64)
+    assert torch.equal(model.encode(x)[0], model.encoder(x)[0])
+    assert torch.equal(model.decode(x.new_zeros(2, 3)), model.decoder(x.new_zeros(2, 3)))
+    model.autocast_dtype = torch.float16
+    with torch.autocast("cpu", dtype=torch.float16):
+        expected_mean = model.encoder(x)[0].float()
+        expected_decoded = model.decoder(x.new_ones(2, 3)).float()
+    assert torch.equal(model.encode(x)[0], expected_mean)
+    assert torch.equal(model.decode(x.new_ones(2, 3)), expected_decoded)
+    model.autocast_dtype = torch.bfloat16
+    assert not torch.equal(model.encode(x)[0], expected_mean)  # another precision, other bits
