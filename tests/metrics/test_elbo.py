@@ -220,3 +220,94 @@ def test_nuisance_noise_is_drawn_once_per_point_from_the_seed():
     assert np.array_equal(means, again) and not np.array_equal(means, other)
     expected = data.observe(all_factors((5, 4)), np.random.default_rng(3))
     np.testing.assert_allclose(means, correlated_posterior(expected)[0], rtol=1e-6)
+
+
+def test_defaults_batches_and_precisions():
+    """10,000 samples and batches of 256 by default; the posterior sees float32 observations in batches of
+    batch_size; its float32 outputs become float64; the sum of the parts is the key estimated_kl."""
+    seen = []
+
+    def spy(x):
+        seen.append((len(x), np.asarray(x).dtype))
+        means, variances = correlated_posterior(x)
+        return means.astype(np.float32), variances.astype(np.float32)
+
+    data = GridData((20, 30))
+    result = elbo_decomposition(spy, data)
+    assert result["num_samples"] == 10_000 and seen[0] == (256, np.float32) and sum(n for n, _ in seen) == 600
+    assert result == elbo_decomposition(spy, data, seed=0, num_samples=10_000, batch_size=256)
+    assert result["estimated_kl"] == result["index_code_mi"] + result["total_correlation"] + \
+        result["dimension_wise_kl"]
+    seen.clear()
+    elbo_decomposition(spy, data, num_samples=1, batch_size=7)
+    assert {n for n, _ in seen} == {7, 5}
+    means, log_variances = encode_dataset(spy, data, batch_size=1)
+    assert means.dtype == log_variances.dtype == np.float64 and len(means) == 600
+
+
+def test_mixture_log_density_takes_any_float_precision():
+    rng = np.random.default_rng(1)
+    means, logvars = rng.normal(size=(9, 2)), rng.normal(scale=0.3, size=(9, 2))
+    z = torch.from_numpy(rng.normal(size=(5, 2)))
+    exact = mixture_log_density(z, means, logvars).numpy()
+    low = mixture_log_density(z.float(), means.astype(np.float32), logvars.astype(np.float32)).numpy()
+    np.testing.assert_allclose(low, mixture_log_density(z.float().double(), means.astype(np.float32).astype(float),
+                                                         logvars.astype(np.float32).astype(float)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(low, exact, rtol=1e-5)
+
+
+class SeededInstances(TwoImagesPerPoint):
+    """observations_at draws a nuisance offset from the rng it is given (and needs one)."""
+
+    def observations_at(self, index, rng=None):
+        if rng is None:
+            raise ValueError("needs an rng")
+        index = np.asarray(index)
+        return index[:, None] // 2, (index[:, None] + rng.normal(size=(len(index), 1))).astype(np.float32)
+
+
+def test_the_seed_reaches_every_draw():
+    def posterior(x):
+        return np.asarray(x, dtype=np.float64), np.full((len(x), 1), 0.04)
+
+    data = SeededInstances()
+    a = elbo_decomposition(posterior, data, num_samples=200, seed=5)
+    assert a == elbo_decomposition(posterior, data, num_samples=200, seed=5)
+    assert a != elbo_decomposition(posterior, data, num_samples=200, seed=6)
+    assert elbo_decomposition(posterior, data, num_samples=200) == elbo_decomposition(posterior, data,
+                                                                                      num_samples=200, seed=0)
+    means, _ = encode_dataset(posterior, data)
+    np.testing.assert_array_equal(means, encode_dataset(posterior, data, seed=0)[0])
+
+
+class IndexedTensors(torch.utils.data.Dataset):
+    """A torch Dataset that also has an ``observe`` method but no factor_sizes: it is read by index."""
+
+    def __len__(self):
+        return 100
+
+    def __getitem__(self, i):
+        return torch.from_numpy(all_factors((10, 10))[i].astype(np.float32)), 0
+
+    def observe(self, factors, rng=None):
+        raise AssertionError("a dataset without factor_sizes is read by index")
+
+
+def test_what_is_a_dataset():
+    result = elbo_decomposition(correlated_posterior, IndexedTensors(), num_samples=300, seed=4)
+    assert result == elbo_decomposition(correlated_posterior, TwoFactorData(), num_samples=300, seed=4)
+
+    class OnlyLength:
+        def __len__(self):
+            return 3
+
+    for bad in (object(), OnlyLength()):
+        with pytest.raises(TypeError, match=rf"^data must follow the ground-truth data contract \(factor_sizes, "
+                                            rf"sample_factors, observe\) or be a torch Dataset; got "
+                                            rf"{type(bad).__name__}$"):
+            elbo_decomposition(correlated_posterior, bad)
+    with pytest.raises(TypeError, match=r"^posterior must be a callable observations -> \(means, variances\), e.g. "
+                                        r"model.posterior\(\); got int$"):
+        elbo_decomposition(3, TwoFactorData())
+    one = elbo_decomposition(correlated_posterior, TwoFactorData(), num_samples=1)
+    assert one["num_samples"] == 1
