@@ -159,3 +159,36 @@ def inspect_empty():
     import inspect
 
     return inspect.Parameter.empty
+
+
+def test_the_core_uses_its_rng_sizes_and_sample_count():
+    f = index_to_factors(np.arange(24), SIZES)
+    means, variances = f.astype(float), np.full((24, 3), 0.3)
+    a = mig_exact(means, variances, f, num_samples=50, rng=np.random.default_rng(1))
+    assert a != mig_exact(means, variances, f, num_samples=50, rng=np.random.default_rng(2))
+    assert mig_exact(means, variances, f, num_samples=1)["mig_exact"] >= 0
+    assert mig_exact(means, variances, f) == mig_exact(means, variances, f, num_samples=10_000)
+    # declared sizes, not the values seen, normalise the gaps
+    declared = mig_exact(means, variances, f, factor_sizes=(2, 3, 8), num_samples=500)
+    assert declared["factor_entropy"] == pytest.approx(np.log([2, 3, 8]).tolist())
+
+
+def test_the_sampler_draws_distinct_points_with_its_rng_and_batches():
+    seen = []
+
+    def spy(obs):
+        seen.append(np.asarray(obs).copy())
+        return posterior_for()(obs)
+
+    noisy = ToyData((4, 5, 6), noise=0.01)  # observe needs the rng
+    out = evaluate(lambda o: o, noisy, "mig_exact", posterior=spy, max_points=60, num_samples=200,
+                   batch_size=16)["mig_exact"]
+    observed = np.concatenate(seen)
+    assert out["num_points"] == 60 and len(observed) == 60 and max(len(s) for s in seen) == 16
+    assert len(np.unique(np.round(observed[:, :3]), axis=0)) == 60  # distinct factor points
+    def scores(**params):
+        out = evaluate(lambda o: o, ToyData(SIZES), "mig_exact", posterior=posterior_for(), **params)["mig_exact"]
+        return {k: v for k, v in out.items() if k != "params"}
+
+    assert scores(max_points=24, num_samples=300) == scores(max_points=1000, num_samples=300)  # 24 points: all
+    assert scores() == scores(num_samples=10_000, max_points=50_000)
