@@ -140,3 +140,70 @@ def test_sample_udr_defaults_and_batches():
     assert out["seed"] == 3 and len(out["model_scores"]) == 2
     with pytest.raises(ValueError, match="batch_size"):
         sampler([post, post], ToyData(), batch_size=0)
+
+
+def test_lasso_caps_a_permuted_copy_at_one_minus_alpha(rng):
+    """Standardised, nearly orthogonal latents: Lasso soft-thresholds each regression coefficient, so an exact
+    permuted copy gets 1 − α on its match and 0 elsewhere, and every row and column scores 1 − α."""
+    from untwine.metrics.udr import lasso_similarity
+
+    z = _base(rng, n=4000, d=3)
+    z = (z - z.mean(0)) / z.std(0)
+    codes = [z, z[:, [2, 0, 1]]]
+    assert udr(codes, correlation="lasso")["model_scores"] == pytest.approx([0.9, 0.9], abs=0.01)
+    assert udr(codes, correlation="lasso", alpha=0.3)["model_scores"] == pytest.approx([0.7, 0.7], abs=0.01)
+    np.testing.assert_allclose(lasso_similarity(z, z), lasso_similarity(z, z, alpha=0.1))
+    # per-latent scales and offsets do not matter: every model's codes are standardised
+    scaled = [z * [1.0, 10.0, 0.1] + 5.0, z[:, [2, 0, 1]]]
+    assert udr(scaled)["model_scores"] == pytest.approx(udr(codes)["model_scores"], abs=1e-9)
+
+
+def test_constant_latents_and_the_threshold_boundary(rng):
+    import warnings
+
+    z = _base(rng, n=500, d=3)
+    constant = np.concatenate([z[:, :2], np.full((500, 1), 2.0)], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scores = udr([constant, constant[:, [1, 0, 2]]])["model_scores"]  # not zeroed: kl None
+        assert relative_strength(np.array([[1.0, 0.0], [0.0, 0.0]])) == pytest.approx(0.5)
+    assert np.isfinite(scores).all()
+    # KL exactly 0.01 counts as collapsed: zeroed and left out (the reference's "> 0.01")
+    kl = [np.array([1.0, 1.0, 0.01])] * 2
+    codes = [z, z[:, [1, 0, 2]]]
+    c = abs(scipy.stats.spearmanr(z[:, 0], z[:, 1])[0])
+    assert udr(codes, kl, correlation="spearman", kl_threshold=0.01)["model_scores"] == \
+        pytest.approx([1 / (1 + c)] * 2, rel=1e-9)
+    assert udr(codes, kl, correlation="spearman", filter_low_kl=False)["model_scores"] == \
+        pytest.approx([2 / (3 * (1 + c))] * 2, rel=1e-9)
+
+
+def test_sample_udr_passes_everything_on():
+    from untwine.metrics.udr import mean_latent_kl
+
+    def post(matrix, collapsed=False):
+        def posterior(o):
+            x = np.asarray(o, float)[:, :3] @ matrix
+            variances = np.full(x.shape, 0.01)
+            if collapsed:  # the last latent says nothing: mean 0, variance 1, KL 0
+                x[:, 2], variances[:, 2] = 0.0, 1.0
+            return x, variances
+        return posterior
+
+    posteriors = [post(np.eye(3), True), post(np.eye(3)[:, [1, 0, 2]], True)]
+    noisy = ToyData(noise=0.3)
+    default = sample_udr(posteriors, noisy)
+    assert default["seed"] == 0 and default["params"]["num_points"] == 1000
+    assert default == sample_udr(posteriors, noisy, seed=0, num_points=1000)  # the seed fixes every draw
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, s, size=1000) for s in noisy.factor_sizes], axis=1)
+    observations = np.concatenate([noisy.observe(factors[i:i + 256], rng) for i in range(0, 1000, 256)])
+    codes, kls = [], []
+    for p in posteriors:
+        means, variances = p(observations)
+        codes.append(means)
+        kls.append(mean_latent_kl(means, variances))
+    assert kls[0][2] == pytest.approx(0.0)
+    for params in ({}, {"correlation": "spearman"}, {"kl_threshold": 0.5}, {"filter_low_kl": False}):
+        out = sample_udr(posteriors, noisy, seed=0, batch_size=256, **params)
+        assert out["model_scores"] == pytest.approx(udr(codes, kls, **params)["model_scores"], rel=1e-12), params
