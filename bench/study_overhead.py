@@ -93,10 +93,11 @@ def main() -> None:
     rows = []
     wall = shell_loop(spec, root)
     rows.append(("untwine train, shell loop", wall, 1, training_seconds(root / "loop")))
-    variants = [("study local 1 worker x %d threads" % cores, ["--workers", "1", "--threads-per-run", str(cores)], 1)]
+    variants = [(f"study local 1 worker x {cores} threads", ["--workers", "1", "--threads-per-run", str(cores)], 1)]
+    if cores > 2:
+        variants.append(("study local 1 worker x 2 threads", ["--workers", "1", "--threads-per-run", "2"], 1))
     if cores >= 2:
         variants.append(("study local 2 workers x 1 thread", ["--workers", "2", "--threads-per-run", "1"], 2))
-        variants.append(("study local 1 worker x 2 threads", ["--workers", "1", "--threads-per-run", "2"], 1))
     if not args.skip_ray:
         variants.append(("study ray (local instance), 1 CPU per run", ["--executor", "ray", "--threads-per-run", "1"],
                          cores))

@@ -68,6 +68,11 @@ def test_changed_spec_is_refused_naming_the_differences(tmp_path, capsys):
     assert "run pinwheel/beta-vae/beta=1/seed=0 changed: train.steps 20 -> 30" in err
     assert "only by adding runs" in err
     assert (out / "study.toml").read_text() == before
+    # without a spec, the study's own study.toml is run (nothing is left to do)
+    assert untwine_main(["study", "run", "--out", str(out), "--quiet"]) == 0
+    assert "0 to run" in capsys.readouterr().out
+    assert untwine_main(["study", "run", "--out", str(tmp_path / "nothing"), "--quiet"]) == 2
+    assert "holds no study" in capsys.readouterr().err
 
 
 def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):

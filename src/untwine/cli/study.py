@@ -125,7 +125,8 @@ def add_commands(sub) -> None:
     plan.add_argument("spec", help="a spec file or a preset name")
     plan.add_argument("--no-measure", action="store_true", help="skip the step-time measurement (no time estimate)")
     plan.add_argument("--list", action="store_true", help="also list every run: id and directory")
-    plan.add_argument("--workers", type=int, help="runs at once (default: the spec's executor)")
+    plan.add_argument("--workers", type=int, help="runs at once (default: the spec's executor's workers; for ray "
+                                                  "or slurm, give how many runs the cluster holds at once)")
     plan.add_argument("--threads-per-run", type=int, help="threads per run (default: the spec's executor)")
     plan.set_defaults(func=cmd_plan)
 

@@ -92,14 +92,32 @@ def _worker_main(connection, threads: int) -> None:
         torch.set_num_threads(threads)
     from .worker import execute
 
-    while True:
-        try:
-            task = connection.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        connection.send(execute(task))
+    try:
+        while True:
+            try:
+                task = connection.recv()
+            except EOFError:
+                return
+            if task is None:
+                return
+            connection.send(execute(task))
+    finally:
+        _stop_joblib_workers()
+
+
+def _stop_joblib_workers() -> None:
+    """The metrics' joblib (loky) workers outlive the process that started them until an idle timeout:
+    stop them with the worker."""
+    import sys
+
+    if "joblib" not in sys.modules:
+        return
+    with contextlib.suppress(Exception):
+        from joblib.externals.loky import reusable_executor
+
+        executor = getattr(reusable_executor, "_executor", None)  # None when no parallel fit ran here
+        if executor is not None:
+            executor.shutdown(wait=True, kill_workers=True)
 
 
 class _Worker:

@@ -90,7 +90,7 @@ _LAPTOP = '''\
 # laptop: a small study that finishes on 2 CPU cores in under 45 minutes and gives every analysis
 # of a study something to say (untwine.study.presets.laptop explains the choices).
 #
-# 2 datasets x 2 methods x 2 values x 2 seeds = 16 runs of 600 steps (lr 1e-3), scored on the mean
+# 2 datasets x 2 methods x 2 values x 2 seeds = 16 runs of 500 steps (lr 1e-3), scored on the mean
 # and the sampled representation with the reference metrics at reduced sample sizes (fast presets).
 
 name = "laptop"
@@ -100,7 +100,7 @@ datasets = ["dsprites", "color-dsprites"]
 representations = ["mean", "sampled"]
 
 [train]
-steps = 600
+steps = 500
 lr = 1e-3
 checkpoint_every = 200
 
@@ -167,19 +167,21 @@ def laptop() -> str:
       Gaussian TC of the sampled against the mean representation moves with regularisation strength, and
       score distributions per method and per value have two of each.
     - Two seeds: the seed spread next to the hyperparameter spread, and UDR (which needs two models per cell).
-    - 600 steps at lr 1e-3 (the quick preset's rate): enough for the reconstruction and the KL to move apart
+    - 500 steps at lr 1e-3 (the quick preset's rate): enough for the reconstruction and the KL to move apart
       between β = 1 and β = 8, which is what the unsupervised scores and the TC analysis read.
     - Every reference metric but the boosted-trees downstream task, fast presets, sample sizes reduced:
       1,000 training and 500 test points; the β-VAE and FactorVAE scores, which encode 128 and 64 images
       per point, 100 training and 50 evaluation points (2,000 points for FactorVAE's global variance);
       downstream logistic regression at 10, 100 and 1,000 points (no 10,000: the sample-efficiency ratio
-      100 / 10,000 is left to bigger studies). Measured on one laptop run, per representation, on a busy
-      machine (load average 4 on 2 cores): β-VAE score 6–12 s and FactorVAE score 6 s (encoding), DCI 3 s,
-      downstream_lr 9–12 s, the others 1–3 s each, about 35 s (plus about 10 s once per worker process,
-      when joblib starts its workers); about 20 s on a quiet machine.
-    - Time on 2 cores (1 worker × 2 threads): training 16 × 600 steps at 0.09–0.15 s a step (the README's
-      2-core figure is 0.09 s) is 14–24 minutes; scoring 16 × 2 × about 20 s is about 11 minutes; UDR of
-      4 cells and the table, about a minute: 26–36 minutes, under 45 with room for a slower machine.
+      100 / 10,000 is left to bigger studies). Measured per representation on a busy machine (load
+      average 4 on 2 cores), in one process: β-VAE score 6–12 s and FactorVAE score 6 s (encoding), DCI
+      3 s, downstream_lr 9–12 s, the others 1–3 s each, about 35 s, plus about 10 s once per process when
+      joblib starts its workers.
+    - Time on 2 cores (1 worker × 2 threads). A reduced version (dSprites only, β = 8, 2 seeds: 4 runs of
+      200 steps, these metrics on both representations) used 580 s of CPU on the busy machine, 72 s per run
+      of 200 steps and scoring if both cores were its own. Scaled: 16 runs × (500 steps at 0.09–0.15 s, the
+      README's quiet 2-core figure and a slower CPU, + about 40 s of scoring) is 23–31 minutes, plus UDR of
+      4 cells and the table (about a minute): under 45 minutes with room for a slower machine.
       ``untwine study plan laptop`` measures the step on the machine at hand.
 
     Measured figures, the command and the CPU: docs/studies.md, "Measured".
