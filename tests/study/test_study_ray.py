@@ -39,7 +39,7 @@ def test_ray_driver_killed_then_rerun(tmp_path, ray_address, reference_study):
     kill(driver.pid)
     driver.wait(timeout=30)
     assert driver.returncode == -signal.SIGKILL
-    assert any(s.state in ("partial", "running") for s in status(out).runs)
+    assert any(s.state != "done" for s in status(out).runs)  # killed with work left
     run(spec, out, executor="ray", progress=False, echo=None)
     assert fingerprint(out) == reference
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from _study_helpers import sha, spec_text, write_spec
+from _study_helpers import sha, write_spec
 
 from untwine.cli import main as untwine_main
 from untwine.runs import load_model, read_log
