@@ -354,3 +354,90 @@ def test_hashed_uniform_is_splitmix64_of_the_counter():
     many = hashed_uniform(np.arange(200_000, dtype=np.uint64), 0)
     assert many.min() >= 0 and many.max() < 1
     assert many.mean() == pytest.approx(0.5, abs=0.003) and many.var() == pytest.approx(1 / 12, rel=0.01)
+
+
+def test_description_clip_by_version():
+    assert description_clip({"version": 1}) is True
+    assert description_clip({"version": 2}) is False and description_clip({}) is False
+    assert description_clip({"version": 1, "clip": False}) is False and description_clip({"clip": True}) is True
+
+
+def test_the_pattern_and_its_column_factors():
+    from untwine.data.perturb import pattern
+
+    signs, blocks = pattern(64, 64, seed=5)
+    assert signs.shape == (4 * 64, 64) and set(np.unique(signs)) == {-1.0, 1.0}
+    assert set(blocks.tolist()) == {1, 2, 3, 4}
+    again = pattern(64, 64, seed=5)
+    assert np.array_equal(again[0], signs) and np.array_equal(again[1], blocks)
+
+
+def test_column_j_moves_one_row_every_c_j_rows_of_s(dsprites):
+    """f(s)_{i,j} = p_{(round(r(s)/c_j) + i) mod P, j}: a column with c_j = 4 keeps its pattern while r(s) moves
+    by one row and moves by one row when r(s) moves by 4."""
+    perturbed = perturb(dsprites, fake_posterior, 0.1, seed=0, num_points=200)
+    step = 1 / perturbed.scaling["rows_per_unit"]
+    low = perturbed.scaling["offset"]
+    base, one, four = perturbed.pattern_for(np.array([low + 16 * step, low + 17 * step, low + 20 * step]))
+    fours = perturbed._blocks == 4
+    assert fours.any()
+    assert np.array_equal(one[:, fours], base[:, fours])
+    assert np.array_equal(four[:-1, fours], base[1:, fours])
+
+
+def test_observe_encodes_each_point_once_and_uses_the_rng_of_a_noisy_base(dsprites):
+    calls = []
+
+    def counting(observations):
+        calls.append(len(observations))
+        return fake_posterior(observations)
+
+    perturbed = perturb(dsprites, counting, 0.1, seed=0, num_points=100)
+    calls.clear()
+    factors = dsprites.sample_factors(8, np.random.default_rng(3))
+    first = perturbed.observe(factors)
+    assert perturbed.observe(factors).tolist() == first.tolist() and sum(calls) == 8  # cached per point
+    noisy = get("noisy-dsprites")
+    on_noise = perturb(noisy, fake_posterior, 0.1, seed=0, num_points=100)
+    x = on_noise.observe(factors, np.random.default_rng(4))
+    clean = noisy.observe(factors, np.random.default_rng(4))
+    s = fake_posterior(clean)[0][:, 1]
+    np.testing.assert_allclose(x - clean, np.broadcast_to(0.1 * on_noise.pattern_for(s)[:, None], x.shape), atol=1e-6)
+    _, at = on_noise.observations_at(np.arange(3), np.random.default_rng(4))
+    _, clean_at = noisy.observations_at(np.arange(3), np.random.default_rng(4))
+    expected = 0.1 * on_noise.pattern_for(fake_posterior(clean_at)[0][:, 1])[:, None]
+    np.testing.assert_allclose(at - clean_at, np.broadcast_to(expected, at.shape), atol=1e-6)
+    assert perturb(dsprites, None, 0.05, kind="uniform").observe(factors).dtype == np.float32
+
+
+def test_observations_at_of_a_base_without_it(dsprites):
+    class Plain:
+        """The data contract only (no observations_at), delegating to dSprites."""
+
+        name, draws_nuisance = "plain", False
+        factor_names, factor_sizes, observation_shape = dsprites.factor_names, dsprites.factor_sizes, \
+            dsprites.observation_shape
+
+        def __len__(self):
+            return len(dsprites)
+
+        def factors_to_index(self, factors):
+            return dsprites.factors_to_index(factors)
+
+        def observe(self, factors, rng=None):
+            return dsprites.observe(factors, rng)
+
+        def sample_factors(self, n, rng):
+            return dsprites.sample_factors(n, rng)
+
+    plain = perturb(Plain(), None, 0.05, kind="uniform", seed=1)
+    factors, x = plain.observations_at(np.array([0, 7]))
+    np.testing.assert_array_equal(factors, dsprites.index_to_factors(np.array([0, 7])))
+    np.testing.assert_array_equal(x, perturb(dsprites, None, 0.05, kind="uniform", seed=1).observe(factors))
+
+
+def test_lowest_mig_refuses_nothing_to_choose_from():
+    with pytest.raises(ValueError, match=r"^migs must hold one MIG per candidate run, at least one$"):
+        lowest_mig([])
+    with pytest.raises(ValueError, match=r"^every candidate needs a finite MIG, got \[0.1, inf\]$"):
+        lowest_mig([0.1, float("inf")])
