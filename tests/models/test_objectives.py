@@ -609,3 +609,23 @@ def test_decomposition_bandwidth_and_per_dimension_messages():
                                          r"Mathieu et al.'s IMQ at the scales \(0.1, 0.2, 0.5, 1.0, 2.0, 5.0\): leave "
                                          r"kernel and bandwidth at their defaults$"):
         Decomposition(mmd="per-dimension", bandwidth=1.0)
+
+
+def test_the_logged_accuracy_counts_the_right_guesses(monkeypatch):
+    """3 of 4 logits argmax to their label: accuracy 0.75 (an untrained discriminator's 0.5 hides a flipped
+    comparison)."""
+    torch.manual_seed(0)
+    objective = SmallFactorVAE()
+    objective.configure(VAE((4,), 3), None, None)
+    real = objective.discriminator_loss
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 2.0], [2.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 1])
+
+    def crafted(z, generator=None):
+        loss, _, _ = real(z, generator)
+        return loss, logits, labels
+
+    monkeypatch.setattr(objective, "discriminator_loss", crafted)
+    z = torch.randn(2, 3)
+    logs = objective.auxiliary_step(None, Step(x=None, mean=z, logvar=z, z=z, decoded=None, step=0))
+    assert logs["discriminator_accuracy"] == 0.75
