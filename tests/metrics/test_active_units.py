@@ -3,7 +3,7 @@ import pytest
 
 from untwine.metrics import active_units, evaluate
 
-from conftest import ToyData
+from _toys import ToyData
 
 
 def test_threshold_and_information_level():

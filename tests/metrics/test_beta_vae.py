@@ -14,7 +14,7 @@ from untwine.metrics import evaluate
 from untwine.metrics.beta_vae import draw_beta_vae_factors
 
 from _cases import rotation
-from conftest import Recorder, ToyData
+from _toys import Recorder, ToyData
 
 PARAMS = dict(num_train=400, num_eval=200, group_size=16)
 

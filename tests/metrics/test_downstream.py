@@ -6,7 +6,7 @@ import numpy as np
 from untwine.metrics import downstream, evaluate
 
 from _cases import train_test
-from conftest import Recorder, ToyData
+from _toys import Recorder, ToyData
 
 SIZES = (3, 4, 5)
 

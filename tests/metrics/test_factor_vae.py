@@ -13,7 +13,7 @@ import pytest
 from untwine.metrics import evaluate
 
 from _cases import rotation
-from conftest import Recorder, ToyData
+from _toys import Recorder, ToyData
 
 PARAMS = dict(num_train=600, num_eval=300, num_variance_estimate=1000, group_size=16)
 

@@ -12,7 +12,7 @@ import pytest
 from untwine.metrics import evaluate, mig_exact
 from untwine.data import index_to_factors
 
-from conftest import ToyData
+from _toys import ToyData
 
 SIZES = (2, 3, 4)
 

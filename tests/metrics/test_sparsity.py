@@ -69,7 +69,7 @@ def test_the_sampler_scores_its_points_with_the_reference_default():
     """10,000 points by default (the reference's), encoded in batches of ``batch_size``."""
     from untwine.metrics import evaluate, metric_parameters
 
-    from conftest import Recorder, ToyData
+    from _toys import Recorder, ToyData
 
     assert metric_parameters("hoyer_sparsity") == {"num_train": 10_000}
     data = ToyData((3, 4, 5))

@@ -17,7 +17,7 @@ from untwine.metrics import sample_udr, udr
 from untwine.metrics.udr import relative_strength
 
 from _cases import rotation
-from conftest import ToyData
+from _toys import ToyData
 
 
 def _base(rng, n=1000, d=4):

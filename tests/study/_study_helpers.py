@@ -77,7 +77,7 @@ def untwine_process(*args, env=None) -> subprocess.Popen:
                             env={**os.environ, **(env or {})})
 
 
-def wait_for(predicate, timeout=120.0, interval=0.01, process=None):
+def wait_for(predicate, timeout=300.0, interval=0.01, process=None):
     """Poll ``predicate`` until it is true; fail early, with its output, if ``process`` ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
