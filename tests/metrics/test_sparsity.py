@@ -8,7 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-from untwine.metrics import hoyer_sparsity
+from untwine.metrics import evaluate, hoyer_sparsity, metric_parameters
+
+from conftest import Recorder, ToyData
 
 
 def test_one_hot_is_one_and_flat_is_zero(rng):
