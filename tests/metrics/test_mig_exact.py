@@ -192,3 +192,13 @@ def test_the_sampler_draws_distinct_points_with_its_rng_and_batches():
 
     assert scores(max_points=24, num_samples=300) == scores(max_points=1000, num_samples=300)  # 24 points: all
     assert scores() == scores(num_samples=10_000, max_points=50_000)
+
+
+def test_the_sampler_hands_its_rng_and_sample_count_to_the_core():
+    """On an enumerated space only the samples are random: the seed and num_samples must reach the core."""
+    def value(**params):
+        return evaluate(lambda o: o, ToyData(SIZES), "mig_exact", posterior=posterior_for(scale=0.5),
+                        **params)["mig_exact"]["mutual_info"]
+
+    assert value(seed=1, num_samples=300) != value(seed=2, num_samples=300)
+    assert value(seed=1, num_samples=300) != value(seed=1, num_samples=301)
