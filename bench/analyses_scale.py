@@ -9,7 +9,7 @@ indexing the table, each analysis, each figure (CPU seconds in its worker), the 
 
     python bench/analyses_scale.py                 # on the CPUs this process may use
     python bench/analyses_scale.py --cores 2       # pinned to 2 CPUs (Linux), as the issue asks
-    python bench/analyses_scale.py --out /tmp/big  # keep the page to look at it
+    python bench/analyses_scale.py --out "$TMPDIR/big"  # keep the page to look at it
 
 Run by hand, never by the test command. Other processes on the machine slow it down: the load
 average before and after is printed with the result.
