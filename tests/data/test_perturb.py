@@ -441,3 +441,12 @@ def test_lowest_mig_refuses_nothing_to_choose_from():
         lowest_mig([])
     with pytest.raises(ValueError, match=r"^every candidate needs a finite MIG, got \[0.1, inf\]$"):
         lowest_mig([0.1, float("inf")])
+
+
+def test_the_uniform_noise_is_pixel_wise_and_factor_values_are_the_bases(dsprites):
+    perturbed = perturb(dsprites, None, 0.05, kind="uniform", seed=0)
+    noise = perturbed.noise(dsprites.sample_factors(2, np.random.default_rng(0)))
+    assert len(np.unique(noise[0])) > 4000 and abs(float(np.corrcoef(noise[0].ravel()[:-1],
+                                                                      noise[0].ravel()[1:])[0, 1])) < 0.05
+    for k in range(5):
+        np.testing.assert_array_equal(perturbed.factor_values(k), dsprites.factor_values(k))
