@@ -21,30 +21,7 @@ from untwine.run_files import read_manifest
 from untwine.runs import load_model, read_log
 from untwine.train import train
 
-
-class TinySquares:
-    """A 3×3 white square at 6×6 positions in an 8×8 binary image: 36 points, 2 factors."""
-
-    name = "tiny-squares"
-    factor_names = ("row", "column")
-    factor_sizes = (6, 6)
-    observation_shape = (1, 8, 8)
-
-    def factor_values(self, k):
-        return np.arange(self.factor_sizes[k], dtype=np.float64)
-
-    def sample_factors(self, n, rng):
-        return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
-
-    def observe(self, factors, rng):
-        factors = np.asarray(factors)
-        images = np.zeros((len(factors), *self.observation_shape), dtype=np.float32)
-        for i, (row, column) in enumerate(factors):
-            images[i, 0, row:row + 3, column:column + 3] = 1.0
-        return images
-
-    def __len__(self):
-        return int(np.prod(self.factor_sizes))
+from _tiny import TinySquares
 
 
 @pytest.fixture
