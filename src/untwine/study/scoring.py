@@ -147,13 +147,17 @@ def store_score(run_dir: str | Path, representation: str, name: str, result: dic
 
 
 def score_run(run_dir: str | Path, representations=("mean", "sampled"), metrics=None, seed: int | None = None,
-              fast: bool = False, params: dict | None = None, *, model=None, data=None) -> dict:
+              fast: bool = False, params: dict | None = None, *, model=None, data=None, cache: bool = True) -> dict:
     """Score the run in ``run_dir`` on each representation with each metric that is not scored yet (see the
     module docstring); returns ``{representation: {metric: result}}`` of what was computed now.
 
     ``metrics``: names (default the run config's ``[evaluate] metrics``); ``seed``: default the config's
-    ``[evaluate] seed``; ``params``: overrides as :func:`untwine.metrics.evaluate` takes them.
+    ``[evaluate] seed``; ``params``: overrides as :func:`untwine.metrics.evaluate` takes them. ``cache``: for a
+    dataset whose observations are a function of its factors, every metric and both representations share one
+    :class:`untwine.metrics.cache.CodeCache`, so each distinct observation is encoded at most once per call (the
+    sampled representation draws its noise from the cached posterior, as it would from a fresh encoding).
     """
+    from ..metrics.cache import CodeCache, cacheable
     from ..metrics import evaluate, expand_metric_names, required_inputs
     from ..models import OBJECTIVES
     from ..runs import load_dataset, load_model
@@ -176,15 +180,19 @@ def score_run(run_dir: str | Path, representations=("mean", "sampled"), metrics=
         data = load_dataset(config.dataset, config.dataset_options)
     deterministic = getattr(OBJECTIVES.get(config.model.objective), "deterministic", False)
     stamp = {"step": manifest.step if manifest is not None else None, "weights_sha256": weights}
+    posterior, mean = model.posterior(), model.representation()
+    if cache and cacheable(data):
+        codes = CodeCache(posterior, data)
+        posterior, mean, data = codes.posterior, codes.representation, codes.data
     done: dict = {}
     for representation, name in todo:
         overrides = metric_overrides(name, params)
         if "posterior" in required_inputs(name):
-            overrides["posterior"] = model.posterior()
+            overrides["posterior"] = posterior
         if representation == "mean" or deterministic:
-            function = model.representation()
+            function = mean
         else:
-            function = sampled_representation(model.posterior(), np.random.default_rng([seed, SAMPLED_STREAM]))
+            function = sampled_representation(posterior, np.random.default_rng([seed, SAMPLED_STREAM]))
         result = evaluate(function, data, metrics=[name], seed=seed, fast=fast, **overrides)[name]
         result = {**result, **stamp}
         store_score(run_dir, representation, name, result)
