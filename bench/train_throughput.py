@@ -1,6 +1,7 @@
 """Training throughput: untwine's step and train() against bare PyTorch loops, in one process.
 
-    python bench/train_throughput.py [--steps 60] [--repeats 3] [--batch-size 64] [--precisions fp32,bf16]
+    python bench/train_throughput.py [--steps 60] [--train-steps 300] [--repeats 3] [--batch-size 64]
+                                     [--precisions fp32,bf16]
 
 Prints what the CPU reports (model name, AMX or not), then images/s, for each precision
 (fp32, and bf16 autocast where the hardware runs it fast or --precisions asks for it), of
@@ -8,7 +9,10 @@ Prints what the CPU reports (model name, AMX or not), then images/s, for each pr
     written by hand, on a fixed batch (autocast around encoder and decoder for bf16;
     sampling and losses in fp32);
   - untwine step: untwine's objective + model + optimiser on the same fixed batch;
-  - untwine train(): the whole loop, rendering batches from dSprites, checkpoints included;
+  - untwine train(), whole run: the whole loop of --train-steps steps, rendering batches from dSprites, start-up
+    (dataset, model, config and history files) and the final checkpoint included;
+  - untwine train(), steady: the same runs' rate from their own log (median over log rows after the first), i.e.
+    what a run of thousands of steps sees once started;
 and each one's ratio to the best bare loop of the same precision. Rounds are interleaved
 (A B C … A B C …) and the median kept, so machine noise hits all alike. Run it on a quiet
 machine.
@@ -29,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from untwine.config import RunConfig
+from untwine.runs import read_log
 from untwine.data import DSprites
 from untwine.nets import ConvEncoder, DeconvDecoder
 from untwine.train import draw_batch, make_model, make_optimizer, train
@@ -102,21 +107,26 @@ def timed(step, steps: int, batch_size: int) -> float:
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def untwine_train(steps: int, batch_size: int, directory: str, name: str, precision: str) -> float:
+def untwine_train(steps: int, batch_size: int, directory: str, name: str, precision: str) -> tuple[float, float]:
+    """(whole-run images/s, steady images/s from the run's log)."""
     config = RunConfig()
-    config.train.steps = steps + 3
+    config.train.steps = steps
     config.train.batch_size = batch_size
     config.train.precision = precision
+    config.train.log_every = 20
     config.train.checkpoint_every = 10 ** 9  # checkpoints by time (every 60 s) and at the end, as by default
     out = os.path.join(directory, name)
     start = time.perf_counter()
     train(config, out, progress=False)
-    return config.train.steps * batch_size / (time.perf_counter() - start)
+    whole = config.train.steps * batch_size / (time.perf_counter() - start)
+    rates = list(read_log(out)["images_per_s"])[1:]
+    return whole, statistics.median(rates)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--train-steps", type=int, default=300, help="steps of each train() run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--precisions", help="comma-separated (default: fp32, and bf16 where AMX is present)")
@@ -136,17 +146,22 @@ def main() -> None:
         contenders[(precision, "bare channels-last")] = bare_loop(batch, True, precision)
         contenders[(precision, "untwine step")] = untwine_step(batch, precision)
     results: dict = {key: [] for key in contenders}
-    results.update({(precision, "untwine train()"): [] for precision in precisions})
+    for precision in precisions:
+        results[(precision, "untwine train() whole")] = []
+        results[(precision, "untwine train() steady")] = []
     with tempfile.TemporaryDirectory() as directory:
         for r in range(args.repeats):
             for key, step in contenders.items():
                 results[key].append(timed(step, args.steps, args.batch_size))
             for precision in precisions:
-                results[(precision, "untwine train()")].append(
-                    untwine_train(args.steps, args.batch_size, directory, f"{precision}-{r}", precision))
+                whole, steady = untwine_train(args.train_steps, args.batch_size, directory, f"{precision}-{r}",
+                                              precision)
+                results[(precision, "untwine train() whole")].append(whole)
+                results[(precision, "untwine train() steady")].append(steady)
             print(f"round {r + 1}/{args.repeats} done", file=sys.stderr, flush=True)
 
-    print(f"batch {args.batch_size}, {args.steps} steps x {args.repeats} interleaved rounds (median)")
+    print(f"batch {args.batch_size}; bare loops and step {args.steps} steps, train() {args.train_steps} steps; "
+          f"{args.repeats} interleaved rounds (median)")
     print(f"{'precision':10s} {'loop':22s} {'images/s':>9s} {'vs best bare loop':>18s}")
     for precision in precisions:
         best = max(statistics.median(results[(precision, k)]) for k in ("bare contiguous", "bare channels-last"))
