@@ -1,0 +1,89 @@
+"""Seed 001 (Locatello et al. 2019): a study and its analyses, from nothing.
+
+    python experiments/locatello2019/study.py [--scale cpu|paper] [--study-dir DIR] [--out DIR]
+
+--scale cpu runs untwine's ``laptop`` preset (16 runs: dSprites and Color-dSprites, β-VAE and
+β-TCVAE at β ∈ {1, 8}, 2 seeds, 1,000 steps; under 45 minutes on 2 cores); --scale paper runs
+``unsupervised_study_v1``, the paper's grid of 12,600 models (for a Ray cluster: set its
+[executor] with ``untwine study init unsupervised_study_v1``, or pass --spec). Both resume
+after a kill: run the same command again. Then ``untwine study report`` writes the page and
+the analyses; this script copies the analyses' tables (CSV) and figures (PNG) into
+``--out/<scale>-study/`` (beside this script by default), with ``run-info.json``, and prints the
+summary lines of the page (the findings, computed from the numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from html import unescape
+from pathlib import Path
+
+HERE = Path(__file__).parent
+PRESET = {"cpu": "laptop", "paper": "unsupervised_study_v1"}
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
+
+
+def summary_lines(page: Path) -> list[str]:
+    """The bullet points of the report's summary, as plain text."""
+    html = page.read_text()
+    start = html.find("<h2")
+    block = html[start:html.find("</ul>", start)]
+    return [re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", "", item))).strip()
+            for item in re.findall(r"<li>(.*?)</li>", block, flags=re.S)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", choices=tuple(PRESET), default="cpu")
+    parser.add_argument("--spec", type=Path, help="a study spec to run instead of the scale's preset")
+    parser.add_argument("--study-dir", type=Path, help="the study directory (default runs/experiments/"
+                                                       "locatello2019/<scale>; keep it outside the repository)")
+    parser.add_argument("--out", type=Path, default=HERE, help="where <scale>-study/ with the tables and figures goes")
+    args = parser.parse_args()
+
+    from untwine import study
+    from untwine.study.state import stored_spec
+    from untwine.viz.study_report import write_study_report
+
+    study_dir = args.study_dir or Path("runs/experiments/locatello2019") / args.scale
+    spec = study.load_spec(str(args.spec) if args.spec else PRESET[args.scale])
+    started = time.perf_counter()
+    study.run(spec, study_dir)
+    trained = time.perf_counter() - started
+    table = study.collect(study_dir)
+    page = write_study_report(table, study_dir, runs_root=study_dir, status=study.status(study_dir),
+                              title=f"Study report: {stored_spec(study_dir).name}")
+    target = args.out / f"{args.scale}-study"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted((study_dir / "analysis").iterdir()):
+        if path.suffix in (".csv", ".png"):
+            shutil.copy2(path, target / path.name)
+    lines = summary_lines(page)
+    (target / "findings.txt").write_text("\n".join(lines) + "\n")
+    info = {"command": " ".join(["python", "experiments/locatello2019/study.py", *sys.argv[1:]]),
+            "scale": args.scale, "spec": spec.name, "runs": int(table["path"].nunique()),
+            "cpu": cpu_model(), "study_wall_s_this_call": round(trained, 1),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    (target / "run-info.json").write_text(json.dumps(info, indent=1) + "\n")
+    print("\n".join(lines))
+    print(f"report: {page}; tables and figures: {target}")
+
+
+if __name__ == "__main__":
+    main()
