@@ -138,8 +138,11 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
     if progress:
         from tqdm.auto import tqdm
 
+        # On a terminal the bar redraws in place; written to a file or a pipe (a batch job's log) each redraw is a
+        # line of its own, so it redraws at most every 30 s there.
+        interactive = sys.stderr.isatty()
         bar = tqdm(total=len(planned), initial=len(finished), unit="run", desc=spec.name, dynamic_ncols=True,
-                   file=sys.stderr)
+                   file=sys.stderr, mininterval=0.5 if interactive else 30.0)
 
     def say(line: str) -> None:
         if echo is None:
@@ -182,14 +185,14 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
                     say(_line(outcome))
                     if bar is not None:
                         bar.set_postfix({"done": len(finished), "running": engine.running(),
-                                         "failed": len(failed)}, refresh=True)
+                                         "failed": len(failed)}, refresh=interactive)
                     follow = udr_ready(by_path[path].cell)
                     if follow:
                         engine.submit([follow])
                         outstanding += 1
                 if bar is not None:
                     bar.set_postfix({"done": len(finished), "running": engine.running(), "failed": len(failed)},
-                                    refresh=True)
+                                    refresh=False)
     finally:
         if bar is not None:
             bar.close()
