@@ -39,7 +39,10 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0  # 0: as many as the machine has cores
     precision: str = "auto"  # fp32, bf16 (autocast of the encoder and decoder), or auto (untwine.train.precision)
-
+    # How training draws factors: {} (uniform, as the reference), or the sampling bias of Chen et al. 2018,
+    # e.g. {kind = "correlated", factors = ["pos_x", "pos_y"], ratio = 10} (untwine.data.sampling).
+    # Metrics sample uniformly whatever this says.
+    factor_sampler: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise a ValueError naming the first setting that is out of range."""
@@ -58,6 +61,18 @@ class TrainConfig:
             raise ValueError(f"train.precision must be auto, fp32 or bf16, got {self.precision!r}")
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"train.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        _check_factor_sampler(self.factor_sampler)
+
+
+def _check_factor_sampler(spec, factor_names=None, dataset: str = "the dataset") -> None:
+    """train.factor_sampler checked as far as it can be without building the dataset (its sizes are checked when
+    training builds it, before anything is written)."""
+    from .data.sampling import check_spec
+
+    try:
+        check_spec(spec, factor_names, dataset=dataset)
+    except ValueError as error:
+        raise ValueError(f"train.{error}") from None
 
 
 def _check_dataset_options(data_room, name: str, options: dict) -> None:
@@ -123,6 +138,10 @@ class RunConfig:
                                         f"untwine perturb RUN_DIR --epsilon 0.1")
         else:
             _check_dataset_options(data_room, self.dataset, self.dataset_options)
+            # a dataset class names its factors (their sizes may depend on its options or files)
+            _check_factor_sampler(self.train.factor_sampler,
+                                  getattr(data_room.DATASETS[self.dataset], "factor_names", None),
+                                  dataset=repr(self.dataset))
         if not isinstance(self.evaluate.metrics, list) or not all(isinstance(m, str) for m in self.evaluate.metrics):
             raise ValueError(f"evaluate.metrics must be a list of metric names, got {self.evaluate.metrics!r}")
         _check_int("evaluate.seed", self.evaluate.seed, minimum=0)

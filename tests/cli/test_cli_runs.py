@@ -80,3 +80,27 @@ def test_evaluate_prints_headlines_not_every_key():
         _print_scores(results)
     lines = buffer.getvalue().splitlines()
     assert lines == ["mig            discrete_mig 0.2500", "downstream_lr  acc@10 0.5000  acc@100 0.5000"]
+
+
+def test_factor_sampler_flag_is_a_toml_inline_table(tmp_path, capsys):
+    spec = 'kind="correlated", factors=["pos_x","pos_y"], ratio=10'
+    for text in (spec, "{" + spec + "}"):
+        config = build_config(parse("train", "--out", "x", "--factor-sampler", text))
+        assert config.train.factor_sampler == {"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": 10}
+    assert build_config(parse("run", "--factor-sampler", ""), quick=True).train.factor_sampler == {}
+    assert build_config(parse("run"), quick=True).train.factor_sampler == {}
+    # the flag overrides a config's table
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[train.factor_sampler]\nkind = "nonuniform"\nfactors = ["scale"]\n')
+    assert build_config(parse("train", "--out", "x", "--config", str(cfg))).train.factor_sampler["kind"] == "nonuniform"
+    config = build_config(parse("train", "--out", "x", "--config", str(cfg), "--factor-sampler", 'kind="uniform"'))
+    assert config.train.factor_sampler == {"kind": "uniform"}
+    # errors name the problem before anything is written
+    out = tmp_path / "r"
+    assert main(["train", "--out", str(out), "--steps", "1", "--factor-sampler",
+                 'kind="correlated", factors=["position_x","pos_y"]']) == 2
+    assert "'position_x' is not a factor of 'dsprites': shape, scale, orientation, pos_x, pos_y" in \
+        capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--steps", "1", "--factor-sampler", "kind=correlated"]) == 2
+    assert "--factor-sampler takes the body of a TOML inline table" in capsys.readouterr().err
+    assert not out.exists()

@@ -31,6 +31,10 @@ def _add_run_options(parser: argparse.ArgumentParser, quick: bool) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                         help="fp32, bf16 autocast, or auto (bf16 where the hardware runs it fast and it has been "
                              "validated; see docs/training.md); default auto")
+    parser.add_argument("--factor-sampler", metavar="SPEC",
+                        help="how training draws factors (metrics still sample uniformly): a TOML inline table, "
+                             "e.g. 'kind=\"correlated\", factors=[\"pos_x\",\"pos_y\"], ratio=10'; kinds "
+                             "uniform (default), nonuniform, dependent, correlated (docs/datasets.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -72,10 +76,28 @@ def build_config(args: argparse.Namespace, quick: bool = False):
         value = getattr(args, flag)
         if value is not None:
             setattr(getattr(config, section) if section else config, key, value)
+    if getattr(args, "factor_sampler", None) is not None:
+        config.train.factor_sampler = parse_factor_sampler(args.factor_sampler)
     metrics = _metric_names(getattr(args, "metrics", None))
     if metrics:
         config.evaluate.metrics = metrics
     return check_config(config)
+
+
+def parse_factor_sampler(text: str) -> dict:
+    """``--factor-sampler SPEC``: the body of a TOML inline table (braces optional), as [train.factor_sampler] of
+    config.toml; an empty SPEC is uniform. Checked against the dataset by check_config."""
+    import tomllib
+
+    body = text.strip()
+    if body.startswith("{") and body.endswith("}"):
+        body = body[1:-1]
+    try:
+        return tomllib.loads(f"spec = {{{body}}}")["spec"]
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"--factor-sampler takes the body of a TOML inline table, e.g. "
+                         f"'kind=\"correlated\", factors=[\"pos_x\",\"pos_y\"], ratio=10' (strings in double "
+                         f"quotes); could not read {text!r}: {error}") from None
 
 
 def _metric_names(text: str | None) -> list[str] | None:

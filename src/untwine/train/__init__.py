@@ -14,7 +14,8 @@ have passed since the last one, and at the end; a kill at any moment loses at mo
 steps since the last checkpoint, and a rerun repairs whatever the kill left.
 
 Randomness is a pure function of ``(seed, step)``: batch ``t`` is drawn with
-``np.random.default_rng([seed, t])`` and the reparameterisation noise with a torch
+``np.random.default_rng([seed, t])`` (its factors uniform, or from ``train.factor_sampler``:
+:mod:`untwine.data.sampling`) and the reparameterisation noise with a torch
 generator seeded from ``(seed, t)``. Resuming therefore needs only the weights and
 optimiser moments, and an interrupted run continued to M steps is bit-identical
 (on the CPU) to an uninterrupted run of M steps.
@@ -35,6 +36,7 @@ import torch
 from .. import data as data_room
 from ..atomic import atomic_write
 from ..config import RunConfig, TrainConfig
+from ..data.sampling import check_spec, make_sampler
 from ..models import VAE, Objective, build_model
 from ..run_files import RunFiles, read_manifest
 from .checkpoint import commit_checkpoint, parse_log, restore_checkpoint
@@ -65,10 +67,11 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def draw_batch(data, batch_size: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """The batch of step ``step``: uniform factors and their observations."""
+def draw_batch(data, batch_size: int, seed: int, step: int, sampler=None) -> tuple[np.ndarray, np.ndarray]:
+    """The batch of step ``step``: factors (uniform, or drawn by ``sampler``, one of
+    :func:`untwine.data.sampling.make_sampler`) and their observations, both from one rng."""
     rng = np.random.default_rng([seed, step])
-    factors = data.sample_factors(batch_size, rng)
+    factors = data.sample_factors(batch_size, rng) if sampler is None else sampler.sample(batch_size, rng)
     return factors, data.observe(factors, rng)
 
 
@@ -96,9 +99,19 @@ def _flat(config: RunConfig) -> dict:
         if isinstance(values, dict) and section in ("model", "train", "evaluate"):
             for key, value in values.items():
                 out[(section, key)] = value
+            if section == "train":
+                # compared in full: {} and {kind = "uniform"} draw the same data, as do a default ratio and 10
+                out[("train", "factor_sampler")] = _full_sampler_spec(values.get("factor_sampler"))
         else:
             out[(section,)] = values
     return out
+
+
+def _full_sampler_spec(spec):
+    try:
+        return check_spec(spec)
+    except ValueError:
+        return spec  # compared as written; the config in use was validated already
 
 
 def _changes(run_dir: Path, stored: RunConfig, config: RunConfig) -> dict:
@@ -140,11 +153,12 @@ class _Prefetch:
 
     depth = 2
 
-    def __init__(self, data, batch_size: int, seed: int, start: int, stop: int):
+    def __init__(self, data, batch_size: int, seed: int, start: int, stop: int, sampler=None):
         from concurrent.futures import ThreadPoolExecutor
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="untwine-batches")
         self._args = (data, batch_size, seed)
+        self._sampler = sampler
         self._next, self._stop = start, stop
         self._pending = []
         for _ in range(self.depth):
@@ -152,7 +166,8 @@ class _Prefetch:
 
     def _submit(self) -> None:
         if self._next < self._stop:
-            self._pending.append(self._pool.submit(draw_batch, *self._args, self._next))
+            self._pending.append(self._pool.submit(draw_batch, *self._args, self._next,
+                                                  sampler=self._sampler))
             self._next += 1
 
     def __iter__(self):
@@ -217,6 +232,10 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
         changes = _changes(run_dir, RunConfig.from_toml(files.config), config)
     if data is None:
         data = data_room.get(config.dataset, **config.dataset_options)
+    try:
+        sampler = make_sampler(data, tc.factor_sampler)
+    except ValueError as error:
+        raise ValueError(f"train.{error}") from None
 
     device = resolve_device(tc.device)
     manifest = read_manifest(run_dir) if files.state.is_file() else None
@@ -249,7 +268,7 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
         from tqdm.auto import tqdm
         bar = tqdm(total=tc.steps, initial=start, unit="step", desc=f"{config.model.objective} on {config.dataset}",
                    dynamic_ncols=True, mininterval=0.5)
-    batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps)
+    batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps, sampler)
     tick, tick_step = time.perf_counter(), start
     last_checkpoint = time.monotonic()
     step = start
