@@ -465,6 +465,8 @@ def _id_payload(config: RunConfig) -> dict:
             continue
         if isinstance(values, dict) and section in ("train", "model"):
             for key, value in values.items():
+                if (section, key) == ("train", "factor_sampler") and not value:
+                    continue  # uniform sampling, the default: ids of runs from before the option stay the same
                 if (section, key) not in NOT_IN_ID:
                     flat[f"{section}.{key}"] = value
         else:

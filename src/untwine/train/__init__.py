@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -266,8 +267,9 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
     bar = None
     if progress:
         from tqdm.auto import tqdm
+        # a file or a pipe gets a line per redraw: at most every 30 s there
         bar = tqdm(total=tc.steps, initial=start, unit="step", desc=f"{config.model.objective} on {config.dataset}",
-                   dynamic_ncols=True, mininterval=0.5)
+                   dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)
     batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps, sampler)
     tick, tick_step = time.perf_counter(), start
     last_checkpoint = time.monotonic()
