@@ -1,0 +1,403 @@
+"""Kim & Mnih (2018), FactorVAE against β-VAE on dSprites (seed 003), reproduced with untwine.
+
+    python experiments/kim2018_factorvae/run.py --scale smoke|cpu|paper [--runs-dir DIR] [--out DIR]
+
+One study (untwine.study), run and collected by this script: β-VAE over β and FactorVAE over γ on
+dSprites, several seeds each, every run scored with the FactorVAE score (metric ``factor_vae``, on the
+posterior mean). The paper's claim: for a given reconstruction error FactorVAE reaches a higher score
+than β-VAE (its figure of reconstruction error against the score), and the best models score
+β-VAE 0.814 (β = 4) and FactorVAE 0.889 (γ = 35).
+
+Writes into this folder (or ``--out``), every name suffixed with the scale:
+
+- ``results-<scale>.csv``: one row per run (method, β or γ, seed, FactorVAE score, reconstruction, ...);
+- ``reconstruction_vs_score-<scale>.png``: reconstruction error against the FactorVAE score, one small
+  point per run and a large one per (method, value) labelled with β or γ, as the paper's figure;
+- ``traversals_<method>-<scale>.png``: the best run of each method in the layout of the paper's figure 6
+  (originals, reconstructions, then a row per latent ordered by its KL to the prior, each latent swept
+  over [−2, 2] around the first original's posterior mean);
+- ``summary-<scale>.md``: the numbers as tables and the checks of the claims;
+- ``run-info-<scale>.json``: command, scale, settings, CPU, torch, threads, wall time, date.
+
+Reconstruction error is the training reconstruction loss (Bernoulli negative log-likelihood summed
+over the 64×64 pixels, averaged over the batch) averaged over the last 10 logged steps, the results
+table's ``reconstruction`` column (untwine.study.collect).
+
+Run directories go to ``--runs-dir`` (default ``runs/experiments/kim2018_factorvae/<scale>``,
+gitignored). Rerunning the same command continues from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+FOLDER = HERE.name
+METHODS = ("beta-vae", "factor-vae")
+LABELS = {"beta-vae": "β-VAE", "factor-vae": "FactorVAE"}
+PARAMETER = {"beta-vae": "beta", "factor-vae": "gamma"}
+SYMBOL = {"beta-vae": "β", "factor-vae": "γ"}
+COLOURS = {"beta-vae": "#2b6cb0", "factor-vae": "#c53030"}
+#: the paper's best models on dSprites (Kim & Mnih 2018, figure 6)
+PAPER_BEST = {"beta-vae": (4.0, 0.814), "factor-vae": (35.0, 0.889)}
+TRAVERSAL_COLUMNS = 10
+
+SCALES = {
+    # seconds of compute: checks the script end to end, says nothing about the claim
+    "smoke": dict(steps=3, batch_size=8, lr=1e-3, discriminator_lr=1e-3, latent_dim=10, betas=[1, 4],
+                  gammas=[10, 35], seeds=1, precision="cpu-auto",
+                  factor_vae={"num_train": 20, "num_eval": 10, "num_variance_estimate": 200}),
+    # ≤ 60 minutes on 2 cores (see README.md for the budget): 16 runs of 2,500 steps
+    "cpu": dict(steps=2500, batch_size=64, lr=1e-3, discriminator_lr=1e-3, latent_dim=10, betas=[1, 2, 4, 8],
+                gammas=[10, 20, 35, 50], seeds=2, precision="cpu-auto",
+                factor_vae={"num_train": 500, "num_eval": 300, "num_variance_estimate": 5000}),
+    # the reference set-up (shared/REFERENCE.md; Kim & Mnih's optimiser settings) over the reference grids, γ = 35
+    # added for the paper's best model, 10 seeds as the paper: for a GPU or a cluster
+    "paper": dict(steps=300_000, batch_size=64, lr=1e-4, discriminator_lr=1e-4, latent_dim=10,
+                  betas=[1, 2, 4, 6, 8, 16], gammas=[10, 20, 30, 35, 40, 50, 100], seeds=10, precision="auto",
+                  factor_vae={}),
+}
+
+
+# -- the study ------------------------------------------------------------------------------------------------------
+
+def precision_for(setting: str) -> str:
+    """bf16 where the CPU runs it fast (AMX), else fp32 ("cpu-auto"); other settings as they are."""
+    if setting != "cpu-auto":
+        return setting
+    import torch
+
+    from untwine.train.precision import fast_bf16
+
+    return "bf16" if fast_bf16(torch.device("cpu")) else "fp32"
+
+
+def study_spec(scale: str, settings: dict) -> dict:
+    metrics = {"names": ["factor_vae"], "fast": False, "seed": 0}
+    if settings["factor_vae"]:
+        metrics["params"] = {"factor_vae": dict(settings["factor_vae"])}
+    return {
+        "name": f"{FOLDER}-{scale}",
+        "description": f"Kim & Mnih 2018 on dSprites (scale {scale}): experiments/{FOLDER}/run.py",
+        "seeds": settings["seeds"],
+        "datasets": ["dsprites"],
+        "representations": ["mean"],
+        "train": {"steps": settings["steps"], "batch_size": settings["batch_size"], "lr": settings["lr"],
+                  "precision": precision_for(settings["precision"])},
+        "model": {"latent_dim": settings["latent_dim"]},
+        "methods": [
+            {"model": "beta-vae", "grid": {"beta": [float(b) for b in settings["betas"]]}},
+            {"model": "factor-vae", "grid": {"gamma": [float(g) for g in settings["gammas"]]},
+             "params": {"discriminator_lr": float(settings["discriminator_lr"])}},
+        ],
+        "metrics": metrics,
+        "udr": {"enabled": False},
+        "executor": {"kind": "local", "workers": 1, "threads_per_run": 0},
+    }
+
+
+def run_study(spec_dict: dict, out: Path, executor_options: dict, retry_failed: bool = False) -> list[str]:
+    """Run (or continue) the study; returns the failures (the other runs finish)."""
+    import tomli_w
+
+    from untwine import study
+
+    spec = study.parse_spec(tomli_w.dumps(spec_dict), source=spec_dict["name"])
+    kind = executor_options.pop("executor", None)
+    try:
+        study.run(spec, out, executor=kind, retry_failed=retry_failed, **executor_options)
+    except study.StudyFailed as error:
+        print(f"{spec.name}: {len(error.failed)} run(s) failed; the others are used. {error}", flush=True)
+        return [f"{path}: {message}" for path, message in error.failed]
+    return []
+
+
+def run_table(study_dir: Path):
+    """One row per scored run: method, its hyperparameter and value, seed, FactorVAE score, training summary."""
+    import pandas as pd
+
+    from untwine import study
+
+    table = study.collect(study_dir)
+    table = table[(table["representation"] == "mean") & (table["metric"] == "factor_vae")]
+    rows = {}
+    for record in table.to_dict("records"):
+        method = record["model"]
+        row = rows.setdefault(record["path"], {
+            "method": method, "parameter": PARAMETER[method], "value": float(record[f"param.{PARAMETER[method]}"]),
+            "seed": int(record["seed"]), "reconstruction": record["reconstruction"], "kl": record["kl"],
+            "steps": int(record["steps"]), "train_seconds": record["wall_time"], "path": record["path"]})
+        row[{"train_accuracy": "score_train", "eval_accuracy": "score",
+             "num_active_dims": "active_dims"}.get(record["key"], record["key"])] = record["value"]
+    columns = ["method", "parameter", "value", "seed", "score", "score_train", "active_dims", "reconstruction", "kl",
+               "steps", "train_seconds", "path"]
+    return pd.DataFrame(list(rows.values()), columns=columns)
+
+
+# -- the figures ----------------------------------------------------------------------------------------------------
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_reconstruction_vs_score(table, path: Path, scale: str) -> None:
+    """The paper's figure: reconstruction error (x) against the FactorVAE score (y); each run a small point, each
+    (method, value) its mean over seeds as a large point labelled with the value."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for method in METHODS:
+        part = table[table["method"] == method].dropna(subset=["score", "reconstruction"])
+        if part.empty:
+            continue
+        ax.scatter(part["reconstruction"], part["score"], s=12, color=COLOURS[method], alpha=0.45)
+        means = part.groupby("value")[["reconstruction", "score"]].mean()
+        ax.plot(means["reconstruction"], means["score"], color=COLOURS[method], marker="o", ms=7, lw=1,
+                label=f"{LABELS[method]} (mean over seeds; labels: {SYMBOL[method]})")
+        for value, row in means.iterrows():
+            ax.annotate(f"{value:g}", (row["reconstruction"], row["score"]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=8, color=COLOURS[method])
+    ax.set_xlabel("reconstruction error (Bernoulli NLL, nats per image)")
+    ax.set_ylabel("FactorVAE score (eval accuracy)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Reconstruction error against disentanglement on dSprites ({scale} scale)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def figure_traversals(run_dir: Path, title: str, path: Path, seed: int = 0) -> list:
+    """Kim & Mnih's figure 6 layout for one run: originals, reconstructions, then one row per latent (ordered by
+    its mean KL(q(z_j|x) ‖ p(z_j)) over the originals' sample, largest first), each swept over
+    untwine.viz.report.TRAVERSAL_RANGE around the first original's posterior mean. Returns the latents' order."""
+    from untwine import data, runs
+    from untwine.viz.report import TRAVERSAL_RANGE, image_grid, latent_kl, traversals
+
+    model, _ = runs.load_model(run_dir)
+    dsprites = data.get("dsprites")
+    rng = np.random.default_rng(seed)
+    originals = dsprites.observe(dsprites.sample_factors(TRAVERSAL_COLUMNS, rng), rng)
+    kl = latent_kl(model, dsprites.observe(dsprites.sample_factors(2000, rng), rng))
+    order = np.argsort(-kl, kind="stable")
+    rows = [originals, model.reconstruct(originals)]
+    rows += list(traversals(model, originals[0], order, steps=TRAVERSAL_COLUMNS))
+    grid = image_grid(np.stack(rows))
+    plt = _plt()
+    height, width = grid.shape[:2]
+    fig, ax = plt.subplots(figsize=(1.3 + width / 60, 0.5 + height / 60))
+    ax.imshow(grid, interpolation="nearest")
+    side = (height - 2) / len(rows)
+    ax.set_yticks([2 + side * (r + 0.5) for r in range(len(rows))])
+    ax.set_yticklabels(["original", "reconstruction"] + [f"z{j} (KL {kl[j]:.2f})" for j in order], fontsize=8)
+    low, high = TRAVERSAL_RANGE
+    ax.set_xticks([])
+    ax.set_xlabel(f"traversal rows: the latent from {low:+g} to {high:+g}, the others at the first original's "
+                  f"posterior mean", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [int(j) for j in order]
+
+
+# -- the summary ----------------------------------------------------------------------------------------------------
+
+def _cell(values) -> str:
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.median(values):.3f} [{values.min():.3f}, {values.max():.3f}]"
+
+
+def summary(table, best: dict, scale: str) -> str:
+    lines = [f"# Kim & Mnih 2018 on dSprites, {scale} scale: untwine's numbers", "",
+             "Cells: median [min, max] over seeds. Score: the FactorVAE score (eval accuracy) on the posterior mean.",
+             "", "| method | value | runs | FactorVAE score | reconstruction error | KL | active dims |",
+             "|---|---|---|---|---|---|---|"]
+    for method in METHODS:
+        for value, part in table[table["method"] == method].groupby("value"):
+            lines.append(f"| {LABELS[method]} | {SYMBOL[method]} = {value:g} | {len(part)} | {_cell(part['score'])} | "
+                         f"{_cell(part['reconstruction'])} | {_cell(part['kl'])} | {_cell(part['active_dims'])} |")
+    lines += ["", "## Best runs (by FactorVAE score) against the paper's", ""]
+    checks = []
+    for method in METHODS:
+        value, paper = PAPER_BEST[method]
+        at_value = table[(table["method"] == method) & (table["value"] == value)]["score"]
+        if method in best:
+            row = best[method]
+            checks.append(f"{LABELS[method]}: best run {row['score']:.3f} at {SYMBOL[method]} = {row['value']:g} "
+                          f"(`{row['path']}`); paper {paper:.3f} at {SYMBOL[method]} = {value:g}; untwine at "
+                          f"{SYMBOL[method]} = {value:g}: {_cell(at_value)}")
+    # the frontier: at no more reconstruction error than β-VAE's best-scoring cell, does FactorVAE score higher?
+    cells = {m: table[table["method"] == m].groupby("value")[["score", "reconstruction"]].mean() for m in METHODS}
+    if all(len(c) for c in cells.values()):
+        vae = cells["beta-vae"]
+        top = vae.loc[vae["score"].idxmax()]
+        rivals = cells["factor-vae"][cells["factor-vae"]["reconstruction"] <= top["reconstruction"]]
+        if len(rivals):
+            checks.append(f"β-VAE's best cell (β = {vae['score'].idxmax():g}): mean score {top['score']:.3f} at "
+                          f"reconstruction {top['reconstruction']:.1f}; FactorVAE cells with no more reconstruction "
+                          f"error: best mean score {rivals['score'].max():.3f} (γ = {rivals['score'].idxmax():g})")
+        else:
+            checks.append(f"β-VAE's best cell (β = {vae['score'].idxmax():g}): mean score {top['score']:.3f} at "
+                          f"reconstruction {top['reconstruction']:.1f}; no FactorVAE cell reconstructs as well")
+        for method in METHODS:
+            c = cells[method].sort_index()
+            checks.append(f"{LABELS[method]}: mean reconstruction over {SYMBOL[method]} "
+                          f"{', '.join(f'{v:g}' for v in c.index)}: {', '.join(f'{r:.1f}' for r in c['reconstruction'])}; "
+                          f"mean score: {', '.join(f'{s:.3f}' for s in c['score'])}")
+    lines += [f"- {c}" for c in checks]
+    return "\n".join(lines) + "\n"
+
+
+# -- run information ------------------------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def record_wall_time(runs_dir: Path, seconds: float, command: str) -> float:
+    """Add this invocation to ``<runs-dir>/wall_time.json``; returns the total over every invocation."""
+    from untwine.atomic import atomic_write
+
+    path = runs_dir / "wall_time.json"
+    ledger = _read_json(path).get("invocations", [])
+    ledger.append({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 1),
+                   "command": command})
+    atomic_write(path, json.dumps({"invocations": ledger}, indent=1))
+    return float(sum(item["seconds"] for item in ledger))
+
+
+def run_info(args, settings, command: str, started: float, started_date: str, load_start, total: float,
+             failures: list) -> dict:
+    import torch
+
+    import untwine
+
+    return {
+        "command": command, "scale": args.scale,
+        "settings": {**settings, "precision": precision_for(settings["precision"])},
+        "runs_dir": str(args.runs_dir), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+        "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "untwine_version": untwine.__version__, "git_commit": _git_commit(),
+        "date_started": started_date, "date_finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.perf_counter() - started, 1), "wall_seconds_all_invocations": round(total, 1),
+        "load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
+        "failed_runs": failures,
+    }
+
+
+# -- main -----------------------------------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=tuple(SCALES), required=True)
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help=f"run directories (default runs/experiments/{FOLDER}/<scale>)")
+    parser.add_argument("--out", type=Path, default=HERE, help="where the table, figures and run-info go")
+    parser.add_argument("--executor", choices=("local", "ray", "slurm"), default=None,
+                        help="untwine study executor (default: local, 1 worker with all cores)")
+    parser.add_argument("--address", default=None, help="Ray address (with --executor ray), e.g. auto")
+    parser.add_argument("--workers", type=int, default=None, help="local executor: runs at once")
+    parser.add_argument("--threads-per-run", type=int, default=None)
+    parser.add_argument("--num-gpus", type=float, default=None, help="Ray/SLURM: GPUs per run")
+    parser.add_argument("--retry-failed", action="store_true", help="train again the runs that failed before")
+    args = parser.parse_args(argv)
+    settings = SCALES[args.scale]
+    args.runs_dir = (args.runs_dir or REPO / "runs" / "experiments" / FOLDER / args.scale).resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.runs_dir.mkdir(parents=True, exist_ok=True)
+    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:])
+    started, load_start = time.perf_counter(), os.getloadavg()
+    started_date = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    executor = {"executor": args.executor, "address": args.address, "workers": args.workers,
+                "threads_per_run": args.threads_per_run, "num_gpus": args.num_gpus}
+    executor = {k: v for k, v in executor.items() if v is not None}
+
+    print(f"{FOLDER}, scale {args.scale}: run directories in {args.runs_dir}", flush=True)
+    study_dir = args.runs_dir / "study"
+    failures = run_study(study_spec(args.scale, settings), study_dir, executor, args.retry_failed)
+    table = run_table(study_dir)
+    suffix = args.scale
+    table.to_csv(args.out / f"results-{suffix}.csv", index=False, float_format="%.6g")
+    figure_reconstruction_vs_score(table, args.out / f"reconstruction_vs_score-{suffix}.png", args.scale)
+    best = {}
+    for method in METHODS:
+        own = table[table["method"] == method].dropna(subset=["score"])
+        if own.empty:
+            continue
+        row = own.loc[own["score"].idxmax()]
+        best[method] = row
+        title = (f"{LABELS[method]}, score {row['score']:.3f}, {SYMBOL[method]} = {row['value']:g}, seed "
+                 f"{int(row['seed'])} ({args.scale} scale)")
+        print(f"traversals of the best {LABELS[method]}: {row['path']}", flush=True)
+        figure_traversals(study_dir / row["path"], title, args.out / f"traversals_{method}-{suffix}.png")
+    text = summary(table, best, args.scale)
+    (args.out / f"summary-{suffix}.md").write_text(text)
+    print(text, flush=True)
+
+    seconds = time.perf_counter() - started
+    total = record_wall_time(args.runs_dir, seconds, command)
+    info = run_info(args, settings, command, started, started_date, load_start, total, failures)
+    (args.out / f"run-info-{suffix}.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(f"wall time {seconds:.0f} s this invocation, {total:.0f} s over all invocations on {args.runs_dir}",
+          flush=True)
+    if failures:
+        print(f"{len(failures)} run(s) failed; rerun the same command with --retry-failed to train them again:",
+              flush=True)
+        for failure in failures:
+            print(f"  {failure}", flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
