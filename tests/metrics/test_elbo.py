@@ -311,3 +311,45 @@ def test_what_is_a_dataset():
         elbo_decomposition(3, TwoFactorData())
     one = elbo_decomposition(correlated_posterior, TwoFactorData(), num_samples=1)
     assert one["num_samples"] == 1
+
+
+class Float64Grid(GridData):
+    """Observations in float64 (a dataset that does not follow the float32 convention)."""
+
+    def observe(self, factors, rng=None):
+        return np.asarray(factors, dtype=np.float64) + 0.1
+
+
+def test_encode_dataset_batches_256_float32_observations_by_default():
+    """Called directly, encode_dataset hands the posterior batches of at most 256 observations, converted to
+    float32 whatever the dataset returns (here float64, with values float32 cannot hold exactly)."""
+    seen = []
+
+    def spy(x):
+        seen.append((len(x), x.dtype))
+        return correlated_posterior(x)
+
+    means, _ = encode_dataset(spy, Float64Grid((20, 30)))
+    assert seen == [(256, np.float32), (256, np.float32), (88, np.float32)]
+    expected = correlated_posterior(all_factors((20, 30)).astype(np.float64) + 0.1)[0]
+    assert not np.array_equal(means, expected)  # the float32 rounding of x + 0.1 shows
+    np.testing.assert_array_equal(means, correlated_posterior((all_factors((20, 30)) + 0.1).astype(np.float32))[0])
+    seen.clear()
+    elbo_decomposition(spy, Float64Grid((20, 30)), num_samples=1)
+    assert [n for n, _ in seen] == [256, 256, 88] and {d for _, d in seen} == {np.dtype(np.float32)}
+
+
+def test_elbo_decomposition_encodes_with_its_seed():
+    """The seed draws the dataset's nuisance noise as well as the samples: the analytic KL, a function of the
+    encodings alone, is that of encode_dataset(seed=seed) and changes with the seed."""
+    def posterior(x):
+        return np.asarray(x, dtype=np.float64), np.full((len(x), 1), 0.04)
+
+    def analytic_kl(seed):
+        means, log_variances = encode_dataset(posterior, SeededInstances(), seed=seed)
+        return float(np.mean(0.5 * (means ** 2 + np.exp(log_variances) - log_variances - 1.0).sum(1)))
+
+    for seed in (5, 6):
+        result = elbo_decomposition(posterior, SeededInstances(), num_samples=50, seed=seed)
+        assert result["kl"] == pytest.approx(analytic_kl(seed), rel=1e-12)
+    assert analytic_kl(5) != pytest.approx(analytic_kl(0), rel=1e-6)

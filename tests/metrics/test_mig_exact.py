@@ -202,3 +202,37 @@ def test_the_sampler_hands_its_rng_and_sample_count_to_the_core():
 
     assert value(seed=1, num_samples=300) != value(seed=2, num_samples=300)
     assert value(seed=1, num_samples=300) != value(seed=1, num_samples=301)
+
+
+def test_the_sampler_subsamples_a_space_larger_than_its_default_50000_points():
+    """3 × 7 × 2381 = 50,001 points: one more than the default max_points, so 50,000 distinct points are drawn
+    (a default of 50,001 would enumerate the whole space)."""
+    sizes = (3, 7, 2381)
+    assert int(np.prod(sizes)) == 50_001
+    out = evaluate(lambda o: o, ToyData(sizes), "mig_exact", posterior=posterior_for(), num_samples=20)["mig_exact"]
+    assert out["num_points"] == 50_000
+    whole = evaluate(lambda o: o, ToyData(sizes), "mig_exact", posterior=posterior_for(), num_samples=20,
+                     max_points=50_001)["mig_exact"]
+    assert whole["num_points"] == 50_001
+
+
+def test_the_sampler_normalises_by_the_declared_sizes_when_the_subset_misses_values():
+    """40 points of a factor with 200 values cannot show all of them: the gaps are normalised by log 200 (the
+    factor's entropy), not by the log of the number of values the subset happens to hold."""
+    sizes = (2, 3, 200)
+    out = evaluate(lambda o: o, ToyData(sizes), "mig_exact", posterior=posterior_for(), max_points=40,
+                   num_samples=200)["mig_exact"]
+    assert out["num_points"] == 40
+    assert out["factor_entropy"] == pytest.approx(np.log(sizes).tolist(), rel=1e-12)
+
+
+def test_float32_posteriors_are_scored_in_float64():
+    """The estimate is computed in float64 whatever the posterior's precision: float32 variances give exactly
+    the estimate of their float64 values (their log and square root taken in float64, not float32)."""
+    f = index_to_factors(np.arange(24), SIZES)
+    rng = np.random.default_rng(3)
+    means = (f + 0.3 * rng.standard_normal(f.shape)).astype(np.float32)
+    variances = rng.uniform(0.05, 0.4, size=f.shape).astype(np.float32)
+    low = mig_exact(means, variances, f, num_samples=300)
+    high = mig_exact(means.astype(np.float64), variances.astype(np.float64), f, num_samples=300)
+    assert low == high

@@ -207,3 +207,106 @@ def test_sample_udr_passes_everything_on():
     for params in ({}, {"correlation": "spearman"}, {"kl_threshold": 0.5}, {"filter_low_kl": False}):
         out = sample_udr(posteriors, noisy, seed=0, batch_size=256, **params)
         assert out["model_scores"] == pytest.approx(udr(codes, kls, **params)["model_scores"], rel=1e-12), params
+
+
+def _float_posterior(matrix, dtype=np.float64):
+    def posterior(o):
+        x = np.asarray(o, float)[:, :3] @ matrix
+        variances = np.tile([0.01, 0.02, 0.05], (len(o), 1)) @ np.abs(matrix)
+        return x.astype(dtype), variances.astype(dtype)
+    return posterior
+
+
+def _codes_and_kls(posteriors, data, num_points, seed=0, batch_size=1024):
+    """What sample_udr encodes: the same draws, in float64."""
+    from untwine.metrics.udr import mean_latent_kl
+
+    rng = np.random.default_rng(seed)
+    factors = np.stack([rng.integers(0, s, size=num_points) for s in data.factor_sizes], axis=1)
+    observations = np.concatenate([data.observe(factors[i:i + batch_size], rng)
+                                   for i in range(0, num_points, batch_size)])
+    codes, kls = [], []
+    for p in posteriors:
+        means, variances = (np.asarray(a, dtype=np.float64) for a in p(observations))
+        codes.append(means)
+        kls.append(mean_latent_kl(means, variances))
+    return codes, kls
+
+
+def test_sample_udr_hands_its_kl_threshold_to_udr():
+    """The latents' KLs here are about 2.8, 6.2 and 15.7 nats: a threshold of 5 leaves the first out of the
+    scoring (at the default 0.01 every latent counts), and sample_udr must score with the threshold it is given."""
+    posteriors = [_float_posterior(np.eye(3)), _float_posterior(np.eye(3)[:, [2, 0, 1]])]
+    noisy = ToyData(noise=0.3)
+    codes, kls = _codes_and_kls(posteriors, noisy, 300)
+    assert sorted(np.round(kls[0]).tolist()) == [3.0, 6.0, 16.0]
+    out = sample_udr(posteriors, noisy, num_points=300, correlation="spearman", kl_threshold=5.0)["model_scores"]
+    assert out == pytest.approx(udr(codes, kls, "spearman", kl_threshold=5.0)["model_scores"], rel=1e-12)
+    assert out != pytest.approx(udr(codes, kls, "spearman")["model_scores"], rel=1e-6)
+
+
+def test_mean_latent_kl_uses_the_variances_themselves():
+    """½(μ² + σ² − log σ² − 1) with σ² as given: exp(log σ²) differs from σ² in the last bit for many σ²."""
+    from untwine.metrics.udr import mean_latent_kl
+
+    rng = np.random.default_rng(4)
+    means, variances = rng.normal(size=(64, 5)), rng.uniform(0.01, 2.0, size=(64, 5))
+    assert (np.exp(np.log(variances)) != variances).any()
+    expected = np.mean(0.5 * (means ** 2 + variances - np.log(variances) - 1.0), axis=0)
+    np.testing.assert_array_equal(mean_latent_kl(means, variances), expected)
+
+
+def test_spearman_with_a_constant_latent_warns_nothing(rng):
+    """A constant latent's correlations are 0/0: counted 0 (see the module docstring), without a numpy
+    RuntimeWarning (SciPy's correlation divides by the zero spread and does not silence it itself)."""
+    import warnings
+
+    from untwine.metrics.udr import spearman_similarity
+
+    z = _base(rng, n=200, d=3)
+    constant = np.concatenate([z[:, :2], np.zeros((200, 1))], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        similarity = spearman_similarity(constant, z)
+        scores = udr([constant, z], correlation="spearman", filter_low_kl=False)["model_scores"]
+    assert similarity.shape == (3, 3) and (similarity[2] == 0).all()
+    assert np.isfinite(scores).all()
+
+
+def test_float32_codes_and_kls_are_read_as_their_float64_values(rng):
+    """Codes are standardised and regressed in float64, and KLs compared with the threshold in float64: float32
+    inputs score exactly as their float64 values. (A float32 comparison would round the threshold
+    0.0100000005 up to the float32 KL 0.0100000007 and leave that latent out.)"""
+    z = _base(rng, n=300, d=3).astype(np.float32)
+    codes32 = [z, z[:, [1, 0, 2]] * np.float32(1.7)]
+    codes64 = [c.astype(np.float64) for c in codes32]
+    assert udr(codes32)["model_scores"] == udr(codes64)["model_scores"]
+    assert udr(codes32, correlation="spearman") == udr(codes64, correlation="spearman")
+    kl32 = [np.array([1.0, 1.0, 0.0100000007], dtype=np.float32)] * 2
+    kl64 = [k.astype(np.float64) for k in kl32]
+    threshold = 0.0100000005
+    assert kl64[0][2] > threshold and np.float32(threshold) == kl32[0][2]
+    scores = udr(codes64, kl32, correlation="spearman", kl_threshold=threshold)["model_scores"]
+    assert scores == udr(codes64, kl64, correlation="spearman", kl_threshold=threshold)["model_scores"]
+    assert scores != udr(codes64, kl64, correlation="spearman", kl_threshold=0.02)["model_scores"]  # it counts
+
+
+def test_sample_udr_scores_float32_posteriors_in_float64():
+    """A float32 posterior's KLs are computed from its values in float64: a threshold between the float64 KL of a
+    latent and the KL computed in float32 keeps the latent exactly when its float64 KL is above."""
+    from untwine.metrics.udr import mean_latent_kl
+
+    posteriors = [_float_posterior(np.eye(3), np.float32), _float_posterior(np.eye(3)[:, [2, 0, 1]], np.float32)]
+    noisy = ToyData(noise=0.3)
+    codes, kls = _codes_and_kls(posteriors, noisy, 200)
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, s, size=200) for s in noisy.factor_sizes], axis=1)
+    low = mean_latent_kl(*posteriors[0](noisy.observe(factors, rng)))  # in float32
+    assert low.dtype == np.float32
+    j = int(np.argmax(np.abs(low.astype(np.float64) - kls[0])))
+    assert low[j] != kls[0][j]
+    threshold = (float(low[j]) + float(kls[0][j])) / 2
+    out = sample_udr(posteriors, noisy, num_points=200, kl_threshold=threshold)["model_scores"]
+    assert out == pytest.approx(udr(codes, kls, kl_threshold=threshold)["model_scores"], rel=1e-12)
+    flipped = [np.where(np.arange(3) == j, low.astype(np.float64), kls[0]), kls[1]]
+    assert out != pytest.approx(udr(codes, flipped, kl_threshold=threshold)["model_scores"], rel=1e-6)
