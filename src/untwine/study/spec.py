@@ -125,7 +125,9 @@ class ExecutorSpec:
     resumes from its checkpoint."""
 
     kind: str = "local"
-    workers: int = 1
+    # 2 runs at once: on 2 cores, 2 workers x 1 thread trained 4 runs in 0.78x the wall time of 1 x 2
+    # (bench/study_overhead.py, docs/studies.md "Measured"); on more cores each run gets cores / 2 threads.
+    workers: int = 2
     threads_per_run: int = 0
     max_retries: int = 2
     address: str = ""

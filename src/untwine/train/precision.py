@@ -19,7 +19,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 
 #: Whether ``auto`` may choose bf16 on hardware that runs it fast (see docs/training.md, "Precision").
-AUTO_BF16 = {"cpu": False, "cuda": True}
+AUTO_BF16 = {"cpu": True, "cuda": True}
 
 
 def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
