@@ -58,6 +58,8 @@ def test_bf16_training_is_recorded_resumes_bit_identically_and_refuses_fp32(tmp_
     with pytest.raises(ValueError, match="cannot continue in fp32"):
         train(fp32, whole, progress=False, data=TinySquares())
     # bf16 autocast really ran: the weights differ from an fp32 run's
-    reference = train(tiny_config(steps=4), tmp_path / "fp32", progress=False, data=TinySquares())
+    reference_config = tiny_config(steps=4)
+    reference_config.train.precision = "fp32"
+    reference = train(reference_config, tmp_path / "fp32", progress=False, data=TinySquares())
     assert read_manifest(reference).precision == "fp32"
     assert (whole / "model.safetensors").read_bytes() != (reference / "model.safetensors").read_bytes()
