@@ -180,6 +180,7 @@ CATALOG = {  # name -> (kind, files in the data directory, any one enough)
     "mpi3d-realistic": ("file", ("mpi3d_realistic.npz",), False),
     "mpi3d-toy": ("file", ("mpi3d_toy.npz",), False),
     "noisy-dsprites": ("procedural", (), False),
+    "pattern-factor": ("procedural", (), False),
     "pinwheel": ("procedural", (), False),
     "scream-dsprites": ("procedural", ("scream.jpg", "scream.png"), True),
     "shapes3d": ("procedural", (), False),

@@ -450,3 +450,70 @@ def test_the_uniform_noise_is_pixel_wise_and_factor_values_are_the_bases(dsprite
                                                                       noise[0].ravel()[1:])[0, 1])) < 0.05
     for k in range(5):
         np.testing.assert_array_equal(perturbed.factor_values(k), dsprites.factor_values(k))
+
+
+# -- the pattern as a factor (seed 002, §5.2 and figure 4) ------------------------------------------------
+
+def test_pattern_factor_adds_s_and_the_pattern_of_perturb(dsprites):
+    """pattern-factor: dSprites' factors plus s (32 values, mean 0, variance 1); x̃ = x + ε f(s), with the signs and
+    column factors of perturb's pattern for the same seed, unclipped."""
+    data = get("pattern-factor", epsilon=0.1, seed=3)
+    assert data.factor_names == (*dsprites.factor_names, "s")
+    assert data.factor_sizes == (*dsprites.factor_sizes, 32) and data.observation_shape == (1, 64, 64)
+    s = data.factor_values(5)
+    assert len(s) == 32 and s.mean() == pytest.approx(0, abs=1e-12) and s.var() == pytest.approx(1.0)
+    assert np.allclose(np.diff(s), np.sqrt(12 / (32 ** 2 - 1)))
+    assert np.array_equal(data.factor_values(3), dsprites.factor_values(3))
+    factors = data.sample_factors(24, np.random.default_rng(0))
+    x = data.observe(factors)
+    clean = dsprites.observe(factors[:, :5])
+    np.testing.assert_allclose(x - clean, 0.1 * data.pattern_for(s[factors[:, 5]])[:, None], atol=1e-6)
+    assert x.min() == pytest.approx(-0.1) and x.max() == pytest.approx(1.1)
+    same = perturb(dsprites, fake_posterior, 0.1, seed=3, num_points=200)
+    assert np.array_equal(data._pattern, same._pattern) and np.array_equal(data._blocks, same._blocks)
+    # the 1st and 99th percentiles of s's values span the image height
+    low, high = np.percentile(s, [1, 99])
+    assert np.allclose(data.rows(np.array([low, high])), [0, 64])
+    # s alone changes the pattern; every s value its own
+    assert len({data.pattern_for(s[i:i + 1]).tobytes() for i in range(32)}) == 32
+
+
+def test_pattern_factor_is_a_registered_dataset_that_rebuilds_from_its_spec():
+    data = get("pattern-factor", base="digits", base_options={"size": 64}, epsilon=0.05, num_s_values=8,
+               clip=True)
+    assert data.spec() == {"name": "pattern-factor", "options": {"base": "digits", "base_options": {"size": 64},
+                                                                 "epsilon": 0.05, "seed": 0, "num_s_values": 8,
+                                                                 "clip": True}}
+    again = get(**data.spec())
+    factors = data.sample_factors(10, np.random.default_rng(1))
+    assert np.array_equal(data.observe(factors), again.observe(factors))
+    assert data.observe(factors).min() >= 0 and data.observe(factors).max() <= 1  # clipped
+    assert data.factor_sizes == (10, 174, 8) and len(data) == 10 * 174 * 8
+    still = get("pattern-factor", epsilon=0)  # ε = 0: the base's observations, whatever s
+    factors = still.sample_factors(4, np.random.default_rng(2))
+    assert np.array_equal(still.observe(factors), get("dsprites").observe(factors[:, :5]))
+
+
+def test_pattern_factor_with_a_noisy_base_needs_the_rng():
+    data = get("pattern-factor", base="noisy-dsprites")
+    assert data.draws_nuisance
+    factors = data.sample_factors(2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="draws nuisance noise"):
+        data.observe(factors)
+    a = data.observe(factors, np.random.default_rng(5))
+    assert np.array_equal(a, data.observe(factors, np.random.default_rng(5)))
+
+
+def test_pattern_factor_refuses_bad_options():
+    with pytest.raises(ValueError, match="image observations"):
+        get("pattern-factor", base="pinwheel")
+    with pytest.raises(ValueError, match="another dataset"):
+        get("pattern-factor", base="pattern-factor")
+    with pytest.raises(ValueError, match=r"epsilon must be a number in \[0, 1\]"):
+        get("pattern-factor", epsilon=1.5)
+    with pytest.raises(ValueError, match="num_s_values must be an integer ≥ 2"):
+        get("pattern-factor", num_s_values=1)
+    with pytest.raises(ValueError, match="base_options must be a dict"):
+        get("pattern-factor", base_options=[1])
+    with pytest.raises(ValueError, match="unknown dataset"):
+        get("pattern-factor", base="dsprites-5")

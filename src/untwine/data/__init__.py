@@ -23,13 +23,13 @@ from .base import (SOURCE_KINDS, GroundTruthData, GroundTruthDataset, all_factor
 from .dsprites import DSprites, DSpritesNPZ
 from .dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from .files import Cars3D, MPI3DReal, MPI3DRealistic, MPI3DToy, SmallNORB
-from .perturb import PerturbedDataset, from_description, perturb, perturb_lowest_mig, read_description
+from .perturb import PatternFactor, PerturbedDataset, from_description, perturb, perturb_lowest_mig, read_description
 from .shapes3d import Shapes3D, Shapes3DH5
 from .small import Digits, Pinwheel
 
 _CLASSES: tuple[type[GroundTruthDataset], ...] = (
     DSprites, DSpritesNPZ, ColorDSprites, NoisyDSprites, ScreamDSprites, Shapes3D, Shapes3DH5, Cars3D, SmallNORB,
-    MPI3DToy, MPI3DRealistic, MPI3DReal, Pinwheel, Digits,
+    MPI3DToy, MPI3DRealistic, MPI3DReal, Pinwheel, Digits, PatternFactor,
 )
 
 
@@ -119,7 +119,7 @@ def catalog() -> list[dict]:
 __all__ = [
     "DATASETS", "GroundTruthData", "GroundTruthDataset", "DSprites", "DSpritesNPZ", "ColorDSprites",
     "NoisyDSprites", "ScreamDSprites", "Shapes3D", "Shapes3DH5", "Cars3D", "SmallNORB", "MPI3DToy",
-    "MPI3DRealistic", "MPI3DReal", "Pinwheel", "Digits", "PerturbedDataset", "all_factors", "catalog", "data_dir",
-    "factor_strides", "factors_to_index", "from_description", "get", "index_to_factors", "names", "perturb",
-    "perturb_lowest_mig", "read_description",
+    "MPI3DRealistic", "MPI3DReal", "Pinwheel", "Digits", "PatternFactor", "PerturbedDataset", "all_factors",
+    "catalog", "data_dir", "factor_strides", "factors_to_index", "from_description", "get", "index_to_factors",
+    "names", "perturb", "perturb_lowest_mig", "read_description",
 ]

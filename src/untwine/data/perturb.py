@@ -38,6 +38,11 @@ is fixed per image, a function of ``(seed, flat index of its factors, pixel)`` (
 dataset's ``factors_to_index``; :func:`hashed_uniform`), the same at every ``observe``. It
 needs no representation, and is clipped only with ``clip=True``.
 
+:class:`PatternFactor` (registry name ``pattern-factor``) is the dataset of seed 002's §5.2 and
+figure 4: the same pattern, driven not by s(x) but by an extra factor s, uniform with zero
+mean and unit variance and independent of the others, so that its effect on the data's
+statistics (:mod:`untwine.data.statistics`) and on a trained model can be isolated.
+
 A perturbed dataset describes itself as JSON (:meth:`PerturbedDataset.describe`,
 :meth:`~PerturbedDataset.save`; version 2): the base dataset's :meth:`spec`, the latent, ε,
 kind, seed, ``clip``, scaling and an opaque ``run_dir`` string that names the run whose
@@ -117,6 +122,26 @@ def pattern(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]
     return signs, blocks
 
 
+def shifted_pattern(signs: np.ndarray, blocks: np.ndarray, rows: np.ndarray, height: int) -> np.ndarray:
+    """f(s) of seed 002, §4.2, for s already in pixel rows ``rows`` (n,): (n, height, W) float32 in {−1, 1},
+    f_{i,j} = signs[(round(rows/c_j) + i) mod P, j] with P = len(signs) and c_j = ``blocks[j]``."""
+    shift = np.rint(np.asarray(rows, dtype=np.float64)[:, None] / blocks[None, :]).astype(np.int64)  # (n, W)
+    index = (shift[:, None, :] + np.arange(height)[None, :, None]) % len(signs)  # (n, H, W)
+    return signs[index, np.arange(signs.shape[1])[None, None, :]]
+
+
+def scaling_for(s: np.ndarray, height: int) -> dict:
+    """The scaling of s to pixel rows (see the module docstring): offset and rows per unit from the 1st and 99th
+    percentiles of the sample ``s``, so that its central 98 % sweeps ``height`` rows."""
+    low, high = np.percentile(np.asarray(s, dtype=np.float64), _PERCENTILES)
+    spread = float(high - low)
+    if not np.isfinite(spread) or spread <= 1e-12:
+        raise ValueError("s is constant over the sample: there is nothing to sweep the pattern along")
+    return {"offset": float(low), "rows_per_unit": float(height / spread),
+            "rule": "rows = (s - offset) * rows_per_unit; offset and offset + height / rows_per_unit are the "
+                    "1st and 99th percentiles of s over the estimation sample"}
+
+
 class PerturbedDataset(GroundTruthDataset):
     """A dataset with the factors of ``base`` and observations perturbed by at most ε.
 
@@ -166,8 +191,7 @@ class PerturbedDataset(GroundTruthDataset):
                                  f"{base.name!r} has {self.observation_shape}")
             height, width = self.observation_shape[1:]
             self._pattern, self._blocks = pattern(height, width, self.seed)
-            self._rows = np.arange(height)
-            self._columns = np.arange(width)
+            self._height = height
             self._cache = np.full(len(base), np.nan, dtype=np.float32) if _is_deterministic(base) else None
 
     def factor_values(self, k: int) -> np.ndarray:
@@ -190,10 +214,7 @@ class PerturbedDataset(GroundTruthDataset):
 
     def pattern_for(self, s: np.ndarray) -> np.ndarray:
         """f(s): (n, H, W) float32 in {−1, 1}."""
-        shift = np.rint(self.rows(s)[:, None] / self._blocks[None, :]).astype(np.int64)  # (n, W)
-        period = len(self._pattern)
-        index = (shift[:, None, :] + self._rows[None, :, None]) % period  # (n, H, W)
-        return self._pattern[index, self._columns[None, None, :]]
+        return shifted_pattern(self._pattern, self._blocks, self.rows(s), self._height)
 
     def _codes(self, factors: np.ndarray, clean: np.ndarray) -> np.ndarray:
         if self._cache is None:
@@ -337,6 +358,85 @@ class PerturbedDataset(GroundTruthDataset):
                    num_points=description.get("num_points"), clip=clip, selection=selection)
 
 
+class PatternFactor(GroundTruthDataset):
+    """A base dataset plus seed 002's pattern, driven by an extra independent factor s (its figure 4).
+
+    Seed 002, §5.2: "by adding an additional generating factor s, a uniform random variable with
+    zero mean and unit variance, we isolate the effect of the manipulation from the other
+    factors". The factors are the base dataset's and ``s``, with ``num_s_values`` evenly spaced
+    values of mean 0 and variance exactly 1 (spacing √(12/(M² − 1)); with M = 32, the number of
+    dSprites positions, one step of s is one step of a position factor standardised to unit
+    variance). Observations are x + ε·f(s) with f the pattern of :class:`PerturbedDataset` for the
+    same ``seed`` (same signs and column factors) and s scaled to pixel rows by the same rule,
+    the 1st and 99th percentiles of s (here of its values, all equally likely) spanning the image
+    height. Not clipped unless ``clip`` (see the module docstring). ``base`` and ``base_options``
+    name the base dataset (``untwine.data.get``); it must have image observations.
+    """
+
+    name = "pattern-factor"
+    source = "procedural"
+
+    def __init__(self, base: str = "dsprites", base_options: dict | None = None, epsilon: float = 0.1,
+                 seed: int = 0, num_s_values: int = 32, clip: bool = False):
+        from . import get  # the registry lives in the room's __init__, which imports this module
+
+        if not isinstance(base, str) or base == self.name:
+            raise ValueError(f"base must name another dataset (untwine data list), got {base!r}")
+        if base_options is not None and not isinstance(base_options, dict):
+            raise ValueError(f"base_options must be a dict of the base dataset's options, got {base_options!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
+            raise ValueError(f"epsilon must be a number in [0, 1] (pixels are in [0, 1]), got {epsilon!r}")
+        if isinstance(num_s_values, bool) or not isinstance(num_s_values, (int, np.integer)) or num_s_values < 2:
+            raise ValueError(f"num_s_values must be an integer ≥ 2, got {num_s_values!r}")
+        if not isinstance(clip, (bool, np.bool_)):
+            raise TypeError(f"clip must be True or False, got {clip!r}")
+        self._record_options(base=base, base_options=dict(base_options) if base_options else None,
+                             epsilon=float(epsilon), seed=int(seed), num_s_values=int(num_s_values), clip=bool(clip))
+        self.base = get(base, **(base_options or {}))
+        if len(self.base.observation_shape) != 3:
+            raise ValueError(f"the pattern needs image observations (C, H, W); {base!r} has "
+                             f"{tuple(self.base.observation_shape)}")
+        if "s" in self.base.factor_names:
+            raise ValueError(f"{base!r} already has a factor called 's'")
+        self.epsilon = float(epsilon)
+        self.seed = int(seed)
+        self.clip = bool(clip)
+        self.factor_names = (*self.base.factor_names, "s")
+        self.factor_sizes = (*(int(s) for s in self.base.factor_sizes), int(num_s_values))
+        self.observation_shape = tuple(self.base.observation_shape)
+        self.draws_nuisance = bool(getattr(self.base, "draws_nuisance", False))
+        m = int(num_s_values)
+        self.s_values = (np.arange(m) - (m - 1) / 2) * np.sqrt(12.0 / (m * m - 1))
+        height, width = self.observation_shape[1:]
+        self._height = height
+        self._pattern, self._blocks = pattern(height, width, self.seed)
+        self.scaling = scaling_for(self.s_values, height)
+
+    def factor_values(self, k: int) -> np.ndarray:
+        if k == self.num_factors - 1:
+            return self.s_values.copy()
+        return self.base.factor_values(k)
+
+    def rows(self, s: np.ndarray) -> np.ndarray:
+        """r(s): s in pixel rows."""
+        return (np.asarray(s, dtype=np.float64) - self.scaling["offset"]) * self.scaling["rows_per_unit"]
+
+    def pattern_for(self, s: np.ndarray) -> np.ndarray:
+        """f(s): (n, H, W) float32 in {−1, 1}."""
+        return shifted_pattern(self._pattern, self._blocks, self.rows(s), self._height)
+
+    def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """x + ε·f(s) (n, C, H, W) float32, in [−ε, 1 + ε] (clipped to [0, 1] when ``clip``); ``rng`` is required
+        only for a base dataset that draws nuisance noise."""
+        factors = self.check_factors(factors)
+        if self.draws_nuisance:
+            rng = self._require_rng(rng)
+        clean = np.asarray(self.base.observe(factors[:, :-1], rng), dtype=np.float32)
+        change = np.float32(self.epsilon) * self.pattern_for(self.s_values[factors[:, -1]])[:, None]
+        perturbed = clean + change
+        return np.clip(perturbed, 0.0, 1.0) if self.clip else perturbed
+
+
 def _is_deterministic(data: GroundTruthDataset) -> bool:
     """Whether observe ignores its rng (checked on two points with two rngs)."""
     factors = data.sample_factors(2, np.random.default_rng(0))
@@ -385,17 +485,13 @@ def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pa
     factors = data.sample_factors(num_points, rng)
     means, variances = _encode(posterior, data.observe(factors, rng))
     latent = int(np.argmin(variances.mean(axis=0)))
-    s = means[:, latent]
-    low, high = np.percentile(s, _PERCENTILES)
-    spread = float(high - low)
-    if not np.isfinite(spread) or spread <= 1e-12:
-        raise ValueError(f"latent {latent} (least posterior variance) is constant over the sample: the model "
-                         f"encodes nothing to perturb along; train it longer or use kind='uniform'")
     height = data.observation_shape[1] if len(data.observation_shape) == 3 else 1
-    scaling = {"offset": float(low), "rows_per_unit": float(height / spread),
-               "rule": "rows = (s - offset) * rows_per_unit; offset and offset + height / rows_per_unit are the "
-                       "1st and 99th percentiles of s over the estimation sample",
-               "mean_variances": [float(v) for v in variances.mean(axis=0)]}
+    try:
+        scaling = scaling_for(means[:, latent], height)
+    except ValueError:
+        raise ValueError(f"latent {latent} (least posterior variance) is constant over the sample: the model "
+                         f"encodes nothing to perturb along; train it longer or use kind='uniform'") from None
+    scaling["mean_variances"] = [float(v) for v in variances.mean(axis=0)]
     return PerturbedDataset(data, epsilon, "pattern", seed, posterior=posterior, latent=latent, scaling=scaling,
                             run_dir=run_dir, num_points=num_points, clip=clip, selection=selection)
 
