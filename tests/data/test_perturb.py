@@ -4,11 +4,12 @@ The data room's tests need no model: the posterior is a plain numpy function.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from untwine.data import from_description, get, perturb, perturb_lowest_mig, read_description
+from untwine.data import GroundTruthDataset, from_description, get, perturb, perturb_lowest_mig, read_description
 from untwine.data.perturb import FORMAT, VERSION, PerturbedDataset, description_clip, lowest_mig
 
 
@@ -452,6 +453,292 @@ def test_the_uniform_noise_is_pixel_wise_and_factor_values_are_the_bases(dsprite
         np.testing.assert_array_equal(perturbed.factor_values(k), dsprites.factor_values(k))
 
 
+# -- the surviving mutants of issue 12: every check says what is wrong and how to fix it, whole ----------------
+
+
+class TwoInstances(GroundTruthDataset):
+    """A SmallNORB-like base: 3 × 2 factor points, 2 images (instances) of each, 12 distinct observations; observe
+    picks an instance with its rng, observations_at enumerates them (observation i: point i // 2, instance i % 2)."""
+
+    name = "two-instances"
+    factor_names = ("row", "column")
+    factor_sizes = (3, 2)
+    observation_shape = (1, 4, 4)
+    draws_nuisance = True
+
+    @property
+    def num_observations(self):
+        return 12
+
+    def _images(self, factors, instances):
+        images = np.zeros((len(factors), 1, 4, 4), dtype=np.float32)
+        for i, ((row, column), instance) in enumerate(zip(np.asarray(factors), instances)):
+            images[i, 0, row, column + 2 * instance] = 1.0
+        return images
+
+    def observe(self, factors, rng=None):
+        factors = self.check_factors(factors)
+        rng = self._require_rng(rng)
+        return self._images(factors, rng.integers(0, 2, size=len(factors)))
+
+    def observations_at(self, index, rng=None):
+        index = np.asarray(index)
+        factors = self.index_to_factors(index // 2)
+        return factors, self._images(factors, index % 2)
+
+
+def instance_posterior(observations):
+    """Latent 0 (the least noisy): the row of the brightest pixel plus a quarter of its column (0..3), so that
+    every image of TwoInstances has its own s."""
+    x = np.asarray(observations, dtype=np.float64)[:, 0]
+    rows, columns = np.divmod(x.reshape(len(x), -1).argmax(axis=1), x.shape[2])  # the brightest pixel
+    means = np.stack([rows + columns / 4, np.zeros(len(x))], axis=1)
+    return means, np.tile([0.01, 1.0], (len(x), 1))
+
+
+def test_observations_at_enumerates_every_instance_of_a_base_with_several_per_point():
+    """observations_at is the base's (index → (point, instance)), perturbed, not index → factor point → observe:
+    observation i of TwoInstances is point i // 2, so the 12 observations are 6 points twice, each image with its
+    own s."""
+    base = TwoInstances()
+    perturbed = perturb(base, instance_posterior, 0.1, num_points=40)
+    assert perturbed._cache is None  # observe draws the instance: s is computed per image
+    factors, x = perturbed.observations_at(np.arange(12))
+    clean_factors, clean = base.observations_at(np.arange(12))
+    np.testing.assert_array_equal(factors, clean_factors)
+    np.testing.assert_array_equal(factors, base.index_to_factors(np.arange(12) // 2))
+    s = instance_posterior(clean)[0][:, 0]
+    np.testing.assert_allclose(x - clean, 0.1 * perturbed.pattern_for(s)[:, None], atol=1e-6)
+    assert len({image.tobytes() for image in x}) == 12
+
+
+class QuietPlain:
+    """The data contract only: no observations_at, no draws_nuisance (the contract does not require either), and
+    an observe without noise."""
+
+    name = "quiet-plain"
+    factor_names, factor_sizes, observation_shape = ("a", "b"), (3, 4), (1, 4, 4)
+
+    def __len__(self):
+        return 12
+
+    def factors_to_index(self, factors):
+        return np.asarray(factors) @ np.array([4, 1])
+
+    def sample_factors(self, n, rng):
+        return np.stack([rng.integers(0, 3, size=n), rng.integers(0, 4, size=n)], axis=1)
+
+    def observe(self, factors, rng=None):
+        factors = np.asarray(factors)
+        images = np.zeros((len(factors), 1, 4, 4), dtype=np.float32)
+        images[np.arange(len(factors)), 0, factors[:, 0], factors[:, 1]] = 1.0
+        return images
+
+
+class NoisyPlain:
+    """The data contract only (no observations_at), with an observe that draws noise from its rng."""
+
+    name, draws_nuisance = "noisy-plain", True
+    factor_names, factor_sizes, observation_shape = ("a", "b"), (3, 4), (1, 4, 4)
+
+    def __len__(self):
+        return 12
+
+    def factors_to_index(self, factors):
+        return np.asarray(factors) @ np.array([4, 1])
+
+    def sample_factors(self, n, rng):
+        return np.stack([rng.integers(0, 3, size=n), rng.integers(0, 4, size=n)], axis=1)
+
+    def observe(self, factors, rng=None):
+        if rng is None:
+            raise ValueError("noisy-plain needs an rng")
+        factors = np.asarray(factors)
+        images = rng.uniform(0, 0.5, size=(len(factors), 1, 4, 4)).astype(np.float32)
+        images[np.arange(len(factors)), 0, factors[:, 0], factors[:, 1]] = 1.0
+        return images
+
+
+def test_observations_at_of_a_base_without_it_hands_on_its_rng():
+    quiet = perturb(QuietPlain(), None, 0.05, kind="uniform")  # no draws_nuisance: observe needs no rng
+    np.testing.assert_array_equal(quiet.observe(np.array([[1, 2]])), quiet.observations_at(np.array([6]))[1])
+    base = NoisyPlain()
+    for perturbed in (perturb(base, None, 0.05, kind="uniform", seed=2),
+                      perturb(base, instance_posterior, 0.05, num_points=30, seed=2)):
+        factors, x = perturbed.observations_at(np.array([0, 5, 11]), np.random.default_rng(8))
+        np.testing.assert_array_equal(factors, [[0, 0], [1, 1], [2, 3]])
+        expected = perturbed.observe(factors, np.random.default_rng(8))
+        np.testing.assert_array_equal(x, expected)
+        with pytest.raises(ValueError, match=r"^noisy-plain needs an rng$"):
+            perturbed.observations_at(np.array([0]))
+
+
+def test_a_noisy_base_is_recognised_and_its_codes_follow_each_observation(dsprites):
+    """noisy-dsprites draws noise in observe: no cache, s of each observation's own clean image, at every call."""
+    noisy = get("noisy-dsprites")
+    perturbed = perturb(noisy, fake_posterior, 0.1, num_points=30)
+    assert perturbed._cache is None
+    cache = perturb(dsprites, fake_posterior, 0.1, num_points=30)._cache  # a deterministic base: one float32 a point
+    assert cache.dtype == np.float32 and cache.shape == (737_280,) and np.isnan(cache).all()
+    factors = dsprites.sample_factors(4, np.random.default_rng(0))
+    for seed in (1, 2):
+        x = perturbed.observe(factors, np.random.default_rng(seed))
+        clean = noisy.observe(factors, np.random.default_rng(seed))
+        s = fake_posterior(clean)[0][:, 1]
+        np.testing.assert_allclose(x - clean, np.broadcast_to(0.1 * perturbed.pattern_for(s)[:, None], x.shape),
+                                   atol=1e-6)
+
+
+def test_the_code_is_estimated_in_float64_in_batches_of_256(dsprites):
+    """A float32 posterior: the mean variances that choose the latent are those of its values in float64 (a
+    float32 mean gives another number here), and so are the percentiles of s; the posterior sees at most 256
+    observations at once."""
+    weights = np.random.default_rng(0).uniform(size=(64, 64))
+    calls = []
+
+    def float32_posterior(observations):
+        calls.append(len(observations))
+        x = np.asarray(observations, dtype=np.float64)[:, 0]
+        means = np.stack([(x * weights).sum(axis=(1, 2)) * 0.037 + 0.11, x[:, 30].sum(axis=1)], axis=1)
+        variances = np.stack([0.2 + x.mean(axis=(1, 2)) / 3, np.ones(len(x))], axis=1)
+        return means.astype(np.float32), variances.astype(np.float32)
+
+    perturbed = perturb(dsprites, float32_posterior, 0.1, seed=5, num_points=300)
+    assert calls == [256, 44]
+    rng = np.random.default_rng(5)
+    means32, variances32 = float32_posterior(dsprites.observe(dsprites.sample_factors(300, rng), rng))
+    means, variances = means32.astype(np.float64), variances32.astype(np.float64)
+    low, high = np.percentile(means[:, 0], (1.0, 99.0))
+    assert perturbed.latent == 0
+    assert perturbed.scaling["offset"] == float(low)
+    assert perturbed.scaling["rows_per_unit"] == 64 / float(high - low)
+    assert perturbed.scaling["mean_variances"] == [float(v) for v in variances.mean(axis=0)]
+    assert float(variances32.mean(axis=0)[0]) != perturbed.scaling["mean_variances"][0]  # float32 arithmetic
+    calls.clear()
+    perturbed.code(dsprites.observe(dsprites.index_to_factors(np.arange(300))))
+    assert calls == [256, 44]
+
+
+def test_warm_encodes_the_factor_space_in_chunks_of_4096():
+    """warm's chunks: 4096 points (16 batches of 256), then the rest (4160 = 4096 + 64 points)."""
+
+    class Wide(GroundTruthDataset):
+        name, factor_names, factor_sizes, observation_shape = "wide", ("a", "b"), (64, 65), (1, 2, 2)
+
+        def observe(self, factors, rng=None):
+            factors = np.asarray(factors, dtype=np.float32)
+            return np.broadcast_to((factors[:, 0] / 64 + factors[:, 1] / 4160)[:, None, None, None],
+                                   (len(factors), 1, 2, 2)).copy()
+
+    calls = []
+
+    def posterior(observations):
+        calls.append(len(observations))
+        x = np.asarray(observations, dtype=np.float64)
+        return np.stack([x[:, 0, 0, 0], np.zeros(len(x))], axis=1), np.tile([0.1, 1.0], (len(x), 1))
+
+    perturbed = perturb(Wide(), posterior, 0.1, num_points=10)
+    calls.clear()
+    assert perturbed.warm() is perturbed
+    assert calls == [256] * 16 + [64] and not np.isnan(perturbed._cache).any()
+    calls.clear()
+    perturbed.warm()
+    assert calls == []  # nothing left to encode
+
+
+def test_the_checks_of_perturb_name_the_problem_and_the_fix(dsprites):
+    with pytest.raises(ValueError, match=r"^data is required: the dataset to perturb \(e\.g\. "
+                                         r"untwine\.data\.get\('dsprites'\)\); to perturb a run's dataset, load the "
+                                         r"run \(untwine\.runs\) and pass its dataset and model\.posterior\(\)$"):
+        perturb(object(), fake_posterior, 0.1)
+    with pytest.raises(ValueError, match=r"^kind must be one of pattern, uniform, got 'stripes'$"):
+        perturb(dsprites, fake_posterior, 0.1, kind="stripes")
+    for epsilon in (-0.01, 1.5):
+        with pytest.raises(ValueError, match=rf"^epsilon must be in \[0, 1\] \(pixels are in \[0, 1\]\), "
+                                             rf"got {epsilon}$"):
+            perturb(dsprites, fake_posterior, epsilon)
+    for epsilon in (0.0, 1.0):  # the bounds are allowed
+        assert perturb(dsprites, None, epsilon, kind="uniform").epsilon == epsilon
+    with pytest.raises(TypeError, match=r"^run_dir must be a string \(recorded, never opened\), got int$"):
+        perturb(dsprites, fake_posterior, 0.1, run_dir=7)
+    assert perturb(dsprites, None, 0.1, kind="uniform", run_dir=Path("runs") / "u").run_dir == "runs/u"
+    with pytest.raises(ValueError, match=r"^the pattern perturbation needs posterior: a callable observations -> "
+                                         r"\(means, variances\) \(e\.g\. a trained model's \.posterior\(\)\); only "
+                                         r"kind='uniform' takes None$"):
+        perturb(dsprites, None, 0.1)
+    with pytest.raises(TypeError, match=r"^posterior must be a callable observations -> \(means, variances\), got "
+                                        r"the path 'runs/b4': the data room does not open runs; load the run's model "
+                                        r"\(untwine\.runs\) and pass model\.posterior\(\), with run_dir='runs/b4' "
+                                        r"to record it$"):
+        perturb(dsprites, Path("runs/b4"), 0.1)
+    with pytest.raises(TypeError, match=r"^posterior must be a callable observations -> \(means, variances\), or a "
+                                        r"VAE \(with \.posterior\(\)\), got int$"):
+        perturb(dsprites, 42, 0.1)
+    with pytest.raises(ValueError, match=r"^num_points must be at least 10, got 9$"):
+        perturb(dsprites, fake_posterior, 0.1, num_points=9)
+    assert perturb(dsprites, fake_posterior, 0.1, num_points=10).num_points == 10
+
+
+def test_a_code_without_spread_is_refused(dsprites):
+    """The 1st..99th percentile spread of s must be finite and above 1e-12: a constant latent, one that spreads
+    exactly 1e-12 or a NaN code give nothing to perturb along; a spread of 1e-6 is enough."""
+    def spreading(spread):
+        def posterior(observations):
+            n = len(observations)
+            means = np.stack([np.zeros(n), (np.arange(n) % 2) * spread], axis=1)
+            return means, np.tile([1.0, 0.01], (n, 1))
+        return posterior
+
+    message = (r"^latent 1 \(least posterior variance\) is constant over the sample: the model encodes nothing to "
+               r"perturb along; train it longer or use kind='uniform'$")
+    for spread in (0.0, 1e-12, np.nan):
+        with pytest.raises(ValueError, match=message):
+            perturb(dsprites, spreading(spread), 0.1, num_points=10)
+    small = perturb(dsprites, spreading(1e-6), 0.1, num_points=10)
+    assert small.latent == 1 and small.scaling["rows_per_unit"] == pytest.approx(64 / 1e-6)
+    assert small.scaling["rule"] == ("rows = (s - offset) * rows_per_unit; offset and offset + height / "
+                                     "rows_per_unit are the 1st and 99th percentiles of s over the estimation sample")
+
+
+def test_the_constructor_checks_its_arguments_itself(dsprites):
+    """PerturbedDataset is public: built directly, it refuses what perturb refuses, with the same words."""
+    scaling = {"offset": 0.0, "rows_per_unit": 1.0}
+    with pytest.raises(ValueError, match=r"^kind must be one of pattern, uniform, got 'stripes'$"):
+        PerturbedDataset(dsprites, 0.1, "stripes")
+    for epsilon in (-0.5, 2):
+        with pytest.raises(ValueError, match=rf"^epsilon must be in \[0, 1\] \(pixels are in \[0, 1\]\), "
+                                             rf"got {epsilon}$"):
+            PerturbedDataset(dsprites, epsilon, "uniform")
+    for epsilon in (0, 1):
+        assert PerturbedDataset(dsprites, epsilon, "uniform").epsilon == float(epsilon)
+    needs = (r"^the pattern perturbation needs a posterior, a latent index and a scaling; use "
+             r"untwine\.data\.perturb\(data, posterior, epsilon\)$")
+    for missing in ({"posterior": None}, {"latent": None}, {"scaling": None}):
+        arguments = {"posterior": fake_posterior, "latent": 1, "scaling": scaling, **missing}
+        with pytest.raises(ValueError, match=needs):
+            PerturbedDataset(dsprites, 0.1, "pattern", **arguments)
+    assert PerturbedDataset(dsprites, 0.1, "pattern", posterior=fake_posterior, latent=1, scaling=scaling).latent == 1
+    with pytest.raises(TypeError, match=r"^run_dir is an opaque string recorded in the description, got PosixPath$"):
+        PerturbedDataset(dsprites, 0.1, "uniform", run_dir=Path("runs/x"))
+    assert PerturbedDataset(dsprites, 0.1, "uniform", run_dir="runs/x").run_dir == "runs/x"
+    with pytest.raises(TypeError, match=r"^clip must be True or False, got 'yes'$"):
+        PerturbedDataset(dsprites, 0.1, "uniform", clip="yes")
+    assert PerturbedDataset(dsprites, 0.1, "uniform", clip=np.bool_(True)).clip is True
+    class Flat:
+        name, factor_names, factor_sizes, observation_shape = "toy", ("a",), (3,), (3,)
+
+    flat = Flat()
+    with pytest.raises(ValueError, match=r"^the pattern perturbation needs image observations \(C, H, W\), 'toy' "
+                                         r"has \(3,\)$"):
+        PerturbedDataset(flat, 0.1, "pattern", posterior=fake_posterior, latent=1, scaling=scaling)
+    uniform = PerturbedDataset(dsprites, 0.1, "uniform", seed=3)
+    assert uniform.name == "dsprites-perturbed-uniform" and uniform.seed == 3 and uniform.kind == "uniform"
+    with pytest.raises(TypeError, match=r"^'dsprites-perturbed-uniform' is a perturbed dataset, not a registry name: "
+                                        r"its description is describe\(\) \(or save\(path\)\), rebuilt by "
+                                        r"PerturbedDataset\.from_description or untwine\.runs\.load_dataset\(path\)$"):
+        uniform.spec()
+
+
 # -- the pattern as a factor (seed 002, §5.2 and figure 4) ------------------------------------------------
 
 def test_pattern_factor_adds_s_and_the_pattern_of_perturb(dsprites):
@@ -517,3 +804,262 @@ def test_pattern_factor_refuses_bad_options():
         get("pattern-factor", base_options=[1])
     with pytest.raises(ValueError, match="unknown dataset"):
         get("pattern-factor", base="dsprites-5")
+
+
+def test_describe_and_save_write_every_field(tmp_path):
+    digits = get("digits")
+    uniform = perturb(digits, None, 0.05, kind="uniform", seed=2, run_dir="runs/u", clip=True)
+    expected = {"format": "untwine.perturbed-dataset", "version": 2, "name": "digits-perturbed-uniform",
+                "base": {"name": "digits", "options": {"size": 8}}, "run_dir": "runs/u", "latent": None,
+                "epsilon": 0.05, "kind": "uniform", "seed": 2, "clip": True, "num_points": None, "scaling": None,
+                "factor_names": list(digits.factor_names), "factor_sizes": list(digits.factor_sizes),
+                "observation_shape": [1, 8, 8]}
+    assert uniform.describe() == expected
+    path = uniform.save(str(tmp_path / "u.json"))
+    assert path == tmp_path / "u.json"
+    assert path.read_text() == json.dumps(expected, indent=2) + "\n"
+    with pytest.raises(ValueError, match=r"^a pattern perturbation is saved only with the run whose encoder "
+                                         r"computes s: build it with perturb\(data, model\.posterior\(\), epsilon, "
+                                         r"run_dir=RUN_DIR\)$"):
+        perturb(digits, instance_like_posterior, 0.1, num_points=20).save(tmp_path / "p.json")
+
+
+def instance_like_posterior(observations):
+    x = np.asarray(observations, dtype=np.float64)
+    means = np.stack([x.mean(axis=(1, 2, 3)), x[:, 0, 2].mean(axis=1)], axis=1)
+    return means, np.tile([0.1, 1.0], (len(x), 1))
+
+
+def _description(**changes):
+    good = {"format": FORMAT, "version": 2, "base": {"name": "digits", "options": {}}, "kind": "uniform",
+            "epsilon": 0.1, "seed": 0, "clip": False, "run_dir": "runs/u"}
+    good.update(changes)
+    return {k: v for k, v in good.items() if v is not _DROP}
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"format": "something"}, r"'format' is 'something', not 'untwine\.perturbed-dataset'"),
+    ({"format": _DROP}, r"'format' is None, not 'untwine\.perturbed-dataset'"),
+    ({"version": 3}, r"version 3 is newer than this untwine reads \(2\); upgrade untwine"),
+    ({"version": "2"}, r"version '2' is newer than this untwine reads \(2\); upgrade untwine"),
+    ({"base": "digits"}, r"'base' must be \{\"name\": DATASET, \"options\": \{\.\.\.\}\}, got 'digits'"),
+    ({"base": {"name": 3}}, r"'base' must be \{\"name\": DATASET, \"options\": \{\.\.\.\}\}, got \{'name': 3\}"),
+    ({"base": {"name": "digits", "options": [1]}}, r"'base\.options' must be an object, got \[1\]"),
+    ({"clip": _DROP}, r"a version-2 description must say 'clip' \(true or false\)"),
+    ({"clip": 1}, r"'clip' must be true or false, got 1"),
+    ({"selection": [1]}, r"'selection' must be an object, got \[1\]"),
+    ({"kind": "stripes"}, r"'kind' must be one of pattern, uniform, got 'stripes'"),
+    ({"epsilon": "big"}, r"'epsilon' must be a number, got 'big'"),
+    ({"epsilon": _DROP}, r"'epsilon' must be a number, got None"),
+    ({"seed": [0]}, r"'seed' must be a number, got \[0\]"),
+    ({"kind": "pattern", "latent": 0}, r"a pattern perturbation needs 'latent' and 'scaling' "
+                                       r"\{'offset', 'rows_per_unit'\}"),
+    ({"kind": "pattern", "latent": "first", "scaling": {"offset": 0, "rows_per_unit": 1}},
+     r"a pattern perturbation needs 'latent' and 'scaling' \{'offset', 'rows_per_unit'\}"),
+    ({"kind": "pattern", "latent": 0, "scaling": {"offset": 0}},
+     r"a pattern perturbation needs 'latent' and 'scaling' \{'offset', 'rows_per_unit'\}"),
+    ({"kind": "pattern", "latent": 0, "scaling": {"offset": None, "rows_per_unit": 1}},
+     r"a pattern perturbation needs 'latent' and 'scaling' \{'offset', 'rows_per_unit'\}"),
+    ({"run_dir": 3}, r"'run_dir' must be a string, got 3"),
+])
+def test_a_bad_description_is_refused_with_its_reason_and_the_fix(tmp_path, changes, message):
+    description = _description(**changes)
+    with pytest.raises(ValueError, match=rf"^the description: {message}$"):
+        from_description(description)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(description))
+    fix = rf"write it again with `untwine perturb RUN_DIR --epsilon E --out {path}` \(or PerturbedDataset\.save\)"
+    with pytest.raises(ValueError, match=rf"^{path}: {message}; {fix}$"):
+        read_description(path)
+
+
+def test_descriptions_that_are_read_and_the_files_that_are_not(tmp_path):
+    digits = get("digits")
+    for description in (_description(), _description(version=1, clip=_DROP), _description(base={"name": "digits"}),
+                        _description(base={"name": "digits", "options": None}), _description(selection={"a": 1}),
+                        _description(run_dir=None), _description(epsilon="0.1", seed="3"), _description(version=_DROP),
+                        _description(kind="pattern", latent=0, scaling={"offset": 0, "rows_per_unit": 1})):
+        (tmp_path / "ok.json").write_text(json.dumps(description))
+        assert read_description(tmp_path / "ok.json") == description
+    with pytest.raises(ValueError, match=r"^the description is not a JSON object$"):
+        from_description([1, 2])
+    path = tmp_path / "list.json"
+    fix = rf"write it again with `untwine perturb RUN_DIR --epsilon E --out {path}` \(or PerturbedDataset\.save\)"
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=rf"^{path} is not a JSON object; {fix}$"):
+        read_description(path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=rf"^{path} is not a perturbed-dataset description \(not readable JSON: "
+                                         rf"Expecting property name enclosed in double quotes: line 1 column 2 "
+                                         rf"\(char 1\)\); {fix}$"):
+        read_description(path)
+    path.write_bytes(b'{"format": "\xff"}')
+    with pytest.raises(ValueError, match=rf"^{path} is not a perturbed-dataset description \(not readable JSON: "
+                                         rf"'utf-8' codec can't decode"):
+        read_description(path)
+    unreadable = Path("/proc/self/mem")  # a file whose read fails (EIO at offset 0) on Linux
+    if unreadable.is_file():
+        with pytest.raises(ValueError, match=r"^/proc/self/mem is not a perturbed-dataset description \(not readable "
+                                             r"JSON: \[Errno 5\] Input/output error\); write it again with"):
+            read_description(unreadable)
+    for where in (tmp_path / "nope.json", str(tmp_path / "nope.json"), tmp_path):  # a folder is not a file either
+        fix_here = fix.replace(str(path), str(where))
+        with pytest.raises(FileNotFoundError, match=rf"^perturbed-dataset description not found: {where}; "
+                                                    rf"{fix_here}$"):
+            read_description(where)
+    # what from_description reads: sizes that changed, and a pattern needs its run's encoder
+    with pytest.raises(ValueError, match=rf"^the description's factor sizes \(10, 2\) differ from those of its base "
+                                         rf"dataset 'digits' now, \({digits.factor_sizes[0]}, "
+                                         rf"{digits.factor_sizes[1]}\) \(its files changed\?\); perturb the dataset "
+                                         rf"again$"):
+        from_description(_description(factor_sizes=[10, 2]))
+    with pytest.raises(ValueError, match=r"^a pattern perturbation computes s through the encoder of its run "
+                                         r"\(runs/u\): pass posterior= \(that run's model\.posterior\(\)\), or use "
+                                         r"untwine\.runs\.load_dataset\(path\)$"):
+        from_description(_description(kind="pattern", latent=0, scaling={"offset": 0, "rows_per_unit": 1}))
+    rebuilt = from_description(_description(epsilon=0.2, seed=4, clip=True, num_points=77, selection={"chosen": 0},
+                                            base={"name": "digits", "options": {"size": 16}},
+                                            factor_sizes=list(digits.factor_sizes)))
+    assert (rebuilt.kind, rebuilt.epsilon, rebuilt.seed, rebuilt.clip, rebuilt.num_points, rebuilt.selection,
+            rebuilt.run_dir, rebuilt.observation_shape) == ("uniform", 0.2, 4, True, 77, {"chosen": 0}, "runs/u",
+                                                            (1, 16, 16))
+    pattern = from_description(_description(kind="pattern", latent=1, seed=2, num_points=50, clip=True,
+                                            selection={"chosen": 0},
+                                            scaling={"offset": -0.5, "rows_per_unit": 3.0, "rule": "r"}),
+                               posterior=instance_like_posterior)
+    assert (pattern.kind, pattern.latent, pattern.scaling, pattern.seed, pattern.num_points, pattern.clip,
+            pattern.selection, pattern.run_dir) == ("pattern", 1, {"offset": -0.5, "rows_per_unit": 3.0, "rule": "r"},
+                                                    2, 50, True, {"chosen": 0}, "runs/u")
+    factors = digits.sample_factors(5, np.random.default_rng(0))
+    clean = digits.observe(factors, np.random.default_rng(1))
+    s = instance_like_posterior(clean)[0][:, 1]
+    np.testing.assert_allclose(pattern.observe(factors, np.random.default_rng(1)),
+                               np.clip(clean + 0.1 * pattern.pattern_for(s)[:, None], 0, 1), atol=1e-6)
+
+
+def test_perturb_lowest_mig_names_what_is_missing_and_records_its_choice(dsprites):
+    candidates = [fake_posterior, shifted_posterior(1.0)]
+    with pytest.raises(ValueError, match=r"^posteriors must hold at least one candidate run's posterior$"):
+        perturb_lowest_mig(dsprites, [], 0.1, migs=[])
+    with pytest.raises(ValueError, match=r"^migs is required: one MIG per candidate \(a sequence\), or a callable "
+                                         r"posterior -> MIG$"):
+        perturb_lowest_mig(dsprites, candidates, 0.1)
+    with pytest.raises(ValueError, match=r"^2 candidate posteriors but 3 MIGs$"):
+        perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match=r"^2 candidate posteriors but 1 run_dirs$"):
+        perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.1, 0.2], run_dirs=["a"])
+    chosen = perturb_lowest_mig(dsprites, iter(candidates), 0.1, migs=(0.4, 0.2), run_dirs=[Path("runs/a"), "runs/b"],
+                                seed=3, num_points=20, clip=True)
+    assert chosen.selection == {"rule": "lowest MIG (seed 002, section 4, step (i))", "migs": [0.4, 0.2],
+                                "chosen": 1, "run_dirs": ["runs/a", "runs/b"]}
+    assert (chosen.run_dir, chosen.seed, chosen.num_points, chosen.clip, chosen.kind) == ("runs/b", 3, 20, True,
+                                                                                         "pattern")
+    assert chosen.scaling == perturb(dsprites, candidates[1], 0.1, seed=3, num_points=20).scaling
+    uniform = perturb_lowest_mig(dsprites, candidates, 0.05, migs=[0.1, 0.3], kind="uniform", seed=6)
+    assert (uniform.kind, uniform.seed, uniform.run_dir, uniform.selection["run_dirs"]) == ("uniform", 6, None, None)
+    assert uniform.selection["chosen"] == 0
+
+
+def test_a_callable_with_a_posterior_attribute_is_still_a_posterior_and_warm_skips_what_has_no_cache(dsprites):
+    class Callable:
+        posterior = "not a method"
+
+        def __call__(self, observations):
+            return fake_posterior(observations)
+
+    assert perturb(dsprites, Callable(), 0.1, num_points=20).latent == 1
+    uniform = perturb(dsprites, None, 0.1, kind="uniform")
+    assert uniform.warm() is uniform
+    base = TwoInstances()
+    calls = []
+
+    def counting(observations):
+        calls.append(len(observations))
+        return instance_posterior(observations)
+
+    noisy = perturb(base, counting, 0.1, num_points=20)
+    calls.clear()
+    assert noisy.warm() is noisy and calls == []  # no cache to fill: s is computed per observation
+    assert noisy.num_observations == 12 and len(noisy) == 6 and noisy.name == "two-instances-perturbed-pattern"
+
+
+def test_hashed_uniform_reads_any_integer_counters_as_uint64():
+    """Flat indices come as int64 (factors_to_index) or Python integers: the same numbers as their uint64 values."""
+    from untwine.data.perturb import hashed_uniform
+
+    counters = [0, 1, 4095, 737_279 * 4096 + 17]
+    expected = hashed_uniform(np.array(counters, dtype=np.uint64), 7)
+    np.testing.assert_array_equal(hashed_uniform(np.array(counters, dtype=np.int64), 7), expected)
+    np.testing.assert_array_equal(hashed_uniform(counters, 7), expected)
+
+
+def test_the_constructor_defaults_and_a_noisy_base_named_in_its_error(dsprites):
+    """PerturbedDataset(base, ε) is a pattern perturbation (which needs its posterior), seed 0, not clipped; over a
+    base that draws nuisance noise, observe without an rng is refused by the perturbed dataset, under its name."""
+    with pytest.raises(ValueError, match=r"^the pattern perturbation needs a posterior, a latent index and a "
+                                         r"scaling; use untwine\.data\.perturb\(data, posterior, epsilon\)$"):
+        PerturbedDataset(dsprites, 0.1)
+    uniform = PerturbedDataset(dsprites, 0.1, "uniform")
+    assert (uniform.seed, uniform.clip, uniform.draws_nuisance) == (0, False, False)
+    noisy = perturb(get("noisy-dsprites"), fake_posterior, 0.05, num_points=20)
+    assert noisy.draws_nuisance is True
+    with pytest.raises(ValueError, match=r"^dataset 'noisy-dsprites-perturbed-pattern' draws nuisance noise in "
+                                         r"observe: pass an explicit rng, e\.g\. observe\(factors, "
+                                         r"np\.random\.default_rng\(seed\)\)$"):
+        noisy.observe(dsprites.sample_factors(2, np.random.default_rng(0)))
+
+
+def test_rows_are_float64_whatever_the_codes_precision(dsprites):
+    perturbed = perturb(dsprites, fake_posterior, 0.1, num_points=50)
+    s = np.linspace(-3, 3, 7).astype(np.float32) + np.float32(0.1)
+    rows = perturbed.rows(s)
+    assert rows.dtype == np.float64
+    np.testing.assert_array_equal(rows, perturbed.rows(s.astype(np.float64)))
+
+
+class WidePlain(QuietPlain):
+    """Images 4 rows high and 6 columns wide: the pattern sweeps the height, not the width."""
+
+    name = "wide-plain"
+    observation_shape = (1, 4, 6)
+
+
+def test_perturb_defaults_checks_before_encoding_and_scales_to_the_image_height(dsprites):
+    calls = []
+
+    def counting(observations):
+        calls.append(len(observations))
+        return instance_posterior(observations)
+
+    default = perturb(QuietPlain(), counting, 0.1)
+    assert default.num_points == 10_000 and sum(calls) == 10_000
+    chosen = perturb_lowest_mig(QuietPlain(), [counting], 0.1, migs=[0.3])
+    assert chosen.num_points == 10_000 and chosen.scaling == default.scaling
+    calls.clear()
+    with pytest.raises(ValueError, match=r"^epsilon must be in \[0, 1\] \(pixels are in \[0, 1\]\), got 1\.5$"):
+        perturb(dsprites, counting, 1.5)
+    assert calls == []  # refused before any encoding
+    # r(s) sweeps the height (4 rows), not the width (6)
+    wide = perturb(WidePlain(), instance_posterior, 0.1, num_points=40, seed=1)
+    rng = np.random.default_rng(1)
+    base = WidePlain()
+    s = instance_posterior(base.observe(base.sample_factors(40, rng), rng))[0][:, 0]
+    low, high = np.percentile(s, (1.0, 99.0))
+    assert wide.scaling["offset"] == low and wide.scaling["rows_per_unit"] == 4 / (high - low)
+
+    class Flat(QuietPlain):
+        name, observation_shape = "flat", (12,)
+
+        def observe(self, factors, rng=None):
+            return super().observe(factors).reshape(len(factors), -1)[:, :12]
+
+    def flat_posterior(observations):
+        x = np.asarray(observations, dtype=np.float64)
+        return np.stack([x @ np.arange(12.0), x.sum(axis=1)], axis=1), np.tile([0.1, 1.0], (len(x), 1))
+
+    with pytest.raises(ValueError, match=r"^the pattern perturbation needs image observations \(C, H, W\), 'flat' "
+                                         r"has \(12,\)$"):
+        perturb(Flat(), flat_posterior, 0.1, num_points=10)
