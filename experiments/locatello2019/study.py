@@ -76,7 +76,9 @@ def main() -> None:
             shutil.copy2(path, target / path.name)
     lines = summary_lines(page)
     (target / "findings.txt").write_text("\n".join(lines) + "\n")
-    info = {"command": " ".join(["python", "experiments/locatello2019/study.py", *sys.argv[1:]]),
+    # the study directory is a path of this machine: the record names it STUDY_DIR
+    argv = ["STUDY_DIR" if args.study_dir is not None and a == str(args.study_dir) else a for a in sys.argv[1:]]
+    info = {"command": " ".join(["python", "experiments/locatello2019/study.py", *argv]),
             "scale": args.scale, "spec": spec.name, "runs": int(table["path"].nunique()),
             "cpu": cpu_model(), "study_wall_s_this_call": round(trained, 1),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
