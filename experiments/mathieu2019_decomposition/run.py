@@ -9,15 +9,16 @@ with structured priors, loss = recon + β·KL(q(z|x) ‖ p(z)) + α·D(q(z), p(z
 2. Sparsity (their figure 3): with the sparse prior (1 − γ)·N(0, 1) + γ·N(0, σ0²) per latent (γ = 0.8,
    σ0 = 0.05), the Hoyer sparsity of the codes rises with α while the reconstruction stays usable; with the
    Gaussian prior it does not. On scikit-learn's 8×8 `digits` (offline stand-in for their Fashion-MNIST), with
-   their discrepancy (the per-dimension multi-scale IMQ MMD of their code, on which their α ∈ [0, 1000] lives).
+   their discrepancy (the per-dimension multi-scale IMQ MMD of their code). Their α and β values belong to their
+   likelihoods and data sizes; the grids here are on untwine's scale (README.md says why).
 
     python experiments/mathieu2019_decomposition/run.py --scale smoke|cpu|paper [--out DIR] [--runs-dir DIR]
-        [--executor local|ray|slurm] [--workers N] [--threads-per-run N] [--address ADDR]
+        [--executor local|ray|slurm] [--workers N] [--threads-per-run N] [--address ADDR] [--retry-failed]
 
 Training goes through untwine.study (one study per part) in --runs-dir (default
 runs/experiments/mathieu2019_decomposition/<scale>); rerunning the same command continues from the run
-directories. Writes clustering.csv, sparsity.csv, sparsity_summary.csv, clustering.png, sparsity.png,
-latent_magnitude.png and run-info.json into --out (default: this folder).
+directories. Writes clustering, clustering_summary, sparsity and sparsity_summary (CSV), clustering, sparsity and
+latent_magnitude (PNG) and run-info (JSON) into --out (default: this folder), each name suffixed with the scale.
 """
 
 from __future__ import annotations
@@ -218,7 +219,9 @@ def cluster_scores(run_dir: Path, num_points: int, seed: int = 12345) -> tuple[d
 
 def reconstruction_scores(run_dir: Path) -> dict:
     """Reconstruction of every digits image from its posterior mean: the Bernoulli loss summed over pixels (nats
-    per image, the training objective's term) and the mean squared error per pixel; and the mean |μ| per latent."""
+    per image, the training objective's term) and the mean squared error per pixel, next to the error of
+    predicting the mean image for every image (what a model that encodes nothing reaches); and the mean |μ| per
+    latent."""
     import torch
 
     from untwine import runs
@@ -234,6 +237,7 @@ def reconstruction_scores(run_dir: Path) -> dict:
         decoded = model.decode(torch.from_numpy(means))
         loss = model.reconstruction_loss(x, decoded).mean().item()
     return {"reconstruction_nats": float(loss), "reconstruction_mse": float(((reconstructed - images) ** 2).mean()),
+            "mse_of_the_mean_image": float(((images - images.mean(axis=0)) ** 2).mean()),
             "mean_abs_code": np.abs(means).mean(axis=0).tolist()}
 
 
@@ -457,6 +461,7 @@ def main() -> None:
                          "num_active_units": scores.get("active_units", {}).get("num_active_units", math.nan),
                          "reconstruction_nats": recon["reconstruction_nats"],
                          "reconstruction_mse": recon["reconstruction_mse"],
+                         "mse_of_the_mean_image": recon["mse_of_the_mean_image"],
                          "train_reconstruction": training_summary(run_dir)["reconstruction"],
                          "mean_abs_code": json.dumps([round(v, 5) for v in recon["mean_abs_code"]]),
                          "run_dir": str(run_dir)})

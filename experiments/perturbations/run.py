@@ -15,12 +15,12 @@ VAEs. Reproduces, at a chosen scale:
 
     python experiments/perturbations/run.py --scale smoke|cpu|paper [--out DIR] [--runs-dir DIR]
         [--datasets dsprites shapes3d] [--executor local|ray|slurm] [--workers N] [--threads-per-run N]
-        [--address ADDR] [--precision auto|fp32|bf16]
+        [--address ADDR] [--precision auto|fp32|bf16] [--retry-failed]
 
 Training goes through untwine.study (one study for the tables, one for the ε sweep) in --runs-dir (default
 runs/experiments/perturbations/<scale>); rerunning the same command continues from the run directories. Writes
-results.csv, summary.csv, statistics.csv, information.csv, mig.png, statistics.png, information.png,
-examples.png, pattern-factor.png and run-info.json into --out (default: this folder).
+results, summary, statistics and information (CSV), mig, statistics, information, examples and pattern-factor
+(PNG) and run-info (JSON) into --out (default: this folder), each name suffixed with the scale.
 """
 
 from __future__ import annotations
@@ -404,8 +404,8 @@ def figure_statistics(rows: list[dict], datasets, path: Path) -> None:
             cross = crossover(rows, base, column)
             if not math.isnan(cross):
                 ax.axvline(cross, color="black", ls=":", lw=1)
-                ax.text(cross, ax.get_ylim()[1] * 0.92, f" s on top from ε ≈ {cross:.3f}", fontsize=7,
-                        color="black")
+                ax.text(0.98, 0.03, f"s on top from ε ≈ {cross:.3f} (dotted)", transform=ax.transAxes,
+                        ha="right", fontsize=7)
             ax.set_xlabel("ε")
             ax.set_title(f"{base}: {title}", fontsize=9)
             ax.legend(fontsize=7, loc="upper left")
