@@ -613,7 +613,8 @@ def test_the_code_is_estimated_in_float64_in_batches_of_256(dsprites):
     assert perturbed.scaling["offset"] == float(low)
     assert perturbed.scaling["rows_per_unit"] == 64 / float(high - low)
     assert perturbed.scaling["mean_variances"] == [float(v) for v in variances.mean(axis=0)]
-    assert float(variances32.mean(axis=0)[0]) != perturbed.scaling["mean_variances"][0]  # float32 arithmetic
+    # (float32 arithmetic usually gives another mean here, which is what kills a float32 mutant; whether it does
+    # depends on NumPy's summation order on the CPU at hand, so it is not asserted: one run saw them equal)
     calls.clear()
     perturbed.code(dsprites.observe(dsprites.index_to_factors(np.arange(300))))
     assert calls == [256, 44]
