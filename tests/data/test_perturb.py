@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from untwine.data import GroundTruthDataset, from_description, get, perturb, perturb_lowest_mig, read_description
-from untwine.data.perturb import FORMAT, VERSION, PerturbedDataset, description_clip, lowest_mig
+from untwine.data.perturb import (FORMAT, VERSION, PatternFactor, PerturbedDataset, description_clip, lowest_mig,
+                                  scaling_for)
 
 
 def fake_posterior(observations):
@@ -805,6 +806,106 @@ def test_pattern_factor_refuses_bad_options():
         get("pattern-factor", base_options=[1])
     with pytest.raises(ValueError, match="unknown dataset"):
         get("pattern-factor", base="dsprites-5")
+
+
+class _TinyImages(GroundTruthDataset):
+    """A registered-like base for pattern-factor: factors named by ``names``, float64 images whose every pixel is the
+    first factor's value / 4, factor_values k = 10·k + index (so that a wrong k shows)."""
+
+    name = "tiny-images"
+    source = "procedural"
+
+    def __init__(self, names=("a", "b")):
+        self.factor_names = tuple(names)
+        self.factor_sizes = (3, 2)[:len(names)]
+        self.observation_shape = (1, 4, 4)
+
+    def factor_values(self, k):
+        return 10.0 * k + np.arange(self.factor_sizes[k], dtype=np.float64)
+
+    def observe(self, factors, rng=None):
+        factors = self.check_factors(factors)
+        return np.broadcast_to((factors[:, 0] / 4.0)[:, None, None, None], (len(factors), 1, 4, 4)).copy()
+
+
+@pytest.fixture
+def tiny_base(monkeypatch):
+    import untwine.data
+
+    monkeypatch.setitem(untwine.data.DATASETS, "tiny-images", _TinyImages)
+    return "tiny-images"
+
+
+def test_pattern_factor_on_a_float64_base_with_its_own_factor_values(tiny_base):
+    data = get("pattern-factor", base=tiny_base, epsilon=0.25, num_s_values=4)
+    assert data.factor_names == ("a", "b", "s") and data.factor_sizes == (3, 2, 4)
+    np.testing.assert_array_equal(data.factor_values(0), [0, 1, 2])
+    np.testing.assert_array_equal(data.factor_values(1), [10, 11])  # the base's own k, not another
+    factors = np.array([[0, 0, 0], [1, 1, 3], [2, 0, 1]])
+    x = data.observe(factors)
+    assert x.dtype == np.float32  # observations are float32 whatever the base returns
+    s = data.factor_values(2)
+    expected = factors[:, 0, None, None, None] / 4.0 + 0.25 * data.pattern_for(s[factors[:, 2]])[:, None]
+    np.testing.assert_allclose(x, expected, atol=1e-7)
+    # clip: exactly the unclipped observation clipped to [0, 1] (background 0 − ε → 0, 0.5 + ε stays)
+    clipped = get("pattern-factor", base=tiny_base, epsilon=0.25, num_s_values=4, clip=True).observe(factors)
+    np.testing.assert_array_equal(clipped, np.clip(x, 0, 1))
+    assert clipped[0].min() == 0 and clipped[0].max() == pytest.approx(0.25) and clipped[1].min() == 0
+
+
+def test_pattern_factor_refuses_a_base_that_already_has_s(monkeypatch, tiny_base):
+    import untwine.data
+
+    class WithS(_TinyImages):
+        def __init__(self):
+            super().__init__(names=("a", "s"))
+
+    monkeypatch.setitem(untwine.data.DATASETS, "tiny-images", WithS)
+    with pytest.raises(ValueError, match=r"^'tiny-images' already has a factor called 's'$"):
+        get("pattern-factor", base=tiny_base)
+
+    class WithCapitalS(_TinyImages):  # only the exact name clashes
+        def __init__(self):
+            super().__init__(names=("S", "b"))
+
+    monkeypatch.setitem(untwine.data.DATASETS, "tiny-images", WithCapitalS)
+    assert get("pattern-factor", base=tiny_base).factor_names == ("S", "b", "s")
+
+
+def test_pattern_factor_options_at_their_bounds():
+    """ε = 1 and two values of s are allowed (the bounds are inclusive); a boolean or a float where a number or an
+    integer is meant is not; the base's options reach the base."""
+    one = get("pattern-factor", epsilon=1, num_s_values=2)
+    np.testing.assert_array_equal(one.factor_values(5), [-1.0, 1.0])  # mean 0, variance 1 with two values
+    x = one.observe(one.sample_factors(8, np.random.default_rng(0)))
+    assert x.min() == -1 and x.max() == 2
+    with pytest.raises(ValueError, match=r"epsilon must be a number in \[0, 1\]"):
+        get("pattern-factor", epsilon=True)
+    with pytest.raises(ValueError, match=r"epsilon must be a number in \[0, 1\]"):
+        get("pattern-factor", epsilon=1.0001)
+    with pytest.raises(ValueError, match="num_s_values must be an integer ≥ 2, got 3.0"):
+        get("pattern-factor", num_s_values=3.0)
+    with pytest.raises(ValueError, match="num_s_values must be an integer ≥ 2, got True"):
+        get("pattern-factor", num_s_values=True)
+    with pytest.raises(TypeError, match="^clip must be True or False, got 'yes'$"):
+        PatternFactor(clip="yes")
+    assert get("pattern-factor", base="digits", base_options={"size": 16}).observation_shape == (1, 16, 16)
+
+
+def test_pattern_factor_rows_and_scaling_in_double_precision():
+    """s is scaled to pixel rows in float64 whatever the dtype of s given (float32 percentiles and products round)."""
+    s32 = np.arange(100, dtype=np.float32) * np.float32(0.3) + np.float32(0.1)
+    scaling = scaling_for(s32, 64)
+    low, high = np.percentile(s32.astype(np.float64), [1, 99])
+    assert scaling["offset"] == low and scaling["rows_per_unit"] == 64 / (high - low)
+    data = get("pattern-factor")
+    rows = data.rows(s32)
+    assert rows.dtype == np.float64
+    np.testing.assert_array_equal(rows, (s32.astype(np.float64) - data.scaling["offset"])
+                                  * data.scaling["rows_per_unit"])
+    with pytest.raises(ValueError, match="^s is constant over the sample: there is nothing to sweep the pattern "
+                                         "along$"):
+        scaling_for(np.full(10, 0.5), 64)
 
 
 def test_describe_and_save_write_every_field(tmp_path):

@@ -26,6 +26,7 @@ from .files import Cars3D, MPI3DReal, MPI3DRealistic, MPI3DToy, SmallNORB
 from .perturb import PatternFactor, PerturbedDataset, from_description, perturb, perturb_lowest_mig, read_description
 from .shapes3d import Shapes3D, Shapes3DH5
 from .small import Digits, Pinwheel
+from .subgrid import SubGrid
 
 _CLASSES: tuple[type[GroundTruthDataset], ...] = (
     DSprites, DSpritesNPZ, ColorDSprites, NoisyDSprites, ScreamDSprites, Shapes3D, Shapes3DH5, Cars3D, SmallNORB,
@@ -121,5 +122,5 @@ __all__ = [
     "NoisyDSprites", "ScreamDSprites", "Shapes3D", "Shapes3DH5", "Cars3D", "SmallNORB", "MPI3DToy",
     "MPI3DRealistic", "MPI3DReal", "Pinwheel", "Digits", "PatternFactor", "PerturbedDataset", "all_factors",
     "catalog", "data_dir", "factor_strides", "factors_to_index", "from_description", "get", "index_to_factors",
-    "names", "perturb", "perturb_lowest_mig", "read_description",
+    "names", "perturb", "perturb_lowest_mig", "read_description", "SubGrid",
 ]

@@ -404,7 +404,7 @@ class PatternFactor(GroundTruthDataset):
         self.factor_names = (*self.base.factor_names, "s")
         self.factor_sizes = (*(int(s) for s in self.base.factor_sizes), int(num_s_values))
         self.observation_shape = tuple(self.base.observation_shape)
-        self.draws_nuisance = bool(getattr(self.base, "draws_nuisance", False))
+        self.draws_nuisance = bool(self.base.draws_nuisance)  # every registered dataset says
         m = int(num_s_values)
         self.s_values = (np.arange(m) - (m - 1) / 2) * np.sqrt(12.0 / (m * m - 1))
         height, width = self.observation_shape[1:]
