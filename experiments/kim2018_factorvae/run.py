@@ -33,14 +33,18 @@ import argparse
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
+if EXPERIMENTS not in sys.path:
+    sys.path.insert(0, EXPERIMENTS)
+from _common import (executor_options, median_range, now, precision_for, pyplot, record_wall_time,  # noqa: E402
+                     run_info, run_study)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -73,17 +77,6 @@ SCALES = {
 
 # -- the study ------------------------------------------------------------------------------------------------------
 
-def precision_for(setting: str) -> str:
-    """bf16 where the CPU runs it fast (AMX), else fp32 ("cpu-auto"); other settings as they are."""
-    if setting != "cpu-auto":
-        return setting
-    import torch
-
-    from untwine.train.precision import fast_bf16
-
-    return "bf16" if fast_bf16(torch.device("cpu")) else "fp32"
-
-
 def study_spec(scale: str, settings: dict) -> dict:
     metrics = {"names": ["factor_vae"], "fast": False, "seed": 0}
     if settings["factor_vae"]:
@@ -106,22 +99,6 @@ def study_spec(scale: str, settings: dict) -> dict:
         "udr": {"enabled": False},
         "executor": {"kind": "local", "workers": 1, "threads_per_run": 0},
     }
-
-
-def run_study(spec_dict: dict, out: Path, executor_options: dict, retry_failed: bool = False) -> list[str]:
-    """Run (or continue) the study; returns the failures (the other runs finish)."""
-    import tomli_w
-
-    from untwine import study
-
-    spec = study.parse_spec(tomli_w.dumps(spec_dict), source=spec_dict["name"])
-    kind = executor_options.pop("executor", None)
-    try:
-        study.run(spec, out, executor=kind, retry_failed=retry_failed, **executor_options)
-    except study.StudyFailed as error:
-        print(f"{spec.name}: {len(error.failed)} run(s) failed; the others are used. {error}", flush=True)
-        return [f"{path}: {message}" for path, message in error.failed]
-    return []
 
 
 def run_table(study_dir: Path):
@@ -148,19 +125,10 @@ def run_table(study_dir: Path):
 
 # -- the figures ----------------------------------------------------------------------------------------------------
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def figure_reconstruction_vs_score(table, path: Path, scale: str) -> None:
     """The paper's figure: reconstruction error (x) against the FactorVAE score (y); each run a small point, each
     (method, value) its mean over seeds as a large point labelled with the value."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for method in METHODS:
         part = table[table["method"] == method].dropna(subset=["score", "reconstruction"])
@@ -199,7 +167,7 @@ def figure_traversals(run_dir: Path, title: str, path: Path, seed: int = 0) -> l
     rows = [originals, model.reconstruct(originals)]
     rows += list(traversals(model, originals[0], order, steps=TRAVERSAL_COLUMNS))
     grid = image_grid(np.stack(rows))
-    plt = _plt()
+    plt = pyplot()
     height, width = grid.shape[:2]
     fig, ax = plt.subplots(figsize=(1.3 + width / 60, 0.5 + height / 60))
     ax.imshow(grid, interpolation="nearest")
@@ -221,16 +189,6 @@ def figure_traversals(run_dir: Path, title: str, path: Path, seed: int = 0) -> l
 
 # -- the summary ----------------------------------------------------------------------------------------------------
 
-def _cell(values) -> str:
-    values = np.asarray(values, float)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.median(values):.3f} [{values.min():.3f}, {values.max():.3f}]"
-
-
 def summary(table, best: dict, scale: str) -> str:
     lines = [f"# Kim & Mnih 2018 on dSprites, {scale} scale: untwine's numbers", "",
              "Cells: median [min, max] over seeds. Score: the FactorVAE score (eval accuracy) on the posterior mean.",
@@ -238,8 +196,9 @@ def summary(table, best: dict, scale: str) -> str:
              "|---|---|---|---|---|---|---|"]
     for method in METHODS:
         for value, part in table[table["method"] == method].groupby("value"):
-            lines.append(f"| {LABELS[method]} | {SYMBOL[method]} = {value:g} | {len(part)} | {_cell(part['score'])} | "
-                         f"{_cell(part['reconstruction'])} | {_cell(part['kl'])} | {_cell(part['active_dims'])} |")
+            lines.append(f"| {LABELS[method]} | {SYMBOL[method]} = {value:g} | {len(part)} | "
+                         f"{median_range(part['score'])} | {median_range(part['reconstruction'])} | "
+                         f"{median_range(part['kl'])} | {median_range(part['active_dims'])} |")
     lines += ["", "## Best runs (by FactorVAE score) against the paper's", ""]
     checks = []
     for method in METHODS:
@@ -249,7 +208,7 @@ def summary(table, best: dict, scale: str) -> str:
             row = best[method]
             checks.append(f"{LABELS[method]}: best run {row['score']:.3f} at {SYMBOL[method]} = {row['value']:g} "
                           f"(`{row['path']}`); paper {paper:.3f} at {SYMBOL[method]} = {value:g}; untwine at "
-                          f"{SYMBOL[method]} = {value:g}: {_cell(at_value)}")
+                          f"{SYMBOL[method]} = {value:g}: {median_range(at_value)}")
     # the frontier: at no more reconstruction error than β-VAE's best-scoring cell, does FactorVAE score higher?
     cells = {m: table[table["method"] == m].groupby("value")[["score", "reconstruction"]].mean() for m in METHODS}
     if all(len(c) for c in cells.values()):
@@ -270,68 +229,6 @@ def summary(table, best: dict, scale: str) -> str:
                           f"mean score: {', '.join(f'{s:.3f}' for s in c['score'])}")
     lines += [f"- {c}" for c in checks]
     return "\n".join(lines) + "\n"
-
-
-# -- run information ------------------------------------------------------------------------------------------------
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _git_commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def record_wall_time(runs_dir: Path, seconds: float, command: str) -> float:
-    """Add this invocation to ``<runs-dir>/wall_time.json``; returns the total over every invocation."""
-    from untwine.atomic import atomic_write
-
-    path = runs_dir / "wall_time.json"
-    ledger = _read_json(path).get("invocations", [])
-    ledger.append({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 1),
-                   "command": command})
-    atomic_write(path, json.dumps({"invocations": ledger}, indent=1))
-    return float(sum(item["seconds"] for item in ledger))
-
-
-def run_info(args, settings, command: str, started: float, started_date: str, load_start, total: float,
-             failures: list) -> dict:
-    import torch
-
-    import untwine
-
-    return {
-        "command": command, "scale": args.scale,
-        "settings": {**settings, "precision": precision_for(settings["precision"])},
-        "runs_dir": str(args.runs_dir), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
-        "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "untwine_version": untwine.__version__, "git_commit": _git_commit(),
-        "date_started": started_date, "date_finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(time.perf_counter() - started, 1), "wall_seconds_all_invocations": round(total, 1),
-        "load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
-        "failed_runs": failures,
-    }
 
 
 # -- main -----------------------------------------------------------------------------------------------------------
@@ -357,10 +254,8 @@ def main(argv=None) -> int:
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:])
     started, load_start = time.perf_counter(), os.getloadavg()
-    started_date = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    executor = {"executor": args.executor, "address": args.address, "workers": args.workers,
-                "threads_per_run": args.threads_per_run, "num_gpus": args.num_gpus}
-    executor = {k: v for k, v in executor.items() if v is not None}
+    started_date = now()
+    executor = executor_options(args)
 
     print(f"{FOLDER}, scale {args.scale}: run directories in {args.runs_dir}", flush=True)
     study_dir = args.runs_dir / "study"

@@ -20,23 +20,16 @@ import re
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
 from html import unescape
 from pathlib import Path
 
+EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common
+if EXPERIMENTS not in sys.path:
+    sys.path.insert(0, EXPERIMENTS)
+from _common import cpu_model, now  # noqa: E402
+
 HERE = Path(__file__).parent
 PRESET = {"cpu": "laptop", "paper": "unsupervised_study_v1"}
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine()
 
 
 def summary_lines(page: Path) -> list[str]:
@@ -81,7 +74,7 @@ def main() -> None:
     info = {"command": " ".join(["python", "experiments/locatello2019/study.py", *argv]),
             "scale": args.scale, "spec": spec.name, "runs": int(table["path"].nunique()),
             "cpu": cpu_model(), "study_wall_s_this_call": round(trained, 1),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "date": now()}
     (target / "run-info.json").write_text(json.dumps(info, indent=1) + "\n")
     print("\n".join(lines))
     print(f"report: {page}; tables and figures: {target}")

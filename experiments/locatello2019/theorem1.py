@@ -23,11 +23,9 @@ in --out) and prints the table.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -39,18 +37,12 @@ from untwine.cli.runs import quick_config
 from untwine.metrics import evaluate
 from untwine.run_files import read_manifest
 
+EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common
+if EXPERIMENTS not in sys.path:
+    sys.path.insert(0, EXPERIMENTS)
+from _common import cpu_model, now, pyplot, write_csv  # noqa: E402
+
 HERE = Path(__file__).parent
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine()
 
 
 def random_rotation(d: int, seed: int) -> np.ndarray:
@@ -127,15 +119,9 @@ def main() -> None:
         print(f"t={t:.2f}  ELBO {rows[-1]['elbo']:.6f}  (log-lik {reconstruction:.6f}, KL {kl:.6f})  "
               f"MIG {rows[-1]['mig']:.4f}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "theorem1-rotation.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.out / "theorem1-rotation.csv", rows)
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     t = [row["t"] for row in rows]
     fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0))
     elbo = np.array([row["elbo"] for row in rows])
@@ -157,7 +143,7 @@ def main() -> None:
     argv = [Path(a).name if args.run is not None and a == str(args.run) else a for a in sys.argv[1:]]
     info = {"command": " ".join(["python", "experiments/locatello2019/theorem1.py", *argv]),
             "scale": args.scale, "cpu": cpu_model(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "wall_s": round(wall, 1), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "wall_s": round(wall, 1), "date": now(),
             "run": {"objective": config.model.objective, "params": config.model.params,
                     "steps": config.train.steps, "lr": config.train.lr, "seed": config.train.seed,
                     "precision": read_manifest(run_dir).precision}}

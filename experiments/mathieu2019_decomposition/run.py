@@ -24,17 +24,20 @@ latent_magnitude (PNG) and run-info (JSON) into --out (default: this folder), ea
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
+if EXPERIMENTS not in sys.path:
+    sys.path.insert(0, EXPERIMENTS)
+from _common import (executor_options, machine_info, now, pyplot, record_wall_time, run_study,  # noqa: E402
+                     say, spec_from_table, write_csv)
 
 HERE = Path(__file__).resolve().parent
 ARMS = 4                      # pinwheel arms = mixture components
@@ -62,65 +65,8 @@ TRAIN = {"cluster": {"lr": 1e-3, "batch_size": 128}, "sparse": {"lr": 1e-3, "bat
 SPARSE_LATENTS = 20
 
 
-def say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def record_wall_time(runs_dir: Path, seconds: float, command: str) -> float:
-    """Add this invocation to ``<runs-dir>/wall_time.json``; the total over every invocation on the directory."""
-    from untwine.atomic import atomic_write
-
-    path = runs_dir / "wall_time.json"
-    try:
-        ledger = json.loads(path.read_text()).get("invocations", [])
-    except (OSError, ValueError, AttributeError):
-        ledger = []
-    ledger.append({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 1),
-                   "command": command})
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps({"invocations": ledger}, indent=1))
-    return float(sum(item["seconds"] for item in ledger))
-
-
-def machine_info(seconds: float, started_date: str, load_start, total: float) -> dict:
-    """CPU model, cores, torch version and threads, device, untwine's commit, dates, wall times, load averages."""
-    import torch
-
-    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "torch_version": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "git_commit": git_commit(), "date_started": started_date,
-            "date_finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "wall_seconds": round(seconds, 1), "wall_seconds_all_invocations": round(total, 1),
-            "load_average_start": list(load_start), "load_average_end": list(os.getloadavg())}
-
-
 def make_spec(name: str, dataset: dict, methods: list, seeds: int, train: dict, model: dict, metrics: list,
               settings: dict):
-    import tomli_w
-
-    from untwine.study import parse_spec
-
     table = {"name": name, "description": "seed 004 reproduction (experiments/mathieu2019_decomposition/run.py)",
              "seeds": seeds, "datasets": [dataset], "representations": ["mean"] if metrics else [],
              "train": train, "model": model, "methods": methods,
@@ -130,23 +76,7 @@ def make_spec(name: str, dataset: dict, methods: list, seeds: int, train: dict, 
                           "threads_per_run": settings["threads_per_run"]}}
     if metrics and settings["hoyer_points"]:
         table["metrics"]["params"] = {"num_train": settings["hoyer_points"]}
-    return parse_spec(tomli_w.dumps(table), source=name)
-
-
-def run_study(spec, out: Path, args, failures: list) -> None:
-    """Train and score every run of ``spec`` in ``out``; runs that fail are recorded in ``failures`` (and in their
-    error.json) and the others are used."""
-    from untwine import study
-
-    options = {"workers": args.workers, "threads_per_run": args.threads_per_run}
-    if args.address:
-        options["address"] = args.address
-    try:
-        study.run(spec, out, executor=args.executor, retry_failed=args.retry_failed, **options)
-    except study.StudyFailed as error:
-        failures.extend(f"{path}: {message}" for path, message in error.failed)
-        say(f"{len(error.failed)} run(s) of {spec.name} failed; the others are used (fix the cause, then rerun "
-            f"with --retry-failed)")
+    return spec_from_table(table)
 
 
 def trained(spec, out: Path):
@@ -243,15 +173,6 @@ def reconstruction_scores(run_dir: Path) -> dict:
 
 # -- figures ---------------------------------------------------------------------------------------------
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def figure_clustering(examples: dict, path: Path) -> None:
     """One row per (β, α): the held-out data, then q(z) of seed 0 of each prior, coloured by arm, over the prior's
     density."""
@@ -259,7 +180,7 @@ def figure_clustering(examples: dict, path: Path) -> None:
 
     from untwine.priors import prior_from_hyperparameters
 
-    plt = _plt()
+    plt = pyplot()
     settings = sorted({(beta, alpha) for (_, beta, alpha) in examples})
     priors = [p for p in ("gaussian", "mixture") if any(key[0] == p for key in examples)]
     fig, axes = plt.subplots(len(settings), 1 + len(priors), figsize=(3.9 * (1 + len(priors)), 3.6 * len(settings)),
@@ -294,7 +215,7 @@ def figure_clustering(examples: dict, path: Path) -> None:
 
 
 def figure_sparsity(rows: list[dict], path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
     styles = {"gaussian": "--", "sparse": "-"}
     betas = sorted({r["beta"] for r in rows})
@@ -326,7 +247,7 @@ def figure_sparsity(rows: list[dict], path: Path) -> None:
 def figure_latent_magnitude(rows: list[dict], path: Path) -> None:
     """Mean |μ_d| per latent, sorted (their figure 3, left), for one model of each prior at the (β, α) where the
     sparse prior's mean Hoyer sparsity is highest."""
-    plt = _plt()
+    plt = pyplot()
     sparse = summary_rows([r for r in rows if r["prior"] == "sparse"], ("beta", "alpha"), ("hoyer_sparsity",))
     if not sparse:
         return
@@ -347,16 +268,6 @@ def figure_latent_magnitude(rows: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-    fields = list(dict.fromkeys(key for row in rows for key in row))
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def summary_rows(rows: list[dict], keys: tuple, columns: tuple) -> list[dict]:
@@ -389,7 +300,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started, load_start = time.perf_counter(), os.getloadavg()
-    started_date = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_date = now()
     failures: list = []
     settings = SCALES[args.scale]
     runs_dir = (args.runs_dir or Path("runs/experiments/mathieu2019_decomposition") / args.scale).resolve()
@@ -397,6 +308,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     args.workers = settings["workers"] if args.workers is None else args.workers
     args.threads_per_run = settings["threads_per_run"] if args.threads_per_run is None else args.threads_per_run
+    executor = executor_options(args)
     cluster_runs = 2 * settings["cluster_seeds"] * sum(
         math.prod(len(v) for v in grid.values()) for grid in settings["cluster_grid"])
     sparse_runs = 2 * settings["sparse_seeds"] * len(settings["sparse_beta"]) * len(settings["sparse_alpha"])
@@ -417,7 +329,7 @@ def main() -> None:
                              {"steps": settings["cluster_steps"], **TRAIN["cluster"]},
                              {"latent_dim": 2, "likelihood": "gaussian"}, [], settings)
     cluster_dir = runs_dir / "clustering"
-    run_study(cluster_spec, cluster_dir, args, failures)
+    failures += run_study(cluster_spec, cluster_dir, executor, args.retry_failed, log=say)
     clustering, examples = [], {}
     for planned, run_dir in trained(cluster_spec, cluster_dir):
         params = planned.config.model.params
@@ -445,7 +357,7 @@ def main() -> None:
                             {"latent_dim": SPARSE_LATENTS, "likelihood": "bernoulli"}, ["hoyer_sparsity", "active_units"],
                             settings)
     sparse_dir = runs_dir / "sparsity"
-    run_study(sparse_spec, sparse_dir, args, failures)
+    failures += run_study(sparse_spec, sparse_dir, executor, args.retry_failed, log=say)
     from untwine.study.results import training_summary
     from untwine.study.scoring import read_scores
 

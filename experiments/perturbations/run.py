@@ -26,17 +26,20 @@ results, summary, statistics and information (CSV), mig, statistics, information
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
+if EXPERIMENTS not in sys.path:
+    sys.path.insert(0, EXPERIMENTS)
+from _common import (executor_options, machine_info, now, precision_for, pyplot, record_wall_time,  # noqa: E402
+                     run_study, say, spec_from_table, write_csv)
 
 HERE = Path(__file__).resolve().parent
 EPSILON = 0.1  # the perturbation of Tables 1 and 2
@@ -91,69 +94,10 @@ def split_label(label: str) -> tuple[str, str]:
     return label, "original"
 
 
-def say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def record_wall_time(runs_dir: Path, seconds: float, command: str) -> float:
-    """Add this invocation to ``<runs-dir>/wall_time.json``; the total over every invocation on the directory."""
-    from untwine.atomic import atomic_write
-
-    path = runs_dir / "wall_time.json"
-    try:
-        ledger = json.loads(path.read_text()).get("invocations", [])
-    except (OSError, ValueError, AttributeError):
-        ledger = []
-    ledger.append({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 1),
-                   "command": command})
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps({"invocations": ledger}, indent=1))
-    return float(sum(item["seconds"] for item in ledger))
-
-
-def machine_info(seconds: float, started_date: str, load_start, total: float) -> dict:
-    """CPU model, cores, torch version and threads, device, untwine's commit, dates, wall times, load averages."""
-    import torch
-
-    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "torch_version": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "git_commit": git_commit(), "date_started": started_date,
-            "date_finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "wall_seconds": round(seconds, 1), "wall_seconds_all_invocations": round(total, 1),
-            "load_average_start": list(load_start), "load_average_end": list(os.getloadavg())}
-
-
 def default_precision(scale: str) -> str:
     """bf16 autocast at the smoke and cpu scales where the CPU has AMX (≈1,900 images/s for the reference net on
     2 cores, against ≈1,000 in fp32), fp32 on other CPUs; the paper scale leaves it to untwine (auto)."""
-    if scale == "paper":
-        return "auto"
-    import torch
-
-    from untwine.train.precision import fast_bf16
-
-    return "bf16" if fast_bf16(torch.device("cpu")) else "fp32"
+    return precision_for("auto" if scale == "paper" else "cpu-auto")
 
 
 def label_eps(epsilon: float) -> str:
@@ -165,10 +109,6 @@ def label_eps(epsilon: float) -> str:
 def study_spec(name: str, datasets: list, methods: list, settings: dict, precision: str, seeds: int):
     """An untwine.study spec (TOML text, parsed): every dataset × method × seed, scored on the mean with MIG and
     active units, no UDR."""
-    import tomli_w
-
-    from untwine.study import parse_spec
-
     metrics = {"names": ["mig", "active_units"], "fast": settings["fast"], "seed": 0}
     if settings["metric_points"]:
         metrics["params"] = {"num_train": settings["metric_points"]}
@@ -187,23 +127,7 @@ def study_spec(name: str, datasets: list, methods: list, settings: dict, precisi
         "udr": {"enabled": False},
         "executor": {"kind": "local", "workers": settings["workers"]},
     }
-    return parse_spec(tomli_w.dumps(table), source=name)
-
-
-def run_study(spec, out: Path, args, failures: list) -> None:
-    """Train and score every run of ``spec`` in ``out``; runs that fail are recorded in ``failures`` (and in their
-    error.json) and the others are used."""
-    from untwine import study
-
-    options = {"workers": args.workers, "threads_per_run": args.threads_per_run}
-    if args.address:
-        options["address"] = args.address
-    try:
-        study.run(spec, out, executor=args.executor, retry_failed=args.retry_failed, **options)
-    except study.StudyFailed as error:
-        failures.extend(f"{path}: {message}" for path, message in error.failed)
-        say(f"{len(error.failed)} run(s) of {spec.name} failed; the others are used (fix the cause, then rerun "
-            f"with --retry-failed)")
+    return spec_from_table(table)
 
 
 def scored_runs(spec, out: Path) -> list[dict]:
@@ -350,17 +274,8 @@ def information_levels(run_dir: str, num_points: int, seed: int = 0) -> list[dic
 
 # -- figures -----------------------------------------------------------------------------------------------
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def figure_mig(results: list[dict], datasets, methods, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     colours = {"original": "#2b6cb0", "pattern": "#c53030", "uniform": "#718096"}
     fig, axes = plt.subplots(1, len(datasets), figsize=(len(datasets) * max(4.5, 1.2 + 1.9 * len(methods)), 3.3),
                              squeeze=False)
@@ -390,7 +305,7 @@ def figure_mig(results: list[dict], datasets, methods, path: Path) -> None:
 
 
 def figure_statistics(rows: list[dict], datasets, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(datasets), 2, figsize=(9.0, 3.2 * len(datasets)), squeeze=False)
     for row_axes, base in zip(axes, datasets):
         mine = [r for r in rows if r["dataset"] == base]
@@ -415,7 +330,7 @@ def figure_statistics(rows: list[dict], datasets, path: Path) -> None:
 
 
 def figure_information(rows: list[dict], datasets, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.4), squeeze=False)
     for ax, base in zip(axes[0], datasets):
         mine = [r for r in rows if r["dataset"] == base]
@@ -448,7 +363,7 @@ def figure_examples(descriptions: dict, path: Path) -> None:
     """Per base dataset: clean images, their pattern-perturbed and uniform-noise versions, and the change ×1/ε."""
     from untwine import data, runs
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(descriptions), 1, figsize=(9.0, 2.7 * len(descriptions)), squeeze=False)
     for ax, (base, (pattern, uniform)) in zip(axes[:, 0], descriptions.items()):
         clean_data = data.get(base)
@@ -477,16 +392,6 @@ def figure_examples(descriptions: dict, path: Path) -> None:
 
 
 # -- output ------------------------------------------------------------------------------------------------
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-    fields = list(dict.fromkeys(key for row in rows for key in row))
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
 
 def summarise(results: list[dict]) -> list[dict]:
     groups: dict = {}
@@ -521,7 +426,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started, load_start = time.perf_counter(), os.getloadavg()
-    started_date = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_date = now()
     failures: list = []
     settings = dict(SCALES[args.scale])
     datasets = tuple(args.datasets or settings["datasets"])
@@ -532,6 +437,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.workers is None:
         args.workers = settings["workers"]
+    executor = executor_options(args)
     from untwine import data as data_room
 
     table_runs = len(datasets) * settings["seeds"] * len(methods) * 3
@@ -572,14 +478,14 @@ def main() -> None:
         say("Tables 1-2, stage 1: the original and the uniform-noise datasets (β-VAE restarts for §4 step (i))")
         spec = study_spec("perturbations-table", table_datasets(), list(methods), settings, precision,
                           settings["seeds"])
-        run_study(spec, table_dir, args, failures)
+        failures += run_study(spec, table_dir, executor, args.retry_failed, log=say)
         rows = scored_runs(spec, table_dir)
         for base in datasets:
             pattern_description(base, described, rows, settings)
     say("Tables 1-2, stage 2: the pattern-perturbed datasets")
     spec = study_spec("perturbations-table", table_datasets(), list(methods), settings, precision,
                       settings["seeds"])
-    run_study(spec, table_dir, args, failures)
+    failures += run_study(spec, table_dir, executor, args.retry_failed, log=say)
     results = []
     for row in scored_runs(spec, table_dir):
         base, variant = split_label(row["label"])
@@ -606,7 +512,7 @@ def main() -> None:
                             "label": f"{base}-s-{label_eps(epsilon)}", "model": latent})
     eps_spec = study_spec("perturbations-epsilon", entries, ["beta-vae"], settings, precision, settings["eps_seeds"])
     eps_dir = runs_dir / "epsilon"
-    run_study(eps_spec, eps_dir, args, failures)
+    failures += run_study(eps_spec, eps_dir, executor, args.retry_failed, log=say)
     information = []
     for row in scored_runs(eps_spec, eps_dir):
         base = row["label"].split("-s-")[0]
