@@ -19,23 +19,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 LIMIT_S = 60.0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load() -> str:
@@ -62,6 +51,7 @@ def main(argv=None) -> int:
         os.sched_setaffinity(0, available[:args.cores])
 
     from untwine.study import analyses as A
+    from untwine.train.precision import cpu_model
     from untwine.viz.study_report import write_study_report
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -27,27 +27,15 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from untwine.config import RunConfig
 from untwine.runs import read_log
 from untwine.data import DSprites
 from untwine.nets import ConvEncoder, DeconvDecoder
 from untwine.train import draw_batch, make_model, make_optimizer, train
-from untwine.train.precision import DTYPES, cpu_flags, fast_bf16
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+from untwine.train.precision import DTYPES, cpu_flags, cpu_model, fast_bf16
 
 
 def bare_loop(batch: torch.Tensor, channels_last: bool, precision: str):

@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -158,13 +157,9 @@ def run_study(spec, out: Path, executor: dict, retry_failed: bool = False, *,
 
 def cpu_model() -> str:
     """The CPU's model name as Linux reports it (/proc/cpuinfo), else what the platform module says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from untwine.train.precision import cpu_model as model
+
+    return model()
 
 
 def git_commit() -> str:

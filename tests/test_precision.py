@@ -7,7 +7,7 @@ from _tiny import TinySquares, tiny_config
 from untwine.run_files import read_manifest
 from untwine.train import train
 from untwine.train import precision as precision_module
-from untwine.train.precision import cpu_flags, fast_bf16, resolve_precision
+from untwine.train.precision import cpu_flags, cpu_model, fast_bf16, resolve_precision
 
 CPU = torch.device("cpu")
 
@@ -17,6 +17,18 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 amx_bf16 amx_tile\n\nprocessor\t: 1\nflags\t: fpu\n")
     assert {"avx2", "amx_bf16"} <= cpu_flags(info)
     assert cpu_flags(tmp_path / "missing") == set()
+
+
+def test_cpu_model_is_read_from_cpuinfo(tmp_path, monkeypatch):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ "
+                    "2.70GHz\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: something else\n")
+    assert cpu_model(info) == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"  # the first, stripped
+    import platform
+
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    monkeypatch.setattr(platform, "machine", lambda: "riscv64")
+    assert cpu_model(tmp_path / "missing") == "riscv64"  # no /proc/cpuinfo: what the platform says
 
 
 def test_bf16_is_fast_only_with_amx_on_the_cpu():

@@ -38,14 +38,20 @@ import argparse
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
+if EXPERIMENTS not in sys.path:
+    sys.path.insert(0, EXPERIMENTS)
+from _common import executor_options, now, precision_for, record_wall_time, run_info, run_study  # noqa: E402
+from _common import median_range as _cell  # noqa: E402
+from _common import pyplot as _plt  # noqa: E402
+from _common import read_json as _read_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -81,17 +87,6 @@ SCALES = {
 
 
 # -- the studies ---------------------------------------------------------------------------------------------------
-
-def precision_for(setting: str) -> str:
-    """bf16 where the CPU runs it fast (AMX), else fp32 ("cpu-auto"); other settings as they are."""
-    if setting != "cpu-auto":
-        return setting
-    import torch
-
-    from untwine.train.precision import fast_bf16
-
-    return "bf16" if fast_bf16(torch.device("cpu")) else "fp32"
-
 
 def _study(name: str, scale: str, settings: dict, methods: list, seeds: int) -> dict:
     metrics_params = {}
@@ -135,22 +130,6 @@ def bias_spec(scale: str, settings: dict) -> dict:
                 method["params"] = {"estimator": "mws"}
             methods.append(method)
     return _study("bias", scale, settings, methods, settings["bias_seeds"])
-
-
-def run_study(spec_dict: dict, out: Path, executor_options: dict, retry_failed: bool = False) -> list[str]:
-    """Run (or continue) one study; returns the failures (the other runs finish)."""
-    import tomli_w
-
-    from untwine import study
-
-    spec = study.parse_spec(tomli_w.dumps(spec_dict), source=spec_dict["name"])
-    kind = executor_options.pop("executor", None)
-    try:
-        study.run(spec, out, executor=kind, retry_failed=retry_failed, **executor_options)
-    except study.StudyFailed as error:
-        print(f"{spec.name}: {len(error.failed)} run(s) failed; the others are used. {error}", flush=True)
-        return [f"{path}: {message}" for path, message in error.failed]
-    return []
 
 
 # -- the ELBO decomposition of each sweep run ---------------------------------------------------------------------
@@ -197,14 +176,6 @@ def decompose_runs(study_dir: Path, settings: dict, device: str) -> None:
         print(f"  [{i}/{len(todo)}] {run_dir.relative_to(study_dir)}: MI {result['index_code_mi']:.3f}, "
               f"TC {result['total_correlation']:.3f}, DW-KL {result['dimension_wise_kl']:.3f} nats "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 # -- the table ------------------------------------------------------------------------------------------------------
@@ -259,15 +230,6 @@ def pearson(x, y) -> float:
 
 
 # -- the figures ----------------------------------------------------------------------------------------------------
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
 
 def _against_beta(ax, frame, column: str, ylabel: str) -> None:
     """Median line, min–max band and every run, per method, against β."""
@@ -384,16 +346,6 @@ def figure_latent_factors(runs_dir: Path, row, path: Path, num_points: int) -> N
 
 # -- the summary ----------------------------------------------------------------------------------------------------
 
-def _cell(values) -> str:
-    values = np.asarray(values, float)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.median(values):.3f} [{values.min():.3f}, {values.max():.3f}]"
-
-
 def summary(sweep, bias_table, correlations, best, settings, scale: str) -> tuple[str, list[str]]:
     """The numbers as Markdown tables, and the checks of each claim (lines that say yes/no and by how much)."""
     lines = [f"# Chen et al. 2018 on dSprites, {scale} scale: untwine's numbers", "",
@@ -463,58 +415,6 @@ def summary(sweep, bias_table, correlations, best, settings, scale: str) -> tupl
 
 # -- run information ------------------------------------------------------------------------------------------------
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _git_commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def record_wall_time(runs_dir: Path, seconds: float, command: str) -> float:
-    """Add this invocation to ``<runs-dir>/wall_time.json``; returns the total over every invocation."""
-    from untwine.atomic import atomic_write
-
-    path = runs_dir / "wall_time.json"
-    ledger = _read_json(path).get("invocations", [])
-    ledger.append({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 1),
-                   "command": command})
-    atomic_write(path, json.dumps({"invocations": ledger}, indent=1))
-    return float(sum(item["seconds"] for item in ledger))
-
-
-def run_info(args, settings, command: str, started: float, started_date: str, load_start, total: float,
-             device: str, failures: list) -> dict:
-    import torch
-
-    import untwine
-
-    return {
-        "command": command,
-        "scale": args.scale, "settings": {**settings, "precision": precision_for(settings["precision"])},
-        "runs_dir": str(args.runs_dir), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
-        "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(), "device": device,
-        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "untwine_version": untwine.__version__, "git_commit": _git_commit(),
-        "date_started": started_date, "date_finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(time.perf_counter() - started, 1), "wall_seconds_all_invocations": round(total, 1),
-        "load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
-        "failed_runs": failures,
-    }
-
-
 # -- main -----------------------------------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
@@ -538,10 +438,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     started, load_start = time.perf_counter(), os.getloadavg()
-    started_date = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    executor = {"executor": args.executor, "address": args.address, "workers": args.workers,
-                "threads_per_run": args.threads_per_run, "num_gpus": args.num_gpus}
-    executor = {k: v for k, v in executor.items() if v is not None}
+    started_date = now()
+    executor = executor_options(args)
 
     from untwine.train import resolve_device
 
@@ -549,10 +447,10 @@ def main(argv=None) -> int:
     print(f"{FOLDER}, scale {args.scale}: run directories in {args.runs_dir}", flush=True)
     failures = []
     print("== sweep: β-VAE and β-TCVAE over β", flush=True)
-    failures += run_study(sweep_spec(args.scale, settings), args.runs_dir / "sweep", dict(executor), args.retry_failed)
+    failures += run_study(sweep_spec(args.scale, settings), args.runs_dir / "sweep", executor, args.retry_failed)
     decompose_runs(args.runs_dir / "sweep", settings, device)
     print("== bias: training with sampling bias", flush=True)
-    failures += run_study(bias_spec(args.scale, settings), args.runs_dir / "bias", dict(executor), args.retry_failed)
+    failures += run_study(bias_spec(args.scale, settings), args.runs_dir / "bias", executor, args.retry_failed)
 
     import pandas as pd
 
@@ -590,7 +488,7 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - started
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:])
     total = record_wall_time(args.runs_dir, seconds, command)
-    info = run_info(args, settings, command, started, started_date, load_start, total, device, failures)
+    info = run_info(args, settings, command, started, started_date, load_start, total, failures, device=device)
     (args.out / f"run-info-{suffix}.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"wall time {seconds:.0f} s this invocation, {total:.0f} s over all invocations on {args.runs_dir}",
           flush=True)

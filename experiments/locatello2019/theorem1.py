@@ -12,7 +12,7 @@ the two apart; but its representation R mu(x) mixes the latents, and MIG collaps
 follows the path R_t = expm(t log R), t in [0, 1], from the trained model (t = 0) to the rotated
 one (t = 1): the ELBO stays flat while MIG falls.
 
-    python experiments/theorem1_rotation/run.py [--scale cpu|paper] [--run RUN_DIR] [--out DIR]
+    python experiments/locatello2019/theorem1.py [--scale cpu|paper] [--run RUN_DIR] [--out DIR]
 
 --scale cpu trains untwine's quick preset (the `untwine run` defaults, a few minutes on 2 cores) or
 scores --run RUN_DIR; --scale paper trains the reference set-up (300,000 steps; for a GPU). Writes

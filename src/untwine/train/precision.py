@@ -34,6 +34,20 @@ def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
     return set()
 
 
+def cpu_model(path: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name as Linux reports it (``model name``), else what the platform module says, for the
+    machine records of benches and experiments."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def fast_bf16(device: torch.device, flags: set[str] | None = None) -> bool:
     """Whether ``device`` runs bf16 matrix work faster than fp32 (AMX on the CPU; bf16 support on CUDA)."""
     if device.type == "cuda":
@@ -63,4 +77,4 @@ def resolve_precision(name: str, device: torch.device, *, recorded: str | None =
     return name
 
 
-__all__ = ["PRECISIONS", "AUTO_BF16", "cpu_flags", "fast_bf16", "resolve_precision"]
+__all__ = ["PRECISIONS", "AUTO_BF16", "cpu_flags", "cpu_model", "fast_bf16", "resolve_precision"]
