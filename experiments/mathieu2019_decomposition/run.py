@@ -335,7 +335,7 @@ def main() -> None:
         params = planned.config.model.params
         scores, codes = cluster_scores(run_dir, settings["held_out"])
         clustering.append({"prior": params["prior"], "beta": params["beta"], "alpha": params["alpha"],
-                           "seed": planned.seed, **scores, "run_dir": str(run_dir)})
+                           "seed": planned.seed, **scores, "run_dir": str(run_dir.relative_to(runs_dir))})
         if planned.seed == min(r.seed for r in cluster_spec.runs()):
             caption = (f"log p_mix(z) {scores['log_density_mixture_prior']:.2f}; purity: components "
                        f"{scores['purity_mixture_components']:.2f}, k-means {scores['purity_kmeans']:.2f}")
@@ -376,7 +376,7 @@ def main() -> None:
                          "mse_of_the_mean_image": recon["mse_of_the_mean_image"],
                          "train_reconstruction": training_summary(run_dir)["reconstruction"],
                          "mean_abs_code": json.dumps([round(v, 5) for v in recon["mean_abs_code"]]),
-                         "run_dir": str(run_dir)})
+                         "run_dir": str(run_dir.relative_to(runs_dir))})
     write_csv(out / f"sparsity-{args.scale}.csv", sparsity)
     write_csv(out / f"sparsity_summary-{args.scale}.csv",
               summary_rows(sparsity, ("prior", "beta", "alpha"),

@@ -148,7 +148,7 @@ def scored_runs(spec, out: Path) -> list[dict]:
                      "discrete_mig": scores["mig"]["discrete_mig"],
                      "num_active_units": scores.get("active_units", {}).get("num_active_units", math.nan),
                      "reconstruction": summary["reconstruction"], "kl": summary["kl"], "steps": summary["steps"],
-                     "train_seconds": summary["wall_time"], "run_dir": str(run_dir)})
+                     "train_seconds": summary["wall_time"], "run_dir": str(planned.path)})
     return rows
 
 
