@@ -232,3 +232,18 @@ def run_info(args, settings: dict, command: str, started: float, started_date: s
             **machine_info(time.perf_counter() - started, started_date, load_start, total, device=device,
                            untwine_version=True),
             "failed_runs": failures}
+
+
+def finish(path: Path, info: dict, seconds: float, total: float, runs_dir: Path, failures: list) -> int:
+    """Write the run-info ``info`` to ``path``, say the wall times (this invocation, ``total`` over every
+    invocation on ``runs_dir``) and the failed runs; returns the script's exit status: 1 when a run failed (the
+    others are used), else 0."""
+    Path(path).write_text(json.dumps(info, indent=1) + "\n")
+    print(f"wall time {seconds:.0f} s this invocation, {total:.0f} s over all invocations on {runs_dir}", flush=True)
+    if failures:
+        print(f"{len(failures)} run(s) failed; rerun the same command with --retry-failed to train them again:",
+              flush=True)
+        for failure in failures:
+            print(f"  {failure}", flush=True)
+        return 1
+    return 0

@@ -48,7 +48,7 @@ import numpy as np
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
-from _common import executor_options, now, precision_for, record_wall_time, run_info, run_study  # noqa: E402
+from _common import executor_options, finish, now, precision_for, record_wall_time, run_info, run_study  # noqa: E402
 from _common import median_range as _cell  # noqa: E402
 from _common import pyplot as _plt  # noqa: E402
 from _common import read_json as _read_json  # noqa: E402
@@ -489,16 +489,7 @@ def main(argv=None) -> int:
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:])
     total = record_wall_time(args.runs_dir, seconds, command)
     info = run_info(args, settings, command, started, started_date, load_start, total, failures, device=device)
-    (args.out / f"run-info-{suffix}.json").write_text(json.dumps(info, indent=1) + "\n")
-    print(f"wall time {seconds:.0f} s this invocation, {total:.0f} s over all invocations on {args.runs_dir}",
-          flush=True)
-    if failures:
-        print(f"{len(failures)} run(s) failed; rerun the same command with --retry-failed to train them again:",
-              flush=True)
-        for failure in failures:
-            print(f"  {failure}", flush=True)
-        return 1
-    return 0
+    return finish(args.out / f"run-info-{suffix}.json", info, seconds, total, args.runs_dir, failures)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ gitignored). Rerunning the same command continues from them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -42,7 +41,7 @@ import numpy as np
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
-from _common import (executor_options, median_range, now, precision_for, pyplot, record_wall_time,  # noqa: E402
+from _common import (executor_options, finish, median_range, now, precision_for, pyplot, record_wall_time,  # noqa: E402
                      run_info, run_study)
 
 HERE = Path(__file__).resolve().parent
@@ -281,16 +280,7 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - started
     total = record_wall_time(args.runs_dir, seconds, command)
     info = run_info(args, settings, command, started, started_date, load_start, total, failures)
-    (args.out / f"run-info-{suffix}.json").write_text(json.dumps(info, indent=1) + "\n")
-    print(f"wall time {seconds:.0f} s this invocation, {total:.0f} s over all invocations on {args.runs_dir}",
-          flush=True)
-    if failures:
-        print(f"{len(failures)} run(s) failed; rerun the same command with --retry-failed to train them again:",
-              flush=True)
-        for failure in failures:
-            print(f"  {failure}", flush=True)
-        return 1
-    return 0
+    return finish(args.out / f"run-info-{suffix}.json", info, seconds, total, args.runs_dir, failures)
 
 
 if __name__ == "__main__":

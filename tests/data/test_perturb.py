@@ -536,20 +536,10 @@ class QuietPlain:
         return images
 
 
-class NoisyPlain:
+class NoisyPlain(QuietPlain):
     """The data contract only (no observations_at), with an observe that draws noise from its rng."""
 
     name, draws_nuisance = "noisy-plain", True
-    factor_names, factor_sizes, observation_shape = ("a", "b"), (3, 4), (1, 4, 4)
-
-    def __len__(self):
-        return 12
-
-    def factors_to_index(self, factors):
-        return np.asarray(factors) @ np.array([4, 1])
-
-    def sample_factors(self, n, rng):
-        return np.stack([rng.integers(0, 3, size=n), rng.integers(0, 4, size=n)], axis=1)
 
     def observe(self, factors, rng=None):
         if rng is None:
