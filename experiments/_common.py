@@ -108,6 +108,17 @@ def precision_for(setting: str) -> str:
 EXECUTOR_OPTIONS = ("address", "workers", "threads_per_run", "num_gpus")
 
 
+def add_executor_arguments(parser) -> None:
+    """The command-line options every experiment hands to untwine.study (read back by :func:`executor_options`)."""
+    parser.add_argument("--executor", choices=("local", "ray", "slurm"), default=None,
+                        help="untwine study executor (default: local, 1 worker with all cores)")
+    parser.add_argument("--address", default=None, help="Ray address (with --executor ray), e.g. auto")
+    parser.add_argument("--workers", type=int, default=None, help="local executor: runs at once")
+    parser.add_argument("--threads-per-run", type=int, default=None)
+    parser.add_argument("--num-gpus", type=float, default=None, help="Ray/SLURM: GPUs per run")
+    parser.add_argument("--retry-failed", action="store_true", help="train again the runs that failed before")
+
+
 def executor_options(args) -> dict:
     """The executor choices given on the command line, for :func:`run_study`: ``executor`` (the kind) and the
     :data:`EXECUTOR_OPTIONS` that ``args`` has and that are not None (untwine.study ignores None overrides, so

@@ -48,7 +48,8 @@ import numpy as np
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
-from _common import executor_options, finish, now, precision_for, record_wall_time, run_info, run_study  # noqa: E402
+from _common import (add_executor_arguments, executor_options, finish, now, precision_for,  # noqa: E402
+                     record_wall_time, run_info, run_study)
 from _common import median_range as _cell  # noqa: E402
 from _common import pyplot as _plt  # noqa: E402
 from _common import read_json as _read_json  # noqa: E402
@@ -425,13 +426,7 @@ def main(argv=None) -> int:
                         help=f"run directories (default runs/experiments/{FOLDER}/<scale>)")
     parser.add_argument("--out", type=Path, default=HERE, help="where the table, figures and run-info go")
     parser.add_argument("--device", default="auto", help="for the decompositions and figures: auto, cpu, cuda")
-    parser.add_argument("--executor", choices=("local", "ray", "slurm"), default=None,
-                        help="untwine study executor (default: local, 1 worker with all cores)")
-    parser.add_argument("--address", default=None, help="Ray address (with --executor ray), e.g. auto")
-    parser.add_argument("--workers", type=int, default=None, help="local executor: runs at once")
-    parser.add_argument("--threads-per-run", type=int, default=None)
-    parser.add_argument("--num-gpus", type=float, default=None, help="Ray/SLURM: GPUs per run")
-    parser.add_argument("--retry-failed", action="store_true", help="train again the runs that failed before")
+    add_executor_arguments(parser)
     args = parser.parse_args(argv)
     settings = SCALES[args.scale]
     args.runs_dir = (args.runs_dir or REPO / "runs" / "experiments" / FOLDER / args.scale).resolve()
