@@ -106,6 +106,49 @@ def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
     assert weights(train(small_config(steps=10), tmp_path / "whole", progress=False)) == weights(tmp_path / "r")
 
 
+
+def test_bernoulli_targets_outside_0_1_are_warned_once_and_named_when_the_loss_diverges(tmp_path, monkeypatch):
+    """Unclipped perturbations reach [−ε, 1 + ε], where the Bernoulli likelihood has no minimum: the first such
+    batch is warned about, and a later non-finite loss names the range and the fix."""
+    import warnings
+
+    import untwine.models.beta_vae as beta_vae
+    from untwine.data import get, perturb
+
+    dsprites = get("dsprites")
+    unbounded = perturb(dsprites, None, 0.1, kind="uniform")
+    with pytest.warns(RuntimeWarning) as caught:
+        train(small_config(steps=3), tmp_path / "warned", progress=False, data=unbounded)
+    messages = [str(w.message) for w in caught if "outside [0, 1]" in str(w.message)]
+    assert len(messages) == 1
+    assert messages[0].startswith("the observations of step 0 lie in [-0.09999, 1.1], outside [0, 1]: under the "
+                                  "Bernoulli likelihood a target outside [0, 1] has no minimum")
+    assert "rescale=True" in messages[0] and 'likelihood = "gaussian"' in messages[0]
+    original = beta_vae.BetaVAE.regularizer
+
+    def poisoned(self, step):
+        terms, logs = original(self, step)
+        if step.step == 2:
+            terms["beta_kl"] = terms["beta_kl"] * float("inf")
+        return terms, logs
+
+    monkeypatch.setattr(beta_vae.BetaVAE, "regularizer", poisoned)
+    diverged = (r"step 2; .* The observations reached \[-0\.1, 1\.1\], outside \[0, 1\], where the Bernoulli "
+                r"likelihood has no minimum: a lower learning rate may only delay the divergence; rescale the data")
+    with pytest.raises(NonFiniteLossError, match=diverged):
+        with pytest.warns(RuntimeWarning):
+            train(small_config(steps=3), tmp_path / "diverged", progress=False, data=unbounded)
+    # rescaled onto [0, 1], or under the Gaussian likelihood: no warning, and no hint with a non-finite loss
+    rescaled = perturb(dsprites, None, 0.1, kind="uniform", rescale=True)
+    gaussian = small_config(steps=3)
+    gaussian.model.likelihood = "gaussian"
+    for config, data, name in ((small_config(steps=3), rescaled, "rescaled"), (gaussian, unbounded, "gaussian")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(NonFiniteLossError) as error:
+                train(config, tmp_path / name, progress=False, data=data)
+        assert "observations" not in str(error.value)
+
 def test_other_config_in_same_dir_is_refused(tmp_path):
     train(small_config(steps=2), tmp_path / "r", progress=False)
     before = weights(tmp_path / "r")

@@ -15,7 +15,7 @@ VAEs. Reproduces, at a chosen scale:
 
     python experiments/perturbations/run.py --scale smoke|cpu|paper [--out DIR] [--runs-dir DIR]
         [--datasets dsprites shapes3d] [--executor local|ray|slurm] [--workers N] [--threads-per-run N]
-        [--address ADDR] [--precision auto|fp32|bf16] [--retry-failed]
+        [--address ADDR] [--precision auto|fp32|bf16] [--retry-failed] [--observations rescale|unclipped|clip]
 
 Training goes through untwine.study (one study for the tables, one for the ε sweep) in --runs-dir (default
 runs/experiments/perturbations/<scale>); rerunning the same command continues from the run directories. Writes
@@ -79,6 +79,23 @@ PAPER = {
     ("shapes3d", "beta-tcvae", "original"): (0.58, 0.20), ("shapes3d", "beta-vae", "pattern"): (0.09, None),
 }
 VARIANTS = ("original", "pattern", "uniform")
+
+#: How the perturbed observations x + ε·f are brought back to the Bernoulli likelihood's [0, 1]
+#: (untwine.data.perturb): rescale (default) maps [−ε, 1 + ε] onto [0, 1] and keeps the whole perturbation;
+#: unclipped is the paper's description, under which the sigmoid cross-entropy has no minimum (both uniform-noise
+#: runs diverged at the cpu scale, README); clip halves the perturbation on binary images.
+OBSERVATIONS = ("rescale", "unclipped", "clip")
+
+
+def range_options(observations: str) -> dict:
+    """The perturbation's keyword arguments (also pattern-factor's options) for an --observations mode."""
+    return {"rescale": {"rescale": True}, "clip": {"clip": True}, "unclipped": {}}[observations]
+
+
+def description_name(base: str, variant: str, observations: str) -> str:
+    """The file of a perturbed dataset's description: the unclipped ones keep their first names."""
+    suffix = "" if observations == "unclipped" else f"-{observations}d"
+    return f"{base}-{variant}-{label_eps(EPSILON)}{suffix}.json"
 
 
 def paper_key(base: str) -> str:
@@ -154,30 +171,34 @@ def scored_runs(spec, out: Path) -> list[dict]:
 
 # -- the perturbed datasets ----------------------------------------------------------------------------
 
-def uniform_description(base: str, folder: Path) -> Path:
+def uniform_description(base: str, folder: Path, observations: str) -> Path:
     from untwine import data
 
-    path = folder / f"{base}-uniform-{label_eps(EPSILON)}.json"
+    path = folder / description_name(base, "uniform", observations)
     if not path.is_file():
-        data.perturb(data.get(base), None, EPSILON, kind="uniform", seed=0).save(path)
+        data.perturb(data.get(base), None, EPSILON, kind="uniform", seed=0, **range_options(observations)).save(path)
     return path
 
 
-def pattern_description(base: str, folder: Path, table_rows: list[dict], settings: dict) -> Path:
-    """§4 step (i)–(iii): the β-VAE restart on ``base`` with the lowest MIG gives s; written once."""
+def pattern_description(base: str, folder: Path, table_rows: list[dict], table_dir: Path, settings: dict,
+                        observations: str) -> Path:
+    """§4 step (i)–(iii): the β-VAE restart on ``base`` with the lowest MIG gives s; written once. The rows'
+    run directories are relative to ``table_dir``; the description records them absolute (its encoder's)."""
     from untwine import data, runs
 
-    path = folder / f"{base}-pattern-{label_eps(EPSILON)}.json"
+    path = folder / description_name(base, "pattern", observations)
     if path.is_file():
         return path
     candidates = sorted((r for r in table_rows if r["label"] == base and r["method"] == "beta-vae"),
                         key=lambda r: r["seed"])
     if not candidates:
         raise RuntimeError(f"no scored β-VAE run on {base}: the restarts of §4 step (i) are missing")
-    models = [runs.load_model(r["run_dir"])[0] for r in candidates]
+    run_dirs = [str(table_dir / r["run_dir"]) for r in candidates]
+    models = [runs.load_model(run_dir)[0] for run_dir in run_dirs]
     perturbed = data.perturb_lowest_mig(data.get(base), models, EPSILON, migs=[r["discrete_mig"] for r in candidates],
-                                        run_dirs=[r["run_dir"] for r in candidates], seed=0,
-                                        num_points=min(10_000, max(10, settings["info_points"])))
+                                        run_dirs=run_dirs, seed=0,
+                                        num_points=min(10_000, max(10, settings["info_points"])),
+                                        **range_options(observations))
     chosen = perturbed.selection["chosen"]
     say(f"{base}: the β-VAE restart with the lowest MIG is seed {candidates[chosen]['seed']} "
         f"(MIG {candidates[chosen]['discrete_mig']:.3f} of {[round(r['discrete_mig'], 3) for r in candidates]}); "
@@ -362,6 +383,7 @@ def figure_information(rows: list[dict], datasets, path: Path) -> None:
 def figure_examples(descriptions: dict, path: Path) -> None:
     """Per base dataset: clean images, their pattern-perturbed and uniform-noise versions, and the change ×1/ε."""
     from untwine import data, runs
+    from untwine.data.perturb import fit_range
 
     plt = pyplot()
     fig, axes = plt.subplots(len(descriptions), 1, figsize=(9.0, 2.7 * len(descriptions)), squeeze=False)
@@ -370,10 +392,13 @@ def figure_examples(descriptions: dict, path: Path) -> None:
         factors = clean_data.sample_factors(6, np.random.default_rng(3))
         clean = clean_data.observe(factors, np.random.default_rng(0))
         rows = [clean]
-        for description in (pattern, uniform):
-            perturbed = runs.load_dataset(description)
+        perturbed_pattern = runs.load_dataset(pattern)
+        for perturbed in (perturbed_pattern, runs.load_dataset(uniform)):
             rows.append(perturbed.observe(factors, np.random.default_rng(0)))
-        rows.append(0.5 + 0.5 * (rows[1] - clean) / EPSILON)
+        # the pattern's change against the clean image brought to the same range: ±ε, or ±ε/(1 + 2ε) rescaled
+        reference = fit_range(clean, EPSILON, perturbed_pattern.clip, perturbed_pattern.rescale)
+        change = rows[1] - reference
+        rows.append(0.5 + 0.5 * change / max(float(np.abs(change).max()), 1e-12))
         strips = []
         for images in rows:
             images = np.clip(images, 0, 1)
@@ -383,9 +408,11 @@ def figure_examples(descriptions: dict, path: Path) -> None:
         ax.set_xticks([])
         height = clean.shape[-2]
         ax.set_yticks([height * (i + 0.5) for i in range(4)])
-        ax.set_yticklabels(["clean", f"pattern ε={EPSILON:g}", f"uniform ε={EPSILON:g}", "pattern change / ε"],
+        ax.set_yticklabels(["clean", f"pattern ε={EPSILON:g}", f"uniform ε={EPSILON:g}", "pattern change"],
                            fontsize=8)
-        ax.set_title(f"{base} (shown clipped to [0, 1]; the data are not clipped)", fontsize=9)
+        how = ("rescaled from [−ε, 1 + ε] onto [0, 1]" if perturbed_pattern.rescale else
+               "clipped to [0, 1]" if perturbed_pattern.clip else "shown clipped to [0, 1]; the data are not clipped")
+        ax.set_title(f"{base} ({how})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -423,6 +450,9 @@ def main() -> None:
     parser.add_argument("--retry-failed", action="store_true", help="train again the runs that failed before")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                         help="training precision (default: bf16 on a CPU with AMX at smoke/cpu, auto at paper)")
+    parser.add_argument("--observations", choices=OBSERVATIONS, default="rescale",
+                        help="perturbed pixels in [−ε, 1 + ε]: rescale onto [0, 1] (default), unclipped (the "
+                             "paper's description; the Bernoulli loss then has no minimum) or clip")
     args = parser.parse_args()
 
     started, load_start = time.perf_counter(), os.getloadavg()
@@ -465,14 +495,14 @@ def main() -> None:
         for base in datasets:
             latent = {"latent_dim": len(data_room.get(base).factor_sizes)}
             entries.append({"name": base, "label": base, "model": latent})
-            entries.append({"name": str(uniform_description(base, described)), "label": f"{base}-uniform",
-                            "model": latent})
-            pattern = described / f"{base}-pattern-{label_eps(EPSILON)}.json"
+            entries.append({"name": str(uniform_description(base, described, args.observations)),
+                            "label": f"{base}-uniform", "model": latent})
+            pattern = described / description_name(base, "pattern", args.observations)
             if pattern.is_file():
                 entries.append({"name": str(pattern), "label": f"{base}-pattern", "model": latent})
         return entries
 
-    patterns = [described / f"{base}-pattern-{label_eps(EPSILON)}.json" for base in datasets]
+    patterns = [described / description_name(base, "pattern", args.observations) for base in datasets]
     if not all(path.is_file() for path in patterns):
         # (once a pattern dataset exists, the study holds its runs, and stage 2's spec continues stage 1 too)
         say("Tables 1-2, stage 1: the original and the uniform-noise datasets (β-VAE restarts for §4 step (i))")
@@ -481,7 +511,7 @@ def main() -> None:
         failures += run_study(spec, table_dir, executor, args.retry_failed, log=say)
         rows = scored_runs(spec, table_dir)
         for base in datasets:
-            pattern_description(base, described, rows, settings)
+            pattern_description(base, described, rows, table_dir, settings, args.observations)
     say("Tables 1-2, stage 2: the pattern-perturbed datasets")
     spec = study_spec("perturbations-table", table_datasets(), list(methods), settings, precision,
                       settings["seeds"])
@@ -494,12 +524,12 @@ def main() -> None:
     summary = summarise(results)
     write_csv(out / f"summary-{args.scale}.csv", summary)
     figure_mig(results, datasets, methods, out / f"mig-{args.scale}.png")
-    figure_examples({base: (described / f"{base}-pattern-{label_eps(EPSILON)}.json",
-                            described / f"{base}-uniform-{label_eps(EPSILON)}.json") for base in datasets},
+    figure_examples({base: (described / description_name(base, "pattern", args.observations),
+                            described / description_name(base, "uniform", args.observations)) for base in datasets},
                     out / f"examples-{args.scale}.png")
     from untwine.viz.datasets import show_dataset
 
-    show_dataset(data_room.get("pattern-factor", base=datasets[0], epsilon=EPSILON),
+    show_dataset(data_room.get("pattern-factor", base=datasets[0], epsilon=EPSILON, **range_options(args.observations)),
                  out / f"pattern-factor-{args.scale}.png")
 
     # 3. Figure 4 (c): a β-VAE on pattern-factor at each ε.
@@ -508,7 +538,8 @@ def main() -> None:
     for base in datasets:
         latent = {"latent_dim": len(data_room.get(base).factor_sizes) + 1}
         for epsilon in settings["eps_grid"]:
-            entries.append({"name": "pattern-factor", "options": {"base": base, "epsilon": epsilon},
+            entries.append({"name": "pattern-factor",
+                            "options": {"base": base, "epsilon": epsilon, **range_options(args.observations)},
                             "label": f"{base}-s-{label_eps(epsilon)}", "model": latent})
     eps_spec = study_spec("perturbations-epsilon", entries, ["beta-vae"], settings, precision, settings["eps_seeds"])
     eps_dir = runs_dir / "epsilon"
@@ -517,7 +548,7 @@ def main() -> None:
     for row in scored_runs(eps_spec, eps_dir):
         base = row["label"].split("-s-")[0]
         epsilon = float(row["label"].rsplit("-eps", 1)[1])
-        for level in information_levels(row["run_dir"], settings["info_points"]):
+        for level in information_levels(str(eps_dir / row["run_dir"]), settings["info_points"]):
             information.append({"dataset": base, "epsilon": epsilon, "seed": row["seed"],
                                 "discrete_mig": row["discrete_mig"], **level, "run_dir": row["run_dir"]})
     write_csv(out / f"information-{args.scale}.csv", information)
@@ -529,7 +560,8 @@ def main() -> None:
     total = record_wall_time(runs_dir, seconds, command)
     info = {"command": command, "scale": args.scale,
             "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
-            "datasets": list(datasets), "precision": precision, "runs_dir": str(runs_dir),
+            "datasets": list(datasets), "precision": precision, "observations": args.observations,
+            "runs_dir": str(runs_dir),
             "executor": args.executor or "local", "workers": args.workers, "threads_per_run": args.threads_per_run,
             **machine_info(seconds, started_date, load_start, total), "failed_runs": failures,
             "crossovers": {base: {"local_expansiveness": crossover(statistics, base, "local_expansiveness"),

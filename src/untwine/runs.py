@@ -115,10 +115,11 @@ def train_run(config: RunConfig, out: str | Path, *, progress: bool = True) -> P
 
 
 def perturb_run(run_dir: str | Path, epsilon: float, *, kind: str = "pattern", seed: int = 0,
-                num_points: int = 10_000):
+                num_points: int = 10_000, clip: bool = False, rescale: bool = False):
     """The perturbed dataset of seed 002 built from a trained run: its dataset, perturbed along the run's
-    least-noisy latent (``kind="pattern"``) or with uniform noise (``kind="uniform"``). ``.save(path)`` writes
-    its description, which :func:`load_dataset` (and ``untwine train --dataset FILE.json``) reads back."""
+    least-noisy latent (``kind="pattern"``) or with uniform noise (``kind="uniform"``); ``clip`` or ``rescale``
+    bring it back to [0, 1] (:mod:`untwine.data.perturb`). ``.save(path)`` writes its description, which
+    :func:`load_dataset` (and ``untwine train --dataset FILE.json``) reads back."""
     from .data import perturb
 
     run_dir = Path(run_dir).resolve()
@@ -128,7 +129,7 @@ def perturb_run(run_dir: str | Path, epsilon: float, *, kind: str = "pattern", s
     model, config = load_model(run_dir)
     data = load_dataset(config.dataset, config.dataset_options)
     return perturb(data, model.posterior(), epsilon, kind=kind, seed=seed, num_points=num_points,
-                   run_dir=str(run_dir))
+                   run_dir=str(run_dir), clip=clip, rescale=rescale)
 
 
 def read_log(run_dir: str | Path):

@@ -66,12 +66,22 @@ def test_perturb_command(tmp_path, capsys):
     out = tmp_path / "u.json"
     assert untwine_main(["perturb", str(run), "--epsilon", "0.05", "--kind", "uniform", "--out", str(out)]) == 0
     data = load_dataset(out)
-    assert data.kind == "uniform" and data.epsilon == 0.05
+    assert data.kind == "uniform" and data.epsilon == 0.05 and (data.clip, data.rescale) == (False, False)
+    # --range: rescaled onto [0, 1] (named so by default) or clipped
+    assert untwine_main(["perturb", str(run), "--epsilon", "0.05", "--kind", "uniform", "--range", "rescale"]) == 0
+    rescaled = load_dataset(run / "perturbed-uniform-eps0.05-seed0-rescaled.json")
+    assert (rescaled.clip, rescaled.rescale) == (False, True)
+    factors = rescaled.sample_factors(4, np.random.default_rng(0))
+    np.testing.assert_allclose(rescaled.observe(factors), (data.observe(factors) + 0.05) / 1.1, atol=1e-6)
+    assert untwine_main(["perturb", str(run), "--epsilon", "0.05", "--kind", "uniform", "--range", "clip",
+                         "--out", str(tmp_path / "c.json")]) == 0
+    assert (load_dataset(tmp_path / "c.json").clip, load_dataset(tmp_path / "c.json").rescale) == (True, False)
     # the pattern perturbation is rebuilt through the run's encoder, and trains
     pattern = load_dataset(written)
     assert pattern.kind == "pattern" and pattern.epsilon == 0.1 and pattern.factor_sizes == (3, 6, 40, 32, 32)
     factors = pattern.sample_factors(4, np.random.default_rng(0))
     change = pattern.observe(factors, np.random.default_rng(0)) - pattern.base.observe(factors, np.random.default_rng(0))
     assert 0 < np.abs(change).max() <= 0.1 + 1e-6
-    assert untwine_main(["train", "--out", str(tmp_path / "p"), "--dataset", str(written), "--steps", "2",
-                         "--batch-size", "8", "--quiet"]) == 0
+    with pytest.warns(RuntimeWarning, match=r"outside \[0, 1\]: under the Bernoulli likelihood"):  # unclipped
+        assert untwine_main(["train", "--out", str(tmp_path / "p"), "--dataset", str(written), "--steps", "2",
+                             "--batch-size", "8", "--quiet"]) == 0

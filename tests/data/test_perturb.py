@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from untwine.data import GroundTruthDataset, from_description, get, perturb, perturb_lowest_mig, read_description
-from untwine.data.perturb import (FORMAT, VERSION, PatternFactor, PerturbedDataset, description_clip, lowest_mig,
-                                  scaling_for)
+from untwine.data.perturb import (FORMAT, VERSION, PatternFactor, PerturbedDataset, description_clip, fit_range,
+                                  lowest_mig, scaling_for)
 
 
 def fake_posterior(observations):
@@ -67,6 +67,64 @@ def test_clipping_halves_the_pattern_on_binary_images(dsprites):
     assert half[background].var() == pytest.approx(0.01 / 4, rel=0.02)
     np.testing.assert_allclose(half, np.clip(clean + full, 0, 1) - clean, atol=1e-6)
 
+
+
+def test_fit_range_maps_minus_epsilon_to_0_and_1_plus_epsilon_to_1():
+    x = np.array([-0.1, 0.0, 0.5, 1.0, 1.1], dtype=np.float32)
+    rescaled = fit_range(x, 0.1, False, True)
+    assert rescaled.dtype == np.float32
+    np.testing.assert_allclose(rescaled, [0.0, 1 / 12, 0.5, 11 / 12, 1.0], atol=1e-7)
+    np.testing.assert_array_equal(fit_range(x, 0.1, True, False), [0.0, 0.0, 0.5, 1.0, 1.0])
+    assert fit_range(x, 0.1, False, False) is x
+    np.testing.assert_allclose(fit_range(np.array([-0.25, 1.25], dtype=np.float32), 0.25, False, True), [0, 1])
+
+
+def test_rescaling_keeps_the_whole_pattern_within_0_and_1(dsprites):
+    """Rescaled, every pixel still moves by exactly ±ε relative to the image's contrast:
+    x̃' = (x + ε·f + ε)/(1 + 2ε), so the background is ε/(1 + 2ε) ± ε/(1 + 2ε), 0 or 1/6 at ε = 0.1, and the object 1 − that."""
+    unscaled = perturb(dsprites, fake_posterior, 0.1, seed=0, num_points=200)
+    rescaled = perturb(dsprites, fake_posterior, 0.1, seed=0, num_points=200, rescale=True)
+    assert (rescaled.rescale, rescaled.clip, unscaled.rescale) == (True, False, False)
+    factors = dsprites.sample_factors(32, np.random.default_rng(1))
+    clean = dsprites.observe(factors)
+    x = rescaled.observe(factors)
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x, (unscaled.observe(factors) + 0.1) / 1.2, atol=1e-6)
+    np.testing.assert_allclose(np.unique(np.round(x[clean == 0], 6)), [0, 1 / 6], atol=1e-6)
+    np.testing.assert_allclose(np.unique(np.round(x[clean == 1], 6)), [5 / 6, 1], atol=1e-6)
+    # the change against the clean image mapped the same way is the pattern, scaled by 1/(1 + 2ε)
+    s = fake_posterior(clean)[0][:, 1]
+    np.testing.assert_allclose(x - (clean + 0.1) / 1.2, 0.1 / 1.2 * rescaled.pattern_for(s)[:, None], atol=1e-6)
+    uniform = perturb(dsprites, None, 0.05, kind="uniform", seed=0)
+    rescaled_uniform = perturb(dsprites, None, 0.05, kind="uniform", seed=0, rescale=True)
+    np.testing.assert_allclose(rescaled_uniform.observe(factors), (uniform.observe(factors) + 0.05) / 1.1, atol=1e-6)
+    assert rescaled_uniform.observe(factors).min() >= 0 and rescaled_uniform.observe(factors).max() <= 1
+
+
+def test_clip_and_rescale_exclude_each_other_and_must_be_booleans(dsprites, tmp_path):
+    message = (r"^clip and rescale exclude each other: clip cuts x̃ to \[0, 1\], rescale maps \[−ε, 1 \+ ε\] onto "
+               r"\[0, 1\]; choose one$")
+    with pytest.raises(ValueError, match=message):
+        perturb(dsprites, None, 0.1, kind="uniform", clip=True, rescale=True)
+    with pytest.raises(ValueError, match=message):
+        get("pattern-factor", clip=True, rescale=True)
+    with pytest.raises(TypeError, match=r"^rescale must be True or False, got 1$"):
+        perturb(dsprites, None, 0.1, kind="uniform", rescale=1)
+    with pytest.raises(ValueError, match=r"^bad options \{'rescale': 'yes'\} for dataset 'pattern-factor': rescale "
+                                         r"must be True or False, got 'yes'$"):
+        get("pattern-factor", rescale="yes")
+    # a rescaled description round-trips as rescaled, pattern and uniform
+    pattern = perturb(dsprites, fake_posterior, 0.1, seed=1, num_points=100, run_dir="runs/fake", rescale=True)
+    uniform = perturb(dsprites, None, 0.1, kind="uniform", seed=1, rescale=True)
+    factors = dsprites.sample_factors(8, np.random.default_rng(0))
+    for made, name in ((pattern, "p.json"), (uniform, "u.json")):
+        described = read_description(made.save(tmp_path / name))
+        assert described["rescale"] is True and described["clip"] is False
+        again = from_description(described, fake_posterior)
+        assert again.rescale is True
+        np.testing.assert_array_equal(again.observe(factors), made.observe(factors))
+    chosen = perturb_lowest_mig(dsprites, [fake_posterior], 0.1, migs=[0.2], num_points=20, rescale=True)
+    assert chosen.rescale is True and chosen.observe(factors).min() >= 0
 
 def test_pattern_is_deterministic_for_a_seed(dsprites):
     factors = dsprites.sample_factors(16, np.random.default_rng(2))
@@ -178,8 +236,8 @@ def test_description_round_trip(dsprites, tmp_path):
     path = perturbed.save(tmp_path / "p.json")
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
     description = json.loads(path.read_text())
-    assert description["format"] == FORMAT and description["version"] == VERSION == 2
-    assert description["clip"] is False and "selection" not in description
+    assert description["format"] == FORMAT and description["version"] == VERSION == 3
+    assert description["clip"] is False and description["rescale"] is False and "selection" not in description
     assert description["base"] == {"name": "dsprites", "options": {}} == dsprites.spec()
     assert description["run_dir"] == "runs/fake"
     assert description["latent"] == perturbed.latent == 1 and description["epsilon"] == 0.1
@@ -281,7 +339,7 @@ def test_a_version_1_description_keeps_its_meaning_clipped(dsprites, tmp_path):
     factors = dsprites.sample_factors(8, np.random.default_rng(0))
     x = again.observe(factors)
     np.testing.assert_allclose(x, np.clip(perturbed.observe(factors), 0, 1))
-    assert again.describe()["clip"] is True and again.describe()["version"] == 2
+    assert again.describe()["clip"] is True and again.describe()["version"] == 3
     # a clipped perturbation round-trips as clipped
     clipped = perturb(dsprites, fake_posterior, 0.1, seed=1, num_points=100, run_dir="runs/fake", clip=True)
     assert from_description(read_description(clipped.save(tmp_path / "c.json")), fake_posterior).clip is True
@@ -841,6 +899,11 @@ def test_pattern_factor_on_a_float64_base_with_its_own_factor_values(tiny_base):
     clipped = get("pattern-factor", base=tiny_base, epsilon=0.25, num_s_values=4, clip=True).observe(factors)
     np.testing.assert_array_equal(clipped, np.clip(x, 0, 1))
     assert clipped[0].min() == 0 and clipped[0].max() == pytest.approx(0.25) and clipped[1].min() == 0
+    # rescale: [−ε, 1 + ε] onto [0, 1], (x + ε)/(1 + 2ε), recorded in the spec only when set
+    rescaled = get("pattern-factor", base=tiny_base, epsilon=0.25, num_s_values=4, rescale=True)
+    np.testing.assert_allclose(rescaled.observe(factors), (x + 0.25) / 1.5, atol=1e-7)
+    assert rescaled.spec()["options"]["rescale"] is True and "rescale" not in data.spec()["options"]
+    assert get("pattern-factor", **rescaled.spec()["options"]).rescale is True and data.rescale is False
 
 
 def test_pattern_factor_refuses_a_base_that_already_has_s(monkeypatch, tiny_base):
@@ -901,9 +964,10 @@ def test_pattern_factor_rows_and_scaling_in_double_precision():
 def test_describe_and_save_write_every_field(tmp_path):
     digits = get("digits")
     uniform = perturb(digits, None, 0.05, kind="uniform", seed=2, run_dir="runs/u", clip=True)
-    expected = {"format": "untwine.perturbed-dataset", "version": 2, "name": "digits-perturbed-uniform",
+    expected = {"format": "untwine.perturbed-dataset", "version": 3, "name": "digits-perturbed-uniform",
                 "base": {"name": "digits", "options": {"size": 8}}, "run_dir": "runs/u", "latent": None,
-                "epsilon": 0.05, "kind": "uniform", "seed": 2, "clip": True, "num_points": None, "scaling": None,
+                "epsilon": 0.05, "kind": "uniform", "seed": 2, "clip": True, "rescale": False, "num_points": None,
+                "scaling": None,
                 "factor_names": list(digits.factor_names), "factor_sizes": list(digits.factor_sizes),
                 "observation_shape": [1, 8, 8]}
     assert uniform.describe() == expected
@@ -923,8 +987,8 @@ def instance_like_posterior(observations):
 
 
 def _description(**changes):
-    good = {"format": FORMAT, "version": 2, "base": {"name": "digits", "options": {}}, "kind": "uniform",
-            "epsilon": 0.1, "seed": 0, "clip": False, "run_dir": "runs/u"}
+    good = {"format": FORMAT, "version": 3, "base": {"name": "digits", "options": {}}, "kind": "uniform",
+            "epsilon": 0.1, "seed": 0, "clip": False, "rescale": False, "run_dir": "runs/u"}
     good.update(changes)
     return {k: v for k, v in good.items() if v is not _DROP}
 
@@ -935,13 +999,19 @@ _DROP = object()
 @pytest.mark.parametrize("changes, message", [
     ({"format": "something"}, r"'format' is 'something', not 'untwine\.perturbed-dataset'"),
     ({"format": _DROP}, r"'format' is None, not 'untwine\.perturbed-dataset'"),
-    ({"version": 3}, r"version 3 is newer than this untwine reads \(2\); upgrade untwine"),
-    ({"version": "2"}, r"version '2' is newer than this untwine reads \(2\); upgrade untwine"),
+    ({"version": 4}, r"version 4 is newer than this untwine reads \(3\); upgrade untwine"),
+    ({"version": "3"}, r"version '3' is newer than this untwine reads \(3\); upgrade untwine"),
     ({"base": "digits"}, r"'base' must be \{\"name\": DATASET, \"options\": \{\.\.\.\}\}, got 'digits'"),
     ({"base": {"name": 3}}, r"'base' must be \{\"name\": DATASET, \"options\": \{\.\.\.\}\}, got \{'name': 3\}"),
     ({"base": {"name": "digits", "options": [1]}}, r"'base\.options' must be an object, got \[1\]"),
-    ({"clip": _DROP}, r"a version-2 description must say 'clip' \(true or false\)"),
+    ({"clip": _DROP}, r"a version-3 description must say 'clip' \(true or false\)"),
+    ({"clip": _DROP, "version": 2}, r"a version-2 description must say 'clip' \(true or false\)"),
     ({"clip": 1}, r"'clip' must be true or false, got 1"),
+    ({"rescale": _DROP}, r"a version-3 description must say 'rescale' \(true or false\)"),
+    ({"rescale": 0}, r"'rescale' must be true or false, got 0"),
+    ({"rescale": True, "clip": True}, r"'clip' and 'rescale' exclude each other; set one of them to false"),
+    ({"rescale": True, "clip": _DROP, "version": 1},
+     r"'clip' and 'rescale' exclude each other; set one of them to false"),
     ({"selection": [1]}, r"'selection' must be an object, got \[1\]"),
     ({"kind": "stripes"}, r"'kind' must be one of pattern, uniform, got 'stripes'"),
     ({"epsilon": "big"}, r"'epsilon' must be a number, got 'big'"),
@@ -970,7 +1040,9 @@ def test_a_bad_description_is_refused_with_its_reason_and_the_fix(tmp_path, chan
 
 def test_descriptions_that_are_read_and_the_files_that_are_not(tmp_path):
     digits = get("digits")
-    for description in (_description(), _description(version=1, clip=_DROP), _description(base={"name": "digits"}),
+    for description in (_description(), _description(version=1, clip=_DROP, rescale=_DROP),
+                        _description(version=2, rescale=_DROP), _description(version=1, clip=_DROP, rescale=False),
+                        _description(rescale=True), _description(base={"name": "digits"}),
                         _description(base={"name": "digits", "options": None}), _description(selection={"a": 1}),
                         _description(run_dir=None), _description(epsilon="0.1", seed="3"), _description(version=_DROP),
                         _description(kind="pattern", latent=0, scaling={"offset": 0, "rows_per_unit": 1})):

@@ -73,6 +73,18 @@ def test_changed_spec_is_refused_naming_the_differences(tmp_path, capsys):
     assert "0 to run" in capsys.readouterr().out
     assert untwine_main(["study", "run", "--out", str(tmp_path / "nothing"), "--quiet"]) == 2
     assert "holds no study" in capsys.readouterr().err
+    # a run whose directory is gone (deleted after it failed, say) may change or leave the spec
+    import shutil
+
+    shutil.rmtree(out / "pinwheel/beta-vae/beta=1/seed=0")
+    other = small(tmp_path, "other.toml", seeds="1", values="[3]", tc_values="[2]", steps=20)
+    kept = sha(out / "pinwheel/beta-tcvae/beta=2/seed=0/model.safetensors")
+    run(other, out, progress=False, echo=None)
+    assert (out / "study.toml").read_text() == other.read_text()
+    assert [s.path for s in status(out).runs] == ["pinwheel/beta-vae/beta=3/seed=0",
+                                                  "pinwheel/beta-tcvae/beta=2/seed=0"]
+    assert [s.state for s in status(out).runs] == ["done", "done"]
+    assert sha(out / "pinwheel/beta-tcvae/beta=2/seed=0/model.safetensors") == kept
 
 
 def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):

@@ -136,6 +136,16 @@ def test_spec_changes_added_runs_or_differences():
     assert problems == ["[metrics] names: ('mig', 'unsupervised') before, ('mig',) now"]
     same, added = spec_differences(old, parse_spec(spec_text(executor="kind = 'ray'"), "e.toml"))
     assert same == [] and added == []
+    # runs that have not started (no directory: never begun, or deleted) may change or go: planned anew
+    changed = parse_spec(spec_text(steps=300, values="[1]"), "c.toml")
+    begun = {"pinwheel/beta-vae/beta=1/seed=1"}
+    problems, added = spec_differences(old, changed, started=lambda path: path in begun)
+    assert problems == ["run pinwheel/beta-vae/beta=1/seed=1 changed: train.steps 250 -> 300"]
+    assert "pinwheel/beta-vae/beta=1/seed=0" in {r.path for r in added}
+    assert "pinwheel/beta-vae/beta=1/seed=1" not in {r.path for r in added}
+    assert {r.path: r.config.train.steps for r in added}["pinwheel/beta-vae/beta=1/seed=0"] == 300
+    problems, added = spec_differences(old, changed, started=lambda path: False)
+    assert problems == [] and len(added) == len(changed.runs())
 
 
 def test_cli_presets_init_plan(tmp_path, capsys):

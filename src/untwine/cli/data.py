@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 
@@ -41,8 +40,10 @@ def cmd_perturb(args) -> int:
     from ..runs import perturb_run
 
     run_dir = Path(args.run_dir)
-    perturbed = perturb_run(run_dir, args.epsilon, kind=args.kind, seed=args.seed, num_points=args.points)
-    out = args.out or run_dir / f"perturbed-{args.kind}-eps{args.epsilon:g}-seed{args.seed}.json"
+    perturbed = perturb_run(run_dir, args.epsilon, kind=args.kind, seed=args.seed, num_points=args.points,
+                            clip=args.range == "clip", rescale=args.range == "rescale")
+    suffix = "" if args.range == "unclipped" else f"-{args.range}d"
+    out = args.out or run_dir / f"perturbed-{args.kind}-eps{args.epsilon:g}-seed{args.seed}{suffix}.json"
     path = perturbed.save(out)
     if perturbed.kind == "pattern":
         variances = perturbed.scaling["mean_variances"]
@@ -81,6 +82,9 @@ def add_commands(subparsers) -> None:
     perturb.add_argument("--seed", type=int, default=0, help="seed of the pattern and the estimation sample")
     perturb.add_argument("--points", type=int, default=10_000,
                          help="observations used to pick the latent and scale s (default 10000)")
+    perturb.add_argument("--range", choices=("unclipped", "rescale", "clip"), default="unclipped",
+                         help="pixels of x + ε·f lie in [−ε, 1 + ε]: leave them (default, as the paper; the "
+                              "Bernoulli likelihood then has no minimum), rescale onto [0, 1] or clip to [0, 1]")
     perturb.add_argument("--out", type=Path, help="description file to write (default RUN_DIR/perturbed-....json)")
     perturb.set_defaults(func=cmd_perturb)
 

@@ -24,7 +24,13 @@ outside [0, 1] change the Bernoulli likelihood (the reference's sigmoid cross-en
 on logits): per pixel, softplus(l) − t·l with t > 1 (or t < 0) has no minimum, it
 falls by |t − clip(t, 0, 1)| per unit of logit forever, so a decoder that predicts the
 pattern's sign at a pixel is rewarded without bound. The Gaussian likelihood (squared
-error) is bounded below for any target.
+error) is bounded below for any target. ``rescale=True`` keeps the whole perturbation and the
+[0, 1] range: x̃ is mapped affinely from [−ε, 1 + ε] onto [0, 1], (x̃ + ε)/(1 + 2ε), so the
+background becomes ε/(1 + 2ε) ± ε/(1 + 2ε) and the object (1 + ε)/(1 + 2ε) ± ε/(1 + 2ε): the
+perturbation keeps its size relative to the image's contrast (ε), every statistic of figure 4
+is scaled by the same factor (its crossovers do not move), and the Bernoulli likelihood is
+bounded again (untwine's trainer warns when it meets Bernoulli targets outside [0, 1]).
+``clip`` and ``rescale`` exclude each other.
 
 **Scaling of s to pixel rows.** r(s) = H · (s − s₀₁) / (s₉₉ − s₀₁), with s₀₁ and s₉₉
 the 1st and 99th percentiles of s over the estimation sample and H the image
@@ -45,9 +51,10 @@ statistics (:mod:`untwine.data.statistics`) and on a trained model can be isolat
 
 A perturbed dataset describes itself as JSON (:meth:`PerturbedDataset.describe`,
 :meth:`~PerturbedDataset.save`; version 2): the base dataset's :meth:`spec`, the latent, ε,
-kind, seed, ``clip``, scaling and an opaque ``run_dir`` string that names the run whose
-encoder computes s (and, from :func:`perturb_lowest_mig`, the candidates' MIGs). A
-version-1 description (no ``clip``) was clipped and is read with ``clip=True``.
+kind, seed, ``clip``, ``rescale``, scaling and an opaque ``run_dir`` string that names the run
+whose encoder computes s (and, from :func:`perturb_lowest_mig`, the candidates' MIGs). A
+version-1 description (no ``clip``) was clipped and is read with ``clip=True``; a version-2
+one (no ``rescale``) is read with ``rescale=False``.
 :func:`read_description` reads and checks such a file and
 :meth:`PerturbedDataset.from_description` rebuilds the dataset from it, given the
 posterior function. The data room never opens a run (it imports nothing above
@@ -69,7 +76,28 @@ from .base import GroundTruthDataset
 
 KINDS = ("pattern", "uniform")
 FORMAT = "untwine.perturbed-dataset"
-VERSION = 2
+
+
+def _range_options(clip, rescale) -> tuple[bool, bool]:
+    """``(clip, rescale)`` as booleans; a TypeError names a non-boolean, a ValueError both set."""
+    for name, value in (("clip", clip), ("rescale", rescale)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+    if clip and rescale:
+        raise ValueError("clip and rescale exclude each other: clip cuts x̃ to [0, 1], rescale maps [−ε, 1 + ε] "
+                         "onto [0, 1]; choose one")
+    return bool(clip), bool(rescale)
+
+
+def fit_range(perturbed: np.ndarray, epsilon: float, clip: bool, rescale: bool) -> np.ndarray:
+    """x̃ as it is (neither), clipped to [0, 1] (``clip``) or mapped from [−ε, 1 + ε] onto [0, 1] as
+    (x̃ + ε)/(1 + 2ε) (``rescale``); float32 in, float32 out."""
+    if clip:
+        return np.clip(perturbed, 0.0, 1.0)
+    if rescale:
+        return ((perturbed + np.float32(epsilon)) / np.float32(1.0 + 2.0 * epsilon)).astype(np.float32)
+    return perturbed
+VERSION = 3
 _PERCENTILES = (1.0, 99.0)
 
 Posterior = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -149,14 +177,15 @@ class PerturbedDataset(GroundTruthDataset):
     :meth:`from_description`. For a base dataset without nuisance noise, s is cached per flat factor index (one
     float32 per point of the factor space, filled on first use), so that the
     encoder runs once per point. ``clip``: clip x̃ to [0, 1] (default False, as the
-    paper; see the module docstring for what a model then sees). ``selection``: how
-    the run was chosen among several (recorded in the description).
+    paper; see the module docstring for what a model then sees); ``rescale``: map it from
+    [−ε, 1 + ε] onto [0, 1] instead. ``selection``: how the run was chosen among several
+    (recorded in the description).
     """
 
     def __init__(self, base: GroundTruthDataset, epsilon: float, kind: str = "pattern", seed: int = 0,
                  posterior: Callable | None = None, latent: int | None = None,
                  scaling: dict | None = None, run_dir: str | None = None, num_points: int | None = None,
-                 clip: bool = False, selection: dict | None = None):
+                 clip: bool = False, selection: dict | None = None, rescale: bool = False):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if not 0 <= epsilon <= 1:
@@ -166,9 +195,7 @@ class PerturbedDataset(GroundTruthDataset):
                              "untwine.data.perturb(data, posterior, epsilon)")
         if run_dir is not None and not isinstance(run_dir, str):
             raise TypeError(f"run_dir is an opaque string recorded in the description, got {type(run_dir).__name__}")
-        if not isinstance(clip, (bool, np.bool_)):
-            raise TypeError(f"clip must be True or False, got {clip!r}")
-        self.clip = bool(clip)
+        self.clip, self.rescale = _range_options(clip, rescale)
         self.selection = selection
         self.base = base
         self.epsilon = float(epsilon)
@@ -261,12 +288,12 @@ class PerturbedDataset(GroundTruthDataset):
             change = self.noise(factors)
         else:
             change = np.float32(self.epsilon) * self.pattern_for(self._codes(factors, clean))[:, None]
-        perturbed = clean + change
-        return np.clip(perturbed, 0.0, 1.0) if self.clip else perturbed
+        return fit_range(clean + change, self.epsilon, self.clip, self.rescale)
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """x̃ (n, C, H, W) float32: x + ε·f(s(x)) (or x + the image's fixed noise), in [−ε, 1 + ε], clipped
-        to [0, 1] when ``clip``. ``rng`` is required only for a base dataset that draws nuisance noise."""
+        to [0, 1] when ``clip``, mapped onto [0, 1] when ``rescale``. ``rng`` is required only for a base
+        dataset that draws nuisance noise."""
         factors = self.check_factors(factors)
         if self.draws_nuisance:
             rng = self._require_rng(rng)
@@ -288,7 +315,7 @@ class PerturbedDataset(GroundTruthDataset):
                         f"untwine.runs.load_dataset(path)")
 
     def describe(self) -> dict:
-        """The JSON-able description (format "untwine.perturbed-dataset", version 2)."""
+        """The JSON-able description (format "untwine.perturbed-dataset", version 3)."""
         description = {
             "format": FORMAT,
             "version": VERSION,
@@ -300,6 +327,7 @@ class PerturbedDataset(GroundTruthDataset):
             "kind": self.kind,
             "seed": self.seed,
             "clip": self.clip,
+            "rescale": self.rescale,
             "num_points": self.num_points,
             "scaling": self.scaling,
             "factor_names": list(self.factor_names),
@@ -346,16 +374,17 @@ class PerturbedDataset(GroundTruthDataset):
         kind, epsilon, seed = description["kind"], float(description["epsilon"]), int(description["seed"])
         run_dir = description.get("run_dir")
         clip = description_clip(description)
+        rescale = bool(description.get("rescale", False))
         selection = description.get("selection")
         if kind == "uniform":
             return cls(base, epsilon, "uniform", seed, run_dir=run_dir, num_points=description.get("num_points"),
-                       clip=clip, selection=selection)
+                       clip=clip, selection=selection, rescale=rescale)
         if posterior is None:
             raise ValueError(f"a pattern perturbation computes s through the encoder of its run ({run_dir}): pass "
                              f"posterior= (that run's model.posterior()), or use untwine.runs.load_dataset(path)")
         return cls(base, epsilon, kind, seed, posterior=_posterior_function(posterior),
                    latent=int(description["latent"]), scaling=dict(description["scaling"]), run_dir=run_dir,
-                   num_points=description.get("num_points"), clip=clip, selection=selection)
+                   num_points=description.get("num_points"), clip=clip, selection=selection, rescale=rescale)
 
 
 class PatternFactor(GroundTruthDataset):
@@ -369,7 +398,8 @@ class PatternFactor(GroundTruthDataset):
     variance). Observations are x + ε·f(s) with f the pattern of :class:`PerturbedDataset` for the
     same ``seed`` (same signs and column factors) and s scaled to pixel rows by the same rule,
     the 1st and 99th percentiles of s (here of its values, all equally likely) spanning the image
-    height. Not clipped unless ``clip`` (see the module docstring). ``base`` and ``base_options``
+    height. Not clipped unless ``clip``, not rescaled unless ``rescale`` (see the module docstring). ``base``
+    and ``base_options``
     name the base dataset (``untwine.data.get``); it must have image observations.
     """
 
@@ -377,7 +407,7 @@ class PatternFactor(GroundTruthDataset):
     source = "procedural"
 
     def __init__(self, base: str = "dsprites", base_options: dict | None = None, epsilon: float = 0.1,
-                 seed: int = 0, num_s_values: int = 32, clip: bool = False):
+                 seed: int = 0, num_s_values: int = 32, clip: bool = False, rescale: bool = False):
         from . import get  # the registry lives in the room's __init__, which imports this module
 
         if not isinstance(base, str) or base == self.name:
@@ -388,10 +418,12 @@ class PatternFactor(GroundTruthDataset):
             raise ValueError(f"epsilon must be a number in [0, 1] (pixels are in [0, 1]), got {epsilon!r}")
         if isinstance(num_s_values, bool) or not isinstance(num_s_values, (int, np.integer)) or num_s_values < 2:
             raise ValueError(f"num_s_values must be an integer ≥ 2, got {num_s_values!r}")
-        if not isinstance(clip, (bool, np.bool_)):
-            raise TypeError(f"clip must be True or False, got {clip!r}")
-        self._record_options(base=base, base_options=dict(base_options) if base_options else None,
-                             epsilon=float(epsilon), seed=int(seed), num_s_values=int(num_s_values), clip=bool(clip))
+        clip, rescale = _range_options(clip, rescale)
+        options = dict(base=base, base_options=dict(base_options) if base_options else None, epsilon=float(epsilon),
+                       seed=int(seed), num_s_values=int(num_s_values), clip=clip)
+        if rescale:  # recorded only when set, so that the specs of existing runs read as before
+            options["rescale"] = True
+        self._record_options(**options)
         self.base = get(base, **(base_options or {}))
         if len(self.base.observation_shape) != 3:
             raise ValueError(f"the pattern needs image observations (C, H, W); {base!r} has "
@@ -400,7 +432,7 @@ class PatternFactor(GroundTruthDataset):
             raise ValueError(f"{base!r} already has a factor called 's'")
         self.epsilon = float(epsilon)
         self.seed = int(seed)
-        self.clip = bool(clip)
+        self.clip, self.rescale = clip, rescale
         self.factor_names = (*self.base.factor_names, "s")
         self.factor_sizes = (*(int(s) for s in self.base.factor_sizes), int(num_s_values))
         self.observation_shape = tuple(self.base.observation_shape)
@@ -426,15 +458,15 @@ class PatternFactor(GroundTruthDataset):
         return shifted_pattern(self._pattern, self._blocks, self.rows(s), self._height)
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """x + ε·f(s) (n, C, H, W) float32, in [−ε, 1 + ε] (clipped to [0, 1] when ``clip``); ``rng`` is required
+        """x + ε·f(s) (n, C, H, W) float32, in [−ε, 1 + ε] (clipped to [0, 1] when ``clip``, mapped onto [0, 1]
+        when ``rescale``); ``rng`` is required
         only for a base dataset that draws nuisance noise."""
         factors = self.check_factors(factors)
         if self.draws_nuisance:
             rng = self._require_rng(rng)
         clean = np.asarray(self.base.observe(factors[:, :-1], rng), dtype=np.float32)
         change = np.float32(self.epsilon) * self.pattern_for(self.s_values[factors[:, -1]])[:, None]
-        perturbed = clean + change
-        return np.clip(perturbed, 0.0, 1.0) if self.clip else perturbed
+        return fit_range(clean + change, self.epsilon, self.clip, self.rescale)
 
 
 def _is_deterministic(data: GroundTruthDataset) -> bool:
@@ -447,7 +479,7 @@ def _is_deterministic(data: GroundTruthDataset) -> bool:
 
 def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pattern", seed: int = 0,
             num_points: int = 10_000, run_dir: str | None = None, *, clip: bool = False,
-            selection: dict | None = None) -> PerturbedDataset:
+            selection: dict | None = None, rescale: bool = False) -> PerturbedDataset:
     """The perturbed dataset of seed 002: x̃ = x + ε·f(s(x)) (clipped to [0, 1] only with ``clip=True``).
 
     ``data``: the dataset to perturb. ``posterior``: a callable numpy observations
@@ -457,8 +489,8 @@ def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pa
     ``kind="uniform"`` is the §5.3 control (U[−ε, ε] per pixel, fixed per image) and
     needs no posterior (None). ``run_dir``: an opaque string recorded in the
     description, naming the run whose encoder ``posterior`` is, so that the description
-    can be rebuilt (the data room never opens it). ``clip``: see the module docstring
-    (what a model sees). To choose the run among several β-VAE restarts as §4 does, use
+    can be rebuilt (the data room never opens it). ``clip``, ``rescale``: see the module
+    docstring (what a model sees). To choose the run among several β-VAE restarts as §4 does, use
     :func:`perturb_lowest_mig`. See the module docstring for f and for how s is scaled
     to pixel rows.
     """
@@ -474,7 +506,8 @@ def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pa
             raise TypeError(f"run_dir must be a string (recorded, never opened), got {type(run_dir).__name__}")
         run_dir = os.fspath(run_dir)
     if kind == "uniform":
-        return PerturbedDataset(data, epsilon, "uniform", seed, run_dir=run_dir, clip=clip, selection=selection)
+        return PerturbedDataset(data, epsilon, "uniform", seed, run_dir=run_dir, clip=clip, selection=selection,
+                                rescale=rescale)
     if posterior is None:
         raise ValueError("the pattern perturbation needs posterior: a callable observations -> (means, variances) "
                          "(e.g. a trained model's .posterior()); only kind='uniform' takes None")
@@ -493,7 +526,7 @@ def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pa
                          f"encodes nothing to perturb along; train it longer or use kind='uniform'") from None
     scaling["mean_variances"] = [float(v) for v in variances.mean(axis=0)]
     return PerturbedDataset(data, epsilon, "pattern", seed, posterior=posterior, latent=latent, scaling=scaling,
-                            run_dir=run_dir, num_points=num_points, clip=clip, selection=selection)
+                            run_dir=run_dir, num_points=num_points, clip=clip, selection=selection, rescale=rescale)
 
 
 def lowest_mig(migs: Sequence[float]) -> int:
@@ -510,7 +543,7 @@ def lowest_mig(migs: Sequence[float]) -> int:
 def perturb_lowest_mig(data: GroundTruthDataset, posteriors: Sequence, epsilon: float, *,
                        migs: Sequence[float] | Callable | None = None, run_dirs: Sequence[str] | None = None,
                        kind: str = "pattern", seed: int = 0, num_points: int = 10_000,
-                       clip: bool = False) -> PerturbedDataset:
+                       clip: bool = False, rescale: bool = False) -> PerturbedDataset:
     """Seed 002 §4 step (i)–(iii): among several β-VAE runs (restarts), the one with the lowest MIG gives s.
 
     ``posteriors``: one posterior per candidate run (a callable observations -> (means,
@@ -538,7 +571,8 @@ def perturb_lowest_mig(data: GroundTruthDataset, posteriors: Sequence, epsilon: 
     selection = {"rule": "lowest MIG (seed 002, section 4, step (i))", "migs": scores, "chosen": chosen,
                  "run_dirs": run_dirs}
     return perturb(data, posteriors[chosen], epsilon, kind=kind, seed=seed, num_points=num_points,
-                   run_dir=None if run_dirs is None else run_dirs[chosen], clip=clip, selection=selection)
+                   run_dir=None if run_dirs is None else run_dirs[chosen], clip=clip, selection=selection,
+                   rescale=rescale)
 
 
 def description_clip(description: dict) -> bool:
@@ -568,6 +602,13 @@ def _check_description(description, source: str) -> None:
         raise ValueError(f"{source}: a version-{version} description must say 'clip' (true or false)")
     if clip is not None and not isinstance(clip, bool):
         raise ValueError(f"{source}: 'clip' must be true or false, got {clip!r}")
+    rescale = description.get("rescale")
+    if rescale is None and version >= 3:
+        raise ValueError(f"{source}: a version-{version} description must say 'rescale' (true or false)")
+    if rescale is not None and not isinstance(rescale, bool):
+        raise ValueError(f"{source}: 'rescale' must be true or false, got {rescale!r}")
+    if rescale and description_clip(description):
+        raise ValueError(f"{source}: 'clip' and 'rescale' exclude each other; set one of them to false")
     selection = description.get("selection")
     if selection is not None and not isinstance(selection, dict):
         raise ValueError(f"{source}: 'selection' must be an object, got {selection!r}")

@@ -30,14 +30,15 @@ class StudyFailed(RuntimeError):
 
 
 def prepare(spec: StudySpec, out: Path) -> list:
-    """Check ``spec`` against the one kept in ``out`` (refusing changes other than added runs, naming them) and
-    keep the new one; returns the runs the change adds ([] for a new study or the same spec)."""
+    """Check ``spec`` against the one kept in ``out`` (refusing changes other than added runs, naming them; a run
+    whose directory does not exist, never started or deleted, may change) and keep the new one; returns the runs
+    the change adds or plans anew ([] for a new study or the same spec)."""
     out.mkdir(parents=True, exist_ok=True)
     if not (out / SPEC_FILE).is_file():
         save_spec(out, spec)
         return []
     old = stored_spec(out)
-    problems, added = spec_differences(old, spec)
+    problems, added = spec_differences(old, spec, started=lambda path: (out / path).exists())
     if problems:
         raise StudyChanged(
             f"{out} holds a study with another spec ({out / SPEC_FILE}); these differences change finished work:\n  "

@@ -48,6 +48,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..config import RunConfig, TrainConfig
 from ..models.vae import ModelConfig
@@ -546,10 +547,12 @@ def expand(spec: StudySpec) -> list[PlannedRun]:
     return runs
 
 
-def spec_differences(old: StudySpec, new: StudySpec) -> tuple[list[str], list[PlannedRun]]:
+def spec_differences(old: StudySpec, new: StudySpec,
+                     started: Callable[[str], bool] | None = None) -> tuple[list[str], list[PlannedRun]]:
     """What changed from ``old`` to ``new``: (differences that change finished work, as sentences; runs that are
     new). The executor section, name and description may change freely; a change is accepted when it only adds
-    runs (more seeds, another value, dataset or method)."""
+    runs (more seeds, another value, dataset or method). ``started(path)``: whether a run of ``old`` has begun
+    (its directory exists); a run that has not may change or go, it is planned anew (None: every run has)."""
     problems = []
     for key in ("representations",):
         if getattr(old, key) != getattr(new, key):
@@ -561,12 +564,17 @@ def spec_differences(old: StudySpec, new: StudySpec) -> tuple[list[str], list[Pl
                 problems.append(f"[{section}] {key}: {a.get(key)!r} before, {b.get(key)!r} now")
     old_runs = {r.path: r for r in expand(old)}
     new_runs = {r.path: r for r in expand(new)}
+    added = []
     for path, run in old_runs.items():
+        if started is not None and not started(path):
+            if path in new_runs and new_runs[path].id != run.id:
+                added.append(new_runs[path])
+            continue
         if path not in new_runs:
             problems.append(f"run {path} is no longer in the spec")
         elif new_runs[path].id != run.id:
             problems.append(f"run {path} changed: {_config_changes(run.config, new_runs[path].config)}")
-    added = [r for p, r in new_runs.items() if p not in old_runs]
+    added += [r for p, r in new_runs.items() if p not in old_runs]
     return problems, added
 
 

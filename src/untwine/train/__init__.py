@@ -28,6 +28,7 @@ import io
 import json
 import sys
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -187,6 +188,36 @@ class _Prefetch:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _TargetRange:
+    """Watches the Bernoulli likelihood's targets: outside [0, 1] its sigmoid cross-entropy softplus(l) − t·l has
+    no minimum in the logit l, so the loss can fall without bound (seed 002's unclipped perturbations do
+    this). The first batch outside [0, 1] gets a warning; a non-finite loss afterwards names it as the likely
+    cause. Two reductions of a NumPy batch per step: nothing against a training step."""
+
+    FIX = ("rescale the data onto [0, 1] (untwine.data.perturb(..., rescale=True), or the dataset option "
+           "rescale = true of pattern-factor), clip it, or use the Gaussian likelihood (likelihood = \"gaussian\")")
+
+    def __init__(self, bernoulli: bool):
+        self.bernoulli = bernoulli
+        self.low, self.high = 0.0, 1.0
+
+    def check(self, observations: np.ndarray, step: int) -> None:
+        if not self.bernoulli:
+            return
+        low, high = float(observations.min()), float(observations.max())
+        if (low < 0 or high > 1) and self.low >= 0 and self.high <= 1:
+            warnings.warn(f"the observations of step {step} lie in [{low:.4g}, {high:.4g}], outside [0, 1]: under "
+                          f"the Bernoulli likelihood a target outside [0, 1] has no minimum, so the loss can fall "
+                          f"without bound and the run may diverge; {self.FIX}", RuntimeWarning, stacklevel=3)
+        self.low, self.high = min(self.low, low), max(self.high, high)
+
+    def hint(self) -> str:
+        if self.low >= 0 and self.high <= 1:
+            return ""
+        return (f" The observations reached [{self.low:.4g}, {self.high:.4g}], outside [0, 1], where the Bernoulli "
+                f"likelihood has no minimum: a lower learning rate may only delay the divergence; {self.FIX}.")
+
+
 class _Log:
     """log.csv rows, written only together with a checkpoint so that the log never runs ahead of the
     saved state."""
@@ -271,11 +302,13 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
         bar = tqdm(total=tc.steps, initial=start, unit="step", desc=f"{config.model.objective} on {config.dataset}",
                    dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)
     batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps, sampler)
+    targets = _TargetRange(model.likelihood == "bernoulli")
     tick, tick_step = time.perf_counter(), start
     last_checkpoint = time.monotonic()
     step = start
     try:
         for step, (_, observations) in zip(range(start, tc.steps), batches):
+            targets.check(observations, step)
             x = model.prepare(torch.from_numpy(observations).to(device))
             generator = torch.Generator(device=device).manual_seed(_step_seed(tc.seed, step))
             terms, logs, record = objective(model, x, step, generator)
@@ -289,7 +322,7 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
                     f"loss term {bad[0]!r} is {float(terms.get(bad[0], loss).detach())} at step {step}; the last "
                     f"checkpoint (step {kept}) is kept in {files.state_dir}. Lower the learning rate (e.g. "
                     f"--lr {tc.lr / 10:g}) or the regularisation weight, then run again with the same --out to "
-                    f"continue from step {kept}."
+                    f"continue from step {kept}.{targets.hint()}"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
