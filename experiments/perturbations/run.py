@@ -259,6 +259,43 @@ def crossover(rows: list[dict], base: str, column: str, others: tuple | None = N
     return math.nan
 
 
+# -- Tables 1-2: does a model encode s? ---------------------------------------------------------------------
+
+def s_information(pattern_path: Path, table_rows: list[dict], table_dir: Path, num_points: int,
+                  seed: int = 0) -> list[dict]:
+    """Seed 002's mechanism, per table run: does the model encode s, the code that drives the pattern? From
+    ``num_points`` uniform draws, each observed in the run's own dataset (original, uniform or pattern): the
+    largest mutual information between one of its latents (posterior mean) and s(x) (s of the clean image, from
+    the encoder of the restart the pattern was built from), both in 20-bin histograms as MIG, over s's entropy;
+    and, for comparison, the same normalised MI of the factor it encodes best."""
+    from untwine import runs
+    from untwine.metrics import discrete_entropy, discrete_mutual_info, histogram_discretize
+
+    pattern = runs.load_dataset(str(pattern_path))
+    rng = np.random.default_rng(seed)
+    factors = pattern.sample_factors(num_points, rng)
+    s_bins = histogram_discretize(pattern.code(pattern.base.observe(factors, rng))[:, None], 20)
+    s_entropy = float(discrete_entropy(s_bins)[0])
+    factor_entropy = discrete_entropy(factors)
+    source = str(Path(pattern.run_dir).resolve())
+    rows = []
+    for row in table_rows:
+        run_dir = table_dir / row["run_dir"]
+        model, config = runs.load_model(str(run_dir))
+        dataset = runs.load_dataset(config.dataset, config.dataset_options)
+        means = model.posterior()(dataset.observe(factors, np.random.default_rng(seed)))[0]
+        codes = histogram_discretize(means, 20)
+        with_s = discrete_mutual_info(codes, s_bins)[:, 0] / s_entropy
+        with_factors = discrete_mutual_info(codes, factors) / factor_entropy  # (d, K)
+        latent = int(np.argmax(with_s))
+        rows.append({"dataset": row["dataset"], "variant": row["variant"], "method": row["method"],
+                     "seed": row["seed"], "s_latent": latent, "s_normalized_mi": float(with_s[latent]),
+                     "best_factor": pattern.factor_names[int(np.argmax(with_factors.max(axis=0)))],
+                     "best_factor_normalized_mi": float(with_factors.max()),
+                     "s_source": str(run_dir.resolve()) == source, "run_dir": row["run_dir"]})
+    return rows
+
+
 # -- figure 4 (c): which latent encodes which factor --------------------------------------------------------
 
 def information_levels(run_dir: str, num_points: int, seed: int = 0) -> list[dict]:
@@ -521,7 +558,16 @@ def main() -> None:
         base, variant = split_label(row["label"])
         results.append({"dataset": base, "variant": variant, **row})
     write_csv(out / f"results-{args.scale}.csv", results)
+    encodes_s = []
+    for base in datasets:
+        encodes_s += s_information(described / description_name(base, "pattern", args.observations),
+                                   [r for r in results if r["dataset"] == base], table_dir, settings["info_points"])
+    write_csv(out / f"s-information-{args.scale}.csv", encodes_s)
     summary = summarise(results)
+    for row in summary:
+        mine = [e["s_normalized_mi"] for e in encodes_s if not e["s_source"]  # s's own run: 1 by definition
+                and (e["dataset"], e["method"], e["variant"]) == (row["dataset"], row["method"], row["variant"])]
+        row["s_normalized_mi_mean"] = float(np.mean(mine)) if mine else math.nan
     write_csv(out / f"summary-{args.scale}.csv", summary)
     figure_mig(results, datasets, methods, out / f"mig-{args.scale}.png")
     figure_examples({base: (described / description_name(base, "pattern", args.observations),
@@ -573,7 +619,8 @@ def main() -> None:
     for row in summary:
         paper = "" if row["paper_mig"] is None else f" (seed 002: {row['paper_mig']:.2f})"
         say(f"{row['dataset']:9s} {row['method']:11s} {row['variant']:9s} MIG {row['mig_mean']:.3f} ± "
-            f"{row['mig_std']:.3f} over {row['runs']} runs{paper}")
+            f"{row['mig_std']:.3f} over {row['runs']} runs{paper}; a latent's MI with s / H(s) "
+            f"{row['s_normalized_mi_mean']:.3f}")
     for base, cross in info["crossovers"].items():
         say(f"{base}: s on top of local expansiveness from ε ≈ {cross['local_expansiveness']:.3f}, of explained "
             f"variance from ε ≈ {cross['explained_variance']:.3f}")

@@ -77,6 +77,10 @@ def test_fit_range_maps_minus_epsilon_to_0_and_1_plus_epsilon_to_1():
     np.testing.assert_array_equal(fit_range(x, 0.1, True, False), [0.0, 0.0, 0.5, 1.0, 1.0])
     assert fit_range(x, 0.1, False, False) is x
     np.testing.assert_allclose(fit_range(np.array([-0.25, 1.25], dtype=np.float32), 0.25, False, True), [0, 1])
+    # float32 rounding of (1.2 + 0.2)/1.4 is 1 + 2⁻²³: the map is clipped, so 1 + ε lands on exactly 1
+    top = np.array([1.2], dtype=np.float32)
+    assert (top + np.float32(0.2)) / np.float32(1.4) > 1
+    assert fit_range(top, 0.2, False, True)[0] == 1.0 and fit_range(-top + 1, 0.2, False, True)[0] == 0.0
 
 
 def test_rescaling_keeps_the_whole_pattern_within_0_and_1(dsprites):
@@ -125,6 +129,13 @@ def test_clip_and_rescale_exclude_each_other_and_must_be_booleans(dsprites, tmp_
         np.testing.assert_array_equal(again.observe(factors), made.observe(factors))
     chosen = perturb_lowest_mig(dsprites, [fake_posterior], 0.1, migs=[0.2], num_points=20, rescale=True)
     assert chosen.rescale is True and chosen.observe(factors).min() >= 0
+    # a version-2 description (written before rescale existed, without it) is read as not rescaled
+    old = {k: v for k, v in uniform.describe().items() if k != "rescale"}
+    old["version"] = 2
+    again = from_description(old)
+    assert again.rescale is False and again.describe()["rescale"] is False and again.describe()["version"] == 3
+    np.testing.assert_array_equal(again.observe(factors),
+                                  perturb(dsprites, None, 0.1, kind="uniform", seed=1).observe(factors))
 
 def test_pattern_is_deterministic_for_a_seed(dsprites):
     factors = dsprites.sample_factors(16, np.random.default_rng(2))

@@ -91,11 +91,13 @@ def _range_options(clip, rescale) -> tuple[bool, bool]:
 
 def fit_range(perturbed: np.ndarray, epsilon: float, clip: bool, rescale: bool) -> np.ndarray:
     """x̃ as it is (neither), clipped to [0, 1] (``clip``) or mapped from [−ε, 1 + ε] onto [0, 1] as
-    (x̃ + ε)/(1 + 2ε) (``rescale``); float32 in, float32 out."""
+    (x̃ + ε)/(1 + 2ε) (``rescale``; clipped after the map, which float32 rounding can take past 1 by an ulp, as
+    at ε = 0.2); float32 in, float32 out."""
     if clip:
         return np.clip(perturbed, 0.0, 1.0)
     if rescale:
-        return ((perturbed + np.float32(epsilon)) / np.float32(1.0 + 2.0 * epsilon)).astype(np.float32)
+        mapped = (perturbed + np.float32(epsilon)) / np.float32(1.0 + 2.0 * epsilon)
+        return np.clip(mapped, 0.0, 1.0).astype(np.float32)
     return perturbed
 VERSION = 3
 _PERCENTILES = (1.0, 99.0)

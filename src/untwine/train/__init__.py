@@ -206,7 +206,7 @@ class _TargetRange:
             return
         low, high = float(observations.min()), float(observations.max())
         if (low < 0 or high > 1) and self.low >= 0 and self.high <= 1:
-            warnings.warn(f"the observations of step {step} lie in [{low:.4g}, {high:.4g}], outside [0, 1]: under "
+            warnings.warn(f"the observations of step {step} lie in [{low:.9g}, {high:.9g}], outside [0, 1]: under "
                           f"the Bernoulli likelihood a target outside [0, 1] has no minimum, so the loss can fall "
                           f"without bound and the run may diverge; {self.FIX}", RuntimeWarning, stacklevel=3)
         self.low, self.high = min(self.low, low), max(self.high, high)
@@ -214,7 +214,7 @@ class _TargetRange:
     def hint(self) -> str:
         if self.low >= 0 and self.high <= 1:
             return ""
-        return (f" The observations reached [{self.low:.4g}, {self.high:.4g}], outside [0, 1], where the Bernoulli "
+        return (f" The observations reached [{self.low:.9g}, {self.high:.9g}], outside [0, 1], where the Bernoulli "
                 f"likelihood has no minimum: a lower learning rate may only delay the divergence; {self.FIX}.")
 
 
