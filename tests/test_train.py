@@ -81,18 +81,26 @@ def test_resume_after_kill_between_checkpoints(tmp_path, monkeypatch):
     assert weights(tmp_path / "killed") == weights(whole)
 
 
-def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
+def poison_beta_kl(monkeypatch, at_step: int, factor: float):
+    """Multiply the β-VAE's KL term by ``factor`` (NaN, inf) at step ``at_step``; returns the true regulariser."""
     import untwine.models.beta_vae as beta_vae
 
     original = beta_vae.BetaVAE.regularizer
 
     def poisoned(self, step):
         terms, logs = original(self, step)
-        if step.step == 5:
-            terms["beta_kl"] = terms["beta_kl"] * float("nan")
+        if step.step == at_step:
+            terms["beta_kl"] = terms["beta_kl"] * factor
         return terms, logs
 
     monkeypatch.setattr(beta_vae.BetaVAE, "regularizer", poisoned)
+    return original
+
+
+def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
+    import untwine.models.beta_vae as beta_vae
+
+    original = poison_beta_kl(monkeypatch, 5, float("nan"))
     with pytest.raises(NonFiniteLossError, match=r"'beta_kl'.*step 5.*checkpoint \(step 4\)"):
         train(small_config(steps=10), tmp_path / "r", progress=False)
     state = json.loads((tmp_path / "r" / "state" / "state.json").read_text())
@@ -113,7 +121,6 @@ def test_bernoulli_targets_outside_0_1_are_warned_once_and_named_when_the_loss_d
     batch is warned about, and a later non-finite loss names the range and the fix."""
     import warnings
 
-    import untwine.models.beta_vae as beta_vae
     from untwine.data import get, perturb
 
     dsprites = get("dsprites")
@@ -125,17 +132,10 @@ def test_bernoulli_targets_outside_0_1_are_warned_once_and_named_when_the_loss_d
     assert re.match(r"the observations of step 0 lie in \[-0\.0999\d+, 1\.0999\d+\], outside \[0, 1\]: under "
                     r"the Bernoulli likelihood a target outside \[0, 1\] has no minimum", messages[0])
     assert "rescale=True" in messages[0] and 'likelihood = "gaussian"' in messages[0]
-    original = beta_vae.BetaVAE.regularizer
-
-    def poisoned(self, step):
-        terms, logs = original(self, step)
-        if step.step == 2:
-            terms["beta_kl"] = terms["beta_kl"] * float("inf")
-        return terms, logs
-
-    monkeypatch.setattr(beta_vae.BetaVAE, "regularizer", poisoned)
-    diverged = (r"step 2; .* The observations reached \[-0\.0999\d+, 1\.0999\d+\], outside \[0, 1\], where the Bernoulli "
-                r"likelihood has no minimum: a lower learning rate may only delay the divergence; rescale the data")
+    poison_beta_kl(monkeypatch, 2, float("inf"))
+    diverged = (r"step 2; .* The observations reached \[-0\.0999\d+, 1\.0999\d+\], outside \[0, 1\], where the "
+                r"Bernoulli likelihood has no minimum: a lower learning rate may only delay the divergence; rescale "
+                r"the data")
     with pytest.raises(NonFiniteLossError, match=diverged):
         with pytest.warns(RuntimeWarning):
             train(small_config(steps=3), tmp_path / "diverged", progress=False, data=unbounded)

@@ -21,25 +21,7 @@ for folder in (str(HERE.parent), str(HERE)):
     if folder not in sys.path:
         sys.path.insert(0, folder)
 from _common import pyplot, say, write_csv  # noqa: E402
-from run import METHODS, SCALES, default_precision, information_levels  # noqa: E402
-
-
-def config_for(epsilon: float, steps: int, seed: int, precision: str):
-    """run.py's figure-4c run (cpu scale, rescaled observations) at ``epsilon``, trained for ``steps``."""
-    from untwine.config import RunConfig
-
-    cpu = SCALES["cpu"]
-    config = RunConfig()
-    config.dataset = "pattern-factor"
-    config.dataset_options = {"base": "dsprites", "epsilon": epsilon, "rescale": True}
-    config.model.objective = "beta-vae"
-    config.model.latent_dim = 6
-    config.model.likelihood = "bernoulli"
-    config.model.params = dict(METHODS["beta-vae"][0])
-    config.train.steps, config.train.lr, config.train.batch_size = steps, cpu["lr"], cpu["batch_size"]
-    config.train.seed, config.train.precision = seed, precision
-    config.evaluate.metrics = ["mig", "active_units"]
-    return config
+from run import default_precision, information_levels, single_config  # noqa: E402
 
 
 def figure(rows: list[dict], epsilon: float, path: Path) -> None:
@@ -74,7 +56,8 @@ def main() -> None:
     run_dir = args.runs_dir.resolve() / "longer" / f"eps{args.epsilon:g}-seed{args.seed}"
     rows = []
     for steps in range(args.every, args.steps + 1, args.every):
-        train_run(config_for(args.epsilon, steps, args.seed, precision), run_dir, progress=False)
+        options = {"base": "dsprites", "epsilon": args.epsilon, "rescale": True}  # run.py's figure-4c run
+        train_run(single_config("pattern-factor", options, 6, steps, args.seed, precision), run_dir, progress=False)
         log = read_log(run_dir).set_index("step")
         for level in information_levels(str(run_dir), args.points):
             rows.append({"epsilon": args.epsilon, "seed": args.seed, "steps": steps,

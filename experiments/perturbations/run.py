@@ -147,6 +147,23 @@ def study_spec(name: str, datasets: list, methods: list, settings: dict, precisi
     return spec_from_table(table)
 
 
+def single_config(dataset: str, dataset_options: dict, latent_dim: int, steps: int, seed: int, precision: str,
+                  scale: str = "cpu"):
+    """One β-VAE run as the studies above configure it (β = 4, Bernoulli, the scale's lr and batch), for the
+    scripts beside this one that train single runs (unclipped.py, longer.py)."""
+    from untwine.config import RunConfig
+
+    settings = SCALES[scale]
+    config = RunConfig()
+    config.dataset, config.dataset_options = dataset, dict(dataset_options)
+    config.model.objective, config.model.latent_dim, config.model.likelihood = "beta-vae", latent_dim, "bernoulli"
+    config.model.params = dict(METHODS["beta-vae"][0])
+    config.train.steps, config.train.lr, config.train.batch_size = steps, settings["lr"], settings["batch_size"]
+    config.train.seed, config.train.precision = seed, precision
+    config.evaluate.metrics = ["mig", "active_units"]
+    return config
+
+
 def scored_runs(spec, out: Path) -> list[dict]:
     """One row per run of a study: its dataset label, method, seed, directory, MIG, active units and the
     training summary of its log."""

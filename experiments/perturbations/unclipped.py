@@ -24,24 +24,7 @@ for folder in (EXPERIMENTS, str(HERE)):
     if folder not in sys.path:
         sys.path.insert(0, folder)
 from _common import say, write_csv  # noqa: E402
-from run import METHODS, SCALES, uniform_description  # noqa: E402
-
-
-def config_for(dataset: Path, seed: int, steps: int, precision: str):
-    """The table's β-VAE (run.py, cpu scale) on ``dataset``, with its own steps and precision."""
-    from untwine.config import RunConfig
-
-    cpu = SCALES["cpu"]
-    config = RunConfig()
-    config.dataset = str(dataset)
-    config.model.objective = "beta-vae"
-    config.model.latent_dim = 5
-    config.model.likelihood = "bernoulli"
-    config.model.params = dict(METHODS["beta-vae"][0])
-    config.train.steps, config.train.lr, config.train.batch_size = steps, cpu["lr"], cpu["batch_size"]
-    config.train.seed, config.train.precision = seed, precision
-    config.evaluate.metrics = ["mig", "active_units"]
-    return config
+from run import single_config, uniform_description  # noqa: E402
 
 
 def main() -> None:
@@ -65,7 +48,8 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the warning this script is about, once per run
             try:
-                train_run(config_for(dataset, seed, args.steps, args.precision), run_dir, progress=False)
+                train_run(single_config(str(dataset), {}, 5, args.steps, seed, args.precision), run_dir,
+                          progress=False)
             except NonFiniteLossError as error:
                 diverged = str(error).split(";")[0]
         log = read_log(run_dir)
