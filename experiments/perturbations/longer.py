@@ -13,6 +13,7 @@ The first stage is run.py's figure-4c run at that ε (same config, same seed: th
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -52,20 +53,36 @@ def main() -> None:
     args = parser.parse_args()
     from untwine.runs import read_log, train_run
 
+    from untwine.atomic import atomic_write
+    from untwine.run_files import read_manifest
+
     precision = default_precision("cpu")
     run_dir = args.runs_dir.resolve() / "longer" / f"eps{args.epsilon:g}-seed{args.seed}"
+    # A stage's information levels are computed from that stage's weights, which the next stage replaces: each is
+    # kept in a file beside the run as soon as it is computed, and a rerun reads them back instead.
+    stages_file = run_dir.with_name(run_dir.name + "-stages.json")
+    stages = json.loads(stages_file.read_text()) if stages_file.is_file() else {}
     rows = []
     for steps in range(args.every, args.steps + 1, args.every):
-        options = {"base": "dsprites", "epsilon": args.epsilon, "rescale": True}  # run.py's figure-4c run
-        train_run(single_config("pattern-factor", options, 6, steps, args.seed, precision), run_dir, progress=False)
-        log = read_log(run_dir).set_index("step")
-        for level in information_levels(str(run_dir), args.points):
-            rows.append({"epsilon": args.epsilon, "seed": args.seed, "steps": steps,
-                         "reconstruction": float(log.loc[steps, "reconstruction"]), "kl": float(log.loc[steps, "kl"]),
-                         **level})
-        s = next(r for r in rows if r["steps"] == steps and r["factor"] == "s")
+        if str(steps) not in stages:
+            manifest = read_manifest(run_dir) if run_dir.is_dir() else None
+            if manifest is not None and manifest.step > steps:
+                raise SystemExit(f"{run_dir} is at step {manifest.step}, past the stage at {steps} steps whose "
+                                 f"information levels are not in {stages_file}: its weights are gone. Delete the "
+                                 f"run directory (and {stages_file.name}) to train it again.")
+            options = {"base": "dsprites", "epsilon": args.epsilon, "rescale": True}  # run.py's figure-4c run
+            train_run(single_config("pattern-factor", options, 6, steps, args.seed, precision), run_dir,
+                      progress=False)
+            log = read_log(run_dir).set_index("step")
+            stages[str(steps)] = [{"epsilon": args.epsilon, "seed": args.seed, "steps": steps,
+                                   "reconstruction": float(log.loc[steps, "reconstruction"]),
+                                   "kl": float(log.loc[steps, "kl"]), **level}
+                                  for level in information_levels(str(run_dir), args.points)]
+            atomic_write(stages_file, json.dumps(stages, indent=1))
+        rows += stages[str(steps)]
+        s = next(r for r in stages[str(steps)] if r["factor"] == "s")
         say(f"{steps} steps: s's best latent {s['latent']} carries {s['normalized_mi']:.3f} of H(s); "
-            f"{s['num_active_units']} active units; reconstruction {log.loc[steps, 'reconstruction']:.1f} nats")
+            f"{s['num_active_units']} active units; reconstruction {s['reconstruction']:.1f} nats")
     write_csv(args.out / "longer-cpu.csv", rows)
     figure(rows, args.epsilon, args.out / "longer-cpu.png")
 
