@@ -94,7 +94,7 @@ def range_options(observations: str) -> dict:
 
 def description_name(base: str, variant: str, observations: str) -> str:
     """The file of a perturbed dataset's description: the unclipped ones keep their first names."""
-    suffix = "" if observations == "unclipped" else f"-{observations}d"
+    suffix = {"unclipped": "", "rescale": "-rescaled", "clip": "-clipped"}[observations]
     return f"{base}-{variant}-{label_eps(EPSILON)}{suffix}.json"
 
 
@@ -435,7 +435,8 @@ def figure_information(rows: list[dict], datasets, path: Path) -> None:
 
 
 def figure_examples(descriptions: dict, path: Path) -> None:
-    """Per base dataset: clean images, their pattern-perturbed and uniform-noise versions, and the change ×1/ε."""
+    """Per base dataset: clean images, their pattern-perturbed and uniform-noise versions, and the pattern's change
+    (against the clean image brought to the same range) scaled to fill the grey range."""
     from untwine import data, runs
     from untwine.data.perturb import fit_range
 

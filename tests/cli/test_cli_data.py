@@ -73,9 +73,9 @@ def test_perturb_command(tmp_path, capsys):
     assert (rescaled.clip, rescaled.rescale) == (False, True)
     factors = rescaled.sample_factors(4, np.random.default_rng(0))
     np.testing.assert_allclose(rescaled.observe(factors), (data.observe(factors) + 0.05) / 1.1, atol=1e-6)
-    assert untwine_main(["perturb", str(run), "--epsilon", "0.05", "--kind", "uniform", "--range", "clip",
-                         "--out", str(tmp_path / "c.json")]) == 0
-    assert (load_dataset(tmp_path / "c.json").clip, load_dataset(tmp_path / "c.json").rescale) == (True, False)
+    assert untwine_main(["perturb", str(run), "--epsilon", "0.05", "--kind", "uniform", "--range", "clip"]) == 0
+    clipped = load_dataset(run / "perturbed-uniform-eps0.05-seed0-clipped.json")
+    assert (clipped.clip, clipped.rescale) == (True, False)
     # the pattern perturbation is rebuilt through the run's encoder, and trains
     pattern = load_dataset(written)
     assert pattern.kind == "pattern" and pattern.epsilon == 0.1 and pattern.factor_sizes == (3, 6, 40, 32, 32)

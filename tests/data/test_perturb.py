@@ -68,7 +68,6 @@ def test_clipping_halves_the_pattern_on_binary_images(dsprites):
     np.testing.assert_allclose(half, np.clip(clean + full, 0, 1) - clean, atol=1e-6)
 
 
-
 def test_fit_range_maps_minus_epsilon_to_0_and_1_plus_epsilon_to_1():
     x = np.array([-0.1, 0.0, 0.5, 1.0, 1.1], dtype=np.float32)
     rescaled = fit_range(x, 0.1, False, True)
@@ -85,7 +84,8 @@ def test_fit_range_maps_minus_epsilon_to_0_and_1_plus_epsilon_to_1():
 
 def test_rescaling_keeps_the_whole_pattern_within_0_and_1(dsprites):
     """Rescaled, every pixel still moves by exactly ±ε relative to the image's contrast:
-    x̃' = (x + ε·f + ε)/(1 + 2ε), so the background is ε/(1 + 2ε) ± ε/(1 + 2ε), 0 or 1/6 at ε = 0.1, and the object 1 − that."""
+    x̃' = (x + ε·f + ε)/(1 + 2ε), so the background is ε/(1 + 2ε) ± ε/(1 + 2ε), 0 or 1/6 at ε = 0.1, and the
+    object 1 − that."""
     unscaled = perturb(dsprites, fake_posterior, 0.1, seed=0, num_points=200)
     rescaled = perturb(dsprites, fake_posterior, 0.1, seed=0, num_points=200, rescale=True)
     assert (rescaled.rescale, rescaled.clip, unscaled.rescale) == (True, False, False)
@@ -136,6 +136,7 @@ def test_clip_and_rescale_exclude_each_other_and_must_be_booleans(dsprites, tmp_
     assert again.rescale is False and again.describe()["rescale"] is False and again.describe()["version"] == 3
     np.testing.assert_array_equal(again.observe(factors),
                                   perturb(dsprites, None, 0.1, kind="uniform", seed=1).observe(factors))
+
 
 def test_pattern_is_deterministic_for_a_seed(dsprites):
     factors = dsprites.sample_factors(16, np.random.default_rng(2))

@@ -42,7 +42,7 @@ def cmd_perturb(args) -> int:
     run_dir = Path(args.run_dir)
     perturbed = perturb_run(run_dir, args.epsilon, kind=args.kind, seed=args.seed, num_points=args.points,
                             clip=args.range == "clip", rescale=args.range == "rescale")
-    suffix = "" if args.range == "unclipped" else f"-{args.range}d"
+    suffix = {"unclipped": "", "rescale": "-rescaled", "clip": "-clipped"}[args.range]
     out = args.out or run_dir / f"perturbed-{args.kind}-eps{args.epsilon:g}-seed{args.seed}{suffix}.json"
     path = perturbed.save(out)
     if perturbed.kind == "pattern":

@@ -50,7 +50,7 @@ mean and unit variance and independent of the others, so that its effect on the 
 statistics (:mod:`untwine.data.statistics`) and on a trained model can be isolated.
 
 A perturbed dataset describes itself as JSON (:meth:`PerturbedDataset.describe`,
-:meth:`~PerturbedDataset.save`; version 2): the base dataset's :meth:`spec`, the latent, ε,
+:meth:`~PerturbedDataset.save`; version 3): the base dataset's :meth:`spec`, the latent, ε,
 kind, seed, ``clip``, ``rescale``, scaling and an opaque ``run_dir`` string that names the run
 whose encoder computes s (and, from :func:`perturb_lowest_mig`, the candidates' MIGs). A
 version-1 description (no ``clip``) was clipped and is read with ``clip=True``; a version-2
@@ -76,6 +76,10 @@ from .base import GroundTruthDataset
 
 KINDS = ("pattern", "uniform")
 FORMAT = "untwine.perturbed-dataset"
+VERSION = 3
+_PERCENTILES = (1.0, 99.0)
+
+Posterior = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def _range_options(clip, rescale) -> tuple[bool, bool]:
@@ -99,10 +103,6 @@ def fit_range(perturbed: np.ndarray, epsilon: float, clip: bool, rescale: bool) 
         mapped = (perturbed + np.float32(epsilon)) / np.float32(1.0 + 2.0 * epsilon)
         return np.clip(mapped, 0.0, 1.0).astype(np.float32)
     return perturbed
-VERSION = 3
-_PERCENTILES = (1.0, 99.0)
-
-Posterior = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def _posterior_function(posterior) -> Posterior:
@@ -400,9 +400,8 @@ class PatternFactor(GroundTruthDataset):
     variance). Observations are x + ε·f(s) with f the pattern of :class:`PerturbedDataset` for the
     same ``seed`` (same signs and column factors) and s scaled to pixel rows by the same rule,
     the 1st and 99th percentiles of s (here of its values, all equally likely) spanning the image
-    height. Not clipped unless ``clip``, not rescaled unless ``rescale`` (see the module docstring). ``base``
-    and ``base_options``
-    name the base dataset (``untwine.data.get``); it must have image observations.
+    height. Not clipped unless ``clip``, not rescaled unless ``rescale`` (see the module docstring).
+    ``base`` and ``base_options`` name the base dataset (``untwine.data.get``); it must have image observations.
     """
 
     name = "pattern-factor"
@@ -461,8 +460,7 @@ class PatternFactor(GroundTruthDataset):
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """x + ε·f(s) (n, C, H, W) float32, in [−ε, 1 + ε] (clipped to [0, 1] when ``clip``, mapped onto [0, 1]
-        when ``rescale``); ``rng`` is required
-        only for a base dataset that draws nuisance noise."""
+        when ``rescale``); ``rng`` is required only for a base dataset that draws nuisance noise."""
         factors = self.check_factors(factors)
         if self.draws_nuisance:
             rng = self._require_rng(rng)
