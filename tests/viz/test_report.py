@@ -135,3 +135,64 @@ def test_latent_factor_figure_on_a_known_code(tmp_path):
     latent_factor_figure(means, factors, sprites, [0], kl, tmp_path / "lf.png")
     image = mpimg.imread(tmp_path / "lf.png")
     assert image.shape[1] > image.shape[0] > 100 and image.std() > 0.01
+
+
+class _CentroidModel:
+    """A model with a known posterior on dSprites: z0 = the sprite's column centroid + 0.02 × its area (active,
+    σ² = 0.01), z1 = its row centroid (active), z2 = 1e-3 × the column centroid (collapsed: σ² = 1, the prior's,
+    yet its mean still moves a little with the input, as a collapsed VAE latent's does, and more cleanly with
+    pos_x than z0's)."""
+
+    def posterior(self):
+        def encode(observations):
+            images = np.asarray(observations, np.float64).reshape(len(observations), 64, 64)
+            mass = images.sum(axis=(1, 2))
+            cols = (images.sum(axis=1) * np.arange(64)).sum(axis=1) / mass
+            rows = (images.sum(axis=2) * np.arange(64)).sum(axis=1) / mass
+            means = np.column_stack([cols + 0.02 * mass, rows, 1e-3 * cols])
+            variances = np.column_stack([np.full(len(mass), 0.01), np.full(len(mass), 0.01), np.ones(len(mass))])
+            return means, variances
+        return encode
+
+
+def test_collapsed_latents_are_marked_and_left_out_of_the_active_matrix(tmp_path):
+    from untwine import data
+    from untwine.viz.report import latents_and_factors
+
+    sprites = data.get("dsprites")
+    page = latents_and_factors(_CentroidModel(), sprites, tmp_path, np.random.default_rng(0), num_points=1500)
+    # the latent table marks z2 collapsed and the two others active
+    assert "<tr class=collapsed><td>z2</td>" in page
+    assert "<tr class=active><td>z0</td>" in page and "<tr class=active><td>z1</td>" in page
+    # z2 (a collapsed latent) has the largest MI with pos_x: the page says so instead of leaving it framed as the
+    # latent that knows most
+    assert "1 of 3 latents are collapsed" in page
+    misled = page.split("<b>The latent with the largest MI with ")[1].split(" is a collapsed one</b>")[0]
+    assert "pos_x" in misled.split(", ") and "pos_y" not in misled
+    # the MIG of both matrices, against an independent computation on the same points
+    rng = np.random.default_rng(0)
+    factors = sprites.sample_factors(1500, rng)
+    means, _ = _CentroidModel().posterior()(sprites.observe(factors, rng))
+    every, active = latent_factor_information(means, factors), latent_factor_information(means[:, :2], factors)
+    x = sprites.factor_names.index("pos_x")
+    assert every["top"][x] == 2
+    assert f"MIG over every latent is {every['mig']:.3f} and over the active latents {active['mig']:.3f}" in page
+    assert active["gaps"][x] > every["gaps"][x] + 0.15  # z0 no longer shares pos_x with its collapsed copy
+    for name in ("report_mutual_information.png", "report_mutual_information_active.png"):
+        image = mpimg.imread(tmp_path / name)
+        assert image.shape[0] > 50 and image.std() > 0.01, name
+    assert "report_mutual_information_active.png" in page
+
+
+def test_no_active_matrix_without_a_collapsed_latent(tmp_path):
+    from untwine import data
+    from untwine.viz.report import latents_and_factors
+
+    class Active(_CentroidModel):
+        def posterior(self):
+            encode = super().posterior()
+            return lambda x: (encode(x)[0][:, :2], encode(x)[1][:, :2])
+
+    page = latents_and_factors(Active(), data.get("dsprites"), tmp_path, np.random.default_rng(0), num_points=500)
+    assert "collapsed" not in page.replace("Collapsed latents are hatched", "").replace("a frame on one", "")
+    assert not (tmp_path / "report_mutual_information_active.png").exists()

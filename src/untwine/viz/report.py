@@ -33,6 +33,8 @@ MAX_LATENTS_SHOWN = 10
 #: (dSprites' shape, as in Chen et al.'s figure).
 MAX_COLOUR_VALUES = 4
 FACTOR_COLOURS = ("#2b6cb0", "#dd6b20", "#38a169", "#d53f8c")
+#: The frame of a collapsed latent in the mutual-information matrix.
+COLLAPSED_COLOUR = "#dd6b20"
 
 
 def _plt():
@@ -91,10 +93,13 @@ def loss_curves(log, path: Path) -> bool:
     return True
 
 
+def _mean_kl(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    return np.mean(gaussian_kl(mean, np.log(np.maximum(var, 1e-12)), variance=var), axis=0)
+
+
 def latent_kl(model, observations: np.ndarray) -> np.ndarray:
     """Mean KL(q(z_j|x) ‖ N(0, 1)) of each latent over ``observations``."""
-    mean, var = model.posterior()(observations)
-    return np.mean(gaussian_kl(mean, np.log(np.maximum(var, 1e-12)), variance=var), axis=0)
+    return _mean_kl(*model.posterior()(observations))
 
 
 def traversals(model, observation: np.ndarray, order: np.ndarray, steps: int = 9) -> np.ndarray:
@@ -108,7 +113,8 @@ def traversals(model, observation: np.ndarray, order: np.ndarray, steps: int = 9
     return decoded.reshape(len(order), steps, *decoded.shape[1:])
 
 
-def _traversal_figure(grid_images: np.ndarray, order: np.ndarray, kl: np.ndarray, path: Path) -> None:
+def _traversal_figure(grid_images: np.ndarray, order: np.ndarray, kl: np.ndarray, path: Path,
+                      collapsed: np.ndarray | None = None) -> None:
     plt = _plt()
     rows, steps = grid_images.shape[:2]
     fig, axes = plt.subplots(rows, steps, figsize=(steps * 0.9 + 1.6, rows * 0.9 + 0.5), squeeze=False)
@@ -120,7 +126,9 @@ def _traversal_figure(grid_images: np.ndarray, order: np.ndarray, kl: np.ndarray
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
-                ax.set_ylabel(f"z{order[r]}\nKL {kl[order[r]]:.2f}", rotation=0, ha="right", va="center", fontsize=8)
+                gone = collapsed is not None and collapsed[order[r]]
+                ax.set_ylabel(f"z{order[r]}\nKL {kl[order[r]]:.2f}" + ("\ncollapsed" if gone else ""), rotation=0,
+                              ha="right", va="center", fontsize=8, color="#718096" if gone else "black")
             if r == 0:
                 ax.set_title(f"{values[c]:+.1f}", fontsize=8)
     fig.subplots_adjust(left=0.14, right=0.99, top=0.93, bottom=0.01, wspace=0.05, hspace=0.05)
@@ -179,15 +187,22 @@ def latent_kl_figure(kl: np.ndarray, active: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
-def mutual_information_figure(info: dict, factor_names, kl: np.ndarray, path: Path, n: int) -> None:
+def mutual_information_figure(info: dict, factor_names, kl: np.ndarray, path: Path, n: int,
+                              collapsed: np.ndarray | None = None, latents=None, title: str | None = None) -> None:
     """The latent × factor MI / H(factor) as a heat map; per factor the latent with the largest MI
-    framed in black, the second-largest dashed, and the normalised gap (MIG's term) under the name."""
+    framed in black, the second-largest dashed, and the normalised gap (MIG's term) under the name.
+
+    ``latents``: the latent index of each row (default 0 … d − 1; ``kl`` and ``collapsed`` are indexed by
+    it). Rows of ``collapsed`` latents are hatched and labelled "collapsed", and a frame on one is drawn in
+    orange, so that a reader does not take a collapsed latent for the one that knows most about a factor."""
     plt = _plt()
     from matplotlib.patches import Rectangle
 
     matrix = info["normalized"]
     d, k = matrix.shape
-    left, right, top, bottom, pw, ph = 1.2, 0.9, 0.35, 0.55, 0.95 * k, 0.34 * d
+    latents = np.arange(d) if latents is None else np.asarray(latents)
+    collapsed = np.zeros(len(kl), bool) if collapsed is None else np.asarray(collapsed, bool)
+    left, right, top, bottom, pw, ph = 1.6, 0.9, 0.35, 0.55, 0.95 * k, 0.34 * d
     width, height = left + right + pw, top + bottom + ph
     fig, ax = plt.subplots(figsize=(width, height))
     fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height)
@@ -195,16 +210,25 @@ def mutual_information_figure(info: dict, factor_names, kl: np.ndarray, path: Pa
     for (i, j), v in np.ndenumerate(matrix):
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
                 color="white" if v > 0.6 * max(float(matrix.max()), 1e-9) else "#1a202c")
+    for i in range(d):
+        if collapsed[latents[i]]:
+            ax.add_patch(Rectangle((-0.5, i - 0.5), k, 1, fill=False, lw=0, hatch="///", ec="#a0aec0"))
     for j in range(k):
-        ax.add_patch(Rectangle((j - 0.5, info["top"][j] - 0.5), 1, 1, fill=False, lw=2, ec="black"))
-        if d > 1:
-            ax.add_patch(Rectangle((j - 0.5, info["second"][j] - 0.5), 1, 1, fill=False, lw=1.3, ec="black", ls="--"))
+        for row, style in ((info["top"][j], {"lw": 2}), (info["second"][j], {"lw": 1.3, "ls": "--"})):
+            if style.get("ls") and d < 2:
+                continue
+            colour = COLLAPSED_COLOUR if collapsed[latents[row]] else "black"
+            ax.add_patch(Rectangle((j - 0.5, row - 0.5), 1, 1, fill=False, ec=colour, **style))
     ax.set_xticks(range(k))
     ax.set_xticklabels([f"{name}\ngap {gap:.2f}" for name, gap in zip(factor_names, info["gaps"])], fontsize=7)
     ax.set_yticks(range(d))
-    ax.set_yticklabels([f"z{i} (KL {kl[i]:.2f})" if i < len(kl) else f"z{i}" for i in range(d)], fontsize=7)
-    ax.set_title(f"MI(latent; factor) / H(factor), n = {n:,} points, 20-bin histogram: MIG here {info['mig']:.3f}",
-                 fontsize=8)
+    ax.set_yticklabels([f"z{j} (KL {kl[j]:.2f})" + (" collapsed" if collapsed[j] else "") for j in latents],
+                       fontsize=7)
+    for label, j in zip(ax.get_yticklabels(), latents):
+        if collapsed[j]:
+            label.set_color("#718096")
+    ax.set_title(title or f"MI(latent; factor) / H(factor), n = {n:,} points, 20-bin histogram: "
+                          f"MIG here {info['mig']:.3f}", fontsize=8)
     bar = fig.colorbar(image, cax=fig.add_axes((1 - (right - 0.15) / width, bottom / height, 0.15 / width,
                                                  ph / height)))
     bar.ax.tick_params(labelsize=7)
@@ -271,6 +295,19 @@ def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, 
     plt.close(fig)
 
 
+def _latent_table(kl: np.ndarray, variance: np.ndarray, info: dict, names) -> str:
+    """A row per latent, most KL first: KL, mean posterior variance, active or collapsed, and the factor it
+    shares the most MI with (normalised), collapsed rows marked."""
+    rows = ["<table class=latents><tr><th>latent</th><th>KL (nats)</th><th>E[σ²]</th><th>state</th>"
+            "<th>largest MI / H(factor)</th></tr>"]
+    for j in np.argsort(-kl, kind="stable"):
+        k = int(np.argmax(info["normalized"][j]))
+        state = "active" if variance[j] < ACTIVE_VARIANCE else "collapsed"
+        rows.append(f"<tr class={state}><td>z{j}</td><td>{kl[j]:.2f}</td><td>{variance[j]:.2f}</td><td>{state}</td>"
+                    f"<td>{html.escape(str(names[k]))} {info['normalized'][j, k]:.2f}</td></tr>")
+    return "".join(rows) + "</table>"
+
+
 def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, num_points: int = 4000) -> str:
     """The section on latents and factors (KL per latent, the MI heat map with MIG gaps, the
     latent-versus-factor plot), its PNG files written beside the page; returns its HTML."""
@@ -279,21 +316,46 @@ def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, nu
     means, variances = model.posterior()(observations)
     means = np.asarray(means, dtype=np.float64)
     variances = np.asarray(variances, dtype=np.float64)
-    kl = np.mean(gaussian_kl(means, np.log(np.maximum(variances, 1e-12)), variance=variances), axis=0)
+    kl = _mean_kl(means, variances)
     is_active = variances.mean(axis=0) < ACTIVE_VARIANCE
     names = list(getattr(data, "factor_names", [f"factor {k}" for k in range(factors.shape[1])]))
     latent_kl_figure(kl, is_active, run_dir / "report_latent_kl.png")
     info = latent_factor_information(means, factors)
-    mutual_information_figure(info, names, kl, run_dir / "report_mutual_information.png", num_points)
+    collapsed = ~is_active
+    mutual_information_figure(info, names, kl, run_dir / "report_mutual_information.png", num_points,
+                              collapsed=collapsed)
     active = [int(j) for j in np.argsort(-kl, kind="stable") if is_active[j]][:MAX_LATENTS_SHOWN]
     parts = ["<h2>Latents and factors</h2>",
              f"<p class=sub>From {num_points:,} points drawn uniformly over the factors (a fresh sample; the scores "
              "in the table above use their own).</p>",
              "<img src='report_latent_kl.png' alt='KL per latent'>",
+             _latent_table(kl, variances.mean(axis=0), info, names),
              "<p class=sub>Mutual information between each latent's posterior mean and each factor, divided by the "
-             "factor's entropy. Framed: the latent that knows most about a factor (solid) and the runner-up (dashed); "
-             "MIG is the mean over factors of the difference, shown as <i>gap</i> under each factor.</p>",
+             "factor's entropy, over every latent as MIG's reference protocol computes it. Framed: the latent with "
+             "the largest MI with a factor (solid) and the runner-up (dashed); MIG is the mean over factors of the "
+             "difference, shown as <i>gap</i> under each factor. Collapsed latents are hatched, and a frame on one "
+             "is orange.</p>",
              "<img src='report_mutual_information.png' alt='mutual information between latents and factors'>"]
+    if collapsed.any() and is_active.any():
+        kept = np.flatnonzero(is_active)
+        active_info = latent_factor_information(means[:, kept], factors)
+        mutual_information_figure(active_info, names, kl, run_dir / "report_mutual_information_active.png",
+                                  num_points, collapsed=collapsed, latents=kept,
+                                  title=f"Active latents only ({len(kept)} of {len(kl)}): MIG over them "
+                                        f"{active_info['mig']:.3f}")
+        misled = [name for name, top in zip(names, info["top"]) if collapsed[top]]
+        parts.append(
+            f"<p class=sub>{int(collapsed.sum())} of {len(kl)} latents are collapsed: their posterior is the prior "
+            f"(mean posterior variance {ACTIVE_VARIANCE:g} or more), so they pass nothing to the decoder. Their "
+            "posterior mean still moves a little with the input, and the histogram spreads each latent's own range "
+            "over 20 bins, so a collapsed latent can show mutual information with a factor. The same matrix over "
+            "the active latents only, below, shows what the model uses: where a factor's gap differs between the "
+            "two, the score's gap for it involves a collapsed latent. Here MIG over every latent is "
+            f"{info['mig']:.3f} and over the active latents {active_info['mig']:.3f}."
+            + (f" <b>The latent with the largest MI with {', '.join(misled)} is a collapsed one</b>: the framed "
+               "latent is not one the decoder uses." if misled else "")
+            + "</p><img src='report_mutual_information_active.png' "
+              "alt='mutual information between the active latents and the factors'>")
     if active:
         latent_factor_figure(means, factors, data, active, kl, run_dir / "report_latent_factors.png")
         parts.append("<p class=sub>Latent versus factor (as in Chen et al. 2018): a row per active latent (mean "
@@ -408,6 +470,7 @@ img{max-width:100%;image-rendering:pixelated} .sub{color:#4a5568}
 .warn{background:#fffaf0;border:1px solid #dd6b20;padding:.5em .8em;color:#7b341e}
 .warn-inline{color:#c05621;font-size:.8em} table.detail{font-size:.85em;margin:.3em 0} h3{font-size:1em}
 details summary{cursor:pointer;color:#2b6cb0}
+tr.collapsed td{color:#718096;background:#f7fafc} table.latents{margin:.5em 0}
 """
 
 
@@ -449,14 +512,16 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
         _plt().imsave(run_dir / "report_reconstructions.png", np.kron(grid, np.ones((2, 2, 1))))
         sections.append("<h2>Reconstructions</h2><p class=sub>Top: data. Bottom: decoder mean at the posterior mean."
                         "</p><img src='report_reconstructions.png' alt='reconstructions'>")
-        kl = latent_kl(model, observations)
+        mean, var = model.posterior()(observations)
+        kl = _mean_kl(mean, var)
         order = np.argsort(-kl)
         images = traversals(model, observations[0], order)
-        _traversal_figure(images, order, kl, run_dir / "report_traversals.png")
+        _traversal_figure(images, order, kl, run_dir / "report_traversals.png",
+                          collapsed=np.mean(var, axis=0) >= ACTIVE_VARIANCE)
         sections.append("<h2>Latent traversals</h2><p class=sub>A row per latent, ordered by mean KL to the prior "
                         f"(most informative first); each latent swept from {TRAVERSAL_RANGE[0]:g} to "
                         f"{TRAVERSAL_RANGE[1]:g} with the others at one image's posterior mean. Latents with KL "
-                        "near 0 are unused.</p><img src='report_traversals.png' alt='latent traversals'>")
+                        "near 0 are unused; those marked collapsed have the prior's variance.</p><img src='report_traversals.png' alt='latent traversals'>")
     else:
         sections.append("<p class=sub>Observations are not images: no reconstructions or traversals shown.</p>")
 
