@@ -177,8 +177,9 @@ def main() -> None:
     table = args.runs_dir / "results.csv"
     rows = read_rows(table)
     done = {(r["candidate"], r["precision"], int(r["seed"])) for r in rows}
+    # seed by seed, precisions interleaved: a run cut short leaves every precision with as many seeds
     tasks = [(c, p, s, args.runs_dir, args.threads, args.steps) for c in args.candidates.split(",")
-             for p in args.precisions.split(",") for s in parse_seeds(args.seeds) if (c, p, s) not in done]
+             for s in parse_seeds(args.seeds) for p in args.precisions.split(",") if (c, p, s) not in done]
     for c in args.candidates.split(","):
         candidate_config(c, "fp32", 0, 1)  # unknown names fail before anything trains
     context = multiprocessing.get_context("spawn")

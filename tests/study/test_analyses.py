@@ -258,7 +258,7 @@ def test_score_distribution_quantiles():
     runs = grid(datasets=("d1",), methods=("beta-vae",), values=(1.0,), seeds=5)
     runs["a"] = np.arange(1.0, 6.0)
     result = A.score_distribution(long_table(runs, {"a": ("a", "k")}), scores=[SCORES_AB[0]])
-    for level in ("method", "value"):
+    for level in ("method", "setting"):
         row = result[result["level"] == level].iloc[0]
         assert (row["n"], row["min"], row["q25"], row["median"], row["q75"], row["max"]) == (5, 1, 2, 3, 4, 5)
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from _study_helpers import sha, write_spec
+from _study_helpers import sha, spec_text, write_spec
 
 from untwine.cli import main as untwine_main
 from untwine.runs import load_model, read_log
@@ -124,8 +124,9 @@ def test_collect_row_by_row(tmp_path, capsys):
     assert "rows from 4 runs" in capsys.readouterr().out
     table = pd.read_parquet(out / "results.parquet")
     assert list(table.columns) == table_columns(["beta"])
-    assert list(table.columns) == [c for c in COLUMNS if c != "param.*"][:2] + ["param.beta"] + \
-        [c for c in COLUMNS if c != "param.*"][2:]
+    assert list(table.columns) == [c for c in COLUMNS if c != "param.*"][:3] + ["param.beta"] + \
+        [c for c in COLUMNS if c != "param.*"][3:]
+    assert set(table["method"]) == {"beta-vae", "beta-tcvae"}  # no method of this spec names itself
     pd.testing.assert_frame_equal(table, collect(out, write=False), check_dtype=False)
     csv = pd.read_csv(out / "results.csv")
     assert len(csv) == len(table) and list(csv.columns) == list(table.columns)
@@ -234,3 +235,27 @@ def test_study_report_calls_the_viz_room_with_the_collected_table(tmp_path, caps
     monkeypatch.setitem(sys.modules, "untwine.viz.study_report", None)  # as if the module were not there
     assert untwine_main(["study", "report", str(out)]) == 2
     assert "the study report is not available" in capsys.readouterr().err
+
+
+def test_two_named_methods_of_one_model_are_two_cells(tmp_path):
+    """Two methods of beta-vae with their own names (and learning rates) over the same β: collect names each
+    run's method, and the analyses keep their runs in separate cells instead of pooling them as seeds."""
+    from untwine.study import analyses as A
+
+    text = spec_text(seeds="2", values="[1]", steps=40, tcvae=False).replace(
+        '[[methods]]\nmodel = "beta-vae"\ngrid = {beta = [1]}\n',
+        '[[methods]]\nname = "fast"\nmodel = "beta-vae"\ngrid = {beta = [1]}\ntrain = {lr = 3e-3}\n\n'
+        '[[methods]]\nname = "slow"\nmodel = "beta-vae"\ngrid = {beta = [1]}\ntrain = {lr = 1e-4}\n')
+    assert 'name = "slow"' in text
+    spec = tmp_path / "named.toml"
+    spec.write_text(text)
+    out = tmp_path / "study"
+    run(spec, out, progress=False, echo=None)
+    table = collect(out, write=False)
+    by_path = table.drop_duplicates("path").set_index("path")["method"]
+    assert {p.split("/")[1]: m for p, m in by_path.items()} == {"fast": "fast", "slow": "slow"}
+    assert set(table["model"]) == {"beta-vae"}
+    runs = A.run_table(table)
+    assert sorted(runs["setting"].unique()) == ["fast: beta=1", "slow: beta=1"]
+    overview = A.overview(table)
+    assert sorted(overview["method"]) == ["fast", "slow"] and (overview["seeds_max"] == 2).all()

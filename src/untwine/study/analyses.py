@@ -16,7 +16,10 @@ Vocabulary used throughout:
 * a method's **regularisation strength** is the one hyperparameter the reference grid
   varies for it (:data:`REGULARISATION`: β for β-VAE and β-TCVAE, γ for FactorVAE, C_max
   for AnnealedVAE, λ_od for DIP-VAE-I/II); its value is the run's ``value``;
-* a **cell** is (dataset, model, value): the runs that differ only by their seed.
+* a **setting** is the method (its name in the spec, ``method``; the model for tables without that column)
+  with every hyperparameter its runs set; a **cell** is (dataset, setting): the runs that differ only by
+  their seed. Two settings that share a regularisation value (AnnealedVAE's c_max = 50 with γ = 100 and
+  with γ = 1000, or two named methods of one model) are two cells, never one.
 
 An analysis that cannot say anything (a score, a dataset or a seed it needs is absent)
 raises :class:`AnalysisError`, a ``ValueError`` whose message names what is missing and
@@ -160,16 +163,17 @@ def _run_key(table: pd.DataFrame) -> pd.Series:
 
 
 def _strength(runs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Per run, (the name of its method's regularisation hyperparameter, its value).
+    """Per run, (the name of its method's regularisation hyperparameter, its value): the x axis of the
+    figures, never a cell's identity (that is ``setting``).
 
-    Methods of :data:`REGULARISATION` use their column; another method uses the one
+    Methods whose model is in :data:`REGULARISATION` use its column; another method uses the one
     ``param.`` column that varies among its runs, if exactly one does; otherwise no value (NaN).
     """
     names = pd.Series("", index=runs.index, dtype=object)
     values = pd.Series(np.nan, index=runs.index, dtype=float)
     params = [c for c in runs.columns if str(c).startswith(PARAM_PREFIX)]
-    for model, rows in runs.groupby("model", sort=False).groups.items():
-        column = REGULARISATION.get(model)
+    for _, rows in runs.groupby("method", sort=False).groups.items():
+        column = REGULARISATION.get(runs.loc[rows[0], "model"])
         if column is None or column not in runs.columns or runs.loc[rows, column].isna().all():
             varying = [c for c in params if runs.loc[rows, c].nunique(dropna=True) > 1]
             column = varying[0] if len(varying) == 1 else None
@@ -180,6 +184,68 @@ def _strength(runs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return names, values
 
 
+def _number(value) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.12g}" if isinstance(value, (float, np.floating, int, np.integer)) else str(value)
+
+
+def _settings(runs: pd.DataFrame, params: list[str]) -> pd.Series:
+    """Per run, its hyperparameter setting as one label: the method's name and every hyperparameter it sets
+    (``"annealed-vae: c_max=50, gamma=1000"``). Two runs are seeds of one cell exactly when their dataset and
+    setting agree (seed 001's "hyperparameter setting" is the whole setting, not one value of it)."""
+    labels = []
+    columns = [(c, c[len(PARAM_PREFIX):]) for c in sorted(params)]
+    for row in runs[["method"] + [c for c, _ in columns]].itertuples(index=False):
+        parts = [f"{name}={_number(v)}" for (_, name), v in zip(columns, row[1:])
+                 if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        labels.append(f"{row[0]}: " + (", ".join(parts) if parts else "defaults"))
+    return pd.Series(labels, index=runs.index, dtype=object)
+
+
+def _also_varies(runs: pd.DataFrame, params: list[str]) -> pd.Series:
+    """Per run, the hyperparameters besides the x axis's that vary among its method's runs ("" when none):
+    a figure drawn against ``value`` must say that its points at one value are several settings."""
+    out = pd.Series("", index=runs.index, dtype=object)
+    for _, rows in runs.groupby("method", sort=False).groups.items():
+        axis = PARAM_PREFIX + str(runs.loc[rows[0], "hyperparameter"])
+        varying = [c[len(PARAM_PREFIX):] for c in sorted(params)
+                   if c != axis and runs.loc[rows, c].nunique(dropna=True) > 1]
+        out.loc[rows] = ", ".join(varying)
+    return out
+
+
+def _without_duplicates(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with each (run, representation, metric, key) once. Rows repeated with the same value (a table
+    appended to itself, a run collected twice) are collapsed with a warning that names the runs; the same score
+    with two different values is refused (the table cannot say which one is right)."""
+    key = pd.DataFrame({"run": _run_key(table).to_numpy(), "representation": table["representation"].to_numpy(),
+                        "metric": table["metric"].to_numpy(), "key": table["key"].to_numpy()})
+    repeated = key.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return table
+    values = pd.to_numeric(table["value"], errors="coerce").to_numpy(dtype=float)
+    rows = key[repeated].assign(value=values[repeated])
+    spread = rows.groupby(["run", "representation", "metric", "key"], sort=False)["value"].agg(
+        lambda v: v.nunique(dropna=False))
+    conflicting = spread[spread > 1]
+    if len(conflicting):
+        run, rep, metric, name = conflicting.index[0]
+        found = sorted(rows[(rows["run"] == run) & (rows["metric"] == metric) & (rows["key"] == name)
+                            & (rows["representation"] == rep)]["value"].unique())
+        raise AnalysisError(
+            f"run {run!r} has {metric}/{name} ({rep} representation) {len(found)} times with different values "
+            f"({', '.join(f'{v:g}' for v in found)}){f' and {len(conflicting) - 1} more such score(s)' if len(conflicting) > 1 else ''}; "
+            "the table cannot say which is right. Collect the study again (untwine study collect DIR) instead of "
+            "concatenating tables")
+    runs = list(dict.fromkeys(rows["run"]))
+    warnings.warn(f"the results table repeats {int(repeated.sum() - len(spread))} row(s) of {len(runs)} run(s) "
+                  f"({', '.join(map(str, runs[:3]))}{', …' if len(runs) > 3 else ''}) with the same values; each is "
+                  "counted once. A table appended to itself or a run collected twice does this",
+                  RuntimeWarning, stacklevel=4)
+    return table[~key.duplicated(keep="first").to_numpy()].reset_index(drop=True)
+
+
 class StudyTable:
     """A results table indexed once for many analyses: the runs, each row's run, and the rows
     of each (metric, key, representation). Every analysis accepts the plain DataFrame or this
@@ -187,7 +253,7 @@ class StudyTable:
     (12,600 runs of the reference study are 3.3 million rows)."""
 
     def __init__(self, table: pd.DataFrame):
-        self.table = check_table(table)
+        self.table = _without_duplicates(check_table(table))
         codes, uniques = pd.factorize(_run_key(self.table), sort=False)
         self.run_codes = codes
         self.value = pd.to_numeric(self.table["value"], errors="coerce").to_numpy(dtype=float)
@@ -195,11 +261,17 @@ class StudyTable:
         scored = np.bincount(codes, weights=np.isfinite(self.value), minlength=n_runs) > 0
         first = np.full(n_runs, len(codes), dtype=np.int64)
         np.minimum.at(first, codes, np.arange(len(codes)))
-        keep = ["dataset", "model", "seed"] + [c for c in self.table.columns if str(c).startswith(PARAM_PREFIX)] \
+        params = [c for c in self.table.columns if str(c).startswith(PARAM_PREFIX)]
+        keep = ["dataset", "model"] + (["method"] if "method" in self.table.columns else []) + ["seed"] + params \
             + [c for c in ("reconstruction", "kl", "elbo", "steps", "wall_time", "path") if c in self.table.columns]
         runs = self.table.iloc[first][keep].reset_index(drop=True)
         runs.insert(0, "run", np.asarray(uniques, dtype=object))
+        if "method" not in runs.columns:  # a table collected before the method column existed
+            runs.insert(3, "method", runs["model"])
+        runs["method"] = runs["method"].fillna(runs["model"]).astype(str)
+        runs["setting"] = _settings(runs, params)
         runs["hyperparameter"], runs["value"] = _strength(runs)
+        runs["also_varies"] = _also_varies(runs, params)
         runs["scored"] = scored
         self.runs = runs
         parts = [pd.factorize(self.table[c], sort=False) for c in ("metric", "key", "representation")]
@@ -349,8 +421,8 @@ def _datasets(wide: pd.DataFrame):
 
 def overview(table) -> pd.DataFrame:
     """Per dataset × method: runs, scored runs, failed runs (no finite value; or a non-empty
-    ``error`` / a ``status`` of failed when the table has such a column), hyperparameter
-    values, seeds per cell (min and max), and the metrics scored."""
+    ``error`` / a ``status`` of failed when the table has such a column), values of the
+    regularisation hyperparameter, settings (cells), seeds per cell (min and max), and the metrics scored."""
     study = prepare(table)
     runs = study.runs.copy()
     failed = ~runs["scored"].to_numpy(dtype=bool)
@@ -368,12 +440,13 @@ def overview(table) -> pd.DataFrame:
         mask = has_metric.setdefault(metric, np.zeros(len(runs), dtype=bool))
         mask[study.run_codes[rows]] = True
     out = []
-    for (dataset, model), rows in runs.groupby(["dataset", "model"], sort=False):
-        seeds_per_cell = rows.groupby("value", dropna=False)["seed"].nunique()
+    for (dataset, method), rows in runs.groupby(["dataset", "method"], sort=False):
+        seeds_per_cell = rows.groupby("setting")["seed"].nunique()
         scored_metrics = [metric for metric, mask in has_metric.items() if mask[rows.index].any()]
-        out.append({"dataset": dataset, "model": model, "hyperparameter": rows["hyperparameter"].iloc[0],
+        out.append({"dataset": dataset, "method": method, "model": rows["model"].iloc[0],
+                    "hyperparameter": rows["hyperparameter"].iloc[0],
                     "runs": len(rows), "scored": int(rows["scored"].sum()), "failed": int(rows["failed"].sum()),
-                    "values": int(rows["value"].nunique(dropna=False)),
+                    "values": int(rows["value"].nunique(dropna=False)), "settings": int(rows["setting"].nunique()),
                     "seeds_min": int(seeds_per_cell.min()), "seeds_max": int(seeds_per_cell.max()),
                     "metrics": ", ".join(sorted(scored_metrics))})
     return pd.DataFrame(out)
@@ -392,7 +465,8 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
     Gaussian TC (REFERENCE.md, "Unsupervised"): ½(Σ log diag Σ − log det Σ) of the codes'
     covariance Σ, the ``unsupervised`` metric's ``gaussian_total_correlation``.
 
-    One row per (dataset, model, value, representation): ``n`` runs (seeds), ``n_infinite``
+    One row per (dataset, setting, representation), with its method, model, regularisation
+    ``hyperparameter`` and ``value``: ``n`` finite values (seeds) the statistics use, ``n_infinite``
     (a singular covariance gives an infinite TC, left out of the statistics), the ``median``
     and the ``quantiles`` band (``q_low``, ``q_high``) over seeds.
     """
@@ -403,6 +477,7 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
         if len(rows):
             run = study.runs.iloc[study.run_codes[rows]]
             parts.append(pd.DataFrame({"dataset": run["dataset"].to_numpy(), "model": run["model"].to_numpy(),
+                                       "method": run["method"].to_numpy(), "setting": run["setting"].to_numpy(),
                                        "hyperparameter": run["hyperparameter"].to_numpy(),
                                        "value": run["value"].to_numpy(), "representation": rep,
                                        "tc": study.value[rows]}))
@@ -414,20 +489,20 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
     frame = pd.concat(parts, ignore_index=True)
     frame["infinite"] = np.isinf(frame["tc"])
     frame.loc[frame["infinite"], "tc"] = np.nan
-    grouped = frame.groupby(["dataset", "model", "hyperparameter", "value", "representation"], sort=False,
-                            dropna=False)
+    grouped = frame.groupby(["dataset", "method", "setting", "model", "hyperparameter", "value", "representation"],
+                            sort=False, dropna=False)
     low, high = quantiles
-    out = grouped["tc"].agg(["size", "median"]).rename(columns={"size": "n"})
+    out = grouped["tc"].agg(["count", "median"]).rename(columns={"count": "n"})  # n: the values the median used
     out["n_infinite"] = grouped["infinite"].sum()
     q = grouped["tc"].quantile([low, high]).unstack()
     out["q_low"], out["q_high"] = q[low], q[high]
     out = out.reset_index()
     # the table's order of datasets and methods, then by value
-    rank = {c: {v: i for i, v in enumerate(dict.fromkeys(frame[c]))} for c in ("dataset", "model")}
-    out = out.assign(_d=out["dataset"].map(rank["dataset"]), _m=out["model"].map(rank["model"]))
-    out = out.sort_values(["_d", "_m", "value", "representation"], kind="stable").drop(columns=["_d", "_m"])
-    out = out[["dataset", "model", "hyperparameter", "value", "representation", "n", "n_infinite", "median",
-               "q_low", "q_high"]].reset_index(drop=True)
+    rank = {c: {v: i for i, v in enumerate(dict.fromkeys(frame[c]))} for c in ("dataset", "method")}
+    out = out.assign(_d=out["dataset"].map(rank["dataset"]), _m=out["method"].map(rank["method"]))
+    out = out.sort_values(["_d", "_m", "value", "setting", "representation"], kind="stable").drop(columns=["_d", "_m"])
+    out = out[["dataset", "method", "model", "setting", "hyperparameter", "value", "representation", "n",
+               "n_infinite", "median", "q_low", "q_high"]].reset_index(drop=True)
     out.attrs["quantiles"] = quantiles
     if len(parts) < 2:
         out.attrs["missing"] = ["TC of the " + (MEAN if parts[0]["representation"].iloc[0] == SAMPLED else SAMPLED)
@@ -436,18 +511,19 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
 
 
 def tc_trends(result: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, representation), Spearman of the median TC against strength
+    """Per (dataset, method, representation), Spearman of the cells' median TC against strength
     (sign flipped for :data:`WEAKER_WHEN_LARGER` methods, so that > 0 means "grows with regularisation")."""
     out = []
-    for (dataset, model, rep), rows in result.groupby(["dataset", "model", "representation"], sort=False):
+    for (dataset, method, rep), rows in result.groupby(["dataset", "method", "representation"], sort=False):
         rows = rows.dropna(subset=["value", "median"])
         if rows["value"].nunique() < 3:
             continue
         rho = rows["value"].corr(rows["median"], method="spearman")
-        if model in WEAKER_WHEN_LARGER:
+        if rows["model"].iloc[0] in WEAKER_WHEN_LARGER:
             rho = -rho
-        out.append({"dataset": dataset, "model": model, "representation": rep, "trend": rho})
-    return pd.DataFrame(out, columns=["dataset", "model", "representation", "trend"])
+        out.append({"dataset": dataset, "method": method, "model": rows["model"].iloc[0], "representation": rep,
+                    "trend": rho})
+    return pd.DataFrame(out, columns=["dataset", "method", "model", "representation", "trend"])
 
 
 # --------------------------------------------------------------------------------------
@@ -483,33 +559,35 @@ _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 def score_distribution(table, scores=SUPERVISED, representation: str = MEAN) -> pd.DataFrame:
     """The distribution of each score per method (hyperparameters and seeds pooled) and per
-    hyperparameter value within a method (only seeds vary) (seed 001, slide "Hyperparameters
+    setting within a method (only seeds vary) (seed 001, slide "Hyperparameters
     and random seeds are important than models", drawn there as violins).
 
-    One row per (dataset, score, model, value); ``level`` is ``"method"`` (value NaN: all
-    values pooled) or ``"value"``; columns n, mean, min, q05, q25, median, q75, q95, max.
+    One row per (dataset, score, method, setting); ``level`` is ``"method"`` (setting and value
+    empty: all settings pooled) or ``"setting"`` (with the setting's regularisation ``value``, the
+    figures' x axis); columns n (finite values used), mean, min, q05, q25, median, q75, q95, max.
     """
     wide = score_table(table, scores, representation)
     names = wide.attrs["scores"]
-    long = wide.melt(id_vars=["dataset", "model", "value"], value_vars=names, var_name="score",
-                     value_name="x").dropna(subset=["x"])
+    long = wide.melt(id_vars=["dataset", "method", "model", "setting", "hyperparameter", "value"], value_vars=names,
+                     var_name="score", value_name="x").dropna(subset=["x"])
     long = long[np.isfinite(long["x"])]
     if long.empty:
         raise AnalysisError(f"no finite value for any of {', '.join(names)}")
     parts = []
-    for level, keys in (("method", ["dataset", "score", "model"]), ("value", ["dataset", "score", "model", "value"])):
+    for level, keys in (("method", ["dataset", "score", "method", "model"]),
+                        ("setting", ["dataset", "score", "method", "model", "setting", "hyperparameter", "value"])):
         grouped = long.groupby(keys, sort=False, dropna=False)["x"]
         stats = grouped.agg(["size", "mean", "min", "max"]).rename(columns={"size": "n"})
         q = grouped.quantile(list(_QUANTILES)).unstack()
         q.columns = ["q05", "q25", "median", "q75", "q95"]
         stats = stats.join(q).reset_index()
         if level == "method":
-            stats.insert(3, "value", np.nan)
+            stats["setting"], stats["hyperparameter"], stats["value"] = None, None, np.nan
         stats.insert(0, "level", level)
         parts.append(stats)
     out = pd.concat(parts, ignore_index=True)
-    out = out[["level", "dataset", "score", "model", "value", "n", "mean", "min", "q05", "q25", "median", "q75",
-               "q95", "max"]]
+    out = out[["level", "dataset", "score", "method", "model", "setting", "hyperparameter", "value", "n", "mean", "min", "q05", "q25",
+               "median", "q75", "q95", "max"]]
     out.attrs["missing"] = wide.attrs["missing"]
     return out
 
@@ -524,31 +602,42 @@ def variance_share(table, scores=SUPERVISED, representation: str = MEAN) -> pd.D
     summed over runs, each term divided by the total. It puts a number on seed 001's
     reading of its violins (seeds and hyperparameters matter more than the method); the
     decomposition is ours, not the paper's.
-    The shares sum to 1; NaN when the score is constant over the dataset's runs.
+    The shares sum to 1; NaN when the score is constant over the dataset's runs. A cell is a whole
+    setting (``setting``), the method its name in the spec. With one seed per cell the seed's share
+    cannot be told from the setting's (all of the seeds' spread lands between cells): both are NaN
+    and ``note`` says why; cells with one seed beside cells with more are counted, and
+    ``seeds_min`` / ``seeds_max`` give the seeds per cell.
 
-    One row per (dataset, score): n, variance (ddof 0), method, hyperparameter, seed.
+    One row per (dataset, score): n, variance (ddof 0), method, hyperparameter, seed, seeds_min,
+    seeds_max, note.
     """
     wide = score_table(table, scores, representation)
     names = wide.attrs["scores"]
     out = []
     for dataset, rows in _datasets(wide):
-        cell = rows["model"].astype(str) + "|" + rows["value"].astype(str)
         for name in names:
             y = rows[name].to_numpy(dtype=float)
             keep = np.isfinite(y)
             if keep.sum() < 2:
                 continue
             y = y[keep]
-            method = rows["model"].to_numpy()[keep]
-            cells = cell.to_numpy()[keep]
+            method = rows["method"].to_numpy()[keep]
+            cells = rows["setting"].to_numpy()[keep]
             method_mean = pd.Series(y).groupby(method).transform("mean").to_numpy()
             cell_mean = pd.Series(y).groupby(cells).transform("mean").to_numpy()
+            seeds = pd.Series(y).groupby(cells).size()
             total = float(np.sum((y - y.mean()) ** 2))
             shares = (np.sum((method_mean - y.mean()) ** 2), np.sum((cell_mean - method_mean) ** 2),
                       np.sum((y - cell_mean) ** 2))
             shares = [s / total if total > 0 else np.nan for s in shares]
+            note = ""
+            if seeds.max() < 2:
+                shares[1] = shares[2] = np.nan
+                note = ("one seed per cell: the seed's share cannot be told from the hyperparameter's; "
+                        "add seeds to the study spec")
             out.append({"dataset": dataset, "score": name, "n": int(keep.sum()), "variance": total / keep.sum(),
-                        "method": shares[0], "hyperparameter": shares[1], "seed": shares[2]})
+                        "method": shares[0], "hyperparameter": shares[1], "seed": shares[2],
+                        "seeds_min": int(seeds.min()), "seeds_max": int(seeds.max()), "note": note})
     if not out:
         raise AnalysisError("no score has two finite values on one dataset")
     result = pd.DataFrame(out)
@@ -597,12 +686,12 @@ def unsupervised_selection(table, unsupervised=UNSUPERVISED, supervised=SUPERVIS
 
 
 def _cell_medians(wide: pd.DataFrame, names) -> pd.DataFrame:
-    return wide.groupby(["dataset", "model", "value"], sort=False, dropna=False)[list(names)].median()
+    return wide.groupby(["dataset", "setting"], sort=False)[list(names)].median()
 
 
 def hyperparameter_transfer(table, scores=SUPERVISED, representation: str = MEAN) -> pd.DataFrame:
     """Per score, the Spearman rank correlation across datasets of the cells' median scores:
-    a cell is (method, value); its median is over seeds (seed 001, slide "Bad transfer
+    a cell is a setting (the method with all its hyperparameters); its median is over seeds (seed 001, slide "Bad transfer
     performance across datasets and metrics", its matrix for DCI: dSprites–Color-dSprites
     0.95, SmallNORB–Shapes3D −0.09). A high correlation means a
     good (method, value) on one dataset is good on the other.
@@ -628,14 +717,22 @@ def hyperparameter_transfer(table, scores=SUPERVISED, representation: str = MEAN
 
 
 def _selection_array(wide: pd.DataFrame, names):
-    """(V[dataset, score, cell, seed] with NaN where missing, datasets, cells, seeds)."""
+    """(V[dataset, score, setting, seed] with NaN where missing, datasets, settings, seeds).
+
+    Each run fills its own entry: two runs of one (dataset, setting, seed) would share one, and are refused
+    (the table's duplicate check collapses repeated rows of one run before this)."""
     datasets = list(dict.fromkeys(wide["dataset"]))
-    cells = list(dict.fromkeys(zip(wide["model"], wide["value"].fillna(-np.inf))))
+    cells = list(dict.fromkeys(wide["setting"]))
     seeds = sorted(set(wide["seed"]))
     d_index = pd.Index(datasets).get_indexer(wide["dataset"])
-    c_index = pd.MultiIndex.from_tuples(cells).get_indexer(
-        pd.MultiIndex.from_arrays([wide["model"], wide["value"].fillna(-np.inf)]))
+    c_index = pd.Index(cells).get_indexer(wide["setting"])
     s_index = pd.Index(seeds).get_indexer(wide["seed"])
+    slots = pd.Series(list(zip(d_index, c_index, s_index)))
+    if slots.duplicated().any():
+        clash = wide.loc[slots.duplicated(keep=False).to_numpy(), ["run", "dataset", "setting", "seed"]]
+        raise AnalysisError(f"{len(clash)} runs share a dataset, setting and seed, e.g. "
+                            f"{', '.join(map(str, clash['run'].head(2)))} ({clash['setting'].iloc[0]}, seed "
+                            f"{clash['seed'].iloc[0]}); the selection experiment needs one run per seed of a cell")
     array = np.full((len(datasets), len(names), len(cells), len(seeds)), np.nan)
     for m, name in enumerate(names):
         array[d_index, m, c_index, s_index] = wide[name].to_numpy(dtype=float)
@@ -656,7 +753,7 @@ def selection_experiment(table, scores=SUPERVISED, representation: str = MEAN, *
     another metric and dataset). Each draw:
 
     1. picks a source dataset d and metric m at random, and ``selection_seeds`` seeds at random;
-    2. chooses the cell (method, value) with the best median of m on d over those seeds;
+    2. chooses the cell (a whole setting) with the best median of m on d over those seeds;
     3. picks the target per condition: (m, d) itself, or another metric and/or another dataset,
        uniformly among the others;
     4. compares a run of the chosen cell with a seed outside the selection seeds against a random
@@ -681,7 +778,7 @@ def selection_experiment(table, scores=SUPERVISED, representation: str = MEAN, *
                             f"on {selection_seeds} and compares on another); the table has {n_s}: "
                             f"{', '.join(map(str, seeds))}. Add seeds to the study spec")
     if n_c < 2:
-        raise AnalysisError("the selection experiment needs at least 2 cells (method, value) to choose from; "
+        raise AnalysisError("the selection experiment needs at least 2 cells (settings) to choose from; "
                             f"the table has {n_c}")
     rng = np.random.default_rng(seed)
     out = []
@@ -823,8 +920,8 @@ def finding_overview(result: pd.DataFrame) -> str:
     failed = int(result["failed"].sum())
     low, high = int(result["seeds_min"].min()), int(result["seeds_max"].max())
     seeds = f"{low}" if low == high else f"{low}–{high}"
-    return (f"{runs:,} runs: {result['dataset'].nunique()} dataset(s), {result['model'].nunique()} method(s), "
-            f"{int(result['values'].max())} value(s) per method at most, {seeds} seed(s) per cell; {failed} failed "
+    return (f"{runs:,} runs: {result['dataset'].nunique()} dataset(s), {result['method'].nunique()} method(s), "
+            f"{int(result['settings'].max())} setting(s) per method at most, {seeds} seed(s) per cell; {failed} failed "
             f"(no finite score).")
 
 
@@ -858,18 +955,28 @@ def finding_metric_agreement(result: pd.DataFrame) -> str:
 
 
 def finding_score_distribution(result: pd.DataFrame) -> str:
-    by_value = result[result["level"] == "value"]
+    by_setting = result[result["level"] == "setting"]
     by_method = result[result["level"] == "method"]
-    if by_value.empty:
+    if by_setting.empty:
         return "No score to describe."
-    within = (by_value["q95"] - by_value["q05"]).median()
     spread = by_method.groupby(["dataset", "score"])["median"].agg(lambda m: m.max() - m.min()).median()
-    return (f"With the method and value fixed, seeds alone spread a score over {within:.3f} (median 5–95% range); "
-            f"the methods' medians differ by {spread:.3f} (median over datasets and scores).")
+    seeded = by_setting[by_setting["n"] >= 2]
+    if seeded.empty:
+        seeds = "Every cell has one seed, so the spread over seeds cannot be seen (add seeds to the study spec); "
+    else:
+        seeds = (f"With the setting fixed, seeds alone spread a score over {(seeded['q95'] - seeded['q05']).median():.3f} "
+                 f"(median 5–95% range over the cells with 2 seeds or more); ")
+    if by_method["method"].nunique() < 2:
+        return seeds.rstrip("; ") + "; one method, so no comparison of methods."
+    return seeds + f"the methods' medians differ by {spread:.3f} (median over datasets and scores)."
 
 
 def finding_variance_share(result: pd.DataFrame) -> str:
     means = result[["method", "hyperparameter", "seed"]].mean()
+    if result["seed"].isna().all():
+        return (f"Every cell has one seed: the seed's share cannot be told from the hyperparameter's (NaN in the "
+                f"table); the method explains {_pct(means['method'])} of a score's variance on average. Add seeds to "
+                "the study spec.")
     return (f"Averaged over {result['score'].nunique()} score(s) and {result['dataset'].nunique()} dataset(s), the "
             f"method explains {_pct(means['method'])} of a score's variance, the hyperparameter within the method "
             f"{_pct(means['hyperparameter'])}, the seed {_pct(means['seed'])}.")
@@ -1048,7 +1155,7 @@ def synthetic_table(datasets=REFERENCE_DATASETS[:2], methods=tuple(REFERENCE_GRI
     run_value = np.repeat(np.array([float(v) for _, _, v in grid]), seeds)
     run_seed = np.tile(np.arange(seeds), n_cells)
     params = sorted({REGULARISATION.get(m, PARAM_PREFIX + "value") for m in methods})
-    run_columns = {"dataset": run_dataset, "model": run_model}
+    run_columns = {"dataset": run_dataset, "model": run_model, "method": run_model}
     for column in params:
         run_columns[column] = np.where([REGULARISATION.get(m, PARAM_PREFIX + "value") == column for m in run_model],
                                        run_value, np.nan)

@@ -6,6 +6,8 @@ set by any run of the study, sorted by name)::
 
     dataset          the dataset's label in the spec (its name unless a label was given)
     model            the objective (beta-vae, factor-vae, ...)
+    method           the method's name in the spec (the model unless the method names itself); a cell of the
+                     analyses is (dataset, method, every param.<name>), never one value of one hyperparameter
     param.<name>     each hyperparameter a run sets (grid and fixed params); empty for runs that do not
                      set it; float when every value is a number, else text
     seed             the run's training seed
@@ -39,7 +41,7 @@ __all__ = ["COLUMNS", "PARAM_PREFIX", "PARAM_COLUMNS", "table_columns", "trainin
 PARAM_PREFIX = "param."
 #: placeholder in :data:`COLUMNS` for the hyperparameter columns
 PARAM_COLUMNS = "param.*"
-COLUMNS = ("dataset", "model", PARAM_COLUMNS, "seed", "representation", "metric", "key", "value",
+COLUMNS = ("dataset", "model", "method", PARAM_COLUMNS, "seed", "representation", "metric", "key", "value",
            "reconstruction", "kl", "elbo", "steps", "wall_time", "path")
 #: how many of the last logged rows the training summary averages
 SUMMARY_ROWS = 10
@@ -101,7 +103,7 @@ def _rows(study_dir: Path, run, columns_of_params: set) -> list[dict]:
         return []
     summary = training_summary(run_dir)
     summary["steps"] = manifest.step
-    base = {"dataset": run.dataset, "model": run.model, "seed": run.seed}
+    base = {"dataset": run.dataset, "model": run.model, "method": run.method, "seed": run.seed}
     for key, value in run.config.model.params.items():
         base[PARAM_PREFIX + key] = value
         columns_of_params.add(key)
@@ -161,7 +163,7 @@ def collect(study_dir: str | Path, write: bool = True):
             table[column] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
                              for v in table[column]]
             table[column] = table[column].astype(object)
-    for column in ("dataset", "model", "representation", "metric", "key", "path"):
+    for column in ("dataset", "model", "method", "representation", "metric", "key", "path"):
         table[column] = table[column].astype(object)
     table["seed"] = table["seed"].astype("int64")
     table["steps"] = table["steps"].astype("int64")

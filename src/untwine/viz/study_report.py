@@ -220,27 +220,57 @@ def _label(value) -> str:
     return "—" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:g}"
 
 
+def _series(result: pd.DataFrame) -> list:
+    """The figures' x axes: per method, one series per combination of the hyperparameters that vary besides
+    its regularisation value (one series when nothing else varies), each its settings ordered by value.
+    Returns [(method, block title, [settings], [tick labels])]: a figure draws a block per series, so two
+    settings that share a value (AnnealedVAE's c_max = 50 with γ = 100 and γ = 1000) are two points, never one."""
+    out = []
+    rows = result.dropna(subset=["setting"]) if "setting" in result else result
+    for method in _order(rows["method"]):
+        mine = rows[rows["method"] == method].drop_duplicates("setting")
+        hp = str(mine["hyperparameter"].iloc[0] or "")
+        parts = {s: dict(p.split("=", 1) for p in s.split(": ", 1)[1].split(", ") if "=" in p) for s in mine["setting"]}
+        varying = sorted({k for d in parts.values() for k, v in d.items() if k != hp
+                          and len({e.get(k) for e in parts.values()}) > 1})
+        groups: dict = {}
+        for setting, value in zip(mine["setting"], mine["value"]):
+            other = ", ".join(f"{k}={parts[setting].get(k, '—')}" for k in varying)
+            groups.setdefault(other, []).append((value, setting))
+        for other, members in groups.items():
+            members.sort(key=lambda m: (np.inf if not np.isfinite(m[0]) else m[0], m[1]))
+            title = f"{method} ({hp or 'value'})" + (f", {other}" if other else "")
+            out.append((method, title, [m[1] for m in members], [_label(m[0]) for m in members]))
+    return out
+
+
+def _axis_note(series) -> str:
+    """The sentence a figure needs when some method varies more than its regularisation value."""
+    split = sorted({m for m, title, _, _ in series if ", " in title.split(")", 1)[-1]})
+    if not split:
+        return ""
+    return (f" {', '.join(split)} vary more than one hyperparameter: the x axis is the regularisation value, and "
+            "each other combination is a block of its own.")
+
+
 # --------------------------------------------------------------------------------------
 # One figure function per analysis: (result, out_dir) -> list of (png path, caption)
 
 
 def figure_total_correlation(result: pd.DataFrame, out_dir: Path, part=None):
     plt = _plt()
-    datasets, methods = _order(result["dataset"]), _order(result["model"])
-    values = {m: sorted(result.loc[result["model"] == m, "value"].dropna().unique()) or [np.nan] for m in methods}
-    names = {m: result.loc[result["model"] == m, "hyperparameter"].iloc[0] or "value" for m in methods}
-    blocks = [(f"{m} ({names[m]})", [_label(v) for v in values[m]]) for m in methods]
-    width = 0.3 * (sum(len(v) for v in values.values()) + len(methods) - 1)
+    datasets, series = _order(result["dataset"]), _series(result)
+    blocks = [(title, labels) for _, title, _, labels in series]
+    width = 0.3 * (sum(len(b[1]) for b in blocks) + len(blocks) - 1)
     fig, axes = _figure(len(datasets), 1, (max(width, 7.0), 1.45), left=1.05, top=1.05, bottom=0.35, hgap=0.5)
     low, high = result.attrs.get("quantiles", (0.25, 0.75))
     for i, dataset in enumerate(datasets):
         ax = axes[i, 0]
         rows = result[result["dataset"] == dataset]
         xs = _blocks(ax, blocks, top_labels=i == 0)
-        for method, x in zip(methods, xs):
-            cell = rows[rows["model"] == method]
+        for (_, _, settings, _), x in zip(series, xs):
             for rep, colour in REP_COLOURS.items():
-                r = cell[cell["representation"] == rep].set_index("value").reindex(values[method])
+                r = rows[rows["representation"] == rep].set_index("setting").reindex(settings)
                 ax.plot(x, r["median"], color=colour, lw=1.5, marker="o", ms=2.5)
                 ax.fill_between(x, r["q_low"], r["q_high"], color=colour, alpha=0.2, lw=0)
         ax.grid(axis="y", alpha=0.3)
@@ -254,7 +284,7 @@ def figure_total_correlation(result: pd.DataFrame, out_dir: Path, part=None):
     n = int(result["n"].sum() // max(1, result["representation"].nunique()))
     handles = [plt.Line2D([], [], color=c, lw=2, label=f"{rep} representation") for rep, c in REP_COLOURS.items()]
     _title(fig, f"Gaussian total correlation against each method's hyperparameter: median over seeds, band "
-                f"{low:.0%}–{high:.0%} (n = {n:,} runs)", handles)
+                f"{low:.0%}–{high:.0%} (n = {n:,} runs)." + _axis_note(series), handles)
     return [(_save(fig, out_dir, "total_correlation"), "")]
 
 
@@ -287,7 +317,7 @@ def figure_score_distribution(result: pd.DataFrame, out_dir: Path, part: str | N
         return _score_by_value(result, out_dir, part)
     plt = _plt()
     by_method = result[result["level"] == "method"]
-    datasets, scores, methods = _order(result["dataset"]), _order(result["score"]), _order(result["model"])
+    datasets, scores, methods = _order(result["dataset"]), _order(result["score"]), _order(result["method"])
     colours = _method_colours(methods)
     first = by_method[by_method["score"] == scores[0]].groupby("dataset")["n"].sum()
     blocks = [(f"{d} (n = {int(first.get(d, 0)):,})", [""] * len(methods)) for d in datasets]
@@ -298,7 +328,7 @@ def figure_score_distribution(result: pd.DataFrame, out_dir: Path, part: str | N
         xs = _blocks(ax, blocks, top_labels=i == 0, tick_labels=False)
         part_score = by_method[by_method["score"] == score]
         for dataset, x in zip(datasets, xs):
-            stats = part_score[part_score["dataset"] == dataset].set_index("model").reindex(methods)
+            stats = part_score[part_score["dataset"] == dataset].set_index("method").reindex(methods)
             keep = stats["median"].notna().to_numpy()
             _boxes(ax, x[keep], stats[keep], [colours[m] for m, k in zip(methods, keep) if k])
         ax.tick_params(labelsize=7, bottom=False)
@@ -311,27 +341,26 @@ def figure_score_distribution(result: pd.DataFrame, out_dir: Path, part: str | N
 
 
 def _score_by_value(result: pd.DataFrame, out_dir: Path, score: str):
-    by_value = result[(result["level"] == "value") & (result["score"] == score)]
-    datasets, methods = _order(result["dataset"]), _order(result["model"])
+    by_value = result[(result["level"] == "setting") & (result["score"] == score)]
+    datasets, methods, series = _order(result["dataset"]), _order(result["method"]), _series(by_value)
     colours = _method_colours(methods)
-    values = {m: sorted(by_value.loc[by_value["model"] == m, "value"].dropna().unique()) for m in methods}
-    blocks = [(m, [_label(v) for v in values[m]]) for m in methods]
-    width = 0.3 * (sum(len(v) for v in values.values()) + len(methods) - 1)
+    blocks = [(title, labels) for _, title, _, labels in series]
+    width = 0.3 * (sum(len(b[1]) for b in blocks) + len(blocks) - 1)
     fig, axes = _figure(len(datasets), 1, (max(width, 7.0), 1.05), left=1.05, top=0.75, bottom=0.3, hgap=0.45)
     for i, dataset in enumerate(datasets):
         ax = axes[i, 0]
         xs = _blocks(ax, blocks, top_labels=i == 0)
         rows = by_value[by_value["dataset"] == dataset]
-        for method, x in zip(methods, xs):
-            stats = rows[rows["model"] == method].set_index("value").reindex(values[method])
+        for (method, _, settings, _), x in zip(series, xs):
+            stats = rows.set_index("setting").reindex(settings)
             keep = stats["median"].notna().to_numpy()
             _boxes(ax, x[keep], stats[keep], colours[method])
         ax.tick_params(labelsize=7)
         ax.grid(axis="y", alpha=0.3)
         _few_ticks(ax)
         ax.set_ylabel(f"{dataset}\n(n = {int(rows['n'].sum()):,})\n{score}", fontsize=7)
-    _title(fig, f"{score} per hyperparameter value: only the seed varies within a box (box 25–75%, whiskers 5–95%, "
-                "black: median)")
+    _title(fig, f"{score} per hyperparameter setting: only the seed varies within a box (box 25–75%, whiskers "
+                "5–95%, black: median)." + _axis_note(series))
     return [(_save(fig, out_dir, f"score_distribution_by_value_{_slug(score)}"), f"{score} per value")]
 
 
@@ -493,8 +522,8 @@ def _median_over_datasets(result, rows, cols):
 
 def table_overview(result):
     frame = result.assign(cell=[f"{r} ({f} failed)" if f else f"{r}" for r, f in zip(result["runs"], result["failed"])])
-    pivot = frame.pivot_table(index="dataset", columns="model", values="cell", aggfunc="first").reindex(
-        index=_order(result["dataset"]), columns=_order(result["model"]))
+    pivot = frame.pivot_table(index="dataset", columns="method", values="cell", aggfunc="first").reindex(
+        index=_order(result["dataset"]), columns=_order(result["method"]))
     return _html_table(pivot.fillna("—"), index_name="runs")
 
 
@@ -503,7 +532,7 @@ def table_total_correlation(result):
     if trends.empty:
         return ""
     trends["cell"] = [f"{t:+.2f}" for t in trends["trend"]]
-    pivot = trends.pivot_table(index=["dataset", "representation"], columns="model", values="cell", aggfunc="first")
+    pivot = trends.pivot_table(index=["dataset", "representation"], columns="method", values="cell", aggfunc="first")
     pivot.index = [f"{d} · {r}" for d, r in pivot.index]
     return ("<p class=sub>Spearman of the median TC against regularisation strength (> 0: grows with it; "
             "AnnealedVAE's C_max counted in reverse).</p>" + _html_table(pivot.fillna("—"), index_name="dataset · "
@@ -518,14 +547,16 @@ def table_metric_agreement(result):
 
 def table_score_distribution(result):
     by_method = result[result["level"] == "method"]
-    pivot = by_method.pivot_table(index="score", columns="model", values="median", aggfunc="median").reindex(
-        index=_order(by_method["score"]), columns=_order(by_method["model"]))
+    pivot = by_method.pivot_table(index="score", columns="method", values="median", aggfunc="median").reindex(
+        index=_order(by_method["score"]), columns=_order(by_method["method"]))
     return "<p class=sub>Median score per method (median over datasets).</p>" + _html_table(pivot)
 
 
 def table_variance_share(result):
     means = result.groupby("score", sort=False)[["method", "hyperparameter", "seed"]].mean()
-    return "<p class=sub>Share of variance, mean over datasets.</p>" + _html_table(
+    notes = sorted(set(result.get("note", pd.Series(dtype=object)).dropna()) - {""})
+    warn = "".join(f"<p class=warn>{html.escape(n[0].upper() + n[1:])}.</p>" for n in notes)
+    return warn + "<p class=sub>Share of variance, mean over datasets.</p>" + _html_table(
         means.map(lambda v: f"{100 * v:.1f}%" if np.isfinite(v) else "—"))
 
 
@@ -598,7 +629,7 @@ def _runs_html(study: A.StudyTable, out_dir: Path, runs_root: Path) -> str:
     if "path" not in runs.columns:
         return "<p class=sub>The table has no <code>path</code> column: no links to the runs' reports.</p>"
     rows, missing = [], 0
-    for (dataset, model, value), cell in runs.groupby(["dataset", "model", "value"], sort=False, dropna=False):
+    for (dataset, method, setting), cell in runs.groupby(["dataset", "method", "setting"], sort=False):
         links = []
         for seed, path, scored in zip(cell["seed"], cell["path"], cell["scored"]):
             href, exists = _run_href(path, out_dir, runs_root)
@@ -606,13 +637,12 @@ def _runs_html(study: A.StudyTable, out_dir: Path, runs_root: Path) -> str:
             css = "" if scored else " class=failed"
             title = html.escape(str(path)) + ("" if exists else " (no report yet: untwine report RUN)")
             links.append(f"<a href='{html.escape(href)}'{css} title='{title}'>{seed}</a>")
-        hp = cell["hyperparameter"].iloc[0]
-        rows.append(f"<tr><td>{html.escape(str(dataset))}</td><td>{html.escape(str(model))}</td>"
-                    f"<td>{html.escape(hp)} = {_label(value)}</td><td class=seeds>{' '.join(links)}</td></tr>")
+        rows.append(f"<tr><td>{html.escape(str(dataset))}</td><td>{html.escape(str(method))}</td>"
+                    f"<td>{html.escape(setting.split(': ', 1)[-1])}</td><td class=seeds>{' '.join(links)}</td></tr>")
     note = (f" {missing:,} of them have no report.html yet (<code>untwine report RUN</code> writes one)."
             if missing else "")
     return (f"<details><summary>Every run's report ({len(runs):,} runs; a link per seed, struck through when the run "
-            f"has no score).{note}</summary><table><tr><th>dataset</th><th>method</th><th>value</th><th>seeds</th>"
+            f"has no score).{note}</summary><table><tr><th>dataset</th><th>method</th><th>setting</th><th>seeds</th>"
             f"</tr>{''.join(rows)}</table></details>")
 
 
@@ -757,7 +787,7 @@ def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | No
     runs = study.runs
     failed = f", {len(status.failed())} failed (not in the table)" if status is not None and hasattr(
         status, "failed") else ""
-    head = (f"{len(runs):,} runs in the table, {runs['dataset'].nunique()} dataset(s), {runs['model'].nunique()} "
+    head = (f"{len(runs):,} runs in the table, {runs['dataset'].nunique()} dataset(s), {runs['method'].nunique()} "
             f"method(s), {runs['seed'].nunique()} seed(s), {int((~runs['scored'].astype(bool)).sum())} without a "
             f"finite score{failed}; {len(study.table):,} rows.")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>untwine: {html.escape(title)}</title>"
