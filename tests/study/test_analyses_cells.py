@@ -182,3 +182,22 @@ def test_no_warning_for_a_clean_table():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         A.overview(as_table(annealed_grid()))
+
+
+def test_figures_of_a_two_hyperparameter_grid_say_what_the_x_axis_is(tmp_path):
+    from untwine.viz import study_report as R
+
+    table = as_table(annealed_grid(seeds=3))
+    tc = table.assign(metric="unsupervised", key="gaussian_total_correlation", value=table["value"].abs() + 0.1)
+    result = A.total_correlation_by_strength(pd.concat([tc, tc.assign(representation="sampled")]))
+    [(path, caption)] = R.figure_total_correlation(result, tmp_path)
+    assert "annealed-vae vary more than one hyperparameter" in caption and "x axis is the regularisation" in caption
+    series = R._series(result)
+    assert [s[1] for s in series] == ["annealed-vae (c_max), gamma=100", "annealed-vae (c_max), gamma=1000"]
+    assert all(len(s[2]) == 2 for s in series)  # c_max 5 and 50 in each block
+    dist = A.score_distribution(table, scores=SCORE)
+    [(_, caption)] = R.figure_score_distribution(dist, tmp_path, "A")
+    assert "vary more than one hyperparameter" in caption
+    plain = A.score_distribution(as_table(named_methods_grid()), scores=SCORE)
+    [(_, caption)] = R.figure_score_distribution(plain, tmp_path, "A")
+    assert caption == "A per setting."

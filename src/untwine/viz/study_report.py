@@ -284,8 +284,8 @@ def figure_total_correlation(result: pd.DataFrame, out_dir: Path, part=None):
     n = int(result["n"].sum() // max(1, result["representation"].nunique()))
     handles = [plt.Line2D([], [], color=c, lw=2, label=f"{rep} representation") for rep, c in REP_COLOURS.items()]
     _title(fig, f"Gaussian total correlation against each method's hyperparameter: median over seeds, band "
-                f"{low:.0%}–{high:.0%} (n = {n:,} runs)." + _axis_note(series), handles)
-    return [(_save(fig, out_dir, "total_correlation"), "")]
+                f"{low:.0%}–{high:.0%} (n = {n:,} runs)", handles)
+    return [(_save(fig, out_dir, "total_correlation"), _axis_note(series).strip())]
 
 
 def figure_metric_agreement(result: pd.DataFrame, out_dir: Path):
@@ -360,8 +360,9 @@ def _score_by_value(result: pd.DataFrame, out_dir: Path, score: str):
         _few_ticks(ax)
         ax.set_ylabel(f"{dataset}\n(n = {int(rows['n'].sum()):,})\n{score}", fontsize=7)
     _title(fig, f"{score} per hyperparameter setting: only the seed varies within a box (box 25–75%, whiskers "
-                "5–95%, black: median)." + _axis_note(series))
-    return [(_save(fig, out_dir, f"score_distribution_by_value_{_slug(score)}"), f"{score} per value")]
+                "5–95%, black: median)")
+    return [(_save(fig, out_dir, f"score_distribution_by_value_{_slug(score)}"),
+             f"{score} per setting." + _axis_note(series))]
 
 
 def figure_parts(name: str, result: pd.DataFrame) -> list:
@@ -765,8 +766,9 @@ def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | No
         if name in FIGURES and figures:
             drawn = [f for part in figure_parts(name, result) for f in rendered[(name, part)]]
             first, *rest = drawn
+            note = f"{html.escape(first[1])} " if first[1] and first[1] != "per method" else ""
             parts.append(f"<img src='{first[0]}' alt='{html.escape(heading)}'>"
-                         f"<p class=sub><a href='{first[0][:-4]}.pdf'>PDF</a></p>")
+                         f"<p class=sub>{note}<a href='{first[0][:-4]}.pdf'>PDF</a></p>")
             for path, caption in rest:
                 parts.append(f"<details><summary>{html.escape(caption)}</summary><img loading=lazy src='{path}' "
                              f"alt='{html.escape(caption)}'><p class=sub><a href='{path[:-4]}.pdf'>PDF</a></p>"
