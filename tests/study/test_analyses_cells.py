@@ -201,3 +201,32 @@ def test_figures_of_a_two_hyperparameter_grid_say_what_the_x_axis_is(tmp_path):
     plain = A.score_distribution(as_table(named_methods_grid()), scores=SCORE)
     [(_, caption)] = R.figure_score_distribution(plain, tmp_path, "A")
     assert caption == "A per setting."
+
+
+def seven_metric_table():
+    """Six metrics equal to one quality, IRS its negation: every pair of the paper's six agrees perfectly."""
+    runs = named_methods_grid(seeds=4)
+    table = as_table(runs)
+    parts = []
+    for score in A.SUPERVISED:
+        part = table.copy()
+        part["metric"], part["key"] = score.metric, score.key
+        part["value"] = -runs["a"].to_numpy() if score.name == "IRS" else runs["a"].to_numpy()
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_the_paper_comparison_uses_the_papers_six_metrics():
+    table = seven_metric_table()
+    agreement = A.metric_correlation(table)
+    assert set(agreement["score_a"]) == {s.name for s in A.SUPERVISED}  # IRS is in the matrix ...
+    irs = agreement[(agreement["score_a"] == "IRS") & (agreement["score_b"] == "MIG")]
+    assert not irs["in_paper"].any() and np.allclose(irs["spearman"], -1.0)
+    finding = A.finding_metric_agreement(agreement)
+    assert "six metrics is +1.00" in finding and "IRS, beside them: median -1.00" in finding  # ... beside them
+    default = A.selection_experiment(table, draws=2000)
+    paper = A.selection_experiment(table, scores=A.PAPER_SUPERVISED, draws=2000)
+    pd.testing.assert_frame_equal(default, paper)
+    with_irs = A.selection_experiment(table, scores=A.SUPERVISED, draws=2000).set_index("condition")
+    other = "other metric, same dataset"
+    assert with_irs.loc[other, "win_rate"] < default.set_index("condition").loc[other, "win_rate"] - 0.05

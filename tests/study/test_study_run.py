@@ -4,6 +4,7 @@ tests/study/test_study_local.py and test_study_ray.py run them in worker process
 
 import json
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -116,7 +117,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
     assert "2 to run" in capsys.readouterr().out
 
 
-def test_collect_row_by_row(tmp_path, capsys):
+def test_collect_row_by_row(tmp_path, capsys, monkeypatch):
     spec = small(tmp_path, seeds="2", values="[1]", tc_values="[2]")
     out = tmp_path / "study"
     run(spec, out, progress=False, echo=None, collect=False)
@@ -151,6 +152,14 @@ def test_collect_row_by_row(tmp_path, capsys):
             ("sampled", "unsupervised", "gaussian_total_correlation")} <= keys
     assert ("sampled", "udr", "model_score") not in keys
     assert (table.wall_time > 0).all() and table.seed.dtype == np.int64
+    # without pyarrow only results.csv is written, and the command says so
+    (out / "results.parquet").unlink()
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.warns(RuntimeWarning, match="results.parquet is not written: pyarrow is missing"):
+        assert untwine_main(["study", "collect", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said.strip().endswith(f"runs: {out / 'results.csv'}") and "parquet" not in said
+    assert not (out / "results.parquet").exists()
 
 
 def test_stale_scores_are_rescored_and_left_out_of_the_table(tmp_path):
@@ -259,3 +268,17 @@ def test_two_named_methods_of_one_model_are_two_cells(tmp_path):
     assert sorted(runs["setting"].unique()) == ["fast: beta=1", "slow: beta=1"]
     overview = A.overview(table)
     assert sorted(overview["method"]) == ["fast", "slow"] and (overview["seeds_max"] == 2).all()
+
+
+def test_a_log_with_a_value_that_is_not_a_number(tmp_path):
+    """A damaged log.csv row is left out of the training summary with a warning naming the file and the line;
+    the other rows give the summary (the mean of the last 10 good rows)."""
+    rows = ["step,loss,reconstruction,kl,elbo"] + [f"{10 * i},{i + 3.0},{i + 1.0},2.0,{-(i + 3.0)}"
+                                                   for i in range(1, 15)]
+    rows[12] = "120,oops,x,2.0,-15.0"  # line 13 of the file
+    (tmp_path / "log.csv").write_text("\n".join(rows) + "\n")
+    with pytest.warns(RuntimeWarning, match=r"log.csv: 1 row\(s\) with a value that is not a number .* line 13"):
+        summary = training_summary(tmp_path)
+    good = [i + 1.0 for i in range(1, 15) if i != 12]
+    assert summary["reconstruction"] == pytest.approx(np.mean(good[-10:]))
+    assert summary["steps"] == 140 and summary["kl"] == 2.0

@@ -81,8 +81,7 @@ def cmd_collect(args) -> int:
 
     table = collect(args.study_dir)
     runs = table["path"].nunique() if len(table) else 0
-    print(f"{len(table)} rows from {runs} runs: {Path(args.study_dir) / 'results.parquet'}, "
-          f"{Path(args.study_dir) / 'results.csv'}")
+    print(f"{len(table)} rows from {runs} runs: {', '.join(table.attrs['written'])}")
     return 0
 
 

@@ -59,6 +59,22 @@ def table_columns(param_names) -> list[str]:
     return out
 
 
+def _numeric_log(path: Path, rows):
+    """``log.csv``'s rows with every value a number: a row with a value that does not parse (a damaged or
+    hand-edited file) is left out with a warning that names the file and its first such line."""
+    import numpy as np
+    import pandas as pd
+
+    numeric = rows.apply(pd.to_numeric, errors="coerce")
+    bad = (numeric.isna() & rows.notna()).any(axis=1).to_numpy()
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0]) + 2  # the header is line 1
+        warnings.warn(f"{path}: {int(bad.sum())} row(s) with a value that is not a number were left out of the "
+                      f"training summary (the first at line {first}); the run's checkpoint keeps a good copy of "
+                      "the log of its last checkpoint in state/", RuntimeWarning, stacklevel=4)
+    return numeric[~bad]
+
+
 def training_summary(run_dir: str | Path) -> dict:
     """reconstruction, kl, elbo (means of the last logged rows), steps and wall_time of a run, from log.csv."""
     import pandas as pd
@@ -68,7 +84,7 @@ def training_summary(run_dir: str | Path) -> dict:
     log = Path(run_dir) / "log.csv"
     if not log.is_file() or log.stat().st_size == 0:
         return out
-    rows = pd.read_csv(log)
+    rows = _numeric_log(log, pd.read_csv(log))
     if rows.empty:
         return out
     tail = rows.tail(SUMMARY_ROWS)
@@ -169,8 +185,10 @@ def collect(study_dir: str | Path, write: bool = True):
     table["steps"] = table["steps"].astype("int64")
     for column in ("value", "reconstruction", "kl", "elbo", "wall_time"):
         table[column] = table[column].astype(float)
+    written = []
     if write:
         _write_atomically(study_dir / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
+        written.append(study_dir / "results.csv")
         try:
             import pyarrow  # noqa: F401
         except ImportError:
@@ -178,4 +196,6 @@ def collect(study_dir: str | Path, write: bool = True):
                           'results.csv is', RuntimeWarning, stacklevel=2)
         else:
             _write_atomically(study_dir / "results.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+            written.insert(0, study_dir / "results.parquet")
+    table.attrs["written"] = [str(p) for p in written]  # the files this call wrote
     return table
