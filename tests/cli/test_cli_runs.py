@@ -26,8 +26,8 @@ def test_quick_defaults_and_param_parsing():
     config = build_config(parse("run", "--param", "beta=1e-1"), quick=True)
     assert config.train.steps == 6000 and config.train.lr == 1e-3 and config.train.precision == "auto"
     assert config.model.objective == "beta-tcvae"
-    assert config.model.params["beta"] == pytest.approx(0.1)  # the flag overrides the preset's β = 10
-    assert build_config(parse("run"), quick=True).model.params == {"beta": 10.0}
+    assert config.model.params["beta"] == pytest.approx(0.1)  # the flag overrides the preset's β = 20
+    assert build_config(parse("run"), quick=True).model.params == {"beta": 20.0}
     # untwine train keeps the reference set-up
     reference = build_config(parse("train", "--out", "x"))
     assert reference.train.steps == 300_000 and reference.train.lr == 1e-4 and reference.model.objective == "beta-vae"

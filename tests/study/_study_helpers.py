@@ -115,3 +115,18 @@ def kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def session_pids(session: int) -> list[int]:
+    """Pids of the live processes in ``session`` (a process started by :func:`untwine_process` leads its own, and
+    everything it starts stays in it unless it makes a session of its own)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[3]) == session:  # state, ppid, pgrp, session
+            pids.append(int(stat.parent.name))
+    return pids

@@ -5,7 +5,8 @@ and scores of the uninterrupted study (the ``reference_study`` fixture), bit for
 import json
 import signal
 
-from _study_helpers import checkpointed_runs, fingerprint, kill, running_pid, untwine_process, wait_for
+from _study_helpers import (checkpointed_runs, fingerprint, kill, running_pid, session_pids, untwine_process, wait_for,
+                            write_spec)
 
 from untwine.study import collect, status
 
@@ -58,3 +59,16 @@ def test_worker_killed_is_retried(tmp_path, reference_study):
     assert driver.returncode == 0, output
     assert fingerprint(out) == reference
     assert not (run_dir / "error.json").exists()
+
+
+def test_driver_killed_while_workers_start(tmp_path):
+    """Killed before its workers finished importing, the driver leaves no process behind: each worker was handed
+    the driver's pid and exits at its first instruction or from its watcher, not after training a run."""
+    spec = write_spec(tmp_path / "spec.toml")
+    out = tmp_path / "study"
+    driver = untwine_process("study", "run", str(spec), "--out", str(out), "--quiet")
+    wait_for(lambda: len(session_pids(driver.pid)) >= 3, timeout=60, interval=0.005, process=driver)  # 2 workers
+    kill(driver.pid)
+    driver.wait(timeout=30)
+    wait_for(lambda: not session_pids(driver.pid), timeout=15, interval=0.1)
+    assert not list(out.glob("*/*/*/*/metrics.json"))  # no orphan trained and scored a run

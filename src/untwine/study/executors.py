@@ -74,14 +74,19 @@ def _died(task: dict, how: str, tries: int) -> dict:
 
 # -- local --------------------------------------------------------------------------------------------------------
 
-def _worker_main(connection, threads: int) -> None:
-    """A local worker: run tasks sent by the driver until told to stop; exit when the driver dies."""
+def _worker_main(connection, threads: int, driver: int) -> None:
+    """A local worker: run tasks sent by the driver until told to stop; exit when the driver dies.
+
+    ``driver`` is the driver's pid, handed over by the driver itself: a spawned worker reaches this function only
+    after importing this package, and a driver that died during those imports has already made it an orphan,
+    so its parent pid read here would be the reaper's, never changing again."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the driver, which stops the workers
-    parent = os.getppid()
+    if os.getppid() != driver:
+        os._exit(3)  # the driver died while this worker started
 
     def watch():
         while True:
-            if os.getppid() != parent:
+            if os.getppid() != driver:
                 os._exit(3)  # the driver is gone: stop writing (the run resumes from its checkpoint)
             time.sleep(0.2)
 
@@ -130,7 +135,7 @@ class _Worker:
         try:
             # Not a daemon: the metrics' joblib workers cannot start inside a daemonic process. A worker exits by
             # itself when the driver dies (see _worker_main), and close() stops it otherwise.
-            self.process = context.Process(target=_worker_main, args=(child, threads), daemon=False)
+            self.process = context.Process(target=_worker_main, args=(child, threads, os.getpid()), daemon=False)
             self.process.start()
         finally:
             for key, value in saved.items():
