@@ -39,6 +39,7 @@ from untwine.cli.runs import quick_config
 from untwine.metrics import discrete_entropy, discrete_mutual_info, histogram_discretize
 from untwine.metrics._sampling import sample_codes
 from untwine.metrics.mig import normalized_gaps
+from untwine.train.precision import cpu_flags, cpu_model
 from untwine.viz.report import ACTIVE_VARIANCE
 
 #: A factor is "captured" when its best latent's normalised MI exceeds the runner-up's by this much.
@@ -48,7 +49,7 @@ CAPTURED = 0.2
 #: latent_dim. Steps x batch size is the training budget in images; keep it a first run's
 #: (docs/training.md, "The quick preset").
 CANDIDATES = {
-    "preset": {},
+    "preset": {},  # beta-TCVAE, beta = 20 since it was chosen here; tc10 is the preset before it
     "tc10": {"objective": "beta-tcvae", "params": {"beta": 10.0}, "steps": 6000, "batch_size": 64, "lr": 1e-3},
     "tc20": {"objective": "beta-tcvae", "params": {"beta": 20.0}, "steps": 6000, "batch_size": 64, "lr": 1e-3},
     "tc10-b128": {"objective": "beta-tcvae", "params": {"beta": 10.0}, "steps": 3000, "batch_size": 128,
@@ -191,6 +192,8 @@ def main() -> None:
                   f"(captured: {row['captured']}; {row['active']} active; {row['train_s']:.0f} s)", flush=True)
     wanted = {(c, p) for c in args.candidates.split(",") for p in args.precisions.split(",")}
     seeds = set(parse_seeds(args.seeds))
+    print(f"CPU: {cpu_model()}; AMX-bf16: {'yes' if 'amx_bf16' in cpu_flags() else 'no'}; "
+          f"{args.jobs} run(s) at a time, {args.threads or 'all'} thread(s) each")
     summary([r for r in rows if (r["candidate"], r["precision"]) in wanted and int(r["seed"]) in seeds])
     print(f"\nrows: {table}", file=sys.stderr)
 

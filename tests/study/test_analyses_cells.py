@@ -230,3 +230,57 @@ def test_the_paper_comparison_uses_the_papers_six_metrics():
     with_irs = A.selection_experiment(table, scores=A.SUPERVISED, draws=2000).set_index("condition")
     other = "other metric, same dataset"
     assert with_irs.loc[other, "win_rate"] < default.set_index("condition").loc[other, "win_rate"] - 0.05
+
+
+def test_selection_matches_a_brute_force_enumeration():
+    """The Monte-Carlo win rate of "same metric, same dataset" against the exact probability, enumerated over every
+    (dataset, selection seed, comparison seed, random cell, random seed) of a small pure-noise table: the chosen
+    cell is compared on a seed *other* than the one it was chosen on (a comparison on the same seed would let
+    the argmax of that seed win far more often)."""
+    rng = np.random.default_rng(5)
+    n_cells, n_seeds = 6, 3
+    rows = []
+    for d, c, s in itertools.product(("d1", "d2"), range(n_cells), range(n_seeds)):
+        rows.append({"dataset": d, "model": "beta-vae", "method": "beta-vae", "param.beta": float(c), "seed": s,
+                     "path": f"{d}/{c}/{s}", "a": rng.normal()})
+    runs = pd.DataFrame(rows)
+    values = runs.set_index(["dataset", "param.beta", "seed"])["a"]
+    exact, leaky = [], []
+    for d in ("d1", "d2"):
+        v = np.array([[values[(d, float(c), s)] for s in range(n_seeds)] for c in range(n_cells)])
+        for k in range(n_seeds):
+            best = int(np.argmax(v[:, k]))
+            rest = [s for s in range(n_seeds) if s != k]
+            for own, c, other in itertools.product(rest, range(n_cells), rest):
+                a, b = v[best, own], v[c, other]
+                exact.append(1.0 if a > b else 0.5 if a == b else 0.0)
+            for own, c, other in itertools.product(range(n_seeds), range(n_cells), range(n_seeds)):
+                a, b = v[best, own], v[c, other]
+                leaky.append(1.0 if a > b else 0.5 if a == b else 0.0)
+    exact, leaky = float(np.mean(exact)), float(np.mean(leaky))
+    result = A.selection_experiment(as_table(runs), scores=SCORE, draws=60_000, seed=1)
+    got = result.set_index("condition").loc["same metric, same dataset", "win_rate"]
+    assert abs(got - exact) < 4 * np.sqrt(exact * (1 - exact) / 60_000)
+    assert abs(leaky - exact) > 0.03  # the two readings are far apart on this table
+
+
+def test_annealed_tc_trend_is_read_in_reverse():
+    """AnnealedVAE regularises less as C_max grows: a TC that grows with C_max falls with regularisation (trend
+    −1), while the same numbers against β-VAE's β rise with it (+1)."""
+    rows = []
+    for model, column in (("annealed-vae", "c_max"), ("beta-vae", "beta")):
+        for value in (5.0, 25.0, 50.0, 100.0):
+            for rep in ("mean", "sampled"):
+                rows.append({"dataset": "d", "method": model, "model": model, "setting": f"{model}: {column}={value}",
+                             "hyperparameter": column, "value": value, "representation": rep, "n": 3,
+                             "n_infinite": 0, "median": value / 10, "q_low": 0.0, "q_high": 1.0})
+    trends = A.tc_trends(pd.DataFrame(rows)).set_index(["model", "representation"])["trend"]
+    assert trends[("annealed-vae", "mean")] == pytest.approx(-1.0)
+    assert trends[("beta-vae", "mean")] == pytest.approx(1.0)
+
+
+def test_overview_counts_seeds_per_cell():
+    runs = annealed_grid(datasets=("d1",), seeds=3)
+    runs = runs[~((runs["param.gamma"] == 100) & (runs["param.c_max"] == 5) & (runs["seed"] == 2))]  # one short
+    row = A.overview(as_table(runs)).iloc[0]
+    assert (row["runs"], row["settings"], row["seeds_min"], row["seeds_max"]) == (11, 4, 2, 3)

@@ -282,3 +282,25 @@ def test_a_log_with_a_value_that_is_not_a_number(tmp_path):
     good = [i + 1.0 for i in range(1, 15) if i != 12]
     assert summary["reconstruction"] == pytest.approx(np.mean(good[-10:]))
     assert summary["steps"] == 140 and summary["kl"] == 2.0
+
+
+def test_training_summary_known_answers(tmp_path):
+    """The summary averages the *last* 10 logged rows, and the wall time is Σ (steps since the last row) × batch /
+    images_per_s: per step, not per logged row (rows every 10, 20 and 40 steps here, batch 32)."""
+    from untwine.config import RunConfig
+
+    config = RunConfig()
+    config.train.batch_size = 32
+    (tmp_path / "config.toml").write_text(config.to_toml())
+    steps = [10, 20, 40, 80] + [80 + 10 * i for i in range(1, 11)]
+    rates = [100.0, 200.0, 400.0, 800.0] + [320.0] * 10
+    lines = ["step,loss,reconstruction,kl,elbo,images_per_s"] + [
+        f"{s},{s + 1.0},{float(s)},1.0,{-(s + 1.0)},{r}" for s, r in zip(steps, rates)]
+    (tmp_path / "log.csv").write_text("\n".join(lines) + "\n")
+    summary = training_summary(tmp_path)
+    assert summary["reconstruction"] == pytest.approx(np.mean(steps[-10:]))  # the last 10 rows, not the first
+    assert summary["steps"] == 180
+    gaps = np.diff([0] + steps)
+    assert summary["wall_time"] == pytest.approx(float(np.sum(gaps * 32 / np.array(rates))))
+    assert summary["wall_time"] == pytest.approx(10 * 32 / 100 + 10 * 32 / 200 + 20 * 32 / 400 + 40 * 32 / 800
+                                                 + 100 * 32 / 320)

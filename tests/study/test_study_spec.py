@@ -174,3 +174,27 @@ def test_plan_measures_a_step(tmp_path):
                    for k, s in result.step_seconds.items() if k.startswith(r.model + " ")) / 2
     assert result.train_seconds == pytest.approx(expected)
     assert "estimated training time" in result.summary()
+
+
+def test_every_seed_trains_its_own_seed_and_names_do_not_follow_key_order():
+    """Each run's config trains its own seed (a study of 3 seeds is 3 seeds, not one seed three times), the
+    seeds of a cell differ in nothing else, and a grid's keys are taken sorted, so that the run names do not
+    depend on the order the spec writes them in."""
+    runs = parse_spec(spec_text(seeds="3"), "tiny.toml").runs()
+    assert [r.config.train.seed for r in runs] == [r.seed for r in runs]
+    assert sorted({r.config.train.seed for r in runs}) == [0, 1, 2]
+    by_cell = {}
+    for r in runs:
+        by_cell.setdefault(r.cell, []).append(r)
+    for seeds in by_cell.values():
+        first = seeds[0].config.to_dict()
+        for other in seeds[1:]:
+            changed = {k: v for k, v in other.config.to_dict()["train"].items() if first["train"][k] != v}
+            assert changed == {"seed": other.seed} and other.config.to_dict()["model"] == first["model"]
+    base = ('seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\n'
+            'model = "annealed-vae"\n')
+    one = parse_spec(base + "grid = {gamma = [10, 100], c_max = [5]}\n", "a.toml").runs()
+    other = parse_spec(base + "grid = {c_max = [5], gamma = [10, 100]}\n", "b.toml").runs()
+    assert [r.path for r in one] == [r.path for r in other] == [
+        "pinwheel/annealed-vae/c_max=5,gamma=10/seed=0", "pinwheel/annealed-vae/c_max=5,gamma=100/seed=0"]
+    assert [r.id for r in one] == [r.id for r in other]
