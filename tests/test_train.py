@@ -184,3 +184,37 @@ def test_batches_depend_only_on_seed_and_step():
     f2, x2 = draw_batch(data, 8, seed=3, step=17)
     f3, _ = draw_batch(data, 8, seed=3, step=18)
     assert np.array_equal(f1, f2) and np.array_equal(x1, x2) and not np.array_equal(f1, f3)
+
+
+def test_a_lowered_learning_rate_applies_on_continuing(tmp_path):
+    """A continued run uses the learning rate it is given, not the one its checkpoint was trained with: at
+    lr 1e-12 the four further steps move no weight by more than 1e-8, where lr 1e-3 moves them by about 1e-3."""
+    run = train(small_config(steps=4), tmp_path / "r", progress=False)
+    before = load_file(run / "model.safetensors")
+    slow = small_config(steps=8)
+    slow.train.lr = 1e-12
+    train(slow, run, progress=False)
+    after = load_file(run / "model.safetensors")
+    assert max(float((after[k] - before[k]).abs().max()) for k in before) < 1e-8
+    same = train(small_config(steps=4), tmp_path / "same", progress=False)
+    train(small_config(steps=8), same, progress=False)
+    moved = load_file(same / "model.safetensors")
+    assert max(float((moved[k] - before[k]).abs().max()) for k in before) > 1e-4
+
+
+def test_a_manifest_edited_without_its_checksum_is_refused(tmp_path):
+    """state.json carries a checksum of its own content: a manifest that still parses but was changed (here the
+    step a continuation would resume from) is refused with a message naming it, and nothing is overwritten."""
+    from untwine.run_files import read_manifest
+
+    run = train(small_config(steps=4), tmp_path / "r", progress=False)
+    path = run / "state" / "state.json"
+    manifest = json.loads(path.read_text())
+    manifest["step"] = 2
+    path.write_text(json.dumps(manifest, indent=1))
+    weights_before = weights(run)
+    with pytest.raises(ValueError, match="its own checksum does not match its content"):
+        read_manifest(run)
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        train(small_config(steps=8), run, progress=False)
+    assert weights(run) == weights_before and json.loads(path.read_text())["step"] == 2

@@ -1239,3 +1239,17 @@ def test_perturb_defaults_checks_before_encoding_and_scales_to_the_image_height(
     with pytest.raises(ValueError, match=r"^the pattern perturbation needs image observations \(C, H, W\), 'flat' "
                                          r"has \(12,\)$"):
         perturb(Flat(), flat_posterior, 0.1, num_points=10)
+
+
+def test_uniform_noise_of_neighbouring_images_is_independent(dsprites):
+    """Images next to each other in the factor grid (flat indices i and i + 1) get independent noise: no shift
+    of one noise field by a few pixels lines up with the other (as it would if the counters of image i + 1
+    were those of image i moved by one pixel)."""
+    perturbed = perturb(dsprites, None, 0.1, kind="uniform", seed=0)
+    base = dsprites.index_to_factors(np.array([1000, 1001, 1002]))
+    noise = perturbed.noise(base).reshape(3, -1).astype(np.float64)
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        for shift in range(-4, 5):
+            x, y = (noise[a][shift:], noise[b][:len(noise[b]) - shift]) if shift >= 0 else \
+                (noise[a][:shift], noise[b][-shift:])
+            assert abs(np.corrcoef(x, y)[0, 1]) < 0.08, (a, b, shift)

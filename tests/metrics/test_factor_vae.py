@@ -46,3 +46,12 @@ def test_constant_codes_pruned():
     assert out["train_accuracy"] == 0.0 and out["eval_accuracy"] == 0.0 and out["num_active_dims"] == 0
     out = run(Recorder(3, np.concatenate([np.eye(3), np.zeros((3, 2))], 1)))
     assert out["num_active_dims"] == 3 and out["eval_accuracy"] == 1.0
+
+
+def test_pruning_is_on_the_standard_deviation():
+    """The reference prunes codes whose standard deviation is below 0.05: a code of std ≈ 0.098 (variance ≈ 0.0096,
+    below 0.05) is kept, one of std ≈ 0.033 is pruned."""
+    matrix = np.zeros((3, 4))
+    matrix[0, 0], matrix[1, 1], matrix[2, 2], matrix[0, 3] = 0.12, 1.0, 1.0, 0.04  # std(f0) = sqrt(2/3)
+    out = run(Recorder(3, matrix))
+    assert out["num_active_dims"] == 3 and out["eval_accuracy"] == 1.0

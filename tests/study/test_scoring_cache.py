@@ -56,3 +56,22 @@ def test_cached_scores_equal_uncached_and_encode_less(trained, tmp_path):
     assert cached_encoded <= plain_encoded / 2
     # the mean and the sampled representations differ (the noise is really drawn from the cached posterior)
     assert plain["metrics.json"]["mig"]["discrete_mig"] != plain["metrics-sampled.json"]["mig"]["discrete_mig"]
+
+
+def test_two_runs_on_one_dataset_object_each_score_their_own_codes(trained, tmp_path):
+    """A worker scores many runs of one dataset in one process, with one dataset object: each run's cached scores
+    equal its own uncached scores (no codes of another model are reused), and the two runs' scores differ."""
+    config = RunConfig.from_toml(trained / "config.toml")
+    config.train.seed = 1
+    other = train(config, tmp_path / "other", progress=False)
+    data = runs.load_dataset("dsprites", {})
+    scores = {}
+    for name, run in (("a", trained), ("b", other)):
+        for cache in (True, False):
+            copy = tmp_path / f"{name}-{cache}"
+            shutil.copytree(run, copy)
+            score_run(copy, metrics=["mig"], params=PARAMS, data=data, cache=cache)
+            scores[(name, cache)] = json.loads((copy / "metrics.json").read_text())["mig"]["discrete_mig"]
+    assert scores[("a", True)] == pytest.approx(scores[("a", False)], abs=1e-9)
+    assert scores[("b", True)] == pytest.approx(scores[("b", False)], abs=1e-9)
+    assert scores[("a", True)] != scores[("b", True)]

@@ -304,3 +304,28 @@ def test_training_summary_known_answers(tmp_path):
     assert summary["wall_time"] == pytest.approx(float(np.sum(gaps * 32 / np.array(rates))))
     assert summary["wall_time"] == pytest.approx(10 * 32 / 100 + 10 * 32 / 200 + 20 * 32 / 400 + 40 * 32 / 800
                                                  + 100 * 32 / 320)
+
+
+def test_study_udr_gives_each_run_its_own_score(tmp_path, monkeypatch):
+    """The study stores each run's own UDR score. sample_udr is replaced by one that scores each model by a number
+    of its own (its posterior mean's sum on a fixed input), so that a score stored under another run shows."""
+    import untwine.metrics
+
+    x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2)
+
+    def own_number(posterior):
+        return float(np.asarray(posterior(x)[0], dtype=np.float64).sum())
+
+    def fake_udr(posteriors, data, seed=0, **kwargs):
+        return {"model_scores": [own_number(p) for p in posteriors]}
+
+    monkeypatch.setattr(untwine.metrics, "sample_udr", fake_udr)
+    spec = small(tmp_path, seeds="3", values="[1]", steps=60, tcvae=False, executor="workers = 0")
+    out = tmp_path / "study"
+    run(spec, out, progress=False, echo=None)
+    planned = status(out).planned
+    assert len(planned) == 3
+    expected = [own_number(load_model(out / r.path)[0].posterior()) for r in planned]
+    stored = [json.loads((out / r.path / "metrics.json").read_text())["udr"]["model_score"] for r in planned]
+    assert stored == pytest.approx(expected, abs=1e-9)
+    assert len({round(s, 6) for s in stored}) == 3  # three different numbers: a swap would show
