@@ -5,6 +5,7 @@ tests/study/test_study_local.py and test_study_ray.py run them in worker process
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -329,3 +330,27 @@ def test_study_udr_gives_each_run_its_own_score(tmp_path, monkeypatch):
     stored = [json.loads((out / r.path / "metrics.json").read_text())["udr"]["model_score"] for r in planned]
     assert stored == pytest.approx(expected, abs=1e-9)
     assert len({round(s, 6) for s in stored}) == 3  # three different numbers: a swap would show
+
+
+def test_a_read_only_study_directory_is_said_in_one_line(tmp_path, capsys, monkeypatch):
+    """A study directory where no file can be created (a read-only share; simulated here, since root may write
+    anywhere) is refused before any worker starts, in one line that names it; nothing is written."""
+    import tempfile
+
+    spec = small(tmp_path, seeds="1", values="[1]", tcvae=False)
+    out = tmp_path / "study"
+    out.mkdir()
+    real = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == out:
+            raise OSError(30, "Read-only file system")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    assert untwine_main(["study", "run", str(spec), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"the study directory {out} is not writable (Read-only file system)" in err[0]
+    assert "copy the study to a writable place" in err[0] and "Traceback" not in err[0]
+    assert list(out.iterdir()) == []

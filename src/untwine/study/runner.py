@@ -5,7 +5,9 @@ shows progress. It keeps no state of its own: kill it at any moment and run it a
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -72,6 +74,21 @@ def _line(outcome: dict) -> str:
     return f"done    {outcome['path']} ({'; '.join(parts)})"
 
 
+def check_writable(out: Path) -> None:
+    """Raise a PermissionError naming ``out`` when a file cannot be created in it (a read-only share, a directory
+    of another user): a study writes locks, checkpoints and scores into every run directory, so it is said once
+    here, before any worker starts, instead of by every worker."""
+    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    try:
+        fd, name = tempfile.mkstemp(dir=probe, prefix=".untwine-write-test-")
+    except OSError as error:
+        where = f"the study directory {out}" if probe == out else f"{probe} (where the study directory {out} goes)"
+        raise PermissionError(error.errno, f"{where} is not writable ({error.strerror}): a study writes into it as "
+                              "it runs; copy the study to a writable place and run it there") from None
+    os.close(fd)
+    os.unlink(name)
+
+
 def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_failed: bool = False,
         progress: bool = True, echo: Callable[[str], None] | None = print, collect: bool = True,
         **executor_options) -> StudyStatus:
@@ -92,6 +109,7 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a directory: give --out a directory (new or a study's)")
+    check_writable(out)
     prepare(spec, out)
     planned = spec.runs()
     by_path = {p.path: p for p in planned}
