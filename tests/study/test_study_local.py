@@ -72,3 +72,32 @@ def test_driver_killed_while_workers_start(tmp_path):
     driver.wait(timeout=30)
     wait_for(lambda: not session_pids(driver.pid), timeout=15, interval=0.1)
     assert not list(out.glob("*/*/*/*/metrics.json"))  # no orphan trained and scored a run
+
+
+def test_kill_descendants_leaves_no_process_below():
+    """A process tree two levels deep below a process (as the metrics' joblib workers and their resource tracker
+    are below a study worker) is gone after kill_descendants, and the process itself is not touched."""
+    import subprocess
+    import sys
+    import time
+
+    from untwine.study.executors import kill_descendants
+
+    code = ("import subprocess, sys, time\n"
+            "kids = [subprocess.Popen([sys.executable, '-c', 'import subprocess, sys, time; "
+            "subprocess.Popen([sys.executable, \"-c\", \"import time; time.sleep(60)\"]); time.sleep(60)'])"
+            " for _ in range(2)]\n"
+            "print('ready', flush=True)\ntime.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        wait_for(lambda: len(session_pids(parent.pid)) == 5, timeout=30)  # parent, 2 children, 2 grandchildren
+        killed = kill_descendants(parent.pid)
+        assert len(killed) == 4
+        wait_for(lambda: session_pids(parent.pid) == [parent.pid], timeout=10)
+        assert parent.poll() is None
+    finally:
+        parent.kill()
+        parent.wait()
+        time.sleep(0.1)

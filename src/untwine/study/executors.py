@@ -87,6 +87,7 @@ def _worker_main(connection, threads: int, driver: int) -> None:
     def watch():
         while True:
             if os.getppid() != driver:
+                kill_descendants()  # the metrics' joblib workers would outlive this process
                 os._exit(3)  # the driver is gone: stop writing (the run resumes from its checkpoint)
             time.sleep(0.2)
 
@@ -108,6 +109,33 @@ def _worker_main(connection, threads: int, driver: int) -> None:
             connection.send(execute(task))
     finally:
         _stop_joblib_workers()
+
+
+def _children() -> dict[int, list[int]]:
+    """parent pid -> its children's pids, from /proc (empty where there is none)."""
+    tree: dict[int, list[int]] = collections.defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            ppid = int(text[text.rindex(")") + 2:].split()[1])
+            tree[ppid].append(int(stat.parent.name))
+    return tree
+
+
+def kill_descendants(pid: int | None = None) -> list[int]:
+    """SIGKILL every process below ``pid`` (default this one), deepest first; returns their pids. A worker that
+    exits because its driver died calls it, so that the processes it started (the metrics' joblib workers and
+    their resource tracker) do not outlive it."""
+    tree = _children()
+    order, stack = [], list(tree.get(os.getpid() if pid is None else pid, []))
+    while stack:
+        child = stack.pop()
+        order.append(child)
+        stack.extend(tree.get(child, []))
+    for child in reversed(order):
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+    return order
 
 
 def _stop_joblib_workers() -> None:
