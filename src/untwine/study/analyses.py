@@ -224,11 +224,16 @@ def _without_duplicates(table: pd.DataFrame) -> pd.DataFrame:
     """The table with each (run, representation, metric, key) once. Rows repeated with the same value (a table
     appended to itself, a run collected twice) are collapsed with a warning that names the runs; the same score
     with two different values is refused (the table cannot say which one is right)."""
-    key = pd.DataFrame({"run": _run_key(table).to_numpy(), "representation": table["representation"].to_numpy(),
-                        "metric": table["metric"].to_numpy(), "key": table["key"].to_numpy()})
-    repeated = key.duplicated(keep=False).to_numpy()
+    runs = _run_key(table)
+    combined = np.zeros(len(table), dtype=np.int64)
+    for column in (runs, table["representation"], table["metric"], table["key"]):  # one integer per row's score
+        codes, uniques = pd.factorize(column, sort=False)
+        combined = combined * (len(uniques) + 1) + codes + 1
+    repeated = pd.Series(combined).duplicated(keep=False).to_numpy()
     if not repeated.any():
         return table
+    key = pd.DataFrame({"run": runs.to_numpy(), "representation": table["representation"].to_numpy(),
+                        "metric": table["metric"].to_numpy(), "key": table["key"].to_numpy()})
     values = pd.to_numeric(table["value"], errors="coerce").to_numpy(dtype=float)
     rows = key[repeated].assign(value=values[repeated])
     spread = rows.groupby(["run", "representation", "metric", "key"], sort=False)["value"].agg(
@@ -248,7 +253,7 @@ def _without_duplicates(table: pd.DataFrame) -> pd.DataFrame:
                   f"({', '.join(map(str, runs[:3]))}{', …' if len(runs) > 3 else ''}) with the same values; each is "
                   "counted once. A table appended to itself or a run collected twice does this",
                   RuntimeWarning, stacklevel=4)
-    return table[~key.duplicated(keep="first").to_numpy()].reset_index(drop=True)
+    return table[~pd.Series(combined).duplicated(keep="first").to_numpy()].reset_index(drop=True)
 
 
 class StudyTable:
