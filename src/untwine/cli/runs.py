@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 #: The quick preset of ``untwine run``: a first model in minutes on a 2-core laptop (β-TCVAE, β = 20, 6,000 steps of
-#: batch 64 at lr 1e-3), chosen among candidates on seeds 1-2 and confirmed on seeds 10-19 in fp32 and bf16
-#: (docs/training.md, "The quick preset", has the table and what to expect over seeds).
+#: batch 64 at lr 1e-3), the best of the candidates tried on seeds 1-2; on fresh seeds about one in six comes out
+#: entangled in either precision (docs/training.md, "The quick preset", has every run and what to expect).
 #: ``untwine train`` keeps the reference set-up (REFERENCE.md).
 QUICK = {"steps": 6000, "lr": 1e-3, "model": "beta-tcvae", "params": {"beta": 20.0}, "out": "runs/quick"}
 
