@@ -36,11 +36,9 @@ import numpy as np
 from untwine import runs
 from untwine.atomic import atomic_write
 from untwine.cli.runs import quick_config
-from untwine.metrics import discrete_entropy, discrete_mutual_info, histogram_discretize
 from untwine.metrics._sampling import sample_codes
-from untwine.metrics.mig import normalized_gaps
 from untwine.train.precision import cpu_flags, cpu_model
-from untwine.viz.report import ACTIVE_VARIANCE
+from untwine.viz.report import ACTIVE_VARIANCE, latent_factor_information
 
 #: A factor is "captured" when its best latent's normalised MI exceeds the runner-up's by this much.
 CAPTURED = 0.2
@@ -85,8 +83,7 @@ def score(out: Path) -> dict:
     data = runs.load_dataset(config.dataset, config.dataset_options)
     posterior = model.posterior()
     codes, factors = sample_codes(model.representation(), data, 10_000, np.random.default_rng(0))
-    mutual_info = discrete_mutual_info(histogram_discretize(codes, 20), factors)
-    gaps = normalized_gaps(mutual_info, discrete_entropy(factors))
+    gaps = latent_factor_information(codes, factors)["gaps"]
     variances = np.concatenate([posterior(data.observe(factors[i:i + 1000], np.random.default_rng(1)))[1]
                                 for i in range(0, 4000, 1000)])
     active = int(np.sum(variances.mean(axis=0) < ACTIVE_VARIANCE))

@@ -1,4 +1,4 @@
-"""The house (shared/DESIGN.md): no import from a lower room to a higher one, no import cycle.
+"""The house (docs/design.md): no import from a lower room to a higher one, no import cycle.
 
 Every ``import`` in src/untwine is read from the source (lazy imports inside functions
 included) and mapped to its room; a room may import only rooms below it.

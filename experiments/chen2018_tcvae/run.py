@@ -80,7 +80,7 @@ SCALES = {
                 bias_seeds=2, precision="cpu-auto", mig={}, mig_exact={"max_points": 10_000, "num_samples": 5_000},
                 subgrid={"orientation": 4, "pos_x": 4, "pos_y": 4}, decomposition_samples=10_000,
                 plot_points=10_000),
-    # the reference set-up (shared/REFERENCE.md) over the reference β-TCVAE grid, 10 seeds: for a GPU or a cluster
+    # the reference set-up (docs/reference.md) over the reference β-TCVAE grid, 10 seeds: for a GPU or a cluster
     "paper": dict(steps=300_000, batch_size=64, lr=1e-4, latent_dim=10, betas=[1, 2, 4, 6, 8, 10], seeds=10,
                   bias_beta=4, bias_seeds=10, precision="auto", mig={}, mig_exact={}, subgrid=None,
                   decomposition_samples=10_000, plot_points=50_000),

@@ -65,7 +65,7 @@ SCALES = {
     "cpu": dict(steps=2500, batch_size=64, lr=1e-3, discriminator_lr=1e-3, latent_dim=10, betas=[1, 2, 4, 8],
                 gammas=[10, 20, 35, 50], seeds=2, precision="cpu-auto",
                 factor_vae={"num_train": 500, "num_eval": 300, "num_variance_estimate": 5000}),
-    # the reference set-up (shared/REFERENCE.md; Kim & Mnih's optimiser settings) over the reference grids, γ = 35
+    # the reference set-up (docs/reference.md; Kim & Mnih's optimiser settings) over the reference grids, γ = 35
     # added for the paper's best model, 10 seeds as the paper: for a GPU or a cluster
     "paper": dict(steps=300_000, batch_size=64, lr=1e-4, discriminator_lr=1e-4, latent_dim=10,
                   betas=[1, 2, 4, 6, 8, 16], gammas=[10, 20, 30, 35, 40, 50, 100], seeds=10, precision="auto",

@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 EPSILON = 0.1  # the perturbation of Tables 1 and 2
 
 #: objective -> (its hyperparameters, the label of the figure); "literature regularization strength" (§5.1):
-#: β = 4 (Higgins et al.), β = 6 (Chen et al.), γ = 35 (Kim & Mnih's dSprites choice, shared/REFERENCE.md)
+#: β = 4 (Higgins et al.), β = 6 (Chen et al.), γ = 35 (Kim & Mnih's dSprites choice, docs/reference.md)
 METHODS = {
     "beta-vae": ({"beta": 4.0}, "β-VAE (β=4)"),
     "beta-tcvae": ({"beta": 6.0}, "β-TCVAE (β=6)"),
@@ -71,7 +71,7 @@ SCALES = {
                   step_points=10_000, metric_points=None, fast=False, info_points=10_000, workers=1),
 }
 
-#: Seed 002's numbers (shared/REFERENCE.md): MIG over 10 seeds, latent size = number of factors.
+#: Seed 002's numbers (docs/reference.md): MIG over 10 seeds, latent size = number of factors.
 PAPER = {
     ("dsprites", "beta-vae", "original"): (0.23, 0.08), ("dsprites", "factor-vae", "original"): (0.27, 0.11),
     ("dsprites", "beta-tcvae", "original"): (0.25, 0.08), ("dsprites", "beta-vae", "pattern"): (0.07, None),

@@ -4,7 +4,7 @@ ReLUs are in place: on the CPU that saves an allocation per activation and is
 measurably faster (bench/train_throughput.py); the math is unchanged.
 
 ``ConvEncoder``/``DeconvDecoder`` are the networks of the reference study
-(Locatello et al. 2019, Table 1 of its appendix; shared/REFERENCE.md): for 64×64
+(Locatello et al. 2019, Table 1 of its appendix; docs/reference.md): for 64×64
 images with any number of channels. ``MLPEncoder``/``MLPDecoder`` serve datasets
 whose observations are not 64×64 images (vectors, small images).
 :func:`build_encoder` and :func:`build_decoder` pick by observation shape.

@@ -9,7 +9,7 @@ import untwine
 from untwine.data import DSprites, DSpritesNPZ, get
 from untwine.data.dsprites import NPZ_FILENAME
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "dsprites_real_sample12.npz"
+REAL = Path(__file__).resolve().parent / "dsprites_real_sample12.npz"  # 12 labelled real dSprites images
 
 
 def _real_sample():

@@ -1,4 +1,4 @@
-"""Known answers for MIG, from the definition (shared/REFERENCE.md).
+"""Known answers for MIG, from the definition (docs/reference.md).
 
 * identity code: each factor has one code carrying all of its (discretised)
   information and the other codes none, so the gap is I(z_k; v_k)/H(v_k); with

@@ -1,7 +1,7 @@
 """The ground-truth data contract and a base class that implements its common parts.
 
 A ground-truth dataset is a finite factor space and a way to observe it
-(shared/DESIGN.md). Factor *indices* travel between rooms; a flat index maps to
+(docs/design.md). Factor *indices* travel between rooms; a flat index maps to
 factor indices in mixed radix with the last factor changing fastest, which is the
 order of the published dSprites file. :func:`index_to_factors`,
 :func:`factors_to_index` and :func:`all_factors` are that enumeration, written

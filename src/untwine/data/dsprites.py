@@ -6,7 +6,7 @@ images; flat index in the published order (pos_y fastest).
 
 The renderer rasterises vector shapes without anti-aliasing: a pixel is on when its
 centre lies inside the shape. The geometry below was fitted to the real images in
-``shared/data/dsprites_real_sample12.npz`` (see ``tests/data/test_dsprites.py``):
+``tests/data/dsprites_real_sample12.npz`` (12 labelled images of the published file; see ``tests/data/test_dsprites.py``):
 
 - the sprite's reference point sits at pixel coordinate ``16 + 32 * pos`` (pixel
   edges at integers), for x and for y (y grows downwards);

@@ -1,6 +1,6 @@
 """Discretisation and discrete mutual information, vectorised.
 
-The reference protocol (shared/REFERENCE.md, disentanglement_lib ``utils``):
+The reference protocol (docs/reference.md, disentanglement_lib ``utils``):
 
 * histogram discretiser: per code, the edges of an ``num_bins``-bin histogram of
   that code over the sample; a value's bin is ``np.digitize(value, edges[:-1])``

@@ -1,6 +1,6 @@
 """Drawing points from a ground-truth dataset and encoding them in bounded batches.
 
-The metrics rely only on the data contract (shared/DESIGN.md): ``name``,
+The metrics rely only on the data contract (docs/design.md): ``name``,
 ``factor_names``, ``factor_sizes``, ``observation_shape``,
 ``sample_factors(n, rng)`` and ``observe(factors, rng)``. A representation is any
 callable numpy observations (n, ...) -> codes (n, d).

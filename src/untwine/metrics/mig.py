@@ -1,6 +1,6 @@
 """Mutual Information Gap (Chen et al. 2018, "Isolating Sources of Disentanglement
 in VAEs", seed 000, Sec. 5), as the reference protocol computes it
-(shared/REFERENCE.md; disentanglement_lib ``evaluation/metrics/mig.py``).
+(docs/reference.md; disentanglement_lib ``evaluation/metrics/mig.py``).
 
 Codes are discretised with a 20-bin histogram each; MI(code_j; factor_k) is the
 plug-in discrete estimate in nats; for each factor the gap between its largest

@@ -50,7 +50,7 @@ def sap(codes_train, factors_train, codes_test, factors_test, continuous_factors
 
     Returns ``{"SAP_score": float}`` in [0, 1]. A perfect code with many-valued
     factors scores low (≈ 0.19 on dSprites): one linear threshold cannot separate
-    40 classes (shared/REFERENCE.md).
+    40 classes (docs/reference.md).
     """
     scores = sap_score_matrix(codes_train, factors_train, codes_test, factors_test, continuous_factors, n_jobs)
     if scores.shape[0] < 2:

@@ -1,6 +1,6 @@
 """The VAE shared by every objective, and the base class of objectives.
 
-Losses follow the reference library (shared/REFERENCE.md): the reconstruction term
+Losses follow the reference library (docs/reference.md): the reconstruction term
 is summed over pixels, KL terms summed over latents, both averaged over the batch,
 so that β means what the papers mean.
 """

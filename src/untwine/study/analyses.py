@@ -51,7 +51,7 @@ from .results import COLUMNS as _SCHEMA, PARAM_COLUMNS as _PARAMS, PARAM_PREFIX 
 COLUMNS = tuple(c for c in _SCHEMA if c != _PARAMS)
 #: The columns an analysis cannot do without.
 REQUIRED = ("dataset", "model", "seed", "representation", "metric", "key", "value")
-#: method -> the hyperparameter column the reference grid varies (shared/REFERENCE.md, "Grids").
+#: method -> the hyperparameter column the reference grid varies (docs/reference.md, "Grids").
 REGULARISATION = {
     "beta-vae": "param.beta",
     "beta-tcvae": "param.beta",
@@ -126,7 +126,7 @@ UNSUPERVISED = (
 DOWNSTREAM_SIZES = (10, 100, 1000, 10000)
 #: label -> metric name of the table.
 DOWNSTREAM_PREDICTORS = {"LR": "downstream_lr", "GBT": "downstream_gbt"}
-#: Seed 001 (the slides of shared/seeds/001 and REFERENCE.md): probability that a model chosen
+#: Seed 001 (the slides of seed 001; REFERENCE.md): probability that a model chosen
 #: by a metric on one dataset beats a random model on another seed.
 PUBLISHED_SELECTION = {
     "same metric, same dataset": 0.807,

@@ -16,7 +16,7 @@ _REFERENCE_METRICS = '["beta_vae", "factor_vae", "mig", "dci", "modularity_expli
 
 _UNSUPERVISED_STUDY_V1 = f'''\
 # unsupervised_study_v1: the reference grid of Locatello et al. (2019), "Challenging common
-# assumptions in the unsupervised learning of disentangled representations" (shared/REFERENCE.md):
+# assumptions in the unsupervised learning of disentangled representations" (docs/reference.md):
 # 7 datasets x 6 methods x 6 values x 50 seeds = 12,600 models, 300,000 steps each, scored on the
 # mean and the sampled representation with the reference metrics at their reference parameters.
 # On 2 CPU cores one model trains in about 6 hours: this is a study for a cluster (see the
@@ -148,7 +148,7 @@ threads_per_run = 1
 
 
 def unsupervised_study_v1() -> str:
-    """The reference grid of Locatello et al. (2019) exactly (shared/REFERENCE.md): dSprites, Color-dSprites,
+    """The reference grid of Locatello et al. (2019) exactly (docs/reference.md): dSprites, Color-dSprites,
     Noisy-dSprites, Scream-dSprites, SmallNORB, Cars3D and Shapes3D; β-VAE, AnnealedVAE, FactorVAE, DIP-VAE-I,
     DIP-VAE-II and β-TCVAE with their six values each; 50 seeds; 300,000 steps at the reference set-up; the
     reference metrics with reference parameters on the mean and the sampled representation; UDR per cell.

@@ -149,7 +149,7 @@ def _factor_axis(data, k: int) -> np.ndarray:
 
 def latent_factor_information(means: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
     """The latent × factor mutual information of MIG (Chen et al. 2018, seed 000; the
-    reference protocol's histogram estimate, shared/REFERENCE.md): each latent's posterior mean
+    reference protocol's histogram estimate, docs/reference.md): each latent's posterior mean
     discretised in ``num_bins`` bins, plug-in MI in nats with each factor.
 
     Returns ``mutual_info`` (d, K) in nats, ``factor_entropy`` (K,), ``normalized`` = MI / H(factor),
