@@ -48,4 +48,26 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
     fsync_directory(path.parent)
 
 
-__all__ = ["atomic_write", "fsync_directory"]
+def atomic_write_with(path: str | Path, write) -> None:
+    """As :func:`atomic_write`, for a writer that takes a file name: ``write(tmp)`` writes the whole content to
+    the temporary path ``tmp`` (e.g. ``lambda tmp: table.to_parquet(tmp)``), which is then flushed to disk and
+    renamed over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+__all__ = ["atomic_write", "atomic_write_with", "fsync_directory"]

@@ -4,9 +4,10 @@ and scores of the uninterrupted study (the ``reference_study`` fixture), bit for
 
 import json
 import signal
+from pathlib import Path
 
-from _study_helpers import (checkpointed_runs, fingerprint, kill, running_pid, session_pids, untwine_process, wait_for,
-                            write_spec)
+from _study_helpers import (checkpointed_runs, fingerprint, kill, running_pid, session_pids, spec_text,
+                            untwine_process, wait_for, write_spec)
 
 from untwine.study import collect, status
 
@@ -101,3 +102,71 @@ def test_kill_descendants_leaves_no_process_below():
         parent.kill()
         parent.wait()
         time.sleep(0.1)
+
+
+def _scoring_pids(session: int) -> set:
+    """Pids of the metrics' joblib (loky) processes in a session: its workers and its resource tracker."""
+    out = set()
+    for pid in session_pids(session):
+        try:
+            command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"loky" in command:  # its workers and its resource tracker (not multiprocessing's own tracker)
+            out.add(pid)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _scoring_study(tmp_path):
+    """3 runs scored by SAP (its SVMs fitted by joblib on every CPU, n_jobs = -1): once the first is scored, its joblib workers idle in the study
+    worker while the next run trains (they would live 5 minutes more, the pool's idle timeout)."""
+    text = spec_text(seeds="3", values="[1]", tcvae=False, steps=400,
+                     executor="workers = 1\nthreads_per_run = 1").replace('names = ["mig", "unsupervised"]',
+                                                                           'names = ["sap"]')
+    (tmp_path / "spec.toml").write_text(text)
+    return tmp_path / "spec.toml"
+
+
+def test_no_scoring_process_outlives_a_killed_worker(tmp_path):
+    spec = _scoring_study(tmp_path)
+    out = tmp_path / "study"
+    driver = untwine_process("study", "run", str(spec), "--out", str(out), "--quiet")
+    try:
+        def scoring_and_worker():
+            scoring = _scoring_pids(driver.pid)
+            worker = set()
+            for running in out.glob("*/*/*/*/running.json"):
+                try:
+                    worker.add(int(json.loads(running.read_text())["pid"]))
+                except (OSError, ValueError, KeyError):
+                    pass
+            return (scoring, worker) if scoring and worker else None
+
+        scoring, worker = wait_for(scoring_and_worker, timeout=120, interval=0.05, process=driver)
+        assert not (scoring & worker)
+        for pid in worker:
+            kill(pid)
+        wait_for(lambda: not any(_alive(pid) for pid in scoring), timeout=15, interval=0.1)
+        output, _ = driver.communicate(timeout=300)  # the killed run is retried from its checkpoint
+        assert driver.returncode == 0, output
+        assert [s.state for s in status(out).runs] == ["done"] * 3
+    finally:
+        kill(driver.pid)
+    wait_for(lambda: not session_pids(driver.pid), timeout=15, interval=0.1)
+
+
+def test_no_process_of_a_study_outlives_its_killed_driver(tmp_path):
+    spec = _scoring_study(tmp_path)
+    out = tmp_path / "study"
+    driver = untwine_process("study", "run", str(spec), "--out", str(out), "--quiet")
+    wait_for(lambda: _scoring_pids(driver.pid), timeout=120, interval=0.05, process=driver)
+    kill(driver.pid)
+    driver.wait(timeout=30)
+    wait_for(lambda: not session_pids(driver.pid), timeout=15, interval=0.1)

@@ -81,7 +81,11 @@ def cmd_collect(args) -> int:
 
     table = collect(args.study_dir)
     runs = table["path"].nunique() if len(table) else 0
-    print(f"{len(table)} rows from {runs} runs: {', '.join(table.attrs['written'])}")
+    if table.attrs["written"]:
+        print(f"{len(table)} rows from {runs} runs: {', '.join(table.attrs['written'])}")
+    else:
+        print(f"{len(table)} rows from {runs} runs: no run changed since the last collect; "
+              f"{Path(args.study_dir) / 'results.parquet'} is current")
     return 0
 
 

@@ -83,6 +83,11 @@ def _worker_main(connection, threads: int, driver: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the driver, which stops the workers
     if os.getppid() != driver:
         os._exit(3)  # the driver died while this worker started
+    # A process group of its own, inherited by everything it starts (the metrics' joblib workers and their
+    # resource tracker): when this worker is killed, the driver kills the group, so that none of them is left
+    # behind (_Worker.kill_group). Ctrl-C reaches the driver alone, which stops the workers.
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
 
     def watch():
         while True:
@@ -174,6 +179,13 @@ class _Worker:
         child.close()
         self.task: dict | None = None
 
+    def kill_group(self) -> None:
+        """SIGKILL what is left of this worker's process group once the worker itself is dead or killed: the
+        processes it started outlive it otherwise (a pid is not reused while it names a process group, so this
+        cannot reach another process)."""
+        with contextlib.suppress(OSError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.connection.send(None)
@@ -181,6 +193,7 @@ class _Worker:
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout=5)
+        self.kill_group()
 
 
 class LocalExecutor(Executor):
@@ -256,6 +269,7 @@ class LocalExecutor(Executor):
                     continue
             if worker.process.sentinel in ready or not worker.process.is_alive():
                 worker.process.join(timeout=1)
+                worker.kill_group()  # its scoring processes, had it any
                 task, code = worker.task, worker.process.exitcode
                 self.pool.remove(worker)
                 with contextlib.suppress(OSError):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .spec import StudySpec, load_spec, spec_differences
-from .state import SPEC_FILE, StudyStatus, cells, run_state, save_spec, status, stored_spec
+from .state import SPEC_FILE, StudyStatus, cells, run_state, run_states, save_spec, status, stored_spec
 
 __all__ = ["run", "StudyChanged", "StudyFailed", "prepare", "run_task"]
 
@@ -113,7 +113,7 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
     prepare(spec, out)
     planned = spec.runs()
     by_path = {p.path: p for p in planned}
-    states = {p.path: run_state(out, p, spec) for p in planned}
+    states = {p.path: s for p, s in zip(planned, run_states(out, spec, planned))}
     todo = []
     for p in planned:
         state = states[p.path]
@@ -216,12 +216,13 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
         if bar is not None:
             bar.close()
     final = status(out)
+    written = []
     if collect:
         from .results import collect as collect_results
 
-        collect_results(out)
+        written = collect_results(out).attrs["written"]
     say(f"{spec.name}: {final.counts()['done']}/{len(planned)} runs done in {time.perf_counter() - started:.0f} s"
-        + (f"; results: {out / 'results.parquet'}" if collect else ""))
+        + (f"; results: {', '.join(written)}" if written else ""))
     if failed:
         lines = "\n  ".join(f"{p}: {e}" for p, e in failed.items())
         raise StudyFailed(f"{len(failed)} run(s) of {spec.name} failed (the others finished):\n  {lines}\n"

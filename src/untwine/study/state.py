@@ -27,10 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import atomic_write
+from ..run_files import METRICS, STATE_DIR, STATE_JSON, read_manifest
+from .index import RunIndex, signature
+from .scoring import SCORE_FILES, expected_params, is_scored, metric_overrides, read_scores
+from .udr import UDR_KEY, udr_identity, udr_params
+from .worker import ERROR_FILE, RUNNING_FILE, read_error
 
-__all__ = ["SPEC_FILE", "RunState", "StudyStatus", "run_state", "status", "stored_spec", "save_spec"]
+__all__ = ["SPEC_FILE", "RunState", "StudyStatus", "run_state", "run_states", "status", "stored_spec", "save_spec"]
 
 SPEC_FILE = "study.toml"
+#: the index of the last status (untwine.study.index): what each run's files said
+INDEX_FILE = ".status-index.json"
+#: the files of a run directory its state is read from (running.json is checked on every call)
+_READ = (f"{STATE_DIR}/{STATE_JSON}", METRICS, SCORE_FILES["sampled"], "error.json")
 
 
 @dataclass(frozen=True)
@@ -118,35 +127,90 @@ def _alive(running: Path) -> bool:
     return True
 
 
-def run_state(study_dir: Path, planned, spec) -> RunState:
-    """The :class:`RunState` of one planned run, from its files (nothing is loaded into torch)."""
-    from ..run_files import read_manifest
-    from .scoring import missing_scores
-    from .worker import ERROR_FILE, RUNNING_FILE, read_error
+def _requirements(spec) -> dict:
+    """What "scored" means for this spec: the representations, each metric's recorded parameters, the seeds."""
+    return {"representations": list(spec.representations),
+            "wanted": {name: expected_params(name, metric_overrides(name, spec.metrics.params), spec.metrics.fast)
+                       for name in spec.metrics.names},
+            "seed": spec.metrics.seed, "udr": [udr_params(spec.udr), spec.udr.seed]}
 
-    run_dir = study_dir / planned.path
-    steps = planned.config.train.steps
+
+def _facts(run_dir: Path, required: dict) -> dict:
+    """What a run's files say: the committed step and weights, the (representation, metric) pairs not scored on
+    them, the UDR record's identity and the recorded failure ("bad": a manifest that does not parse)."""
     try:
         manifest = read_manifest(run_dir)
     except ValueError as error:
-        return RunState(planned.path, "failed", 0, steps, str(error))
-    step = 0 if manifest is None else manifest.step
-    weights = None if manifest is None else manifest.weights_sha256
-    running = (run_dir / RUNNING_FILE).is_file() and _alive(run_dir / RUNNING_FILE)
+        return {"bad": str(error)}
+    fact = {"step": None, "weights": None, "missing": [], "udr": None, "error": None}
+    if manifest is not None:
+        fact["step"], fact["weights"] = manifest.step, manifest.weights_sha256
+        stored = {}
+        for representation in {*required["representations"], "mean"}:
+            try:
+                stored[representation] = read_scores(run_dir, representation)
+            except ValueError:
+                stored[representation] = {}  # scoring sets the file aside and scores again
+        fact["missing"] = [[representation, name] for representation in required["representations"]
+                           for name, wanted in required["wanted"].items()
+                           if not is_scored(stored[representation].get(name), manifest.weights_sha256,
+                                            required["seed"], wanted)]
+        record = stored["mean"].get(UDR_KEY)
+        if isinstance(record, dict):
+            fact["udr"] = udr_identity(record.get("cell"), record.get("params"), record.get("seed"))
+    if (run_dir / ERROR_FILE).is_file():
+        fact["error"] = (read_error(run_dir) or {}).get("error", "failed")
+    return fact
+
+
+def _state(planned, fact: dict, running: bool) -> RunState:
+    steps = planned.config.train.steps
+    if "bad" in fact:
+        return RunState(planned.path, "failed", 0, steps, fact["bad"])
+    step, weights = fact["step"] or 0, fact["weights"]
     missing = ()
-    if manifest is not None and step >= steps:
-        missing = tuple(missing_scores(run_dir, spec.representations, spec.metrics.names, spec.metrics.seed,
-                                       spec.metrics.params, spec.metrics.fast, weights))
+    if fact["step"] is not None and step >= steps:
+        missing = tuple(tuple(pair) for pair in fact["missing"])
         if not missing:
             return RunState(planned.path, "done", step, steps, weights=weights)
     if running:
         return RunState(planned.path, "running", step, steps, missing=missing, weights=weights)
-    if (run_dir / ERROR_FILE).is_file():
-        error = read_error(run_dir) or {}
-        return RunState(planned.path, "failed", step, steps, error.get("error", "failed"), missing, weights)
-    if manifest is None:
+    if fact["error"] is not None:
+        return RunState(planned.path, "failed", step, steps, fact["error"], missing, weights)
+    if fact["step"] is None:
         return RunState(planned.path, "pending", 0, steps)
     return RunState(planned.path, "partial", step, steps, missing=missing, weights=weights)
+
+
+def _running(run_dir: Path) -> bool:
+    return (run_dir / RUNNING_FILE).is_file() and _alive(run_dir / RUNNING_FILE)
+
+
+def run_state(study_dir: Path, planned, spec) -> RunState:
+    """The :class:`RunState` of one planned run, from its files (nothing is loaded into torch)."""
+    run_dir = study_dir / planned.path
+    return _state(planned, _facts(run_dir, _requirements(spec)), _running(run_dir))
+
+
+def run_states(study_dir: Path, spec, planned=None) -> list:
+    """The :class:`RunState` of every planned run. The facts read from each run's files are kept in the study's
+    ``.status-index.json`` (:mod:`untwine.study.index`) and read again only from runs whose files changed."""
+    study_dir = Path(study_dir)
+    planned = spec.runs() if planned is None else planned
+    required = _requirements(spec)
+    index = RunIndex(study_dir / INDEX_FILE, key=required)
+    states = []
+    for run in planned:
+        run_dir = study_dir / run.path
+        sig = signature(run_dir, _READ)
+        fact = index.get(run.path, sig)
+        if fact is None:
+            fact = _facts(run_dir, required)
+            index.put(run.path, sig, fact)
+        states.append(_state(run, fact, _running(run_dir)))
+    index.keep_only(run.path for run in planned)
+    index.save()
+    return states
 
 
 def cells(planned_runs) -> dict:
@@ -158,16 +222,16 @@ def cells(planned_runs) -> dict:
 
 def status(study_dir: str | Path) -> StudyStatus:
     """The :class:`StudyStatus` of the study in ``study_dir`` (its ``.table()`` is what
-    ``untwine study status`` prints)."""
-    from .udr import udr_is_current
-
+    ``untwine study status`` prints). Runs whose files did not change since the last call are not read again
+    (:func:`run_states`)."""
     study_dir = Path(study_dir)
     spec = stored_spec(study_dir)
     planned = spec.runs()
-    states = [run_state(study_dir, run, spec) for run in planned]
+    states = run_states(study_dir, spec, planned)
     result = StudyStatus(study_dir, states, planned)
     by_path = {s.path: s for s in states}
     if spec.udr.enabled:
+        index = RunIndex(study_dir / INDEX_FILE, key=_requirements(spec))
         for cell, runs in cells(planned).items():
             done = [r for r in runs if by_path[r.path].state == "done"]
             if len(runs) < 2:
@@ -175,8 +239,9 @@ def status(study_dir: str | Path) -> StudyStatus:
             elif len(done) < 2:
                 result.udr[cell] = "pending"
             else:
-                weights = {r.path: by_path[r.path].weights for r in done}
-                current = udr_is_current(study_dir, done, weights, spec.udr)
+                expected = udr_identity({r.path: by_path[r.path].weights for r in done}, udr_params(spec.udr),
+                                        spec.udr.seed)
+                current = all((index.runs.get(r.path) or {}).get("fact", {}).get("udr") == expected for r in done)
                 result.udr[cell] = "done" if current and len(done) == len(runs) else (
                     f"{len(done)} seeds" if current else "pending")
     return result

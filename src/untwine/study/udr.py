@@ -15,16 +15,26 @@ run retrained), the score is stale and is computed again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
-__all__ = ["udr_task", "execute_udr", "udr_is_current", "UDR_KEY"]
+__all__ = ["udr_task", "execute_udr", "udr_is_current", "udr_params", "udr_identity", "UDR_KEY"]
 
 UDR_KEY = "udr"
 
 
-def _params(udr_spec) -> dict:
+def udr_params(udr_spec) -> dict:
+    """The ``params`` a study's UDR record holds for the spec's ``[udr]`` table."""
     return {"num_points": udr_spec.num_points, "correlation": udr_spec.correlation, "kl_threshold": 0.01,
             "filter_low_kl": True}
+
+
+def udr_identity(cell, params, seed) -> list:
+    """What makes a stored UDR score current, in a few bytes: a digest of its ``cell`` (each run's path and
+    weights), its ``params`` and its ``seed``. Two records are of the same computation iff these are equal."""
+    digest = hashlib.sha256(json.dumps(cell, sort_keys=True).encode()).hexdigest()
+    return [digest, json.loads(json.dumps(params, sort_keys=True)), seed]
 
 
 def udr_task(study_dir: Path, cell: str, runs: list, weights: dict, udr_spec, threads: int = 0) -> dict:
@@ -34,7 +44,7 @@ def udr_task(study_dir: Path, cell: str, runs: list, weights: dict, udr_spec, th
     return {"kind": "udr", "path": cell, "threads": threads,
             "runs": [{"path": r.path, "dir": str(study_dir / r.path), "weights_sha256": weights[r.path],
                       "hparams": hparams_of(r)} for r in runs],
-            "params": _params(udr_spec), "seed": udr_spec.seed}
+            "params": udr_params(udr_spec), "seed": udr_spec.seed}
 
 
 def udr_is_current(study_dir: Path, runs: list, weights: dict, udr_spec) -> bool:
@@ -47,7 +57,7 @@ def udr_is_current(study_dir: Path, runs: list, weights: dict, udr_spec) -> bool
             result = read_scores(study_dir / run.path, "mean").get(UDR_KEY)
         except ValueError:
             return False
-        if not (isinstance(result, dict) and result.get("cell") == cell and result.get("params") == _params(udr_spec)
+        if not (isinstance(result, dict) and result.get("cell") == cell and result.get("params") == udr_params(udr_spec)
                 and result.get("seed") == udr_spec.seed):
             return False
     return True
