@@ -126,7 +126,7 @@ def main(argv=None) -> int:
 
     import warnings
 
-    from untwine.cli.main import main as untwine
+    from untwine.cli import main as untwine
     from untwine.study import collect, status
     from untwine.study.results import INDEX_FILE
     from untwine.train.precision import cpu_model

@@ -57,7 +57,6 @@ _BOOKKEEPING = {"params", "seed", "step", "weights_sha256", "cell"}
 INDEX_FILE = ".collect-index.json"
 #: the files of a run directory its rows are read from
 _READ = (CONFIG, LOG, f"{STATE_DIR}/{STATE_JSON}", METRICS, SCORE_FILES["sampled"])
-_TEXT_COLUMNS = ("dataset", "model", "method", "representation", "metric", "key", "path")
 _FLOAT_COLUMNS = ("value", "reconstruction", "kl", "elbo", "wall_time")
 
 
@@ -164,13 +163,14 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _typed(table: pd.DataFrame, planned, params: set) -> pd.DataFrame:
+def _typed(table: pd.DataFrame, planned, params: set, present=None) -> pd.DataFrame:
     """The table in the run order of the spec, its hyperparameter columns filled from each run's config (float
-    when every value of the runs in the table is a number, else text) and every column of its documented type."""
+    when every value of the runs in ``present``, default those in the table, is a number, else text) and every
+    column of its documented type."""
     order = {run.path: i for i, run in enumerate(planned)}
     position = table["path"].map(order).to_numpy()
     table = table.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
-    present = set(table["path"].unique())
+    present = set(table["path"].unique()) if present is None else present
     by_path = {run.path: run.config.model.params for run in planned if run.path in present}
     for name in sorted(params):
         values = {path: p.get(name) for path, p in by_path.items()}
@@ -179,9 +179,10 @@ def _typed(table: pd.DataFrame, planned, params: set) -> pd.DataFrame:
             table[PARAM_PREFIX + name] = pd.to_numeric(column, errors="coerce").astype(float)
         else:
             text = {path: None if v is None else str(v) for path, v in values.items()}
-            table[PARAM_PREFIX + name] = table["path"].map(text).astype(object)
-    for column in _TEXT_COLUMNS:
-        table[column] = table[column].astype(object)
+            table[PARAM_PREFIX + name] = table["path"].map(text)
+    for column in table.columns:  # text: pandas' own string type (str since pandas 3), as Parquet reads it back
+        if table[column].dtype == object:
+            table[column] = table[column].infer_objects()
     table["seed"] = table["seed"].astype("int64")
     table["steps"] = table["steps"].astype("int64")
     for column in _FLOAT_COLUMNS:
@@ -189,13 +190,54 @@ def _typed(table: pd.DataFrame, planned, params: set) -> pd.DataFrame:
     return table
 
 
-def _as_collected(table: pd.DataFrame) -> pd.DataFrame:
-    """A table read back from Parquet with the column types :func:`collect` gives (text as Python objects, a
-    missing text value None), whatever string type this pandas reads text as."""
+def _blocks(table: pd.DataFrame) -> dict | None:
+    """path -> (first row, end row) of each run's rows, or None when some run's rows are not contiguous."""
+    codes, uniques = pd.factorize(table["path"], sort=False)
+    if len(codes) == 0:
+        return {}
+    change = np.flatnonzero(np.diff(codes)) + 1
+    starts, ends = np.concatenate([[0], change]), np.concatenate([change, [len(codes)]])
+    if len(starts) != len(uniques):
+        return None
+    return {uniques[codes[a]]: (int(a), int(b)) for a, b in zip(starts, ends)}
+
+
+def _merge(old: pd.DataFrame, reused: set, new: pd.DataFrame, planned, params: set) -> pd.DataFrame:
+    """The rows of the ``reused`` runs from the last table with the ``new`` rows of the runs read again, in run
+    order, as a full collect would give them. The last table is cut into slices of consecutive reused runs (no
+    row of it is copied one by one: on a paper-sized table a sort or a boolean filter costs tens of seconds)."""
+    present = reused | set(new["path"])
+    new = _typed(new, planned, params, present)
+    old_blocks, new_blocks = _blocks(old), _blocks(new)
+    same_kind = all(pd.api.types.is_float_dtype(old[c]) == pd.api.types.is_float_dtype(new[c])
+                    for c in old.columns if c.startswith(PARAM_PREFIX))
+    if old_blocks is None or not same_kind:  # a table not in run order, or a hyperparameter that turned to text
+        keep = old[old["path"].isin(reused)]
+        return _typed(pd.concat([keep, new], ignore_index=True), planned, params)
+    pieces, start, end = [], None, None
+    for run in planned:
+        if run.path in reused and run.path in old_blocks:
+            a, b = old_blocks[run.path]
+            if start is not None and a == end:
+                end = b
+                continue
+            if start is not None:
+                pieces.append(old.iloc[start:end])
+            start, end = a, b
+        elif run.path in new_blocks:
+            if start is not None:
+                pieces.append(old.iloc[start:end])
+                start = None
+            a, b = new_blocks[run.path]
+            pieces.append(new.iloc[a:b])
+    if start is not None:
+        pieces.append(old.iloc[start:end])
+    if not pieces:
+        return _typed(new, planned, params)
+    table = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
     for column in table.columns:
-        if isinstance(table[column].dtype, pd.StringDtype):
-            values = table[column]
-            table[column] = values.astype(object).where(values.notna(), None)
+        if table[column].dtype != old[column].dtype:
+            table[column] = table[column].astype(old[column].dtype)
     return table
 
 
@@ -245,7 +287,7 @@ def collect(study_dir: str | Path, write: bool = True) -> pd.DataFrame:
     if reused:
         if index.extra.get("table") == signature(study_dir, ["results.parquet"]):
             try:
-                old = _as_collected(pd.read_parquet(parquet))
+                old = pd.read_parquet(parquet)
             except (OSError, ValueError):
                 old = None
         if old is not None:
@@ -273,17 +315,15 @@ def collect(study_dir: str | Path, write: bool = True) -> pd.DataFrame:
     if index is not None:
         index.keep_only(run.path for run in planned)
     if old is not None and not signatures and not index.changed:
-        table = old  # nothing changed since the files were written
+        table = old  # nothing changed since the files were written (read back with the types collect gives)
         table.attrs["written"] = []
         return table
 
     new = pd.DataFrame(fresh, columns=columns)
     if old is not None:
-        keep = old[old["path"].isin(set(reused))]
-        table = pd.concat([keep, new], ignore_index=True) if len(new) else keep
+        table = _merge(old, set(reused), new, planned, params)
     else:
-        table = new
-    table = _typed(table, planned, params)
+        table = _typed(new, planned, params)
     written = []
     if write:
         atomic_write_with(study_dir / "results.csv", lambda tmp: _write_csv(table, tmp, arrow))

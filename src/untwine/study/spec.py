@@ -161,8 +161,12 @@ class StudySpec:
     source: str = ""
 
     def runs(self) -> list["PlannedRun"]:
-        """The expansion (see :func:`expand`)."""
-        return expand(self)
+        """The expansion (see :func:`expand`), computed once per spec (a paper-sized spec takes seconds)."""
+        expanded = self.__dict__.get("_expanded")
+        if expanded is None:
+            expanded = expand(self)
+            object.__setattr__(self, "_expanded", expanded)  # a cache, not a field: equality is unchanged
+        return list(expanded)
 
 
 @dataclass(frozen=True)
@@ -412,7 +416,7 @@ def parse_spec(text: str, source: str = "spec") -> StudySpec:
         udr=_udr(data.get("udr", {}), source),
         executor=parse_executor(data.get("executor", {}), source),
         text=text, source=source)
-    expand(spec)  # every run config is checked now, before anything runs
+    spec.runs()  # every run config is checked now, before anything runs
     return spec
 
 

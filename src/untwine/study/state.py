@@ -195,6 +195,10 @@ def run_state(study_dir: Path, planned, spec) -> RunState:
 def run_states(study_dir: Path, spec, planned=None) -> list:
     """The :class:`RunState` of every planned run. The facts read from each run's files are kept in the study's
     ``.status-index.json`` (:mod:`untwine.study.index`) and read again only from runs whose files changed."""
+    return _run_states(study_dir, spec, planned)[0]
+
+
+def _run_states(study_dir: Path, spec, planned=None) -> tuple[list, RunIndex]:
     study_dir = Path(study_dir)
     planned = spec.runs() if planned is None else planned
     required = _requirements(spec)
@@ -210,7 +214,7 @@ def run_states(study_dir: Path, spec, planned=None) -> list:
         states.append(_state(run, fact, _running(run_dir)))
     index.keep_only(run.path for run in planned)
     index.save()
-    return states
+    return states, index
 
 
 def cells(planned_runs) -> dict:
@@ -227,11 +231,10 @@ def status(study_dir: str | Path) -> StudyStatus:
     study_dir = Path(study_dir)
     spec = stored_spec(study_dir)
     planned = spec.runs()
-    states = run_states(study_dir, spec, planned)
+    states, index = _run_states(study_dir, spec, planned)
     result = StudyStatus(study_dir, states, planned)
     by_path = {s.path: s for s in states}
     if spec.udr.enabled:
-        index = RunIndex(study_dir / INDEX_FILE, key=_requirements(spec))
         for cell, runs in cells(planned).items():
             done = [r for r in runs if by_path[r.path].state == "done"]
             if len(runs) < 2:
