@@ -13,7 +13,7 @@
 # (--max-children 1), one OpenMP thread, only the tests of that module, and at most
 # MUTATION_TIMEOUT seconds (default 1800). Results go to MUTATION_OUT (default
 # $TMPDIR/untwine-mutation, outside the repository): <module>.txt (the counts per status) and
-# <module>-survivors.diff (every mutant not killed, as a diff). docs/mutation.md has the
+# <module>-survivors.diff (every mutant not killed, as a diff). docs/development/mutation.md has the
 # last run's scores and, for each surviving mutant, why it is equivalent.
 set -euo pipefail
 
@@ -44,9 +44,17 @@ declare -A MODULES=(
   [sparsity]="src/untwine/metrics/sparsity.py|tests/metrics/test_sparsity.py"
   [udr]="src/untwine/metrics/udr.py|tests/metrics/test_udr.py"
   [perturb]="src/untwine/data/perturb.py|tests/data/test_perturb.py"
+  # studies, checkpoints and run files (issue 23)
+  [study_index]="src/untwine/study/index.py|tests/study/test_study_index.py"
+  [study_results]="src/untwine/study/results.py|tests/study/test_study_index.py tests/study/test_study_run.py|index or collect or summary or stale"
+  [study_state]="src/untwine/study/state.py|tests/study/test_study_index.py tests/study/test_study_run.py"
+  [study_spec]="src/untwine/study/spec.py|tests/study/test_study_spec.py"
+  [checkpoint]="src/untwine/train/checkpoint.py|tests/test_run_safety.py tests/test_train.py"
+  [run_files]="src/untwine/run_files.py|tests/test_run_safety.py tests/test_runs.py"
+  [runs]="src/untwine/runs.py|tests/test_runs.py tests/test_run_safety.py"
 )
 ORDER=(estimators beta_tcvae factor_vae decomposition dip_vae annealed_vae beta_vae autoencoder priors models_init vae
-       elbo mig_exact sparsity udr perturb)
+       elbo mig_exact sparsity udr perturb study_index study_results study_state study_spec checkpoint run_files runs)
 
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 

@@ -19,7 +19,7 @@ from .runs import QUICK, build_config
 
 EPILOG = """\
 examples:
-  untwine run                                   # quick β-VAE on procedural dSprites: train, score, report
+  untwine run                                   # quick β-TCVAE on procedural dSprites: train, score, report
   untwine run --steps 20000 --out runs/longer   # the same, longer
   untwine train --out runs/b4 --model beta-vae --param beta=4 --steps 300000
   untwine train --out runs/b4 --steps 400000    # continue the same run further
