@@ -21,7 +21,7 @@ from _tiny import TinySquares, tiny_config
 from untwine import runs
 from untwine.cli import main
 from untwine.run_files import read_manifest
-from untwine.train import NonFiniteLossError, train
+from untwine.train import train
 import untwine.train as train_module
 import untwine.train.checkpoint as checkpoint_module
 

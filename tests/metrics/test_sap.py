@@ -8,7 +8,6 @@
 * Pure noise: all scores ~ equal, SAP < 0.05.
 """
 
-import numpy as np
 import pytest
 
 from untwine.metrics import sap

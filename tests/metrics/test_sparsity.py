@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-from untwine.metrics import evaluate, hoyer_sparsity, metric_parameters
+from _toys import Recorder, ToyData
 
-from conftest import Recorder, ToyData
+from untwine.metrics import evaluate, hoyer_sparsity, metric_parameters
 
 
 def test_one_hot_is_one_and_flat_is_zero(rng):
@@ -69,10 +69,6 @@ def test_a_point_at_zero_counts_zero(rng):
 
 def test_the_sampler_scores_its_points_with_the_reference_default():
     """10,000 points by default (the reference's), encoded in batches of ``batch_size``."""
-    from untwine.metrics import evaluate, metric_parameters
-
-    from _toys import Recorder, ToyData
-
     assert metric_parameters("hoyer_sparsity") == {"num_train": 10_000}
     data = ToyData((3, 4, 5))
     recorder = Recorder(3, matrix=np.diag([1.0, 0.0, 1.0]))

@@ -4,7 +4,6 @@ representations, and gives the values the uncached scoring gives."""
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from untwine import runs
