@@ -232,3 +232,37 @@ def test_run_index_keeps_a_fact_only_while_the_signature_holds(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         RunIndex(tmp_path / "missing.json", key=1)  # no index yet: no warning, an empty cache
+
+
+def test_runs_dropped_from_the_spec_leave_the_table(study):
+    """A spec cut down to fewer seeds (study.toml replaced by hand): the next collect, with nothing else changed,
+    has no row of the runs it no longer names."""
+    collect(study)
+    text = (study / "study.toml").read_text()
+    assert "seeds = 2" in text
+    (study / "study.toml").write_text(text.replace("seeds = 2", "seeds = 1"))
+    table = collect(study)
+    assert set(table.path) == {A, C}
+    pd.testing.assert_frame_equal(table, full_table(study))
+
+
+def test_an_index_without_its_extra_table_is_read(study):
+    collect(study)
+    data = json.loads((study / COLLECT_INDEX).read_text())
+    del data["extra"]  # as a hand-trimmed or older index would be
+    (study / COLLECT_INDEX).write_text(json.dumps(data))
+    table = collect(study)
+    pd.testing.assert_frame_equal(table, full_table(study))
+
+
+def test_a_saved_index_is_not_written_again_until_it_changes(tmp_path):
+    index = RunIndex(tmp_path / "index.json", key=1)
+    index.put("run", [None], {"n": 1})
+    index.save()
+    stamp = (tmp_path / "index.json").stat()
+    index.save()
+    assert (tmp_path / "index.json").stat().st_ino == stamp.st_ino  # not replaced
+    index.put("run", [None], {"n": 2})
+    index.save()
+    assert (tmp_path / "index.json").stat().st_ino != stamp.st_ino
+    assert RunIndex(tmp_path / "index.json", key=1).get("run", [None]) == {"n": 2}
