@@ -333,3 +333,18 @@ def test_zero_weights_have_log_minus_infinity_silently():
         logw = log_importance_weights(3, 1, "mss", dtype=torch.float64)
     assert torch.equal(logw, torch.tensor([[0.0, -math.inf, -math.inf], [-math.inf, 0.0, -math.inf],
                                            [-math.inf, -math.inf, 0.0]], dtype=torch.float64))
+
+
+def test_mean_latent_kl_closed_form_and_a_collapsed_point():
+    """KL(N(m, v) || N(0, 1)) = (m^2 + v - log v - 1) / 2, averaged over points per latent; a zero variance enters
+    the logarithm as 1e-12 (finite), where an unclamped formula would give infinity."""
+    from untwine.estimators import mean_latent_kl
+
+    means = np.array([[0.0, 1.0, 2.0], [2.0, -1.0, 0.0]])
+    variances = np.array([[1.0, 0.5, 2.0], [0.25, 0.5, 0.0]])
+    clamped = np.maximum(variances, 1e-12)
+    expected = np.mean(0.5 * (means ** 2 + variances - np.log(clamped) - 1.0), axis=0)
+    got = mean_latent_kl(means, variances)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert np.isfinite(got).all() and got[2] == pytest.approx(0.5 * (4.0 + 2.0 - np.log(2.0) - 1.0) / 2
+                                                              + 0.5 * (0.0 - np.log(1e-12) - 1.0) / 2)

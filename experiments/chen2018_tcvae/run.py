@@ -326,7 +326,7 @@ def figure_sampling_bias(table, path: Path, scale: str, beta: float) -> None:
 def figure_latent_factors(runs_dir: Path, row, path: Path, num_points: int) -> None:
     """Chen et al.'s latent-versus-factor plot of one run (untwine.viz.report.latent_factor_figure)."""
     from untwine import data, runs
-    from untwine.estimators import gaussian_kl
+    from untwine.estimators import mean_latent_kl
     from untwine.viz.report import ACTIVE_VARIANCE, MAX_LATENTS_SHOWN, latent_factor_figure
 
     model, _ = runs.load_model(runs_dir / row["path"])
@@ -335,7 +335,7 @@ def figure_latent_factors(runs_dir: Path, row, path: Path, num_points: int) -> N
     factors = dsprites.sample_factors(num_points, rng)
     means, variances = model.posterior()(dsprites.observe(factors, rng))
     means, variances = np.asarray(means, np.float64), np.asarray(variances, np.float64)
-    kl = np.mean(gaussian_kl(means, np.log(np.maximum(variances, 1e-12)), variance=variances), axis=0)
+    kl = mean_latent_kl(means, variances)
     order = [int(j) for j in np.argsort(-kl, kind="stable")]
     active = [j for j in order if variances[:, j].mean() < ACTIVE_VARIANCE][:MAX_LATENTS_SHOWN]
     if not active:

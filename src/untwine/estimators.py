@@ -281,9 +281,19 @@ def mmd_per_dimension(x: torch.Tensor, y: torch.Tensor, scales=PER_DIMENSION_SCA
     return total
 
 
+def mean_latent_kl(means, variances):
+    """The mean over points of KL(N(μ, σ²) ‖ N(0, 1)) of each latent (numpy arrays ``(n, d)`` of posterior means
+    and variances -> ``(d,)``): how much each latent is used. The one place it is computed (the run report, UDR).
+    A variance below 1e-12 enters the logarithm as 1e-12, so that a posterior collapsed to a point gives a large
+    finite KL rather than infinity."""
+    means, variances = np.asarray(means), np.asarray(variances)
+    return np.mean(gaussian_kl(means, np.log(np.maximum(variances, 1e-12)), variance=variances), axis=0)
+
+
 __all__ = [
     "ESTIMATORS", "gaussian_log_density", "standard_normal_log_density", "importance_weights",
     "log_importance_weights", "log_aggregate_densities", "decompose_kl", "total_correlation",
     "dimension_wise_kl", "index_code_mutual_information", "gaussian_total_correlation", "gaussian_kl",
+    "mean_latent_kl",
     "KERNELS", "kernel_matrix", "default_bandwidth", "mmd", "PER_DIMENSION_SCALES", "mmd_per_dimension",
 ]

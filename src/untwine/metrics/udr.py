@@ -36,7 +36,7 @@ import numpy as np
 import scipy.stats
 from sklearn.linear_model import Lasso
 
-from ..estimators import gaussian_kl
+from ..estimators import mean_latent_kl  # re-exported: the KL per latent UDR filters on
 from ._sampling import DEFAULT_BATCH_SIZE, check_batch_size, sample_factors
 
 __all__ = ["udr", "sample_udr", "relative_strength", "mean_latent_kl"]
@@ -66,11 +66,6 @@ def spearman_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         corr = scipy.stats.spearmanr(a, b)[0]
     corr = np.atleast_2d(corr)
     return np.nan_to_num(np.abs(corr[:d, d:]))
-
-
-def mean_latent_kl(means: np.ndarray, variances: np.ndarray) -> np.ndarray:
-    """Mean over points of KL(N(μ, σ²) ‖ N(0, 1)) per latent."""
-    return np.mean(gaussian_kl(means, np.log(variances), variance=variances), axis=0)
 
 
 def udr(codes: Sequence[np.ndarray], kl: Sequence[np.ndarray] | None = None, correlation: str = "lasso",

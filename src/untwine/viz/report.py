@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
-from ..estimators import gaussian_kl
+from ..estimators import mean_latent_kl
 
 TRAVERSAL_RANGE = (-2.0, 2.0)
 #: A latent is active when its mean posterior variance E_x[σ²_j(x)] is below this (Zietlow et al.
@@ -93,13 +93,9 @@ def loss_curves(log, path: Path) -> bool:
     return True
 
 
-def _mean_kl(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
-    return np.mean(gaussian_kl(mean, np.log(np.maximum(var, 1e-12)), variance=var), axis=0)
-
-
 def latent_kl(model, observations: np.ndarray) -> np.ndarray:
     """Mean KL(q(z_j|x) ‖ N(0, 1)) of each latent over ``observations``."""
-    return _mean_kl(*model.posterior()(observations))
+    return mean_latent_kl(*model.posterior()(observations))
 
 
 def traversals(model, observation: np.ndarray, order: np.ndarray, steps: int = 9) -> np.ndarray:
@@ -316,7 +312,7 @@ def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, nu
     means, variances = model.posterior()(observations)
     means = np.asarray(means, dtype=np.float64)
     variances = np.asarray(variances, dtype=np.float64)
-    kl = _mean_kl(means, variances)
+    kl = mean_latent_kl(means, variances)
     is_active = variances.mean(axis=0) < ACTIVE_VARIANCE
     names = list(getattr(data, "factor_names", [f"factor {k}" for k in range(factors.shape[1])]))
     latent_kl_figure(kl, is_active, run_dir / "report_latent_kl.png")
@@ -513,7 +509,7 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
         sections.append("<h2>Reconstructions</h2><p class=sub>Top: data. Bottom: decoder mean at the posterior mean."
                         "</p><img src='report_reconstructions.png' alt='reconstructions'>")
         mean, var = model.posterior()(observations)
-        kl = _mean_kl(mean, var)
+        kl = mean_latent_kl(mean, var)
         order = np.argsort(-kl)
         images = traversals(model, observations[0], order)
         _traversal_figure(images, order, kl, run_dir / "report_traversals.png",
