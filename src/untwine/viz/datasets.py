@@ -6,16 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .page import pyplot
+
 MAX_SWEEP = 12  # values shown per factor (evenly spaced indices when a factor has more)
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -61,7 +54,7 @@ def show_dataset(data, path: str | Path, seed: int = 0, num_samples: int = 16) -
     Image datasets show images; 2-D datasets (pinwheel) show a scatter of samples
     coloured by the first factor and each sweep as a path of points.
     """
-    plt = _plt()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

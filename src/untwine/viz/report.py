@@ -21,6 +21,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..estimators import mean_latent_kl
+from .page import STYLE, pyplot
 
 TRAVERSAL_RANGE = (-2.0, 2.0)
 #: A latent is active when its mean posterior variance E_x[σ²_j(x)] is below this (Zietlow et al.
@@ -35,15 +36,6 @@ MAX_COLOUR_VALUES = 4
 FACTOR_COLOURS = ("#2b6cb0", "#dd6b20", "#38a169", "#d53f8c")
 #: The frame of a collapsed latent in the mutual-information matrix.
 COLLAPSED_COLOUR = "#dd6b20"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
@@ -70,7 +62,7 @@ def loss_curves(log, path: Path) -> bool:
     """Loss terms against steps, one panel per term; False if the log is empty."""
     if log is None or len(log) == 0:
         return False
-    plt = _plt()
+    plt = pyplot()
     columns = [c for c in log.columns if c not in ("step", "images_per_s")]
     n = len(columns)
     cols = min(3, n)
@@ -111,7 +103,7 @@ def traversals(model, observation: np.ndarray, order: np.ndarray, steps: int = 9
 
 def _traversal_figure(grid_images: np.ndarray, order: np.ndarray, kl: np.ndarray, path: Path,
                       collapsed: np.ndarray | None = None) -> None:
-    plt = _plt()
+    plt = pyplot()
     rows, steps = grid_images.shape[:2]
     fig, axes = plt.subplots(rows, steps, figsize=(steps * 0.9 + 1.6, rows * 0.9 + 0.5), squeeze=False)
     values = np.linspace(*TRAVERSAL_RANGE, steps)
@@ -167,7 +159,7 @@ def latent_factor_information(means: np.ndarray, factors: np.ndarray, num_bins: 
 
 def latent_kl_figure(kl: np.ndarray, active: np.ndarray, path: Path) -> None:
     """Mean KL(q(z_j|x) ‖ p(z_j)) of each latent; inactive ones (E σ² ≥ ACTIVE_VARIANCE) in grey."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(3.5, 0.45 * len(kl) + 1.2), 2.4))
     colours = ["#2b6cb0" if a else "#a0aec0" for a in active]
     ax.bar(np.arange(len(kl)), kl, color=colours)
@@ -191,7 +183,7 @@ def mutual_information_figure(info: dict, factor_names, kl: np.ndarray, path: Pa
     ``latents``: the latent index of each row (default 0 … d − 1; ``kl`` and ``collapsed`` are indexed by
     it). Rows of ``collapsed`` latents are hatched and labelled "collapsed", and a frame on one is drawn in
     orange, so that a reader does not take a collapsed latent for the one that knows most about a factor."""
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.patches import Rectangle
 
     matrix = info["normalized"]
@@ -237,7 +229,7 @@ def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, 
     (latent, factor), the latent's posterior mean against the factor's value. The black line
     is the mean over all the other factors at each value, the band its 10–90% range; when a
     factor has few values (dSprites' shape) a coloured line per value of it is its mean over the rest."""
-    plt = _plt()
+    plt = pyplot()
     names = list(getattr(data, "factor_names", [f"factor {k}" for k in range(factors.shape[1])]))
     sizes = list(data.factor_sizes)
     colour_factor = next((k for k, size in enumerate(sizes) if 1 < size <= MAX_COLOUR_VALUES), None)
@@ -456,18 +448,6 @@ def _metrics_html(metrics: dict, stale: tuple = (), step: int = 0) -> str:
     return notes + table + _downstream_html(downstream)
 
 
-_STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1a202c}
-h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;border-bottom:1px solid #e2e8f0;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #e2e8f0;padding:.3em .6em;vertical-align:top;text-align:left}
-td.num{font-family:ui-monospace,monospace;text-align:right} small{color:#4a5568}
-pre{background:#f7fafc;border:1px solid #e2e8f0;padding:.8em;font-size:.85em;overflow:auto}
-img{max-width:100%;image-rendering:pixelated} .sub{color:#4a5568}
-.warn{background:#fffaf0;border:1px solid #dd6b20;padding:.5em .8em;color:#7b341e}
-.warn-inline{color:#c05621;font-size:.8em} table.detail{font-size:.85em;margin:.3em 0} h3{font-size:1em}
-details summary{cursor:pointer;color:#2b6cb0}
-tr.collapsed td{color:#718096;background:#f7fafc} table.latents{margin:.5em 0}
-"""
 
 
 def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: int = 0,
@@ -505,7 +485,7 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
         shown = observations[:num_reconstructions]
         recon = model.reconstruct(shown)
         grid = image_grid(np.stack([shown, recon]))
-        _plt().imsave(run_dir / "report_reconstructions.png", np.kron(grid, np.ones((2, 2, 1))))
+        pyplot().imsave(run_dir / "report_reconstructions.png", np.kron(grid, np.ones((2, 2, 1))))
         sections.append("<h2>Reconstructions</h2><p class=sub>Top: data. Bottom: decoder mean at the posterior mean."
                         "</p><img src='report_reconstructions.png' alt='reconstructions'>")
         mean, var = model.posterior()(observations)
@@ -524,7 +504,7 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
     config_text = (run_dir / "config.toml").read_text()
     title = f"{config.model.objective} on {config.dataset}"
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>untwine: {html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<p class=sub>Run <code>{html.escape(run_dir.name)}</code>, {steps_done} steps, latent size "
             f"{config.model.latent_dim}, seed {config.train.seed}.</p>"
             + "".join(sections)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..atomic import atomic_write
 from ..study import analyses as A
-from .report import _STYLE, _plt
+from .page import STYLE, pyplot
 
 __all__ = ["write_study_report", "FIGURES", "HOW_TO_READ", "TITLES"]
 
@@ -78,7 +78,7 @@ HOW_TO_READ = {
 
 def _save(fig, out_dir: Path, name: str) -> str:
     """``analysis/<name>.png`` and ``.pdf``, written atomically; returns the PNG's path relative to the page."""
-    plt = _plt()
+    plt = pyplot()
     for suffix, kwargs in ((".png", {"dpi": PNG_DPI}), (".pdf", {})):
         buffer = io.BytesIO()
         fig.savefig(buffer, format=suffix[1:], **kwargs)
@@ -91,7 +91,7 @@ def _figure(rows: int, cols: int, panel: tuple[float, float], *, left=0.9, right
             wgap=0.35, hgap=0.45, **kwargs):
     """A grid of panels of ``panel`` (width, height) inches with margins and gaps in inches: the
     layout is computed, not searched for (a tight layout costs a full draw per figure)."""
-    plt = _plt()
+    plt = pyplot()
     width = left + right + cols * panel[0] + (cols - 1) * wgap
     height = top + bottom + rows * panel[1] + (rows - 1) * hgap
     fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, **kwargs)
@@ -258,7 +258,7 @@ def _axis_note(series) -> str:
 
 
 def figure_total_correlation(result: pd.DataFrame, out_dir: Path, part=None):
-    plt = _plt()
+    plt = pyplot()
     datasets, series = _order(result["dataset"]), _series(result)
     blocks = [(title, labels) for _, title, _, labels in series]
     width = 0.3 * (sum(len(b[1]) for b in blocks) + len(blocks) - 1)
@@ -315,7 +315,7 @@ def figure_score_distribution(result: pd.DataFrame, out_dir: Path, part: str | N
                                                                                                          out_dir, p)]
     if part != "method":
         return _score_by_value(result, out_dir, part)
-    plt = _plt()
+    plt = pyplot()
     by_method = result[result["level"] == "method"]
     datasets, scores, methods = _order(result["dataset"]), _order(result["score"]), _order(result["method"])
     colours = _method_colours(methods)
@@ -377,7 +377,7 @@ def _slug(text: str) -> str:
 
 
 def figure_variance_share(result: pd.DataFrame, out_dir: Path):
-    plt = _plt()
+    plt = pyplot()
     scores, datasets = _order(result["score"]), _order(result["dataset"])
     rows, cols = _grid(len(scores), 4)
     fig, axes = _figure(rows, cols, (2.4, 0.22 * len(datasets) + 0.2), left=1.1, top=0.85, bottom=0.5, wgap=0.2,
@@ -650,7 +650,7 @@ def _runs_html(study: A.StudyTable, out_dir: Path, runs_root: Path) -> str:
 # --------------------------------------------------------------------------------------
 # The page
 
-_PAGE_STYLE = _STYLE + """
+_PAGE_STYLE = STYLE + """
 body{max-width:1500px} .scroll{overflow-x:auto} th{background:#f7fafc}
 section{margin-bottom:2.5em} .read{background:#ebf8ff;border-left:3px solid #2b6cb0;padding:.4em .8em;font-size:.92em}
 .summary li{margin:.25em 0} a.failed{text-decoration:line-through;color:#c53030} td.seeds{font-size:.8em;line-height:1.7}
