@@ -282,7 +282,7 @@ def test_synthetic_table_has_the_schema():
     table = A.synthetic_table(seeds=2, num_factors=3)
     params = [c[len(A.PARAM_PREFIX):] for c in table.columns if c.startswith(A.PARAM_PREFIX)]
     assert list(table.columns) == table_columns(params)
-    assert set(A.REQUIRED) <= set(A.COLUMNS)
+    assert set(A.REQUIRED) <= set(A.FIXED_COLUMNS)
     assert set(table["representation"]) == {"mean", "sampled"}
     assert len(table.drop_duplicates(["path", "representation", "metric", "key"])) == len(table)
     keys = set(table[table["metric"] == "downstream_lr"]["key"])

@@ -4,7 +4,7 @@ look at the unsupervised learning of disentangled representations and their eval
 each a pure function of a study's results table.
 
 The results table (``untwine.study.collect``) is long: one row per run × representation ×
-metric key, with the columns of :data:`COLUMNS` plus one ``param.<name>`` column per
+metric key, with the columns of :data:`FIXED_COLUMNS` plus one ``param.<name>`` column per
 hyperparameter. Every analysis here takes that table and returns a new DataFrame; none
 reads or writes a file, none draws a figure (``untwine.viz.study_report`` does both).
 
@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "COLUMNS", "PARAM_PREFIX", "REGULARISATION", "WEAKER_WHEN_LARGER", "Score", "SUPERVISED", "UNSUPERVISED",
+    "FIXED_COLUMNS", "PARAM_PREFIX", "REGULARISATION", "WEAKER_WHEN_LARGER", "Score", "SUPERVISED", "UNSUPERVISED",
     "DOWNSTREAM_SIZES", "DOWNSTREAM_PREDICTORS", "PUBLISHED_SELECTION", "PAPER_METRICS", "PAPER_SUPERVISED", "AnalysisError", "check_table",
     "run_table", "score_table", "available_scores", "overview", "total_correlation_by_strength",
     "metric_correlation", "score_distribution", "variance_share", "unsupervised_selection",
@@ -45,10 +45,7 @@ __all__ = [
     "wilson_interval", "spearman_matrix", "tc_trends", "unique_pairs", "prepare", "StudyTable", "synthetic_table",
 ]
 
-from .results import COLUMNS as _SCHEMA, PARAM_COLUMNS as _PARAMS, PARAM_PREFIX  # the contract (docs/studies.md)
-
-#: The results table's columns besides the ``param.<name>`` ones.
-COLUMNS = tuple(c for c in _SCHEMA if c != _PARAMS)
+from .results import FIXED_COLUMNS, PARAM_PREFIX  # the contract (docs/studies.md)
 #: The columns an analysis cannot do without.
 REQUIRED = ("dataset", "model", "seed", "representation", "metric", "key", "value")
 #: method -> the hyperparameter column the reference grid varies (docs/reference.md, "Grids").
@@ -149,7 +146,7 @@ def check_table(table) -> pd.DataFrame:
     if missing:
         raise AnalysisError(f"the results table lacks the column(s) {', '.join(missing)}; it has "
                             f"{', '.join(map(str, table.columns)) or 'none'}. untwine.study.collect(DIR) writes "
-                            f"them all: {', '.join(COLUMNS)} and param.<name> per hyperparameter")
+                            f"them all: {', '.join(FIXED_COLUMNS)} and param.<name> per hyperparameter")
     if len(table) == 0:
         raise AnalysisError("the results table is empty: no run has been scored yet "
                             "(untwine study status DIR says which runs are done)")

@@ -42,7 +42,7 @@ from .index import RunIndex, signature
 from .scoring import SCORE_FILES, read_scores
 from .state import stored_spec
 
-__all__ = ["COLUMNS", "PARAM_PREFIX", "PARAM_COLUMNS", "table_columns", "training_summary", "collect",
+__all__ = ["COLUMNS", "FIXED_COLUMNS", "PARAM_PREFIX", "PARAM_COLUMNS", "table_columns", "training_summary", "collect",
            "SUMMARY_ROWS", "INDEX_FILE"]
 
 PARAM_PREFIX = "param."
@@ -50,6 +50,8 @@ PARAM_PREFIX = "param."
 PARAM_COLUMNS = "param.*"
 COLUMNS = ("dataset", "model", "method", PARAM_COLUMNS, "seed", "representation", "metric", "key", "value",
            "reconstruction", "kl", "elbo", "steps", "wall_time", "path")
+#: :data:`COLUMNS` without the ``param.*`` placeholder: the columns every results table has
+FIXED_COLUMNS = tuple(c for c in COLUMNS if c != PARAM_COLUMNS)
 #: how many of the last logged rows the training summary averages
 SUMMARY_ROWS = 10
 _BOOKKEEPING = {"params", "seed", "step", "weights_sha256", "cell"}
