@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from untwine.cli.runs import QUICK
+from untwine.runs import QUICK
 from untwine.train.precision import cpu_flags, cpu_model
 
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}

@@ -15,7 +15,7 @@ summary per (candidate, precision): median, lowest and highest MIG, how many see
 the median training time.
 
 Candidates are named in CANDIDATES below (``--list`` prints them); ``preset`` is whatever
-``untwine.cli.runs.quick_config`` is now. The wall times are speed figures only when nothing else
+``untwine.runs.quick_config`` is now. The wall times are speed figures only when nothing else
 runs on the machine; with ``--jobs 2`` each run shares the machine with another.
 These are the tables of docs/training.md, "The quick preset".
 """
@@ -35,7 +35,7 @@ import numpy as np
 
 from untwine import runs
 from untwine.atomic import atomic_write
-from untwine.cli.runs import quick_config
+from untwine.runs import quick_config
 from untwine.metrics._sampling import sample_codes
 from untwine.train.precision import cpu_flags, cpu_model
 from untwine.viz.report import ACTIVE_VARIANCE, latent_factor_information

@@ -239,9 +239,7 @@ def test_the_readme_continue_commands_work(tmp_path):
 
 def test_untwine_run_continues_its_own_run(tmp_path, monkeypatch):
     out = str(tmp_path / "quick")
-    import untwine.cli.runs as cli_runs
-
-    monkeypatch.setattr(cli_runs, "QUICK", {**cli_runs.QUICK, "steps": 2})
+    monkeypatch.setattr(runs, "QUICK", {**runs.QUICK, "steps": 2})
     assert main(["run", "--out", out, "--batch-size", "8", "--quiet"]) == 0
     assert main(["run", "--out", out, "--steps", "3", "--quiet"]) == 0
     assert runs.status(out).step == 3 and runs.status(out).metrics == ("mig",)

@@ -6,25 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-#: The quick preset of ``untwine run``: a first model in minutes on a 2-core laptop (β-TCVAE, β = 20, 6,000 steps of
-#: batch 64 at lr 1e-3), the best of the candidates tried on seeds 1-2; on fresh seeds about one in six comes out
-#: entangled in either precision (docs/training.md, "The quick preset", has every run and what to expect).
-#: ``untwine train`` keeps the reference set-up (REFERENCE.md).
-QUICK = {"steps": 6000, "lr": 1e-3, "model": "beta-tcvae", "params": {"beta": 20.0}, "out": "runs/quick"}
-
-
-def quick_config(seed: int = 0):
-    """The RunConfig of ``untwine run``'s defaults (the quick preset), with ``seed``."""
-    from ..config import RunConfig
-
-    config = RunConfig()
-    config.train.steps = QUICK["steps"]
-    config.train.lr = QUICK["lr"]
-    config.train.checkpoint_every = 500
-    config.train.seed = seed
-    config.model.objective = QUICK["model"]
-    config.model.params = dict(QUICK["params"])
-    return config
+from ..runs import QUICK, quick_config
 
 
 def _add_run_options(parser: argparse.ArgumentParser, quick: bool) -> None:
