@@ -11,7 +11,7 @@ the weights files are not written, nothing here loads a model). Then it times, i
 1. ``collect`` with no index (the first collect of a study);
 2. ``collect`` again, nothing changed;
 3. ``collect`` after ten runs got new scores;
-4. ``status``;
+4. ``status`` with no index, then again;
 5. the whole ``untwine study report`` command (collect, status, analyses, figures, page);
 6. ``write_study_report`` alone on the table (the function the command wraps), the baseline of
    the ratio printed last.
@@ -129,6 +129,7 @@ def main(argv=None) -> int:
     from untwine.cli import main as untwine
     from untwine.study import collect, status
     from untwine.study.results import INDEX_FILE
+    from untwine.study.state import INDEX_FILE as STATUS_INDEX
     from untwine.train.precision import cpu_model
     from untwine.viz.study_report import write_study_report
 
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
     runs = build(study_dir, args.seeds)
     print(f"study directory: {runs:,} runs in {study_dir} ({time.perf_counter() - start:.0f} s to build or check, "
           "not counted)")
-    for name in (INDEX_FILE, "results.parquet", "results.csv"):
+    for name in (INDEX_FILE, STATUS_INDEX, "results.parquet", "results.csv"):
         (study_dir / name).unlink(missing_ok=True)
 
     times = {}
@@ -159,7 +160,8 @@ def main(argv=None) -> int:
     touch_scores(study_dir, 10)
     timed("collect, 10 runs rescored", lambda: collect(study_dir))
     table = collect(study_dir)
-    timed("status", lambda: status(study_dir))
+    timed("status, first (no index)", lambda: status(study_dir))
+    timed("status, nothing changed", lambda: status(study_dir))
     out = Path(scratch) / "page"
     timed("untwine study report (the command)",
           lambda: untwine(["study", "report", str(study_dir), "--out", str(out)]))
