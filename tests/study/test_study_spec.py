@@ -198,3 +198,53 @@ def test_every_seed_trains_its_own_seed_and_names_do_not_follow_key_order():
     assert [r.path for r in one] == [r.path for r in other] == [
         "pinwheel/annealed-vae/c_max=5,gamma=10/seed=0", "pinwheel/annealed-vae/c_max=5,gamma=100/seed=0"]
     assert [r.id for r in one] == [r.id for r in other]
+
+
+BASE = ('seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n'
+        '[[methods]]\nmodel = "beta-vae"\ngrid = {beta = [1, 2]}\n')
+
+
+@pytest.mark.parametrize("change,message", [
+    ("name = 3", "name must be a str, got 3"),
+    ("description = false", "description must be a str, got False"),
+    ("[udr]\nnum_points = 'many'", "[udr] num_points must be an int, got 'many'"),
+    ("[udr]\nnum_points = true", "[udr] num_points must be an int, got True"),  # a TOML bool is no number
+    ("[udr]\nnum_points = 1.5", "[udr] num_points must be an int, got 1.5"),
+    ("[udr]\nenabled = 1", "[udr] enabled must be a bool, got 1"),
+    ("[udr]\nnum_points = 1", "[udr] num_points must be ≥ 2 and seed ≥ 0"),
+    ("[udr]\nseed = -1", "[udr] num_points must be ≥ 2 and seed ≥ 0"),
+    ("[executor]\nworkers = -1", "[executor] workers must be ≥ 0, got -1"),
+    ("[executor]\nmax_retries = -2", "[executor] max_retries must be ≥ 0, got -2"),
+    ("[executor]\nmem_gb = 'lots'", "[executor] mem_gb must be a float, got 'lots'"),
+    ("[executor]\nmem_gb = true", "[executor] mem_gb must be a float, got True"),
+    ("[executor]\nkind = 'ray'\nworkers = 0", "[executor] workers = 0 (in-process) is for the local executor only"),
+    ("[executor]\nslurm = 3", "[executor] slurm must be a dict, got 3"),
+    ("[metrics]\nseed = 1.5", "[metrics] seed must be an int, got 1.5"),
+    ("[metrics]\nfast = 'yes'", "[metrics] fast must be a bool, got 'yes'"),
+    ("[metrics]\nnames = 'mig'", "[metrics] names must be a list, got 'mig'"),
+    ("seeds = [1, 1]", "seeds lists a seed twice: [1, 1]"),
+    ("seeds = [-1]", "seeds must be a count (e.g. 3) or a list of non-negative integers, got [-1]"),
+    ("seeds = true", "seeds must be a count (e.g. 3) or a list of non-negative integers, got True"),
+    ("seeds = []", "seeds must be a count (e.g. 3) or a list of non-negative integers, got []"),
+])
+def test_every_value_of_the_wrong_type_or_range_is_named_exactly(change, message):
+    if change.startswith("seeds"):
+        text = BASE.replace("seeds = 1", change)
+    elif change.startswith(("name", "description")):
+        text = change + "\n" + BASE
+    else:
+        text = BASE + change + "\n"
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "s.toml")
+    assert str(caught.value) == f"s.toml {message}"
+
+
+def test_numbers_are_read_as_toml_gives_them():
+    """An integer where a float is asked for is that float; the values land in the spec's records as given."""
+    spec = parse_spec(BASE + "[executor]\nmem_gb = 16\nworkers = 3\n[udr]\nnum_points = 300\nseed = 4\n"
+                      "enabled = false\n[metrics]\nseed = 2\nfast = true\nnames = ['mig']\n", "s.toml")
+    assert spec.executor.mem_gb == 16.0 and isinstance(spec.executor.mem_gb, float) and spec.executor.workers == 3
+    assert (spec.udr.num_points, spec.udr.seed, spec.udr.enabled) == (300, 4, False)
+    assert (spec.metrics.seed, spec.metrics.fast, list(spec.metrics.names)) == (2, True, ["mig"])
+    assert parse_spec(BASE.replace("seeds = 1", "seeds = [4, 2]"), "s.toml").seeds == (4, 2)
+    assert parse_spec(BASE.replace("seeds = 1", "seeds = 3"), "s.toml").seeds == (0, 1, 2)
