@@ -38,6 +38,12 @@ LOG = "log.csv"
 METRICS = "metrics.json"
 REPORT = "report.html"
 HISTORY = "history.json"
+# what a study adds to a run directory (untwine.study)
+METRICS_SAMPLED = "metrics-sampled.json"  # scores of the sampled representation
+ERROR_FILE = "error.json"  # the run's last failure
+RUNNING_FILE = "running.json"  # host and pid of the task running it
+LOCK_FILE = ".lock"  # the lock a task holds on the run
+EVENTS = "events"  # TensorBoard events
 MANIFEST_FORMAT = 2
 
 
@@ -188,4 +194,5 @@ def manifest_json(step: int, checkpoint: str, log: str, files: dict, weights_sha
 
 
 __all__ = ["RunFiles", "Manifest", "read_manifest", "manifest_json", "sha256", "CONFIG", "WEIGHTS", "STATE_DIR",
-           "CHECKPOINT", "STATE_JSON", "LOG", "METRICS", "REPORT", "HISTORY"]
+           "CHECKPOINT", "STATE_JSON", "LOG", "METRICS", "REPORT", "HISTORY", "METRICS_SAMPLED", "ERROR_FILE", "RUNNING_FILE",
+           "LOCK_FILE", "EVENTS"]

@@ -19,9 +19,11 @@ import shutil
 import warnings
 from pathlib import Path
 
+from ..run_files import EVENTS
+
 __all__ = ["EVENTS_DIR", "write_events", "hparams_of"]
 
-EVENTS_DIR = "events"
+EVENTS_DIR = EVENTS  # untwine.run_files names it
 _warned = False
 
 

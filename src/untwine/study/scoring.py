@@ -30,13 +30,13 @@ from typing import Callable
 import numpy as np
 
 from ..atomic import atomic_write
-from ..run_files import RunFiles, read_manifest
+from ..run_files import METRICS, METRICS_SAMPLED, RunFiles, read_manifest
 
 __all__ = ["SCORE_FILES", "score_file", "sampled_representation", "read_scores", "expected_params", "is_scored",
            "missing_scores", "score_run", "current_weights"]
 
 #: representation -> the file of a run directory that holds its scores
-SCORE_FILES = {"mean": "metrics.json", "sampled": "metrics-sampled.json"}
+SCORE_FILES = {"mean": METRICS, "sampled": METRICS_SAMPLED}
 #: the stream of the sampled representation's noise, next to the metric's own seed
 SAMPLED_STREAM = 1
 

@@ -31,7 +31,7 @@ from ..run_files import METRICS, STATE_DIR, STATE_JSON, read_manifest
 from .index import RunIndex, signature
 from .scoring import SCORE_FILES, expected_params, is_scored, metric_overrides, read_scores
 from .udr import UDR_KEY, udr_identity, udr_params
-from .worker import ERROR_FILE, RUNNING_FILE, read_error
+from .files import ERROR_FILE, RUNNING_FILE, read_error
 
 __all__ = ["SPEC_FILE", "RunState", "StudyStatus", "run_state", "run_states", "status", "stored_spec", "save_spec"]
 
@@ -39,7 +39,7 @@ SPEC_FILE = "study.toml"
 #: the index of the last status (untwine.study.index): what each run's files said
 INDEX_FILE = ".status-index.json"
 #: the files of a run directory its state is read from (running.json is checked on every call)
-_READ = (f"{STATE_DIR}/{STATE_JSON}", METRICS, SCORE_FILES["sampled"], "error.json")
+_READ = (f"{STATE_DIR}/{STATE_JSON}", METRICS, SCORE_FILES["sampled"], ERROR_FILE)
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def execute_udr(task: dict) -> dict:
     from ..runs import load_dataset, load_model
     from .events import write_events
     from .scoring import store_score
-    from .worker import run_lock
+    from .files import run_lock
 
     models, config = [], None
     for run in task["runs"]:

@@ -24,56 +24,13 @@ import os
 import socket
 import time
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..atomic import atomic_write
+from .files import (ERROR_FILE, LOCK_FILE, RUNNING_FILE, read_error, record_error,  # noqa: F401 (re-exported)
+                    run_lock, utc_now)
 
 __all__ = ["execute", "ERROR_FILE", "RUNNING_FILE", "LOCK_FILE", "read_error", "record_error", "run_lock"]
-
-ERROR_FILE = "error.json"
-RUNNING_FILE = "running.json"
-LOCK_FILE = ".lock"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path):
-    """An exclusive lock on a run directory for the life of a task (released by the OS if the process dies)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / LOCK_FILE, "a+")
-    try:
-        try:
-            import fcntl
-        except ImportError:  # no flock (Windows): a study there runs one process per run directory anyway
-            fcntl = None
-        if fcntl is not None:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        yield
-    finally:
-        handle.close()
-
-
-def read_error(run_dir: str | Path) -> dict | None:
-    """The failure recorded in a run directory, or None."""
-    path = Path(run_dir) / ERROR_FILE
-    if not path.is_file():
-        return None
-    try:
-        error = json.loads(path.read_text())
-        return error if isinstance(error, dict) else {"error": str(error)}
-    except (OSError, ValueError) as error:
-        return {"type": "unreadable", "error": f"{path} does not parse ({error})"}
-
-
-def record_error(run_dir: str | Path, kind: str, message: str, trace: str = "", step: int | None = None) -> dict:
-    record = {"type": kind, "error": message, "step": step, "time": _now(), "host": socket.gethostname(),
-              "traceback": trace}
-    atomic_write(Path(run_dir) / ERROR_FILE, json.dumps(record, indent=1))
-    return record
 
 
 def _step(run_dir: Path) -> int | None:
@@ -109,7 +66,7 @@ def _execute_run(task: dict) -> dict:
     started = time.perf_counter()
     with run_lock(run_dir):
         atomic_write(run_dir / RUNNING_FILE, json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                                                         "since": _now()}))
+                                                         "since": utc_now()}))
         try:
             train_run(config, run_dir, progress=False)
             trained = time.perf_counter()
