@@ -8,6 +8,7 @@ room, the lowest included, may import it.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -70,4 +71,21 @@ def atomic_write_with(path: str | Path, write) -> None:
     fsync_directory(path.parent)
 
 
-__all__ = ["atomic_write", "atomic_write_with", "fsync_directory"]
+def replace_directory(new: str | Path, target: str | Path) -> None:
+    """Put the finished directory ``new`` in the place of ``target`` (which may not exist), both in one parent.
+
+    A directory cannot be renamed over a non-empty one, so the old one is first moved aside
+    (``.<name>-old-<pid>``), then ``new`` renamed into place, then the old one removed. A kill between the two
+    renames leaves ``target`` missing and the old copy aside: whoever writes it next removes leftovers named
+    ``.<name>-*`` and writes it again (use it for what can be rebuilt, such as TensorBoard events)."""
+    new, target = Path(new), Path(target)
+    aside = target.with_name(f".{target.name}-old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, aside)
+    os.replace(new, target)
+    fsync_directory(target.parent)
+    if aside.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+__all__ = ["atomic_write", "atomic_write_with", "replace_directory", "fsync_directory"]

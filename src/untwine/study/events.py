@@ -19,6 +19,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+from ..atomic import replace_directory
 from ..run_files import EVENTS
 
 __all__ = ["EVENTS_DIR", "write_events", "hparams_of"]
@@ -96,9 +97,5 @@ def write_events(run_dir: str | Path, hparams: dict) -> Path | None:
             final = int(rows["step"].iloc[-1]) if len(rows) else 0
             writer.add_hparams({k: _plain(v) for k, v in hparams.items()}, metrics, run_name=".", global_step=final)
     target = run_dir / EVENTS_DIR
-    old = run_dir / f".{EVENTS_DIR}-old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_directory(tmp, target)
     return target
