@@ -248,3 +248,29 @@ def test_numbers_are_read_as_toml_gives_them():
     assert (spec.metrics.seed, spec.metrics.fast, list(spec.metrics.names)) == (2, True, ["mig"])
     assert parse_spec(BASE.replace("seeds = 1", "seeds = [4, 2]"), "s.toml").seeds == (4, 2)
     assert parse_spec(BASE.replace("seeds = 1", "seeds = 3"), "s.toml").seeds == (0, 1, 2)
+
+
+def test_boundaries_labels_and_ids():
+    """The smallest accepted values, labels with capitals, ids that do not depend on the order keys are written
+    in, and a Ray executor with one worker."""
+    spec = parse_spec(BASE + "[udr]\nnum_points = 2\nseed = 0\n[executor]\nkind = 'ray'\nworkers = 1\n", "s.toml")
+    assert spec.udr.num_points == 2 and spec.executor.workers == 1
+    labelled = parse_spec(BASE.replace('datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", label = "Pw2"}]'),
+                          "s.toml")
+    assert labelled.runs()[0].path.startswith("Pw2/")
+    assert format_value("A/b") == "A_b"
+    assert format_value(1e14) == "100000000000000" and format_value(1e15) == "1000000000000000.0"  # the cut-off
+    one = ('seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\nlatent_dim = 2\n'
+           '[[methods]]\nmodel = "beta-tcvae"\ngrid = {beta = [2]}\nparams = {estimator = "mss"}\n')
+    two = one.replace('likelihood = "gaussian"\nlatent_dim = 2', 'latent_dim = 2\nlikelihood = "gaussian"')
+    assert parse_spec(one, "a.toml").runs()[0].id == parse_spec(two, "b.toml").runs()[0].id
+
+
+def test_spec_differences_say_what_changed():
+    old = parse_spec(BASE, "old.toml")
+    new = parse_spec(BASE.replace("seeds = 1", 'seeds = 1\nrepresentations = ["mean"]') + "[udr]\nnum_points = 50\n",
+                     "new.toml")
+    problems, added = spec_differences(old, new)
+    assert problems == ["representations: ['mean', 'sampled'] before, ['mean'] now",
+                        "[udr] num_points: 1000 before, 50 now"]
+    assert added == []
