@@ -274,3 +274,34 @@ def test_spec_differences_say_what_changed():
     assert problems == ["representations: ['mean', 'sampled'] before, ['mean'] now",
                         "[udr] num_points: 1000 before, 50 now"]
     assert added == []
+
+
+@pytest.mark.parametrize("where,change,message", [
+    ("datasets", '[{name = "pinwheel", colour = 1}]',
+     "datasets[0]: unknown key(s) colour; valid keys: name, options, label, train, model"),
+    ("datasets", "[{name = 3}]", "datasets[0] name must be a str, got 3"),
+    ("datasets", '[{name = "pinwheel", options = 3}]', "datasets[0] options must be a dict, got 3"),
+    ("datasets", "[]", "datasets must be a non-empty list of names or tables, got []"),
+    ("datasets", '"pinwheel"', "datasets must be a non-empty list of names or tables, got 'pinwheel'"),
+    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\nparams = 3", "methods[1] params must be a dict, got 3"),
+    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ncolour = 3",
+     "methods[1]: unknown key(s) colour; valid keys: model, name, grid, params, train, model_settings"),
+    ("end", "[[methods]]\nmodel = 3\nname = 'b'", "methods[1] model must be a str, got 3"),
+    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 4", "methods[1] name must be a str, got 4"),
+    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = 3", "methods[1] grid must be a dict, got 3"),
+    ("end", "[metrics]\nparams = 3", "[metrics] params must be a dict, got 3"),
+    ("end", "[metrics]\nparams = {fast = true}", "[metrics] params: no listed metric has a parameter 'fast' (set "
+                                                 "fast with metrics.fast); parameters: mig: num_train, num_bins"),
+    ("top", 'representations = ["mean", "noisy"]', "representations: 'noisy' is not one of mean, sampled"),
+    ("top", 'representations = "mean"', "representations must be a list, got 'mean'"),
+])
+def test_datasets_methods_and_metrics_tables_are_read_strictly(where, change, message):
+    if where == "datasets":
+        text = BASE.replace('datasets = ["pinwheel"]', f"datasets = {change}")
+    elif where == "top":
+        text = change + "\n" + BASE
+    else:
+        text = BASE + change + "\n"
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "s.toml")
+    assert str(caught.value) == f"s.toml {message}"
