@@ -125,3 +125,44 @@ def test_every_objective_round_trips_through_its_run_directory(name, tmp_path, m
     second = (tmp_path / "again" / read_manifest(tmp_path / "again").checkpoint).read_bytes()
     assert first == second
     assert read_manifest(run).optimizers == read_manifest(tmp_path / "again").optimizers
+
+
+# Stored-score situations: (what metrics.json holds for "mig", current for runs.status, scored for a study that asks
+# for MIG with its default parameters and seed 0). One rule (untwine.run_files.is_current) decides both.
+
+
+@pytest.mark.parametrize("stored,current,scored", [
+    ("absent", False, False),
+    ("these weights, asked seed and params", True, True),
+    ("these weights, another seed", True, False),
+    ("these weights, other params", True, False),
+    ("other weights", False, False),
+    ("no weights recorded", False, False),
+    ("not an object", False, False),
+])
+def test_runs_status_and_a_study_agree_on_stored_scores(trained, tmp_path, stored, current, scored):
+    import shutil
+
+    from untwine.run_files import read_manifest
+    from untwine.study.scoring import expected_params, missing_scores
+
+    run = tmp_path / "r"
+    shutil.copytree(trained, run)
+    weights = read_manifest(run).weights_sha256
+    asked = expected_params("mig", {}, False)
+    result = {"discrete_mig": 0.3, "seed": 0, "params": asked, "weights_sha256": weights}
+    if stored == "these weights, another seed":
+        result["seed"] = 1
+    elif stored == "these weights, other params":
+        result["params"] = {**asked, "num_train": asked["num_train"] + 1}
+    elif stored == "other weights":
+        result["weights_sha256"] = "0" * 64
+    elif stored == "no weights recorded":
+        del result["weights_sha256"]
+    elif stored == "not an object":
+        result = 0.3
+    (run / "metrics.json").unlink(missing_ok=True)
+    if stored != "absent":
+        (run / "metrics.json").write_text(json.dumps({"mig": result}))
+    assert ("mig" in runs.status(run).metrics) is current
+    assert (missing_scores(run, ["mean"], ["mig"], 0, {}, False) == []) is scored

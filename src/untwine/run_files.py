@@ -26,8 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from .atomic import atomic_write
 
 CONFIG = "config.toml"
 WEIGHTS = "model.safetensors"
@@ -193,6 +198,78 @@ def manifest_json(step: int, checkpoint: str, log: str, files: dict, weights_sha
     return json.dumps({**payload, "manifest_sha256": _payload_digest(payload)}, indent=1)
 
 
+# -- scores ----------------------------------------------------------------------------------------------------
+# The one place that reads and writes a run's score files (``untwine evaluate``, ``untwine.runs``, a study's
+# scoring and UDR all go through these) and decides whether a stored score is current.
+
+#: representation -> the file of a run directory that holds its scores
+SCORE_FILES = {"mean": METRICS, "sampled": METRICS_SAMPLED}
+
+
+def score_file(run_dir: str | Path, representation: str = "mean") -> Path:
+    try:
+        return Path(run_dir) / SCORE_FILES[representation]
+    except KeyError:
+        raise ValueError(f"representation must be one of {', '.join(SCORE_FILES)}, got {representation!r}") from None
+
+
+def read_scores(run_dir: str | Path, representation: str = "mean") -> dict:
+    """The stored scores of one representation, ``{metric: result}`` ({} when there are none). A file that does
+    not parse raises a ValueError naming it (writing scores moves it aside: :func:`store_scores`)."""
+    path = score_file(run_dir, representation)
+    if not path.is_file():
+        return {}
+    try:
+        scores = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); move it aside, or score the run again (which moves "
+                         "it aside)") from None
+    if not isinstance(scores, dict):
+        raise ValueError(f"{path} does not hold an object of metrics; move it aside, or score the run again (which "
+                         "moves it aside)")
+    return scores
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged file out of the way as ``<name>.corrupt-<time>[-n]`` (never deleted: it may hold work
+    someone wants back)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+        counter += 1
+    os.replace(path, target)
+    return target
+
+
+def store_scores(run_dir: str | Path, representation: str, results: dict) -> None:
+    """Merge ``{metric: result}`` into the representation's scores file, atomically. A file that does not parse
+    is moved aside (:func:`set_aside`) with a warning, and a new one written."""
+    path = score_file(run_dir, representation)
+    try:
+        scores = read_scores(run_dir, representation)
+    except ValueError:
+        moved = set_aside(path)
+        warnings.warn(f"{path} did not parse; it was moved to {moved.name} and a new one written with these scores",
+                      RuntimeWarning, stacklevel=2)
+        scores = {}
+    scores.update(results)
+    atomic_write(path, json.dumps(scores, indent=1))
+
+
+def is_current(result, weights_sha256: str | None, seed: int | None = None, params: dict | None = None) -> bool:
+    """Whether a stored score ``result`` scored these weights, and, when ``seed`` or ``params`` are given, with
+    that evaluation seed and those parameters (as a study asks). The one rule: ``untwine.runs.status`` asks about
+    the weights, a study about all three."""
+    if not isinstance(result, dict) or weights_sha256 is None or result.get("weights_sha256") != weights_sha256:
+        return False
+    if seed is not None and result.get("seed") != seed:
+        return False
+    return params is None or json.dumps(result.get("params"), sort_keys=True) == json.dumps(params, sort_keys=True)
+
+
 __all__ = ["RunFiles", "Manifest", "read_manifest", "manifest_json", "sha256", "CONFIG", "WEIGHTS", "STATE_DIR",
            "CHECKPOINT", "STATE_JSON", "LOG", "METRICS", "REPORT", "HISTORY", "METRICS_SAMPLED", "ERROR_FILE", "RUNNING_FILE",
-           "LOCK_FILE", "EVENTS"]
+           "LOCK_FILE", "EVENTS", "SCORE_FILES", "score_file", "read_scores", "set_aside", "store_scores",
+           "is_current"]

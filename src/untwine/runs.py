@@ -18,19 +18,14 @@ RunStatus(state='scored', step=4000, steps=4000, metrics=('mig',))
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from . import data as data_room
-from .atomic import atomic_write
 from .config import RunConfig
-from .run_files import RunFiles, read_manifest, sha256
+from .run_files import RunFiles, is_current, read_manifest, read_scores, sha256, store_scores
 
 __all__ = ["QUICK", "quick_config", "RunFiles", "RunStatus", "check_config", "load_model", "load_dataset",
            "observation_shape", "train_run", "evaluate_run", "perturb_run", "read_log", "read_metrics", "status"]
@@ -159,27 +154,7 @@ def read_log(run_dir: str | Path):
 
 def read_metrics(run_dir: str | Path) -> dict:
     """``metrics.json`` as a dict (empty when there is none); a ValueError names a file that does not parse."""
-    path = RunFiles(run_dir).metrics
-    if not path.is_file():
-        return {}
-    try:
-        metrics = json.loads(path.read_bytes().decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); move it aside and run untwine evaluate again") from None
-    if not isinstance(metrics, dict):
-        raise ValueError(f"{path} does not hold an object of metrics; move it aside and run untwine evaluate again")
-    return metrics
-
-
-def _set_aside(path: Path) -> Path:
-    """Rename a damaged file out of the way (never deleted: it may hold work someone wants back)."""
-    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-    counter = 1
-    while target.exists():
-        target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{counter}")
-        counter += 1
-    os.replace(path, target)
-    return target
+    return read_scores(run_dir, "mean")
 
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | str | None = None, seed: int | None = None,
@@ -217,15 +192,7 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | str | None = None, se
     results = evaluate(representation, data, metrics=names, seed=seed, fast=fast, progress=progress or None,
                        **extra)
     results = {name: {**result, **scored} for name, result in results.items()}
-    try:
-        existing = read_metrics(run_dir)
-    except ValueError:
-        moved = _set_aside(files.metrics)
-        warnings.warn(f"{files.metrics} did not parse; it was moved to {moved.name} and a new one written with "
-                      f"these scores", RuntimeWarning, stacklevel=2)
-        existing = {}
-    existing.update(results)
-    atomic_write(files.metrics, json.dumps(existing, indent=1))
+    store_scores(run_dir, "mean", results)
     return results
 
 
@@ -257,10 +224,7 @@ def status(run_dir: str | Path) -> RunStatus:
     if manifest.weights_sha256 and weights != manifest.weights_sha256:
         return RunStatus("partial", step, steps)  # a checkpoint was interrupted: train repairs it
     metrics = read_metrics(run_dir)
-    current = tuple(name for name, result in metrics.items() if _scores_weights(result, weights))
+    current = tuple(name for name, result in metrics.items() if is_current(result, weights))
     stale = tuple(name for name in metrics if name not in current)
     return RunStatus("scored" if current else "trained", step, steps, current, stale)
 
-
-def _scores_weights(result, weights_sha256: str) -> bool:
-    return isinstance(result, dict) and result.get("weights_sha256") == weights_sha256

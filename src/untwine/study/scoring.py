@@ -21,31 +21,18 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
-import time
-import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..atomic import atomic_write
-from ..run_files import METRICS, METRICS_SAMPLED, RunFiles, read_manifest
+from ..run_files import SCORE_FILES, RunFiles, is_current, read_manifest, read_scores, score_file, store_scores
 
 __all__ = ["SCORE_FILES", "score_file", "sampled_representation", "read_scores", "expected_params", "is_scored",
            "missing_scores", "score_run", "current_weights"]
 
-#: representation -> the file of a run directory that holds its scores
-SCORE_FILES = {"mean": METRICS, "sampled": METRICS_SAMPLED}
 #: the stream of the sampled representation's noise, next to the metric's own seed
 SAMPLED_STREAM = 1
-
-
-def score_file(run_dir: str | Path, representation: str) -> Path:
-    try:
-        return Path(run_dir) / SCORE_FILES[representation]
-    except KeyError:
-        raise ValueError(f"representation must be one of {', '.join(SCORE_FILES)}, got {representation!r}") from None
 
 
 def sampled_representation(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
@@ -57,20 +44,6 @@ def sampled_representation(posterior: Callable[[np.ndarray], tuple[np.ndarray, n
         return (mean + np.sqrt(variance) * noise).astype(np.float32)
 
     return representation
-
-
-def read_scores(run_dir: str | Path, representation: str) -> dict:
-    """The stored scores of one representation ({} when none). A file that does not parse raises ValueError."""
-    path = score_file(run_dir, representation)
-    if not path.is_file():
-        return {}
-    try:
-        scores = json.loads(path.read_bytes().decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); move it aside and run the study again") from None
-    if not isinstance(scores, dict):
-        raise ValueError(f"{path} does not hold an object of metrics; move it aside and run the study again")
-    return scores
 
 
 def expected_params(name: str, overrides: dict, fast: bool) -> dict:
@@ -102,9 +75,8 @@ def current_weights(run_dir: str | Path) -> str | None:
 
 
 def is_scored(result, weights_sha256: str | None, seed: int, params: dict) -> bool:
-    return (isinstance(result, dict) and weights_sha256 is not None and result.get("weights_sha256") == weights_sha256
-            and result.get("seed") == seed
-            and json.dumps(result.get("params"), sort_keys=True) == json.dumps(params, sort_keys=True))
+    """A stored score of these weights with this seed and these parameters (:func:`untwine.run_files.is_current`)."""
+    return is_current(result, weights_sha256, seed, params)
 
 
 def missing_scores(run_dir: str | Path, representations, names, seed: int, params: dict, fast: bool,
@@ -125,25 +97,9 @@ def missing_scores(run_dir: str | Path, representations, names, seed: int, param
     return missing
 
 
-def _set_aside(path: Path) -> Path:
-    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-    os.replace(path, target)
-    return target
-
-
 def store_score(run_dir: str | Path, representation: str, name: str, result: dict) -> None:
-    """Merge one metric's result into the representation's scores file (atomically). A file that does not parse
-    is moved aside (``.corrupt-<time>``) with a warning, never deleted."""
-    path = score_file(run_dir, representation)
-    try:
-        scores = read_scores(run_dir, representation)
-    except ValueError:
-        moved = _set_aside(path)
-        warnings.warn(f"{path} did not parse; it was moved to {moved.name} and a new one written", RuntimeWarning,
-                      stacklevel=2)
-        scores = {}
-    scores[name] = result
-    atomic_write(path, json.dumps(scores, indent=1))
+    """Merge one metric's result into the representation's scores file (:func:`untwine.run_files.store_scores`)."""
+    store_scores(run_dir, representation, {name: result})
 
 
 def score_run(run_dir: str | Path, representations=("mean", "sampled"), metrics=None, seed: int | None = None,
