@@ -74,8 +74,8 @@ def test_every_module_belongs_to_a_room_or_is_a_leaf():
 
 
 #: Circles inside a room that are known and wait for a split: the dataset registry (data/__init__) lists the
-#: pattern-factor dataset of data/perturb, which builds its base dataset through the registry (issue 24, "Modules
-#: with one job", splits data/perturb.py). A new circle fails the test below.
+#: pattern-factor dataset of data/perturb, which builds its base dataset through the registry; it goes when
+#: data/perturb.py is split by job (docs/design.md). A new circle fails the test below.
 KNOWN_CIRCLES = [{"untwine.data", "untwine.data.perturb"}]
 
 

@@ -1,4 +1,4 @@
-"""Run directories that no kill, corrupt file or mistake can silently poison (issue 11).
+"""Run directories that no kill, corrupt file or mistake can silently poison.
 
 Each test breaks a run on purpose — a kill at every file-write boundary, a damaged file, a
 wrong flag — and checks that the rerun either ends bit-identical to an uninterrupted run or

@@ -524,7 +524,7 @@ def test_the_uniform_noise_is_pixel_wise_and_factor_values_are_the_bases(dsprite
         np.testing.assert_array_equal(perturbed.factor_values(k), dsprites.factor_values(k))
 
 
-# -- the surviving mutants of issue 12: every check says what is wrong and how to fix it, whole ----------------
+# -- every check says what is wrong and how to fix it, whole ---------------------------------------------------
 
 
 class TwoInstances(GroundTruthDataset):
