@@ -171,3 +171,30 @@ def test_npz_spec_round_trip(tmp_path, monkeypatch):
         again = get(**data.spec())
         assert again.factor_sizes == data.factor_sizes == (1, 2, 2, 3, 3)
         assert np.array_equal(again.observe(grid), data.observe(grid))
+
+
+def test_a_sprite_travels_exactly_32_pixels_over_each_position_range():
+    """pos_x and pos_y from their first value to their last move the sprite's centre by 32 pixels (32 values
+    spread over 32 px of the 64-px canvas), without the real images at hand: a renderer whose sprites travel
+    31 px fails here."""
+    data = DSprites()
+    first = data.observe(np.array([[0, 5, 0, 0, 15], [0, 5, 0, 15, 0]]))[:, 0]
+    last = data.observe(np.array([[0, 5, 0, 31, 15], [0, 5, 0, 15, 31]]))[:, 0]
+    assert np.nonzero(last[0])[1].mean() - np.nonzero(first[0])[1].mean() == pytest.approx(32.0, abs=0.05)
+    assert np.nonzero(last[1])[0].mean() - np.nonzero(first[1])[0].mean() == pytest.approx(32.0, abs=0.05)
+
+
+def test_orientation_turns_the_sprite_counter_clockwise():
+    """The heart at orientation θ is the heart at 0 turned by +θ (counter-clockwise as the image is shown, row 0
+    on top; scipy.ndimage.rotate's sense), as the real images are, and clearly not by −θ."""
+    from scipy import ndimage
+
+    data = DSprites()
+    heart = data.observe(np.array([[2, 5, 0, 15, 15]]))[0, 0].astype(float)
+    for k in (3, 5, 8):
+        turned = data.observe(np.array([[2, 5, k, 15, 15]]))[0, 0].astype(float).ravel()
+        degrees = np.degrees(data.factor_values(2)[k])
+        plus = ndimage.rotate(heart, degrees, reshape=False, order=1).ravel()
+        minus = ndimage.rotate(heart, -degrees, reshape=False, order=1).ravel()
+        assert np.corrcoef(plus, turned)[0, 1] > 0.9
+        assert np.corrcoef(plus, turned)[0, 1] > np.corrcoef(minus, turned)[0, 1] + 0.15
