@@ -3,7 +3,7 @@
 (downstream per training size and per factor included): about 3.3 million rows.
 
 Issue 15 asks for ``untwine study report`` on such a table in under 60 s on 2 cores. This builds
-the synthetic table (``untwine.study.analyses.synthetic_table``; its numbers mean nothing about
+the synthetic table (``untwine.study.synthetic.synthetic_table``; its numbers mean nothing about
 real models), writes the report with ``write_study_report`` and prints the time of every step:
 indexing the table, each analysis, each figure (CPU seconds in its worker), the run links.
 
@@ -50,14 +50,14 @@ def main(argv=None) -> int:
         available = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, available[:args.cores])
 
-    from untwine.study import analyses as A
+    from untwine.study.synthetic import REFERENCE_DATASETS, REFERENCE_GRID, synthetic_table
     from untwine.train.precision import cpu_model
     from untwine.viz.study_report import write_study_report
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"CPU: {cpu_model()}; {cpus} CPU(s) for this process (of {os.cpu_count()}); load average {load()}")
     start = time.perf_counter()
-    table = A.synthetic_table(A.REFERENCE_DATASETS, tuple(A.REFERENCE_GRID), seeds=args.seeds, num_factors=5,
+    table = synthetic_table(REFERENCE_DATASETS, tuple(REFERENCE_GRID), seeds=args.seeds, num_factors=5,
                               failed=0.002)
     runs = table["path"].nunique()
     print(f"synthetic table: {runs:,} runs, {len(table):,} rows, {table.memory_usage(deep=True).sum() / 1e9:.2f} GB, "

@@ -5,7 +5,7 @@ and that a study with ten new runs re-collects in seconds. This builds (once; ``
 between calls) a study directory from the ``unsupervised_study_v1`` preset: every run directory
 with the files a study writes (``config.toml``, the checkpoint manifest ``state/state.json``,
 ``log.csv``, ``metrics.json`` with the study-level UDR, ``metrics-sampled.json``), its scores
-those of ``untwine.study.analyses.synthetic_table`` (their numbers mean nothing about real models;
+those of ``untwine.study.synthetic.synthetic_table`` (their numbers mean nothing about real models;
 the weights files are not written, nothing here loads a model). Then it times, in this process:
 
 1. ``collect`` with no index (the first collect of a study);
@@ -41,7 +41,7 @@ def build(study_dir: Path, seeds: int) -> int:
     import numpy as np
 
     from untwine.run_files import manifest_json
-    from untwine.study import analyses as A
+    from untwine.study.synthetic import REFERENCE_DATASETS, REFERENCE_GRID, synthetic_table
     from untwine.study.presets import preset_text
     from untwine.study.scoring import expected_params, metric_overrides
     from untwine.study.spec import parse_spec
@@ -58,7 +58,7 @@ def build(study_dir: Path, seeds: int) -> int:
     study_dir.mkdir(parents=True)
     (study_dir / SPEC_FILE).write_text(spec.text)
 
-    table = A.synthetic_table(A.REFERENCE_DATASETS, tuple(A.REFERENCE_GRID), seeds=seeds, num_factors=5)
+    table = synthetic_table(REFERENCE_DATASETS, tuple(REFERENCE_GRID), seeds=seeds, num_factors=5)
     groups = [g for _, g in table.groupby("path", sort=False)]
     wanted = {name: expected_params(name, metric_overrides(name, spec.metrics.params), spec.metrics.fast)
               for name in spec.metrics.names}

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from untwine.study import analyses as A
+from untwine.study.synthetic import synthetic_table
 from untwine.study.analyses import AnalysisError, Score
 
 
@@ -173,7 +174,7 @@ def test_missing_metric_is_named_or_left_out():
 
 
 def test_missing_seeds_and_failed_runs():
-    table = A.synthetic_table(seeds=4, failed=0.1, seed=3)
+    table = synthetic_table(seeds=4, failed=0.1, seed=3)
     table = table[~((table["model"] == "beta-vae") & (table["seed"] == 3))]
     over = A.overview(table)
     row = over.set_index(["dataset", "model"]).loc[("dsprites", "beta-vae")]
@@ -190,7 +191,7 @@ def test_bad_tables_are_refused_with_what_to_do():
         A.overview([1, 2])
     with pytest.raises(AnalysisError, match="lacks the column.*metric"):
         A.overview(pd.DataFrame({"dataset": ["d"], "model": ["m"], "seed": [0], "value": [1.0]}))
-    empty = A.synthetic_table(seeds=2).iloc[:0]
+    empty = synthetic_table(seeds=2).iloc[:0]
     with pytest.raises(AnalysisError, match="empty"):
         A.metric_correlation(empty)
 
@@ -270,7 +271,7 @@ def test_wilson_interval():
 
 
 def test_prepared_and_plain_tables_agree():
-    table = A.synthetic_table(seeds=3)
+    table = synthetic_table(seeds=3)
     prepared = A.prepare(table)
     for name, analysis in A.ANALYSES.items():
         pd.testing.assert_frame_equal(analysis(table), analysis(prepared), obj=name)
@@ -279,7 +280,7 @@ def test_prepared_and_plain_tables_agree():
 def test_synthetic_table_has_the_schema():
     from untwine.study.results import table_columns
 
-    table = A.synthetic_table(seeds=2, num_factors=3)
+    table = synthetic_table(seeds=2, num_factors=3)
     params = [c[len(A.PARAM_PREFIX):] for c in table.columns if c.startswith(A.PARAM_PREFIX)]
     assert list(table.columns) == table_columns(params)
     assert set(A.REQUIRED) <= set(A.FIXED_COLUMNS)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from untwine.study import analyses as A
+from untwine.study.synthetic import synthetic_table
 from untwine.viz.study_report import FIGURES, TITLES, write_study_report
 
 
@@ -16,7 +17,7 @@ def small_table(**kwargs):
     options = dict(datasets=("dsprites", "shapes3d"), methods=("beta-vae", "factor-vae"), seeds=3, values=3,
                    num_factors=2)
     options.update(kwargs)
-    return A.synthetic_table(**options)
+    return synthetic_table(**options)
 
 
 @pytest.fixture(scope="module")
