@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from untwine import study
-    from untwine.study.state import stored_spec
+    from untwine.study import stored_spec
     from untwine.viz.study_report import write_study_report
 
     study_dir = args.study_dir or Path("runs/experiments/locatello2019") / args.scale

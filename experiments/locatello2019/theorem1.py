@@ -33,7 +33,7 @@ import scipy.linalg
 import torch
 
 from untwine import runs
-from untwine.cli.runs import quick_config
+from untwine.runs import quick_config
 from untwine.metrics import evaluate
 from untwine.run_files import read_manifest
 

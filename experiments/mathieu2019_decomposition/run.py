@@ -358,8 +358,8 @@ def main() -> None:
                             settings)
     sparse_dir = runs_dir / "sparsity"
     failures += run_study(sparse_spec, sparse_dir, executor, args.retry_failed, log=say)
-    from untwine.study.results import training_summary
-    from untwine.study.scoring import read_scores
+    from untwine.study import training_summary
+    from untwine.run_files import read_scores
 
     sparsity = []
     for planned, run_dir in trained(sparse_spec, sparse_dir):

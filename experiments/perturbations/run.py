@@ -167,8 +167,8 @@ def single_config(dataset: str, dataset_options: dict, latent_dim: int, steps: i
 def scored_runs(spec, out: Path) -> list[dict]:
     """One row per run of a study: its dataset label, method, seed, directory, MIG, active units and the
     training summary of its log."""
-    from untwine.study.results import training_summary
-    from untwine.study.scoring import read_scores
+    from untwine.study import training_summary
+    from untwine.run_files import read_scores
 
     rows = []
     for planned in spec.runs():

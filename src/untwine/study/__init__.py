@@ -18,11 +18,12 @@ continues partial ones from their checkpoints and retries failed ones only when 
 from .executors import Executor, LocalExecutor, RayExecutor, SlurmExecutor
 from .plan import Plan, plan
 from .presets import PRESETS
-from .results import COLUMNS, collect, table_columns
+from .results import COLUMNS, collect, table_columns, training_summary
 from .runner import StudyChanged, StudyFailed, run
 from .spec import PlannedRun, SpecError, StudySpec, load_spec, parse_spec
-from .state import RunState, StudyStatus, status
+from .state import RunState, StudyStatus, status, stored_spec
 
-__all__ = ["load_spec", "parse_spec", "plan", "run", "status", "collect", "COLUMNS", "table_columns", "PRESETS",
+__all__ = ["load_spec", "parse_spec", "plan", "run", "status", "stored_spec", "collect", "training_summary", "COLUMNS",
+           "table_columns", "PRESETS",
            "StudySpec", "PlannedRun", "Plan", "RunState", "StudyStatus", "SpecError", "StudyChanged", "StudyFailed",
            "Executor", "LocalExecutor", "RayExecutor", "SlurmExecutor"]
