@@ -228,15 +228,23 @@ BASE = ('seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n'
     ("seeds = []", "seeds must be a count (e.g. 3) or a list of non-negative integers, got []"),
 ])
 def test_every_value_of_the_wrong_type_or_range_is_named_exactly(change, message):
-    if change.startswith("seeds"):
-        text = BASE.replace("seeds = 1", change)
-    elif change.startswith(("name", "description")):
+    where = "seeds" if change.startswith("seeds") else "top" if change.startswith(("name", "description")) else "end"
+    assert refusal(where, change) == f"s.toml {message}"
+
+
+def refusal(where: str, change: str) -> str:
+    """The message parse_spec refuses BASE with ``change``: in place of its seeds or datasets line, at the top, or
+    at the end."""
+    if where in ("seeds", "datasets"):
+        line = "seeds = 1" if where == "seeds" else 'datasets = ["pinwheel"]'
+        text = BASE.replace(line, change if where == "seeds" else f"datasets = {change}")
+    elif where == "top":
         text = change + "\n" + BASE
     else:
         text = BASE + change + "\n"
     with pytest.raises(SpecError) as caught:
         parse_spec(text, "s.toml")
-    assert str(caught.value) == f"s.toml {message}"
+    return str(caught.value)
 
 
 def test_numbers_are_read_as_toml_gives_them():
@@ -296,12 +304,4 @@ def test_spec_differences_say_what_changed():
     ("top", 'representations = "mean"', "representations must be a list, got 'mean'"),
 ])
 def test_datasets_methods_and_metrics_tables_are_read_strictly(where, change, message):
-    if where == "datasets":
-        text = BASE.replace('datasets = ["pinwheel"]', f"datasets = {change}")
-    elif where == "top":
-        text = change + "\n" + BASE
-    else:
-        text = BASE + change + "\n"
-    with pytest.raises(SpecError) as caught:
-        parse_spec(text, "s.toml")
-    assert str(caught.value) == f"s.toml {message}"
+    assert refusal(where, change) == f"s.toml {message}"
