@@ -266,3 +266,17 @@ def test_a_saved_index_is_not_written_again_until_it_changes(tmp_path):
     index.save()
     assert (tmp_path / "index.json").stat().st_ino != stamp.st_ino
     assert RunIndex(tmp_path / "index.json", key=1).get("run", [None]) == {"n": 2}
+
+
+def test_a_removed_or_edited_csv_is_written_again_from_the_index(study, monkeypatch):
+    first = collect(study)
+    reads = count_reads(monkeypatch)
+    (study / "results.csv").unlink()
+    table = collect(study)
+    assert reads == [] and table.attrs["written"]  # no run read again, both files written
+    assert len(pd.read_csv(study / "results.csv")) == len(first)
+    (study / "results.csv").write_text("dataset\nedited by hand\n")
+    collect(study)
+    csv = pd.read_csv(study / "results.csv")
+    assert len(csv) == len(first) and csv.path.tolist() == first.path.tolist()
+    assert collect(study).attrs["written"] == []  # and then it is current

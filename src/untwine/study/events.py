@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 
 from ..atomic import replace_directory
-from ..run_files import EVENTS
+from ..run_files import EVENTS, SCORE_FILES, read_scores
 
 __all__ = ["EVENTS_DIR", "write_events", "hparams_of"]
 
@@ -43,8 +43,6 @@ def _plain(value):
 
 
 def _final_metrics(run_dir: Path) -> dict:
-    from .scoring import SCORE_FILES, read_scores
-
     out = {}
     for representation in SCORE_FILES:
         try:

@@ -85,7 +85,7 @@ def _worker_main(connection, threads: int, driver: int) -> None:
         os._exit(3)  # the driver died while this worker started
     # A process group of its own, inherited by everything it starts (the metrics' joblib workers and their
     # resource tracker): when this worker is killed, the driver kills the group, so that none of them is left
-    # behind (_Worker.kill_group). Ctrl-C reaches the driver alone, which stops the workers.
+    # behind (_Worker.reap). Ctrl-C reaches the driver alone, which stops the workers.
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
 
@@ -179,21 +179,28 @@ class _Worker:
         child.close()
         self.task: dict | None = None
 
-    def kill_group(self) -> None:
-        """SIGKILL what is left of this worker's process group once the worker itself is dead or killed: the
-        processes it started outlive it otherwise (a pid is not reused while it names a process group, so this
-        cannot reach another process)."""
+    def ended(self, timeout: float = 0.0) -> bool:
+        """Whether the worker has exited, waiting up to ``timeout`` s, *without reaping it* (unlike
+        ``Process.is_alive``): until it is reaped, its pid cannot be given to another process."""
+        from multiprocessing.connection import wait
+
+        return bool(wait([self.process.sentinel], timeout))
+
+    def reap(self) -> None:
+        """Once the worker has exited: SIGKILL what is left of its process group (the processes it started
+        outlive it otherwise), then reap it. The group is killed first, while the dead worker still holds its
+        pid, so the group id cannot name another process's group."""
         with contextlib.suppress(OSError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.join(timeout=5)
 
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.connection.send(None)
-        self.process.join(timeout=2)
-        if self.process.is_alive():
+        if not self.ended(timeout=2):
             self.process.kill()
-            self.process.join(timeout=5)
-        self.kill_group()
+            self.ended(timeout=5)
+        self.reap()
 
 
 class LocalExecutor(Executor):
@@ -267,9 +274,8 @@ class LocalExecutor(Executor):
                     finished.append((worker.task, outcome))
                     worker.task = None
                     continue
-            if worker.process.sentinel in ready or not worker.process.is_alive():
-                worker.process.join(timeout=1)
-                worker.kill_group()  # its scoring processes, had it any
+            if worker.process.sentinel in ready or worker.ended():
+                worker.reap()  # its scoring processes too, had it any
                 task, code = worker.task, worker.process.exitcode
                 self.pool.remove(worker)
                 with contextlib.suppress(OSError):

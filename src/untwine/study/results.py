@@ -37,9 +37,8 @@ import pandas as pd
 
 from ..atomic import atomic_write_with
 from ..config import RunConfig
-from ..run_files import CONFIG, LOG, METRICS, STATE_DIR, STATE_JSON, read_manifest
+from ..run_files import CONFIG, LOG, METRICS, SCORE_FILES, STATE_DIR, STATE_JSON, read_manifest, read_scores
 from .index import RunIndex, signature
-from .scoring import SCORE_FILES, read_scores
 from .state import stored_spec
 
 __all__ = ["COLUMNS", "FIXED_COLUMNS", "PARAM_PREFIX", "PARAM_COLUMNS", "table_columns", "training_summary", "collect",
@@ -316,7 +315,8 @@ def collect(study_dir: str | Path, write: bool = True) -> pd.DataFrame:
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     if index is not None:
         index.keep_only(run.path for run in planned)
-    if old is not None and not signatures and not index.changed:
+    csv_current = index is not None and index.extra.get("csv") == signature(study_dir, ["results.csv"])
+    if old is not None and not signatures and not index.changed and csv_current:
         table = old  # nothing changed since the files were written (read back with the types collect gives)
         table.attrs["written"] = []
         return table
@@ -337,6 +337,7 @@ def collect(study_dir: str | Path, write: bool = True) -> pd.DataFrame:
             atomic_write_with(parquet, lambda tmp: table.to_parquet(tmp, index=False))
             written.insert(0, parquet)
             index.extra["table"] = signature(study_dir, ["results.parquet"])
+            index.extra["csv"] = signature(study_dir, ["results.csv"])  # a removed or edited CSV is written again
             index.changed = True
             index.save()
     table.attrs["written"] = [str(p) for p in written]  # the files this call wrote

@@ -29,6 +29,7 @@ import numpy as np
 from ..run_files import SCORE_FILES, RunFiles, is_current, read_manifest, read_scores, score_file, store_scores
 
 __all__ = ["SCORE_FILES", "score_file", "sampled_representation", "read_scores", "expected_params", "is_scored",
+           "stored_scores", "unscored",
            "missing_scores", "score_run", "current_weights"]
 
 #: the stream of the sampled representation's noise, next to the metric's own seed
@@ -79,22 +80,31 @@ def is_scored(result, weights_sha256: str | None, seed: int, params: dict) -> bo
     return is_current(result, weights_sha256, seed, params)
 
 
-def missing_scores(run_dir: str | Path, representations, names, seed: int, params: dict, fast: bool,
-                   weights_sha256: str | None = None) -> list[tuple[str, str]]:
-    """(representation, metric) pairs not yet scored on the run's current weights as asked. A scores file that
-    does not parse counts as empty (scoring sets it aside)."""
-    weights = weights_sha256 if weights_sha256 is not None else current_weights(run_dir)
-    missing = []
+def stored_scores(run_dir: str | Path, representations) -> dict:
+    """representation -> its stored scores; a scores file that does not parse counts as empty (scoring sets it
+    aside and scores again)."""
+    stored = {}
     for representation in representations:
         try:
-            stored = read_scores(run_dir, representation)
+            stored[representation] = read_scores(run_dir, representation)
         except ValueError:
-            stored = {}
-        for name in names:
-            wanted = expected_params(name, metric_overrides(name, params), fast)
-            if not is_scored(stored.get(name), weights, seed, wanted):
-                missing.append((representation, name))
-    return missing
+            stored[representation] = {}
+    return stored
+
+
+def unscored(stored: dict, representations, wanted: dict, seed: int, weights_sha256: str | None) -> list:
+    """(representation, metric) pairs of ``wanted`` (metric -> the params it must have been scored with) that
+    ``stored`` (:func:`stored_scores`) holds no current score for."""
+    return [(representation, name) for representation in representations for name, params in wanted.items()
+            if not is_scored(stored[representation].get(name), weights_sha256, seed, params)]
+
+
+def missing_scores(run_dir: str | Path, representations, names, seed: int, params: dict, fast: bool,
+                   weights_sha256: str | None = None) -> list[tuple[str, str]]:
+    """(representation, metric) pairs not yet scored on the run's current weights as asked."""
+    weights = weights_sha256 if weights_sha256 is not None else current_weights(run_dir)
+    wanted = {name: expected_params(name, metric_overrides(name, params), fast) for name in names}
+    return unscored(stored_scores(run_dir, representations), representations, wanted, seed, weights)
 
 
 def store_score(run_dir: str | Path, representation: str, name: str, result: dict) -> None:

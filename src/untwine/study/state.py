@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import atomic_write
-from ..run_files import METRICS, STATE_DIR, STATE_JSON, read_manifest
+from ..run_files import METRICS, SCORE_FILES, STATE_DIR, STATE_JSON, read_manifest
 from .index import RunIndex, signature
-from .scoring import SCORE_FILES, expected_params, is_scored, metric_overrides, read_scores
+from .scoring import expected_params, metric_overrides, stored_scores, unscored
 from .udr import UDR_KEY, udr_identity, udr_params
 from .files import ERROR_FILE, RUNNING_FILE, read_error
 
@@ -145,16 +145,9 @@ def _facts(run_dir: Path, required: dict) -> dict:
     fact = {"step": None, "weights": None, "missing": [], "udr": None, "error": None}
     if manifest is not None:
         fact["step"], fact["weights"] = manifest.step, manifest.weights_sha256
-        stored = {}
-        for representation in {*required["representations"], "mean"}:
-            try:
-                stored[representation] = read_scores(run_dir, representation)
-            except ValueError:
-                stored[representation] = {}  # scoring sets the file aside and scores again
-        fact["missing"] = [[representation, name] for representation in required["representations"]
-                           for name, wanted in required["wanted"].items()
-                           if not is_scored(stored[representation].get(name), manifest.weights_sha256,
-                                            required["seed"], wanted)]
+        stored = stored_scores(run_dir, {*required["representations"], "mean"})  # mean: the UDR record
+        fact["missing"] = [list(pair) for pair in unscored(stored, required["representations"], required["wanted"],
+                                                           required["seed"], manifest.weights_sha256)]
         record = stored["mean"].get(UDR_KEY)
         if isinstance(record, dict):
             fact["udr"] = udr_identity(record.get("cell"), record.get("params"), record.get("seed"))

@@ -19,6 +19,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from ..run_files import read_scores, store_scores
+
 __all__ = ["udr_task", "execute_udr", "udr_is_current", "udr_params", "udr_identity", "UDR_KEY"]
 
 UDR_KEY = "udr"
@@ -48,17 +50,16 @@ def udr_task(study_dir: Path, cell: str, runs: list, weights: dict, udr_spec, th
 
 
 def udr_is_current(study_dir: Path, runs: list, weights: dict, udr_spec) -> bool:
-    """Whether every run of the cell holds a UDR score computed against exactly these runs and weights."""
-    from .scoring import read_scores
-
-    cell = {r.path: weights[r.path] for r in runs}
+    """Whether every run of the cell holds a UDR score computed against exactly these runs and weights, with the
+    spec's parameters and seed (:func:`udr_identity`, the rule ``untwine study status`` also applies)."""
+    expected = udr_identity({r.path: weights[r.path] for r in runs}, udr_params(udr_spec), udr_spec.seed)
     for run in runs:
         try:
             result = read_scores(study_dir / run.path, "mean").get(UDR_KEY)
         except ValueError:
             return False
-        if not (isinstance(result, dict) and result.get("cell") == cell and result.get("params") == udr_params(udr_spec)
-                and result.get("seed") == udr_spec.seed):
+        if not isinstance(result, dict) or udr_identity(result.get("cell"), result.get("params"),
+                                                        result.get("seed")) != expected:
             return False
     return True
 
@@ -68,7 +69,6 @@ def execute_udr(task: dict) -> dict:
     from ..run_files import read_manifest
     from ..runs import load_dataset, load_model
     from .events import write_events
-    from .scoring import store_score
     from .files import run_lock
 
     models, config = [], None
@@ -86,6 +86,6 @@ def execute_udr(task: dict) -> dict:
         record = {"model_score": float(score), "params": params, "seed": task["seed"],
                   "step": manifest.step if manifest else None, "weights_sha256": run["weights_sha256"], "cell": cell}
         with run_lock(Path(run["dir"])):
-            store_score(run["dir"], "mean", UDR_KEY, record)
+            store_scores(run["dir"], "mean", {UDR_KEY: record})
             write_events(run["dir"], run["hparams"])  # its final metric values now include UDR
     return {"status": "done", "path": task["path"], "udr": [float(s) for s in result["model_scores"]]}
