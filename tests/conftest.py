@@ -1,6 +1,1 @@
-"""Shared test set-up: tests/ on sys.path, so that helper modules (``_exact``) import from any test folder."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
+"""Shared test set-up. The helpers shared by several test folders live in the ``tests.helpers`` package."""

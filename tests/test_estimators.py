@@ -13,7 +13,7 @@ from untwine.estimators import (ESTIMATORS, KERNELS, PER_DIMENSION_SCALES, decom
                                 log_aggregate_densities, log_importance_weights, mmd, mmd_per_dimension,
                                 standard_normal_log_density, total_correlation)
 
-from _exact import exact_tc_2d
+from tests.helpers.exact import exact_tc_2d
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from _tiny import TinySquares, tiny_config
+from tests.helpers.tiny import TinySquares, tiny_config
 from untwine.run_files import read_manifest
 from untwine.train import train
 from untwine.train import precision as precision_module

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from _tiny import TinySquares, tiny_config
+from tests.helpers.tiny import TinySquares, tiny_config
 from untwine import runs
 from untwine.cli import main
 from untwine.run_files import read_manifest

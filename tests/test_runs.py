@@ -94,7 +94,7 @@ OBJECTIVE_NAMES = ["vae", "beta-vae", "annealed-vae", "beta-tcvae", "factor-vae"
 @pytest.mark.parametrize("name", OBJECTIVE_NAMES)
 def test_every_objective_round_trips_through_its_run_directory(name, tmp_path, monkeypatch):
     """save → load → save: the weights, the objective's own state and every optimiser come back whole."""
-    from _tiny import TinySquares, tiny_config
+    from tests.helpers.tiny import TinySquares, tiny_config
 
     from untwine import data as data_room
     from untwine.models import OBJECTIVES

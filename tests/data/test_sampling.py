@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from _tiny import TinySquares, tiny_config
+from tests.helpers.tiny import TinySquares, tiny_config
 from untwine import data as data_room
 from untwine.config import RunConfig, TrainConfig
 from untwine.data.base import GroundTruthDataset

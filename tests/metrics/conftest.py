@@ -1,11 +1,11 @@
-"""Fixtures of the metric tests; the toy classes live in ``_toys``."""
+"""Fixtures of the metric tests; the toy classes live in ``tests.helpers.toys``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from _toys import Recorder, ToyData, random_rotation  # noqa: F401  (re-exported for fixtures)
+from tests.helpers.toys import Recorder, ToyData, random_rotation  # noqa: F401  (re-exported for fixtures)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import pytest
 
 from untwine.metrics import active_units, evaluate
 
-from _toys import ToyData
+from tests.helpers.toys import ToyData
 
 
 def test_threshold_and_information_level():

@@ -13,8 +13,8 @@ import pytest
 from untwine.metrics import evaluate
 from untwine.metrics.beta_vae import draw_beta_vae_factors
 
-from _cases import rotation
-from _toys import Recorder, ToyData
+from tests.helpers.cases import rotation
+from tests.helpers.toys import Recorder, ToyData
 
 PARAMS = dict(num_train=400, num_eval=200, group_size=16)
 

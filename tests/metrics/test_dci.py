@@ -16,7 +16,7 @@ import pytest
 from untwine.metrics import dci
 from untwine.metrics.dci import completeness, disentanglement
 
-from _cases import train_test
+from tests.helpers.cases import train_test
 
 SIZES = (3, 4, 5)
 N = (1500, 800)

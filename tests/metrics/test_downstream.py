@@ -5,8 +5,8 @@ import numpy as np
 
 from untwine.metrics import downstream, evaluate
 
-from _cases import train_test
-from _toys import Recorder, ToyData
+from tests.helpers.cases import train_test
+from tests.helpers.toys import Recorder, ToyData
 
 SIZES = (3, 4, 5)
 

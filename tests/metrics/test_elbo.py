@@ -1,7 +1,7 @@
 """The ELBO decomposition of a trained model over a dataset, against known answers.
 
 Stub posteriors (numpy maps of the factor indices), never networks: the known answers come from
-numerical integration (tests/_exact.py) or closed forms, so that a wrong weight, a subsampled mixture
+numerical integration (tests/helpers/exact.py) or closed forms, so that a wrong weight, a subsampled mixture
 or a wrong sign shows.
 """
 
@@ -15,7 +15,7 @@ from scipy.special import logsumexp
 from untwine.data import all_factors
 from untwine.metrics import elbo_decomposition
 from untwine.metrics.elbo import encode_dataset, mixture_log_density
-from _exact import exact_decomposition_2d, factorised_decomposition
+from tests.helpers.exact import exact_decomposition_2d, factorised_decomposition
 
 DSPRITES_SIZES = (3, 6, 40, 32, 32)
 

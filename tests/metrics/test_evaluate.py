@@ -3,7 +3,7 @@ import pytest
 
 from untwine.metrics import METRICS, evaluate, expand_metric_names, flatten, metric_parameters
 
-from _toys import Recorder, ToyData
+from tests.helpers.toys import Recorder, ToyData
 
 
 def test_mig_through_evaluate_records_params_and_seed():

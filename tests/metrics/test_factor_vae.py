@@ -12,8 +12,8 @@ import pytest
 
 from untwine.metrics import evaluate
 
-from _cases import rotation
-from _toys import Recorder, ToyData
+from tests.helpers.cases import rotation
+from tests.helpers.toys import Recorder, ToyData
 
 PARAMS = dict(num_train=600, num_eval=300, num_variance_estimate=1000, group_size=16)
 

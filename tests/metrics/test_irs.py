@@ -13,7 +13,7 @@ import pytest
 
 from untwine.metrics import irs
 
-from _cases import case, draw
+from tests.helpers.cases import case, draw
 
 SIZES = (3, 6, 10)
 

@@ -21,7 +21,7 @@ from untwine.metrics.downstream import _predictor
 from untwine.metrics import _native
 from untwine.metrics._logistic import LogisticRegressionCVReplica, loss_grad
 
-from _cases import train_test
+from tests.helpers.cases import train_test
 
 
 def _reference_loss_grad(coef, x, y, k, l2):

@@ -16,7 +16,7 @@ import pytest
 
 from untwine.metrics import mig
 
-from _toys import random_rotation
+from tests.helpers.toys import random_rotation
 
 
 def _factors(rng, n=10_000, sizes=(3, 6, 10, 20)):

@@ -12,7 +12,7 @@ import pytest
 from untwine.metrics import evaluate, mig_exact
 from untwine.data import index_to_factors
 
-from _toys import ToyData
+from tests.helpers.toys import ToyData
 
 SIZES = (2, 3, 4)
 
@@ -56,7 +56,7 @@ def test_subsample_of_a_large_space():
 def test_mutual_information_matches_numerical_integration():
     """Overlapping posteriors: I(z_j; v_k) = H(q(z_j)) − H(q(z_j | v_k)), each a 1-D integral; a latent that
     does not depend on a factor has I = 0 with it."""
-    from _exact import mixture_entropy_1d
+    from tests.helpers.exact import mixture_entropy_1d
 
     sizes = (3, 4)
     f = index_to_factors(np.arange(12), sizes)

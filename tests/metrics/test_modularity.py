@@ -15,7 +15,7 @@ import pytest
 from untwine.metrics import modularity_explicitness
 from untwine.metrics.modularity import modularity
 
-from _cases import train_test
+from tests.helpers.cases import train_test
 
 SIZES = (3, 4, 5)
 

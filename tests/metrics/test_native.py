@@ -22,7 +22,7 @@ from untwine.metrics._boosting import ExactGradientBoostingClassifier
 from untwine.metrics._logistic import LogisticRegressionCVReplica, NumpyLogisticObjective
 from untwine.metrics._tree_fallback import NumpyExactStages
 
-from _cases import train_test
+from tests.helpers.cases import train_test
 
 trees = pytest.importorskip("untwine.metrics._native_trees", reason="the compiled kernels were not built")
 logistic = pytest.importorskip("untwine.metrics._native_logistic", reason="the compiled kernels were not built")

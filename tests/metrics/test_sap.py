@@ -12,7 +12,7 @@ import pytest
 
 from untwine.metrics import sap
 
-from _cases import train_test
+from tests.helpers.cases import train_test
 
 SIZES = (2, 2, 2)
 

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from _toys import Recorder, ToyData
+from tests.helpers.toys import Recorder, ToyData
 
 from untwine.metrics import evaluate, hoyer_sparsity, metric_parameters
 

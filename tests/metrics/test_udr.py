@@ -16,8 +16,8 @@ import scipy.stats
 from untwine.metrics import sample_udr, udr
 from untwine.metrics.udr import relative_strength
 
-from _cases import rotation
-from _toys import ToyData
+from tests.helpers.cases import rotation
+from tests.helpers.toys import ToyData
 
 
 def _base(rng, n=1000, d=4):

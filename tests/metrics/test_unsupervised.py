@@ -10,7 +10,7 @@ import pytest
 from untwine.metrics import unsupervised
 from untwine.metrics.unsupervised import gaussian_total_correlation, gaussian_wasserstein_correlation
 
-from _cases import case, draw
+from tests.helpers.cases import case, draw
 
 
 def test_gaussian_formulas_exact():

@@ -21,7 +21,7 @@ from untwine.run_files import read_manifest
 from untwine.runs import load_model, read_log
 from untwine.train import train
 
-from _tiny import TinySquares
+from tests.helpers.tiny import TinySquares
 
 
 @pytest.fixture

@@ -1,14 +1,8 @@
-"""The study tests' helpers (``_study_helpers``) import from this folder, and one uninterrupted study is
-shared by the tests that compare a killed study with it."""
-
-import sys
-from pathlib import Path
+"""One uninterrupted study, shared by the tests that compare a killed study with it."""
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from _study_helpers import fingerprint, write_spec  # noqa: E402
+from tests.helpers.study import fingerprint, write_spec
 
 
 @pytest.fixture(scope="session")

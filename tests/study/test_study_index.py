@@ -9,7 +9,7 @@ import warnings
 
 import pandas as pd
 import pytest
-from _study_helpers import write_spec
+from tests.helpers.study import write_spec
 
 from untwine.cli import main as untwine_main
 from untwine.study import collect, run, status

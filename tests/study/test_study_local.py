@@ -6,7 +6,7 @@ import json
 import signal
 from pathlib import Path
 
-from _study_helpers import (checkpointed_runs, fingerprint, kill, running_pid, session_pids, spec_text,
+from tests.helpers.study import (checkpointed_runs, fingerprint, kill, running_pid, session_pids, spec_text,
                             untwine_process, wait_for, write_spec)
 
 from untwine.study import collect, status

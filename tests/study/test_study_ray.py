@@ -6,7 +6,7 @@ import signal
 
 import pytest
 import ray
-from _study_helpers import checkpointed_runs, fingerprint, kill, running_pid, untwine_process, wait_for
+from tests.helpers.study import checkpointed_runs, fingerprint, kill, running_pid, untwine_process, wait_for
 
 from untwine.study import run, status
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _study_helpers import sha, spec_text, write_spec
+from tests.helpers.study import sha, spec_text, write_spec
 
 from untwine.cli import main as untwine_main
 from untwine.runs import load_model, read_log

@@ -1,7 +1,7 @@
 """The slurm executor through submitit's local executor (jobs are processes of this machine, submitted as one
 batch, as a job array would be on a cluster): a small study runs to the end and its jobs' logs are kept."""
 
-from _study_helpers import write_spec
+from tests.helpers.study import write_spec
 
 from untwine.study import run, status
 

@@ -1,7 +1,7 @@
 """Study specs: strict reading, the expansion (names, ids, order), the presets, and what a changed spec may do."""
 
 import pytest
-from _study_helpers import spec_text
+from tests.helpers.study import spec_text
 
 from untwine.cli import main as untwine_main
 from untwine.study import load_spec, parse_spec
