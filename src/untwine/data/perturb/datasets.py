@@ -71,8 +71,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_write
-from .base import GroundTruthDataset
+from ...atomic import atomic_write
+from ..base import GroundTruthDataset
 
 KINDS = ("pattern", "uniform")
 FORMAT = "untwine.perturbed-dataset"
@@ -364,7 +364,7 @@ class PerturbedDataset(GroundTruthDataset):
         ``description["run_dir"]``; ``untwine.runs.load_dataset(path)`` does that.
         """
         _check_description(description, "the description")
-        from . import get  # the registry lives in the room's __init__, which imports this module
+        from .. import get  # the registry lives in the room's __init__, which imports this module
 
         base_spec = description["base"]
         base = get(base_spec["name"], **(base_spec.get("options") or {}))
@@ -409,7 +409,7 @@ class PatternFactor(GroundTruthDataset):
 
     def __init__(self, base: str = "dsprites", base_options: dict | None = None, epsilon: float = 0.1,
                  seed: int = 0, num_s_values: int = 32, clip: bool = False, rescale: bool = False):
-        from . import get  # the registry lives in the room's __init__, which imports this module
+        from .. import get  # the registry lives in the room's __init__, which imports this module
 
         if not isinstance(base, str) or base == self.name:
             raise ValueError(f"base must name another dataset (untwine data list), got {base!r}")
