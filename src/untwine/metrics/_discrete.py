@@ -24,8 +24,24 @@ __all__ = ["histogram_discretize", "discrete_mutual_info", "discrete_entropy", "
 def histogram_discretize(values: np.ndarray, num_bins: int = 20) -> np.ndarray:
     """Discretise each column of ``values`` (n, d) with its own ``num_bins``-bin histogram.
 
-    Returns int64 labels (n, d) in 1..num_bins, exactly
-    ``np.digitize(col, np.histogram(col, num_bins)[1][:-1])`` per column.
+    Exactly ``np.digitize(col, np.histogram(col, num_bins)[1][:-1])`` per column.
+
+    Parameters
+    ----------
+    values : np.ndarray
+        Values (n, d), one column per code.
+    num_bins : int, default 20
+        Bins of each column's histogram.
+
+    Returns
+    -------
+    np.ndarray
+        int64 labels (n, d) in 1..num_bins.
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is not 2-D or ``num_bins`` < 1.
     """
     values = np.asarray(values)
     if values.ndim != 2:
@@ -70,8 +86,27 @@ def _mi_from_tables(tables: np.ndarray, n: int) -> np.ndarray:
 def discrete_mutual_info(a: np.ndarray, b: np.ndarray, max_cells: int = 2**24) -> np.ndarray:
     """MI matrix (d, K) in nats between every column of ``a`` (n, d) and of ``b`` (n, K).
 
-    Both are integer label arrays. Equals
-    ``[[mutual_info_score(a[:, i], b[:, j]) for j] for i]`` (nats).
+    Equals ``[[mutual_info_score(a[:, i], b[:, j]) for j] for i]`` (nats).
+
+    Parameters
+    ----------
+    a : np.ndarray
+        Integer labels (n, d).
+    b : np.ndarray
+        Integer labels (n, K).
+    max_cells : int, default 2**24
+        Bound on the contingency cells held at once (the codes are processed in chunks); the
+        values do not depend on it.
+
+    Returns
+    -------
+    np.ndarray
+        The mutual information (d, K), in nats.
+
+    Raises
+    ------
+    ValueError
+        If ``a`` and ``b`` are not 2-D with the same number of rows, or have no rows.
     """
     a = np.asarray(a)
     b = np.asarray(b)
@@ -101,7 +136,18 @@ def discrete_mutual_info(a: np.ndarray, b: np.ndarray, max_cells: int = 2**24) -
 
 
 def discrete_entropy(labels: np.ndarray) -> np.ndarray:
-    """Plug-in entropy (nats) of each column of integer labels (n, K); H(y) = MI(y, y)."""
+    """Plug-in entropy (nats) of each column of integer labels; H(y) = MI(y, y).
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        Integer labels (n, K).
+
+    Returns
+    -------
+    np.ndarray
+        The entropy of each column (K,), in nats.
+    """
     codes, sizes = relabel(labels)
     n = codes.shape[0]
     out = np.empty(codes.shape[1])

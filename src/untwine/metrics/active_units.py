@@ -20,8 +20,26 @@ __all__ = ["active_units", "sample_active_units"]
 
 
 def active_units(variances, threshold: float = 0.8) -> dict:
-    """From posterior variances (n, d): ``num_active_units``, ``active_units`` (bool per latent),
-    ``information_level`` (1 − E σ² per latent), ``mean_variance`` (E σ² per latent)."""
+    """Active units and information level per latent, from posterior variances.
+
+    Parameters
+    ----------
+    variances : np.ndarray
+        Posterior variances (n, d) (not log-variances).
+    threshold : float, default 0.8
+        A latent is active when its mean posterior variance is below it.
+
+    Returns
+    -------
+    dict
+        ``num_active_units``, ``active_units`` (bool per latent), ``information_level``
+        (1 − E σ² per latent), ``mean_variance`` (E σ² per latent).
+
+    Raises
+    ------
+    ValueError
+        If ``variances`` is not a non-empty 2-D array, or holds a negative value.
+    """
     variances = np.asarray(variances, dtype=np.float64)
     if variances.ndim != 2 or variances.shape[0] == 0:
         raise ValueError(f"variances must be a 2-D array (n, d) of posterior variances, got shape {variances.shape}")

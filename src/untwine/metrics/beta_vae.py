@@ -57,7 +57,26 @@ def beta_vae_features(representation, data, first, second, rng, batch_size=DEFAU
 
 
 def beta_vae_score(features_train, labels_train, features_eval, labels_eval, random_state=0) -> dict:
-    """Logistic-regression accuracy of predicting the fixed factor: ``train_accuracy``, ``eval_accuracy``."""
+    """Logistic-regression accuracy of predicting the fixed factor from β-VAE features.
+
+    Parameters
+    ----------
+    features_train : np.ndarray
+        Training features (n, d): the mean |code₁ − code₂| of each point's two groups.
+    labels_train : np.ndarray
+        The fixed factor of each training point, (n,).
+    features_eval : np.ndarray
+        Evaluation features (m, d).
+    labels_eval : np.ndarray
+        The fixed factor of each evaluation point, (m,).
+    random_state : int, default 0
+        Seed of the classifier.
+
+    Returns
+    -------
+    dict
+        ``train_accuracy`` and ``eval_accuracy``.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = fit_classifier(lambda: LogisticRegression(random_state=random_state), features_train, labels_train)

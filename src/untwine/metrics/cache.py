@@ -31,7 +31,18 @@ __all__ = ["CodeCache", "cacheable"]
 
 
 def cacheable(data) -> bool:
-    """Whether ``data``'s observations are a deterministic function of its factors."""
+    """Whether ``data``'s observations are a deterministic function of its factors.
+
+    Parameters
+    ----------
+    data : object
+        A ground-truth dataset.
+
+    Returns
+    -------
+    bool
+        True when ``data`` has ``factor_sizes`` and does not draw nuisance noise per observation.
+    """
     return hasattr(data, "factor_sizes") and getattr(data, "draws_nuisance", True) is False
 
 
@@ -59,9 +70,22 @@ class _IndexedData:
 class CodeCache:
     """Posterior means and variances of ``data``'s observations, by flat factor index, filled on demand.
 
-    ``posterior``: numpy observations -> (means, variances), each (n, d) (e.g. ``model.posterior()``).
-    ``batch_size``: observations rendered and encoded per call when filling. ``encode_seconds`` and
-    ``encoded`` count the work done (rendering included).
+    ``encode_seconds`` and ``encoded`` count the work done (rendering included).
+
+    Parameters
+    ----------
+    posterior : callable
+        Numpy observations -> (means, variances), each (n, d) (e.g. ``model.posterior()``).
+    data : object
+        A ground-truth dataset whose observations are a function of its factors
+        (see ``cacheable``).
+    batch_size : int, default 512
+        Observations rendered and encoded per call when filling.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` draws nuisance noise per observation and so cannot be cached.
     """
 
     def __init__(self, posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], data, batch_size: int = 512):

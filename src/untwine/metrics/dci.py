@@ -88,8 +88,35 @@ def completeness(importance: np.ndarray) -> float:
 def dci(codes_train, factors_train, codes_test, factors_test, fast=False, random_state=0, n_jobs=None) -> dict:
     """DCI scores with the reference keys.
 
-    Returns ``{"informativeness_train", "informativeness_test", "disentanglement",
-    "completeness"}``, all in [0, 1].
+    Parameters
+    ----------
+    codes_train : np.ndarray
+        Training codes (n, d).
+    factors_train : np.ndarray
+        Integer factor indices (n, K) of the training points.
+    codes_test : np.ndarray
+        Test codes (m, d).
+    factors_test : np.ndarray
+        Integer factor indices (m, K) of the test points.
+    fast : bool, default False
+        Run the reference's boosting algorithm with an exact split search in C (the fast preset;
+        its deviation is in docs/metrics.md) instead of scikit-learn's.
+    random_state : int, default 0
+        Seed of the classifiers.
+    n_jobs : int, optional
+        Joblib workers, one factor each (values do not depend on it).
+
+    Returns
+    -------
+    dict
+        ``{"informativeness_train", "informativeness_test", "disentanglement",
+        "completeness"}``, all in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the codes and factors are not finite 2-D arrays of matching sizes, or train and test
+        disagree on the number of codes or factors.
     """
     imp, train_acc, test_acc = importance_matrix(codes_train, factors_train, codes_test, factors_test,
                                                  fast=fast, random_state=random_state, n_jobs=n_jobs)

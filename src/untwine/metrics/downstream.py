@@ -83,7 +83,42 @@ def _scores(out, prefix) -> dict:
 
 def downstream(codes_train, factors_train, codes_test, factors_test, predictor="lr", fast=False,
                random_state=0, n_jobs=None, prefix="") -> dict:
-    """Per-factor accuracies of ``predictor`` ('lr' or 'gbt'), keys prefixed with ``prefix``."""
+    """Per-factor accuracies of a classifier that predicts each factor from the codes.
+
+    Parameters
+    ----------
+    codes_train : np.ndarray
+        Training codes (n, d).
+    factors_train : np.ndarray
+        Integer factor indices (n, K) of the training points.
+    codes_test : np.ndarray
+        Test codes (m, d).
+    factors_test : np.ndarray
+        Integer factor indices (m, K) of the test points.
+    predictor : {"lr", "gbt"}, default "lr"
+        Cross-validated logistic regression or gradient-boosted trees.
+    fast : bool, default False
+        The fast preset of ``predictor`` (the same algorithm with its inner loop in C).
+    random_state : int, default 0
+        Seed of the classifiers.
+    n_jobs : int, optional
+        Joblib workers (values do not depend on it).
+    prefix : str, default ""
+        Prepended to every key (the samplers key each training size this way, e.g. ``"100:"``).
+
+    Returns
+    -------
+    dict
+        ``mean_train_accuracy``, ``mean_test_accuracy``, ``min_train_accuracy``,
+        ``min_test_accuracy`` and, per factor i, ``train_accuracy_factor_i`` and
+        ``test_accuracy_factor_i``, each prefixed with ``prefix``.
+
+    Raises
+    ------
+    ValueError
+        If the codes and factors are not finite 2-D arrays of matching sizes, train and test
+        disagree on the number of codes or factors, or ``predictor`` is unknown.
+    """
     ct, ft, cs, fs = check_train_test(codes_train, factors_train, codes_test, factors_test)
     jobs, costs = _jobs(ct, ft, cs, fs, predictor, fast, random_state)
     return _scores(parallel_map(_fit_one, jobs, n_jobs, costs=costs), prefix)

@@ -142,12 +142,37 @@ def elbo_decomposition(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.nd
     Gaussian log-densities (S = 10,000 on dSprites: a few minutes on a CPU; pass
     ``device="cuda"`` when there is a GPU).
 
-    ``posterior`` maps numpy observations to (posterior means, posterior variances), each
-    (n, d) — for a trained VAE, ``model.posterior()``. Randomness comes from
-    ``np.random.default_rng(seed)``. Returns ``index_code_mi``, ``total_correlation``,
-    ``dimension_wise_kl`` (to N(0, I)), their sum ``estimated_kl``, ``kl`` (the average
-    analytic KL(q(z|n) ‖ N(0, I)) over all N points, which the sum estimates), and
-    ``num_samples`` and ``dataset_size`` (N).
+    Parameters
+    ----------
+    posterior : callable
+        Maps numpy observations to (posterior means, posterior variances), each (n, d) — for a
+        trained VAE, ``model.posterior()``.
+    data : object
+        A dataset whose every observation is encoded: a ground-truth dataset, or a torch Dataset.
+    num_samples : int, default 10000
+        Samples S of z ~ q(z|n).
+    seed : int, default 0
+        Randomness comes from ``np.random.default_rng(seed)``.
+    batch_size : int, default 256
+        Observations encoded per call of ``posterior``.
+    chunk_cells : int, default 2**22
+        Bound on the (sample, point) log-densities held at once; the values do not depend on it.
+    device : str or torch.device, optional
+        Where the mixture log-densities are computed (the CPU when None).
+
+    Returns
+    -------
+    dict
+        ``index_code_mi``, ``total_correlation``, ``dimension_wise_kl`` (to N(0, I)), their sum
+        ``estimated_kl``, ``kl`` (the average analytic KL(q(z|n) ‖ N(0, I)) over all N points,
+        which the sum estimates), and ``num_samples`` and ``dataset_size`` (N).
+
+    Raises
+    ------
+    TypeError
+        If ``posterior`` is not callable.
+    ValueError
+        If ``num_samples`` is not a positive integer.
     """
     if not callable(posterior):
         raise TypeError(f"posterior must be a callable observations -> (means, variances), e.g. model.posterior(); "

@@ -72,8 +72,21 @@ def _keyword_params(name: str) -> dict[str, inspect.Parameter]:
 def metric_parameters(name: str) -> dict:
     """The parameters of metric ``name`` with their (reference) defaults.
 
-    Extra inputs without a default (such as ``posterior``) are listed with value
-    ``inspect.Parameter.empty``.
+    Parameters
+    ----------
+    name : str
+        A metric name, one of ``METRICS``.
+
+    Returns
+    -------
+    dict
+        Parameter name -> default. Extra inputs without a default (such as ``posterior``) are listed
+        with value ``inspect.Parameter.empty``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a metric.
     """
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; valid names: {', '.join(METRICS)}, all")
@@ -81,14 +94,46 @@ def metric_parameters(name: str) -> dict:
 
 
 def required_inputs(name: str) -> list[str]:
-    """Extra inputs metric ``name`` needs besides a representation and a dataset (e.g. ``["posterior"]``)."""
+    """Extra inputs metric ``name`` needs besides a representation and a dataset.
+
+    Parameters
+    ----------
+    name : str
+        A metric name, one of ``METRICS``.
+
+    Returns
+    -------
+    list of str
+        The names of the extra inputs, e.g. ``["posterior"]``; empty for most metrics.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a metric.
+    """
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; valid names: {', '.join(METRICS)}, all")
     return [k for k, p in _keyword_params(name).items() if p.default is inspect.Parameter.empty]
 
 
 def expand_metric_names(metrics: str | Iterable[str]) -> list[str]:
-    """Validate names and expand ``"all"`` (every metric that needs no extra input)."""
+    """Validate metric names and expand ``"all"`` (every metric that needs no extra input).
+
+    Parameters
+    ----------
+    metrics : str or iterable of str
+        A name, or several; ``"all"`` may be among them.
+
+    Returns
+    -------
+    list of str
+        The metric names, each once, in the order asked.
+
+    Raises
+    ------
+    ValueError
+        If a name is not a metric, or no metric is asked for.
+    """
     if isinstance(metrics, str):
         metrics = [metrics]
     out: list[str] = []
@@ -133,24 +178,47 @@ def evaluate(representation: Callable[[np.ndarray], np.ndarray], data, metrics: 
              **overrides) -> dict:
     """Score ``representation`` on ``data`` with ``metrics`` (names of ``METRICS`` or ``"all"``).
 
+    Each metric draws from its own ``np.random.default_rng(seed)``, so its numbers do not depend
+    on which other metrics were asked for, nor on their order.
+
     Parameters
     ----------
-    representation : callable numpy observations (n, ...) -> codes (n, d).
-    data : any object following the ground-truth data contract.
-    metrics : a name, a list of names, or ``"all"``.
-    seed : each metric draws from ``np.random.default_rng(seed)``.
-    batch_size : at most this many points go to ``representation`` per call.
-    fast : use each metric's documented fast preset (values within 0.02 of the
-        reference ones, see docs/metrics.md); recorded in ``params``.
-    progress : ``True`` prints one line per metric to stderr; a callable gets each line.
-    n_jobs : joblib workers for per-factor classifiers (values do not depend on it).
-    **overrides : ``name=value`` sets parameter ``name`` of every asked metric that
-        has it (an error if none has); ``<metric>={...}`` sets parameters of one metric.
-        Extra inputs (``posterior=...``) are passed the same way.
+    representation : callable
+        Maps numpy observations (n, ...) to codes (n, d).
+    data : object
+        Any object following the ground-truth data contract (``factor_sizes``,
+        ``sample_factors(n, rng)``, ``observe(factors, rng)``).
+    metrics : str or iterable of str, default ("mig",)
+        A name, a list of names, or ``"all"``.
+    seed : int, default 0
+        Each metric draws from ``np.random.default_rng(seed)``.
+    batch_size : int, default 1024
+        At most this many points go to ``representation`` per call.
+    fast : bool, default False
+        Use each metric's documented fast preset (values within 0.02 of the reference ones, see
+        docs/metrics.md); recorded in ``params``.
+    progress : bool or callable, optional
+        ``True`` prints one line per metric to stderr; a callable gets each line.
+    n_jobs : int, optional
+        Joblib workers for per-factor classifiers (values do not depend on it).
+    **overrides
+        ``name=value`` sets parameter ``name`` of every asked metric that has it (an error if none
+        has); ``<metric>={...}`` sets parameters of one metric. Extra inputs (``posterior=...``)
+        are passed the same way.
 
     Returns
     -------
-    ``{metric: {<reference keys>..., "params": {...}, "seed": seed}}``
+    dict
+        ``{metric: {<reference keys>..., "params": {...}, "seed": seed}}``.
+
+    Raises
+    ------
+    ValueError
+        If a metric name, a parameter or an extra input is unknown or missing, ``seed`` is not a
+        non-negative integer, or ``batch_size`` is not a positive one.
+    TypeError
+        If a per-metric override ``<metric>=`` is not a dict, or ``data`` lacks what the data
+        contract asks for.
     """
     names = expand_metric_names(metrics)
     batch_size = check_batch_size(batch_size)
@@ -209,7 +277,18 @@ def evaluate(representation: Callable[[np.ndarray], np.ndarray], data, metrics: 
 
 
 def flatten(results: dict) -> dict:
-    """``{"mig": {"discrete_mig": x, ...}}`` -> ``{"mig.discrete_mig": x}`` (scalar scores only)."""
+    """Flatten ``evaluate``'s result to one level, keeping scalar scores only.
+
+    Parameters
+    ----------
+    results : dict
+        A result of ``evaluate``, ``{"mig": {"discrete_mig": x, ...}, ...}``.
+
+    Returns
+    -------
+    dict
+        ``{"mig.discrete_mig": x, ...}``; ``params``, ``seed`` and non-scalar values are left out.
+    """
     flat = {}
     for name, scores in results.items():
         for k, v in scores.items():

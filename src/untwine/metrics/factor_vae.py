@@ -47,7 +47,21 @@ def factor_vae_votes(codes_groups: np.ndarray, labels: np.ndarray, global_varian
 
 
 def factor_vae_score(train_votes: np.ndarray, eval_votes: np.ndarray) -> tuple[float, float]:
-    """Majority-vote classifier accuracies (train, eval) from vote matrices (K, d)."""
+    """Majority-vote classifier accuracies from FactorVAE vote matrices.
+
+    Parameters
+    ----------
+    train_votes : np.ndarray
+        Training votes (K, d): how often factor k was fixed when code j varied least.
+    eval_votes : np.ndarray
+        Evaluation votes (K, d).
+
+    Returns
+    -------
+    tuple of float
+        (train accuracy, eval accuracy) of the classifier that maps each code to the factor it
+        got most training votes for.
+    """
     classifier = np.argmax(train_votes, axis=0)
     cols = np.arange(train_votes.shape[1])
     return (float(train_votes[classifier, cols].sum() / train_votes.sum()),

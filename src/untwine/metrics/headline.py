@@ -29,10 +29,22 @@ _DOWNSTREAM = re.compile(r"^(\d+):mean_test_accuracy$")
 
 
 def headline(name: str, result: dict) -> dict:
-    """The headline values of one metric's result (a dict of keys -> values), in a fixed order.
+    """The headline values of one metric's result, in a fixed order.
 
-    Unknown metrics show their scalar values; downstream metrics their mean test accuracy per training
-    size (``acc@<size>``).
+    Unknown metrics show their scalar values; downstream metrics their mean test accuracy per
+    training size (``acc@<size>``).
+
+    Parameters
+    ----------
+    name : str
+        The metric's name (a key of ``METRICS``).
+    result : dict
+        The metric's result (keys -> values), as ``evaluate`` gives it.
+
+    Returns
+    -------
+    dict
+        Headline key -> value, for the keys present in ``result``.
     """
     if name.startswith("downstream_"):
         sizes = sorted((int(m.group(1)), key) for key in result if (m := _DOWNSTREAM.match(key)))

@@ -44,7 +44,31 @@ def irs_matrix(codes: np.ndarray, factors: np.ndarray, diff_quantile: float = 0.
 
 
 def irs(codes, factors, diff_quantile=0.99, num_bins=20) -> dict:
-    """``{"IRS": float in [0, 1], "num_active_dims": int}`` (see the module doc on the count)."""
+    """Interventional Robustness Score of ``codes`` against ``factors``.
+
+    Parameters
+    ----------
+    codes : np.ndarray
+        The representation, (n, d).
+    factors : np.ndarray
+        Integer factor indices, (n, K); discretised with a ``num_bins``-bin histogram first.
+    diff_quantile : float, default 0.99
+        The quantile of each code's deviation under interventions on the other factors.
+    num_bins : int, default 20
+        Bins of each factor's histogram.
+
+    Returns
+    -------
+    dict
+        ``{"IRS": float in [0, 1], "num_active_dims": int}``: the number of non-constant codes
+        (the reference reports another count; see the module doc).
+
+    Raises
+    ------
+    ValueError
+        If ``codes`` is not a finite 2-D array of at least 2 points, or ``factors`` is not an
+        integer array (n, K) with as many points.
+    """
     codes, factors = check_codes_factors(codes, factors)
     binned = histogram_discretize(factors, num_bins)
     active = codes.var(axis=0) > 0.0

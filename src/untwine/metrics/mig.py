@@ -22,9 +22,28 @@ __all__ = ["mig", "sample_mig", "normalized_gaps"]
 def mig(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
     """Discrete MIG of ``codes`` (n, d) against integer ``factors`` (n, K).
 
-    Returns ``{"discrete_mig": float}`` in [0, 1]. With a single code the gap is
-    the largest MI itself (the second-largest is taken as 0). A factor with one
-    value (entropy 0) contributes 0 instead of the reference's NaN.
+    With a single code the gap is the largest MI itself (the second-largest is taken as 0). A
+    factor with one value (entropy 0) contributes 0 instead of the reference's NaN.
+
+    Parameters
+    ----------
+    codes : np.ndarray
+        The representation, (n, d).
+    factors : np.ndarray
+        Integer factor indices, (n, K).
+    num_bins : int, default 20
+        Bins of each code's histogram.
+
+    Returns
+    -------
+    dict
+        ``{"discrete_mig": float}`` in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If ``codes`` is not a finite 2-D array of at least 2 points, or ``factors`` is not an
+        integer array (n, K) with as many points.
     """
     codes, factors = check_codes_factors(codes, factors)
     mi = discrete_mutual_info(histogram_discretize(codes, num_bins), factors)  # (d, K)

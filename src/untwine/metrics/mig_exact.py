@@ -68,10 +68,37 @@ def _log_marginals(z: np.ndarray, means: np.ndarray, log_variances: np.ndarray) 
 def mig_exact(means, variances, factors, factor_sizes=None, num_samples=10_000, rng=None, chen=None) -> dict:
     """Exact-posterior MIG of posterior ``means``/``variances`` (n, d) at ``factors`` (n, K).
 
-    Returns ``{"mig_exact": float, "mig_exact_chen": float, "mutual_info": (d, K) nested list,
-    "factor_entropy": (K,) list, "chen_factors": [k, ...]}``. ``factor_sizes`` defaults to the
-    number of distinct values seen per factor. ``chen``: the factor indices ``mig_exact_chen``
-    averages over (None: all, so that it equals ``mig_exact``).
+    Parameters
+    ----------
+    means : np.ndarray
+        Posterior means (n, d).
+    variances : np.ndarray
+        Posterior variances (n, d), positive (not log-variances).
+    factors : np.ndarray
+        Integer factor indices (n, K).
+    factor_sizes : sequence of int, optional
+        The number of values of each factor, whose log normalises its gap; defaults to the number
+        of distinct values seen per factor.
+    num_samples : int, default 10000
+        Monte-Carlo samples z ~ q(z|x), spread evenly over the points.
+    rng : np.random.Generator, optional
+        Source of the samples; ``np.random.default_rng(0)`` when None.
+    chen : sequence of int, optional
+        The factor indices ``mig_exact_chen`` averages over (None: all, so that it equals
+        ``mig_exact``).
+
+    Returns
+    -------
+    dict
+        ``{"mig_exact": float, "mig_exact_chen": float, "mutual_info": (d, K) nested list,
+        "factor_entropy": (K,) list, "chen_factors": [k, ...]}``.
+
+    Raises
+    ------
+    ValueError
+        If ``means`` and ``variances`` are not both (n, d), a variance is not positive,
+        ``factors`` is not an integer array (n, K), ``num_samples`` is not a positive integer, or
+        ``chen`` names no factor or one out of range.
     """
     means = np.asarray(means, dtype=np.float64)
     variances = np.asarray(variances, dtype=np.float64)

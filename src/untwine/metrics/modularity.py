@@ -65,7 +65,35 @@ def _explicitness_job(args):
 
 
 def modularity_explicitness(codes_train, factors_train, codes_test, factors_test, num_bins=20, n_jobs=None) -> dict:
-    """Keys ``modularity_score``, ``explicitness_score_train``, ``explicitness_score_test`` (all in [0, 1])."""
+    """Modularity and explicitness of codes against factors (Ridgeway & Mozer 2018).
+
+    Parameters
+    ----------
+    codes_train : np.ndarray
+        Training codes (n, d).
+    factors_train : np.ndarray
+        Integer factor indices (n, K) of the training points.
+    codes_test : np.ndarray
+        Test codes (m, d).
+    factors_test : np.ndarray
+        Integer factor indices (m, K) of the test points.
+    num_bins : int, default 20
+        Bins of each code's histogram for the mutual information of modularity.
+    n_jobs : int, optional
+        Joblib workers, one factor each (values do not depend on it).
+
+    Returns
+    -------
+    dict
+        Keys ``modularity_score``, ``explicitness_score_train``, ``explicitness_score_test`` (all
+        in [0, 1]).
+
+    Raises
+    ------
+    ValueError
+        If the codes and factors are not finite 2-D arrays of matching sizes, or train and test
+        disagree on the number of codes or factors.
+    """
     ct, ft, cs, fs = check_train_test(codes_train, factors_train, codes_test, factors_test)
     mi = discrete_mutual_info(histogram_discretize(ct, num_bins), ft)
     mean, std = ct.mean(axis=0), ct.std(axis=0)

@@ -48,9 +48,35 @@ def sap_score_matrix(codes_train, factors_train, codes_test, factors_test, conti
 def sap(codes_train, factors_train, codes_test, factors_test, continuous_factors=False, n_jobs=None) -> dict:
     """SAP score: mean over factors of (best − second-best single-code score).
 
-    Returns ``{"SAP_score": float}`` in [0, 1]. A perfect code with many-valued
-    factors scores low (≈ 0.19 on dSprites): one linear threshold cannot separate
-    40 classes (docs/reference.md).
+    A perfect code with many-valued factors scores low (≈ 0.19 on dSprites): one linear
+    threshold cannot separate 40 classes (docs/reference.md).
+
+    Parameters
+    ----------
+    codes_train : np.ndarray
+        Training codes (n, d).
+    factors_train : np.ndarray
+        Integer factor indices (n, K) of the training points.
+    codes_test : np.ndarray
+        Test codes (m, d).
+    factors_test : np.ndarray
+        Integer factor indices (m, K) of the test points.
+    continuous_factors : bool, default False
+        Score a code against a factor by the squared correlation on the training points instead
+        of the test accuracy of a linear SVM.
+    n_jobs : int, optional
+        Joblib workers (values do not depend on it).
+
+    Returns
+    -------
+    dict
+        ``{"SAP_score": float}`` in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the codes and factors are not finite 2-D arrays of matching sizes, or train and test
+        disagree on the number of codes or factors.
     """
     scores = sap_score_matrix(codes_train, factors_train, codes_test, factors_test, continuous_factors, n_jobs)
     if scores.shape[0] < 2:

@@ -27,10 +27,25 @@ __all__ = ["hoyer_sparsity", "sample_hoyer_sparsity"]
 
 
 def hoyer_sparsity(codes) -> dict:
-    """``{"hoyer_sparsity": float in [0, 1], "num_codes": d'}``; higher is sparser.
+    """Hoyer sparsity of ``codes``; higher is sparser.
 
-    Constant codes are left out (``num_codes`` counts the others); with fewer than two
-    others the score is NaN.
+    Constant codes are left out (``num_codes`` counts the others); with fewer than two others the
+    score is NaN.
+
+    Parameters
+    ----------
+    codes : np.ndarray
+        The representation, (n, d) with d ≥ 2.
+
+    Returns
+    -------
+    dict
+        ``{"hoyer_sparsity": float in [0, 1], "num_codes": d'}``.
+
+    Raises
+    ------
+    ValueError
+        If ``codes`` is not a finite 2-D array of at least 2 points and 2 codes.
     """
     codes = check_codes(codes)
     if codes.shape[1] < 2:

@@ -72,9 +72,33 @@ def udr(codes: Sequence[np.ndarray], kl: Sequence[np.ndarray] | None = None, cor
         kl_threshold: float = 0.01, filter_low_kl: bool = True, alpha: float = 0.1) -> dict:
     """UDR from the codes (n, d) of several models on the same points.
 
-    ``kl``: per model the mean KL per latent (d,); None treats every latent as active.
-    Returns ``{"model_scores": [...], "pairwise_disentanglement_scores": (M, M) list}``;
-    the diagonal of the pairwise matrix is 0 (unused).
+    Parameters
+    ----------
+    codes : sequence of np.ndarray
+        The codes (n, d) of each model, all of the same shape, on the same points.
+    kl : sequence of np.ndarray, optional
+        Per model the mean KL per latent (d,); None treats every latent as active.
+    correlation : {"lasso", "spearman"}, default "lasso"
+        The similarity between the latents of two models.
+    kl_threshold : float, default 0.01
+        Latents whose mean KL is at most this are left out of the scoring when
+        ``filter_low_kl``.
+    filter_low_kl : bool, default True
+        Leave out the low-KL latents.
+    alpha : float, default 0.1
+        The Lasso's regularisation weight.
+
+    Returns
+    -------
+    dict
+        ``{"model_scores": [...], "pairwise_disentanglement_scores": (M, M) list}``; the diagonal
+        of the pairwise matrix is 0 (unused).
+
+    Raises
+    ------
+    ValueError
+        If ``correlation`` is unknown, fewer than 2 models are given, or their codes differ in
+        shape.
     """
     if correlation not in ("lasso", "spearman"):
         raise ValueError(f"correlation must be 'lasso' or 'spearman', got {correlation!r}")
@@ -114,8 +138,36 @@ def sample_udr(posteriors: Sequence[Callable], data, seed: int = 0, num_points: 
     """UDR of models given by ``posterior(observations) -> (mean, variance)`` callables.
 
     All models see the same ``num_points`` observations, drawn with
-    ``np.random.default_rng(seed)``; the codes are the posterior means. The result
-    records ``params`` and ``seed`` like ``evaluate``.
+    ``np.random.default_rng(seed)``; the codes are the posterior means.
+
+    Parameters
+    ----------
+    posteriors : sequence of callable
+        One per model: numpy observations -> (means, variances), each (n, d).
+    data : object
+        A dataset following the ground-truth data contract.
+    seed : int, default 0
+        Seed of the points drawn.
+    num_points : int, default 1000
+        Observations every model encodes.
+    batch_size : int, default 1024
+        At most this many observations per call of a posterior.
+    correlation : {"lasso", "spearman"}, default "lasso"
+        The similarity between the latents of two models.
+    kl_threshold : float, default 0.01
+        Latents whose mean KL is at most this are left out when ``filter_low_kl``.
+    filter_low_kl : bool, default True
+        Leave out the low-KL latents.
+
+    Returns
+    -------
+    dict
+        ``udr``'s result, which records ``params`` and ``seed`` like ``evaluate``.
+
+    Raises
+    ------
+    ValueError
+        As ``udr``, or if ``batch_size`` is not a positive integer.
     """
     batch_size = check_batch_size(batch_size)
     rng = np.random.default_rng(seed)

@@ -42,7 +42,26 @@ def gaussian_wasserstein_correlation(cov: np.ndarray) -> float:
 
 
 def unsupervised(codes, num_bins=20) -> dict:
-    """The four unsupervised scores of ``codes`` (n, d); lower means more factorised."""
+    """The four unsupervised scores of ``codes`` (n, d); lower means more factorised.
+
+    Parameters
+    ----------
+    codes : np.ndarray
+        The representation, (n, d).
+    num_bins : int, default 20
+        Bins of each code's histogram for ``mutual_info_score``.
+
+    Returns
+    -------
+    dict
+        ``gaussian_total_correlation``, ``gaussian_wasserstein_correlation``,
+        ``gaussian_wasserstein_correlation_norm`` and ``mutual_info_score`` (see the module doc).
+
+    Raises
+    ------
+    ValueError
+        If ``codes`` is not a finite 2-D array of at least 2 points.
+    """
     codes = check_codes(codes)
     d = codes.shape[1]
     cov = np.atleast_2d(np.cov(codes, rowvar=False))
