@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from untwine.study import analyses as A
+from untwine.study import findings, vocabulary
 from untwine.study.synthetic import synthetic_table
 from untwine.study.analyses import AnalysisError, Score
 
@@ -252,7 +253,7 @@ def test_unsupervised_selection_signs_and_udr_keys():
     assert result.loc[("d1", "Reconstruction"), "direction"] == -1
     assert result.loc[("d1", "UDR lasso"), "spearman"] == pytest.approx(1.0)
     assert result.loc[("d1", "UDR spearman"), "spearman"] == pytest.approx(-1.0)
-    assert "best unsupervised selector is" in A.finding_unsupervised_selection(result.reset_index())
+    assert "best unsupervised selector is" in findings.finding_unsupervised_selection(result.reset_index())
 
 
 def test_score_distribution_quantiles():
@@ -283,7 +284,7 @@ def test_synthetic_table_has_the_schema():
     table = synthetic_table(seeds=2, num_factors=3)
     params = [c[len(A.PARAM_PREFIX):] for c in table.columns if c.startswith(A.PARAM_PREFIX)]
     assert list(table.columns) == table_columns(params)
-    assert set(A.REQUIRED) <= set(A.FIXED_COLUMNS)
+    assert set(vocabulary.REQUIRED) <= set(A.FIXED_COLUMNS)
     assert set(table["representation"]) == {"mean", "sampled"}
     assert len(table.drop_duplicates(["path", "representation", "metric", "key"])) == len(table)
     keys = set(table[table["metric"] == "downstream_lr"]["key"])

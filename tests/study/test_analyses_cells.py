@@ -14,6 +14,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from untwine.study import analyses as A
+from untwine.study import findings
 from untwine.study.analyses import AnalysisError, Score
 
 SCORE = [Score("A", "a", "k")]
@@ -153,8 +154,8 @@ def test_one_seed_per_cell_has_no_seed_share():
     assert result["seed"].isna().all() and result["hyperparameter"].isna().all()
     assert result["method"].notna().all() and (result["seeds_max"] == 1).all()
     assert result["note"].str.contains("one seed per cell").all()
-    assert "cannot be told" in A.finding_variance_share(result)
-    finding = A.finding_score_distribution(A.score_distribution(table, scores=SCORE))
+    assert "cannot be told" in findings.finding_variance_share(result)
+    finding = findings.finding_score_distribution(A.score_distribution(table, scores=SCORE))
     assert "one seed" in finding and "0.000" not in finding
 
 
@@ -222,7 +223,7 @@ def test_the_paper_comparison_uses_the_papers_six_metrics():
     assert set(agreement["score_a"]) == {s.name for s in A.SUPERVISED}  # IRS is in the matrix ...
     irs = agreement[(agreement["score_a"] == "IRS") & (agreement["score_b"] == "MIG")]
     assert not irs["in_paper"].any() and np.allclose(irs["spearman"], -1.0)
-    finding = A.finding_metric_agreement(agreement)
+    finding = findings.finding_metric_agreement(agreement)
     assert "six metrics is +1.00" in finding and "IRS, beside them: median -1.00" in finding  # ... beside them
     default = A.selection_experiment(table, draws=2000)
     paper = A.selection_experiment(table, scores=A.PAPER_SUPERVISED, draws=2000)

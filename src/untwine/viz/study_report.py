@@ -25,11 +25,13 @@ import pandas as pd
 
 from ..atomic import atomic_write
 from ..study import analyses as A
+from ..study.findings import FINDINGS, tc_trends, unique_pairs
+from ..study.vocabulary import ALL_DATASETS, MEAN, SAMPLED
 from .page import STYLE, pyplot
 
 __all__ = ["write_study_report", "FIGURES", "HOW_TO_READ", "TITLES"]
 
-REP_COLOURS = {A.SAMPLED: "#dd6b20", A.MEAN: "#2b6cb0"}
+REP_COLOURS = {SAMPLED: "#dd6b20", MEAN: "#2b6cb0"}
 SHARE_COLOURS = {"method": "#2b6cb0", "hyperparameter": "#38a169", "seed": "#a0aec0"}
 PNG_DPI = 100
 
@@ -185,7 +187,7 @@ def _square(matrix_long: pd.DataFrame, rows_col: str, cols_col: str, rows, cols)
 def _panels(values) -> list:
     """The datasets to draw a panel for: the pooled one only when it pools more than one."""
     datasets = _order(values)
-    return [d for d in datasets if d != A.ALL_DATASETS] if len(datasets) <= 2 else datasets
+    return [d for d in datasets if d != ALL_DATASETS] if len(datasets) <= 2 else datasets
 
 
 def _order(values) -> list:
@@ -516,7 +518,7 @@ def _html_table(frame: pd.DataFrame, index: bool = True, index_name: str = "") -
 
 
 def _median_over_datasets(result, rows, cols):
-    per = result[result["dataset"] != A.ALL_DATASETS]
+    per = result[result["dataset"] != ALL_DATASETS]
     return per.pivot_table(index=rows, columns=cols, values="spearman", aggfunc="median").reindex(
         index=_order(per[rows]), columns=_order(per[cols]))
 
@@ -529,7 +531,7 @@ def table_overview(result):
 
 
 def table_total_correlation(result):
-    trends = A.tc_trends(result)
+    trends = tc_trends(result)
     if trends.empty:
         return ""
     trends["cell"] = [f"{t:+.2f}" for t in trends["trend"]]
@@ -541,7 +543,7 @@ def table_total_correlation(result):
 
 
 def table_metric_agreement(result):
-    pooled = result[result["dataset"] == A.ALL_DATASETS]
+    pooled = result[result["dataset"] == ALL_DATASETS]
     return "<p class=sub>All datasets pooled.</p>" + _html_table(
         _square(pooled, "score_a", "score_b", _order(pooled["score_a"]), _order(pooled["score_b"])))
 
@@ -567,7 +569,7 @@ def table_unsupervised_selection(result):
 
 
 def table_hyperparameter_transfer(result):
-    pairs = A.unique_pairs(result, "dataset_a", "dataset_b")
+    pairs = unique_pairs(result, "dataset_a", "dataset_b")
     summary = pairs.groupby("score", sort=False)["spearman"].agg(["median", "min", "max"])
     return "<p class=sub>Spearman between two datasets, over all pairs of datasets.</p>" + _html_table(summary)
 
@@ -755,7 +757,7 @@ def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | No
                             f"{html.escape(errors[name])}</p></section>")
             continue
         result = results[name]
-        finding = A.FINDINGS[name](result)
+        finding = FINDINGS[name](result)
         summary.append(f"<li>{anchor}: {html.escape(finding)}</li>")
         parts = [f"<section id='{name}'><h2>{html.escape(heading)}</h2>",
                  f"<p><b>{html.escape(finding)}</b></p>",
