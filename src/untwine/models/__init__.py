@@ -25,6 +25,24 @@ OBJECTIVES: dict[str, type[Objective]] = {
 
 
 def objective_class(name: str) -> type[Objective]:
+    """The objective class called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        An objective's name, a key of ``OBJECTIVES`` (``untwine models`` lists them).
+
+    Returns
+    -------
+    type[Objective]
+        The class, not an instance.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not an objective; the message suggests the closest name and lists the
+        valid ones.
+    """
     try:
         return OBJECTIVES[name]
     except KeyError:
@@ -34,7 +52,26 @@ def objective_class(name: str) -> type[Objective]:
 
 
 def build_objective(name: str, params: dict | None = None) -> Objective:
-    """The objective ``name`` with hyperparameters ``params`` (others at their defaults)."""
+    """The objective ``name`` with hyperparameters ``params`` (others at their defaults).
+
+    Parameters
+    ----------
+    name : str
+        An objective's name, a key of ``OBJECTIVES``.
+    params : dict, optional
+        Hyperparameter name -> value; missing ones take the objective's defaults.
+
+    Returns
+    -------
+    Objective
+        The objective, ready to be configured by the trainer.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not an objective, ``params`` names a hyperparameter it does not have (the
+        message lists those it has), or a value is out of range.
+    """
     cls = objective_class(name)
     params = dict(params or {})
     valid = cls.hyperparameters()
@@ -46,7 +83,25 @@ def build_objective(name: str, params: dict | None = None) -> Objective:
 
 
 def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tuple[VAE, Objective]:
-    """(VAE, objective) for ``config`` and a dataset's observation shape."""
+    """The VAE and its objective for ``config`` and a dataset's observation shape.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The objective, its hyperparameters, the latent size and the likelihood.
+    observation_shape : tuple of int
+        The shape of one observation, e.g. ``(1, 64, 64)``.
+
+    Returns
+    -------
+    tuple of (VAE, Objective)
+        The model (freshly initialised from torch's global generator) and its objective.
+
+    Raises
+    ------
+    ValueError
+        As ``build_objective``, or if the likelihood or latent size is invalid.
+    """
     objective = build_objective(config.objective, config.params)
     model = VAE(observation_shape, latent_dim=config.latent_dim, likelihood=config.likelihood)
     return model, objective

@@ -8,8 +8,11 @@ from .vae import Objective
 class Autoencoder(Objective):
     """loss = −log p(x | z = μ(x)): reconstruction only, from the deterministic code μ(x).
 
+    The deterministic autoencoder baseline.
+
     No noise and no prior: the encoder's mean is the code, which is also the
     representation that metrics score. (The encoder's log-variance output is unused.)
+    It has no hyperparameters.
     """
 
     name = "ae"

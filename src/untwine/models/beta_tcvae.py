@@ -12,6 +12,8 @@ from .vae import Objective
 class BetaTCVAE(Objective):
     """loss = E[−log p(x|z)] + KL(q(z|x) ‖ p(z)) + (β − 1)·TC, TC estimated on the minibatch.
 
+    The β-TCVAE objective (Chen et al. 2018): the total correlation of q(z) weighted by β.
+
     This is the form of the reference library (Locatello et al. 2019): the KL is the
     analytic one, and (β − 1)·TC adds the extra TC weight. With
     ``full_decomposition=true`` the KL is replaced by its three minibatch-estimated
@@ -20,11 +22,33 @@ class BetaTCVAE(Objective):
         loss = E[−log p(x|z)] + α·I_q(z; n) + β·TC + γ·Σ_k KL(q(z_k) ‖ p(z_k)).
 
     ``estimator``: ``mws`` (minibatch weighted sampling, §4.1) or ``mss`` (minibatch
-    stratified sampling, Appendix C); see :mod:`untwine.estimators`. MSS needs the
-    dataset size N: the trainer passes the dataset to :meth:`configure`, which takes its
+    stratified sampling, Appendix C); see ``untwine.estimators``. MSS needs the
+    dataset size N: the trainer passes the dataset to ``configure``, which takes its
     number of distinct observations (``data.num_observations``); a non-zero
     ``dataset_size`` hyperparameter overrides it.
     Reference grid: β ∈ {1, 2, 4, 6, 8, 10}; untwine's default β is 6.
+
+    Parameters
+    ----------
+    beta : float, default 6.0
+        The weight β ≥ 0 of the total correlation.
+    estimator : {"mws", "mss"}, default "mws"
+        The minibatch estimator of log q(z).
+    full_decomposition : bool, default False
+        Replace the KL by its three estimated parts, weighted by ``alpha``, ``beta`` and ``gamma``.
+    alpha : float, default 1.0
+        The weight of the index-code MI (only with ``full_decomposition``).
+    gamma : float, default 1.0
+        The weight of the dimension-wise KL (only with ``full_decomposition``).
+    dataset_size : int, default 0
+        The dataset size N for MSS; 0 takes it from the dataset.
+
+    Raises
+    ------
+    ValueError
+        If a weight is not a finite non-negative number, ``estimator`` is unknown,
+        ``full_decomposition`` is not a bool, ``alpha`` or ``gamma`` differs from 1 without
+        ``full_decomposition``, or ``dataset_size`` is not a whole number ≥ 0.
     """
 
     name = "beta-tcvae"

@@ -12,7 +12,19 @@ from .vae import Objective
 class BetaVAE(Objective):
     """loss = E[−log p(x|z)] + β · KL(q(z|x) ‖ p(z)), KL summed over latents, mean over the batch.
 
+    The β-VAE objective (Higgins et al. 2017): the ELBO with the KL weighted by β.
+
     Reference grid (Locatello et al. 2019): β ∈ {1, 2, 4, 6, 8, 16}.
+
+    Parameters
+    ----------
+    beta : float, default 1.0
+        The weight β ≥ 0 of the KL.
+
+    Raises
+    ------
+    ValueError
+        If ``beta`` is not a finite non-negative number.
     """
 
     name = "beta-vae"
@@ -27,7 +39,10 @@ class BetaVAE(Objective):
 
 
 class VanillaVAE(BetaVAE):
-    """The plain VAE (Kingma & Welling 2014): β-VAE with β = 1."""
+    """The plain VAE (Kingma & Welling 2014): β-VAE with β = 1.
+
+    It has no hyperparameters.
+    """
 
     name = "vae"
     paper = "Kingma & Welling 2014, Eq. 10"

@@ -15,6 +15,8 @@ MMD_FORMS = ("joint", "per-dimension")
 class Decomposition(Objective):
     """loss = E[−log p(x|z)] + β·KL(q(z|x) ‖ p(z)) + α·MMD²(q(z), p(z)).
 
+    The decomposition objective of Mathieu et al. (2019).
+
     β controls the overlap of the encodings, α how closely the aggregate posterior q(z)
     matches the structured prior p(z) (Mathieu et al. 2019, Eq. 7 with D = MMD).
 
@@ -32,11 +34,44 @@ class Decomposition(Objective):
 
     That joint MMD² (``mmd="joint"``, the default) is not the discrepancy of Mathieu et
     al.'s released code, so the paper's α values are not on its scale. Theirs
-    (``mmd="per-dimension"``, :func:`untwine.estimators.mmd_per_dimension`) sums, over
+    (``mmd="per-dimension"``, ``untwine.estimators.mmd_per_dimension``) sums, over
     the latents and six IMQ scales C = 2·s, s ∈ {0.1, 0.2, 0.5, 1, 2, 5}, the
     one-dimensional MMD² between z_k and the prior samples' k-th coordinate (U-statistics
     within each sample): 6·d terms, and only the marginals q(z_k) are compared, so the
     clustering prior's joint structure is not seen by it.
+
+    Parameters
+    ----------
+    beta : float, default 1.0
+        The weight β ≥ 0 of the KL.
+    alpha : float, default 100.0
+        The weight α ≥ 0 of the MMD².
+    prior : {"gaussian", "mixture", "sparse"}, default "gaussian"
+        The prior p(z).
+    kernel : {"imq", "gaussian"}, default "imq"
+        The kernel of the joint MMD².
+    bandwidth : float, default 0.0
+        The kernel's C (IMQ) or h² (Gaussian); 0 takes the rule of Tolstikhin et al.
+    prior_scale : float, default 1.0
+        The standard deviation of the Gaussian prior.
+    components : int, default 4
+        The mixture prior's number of components.
+    component_radius : float, default 2.0
+        The distance of each mixture component from the origin.
+    component_scale : float, default 0.5
+        The standard deviation of each mixture component.
+    sparsity : float, default 0.8
+        The sparse prior's spike weight γ, in [0, 1].
+    spike_scale : float, default 0.05
+        The standard deviation of the sparse prior's spike.
+    mmd : {"joint", "per-dimension"}, default "joint"
+        The discrepancy: untwine's joint MMD², or Mathieu et al.'s per-dimension sum.
+
+    Raises
+    ------
+    ValueError
+        If ``mmd``, ``kernel`` or ``prior`` is unknown, ``mmd="per-dimension"`` is given with
+        another kernel or bandwidth, or a weight or prior option is out of range.
     """
 
     name = "decomposition"

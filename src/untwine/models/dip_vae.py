@@ -32,8 +32,22 @@ def dip_penalty(covariance: torch.Tensor, lambda_od: float, lambda_d: float) -> 
 class DIPVAEI(Objective):
     """loss = E[−log p(x|z)] + KL(q(z|x) ‖ p(z)) + λ_od Σ_{i≠j} C_ij² + λ_d Σ_i (C_ii − 1)², C = Cov[μ(x)].
 
+    The DIP-VAE-I objective (Kumar et al. 2018): the covariance of the posterior means pulled to I.
+
     λ_d = ``lambda_d_factor`` · λ_od. Reference grid (Locatello et al. 2019):
     λ_od ∈ {1, 2, 5, 10, 20, 50}, λ_d = 10·λ_od for DIP-VAE-I.
+
+    Parameters
+    ----------
+    lambda_od : float, default 10.0
+        The weight λ_od of the off-diagonal terms.
+    lambda_d_factor : float, default 10.0
+        λ_d / λ_od, the relative weight of the diagonal terms.
+
+    Raises
+    ------
+    ValueError
+        If a weight is not a finite non-negative number.
     """
 
     name = "dip-vae-i"
@@ -55,8 +69,22 @@ class DIPVAEI(Objective):
 class DIPVAEII(DIPVAEI):
     """loss = E[−log p(x|z)] + KL + λ_od Σ_{i≠j} C_ij² + λ_d Σ_i (C_ii − 1)², C = Cov[μ(x)] + E[diag σ²(x)].
 
+    The DIP-VAE-II objective (Kumar et al. 2018): the covariance of q(z) pulled to I.
+
     λ_d = ``lambda_d_factor`` · λ_od. Reference grid (Locatello et al. 2019):
     λ_od ∈ {1, 2, 5, 10, 20, 50}, λ_d = λ_od for DIP-VAE-II.
+
+    Parameters
+    ----------
+    lambda_od : float, default 10.0
+        The weight λ_od of the off-diagonal terms.
+    lambda_d_factor : float, default 1.0
+        λ_d / λ_od, the relative weight of the diagonal terms.
+
+    Raises
+    ------
+    ValueError
+        If a weight is not a finite non-negative number.
     """
 
     name = "dip-vae-ii"

@@ -13,10 +13,20 @@ from .vae import VAE, Objective, Step
 
 
 class Discriminator(nn.Module):
-    """MLP with 6 hidden layers of 1000 units (leaky ReLU, slope 0.2) and 2 logits.
+    """The FactorVAE discriminator: an MLP with leaky ReLUs (slope 0.2) and 2 logits.
 
     Logit 0: "z comes from q(z)"; logit 1: "z comes from Π_k q(z_k)" (a permuted batch).
-    The reference library's discriminator (Locatello et al. 2019).
+    The reference library's discriminator (Locatello et al. 2019) has 6 hidden layers of 1000
+    units.
+
+    Parameters
+    ----------
+    latent_dim : int
+        The number of latents d (the input width).
+    hidden : int, default 1000
+        Units per hidden layer.
+    layers : int, default 6
+        Hidden layers.
     """
 
     def __init__(self, latent_dim: int, hidden: int = 1000, layers: int = 6):
@@ -42,8 +52,10 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
 class FactorVAE(Objective):
     """loss = E[−log p(x|z)] + KL(q(z|x) ‖ p(z)) + γ·TC, TC ≈ E_q(z)[D_0(z) − D_1(z)] (logit difference).
 
+    The FactorVAE objective (Kim & Mnih 2018): the total correlation estimated by a discriminator.
+
     The discriminator D has its own Adam optimiser (lr ``discriminator_lr``, β1 0.5,
-    β2 0.9) and is trained after every VAE step (:meth:`auxiliary_step`) to tell the
+    β2 0.9) and is trained after every VAE step (``auxiliary_step``) to tell the
     batch's z ~ q(z) (class 0) from the same batch with each dimension permuted
     independently (class 1), by cross-entropy. As in the reference library the
     discriminator sees the same batch as the VAE (Kim & Mnih's Algorithm 2 draws a
@@ -51,6 +63,19 @@ class FactorVAE(Objective):
     parameters (D gets no gradient from it), and D's loss sees detached codes (the
     encoder gets no gradient from it).
     Reference grid: γ ∈ {10, 20, 30, 40, 50, 100}; untwine's default γ is 10.
+
+    Parameters
+    ----------
+    gamma : float, default 10.0
+        The weight γ ≥ 0 of the total correlation.
+    discriminator_lr : float, default 1e-4
+        The learning rate of the discriminator's optimiser.
+
+    Raises
+    ------
+    ValueError
+        If ``gamma`` is not a finite non-negative number, or ``discriminator_lr`` not a finite
+        positive one.
     """
 
     name = "factor-vae"

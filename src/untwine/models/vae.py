@@ -27,8 +27,17 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 class ModelConfig:
     """What builds a model: the objective by name, latent size, likelihood, hyperparameters.
 
-    ``params`` holds the objective's hyperparameters by name (``untwine models``
-    lists them with their defaults); missing ones take the defaults.
+    Parameters
+    ----------
+    objective : str, default "beta-vae"
+        The objective's name (``untwine models`` lists them).
+    latent_dim : int, default 10
+        The number of latents d.
+    likelihood : {"bernoulli", "gaussian"}, default "bernoulli"
+        The decoder's likelihood (see ``VAE``).
+    params : dict, optional
+        The objective's hyperparameters by name (``untwine models`` lists them with their
+        defaults); missing ones take the defaults.
     """
 
     objective: str = "beta-vae"
@@ -47,6 +56,23 @@ class VAE(nn.Module):
     negative log-likelihood of a Gaussian with variance σ² = ½ up to a constant
     ((x − μ)²/(2σ²) + ½ log 2πσ² per pixel), not of a unit-variance one, whose NLL is
     half of it: β with this loss weighs the KL against twice the unit-variance NLL.
+
+    The encoder and decoder are those of ``untwine.nets``, picked by ``observation_shape``.
+
+    Parameters
+    ----------
+    observation_shape : tuple of int
+        The shape of one observation: (channels, 64, 64) images get the reference's
+        convolutional networks, anything else MLPs.
+    latent_dim : int, default 10
+        The number of latents d.
+    likelihood : {"bernoulli", "gaussian"}, default "bernoulli"
+        The decoder's likelihood.
+
+    Raises
+    ------
+    ValueError
+        If ``likelihood`` is unknown or ``latent_dim`` < 1.
     """
 
     def __init__(self, observation_shape: tuple[int, ...], latent_dim: int = 10, likelihood: str = "bernoulli"):
@@ -134,24 +160,78 @@ class VAE(nn.Module):
         return apply
 
     def representation(self, batch_size: int = 512) -> Callable[[np.ndarray], np.ndarray]:
-        """Observations (n, *obs) -> posterior means (n, d), batched, without gradients."""
+        """The encoder as a representation: posterior means, batched, without gradients.
+
+        Parameters
+        ----------
+        batch_size : int, default 512
+            Observations encoded per forward pass.
+
+        Returns
+        -------
+        callable
+            Maps numpy observations (n, *obs) to posterior means (n, d); the model is put in eval
+            mode for the call and restored after.
+        """
         apply = self._batched(lambda x: (self.encode(x)[0],), batch_size)
         return lambda observations: apply(observations)[0]
 
     def posterior(self, batch_size: int = 512) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """Observations -> (posterior means, posterior variances), each (n, d)."""
+        """The encoder's posterior as numpy: observations -> (means, variances).
+
+        Parameters
+        ----------
+        batch_size : int, default 512
+            Observations encoded per forward pass.
+
+        Returns
+        -------
+        callable
+            Maps numpy observations (n, *obs) to (posterior means, posterior variances), each (n, d).
+        """
         def fn(x):
             mean, logvar = self.encode(x)
             return mean, logvar.exp()
         return self._batched(fn, batch_size)
 
     def reconstruct(self, observations: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """Mean reconstructions from posterior means, same shape as the input."""
+        """Mean reconstructions from the posterior means.
+
+        Parameters
+        ----------
+        observations : np.ndarray
+            Observations (n, *obs).
+        batch_size : int, default 512
+            Observations per forward pass.
+
+        Returns
+        -------
+        np.ndarray
+            The decoder's means at the posterior means, the same shape as ``observations``.
+
+        Raises
+        ------
+        ValueError
+            If ``observations`` do not have the model's observation shape.
+        """
         apply = self._batched(lambda x: (self.mean_observation(self.decode(self.encode(x)[0])),), batch_size)
         return apply(observations)[0]
 
     def generate(self, codes: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """Decoder mean for codes (n, d) -> observations."""
+        """Decoder means for codes.
+
+        Parameters
+        ----------
+        codes : np.ndarray
+            Codes (n, d).
+        batch_size : int, default 512
+            Codes per forward pass.
+
+        Returns
+        -------
+        np.ndarray
+            Observations (n, *obs): the decoder's means.
+        """
         codes = np.asarray(codes, dtype=np.float32)
         device = next(self.parameters()).device
         with torch.no_grad():
@@ -162,14 +242,28 @@ class VAE(nn.Module):
 
 @dataclass(frozen=True, eq=False)
 class Step:
-    """One training step as an objective sees it: immutable, built once by :meth:`Objective.forward`.
+    """One training step as an objective sees it: immutable, built once by ``Objective.forward``.
 
-    ``x`` the batch (n, *obs); ``mean``, ``logvar`` the posterior (n, d); ``z`` the code the
-    decoder saw (a reparameterised sample, or ``mean`` for deterministic objectives);
-    ``decoded`` the decoder's output; ``step`` the index of the step; ``generator`` the
-    step's torch generator (its reparameterisation noise already drawn). ``kl`` is the
-    analytic KL(q(z|x) ‖ N(0, I)), summed over latents and averaged over the batch,
-    computed at most once per step, when first read.
+    ``kl`` is the analytic KL(q(z|x) ‖ N(0, I)), summed over latents and averaged over the
+    batch, computed at most once per step, when first read.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The batch (n, *obs).
+    mean : torch.Tensor
+        The posterior means (n, d).
+    logvar : torch.Tensor
+        The posterior log-variances (n, d).
+    z : torch.Tensor
+        The code the decoder saw (a reparameterised sample, or ``mean`` for deterministic
+        objectives).
+    decoded : torch.Tensor
+        The decoder's output.
+    step : int
+        The index of the step.
+    generator : torch.Generator, optional
+        The step's torch generator (its reparameterisation noise already drawn).
     """
 
     x: torch.Tensor
@@ -194,15 +288,15 @@ class Step:
 class Objective(nn.Module):
     """An objective: reconstruction plus a regulariser, as named loss terms.
 
-    Subclasses override :meth:`regularizer` (the one hook most objectives need)
+    Subclasses override ``regularizer`` (the one hook most objectives need)
     and declare their hyperparameters as keyword arguments of ``__init__`` with
-    defaults; :meth:`hyperparameters` reads them from the signature, so nothing is
+    defaults; ``hyperparameters`` reads them from the signature, so nothing is
     listed twice. An objective that trains parameters of its own (FactorVAE's
-    discriminator) owns them and overrides :meth:`auxiliary_step`.
+    discriminator) owns them and overrides ``auxiliary_step``.
 
     ``forward`` returns ``(terms, logs, step)``: ``terms`` are tensors whose sum is
     minimised; ``logs`` are floats worth recording (e.g. the raw KL); ``step`` is the
-    :class:`Step` record, which the trainer hands to :meth:`auxiliary_step` after the
+    ``Step`` record, which the trainer hands to ``auxiliary_step`` after the
     model's update. Objectives keep no state between calls other than their own
     trained parameters.
     """
