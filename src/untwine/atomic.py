@@ -14,7 +14,13 @@ from pathlib import Path
 
 
 def fsync_directory(path: str | Path) -> None:
-    """Make a rename inside ``path`` durable (a no-op where directories cannot be opened)."""
+    """Make a rename inside ``path`` durable (a no-op where directories cannot be opened).
+
+    Parameters
+    ----------
+    path : str or Path
+        The directory whose entries were changed.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -33,6 +39,13 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
     The bytes go to a temporary file in the same directory, are flushed to disk, and the
     temporary file is renamed over ``path``. If anything fails (a full disk, a kill), the
     temporary file is removed and ``path`` keeps its old content.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write; its parent directories are created.
+    data : bytes or str
+        The whole content (a str is encoded as UTF-8).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,9 +63,19 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
 
 
 def atomic_write_with(path: str | Path, write) -> None:
-    """As :func:`atomic_write`, for a writer that takes a file name: ``write(tmp)`` writes the whole content to
-    the temporary path ``tmp`` (e.g. ``lambda tmp: table.to_parquet(tmp)``), which is then flushed to disk and
-    renamed over ``path``."""
+    """As ``atomic_write``, for a writer that takes a file name.
+
+    ``write(tmp)`` writes the whole content to the temporary path ``tmp``, which is then flushed
+    to disk and renamed over ``path``; if ``write`` raises, the temporary file is removed and
+    ``path`` keeps its old content.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write; its parent directories are created.
+    write : callable
+        Called with the temporary path (a str), e.g. ``lambda tmp: table.to_parquet(tmp)``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -75,9 +98,18 @@ def replace_directory(new: str | Path, target: str | Path) -> None:
     """Put the finished directory ``new`` in the place of ``target`` (which may not exist), both in one parent.
 
     A directory cannot be renamed over a non-empty one, so the old one is first moved aside
-    (``.<name>-old-<pid>``), then ``new`` renamed into place, then the old one removed. A kill between the two
-    renames leaves ``target`` missing and the old copy aside: whoever writes it next removes leftovers named
-    ``.<name>-*`` and writes it again (use it for what can be rebuilt, such as TensorBoard events)."""
+    (``.<name>-old-<pid>``), then ``new`` renamed into place, then the old one removed. A kill
+    between the two renames leaves ``target`` missing and the old copy aside: whoever writes it
+    next removes leftovers named ``.<name>-*`` and writes it again (use it for what can be
+    rebuilt, such as TensorBoard events).
+
+    Parameters
+    ----------
+    new : str or Path
+        The finished directory.
+    target : str or Path
+        Where it goes, in the same parent as ``new``.
+    """
     new, target = Path(new), Path(target)
     aside = target.with_name(f".{target.name}-old-{os.getpid()}")
     if target.exists():

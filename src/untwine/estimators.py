@@ -61,12 +61,38 @@ ESTIMATORS = ("mws", "mss")
 
 
 def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Elementwise log N(x; μ, exp(logvar)) (broadcasting), in nats."""
+    """Elementwise log N(x; μ, exp(logvar)) (broadcasting), in nats.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Points.
+    mean : torch.Tensor
+        Means μ, broadcast against ``x``.
+    logvar : torch.Tensor
+        Log-variances, broadcast against ``x``.
+
+    Returns
+    -------
+    torch.Tensor
+        The log-density of each entry, of the broadcast shape.
+    """
     return -0.5 * (LOG_2PI + logvar + (x - mean).pow(2) * torch.exp(-logvar))
 
 
 def standard_normal_log_density(x: torch.Tensor) -> torch.Tensor:
-    """Elementwise log N(x; 0, 1)."""
+    """Elementwise log N(x; 0, 1), in nats.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Points.
+
+    Returns
+    -------
+    torch.Tensor
+        The log-density of each entry, the shape of ``x``.
+    """
     return -0.5 * (LOG_2PI + x.pow(2))
 
 
@@ -75,8 +101,23 @@ def gaussian_kl(mean, logvar, prior_variance: float | None = None, *, variance=N
 
     The one place the formula is written; it takes torch tensors or numpy arrays:
     ½(μ² + σ² − log σ² − 1) for the standard normal prior (``prior_variance`` None) and
-    ½((σ² + μ²)/s² − 1 − log σ² + log s²) for ``prior_variance`` s². Callers that hold the
-    variances already pass them as ``variance`` (exp(logvar) is then not recomputed).
+    ½((σ² + μ²)/s² − 1 − log σ² + log s²) for ``prior_variance`` s².
+
+    Parameters
+    ----------
+    mean : torch.Tensor or np.ndarray
+        Posterior means μ.
+    logvar : torch.Tensor or np.ndarray
+        Posterior log-variances log σ².
+    prior_variance : float, optional
+        The prior's variance s²; None for the standard normal prior.
+    variance : torch.Tensor or np.ndarray, optional
+        σ², for callers that hold the variances already (exp(logvar) is then not recomputed).
+
+    Returns
+    -------
+    torch.Tensor or np.ndarray
+        The KL of each entry, the shape of ``mean``.
     """
     if variance is None:
         variance = torch.exp(logvar) if torch.is_tensor(logvar) else np.exp(logvar)
@@ -95,8 +136,27 @@ def importance_weights(batch_size: int, dataset_size: int | None = None, estimat
     """The (B, B) weight matrix w_ij of the estimator (rows sum to one), float64.
 
     Row i weighs the posteriors of the batch when estimating q(z_i) for z_i drawn
-    from the posterior of point i (see the module docstring). ``dataset_size`` (N) is
-    needed by MSS only.
+    from the posterior of point i (see the module docstring).
+
+    Parameters
+    ----------
+    batch_size : int
+        The batch size B.
+    dataset_size : int, optional
+        The dataset size N; needed by MSS only.
+    estimator : {"mws", "mss"}, default "mss"
+        Minibatch weighted or stratified sampling.
+
+    Returns
+    -------
+    np.ndarray
+        The weights (B, B), float64.
+
+    Raises
+    ------
+    ValueError
+        If ``estimator`` is unknown, ``batch_size`` < 1, or MSS is asked for without a positive
+        ``dataset_size``.
     """
     check_estimator(estimator)
     size = int(batch_size)
@@ -125,7 +185,31 @@ def importance_weights(batch_size: int, dataset_size: int | None = None, estimat
 
 def log_importance_weights(batch_size: int, dataset_size: int | None = None, estimator: str = "mss", *,
                            dtype=torch.float32, device=None) -> torch.Tensor:
-    """log of :func:`importance_weights` as a tensor (zero weights become −inf)."""
+    """The log of ``importance_weights`` as a tensor (zero weights become −inf).
+
+    Parameters
+    ----------
+    batch_size : int
+        The batch size B.
+    dataset_size : int, optional
+        The dataset size N; needed by MSS only.
+    estimator : {"mws", "mss"}, default "mss"
+        Minibatch weighted or stratified sampling.
+    dtype : torch.dtype, default torch.float32
+        The tensor's dtype.
+    device : torch.device or str, optional
+        The tensor's device.
+
+    Returns
+    -------
+    torch.Tensor
+        The log-weights (B, B).
+
+    Raises
+    ------
+    ValueError
+        As ``importance_weights``.
+    """
     with np.errstate(divide="ignore"):
         logw = np.log(importance_weights(batch_size, dataset_size, estimator))
     return torch.as_tensor(logw, dtype=dtype, device=device)
@@ -135,7 +219,29 @@ def log_aggregate_densities(z: torch.Tensor, mean: torch.Tensor, logvar: torch.T
                             dataset_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Minibatch estimates of log q(z_i) (B,) and of each marginal log q(z_ik) (B, d).
 
-    ``z[i]`` must be a sample of the posterior N(mean[i], exp(logvar[i])).
+    Parameters
+    ----------
+    z : torch.Tensor
+        Samples (B, d), ``z[i]`` drawn from the posterior N(mean[i], exp(logvar[i])).
+    mean : torch.Tensor
+        Posterior means (B, d) of the batch.
+    logvar : torch.Tensor
+        Posterior log-variances (B, d) of the batch.
+    estimator : {"mws", "mss"}, default "mws"
+        Minibatch weighted or stratified sampling (see the module doc).
+    dataset_size : int, optional
+        The dataset size N; needed by MSS only.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        (log q(z_i) (B,), log q(z_ik) (B, d)).
+
+    Raises
+    ------
+    ValueError
+        If ``z``, ``mean`` and ``logvar`` are not all (B, d), ``estimator`` is unknown, or MSS is
+        asked for without a positive ``dataset_size``.
     """
     if z.dim() != 2 or z.shape != mean.shape or z.shape != logvar.shape:
         raise ValueError(f"z, mean and logvar must all have shape (B, d); got {tuple(z.shape)}, "
@@ -152,8 +258,30 @@ def decompose_kl(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *, e
                  dataset_size: int | None = None) -> dict[str, torch.Tensor]:
     """Minibatch estimates of the three KL parts of Chen et al. 2018, Eq. 2 (batch means).
 
-    Returns ``index_code_mi``, ``total_correlation`` and ``dimension_wise_kl`` (to the
-    prior N(0, I)), each a scalar tensor that carries gradients.
+    Parameters
+    ----------
+    z : torch.Tensor
+        Samples (B, d), ``z[i]`` drawn from the posterior N(mean[i], exp(logvar[i])).
+    mean : torch.Tensor
+        Posterior means (B, d) of the batch.
+    logvar : torch.Tensor
+        Posterior log-variances (B, d) of the batch.
+    estimator : {"mws", "mss"}, default "mws"
+        Minibatch weighted or stratified sampling (see the module doc).
+    dataset_size : int, optional
+        The dataset size N; needed by MSS only.
+
+    Returns
+    -------
+    dict
+        ``index_code_mi``, ``total_correlation`` and ``dimension_wise_kl`` (to the prior N(0, I)), each
+        a scalar tensor that carries gradients.
+
+    Raises
+    ------
+    ValueError
+        If ``z``, ``mean`` and ``logvar`` are not all (B, d), ``estimator`` is unknown, or MSS is
+        asked for without a positive ``dataset_size``.
     """
     log_qz, log_qz_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator,
                                                        dataset_size=dataset_size)
@@ -167,25 +295,111 @@ def decompose_kl(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *, e
 
 
 def total_correlation(z, mean, logvar, *, estimator: str = "mws", dataset_size: int | None = None) -> torch.Tensor:
-    """TC = E_q(z)[log q(z) − Σ_k log q(z_k)] estimated on a minibatch (Chen et al. 2018, §4.1)."""
+    """TC = E_q(z)[log q(z) − Σ_k log q(z_k)] estimated on a minibatch (Chen et al. 2018, §4.1).
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        Samples (B, d), ``z[i]`` drawn from the posterior N(mean[i], exp(logvar[i])).
+    mean : torch.Tensor
+        Posterior means (B, d) of the batch.
+    logvar : torch.Tensor
+        Posterior log-variances (B, d) of the batch.
+    estimator : {"mws", "mss"}, default "mws"
+        Minibatch weighted or stratified sampling (see the module doc).
+    dataset_size : int, optional
+        The dataset size N; needed by MSS only.
+
+    Returns
+    -------
+    torch.Tensor
+        The estimate, a scalar that carries gradients.
+
+    Raises
+    ------
+    ValueError
+        If ``z``, ``mean`` and ``logvar`` are not all (B, d), ``estimator`` is unknown, or MSS is
+        asked for without a positive ``dataset_size``.
+    """
     log_qz, log_qz_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator,
                                                        dataset_size=dataset_size)
     return (log_qz - log_qz_marginals.sum(1)).mean()
 
 
 def dimension_wise_kl(z, mean, logvar, *, estimator: str = "mws", dataset_size: int | None = None) -> torch.Tensor:
-    """Σ_k KL(q(z_k) ‖ N(0, 1)) estimated on a minibatch."""
+    """Σ_k KL(q(z_k) ‖ N(0, 1)) estimated on a minibatch.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        Samples (B, d), ``z[i]`` drawn from the posterior N(mean[i], exp(logvar[i])).
+    mean : torch.Tensor
+        Posterior means (B, d) of the batch.
+    logvar : torch.Tensor
+        Posterior log-variances (B, d) of the batch.
+    estimator : {"mws", "mss"}, default "mws"
+        Minibatch weighted or stratified sampling (see the module doc).
+    dataset_size : int, optional
+        The dataset size N; needed by MSS only.
+
+    Returns
+    -------
+    torch.Tensor
+        The estimate, a scalar that carries gradients.
+
+    Raises
+    ------
+    ValueError
+        If ``z``, ``mean`` and ``logvar`` are not all (B, d), ``estimator`` is unknown, or MSS is
+        asked for without a positive ``dataset_size``.
+    """
     return decompose_kl(z, mean, logvar, estimator=estimator, dataset_size=dataset_size)["dimension_wise_kl"]
 
 
 def index_code_mutual_information(z, mean, logvar, *, estimator: str = "mws",
                                   dataset_size: int | None = None) -> torch.Tensor:
-    """I_q(z; n) = E[log q(z|n) − log q(z)] estimated on a minibatch."""
+    """I_q(z; n) = E[log q(z|n) − log q(z)] estimated on a minibatch.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        Samples (B, d), ``z[i]`` drawn from the posterior N(mean[i], exp(logvar[i])).
+    mean : torch.Tensor
+        Posterior means (B, d) of the batch.
+    logvar : torch.Tensor
+        Posterior log-variances (B, d) of the batch.
+    estimator : {"mws", "mss"}, default "mws"
+        Minibatch weighted or stratified sampling (see the module doc).
+    dataset_size : int, optional
+        The dataset size N; needed by MSS only.
+
+    Returns
+    -------
+    torch.Tensor
+        The estimate, a scalar that carries gradients.
+
+    Raises
+    ------
+    ValueError
+        If ``z``, ``mean`` and ``logvar`` are not all (B, d), ``estimator`` is unknown, or MSS is
+        asked for without a positive ``dataset_size``.
+    """
     return decompose_kl(z, mean, logvar, estimator=estimator, dataset_size=dataset_size)["index_code_mi"]
 
 
 def gaussian_total_correlation(covariance) -> float:
-    """TC of a Gaussian with this covariance: −½ log det(correlation matrix)."""
+    """TC of a Gaussian with this covariance: −½ log det(correlation matrix).
+
+    Parameters
+    ----------
+    covariance : array_like
+        A covariance matrix (d, d).
+
+    Returns
+    -------
+    float
+        The total correlation, in nats.
+    """
     covariance = np.asarray(covariance, dtype=np.float64)
     std = np.sqrt(np.diag(covariance))
     _, logdet = np.linalg.slogdet(covariance / np.outer(std, std))
@@ -202,6 +416,27 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", bandwid
 
     ``imq`` (inverse multiquadratic): k = C / (C + ‖x − y‖²) with C = ``bandwidth``;
     ``gaussian``: k = exp(−‖x − y‖² / (2 h²)) with h = ``bandwidth``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Samples (n, d).
+    y : torch.Tensor
+        Samples (m, d).
+    kernel : {"imq", "gaussian"}, default "imq"
+        The kernel.
+    bandwidth : float, default 1.0
+        C for the IMQ kernel, h for the Gaussian.
+
+    Returns
+    -------
+    torch.Tensor
+        The kernel matrix (n, m).
+
+    Raises
+    ------
+    ValueError
+        If ``kernel`` is unknown.
     """
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; valid: {', '.join(KERNELS)}")
@@ -216,6 +451,20 @@ def default_bandwidth(kernel: str, latent_dim: int, prior_variance: float = 1.0)
 
     σ² is the prior's per-latent variance; both make the kernel's scale the typical
     distance between two prior samples.
+
+    Parameters
+    ----------
+    kernel : {"imq", "gaussian"}
+        The kernel.
+    latent_dim : int
+        The number of latents d.
+    prior_variance : float, default 1.0
+        The prior's per-latent variance σ².
+
+    Returns
+    -------
+    float
+        C for the IMQ kernel, h (not h²) for the Gaussian, as ``kernel_matrix`` takes them.
     """
     if kernel == "imq":
         return 2.0 * latent_dim * prior_variance
@@ -228,9 +477,31 @@ def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", bandwidth: float 
 
     Default: the biased V-statistic mean k(x, x') + mean k(y, y') − 2·mean k(x, y), the
     squared MMD between the two empirical distributions: ≥ 0 and exactly 0 for
-    identical samples. ``unbiased=True``: the U-statistic (diagonal terms left out),
-    unbiased but possibly negative. ``bandwidth=None`` uses :func:`default_bandwidth`
-    for a unit-variance prior.
+    identical samples.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Samples (n, d).
+    y : torch.Tensor
+        Samples (m, d).
+    kernel : {"imq", "gaussian"}, default "imq"
+        The kernel (see ``kernel_matrix``).
+    bandwidth : float, optional
+        The kernel's bandwidth; None uses ``default_bandwidth`` for a unit-variance prior.
+    unbiased : bool, default False
+        The U-statistic (diagonal terms left out) instead: unbiased but possibly negative.
+
+    Returns
+    -------
+    torch.Tensor
+        The squared MMD, a scalar.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` and ``y`` are not (n, d) and (m, d), ``kernel`` is unknown, or the unbiased
+        estimate is asked for with fewer than two samples on a side.
     """
     if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must be (n, d) and (m, d) samples; got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -259,8 +530,27 @@ def mmd_per_dimension(x: torch.Tensor, y: torch.Tensor, scales=PER_DIMENSION_SCA
     C = 2·s: the within-sample means leave the diagonal out (U-statistics, divided by
     n(n − 1) and m(m − 1)), the cross mean keeps every pair (divided by n·m). It adds
     6·d one-dimensional discrepancies (six default scales, d latents), so it is not on the
-    scale of the one joint MMD² of :func:`mmd`: a weight α tuned for one is not tuned for
+    scale of the one joint MMD² of ``mmd``: a weight α tuned for one is not tuned for
     the other. Being one-dimensional, it compares only the marginals q(z_k) with p(z_k).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Samples (n, d).
+    y : torch.Tensor
+        Samples (m, d).
+    scales : sequence of float, default PER_DIMENSION_SCALES
+        The scales s (IMQ constant C = 2·s).
+
+    Returns
+    -------
+    torch.Tensor
+        The sum, a scalar.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` and ``y`` are not (n, d) and (m, d), or either has fewer than two samples.
     """
     if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must be (n, d) and (m, d) samples; got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -282,10 +572,24 @@ def mmd_per_dimension(x: torch.Tensor, y: torch.Tensor, scales=PER_DIMENSION_SCA
 
 
 def mean_latent_kl(means, variances):
-    """The mean over points of KL(N(μ, σ²) ‖ N(0, 1)) of each latent (numpy arrays ``(n, d)`` of posterior means
-    and variances -> ``(d,)``): how much each latent is used. The one place it is computed (the run report, UDR).
-    A variance below 1e-12 enters the logarithm as 1e-12, so that a posterior collapsed to a point gives a large
-    finite KL rather than infinity."""
+    """The mean over points of KL(N(μ, σ²) ‖ N(0, 1)) of each latent: how much each latent is used.
+
+    The one place it is computed (the run report, UDR). A variance below 1e-12 enters the
+    logarithm as 1e-12, so that a posterior collapsed to a point gives a large finite KL rather
+    than infinity.
+
+    Parameters
+    ----------
+    means : np.ndarray
+        Posterior means (n, d).
+    variances : np.ndarray
+        Posterior variances (n, d).
+
+    Returns
+    -------
+    np.ndarray
+        The mean KL of each latent, (d,).
+    """
     means, variances = np.asarray(means), np.asarray(variances)
     return np.mean(gaussian_kl(means, np.log(np.maximum(variances, 1e-12)), variance=variances), axis=0)
 

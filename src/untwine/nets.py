@@ -19,9 +19,16 @@ from torch import nn
 
 
 class ConvEncoder(nn.Module):
-    """conv 4×4/2 with 32, 32, 64, 64 channels (ReLU), dense 256 (ReLU), dense 2·d.
+    """The reference encoder for 64×64 images: conv 4×4/2 with 32, 32, 64, 64 channels (ReLU), dense 256 (ReLU), dense 2·d.
 
-    Returns the posterior mean and log-variance, each (n, d).
+    Its forward pass returns the posterior mean and log-variance, each (n, d).
+
+    Parameters
+    ----------
+    channels : int
+        The image's channels C; the input is (n, C, 64, 64).
+    latent_dim : int
+        The number of latents d.
     """
 
     def __init__(self, channels: int, latent_dim: int):
@@ -43,9 +50,16 @@ class ConvEncoder(nn.Module):
 
 
 class DeconvDecoder(nn.Module):
-    """dense 256, dense 4·4·64 (ReLU), transposed conv 4×4/2 with 64, 32, 32 channels (ReLU), then to C.
+    """The reference decoder for 64×64 images: dense 256, dense 4·4·64 (ReLU), transposed conv 4×4/2 with 64, 32, 32 channels (ReLU), then to C.
 
-    Returns per-pixel logits (Bernoulli) or means (Gaussian), (n, C, 64, 64).
+    Its forward pass returns per-pixel logits (Bernoulli) or means (Gaussian), (n, C, 64, 64).
+
+    Parameters
+    ----------
+    channels : int
+        The image's channels C.
+    latent_dim : int
+        The number of latents d.
     """
 
     def __init__(self, channels: int, latent_dim: int):
@@ -66,7 +80,19 @@ class DeconvDecoder(nn.Module):
 
 
 class MLPEncoder(nn.Module):
-    """Two hidden layers (ReLU) from a flattened observation to mean and log-variance."""
+    """Two hidden layers (ReLU) from a flattened observation to mean and log-variance.
+
+    Its forward pass returns the posterior mean and log-variance, each (n, d).
+
+    Parameters
+    ----------
+    observation_shape : tuple of int
+        The shape of one observation (flattened on input).
+    latent_dim : int
+        The number of latents d.
+    hidden : int, default 256
+        Units per hidden layer.
+    """
 
     def __init__(self, observation_shape: tuple[int, ...], latent_dim: int, hidden: int = 256):
         super().__init__()
@@ -83,7 +109,17 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """Two hidden layers (ReLU) from a code to a flattened observation, reshaped."""
+    """Two hidden layers (ReLU) from a code to a flattened observation, reshaped.
+
+    Parameters
+    ----------
+    observation_shape : tuple of int
+        The shape of one observation, which the output takes.
+    latent_dim : int
+        The number of latents d.
+    hidden : int, default 256
+        Units per hidden layer.
+    """
 
     def __init__(self, observation_shape: tuple[int, ...], latent_dim: int, hidden: int = 256):
         super().__init__()
@@ -102,7 +138,20 @@ def _is_reference_image(shape: tuple[int, ...]) -> bool:
 
 
 def build_encoder(observation_shape: tuple[int, ...], latent_dim: int) -> nn.Module:
-    """The reference conv encoder for (C, 64, 64) observations, an MLP otherwise."""
+    """The reference conv encoder for (C, 64, 64) observations, an MLP otherwise.
+
+    Parameters
+    ----------
+    observation_shape : tuple of int
+        The shape of one observation.
+    latent_dim : int
+        The number of latents d.
+
+    Returns
+    -------
+    torch.nn.Module
+        A ``ConvEncoder`` or an ``MLPEncoder``.
+    """
     observation_shape = tuple(observation_shape)
     if _is_reference_image(observation_shape):
         return ConvEncoder(observation_shape[0], latent_dim)
@@ -110,7 +159,20 @@ def build_encoder(observation_shape: tuple[int, ...], latent_dim: int) -> nn.Mod
 
 
 def build_decoder(observation_shape: tuple[int, ...], latent_dim: int) -> nn.Module:
-    """The reference deconv decoder for (C, 64, 64) observations, an MLP otherwise."""
+    """The reference deconv decoder for (C, 64, 64) observations, an MLP otherwise.
+
+    Parameters
+    ----------
+    observation_shape : tuple of int
+        The shape of one observation.
+    latent_dim : int
+        The number of latents d.
+
+    Returns
+    -------
+    torch.nn.Module
+        A ``DeconvDecoder`` or an ``MLPDecoder``.
+    """
     observation_shape = tuple(observation_shape)
     if _is_reference_image(observation_shape):
         return DeconvDecoder(observation_shape[0], latent_dim)

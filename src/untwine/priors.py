@@ -30,7 +30,11 @@ from .validate import check_count, check_positive
 
 
 class Prior:
-    """Base class: a factorised or mixture p(z) over d latents."""
+    """Base class: a factorised or mixture p(z) over d latents.
+
+    A prior has a ``name`` (its key in ``PRIORS``) and ``hyperparameters``, which maps each
+    decomposition hyperparameter to the constructor argument it sets.
+    """
 
     name = ""
     #: The decomposition objective's hyperparameter that sets each constructor argument
@@ -38,18 +42,76 @@ class Prior:
     hyperparameters: dict[str, str] = {}
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) of each point, summed over latents.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Points (n, d).
+
+        Returns
+        -------
+        torch.Tensor
+            The log-densities (n,).
+        """
         raise NotImplementedError
 
     def sample(self, n: int, latent_dim: int, generator: torch.Generator | None = None, *,
                device=None, dtype=torch.float32) -> torch.Tensor:
+        """Draw ``n`` points from the prior.
+
+        Parameters
+        ----------
+        n : int
+            The number of points.
+        latent_dim : int
+            The number of latents d.
+        generator : torch.Generator, optional
+            The source of randomness (torch's global one when None).
+        device : torch.device or str, optional
+            Where the samples are made.
+        dtype : torch.dtype, default torch.float32
+            The samples' dtype.
+
+        Returns
+        -------
+        torch.Tensor
+            Samples (n, d).
+        """
         raise NotImplementedError
 
     def variance(self, latent_dim: int) -> float:
-        """Per-latent variance E[z_j²] of the prior, averaged over the d latents (its mean is 0)."""
+        """Per-latent variance E[z_j²] of the prior, averaged over the d latents (its mean is 0).
+
+        Parameters
+        ----------
+        latent_dim : int
+            The number of latents d.
+
+        Returns
+        -------
+        float
+            The variance.
+        """
         raise NotImplementedError
 
     def kl(self, mean: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Per-example KL(q(z|x) ‖ p(z)), (n,): Monte-Carlo at the sample z unless overridden."""
+        """Per-example KL(q(z|x) ‖ p(z)): Monte-Carlo at the sample z unless overridden.
+
+        Parameters
+        ----------
+        mean : torch.Tensor
+            Posterior means (n, d).
+        logvar : torch.Tensor
+            Posterior log-variances (n, d).
+        z : torch.Tensor
+            A reparameterised sample (n, d) of the posterior.
+
+        Returns
+        -------
+        torch.Tensor
+            The KL of each example, (n,).
+        """
         return gaussian_log_density(z, mean, logvar).sum(1) - self.log_prob(z)
 
     def __repr__(self) -> str:
@@ -58,7 +120,18 @@ class Prior:
 
 
 class GaussianPrior(Prior):
-    """p(z) = N(0, scale² I); the KL to it is in closed form."""
+    """p(z) = N(0, scale² I); the KL to it is in closed form.
+
+    Parameters
+    ----------
+    scale : float, default 1.0
+        The standard deviation of every latent.
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is not a finite positive number.
+    """
 
     name = "gaussian"
     hyperparameters = {"prior_scale": "scale"}
@@ -81,7 +154,26 @@ class GaussianPrior(Prior):
 
 
 class MixturePrior(Prior):
-    """Equal-weight Gaussian mixture with components at ±radius on the first latent axes."""
+    """Equal-weight Gaussian mixture with components at ±radius on the first latent axes.
+
+    Component k sits on axis k // 2 with sign (−1)^k, so K components need at least ⌈K/2⌉
+    latents (checked when the prior is used).
+
+    Parameters
+    ----------
+    components : int, default 4
+        The number of components K.
+    radius : float, default 2.0
+        The distance of each component's mean from the origin.
+    component_scale : float, default 0.5
+        The standard deviation of each component.
+
+    Raises
+    ------
+    ValueError
+        If ``components`` is not a whole number ≥ 1 or ``component_scale`` not a finite positive
+        number.
+    """
 
     name = "mixture"
     hyperparameters = {"components": "components", "component_radius": "radius",
@@ -120,7 +212,20 @@ class MixturePrior(Prior):
 
 
 class SparsePrior(Prior):
-    """Per latent, (1 − γ)·N(0, 1) + γ·N(0, σ0²): a slab and a narrow spike at zero."""
+    """Per latent, (1 − γ)·N(0, 1) + γ·N(0, σ0²): a slab and a narrow spike at zero.
+
+    Parameters
+    ----------
+    sparsity : float, default 0.8
+        The spike's weight γ, in [0, 1].
+    spike_scale : float, default 0.05
+        The spike's standard deviation σ0.
+
+    Raises
+    ------
+    ValueError
+        If ``sparsity`` is not in [0, 1] or ``spike_scale`` not a finite positive number.
+    """
 
     name = "sparse"
     hyperparameters = {"sparsity": "sparsity", "spike_scale": "spike_scale"}
@@ -156,7 +261,23 @@ PRIORS: dict[str, type[Prior]] = {cls.name: cls for cls in (GaussianPrior, Mixtu
 
 
 def prior_class(name: str) -> type[Prior]:
-    """The class of the prior called ``name``; a ValueError lists the valid names."""
+    """The class of the prior called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``PRIORS``: ``gaussian``, ``mixture`` or ``sparse``.
+
+    Returns
+    -------
+    type[Prior]
+        The class.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a prior; the message lists the valid names.
+    """
     try:
         return PRIORS[name]
     except (KeyError, TypeError):
@@ -164,12 +285,49 @@ def prior_class(name: str) -> type[Prior]:
 
 
 def make_prior(name: str, **options) -> Prior:
-    """The prior called ``name`` (``gaussian``, ``mixture``, ``sparse``) with ``options``."""
+    """The prior called ``name`` (``gaussian``, ``mixture``, ``sparse``) with ``options``.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``PRIORS``.
+    **options
+        The prior's constructor arguments.
+
+    Returns
+    -------
+    Prior
+        The prior.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a prior, or an option is out of range.
+    """
     return prior_class(name)(**options)
 
 
 def prior_from_hyperparameters(name: str, hyperparameters: dict) -> Prior:
-    """The prior ``name`` built from an objective's hyperparameters (those the prior reads; others ignored)."""
+    """The prior ``name`` built from an objective's hyperparameters (those the prior reads; others ignored).
+
+    Parameters
+    ----------
+    name : str
+        A key of ``PRIORS``.
+    hyperparameters : dict
+        The decomposition objective's hyperparameters by name; each prior's ``hyperparameters``
+        says which it reads.
+
+    Returns
+    -------
+    Prior
+        The prior.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a prior, or a value it reads is out of range.
+    """
     cls = prior_class(name)
     return cls(**{argument: hyperparameters[key] for key, argument in cls.hyperparameters.items()
                   if key in hyperparameters})
