@@ -52,10 +52,31 @@ CONTINUABLE = {("train", "steps"), ("train", "lr"), ("train", "checkpoint_every"
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss term became NaN or infinite; the last good state was kept."""
+    """A loss term became NaN or infinite; the last good state was kept.
+
+    Raised by ``train``; its message names the step and the term, and says how to continue.
+    """
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """The torch device a run trains on.
+
+    Parameters
+    ----------
+    name : str, default "auto"
+        ``"auto"`` (CUDA when available, else the CPU) or any name torch accepts, e.g. ``"cpu"``,
+        ``"cuda"``, ``"cuda:1"``.
+
+    Returns
+    -------
+    torch.device
+        The device.
+
+    Raises
+    ------
+    ValueError
+        If torch does not know the name.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -70,15 +91,58 @@ def _step_seed(seed: int, step: int) -> int:
 
 
 def draw_batch(data, batch_size: int, seed: int, step: int, sampler=None) -> tuple[np.ndarray, np.ndarray]:
-    """The batch of step ``step``: factors (uniform, or drawn by ``sampler``, one of
-    :func:`untwine.data.sampling.make_sampler`) and their observations, both from one rng."""
+    """The batch of step ``step``: its factors and their observations, both from one rng.
+
+    The rng is ``np.random.default_rng([seed, step])``, so a batch depends on nothing but
+    ``(seed, step)``.
+
+    Parameters
+    ----------
+    data : GroundTruthData
+        The dataset.
+    batch_size : int
+        Points in the batch.
+    seed : int
+        The run's seed.
+    step : int
+        The step whose batch is drawn.
+    sampler : object, optional
+        A factor sampler from ``untwine.data.sampling.make_sampler``; None draws the factors
+        uniformly.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        (factors (batch_size, K), observations (batch_size, *obs)).
+    """
     rng = np.random.default_rng([seed, step])
     factors = data.sample_factors(batch_size, rng) if sampler is None else sampler.sample(batch_size, rng)
     return factors, data.observe(factors, rng)
 
 
 def make_model(config: RunConfig, observation_shape) -> tuple[VAE, Objective]:
-    """Build (model, objective) with weights initialised from ``config.train.seed``."""
+    """Build (model, objective) with weights initialised from ``config.train.seed``.
+
+    torch's global generator is left as it was. Image models are put in channels-last memory
+    format (measurably faster on the CPU).
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run's configuration (its ``model`` section and ``train.seed``).
+    observation_shape : tuple of int
+        The shape of one observation of the dataset.
+
+    Returns
+    -------
+    tuple of (VAE, Objective)
+        The model and its objective.
+
+    Raises
+    ------
+    ValueError
+        If the model section is invalid (see ``untwine.models.build_objective``).
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed)
         model, objective = build_model(config.model, observation_shape)
@@ -89,6 +153,22 @@ def make_model(config: RunConfig, observation_shape) -> tuple[VAE, Objective]:
 
 def make_optimizer(model: VAE, train: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     # The fused Adam kernel is measurably faster on the CPU (bench/train_throughput.py).
+    """The model's Adam optimiser with the run's settings (the fused kernel).
+
+    Parameters
+    ----------
+    model : VAE
+        The model whose parameters are optimised.
+    train : TrainConfig
+        Its ``lr``, ``beta1``, ``beta2`` and ``eps`` are used.
+    device : torch.device
+        The device the model is on.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+        The optimiser.
+    """
     return torch.optim.Adam(model.parameters(), lr=train.lr, betas=(train.beta1, train.beta2), eps=train.eps,
                             fused=True)
 
@@ -246,9 +326,39 @@ class _Log:
 def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=None) -> Path:
     """Train ``config`` into the run directory ``out``; continue it if it already holds state.
 
-    Returns the run directory. Raises :class:`NonFiniteLossError` (keeping the last
-    good state) if a loss term becomes NaN or infinite.
+    A checkpoint is written every ``train.checkpoint_every`` steps, whenever
+    ``train.checkpoint_seconds`` have passed since the last one, and at the end. A run that holds
+    state is continued from its last checkpoint; only the settings of ``CONTINUABLE`` (and the
+    ``evaluate`` section) may differ from those stored, and the changes are recorded in
+    ``history.json``.
 
+    Parameters
+    ----------
+    config : RunConfig
+        What to train.
+    out : str or Path
+        The run directory: new, or a run's to continue.
+    progress : bool, default True
+        Show a progress bar (on stderr).
+    data : GroundTruthData, optional
+        The dataset to train on; None builds ``config.dataset`` with ``config.dataset_options``.
+
+    Returns
+    -------
+    Path
+        The run directory.
+
+    Raises
+    ------
+    NonFiniteLossError
+        If a loss term becomes NaN or infinite (the last good state is kept).
+    ValueError
+        If ``config`` is invalid, ``out`` is not a directory, it holds a run whose settings differ
+        in a way a continued run may not (a precision other than the one it trained in included),
+        or its checkpoint is damaged or not this run's.
+
+    Examples
+    --------
     >>> from untwine.config import RunConfig
     >>> cfg = RunConfig(); cfg.train.steps = 100
     >>> train(cfg, "runs/demo")  # doctest: +SKIP

@@ -94,7 +94,28 @@ def weights_bytes(model, step: int) -> bytes:
 
 def commit_checkpoint(run_dir: str | Path, step: int, model, objective, optimizer, log_text: str,
                       precision: str = "fp32") -> None:
-    """Write the generation of ``step`` and commit it (see the module docstring)."""
+    """Write the generation of ``step`` and commit it (see the module docstring).
+
+    The checkpoint, the log and ``model.safetensors`` are written first and the manifest
+    (``state/state.json``) last: a kill at any moment leaves the previous generation or this one.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory.
+    step : int
+        The number of steps done.
+    model : VAE
+        The model whose weights are saved.
+    objective : Objective
+        The objective, with its own parameters and optimisers.
+    optimizer : torch.optim.Optimizer
+        The model's optimiser.
+    log_text : str
+        The whole ``log.csv`` up to ``step``.
+    precision : str, default "fp32"
+        The precision the run trains in, recorded in the manifest.
+    """
     files = RunFiles(run_dir)
     tensors, meta = _state_tensors(model, objective, optimizer)
     checkpoint_path, log_path = files.generation(step)
@@ -170,10 +191,33 @@ def _verified(files: RunFiles, manifest: Manifest, name: str) -> bytes:
 
 def restore_checkpoint(run_dir: str | Path, model, objective, optimizer, lr: float | None = None
                        ) -> tuple[int, str | None]:
-    """Load the committed checkpoint into (model, objective, optimizer) and repair ``model.safetensors`` and
-    ``log.csv`` from it. Returns ``(step, log text up to step)``; ``(0, None)`` when there is none.
+    """Load the committed checkpoint into (model, objective, optimizer) and repair from it.
 
-    ``lr`` (when given) replaces the learning rate stored with the optimiser: a continued run may lower it.
+    ``model.safetensors`` and ``log.csv`` are rewritten from the checkpoint where they do not
+    match it, and files of an interrupted checkpoint are removed.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory.
+    model : VAE
+        Receives the weights.
+    objective : Objective
+        Receives its own parameters and optimiser states.
+    optimizer : torch.optim.Optimizer
+        Receives the model's optimiser state.
+    lr : float, optional
+        Replaces the learning rate stored with the optimiser: a continued run may lower it.
+
+    Returns
+    -------
+    tuple of (int, str or None)
+        ``(step, log text up to step)``; ``(0, None)`` when there is no checkpoint.
+
+    Raises
+    ------
+    ValueError
+        If the checkpoint is damaged, cannot be read, or does not hold this run's state.
     """
     files = RunFiles(run_dir)
     manifest = read_manifest(run_dir)

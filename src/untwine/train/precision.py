@@ -23,7 +23,18 @@ AUTO_BF16 = {"cpu": True, "cuda": True}
 
 
 def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
-    """The CPU's feature flags as Linux reports them (empty where there is no /proc/cpuinfo)."""
+    """The CPU's feature flags as Linux reports them (empty where there is no /proc/cpuinfo).
+
+    Parameters
+    ----------
+    path : str or Path, default "/proc/cpuinfo"
+        The file to read.
+
+    Returns
+    -------
+    set of str
+        The flags, e.g. ``{"avx2", "amx_bf16", ...}``.
+    """
     try:
         text = Path(path).read_text()
     except OSError:
@@ -35,8 +46,20 @@ def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
 
 
 def cpu_model(path: str | Path = "/proc/cpuinfo") -> str:
-    """The CPU's model name as Linux reports it (``model name``), else what the platform module says, for the
-    machine records of benches and experiments."""
+    """The CPU's model name, for the machine records of benches and experiments.
+
+    Linux's ``model name``, else what the platform module says.
+
+    Parameters
+    ----------
+    path : str or Path, default "/proc/cpuinfo"
+        The file to read.
+
+    Returns
+    -------
+    str
+        The model name.
+    """
     try:
         for line in Path(path).read_text().splitlines():
             if line.startswith("model name"):
@@ -49,7 +72,20 @@ def cpu_model(path: str | Path = "/proc/cpuinfo") -> str:
 
 
 def fast_bf16(device: torch.device, flags: set[str] | None = None) -> bool:
-    """Whether ``device`` runs bf16 matrix work faster than fp32 (AMX on the CPU; bf16 support on CUDA)."""
+    """Whether ``device`` runs bf16 matrix work faster than fp32 (AMX on the CPU; bf16 support on CUDA).
+
+    Parameters
+    ----------
+    device : torch.device
+        The device.
+    flags : set of str, optional
+        The CPU's flags; None reads them with ``cpu_flags``.
+
+    Returns
+    -------
+    bool
+        True where bf16 is fast.
+    """
     if device.type == "cuda":
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     if device.type == "cpu":
@@ -61,8 +97,29 @@ def resolve_precision(name: str, device: torch.device, *, recorded: str | None =
                       flags: set[str] | None = None) -> str:
     """The precision a run uses: ``fp32`` or ``bf16``.
 
-    ``recorded`` is the precision a run already trained in (from its checkpoint): ``auto`` keeps it, and an
-    explicit other choice is refused, since a run continued in another precision is no longer one run.
+    Parameters
+    ----------
+    name : {"auto", "fp32", "bf16"}
+        The precision asked for (``train.precision``); ``auto`` picks bf16 where it is fast and
+        ``AUTO_BF16`` allows it.
+    device : torch.device
+        The device the run trains on.
+    recorded : str, optional
+        The precision a run already trained in (from its checkpoint): ``auto`` keeps it, and an
+        explicit other choice is refused, since a run continued in another precision is no longer
+        one run.
+    flags : set of str, optional
+        The CPU's flags; None reads them with ``cpu_flags``.
+
+    Returns
+    -------
+    str
+        ``"fp32"`` or ``"bf16"``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown, or differs from ``recorded``.
     """
     if name not in PRECISIONS:
         raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
