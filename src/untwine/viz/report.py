@@ -47,7 +47,20 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def image_grid(images: np.ndarray, pad: int = 2) -> np.ndarray:
-    """(rows, cols, C, H, W) -> one (H', W', 3) image with white gutters."""
+    """Tile images into one RGB image with white gutters.
+
+    Parameters
+    ----------
+    images : np.ndarray
+        Images (rows, cols, C, H, W), clipped to [0, 1]; C is 1 (grey) or 3 (of more, the first 3).
+    pad : int, default 2
+        The width of the gutters, in pixels.
+
+    Returns
+    -------
+    np.ndarray
+        One (H', W', 3) float32 image.
+    """
     rows, cols = images.shape[:2]
     h, w = images.shape[-2:]
     grid = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), dtype=np.float32)
@@ -452,9 +465,29 @@ def _metrics_html(metrics: dict, stale: tuple = (), step: int = 0) -> str:
 
 def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: int = 0,
                  num_points: int = 4000) -> Path:
-    """Write ``report.html`` (and its PNG files) for a trained run; returns its path.
+    """Write ``report.html`` (and its PNG files) for a trained run.
 
-    ``num_points``: points drawn (uniformly over the factors) for the latents-and-factors section."""
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory.
+    num_reconstructions : int, default 10
+        Observations shown with their reconstructions.
+    seed : int, default 0
+        Seed of the observations and points drawn for the page.
+    num_points : int, default 4000
+        Points drawn (uniformly over the factors) for the latents-and-factors section.
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the run has no weights yet (train it first).
+    """
     from ..runs import load_dataset, load_model, read_log, read_metrics, status
 
     run_dir = Path(run_dir)
