@@ -1,17 +1,17 @@
 """Ground-truth datasets: a finite factor space and a way to observe it.
 
-Each dataset is one class that describes itself (see :class:`GroundTruthDataset`):
+Each dataset is one class that describes itself (see ``GroundTruthDataset``):
 its registry ``name``, its ``source`` ("procedural", "bundled" or "file"), the
 ``files`` it reads and whether any one of them is enough (``any_file``).
 ``DATASETS`` maps every name to its class, built from the classes themselves (the
 one place where names live): adding a dataset is one class in one file, listed in
-``_CLASSES`` below, which registers them in :mod:`untwine.data.registry`.
+``_CLASSES`` below, which registers them in ``untwine.data.registry``.
 ``untwine.data.get(name, **options)`` builds one, and
-``get(**dataset.spec())`` rebuilds it; :func:`catalog` says for each whether it is
+``get(**dataset.spec())`` rebuilds it; ``catalog`` says for each whether it is
 rendered here or read from a file, and whether that file is present.
 
 The data room imports nothing above it: a perturbed-dataset description
-(``*.json``) is read here (:func:`read_description`) but rebuilt with its run's
+(``*.json``) is read here (``read_description``) but rebuilt with its run's
 encoder by ``untwine.runs.load_dataset(path)``.
 """
 

@@ -3,15 +3,15 @@
 A ground-truth dataset is a finite factor space and a way to observe it
 (docs/design.md). Factor *indices* travel between rooms; a flat index maps to
 factor indices in mixed radix with the last factor changing fastest, which is the
-order of the published dSprites file. :func:`index_to_factors`,
-:func:`factors_to_index` and :func:`all_factors` are that enumeration, written
+order of the published dSprites file. ``index_to_factors``,
+``factors_to_index`` and ``all_factors`` are that enumeration, written
 once for every room.
 
 A dataset class describes itself: its registry ``name``, where its observations
 come from (``source``), the ``files`` it reads (and whether any one of them is
-enough, ``any_file``), and whether :meth:`~GroundTruthDataset.observe` draws
+enough, ``any_file``), and whether ``observe`` draws
 nuisance noise from its rng (``draws_nuisance``). An instance knows the options it
-was built with: :meth:`~GroundTruthDataset.spec` returns them, and
+was built with: ``spec`` returns them, and
 ``untwine.data.get(**dataset.spec())`` rebuilds it.
 """
 
@@ -31,7 +31,14 @@ SOURCE_KINDS = ("procedural", "bundled", "file")
 
 @runtime_checkable
 class GroundTruthData(Protocol):
-    """What every room may assume of a dataset, and nothing more."""
+    """What every room may assume of a dataset, and nothing more.
+
+    A dataset has a ``name``, ``factor_names``, ``factor_sizes`` and an ``observation_shape``;
+    ``factor_values(k)`` gives the physical value of each index of factor k,
+    ``sample_factors(n, rng)`` draws integer factor indices (n, K), and
+    ``observe(factors, rng)`` renders their observations (n, *observation_shape). It is a
+    runtime-checkable protocol: ``isinstance(data, GroundTruthData)`` checks the names.
+    """
 
     name: str
     factor_names: tuple[str, ...]
@@ -49,6 +56,11 @@ def data_dir() -> Path:
     """The directory where published dataset files are looked for.
 
     ``$UNTWINE_DATA`` if set, else ``~/.cache/untwine``. Nothing is ever downloaded.
+
+    Returns
+    -------
+    Path
+        The directory (it may not exist).
     """
     return Path(os.environ.get("UNTWINE_DATA", Path.home() / ".cache" / "untwine")).expanduser()
 
@@ -72,7 +84,23 @@ def _sizes(factor_sizes) -> np.ndarray:
 
 
 def factor_strides(factor_sizes) -> np.ndarray:
-    """(K,) int64: how far the flat index moves when factor k moves by one (the last factor's is 1)."""
+    """How far the flat index moves when factor k moves by one (the last factor's stride is 1).
+
+    Parameters
+    ----------
+    factor_sizes : sequence of int
+        The number of values of each factor.
+
+    Returns
+    -------
+    np.ndarray
+        The strides, (K,) int64.
+
+    Raises
+    ------
+    ValueError
+        If ``factor_sizes`` is not a sequence of positive integers.
+    """
     sizes = _sizes(factor_sizes)
     return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
 
@@ -85,8 +113,27 @@ def index_to_factors(index, factor_sizes) -> np.ndarray:
     """Flat indices (n,) -> factor indices (n, K) int64, in mixed radix with the last factor fastest.
 
     The same as ``np.stack(np.unravel_index(index, factor_sizes), axis=1)``, the
-    order of the published dSprites file. An index outside [0, prod(factor_sizes))
-    raises IndexError.
+    order of the published dSprites file.
+
+    Parameters
+    ----------
+    index : array_like
+        Flat indices (n,) (a scalar is taken as one index).
+    factor_sizes : sequence of int
+        The number of values of each factor.
+
+    Returns
+    -------
+    np.ndarray
+        Factor indices (n, K), int64.
+
+    Raises
+    ------
+    IndexError
+        If an index lies outside [0, prod(factor_sizes)).
+    ValueError
+        If ``index`` is not one-dimensional, or ``factor_sizes`` not a sequence of positive
+        integers.
     """
     sizes = _sizes(factor_sizes)
     index = np.atleast_1d(np.asarray(index)).astype(np.int64, copy=False)
@@ -99,10 +146,27 @@ def index_to_factors(index, factor_sizes) -> np.ndarray:
 
 
 def factors_to_index(factors, factor_sizes) -> np.ndarray:
-    """Factor indices (n, K) -> flat indices (n,) int64; the inverse of :func:`index_to_factors`.
+    """Factor indices (n, K) -> flat indices (n,) int64; the inverse of ``index_to_factors``.
 
-    The same as ``np.ravel_multi_index(factors.T, factor_sizes)``. A factor index
-    outside [0, factor_sizes[k]) raises ValueError.
+    The same as ``np.ravel_multi_index(factors.T, factor_sizes)``.
+
+    Parameters
+    ----------
+    factors : array_like
+        Factor indices (n, K).
+    factor_sizes : sequence of int
+        The number of values of each factor.
+
+    Returns
+    -------
+    np.ndarray
+        Flat indices (n,), int64.
+
+    Raises
+    ------
+    ValueError
+        If ``factors`` is not (n, K), a factor index lies outside [0, factor_sizes[k]), or
+        ``factor_sizes`` is not a sequence of positive integers.
     """
     sizes = _sizes(factor_sizes)
     factors = np.asarray(factors)
@@ -115,7 +179,23 @@ def factors_to_index(factors, factor_sizes) -> np.ndarray:
 
 
 def all_factors(factor_sizes) -> np.ndarray:
-    """Every point of the factor space, (prod(factor_sizes), K) int64, in flat-index order."""
+    """Every point of the factor space, in flat-index order.
+
+    Parameters
+    ----------
+    factor_sizes : sequence of int
+        The number of values of each factor.
+
+    Returns
+    -------
+    np.ndarray
+        Factor indices (prod(factor_sizes), K), int64.
+
+    Raises
+    ------
+    ValueError
+        If ``factor_sizes`` is not a sequence of positive integers.
+    """
     sizes = _sizes(factor_sizes)
     return _unravel(np.arange(int(np.prod(sizes, dtype=np.int64)), dtype=np.int64), sizes)
 
@@ -139,9 +219,9 @@ class GroundTruthDataset(torch.utils.data.Dataset):
     Subclasses set ``name`` (the registry name), ``factor_names``,
     ``factor_sizes``, ``observation_shape``, where observations come from
     (``source``, ``files``, ``any_file``) and ``draws_nuisance``; they implement
-    :meth:`observe` (and usually :meth:`factor_values`), and a constructor with
-    options calls :meth:`_record_options` so that :meth:`spec` can rebuild it.
-    Training draws whole batches through :meth:`observe`; ``__getitem__`` exists
+    ``observe`` (and usually ``factor_values``), and a constructor with
+    options calls ``_record_options`` so that ``spec`` can rebuild it.
+    Training draws whole batches through ``observe``; ``__getitem__`` exists
     for ``DataLoader`` users.
     """
 
@@ -156,7 +236,7 @@ class GroundTruthDataset(torch.utils.data.Dataset):
     files: tuple[str, ...] = ()
     #: True when any one of ``files`` is enough (e.g. scream.jpg or scream.png)
     any_file: bool = False
-    #: True when :meth:`observe` draws nuisance noise from its rng (which it then requires)
+    #: True when ``observe`` draws nuisance noise from its rng (which it then requires)
     draws_nuisance: bool = False
 
     # -- what it is and how to rebuild it ------------------------------------------
@@ -171,7 +251,7 @@ class GroundTruthDataset(torch.utils.data.Dataset):
         return data_dir() / cls.files[0]
 
     def _record_options(self, **options) -> None:
-        """Remember the constructor options for :meth:`spec`.
+        """Remember the constructor options for ``spec``.
 
         None (the default) is left out; paths (``os.PathLike``, or a string given as
         an option called ``path``) are stored as absolute path strings, so that the
@@ -182,10 +262,15 @@ class GroundTruthDataset(torch.utils.data.Dataset):
         self._options = {key: _jsonable(value) for key, value in options.items()}
 
     def spec(self) -> dict:
-        """``{"name": registry name, "options": constructor options}``, JSON-able.
+        """The dataset's registry name and constructor options, JSON-able.
 
-        ``untwine.data.get(**dataset.spec())`` builds an equivalent dataset (same
-        factors, same observations for the same factors and rng).
+        ``untwine.data.get(**dataset.spec())`` builds an equivalent dataset (same factors, same
+        observations for the same factors and rng).
+
+        Returns
+        -------
+        dict
+            ``{"name": registry name, "options": constructor options}``.
         """
         return {"name": self.name, "options": copy.deepcopy(getattr(self, "_options", {}))}
 
@@ -202,37 +287,80 @@ class GroundTruthDataset(torch.utils.data.Dataset):
         """How many distinct observations the dataset has: N of the estimators that need the dataset size.
 
         ``prod(factor_sizes)`` (one image per point of the factor space) unless
-        :meth:`observe` picks among several images of each point (SmallNORB: one of
+        ``observe`` picks among several images of each point (SmallNORB: one of
         10 instances, 48,600 images for 4,860 points), which a subclass then says.
         Noise drawn anew on every call (the noisy, colour and scream variants) is not
         counted: those datasets count their factor points. The minibatch stratified
-        estimator of β-TCVAE (:mod:`untwine.estimators`) weighs each sample's own
+        estimator of β-TCVAE (``untwine.estimators``) weighs each sample's own
         posterior by 1/N, and ``untwine.metrics.elbo_decomposition`` mixes N posteriors.
         """
         return len(self)
 
     def observations_at(self, index, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(factors (n, K), observations (n, *observation_shape)) of the distinct observations with flat
-        indices ``index`` in [0, :attr:`num_observations`): every observation of the dataset, once, as
-        ``index`` runs over ``range(num_observations)``.
+        """The distinct observations with flat indices ``index``, and their factors.
 
-        Default: observation i is the point of the factor space with flat index i, through
-        :meth:`observe` (which draws its nuisance noise, if any, from ``rng``). A dataset
+        As ``index`` runs over ``range(num_observations)`` this gives every observation of the
+        dataset, once. Default: observation i is the point of the factor space with flat index i,
+        through ``observe`` (which draws its nuisance noise, if any, from ``rng``). A dataset
         with several images per point (SmallNORB) enumerates them all.
+
+        Parameters
+        ----------
+        index : array_like
+            Flat indices (n,) in [0, ``num_observations``).
+        rng : np.random.Generator, optional
+            Passed to ``observe``; required by a dataset that draws nuisance noise.
+
+        Returns
+        -------
+        tuple of np.ndarray
+            (factors (n, K), observations (n, *observation_shape)).
         """
         index = np.atleast_1d(np.asarray(index)).astype(np.int64, copy=False)
         factors = self.index_to_factors(index)
         return factors, self.observe(factors, rng)
 
     def index_to_factors(self, index: np.ndarray) -> np.ndarray:
-        """Flat indices (n,) -> factor indices (n, K), last factor fastest (:func:`index_to_factors`)."""
+        """Flat indices (n,) -> factor indices (n, K), last factor fastest (see ``index_to_factors``).
+
+        Parameters
+        ----------
+        index : np.ndarray
+            Flat indices (n,).
+
+        Returns
+        -------
+        np.ndarray
+            Factor indices (n, K), int64.
+
+        Raises
+        ------
+        IndexError
+            If an index lies outside [0, len(dataset)).
+        """
         index = np.atleast_1d(np.asarray(index)).astype(np.int64, copy=False)
         if index.size and (index.min() < 0 or index.max() >= len(self)):
             raise IndexError(f"flat index out of range [0, {len(self)}) for dataset {self.name!r}")
         return _unravel(index, _sizes(self.factor_sizes))
 
     def factors_to_index(self, factors: np.ndarray) -> np.ndarray:
-        """Factor indices (n, K) -> flat indices (n,) (:func:`factors_to_index`)."""
+        """Factor indices (n, K) -> flat indices (n,) (see ``factors_to_index``).
+
+        Parameters
+        ----------
+        factors : np.ndarray
+            Factor indices (n, K).
+
+        Returns
+        -------
+        np.ndarray
+            Flat indices (n,), int64.
+
+        Raises
+        ------
+        ValueError
+            If ``factors`` is not (n, K) or an index is out of its factor's range.
+        """
         factors = self.check_factors(factors)
         return factors @ factor_strides(self.factor_sizes)
 
@@ -255,23 +383,70 @@ class GroundTruthDataset(torch.utils.data.Dataset):
         return factors.astype(np.int64, copy=False)
 
     def factor_values(self, k: int) -> np.ndarray:
-        """Physical value of each index of factor k (default: the indices themselves)."""
+        """Physical value of each index of factor k (default: the indices themselves).
+
+        Parameters
+        ----------
+        k : int
+            The factor's position in ``factor_names``.
+
+        Returns
+        -------
+        np.ndarray
+            The values (factor_sizes[k],).
+        """
         return np.arange(self.factor_sizes[k], dtype=np.float64)
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n factor vectors, each factor uniform and independent (n, K) int64."""
+        """n factor vectors, each factor uniform and independent.
+
+        Parameters
+        ----------
+        n : int
+            The number of points.
+        rng : np.random.Generator
+            The source of randomness.
+
+        Returns
+        -------
+        np.ndarray
+            Factor indices (n, K), int64.
+        """
         return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(factors, observations) for n uniformly drawn points."""
+        """Factors and observations of n uniformly drawn points.
+
+        Parameters
+        ----------
+        n : int
+            The number of points.
+        rng : np.random.Generator
+            Draws the factors, then any nuisance noise of the observations.
+
+        Returns
+        -------
+        tuple of np.ndarray
+            (factors (n, K), observations (n, *observation_shape)).
+        """
         factors = self.sample_factors(n, rng)
         return factors, self.observe(factors, rng)
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Observations (n, *observation_shape) float32 of factor indices (n, K).
+        """Observations of factor indices.
 
-        A dataset that draws nuisance noise (``draws_nuisance``) requires ``rng``; a
-        deterministic one ignores it, and ``rng=None`` is then fine.
+        Parameters
+        ----------
+        factors : np.ndarray
+            Factor indices (n, K).
+        rng : np.random.Generator, optional
+            A dataset that draws nuisance noise (``draws_nuisance``) requires it; a deterministic
+            one ignores it, and None is then fine.
+
+        Returns
+        -------
+        np.ndarray
+            Observations (n, *observation_shape), float32.
         """
         raise NotImplementedError
 

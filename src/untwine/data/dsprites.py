@@ -108,15 +108,15 @@ class DSprites(GroundTruthDataset):
     """dSprites rendered procedurally: no download, identical factor grid and order.
 
     Observations are (n, 1, 64, 64) float32 in {0, 1}. The ``rng`` of
-    :meth:`observe` is unused (the dataset has no nuisance noise).
+    ``observe`` is unused (the dataset has no nuisance noise). It has no options.
 
-    Example::
-
-        >>> import numpy as np, untwine
-        >>> data = untwine.data.get("dsprites")
-        >>> f = data.sample_factors(8, np.random.default_rng(0))
-        >>> data.observe(f, np.random.default_rng(0)).shape
-        (8, 1, 64, 64)
+    Examples
+    --------
+    >>> import numpy as np, untwine
+    >>> data = untwine.data.get("dsprites")
+    >>> f = data.sample_factors(8, np.random.default_rng(0))
+    >>> data.observe(f, np.random.default_rng(0)).shape
+    (8, 1, 64, 64)
     """
 
     name = "dsprites"
@@ -138,11 +138,23 @@ class DSprites(GroundTruthDataset):
 class DSpritesNPZ(GroundTruthDataset):
     """dSprites read from the published ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``.
 
-    The file is looked for in the data directory (``$UNTWINE_DATA``, default
-    ``~/.cache/untwine``) unless ``path`` is given. Factor sizes are read from the
-    file's ``latents_classes`` (the colour column, constant, is dropped), so the same
-    code reads the full published grid or a smaller file in the same format.
-    The file is opened without pickle support: its ``metadata`` entry is never read.
+    Factor sizes are read from the file's ``latents_classes`` (the colour column, constant, is
+    dropped), so the same code reads the full published grid or a smaller file in the same
+    format. The file is opened without pickle support: its ``metadata`` entry is never read.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The file; by default it is looked for in the data directory (``$UNTWINE_DATA``, default
+        ``~/.cache/untwine``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is not where it is looked for (the message says where to put it).
+    ValueError
+        If the file cannot be read or does not have the published layout.
+        The rows must be the full factor grid in the published order.
     """
 
     name = "dsprites-npz"

@@ -1,7 +1,7 @@
 """The three-channel dSprites variants of the reference study (Locatello et al. 2019).
 
 Each variant keeps dSprites' factors (shape, scale, orientation, pos_x, pos_y) and
-adds nuisance noise drawn from the ``rng`` passed to :meth:`observe`, as the
+adds nuisance noise drawn from the ``rng`` passed to ``observe``, as the
 reference library does (disentanglement_lib, ``dsprites.py``):
 
 - ``color-dsprites``: the white sprite multiplied by a colour drawn uniformly from
@@ -13,7 +13,7 @@ reference library does (disentanglement_lib, ``dsprites.py``):
   1 − background. The painting is read from the data directory (``scream.jpg``, or
   ``scream.png``); nothing is downloaded.
 
-The sprites come from the procedural renderer of :mod:`untwine.data.dsprites`.
+The sprites come from the procedural renderer of ``untwine.data.dsprites``.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ class _ColourDSprites(DSprites):
 class ColorDSprites(_ColourDSprites):
     """dSprites whose sprite takes a colour drawn uniformly from [0.5, 1]³ per image.
 
-    The colour is nuisance: it is drawn from ``rng`` at every :meth:`observe` call
-    (``rng`` is required).
+    The colour is nuisance: it is drawn from ``rng`` at every ``observe`` call
+    (``rng`` is required). It has no options.
     """
 
     name = "color-dsprites"
@@ -60,7 +60,7 @@ class ColorDSprites(_ColourDSprites):
 class NoisyDSprites(_ColourDSprites):
     """dSprites plus uniform [0, 1] noise per pixel and channel, clipped at 1.
 
-    The noise is drawn from the ``rng`` of :meth:`observe` (required).
+    The noise is drawn from the ``rng`` of ``observe`` (required). It has no options.
     """
 
     name = "noisy-dsprites"
@@ -114,8 +114,20 @@ class ScreamDSprites(_ColourDSprites):
 
     background = (crop + colour) / 2 with a uniform 64×64 crop of the downsized
     painting and colour ~ U(0, 1)³ per image; where the sprite is, 1 − background.
-    ``path`` overrides where the painting is read from. Crop and colour are drawn
-    from the ``rng`` of :meth:`observe` (required).
+    Crop and colour are drawn from the ``rng`` of ``observe`` (required).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Where the painting is read from; by default ``scream.jpg`` (or ``scream.png``) in the
+        data directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the painting is not found.
+    ValueError
+        If it is not a readable image, or smaller than 64×64 after downsizing.
     """
 
     name = "scream-dsprites"

@@ -5,7 +5,7 @@ Nothing is downloaded. Each dataset looks for its files in the data directory
 missing or unreadable file raises an error that names the file, where it is
 looked for and how to fix it. Factor names and sizes are those of the reference
 study (disentanglement_lib). Images are kept in memory as uint8 and converted to
-float32 in [0, 1], channels first, by :meth:`observe`.
+float32 in [0, 1], channels first, by ``observe``.
 
 - ``cars3d`` (Reed et al. 2015): a directory ``cars/`` of per-object MATLAB files
   ``car_XXX_mesh.mat`` whose key ``im`` is (128, 128, 3, 24, 4) uint8: height,
@@ -18,7 +18,7 @@ float32 in [0, 1], channels first, by :meth:`observe`.
   in the NORB binary matrix format (a magic number giving the element type, the
   number of dimensions, at least three dimension sizes, then the data, all
   little-endian). Factors category 5, elevation 9, azimuth 18, lighting 6; as in
-  the reference, the instance (10 per category) is not a factor: :meth:`observe`
+  the reference, the instance (10 per category) is not a factor: ``observe``
   draws it uniformly from its ``rng`` (which it therefore requires). The dataset
   therefore holds 48,600 distinct images for 4,860 factor points:
   ``num_observations`` is 48,600 (the N of the estimators), and ``observations_at``
@@ -70,7 +70,20 @@ class FileDataset(GroundTruthDataset):
 # -- Cars3D -----------------------------------------------------------------------------
 
 class Cars3D(FileDataset):
-    """Cars3D from the published per-object ``car_XXX_mesh.mat`` files (see the module docstring)."""
+    """Cars3D from the published per-object ``car_XXX_mesh.mat`` files (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The directory of the ``.mat`` files; by default ``cars/`` in the data directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory is missing or holds no ``.mat`` file.
+    ValueError
+        If a file cannot be read or does not have the published layout.
+    """
 
     name = "cars3d"
     factor_names = ("elevation", "azimuth", "object_type")
@@ -150,7 +163,20 @@ def read_norb_matrix(path: str | Path) -> np.ndarray:
 
 
 class SmallNORB(FileDataset):
-    """SmallNORB from the six published ``smallnorb-*.mat`` files (see the module docstring)."""
+    """SmallNORB from the six published ``smallnorb-*.mat`` files (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The folder that holds the six files (default ``smallnorb/`` in the data directory).
+
+    Raises
+    ------
+    FileNotFoundError
+        If one of the six files is missing.
+    ValueError
+        If the files do not have the published shapes or label ranges.
+    """
 
     name = "smallnorb"
     factor_names = ("category", "elevation", "azimuth", "lighting")
@@ -161,7 +187,6 @@ class SmallNORB(FileDataset):
     files = tuple(f"smallnorb/{stem}-{part}.mat" for stem in _stems for part in ("dat", "cat", "info"))
 
     def __init__(self, path: str | Path | None = None):
-        """``path``: the folder that holds the six files (default ``smallnorb/`` in the data directory)."""
         self._record_options(path=path)
         self.path = Path(path) if path is not None else self.default_path().parent
         images, labels = [], []

@@ -1,9 +1,9 @@
-"""The dataset registry: each dataset's name, :func:`get` to build one by name, :func:`names` and :func:`catalog`.
+"""The dataset registry: each dataset's name, ``get`` to build one by name, ``names`` and ``catalog``.
 
 ``DATASETS`` maps every registry name to its class. This module imports no dataset: the package
 (``untwine.data``, which Python imports before any of its modules) lists the classes and registers them
-(:func:`register`), so that a dataset that builds another one by name (``PatternFactor``, a perturbed dataset
-rebuilt from its description) imports :func:`get` from here without an import circle.
+(``register``), so that a dataset that builds another one by name (``PatternFactor``, a perturbed dataset
+rebuilt from its description) imports ``get`` from here without an import circle.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .base import SOURCE_KINDS, GroundTruthDataset
 
-#: name -> class, from each class's ``name``; filled by :func:`register` (the package registers every dataset)
+#: name -> class, from each class's ``name``; filled by ``register`` (the package registers every dataset)
 DATASETS: dict[str, type[GroundTruthDataset]] = {}
 
 
@@ -28,8 +28,19 @@ def _registry(classes) -> dict[str, type[GroundTruthDataset]]:
 
 
 def register(classes) -> None:
-    """Add ``classes`` to :data:`DATASETS` under their ``name``, all or none: a name taken twice (among them or
-    already registered) or a ``source`` not in ``SOURCE_KINDS`` raises RuntimeError."""
+    """Add ``classes`` to ``DATASETS`` under their ``name``, all or none.
+
+    Parameters
+    ----------
+    classes : iterable of type[GroundTruthDataset]
+        The dataset classes.
+
+    Raises
+    ------
+    RuntimeError
+        If a name is taken twice (among them or already registered) or a ``source`` is not in
+        ``SOURCE_KINDS``; nothing is registered then.
+    """
     DATASETS.update(_registry([*DATASETS.values(), *classes]))
 
 
@@ -41,6 +52,28 @@ def get(name: str, options: dict | None = None, **more_options) -> GroundTruthDa
     A perturbed-dataset description (``*.json``) is not a name: use
     ``untwine.runs.load_dataset(path)``.
 
+    Parameters
+    ----------
+    name : str
+        A registry name (``names()`` lists them).
+    options : dict, optional
+        The dataset's constructor options.
+    **more_options
+        More options, as keywords; none may also be in ``options``.
+
+    Returns
+    -------
+    GroundTruthDataset
+        The dataset.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a dataset (or is a ``*.json`` description), ``options`` is not a dict,
+        an option is given twice, or the dataset does not take the options given.
+
+    Examples
+    --------
     >>> from untwine import data
     >>> data.get("dsprites").factor_sizes
     (3, 6, 40, 32, 32)
@@ -66,6 +99,13 @@ def get(name: str, options: dict | None = None, **more_options) -> GroundTruthDa
 
 
 def names() -> list[str]:
+    """The registry names of every dataset, sorted.
+
+    Returns
+    -------
+    list of str
+        The names ``get`` accepts.
+    """
     return sorted(DATASETS)
 
 
@@ -74,9 +114,14 @@ def catalog() -> list[dict]:
 
     ``kind`` is the class's ``source``: "procedural" (rendered here), "bundled"
     (ships with an installed package) or "file" (published files read from
-    :func:`data_dir`). ``present`` is True when nothing is missing; ``path`` is
+    ``data_dir``). ``present`` is True when nothing is missing; ``path`` is
     where the (first) file is looked for, or, when any one file is enough, the
-    first one found.
+    first one found; ``description`` is the first line of the class's docstring.
+
+    Returns
+    -------
+    list of dict
+        One entry per dataset, sorted by name.
     """
     entries = []
     for name in names():

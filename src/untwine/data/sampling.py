@@ -6,7 +6,7 @@ NeurIPS 2018), train on data whose factors are drawn (a) uniform and independent
 (d) correlated, "the most likely sample r times more likely than the least likely".
 A sampler here draws the factor indices of training batches in one of those ways.
 Metrics keep drawing factors uniformly, as their protocols say: they call
-:meth:`GroundTruthDataset.sample_factors`, which no sampler changes.
+``GroundTruthDataset.sample_factors``, which no sampler changes.
 
 With ``u_i = index_i / (size_i - 1)`` in [0, 1] and a ratio ``r ≥ 1`` (default 10):
 
@@ -39,8 +39,16 @@ _EXAMPLE = 'e.g. {kind = "correlated", factors = ["pos_x", "pos_y"], ratio = 10}
 
 
 class UniformSampler:
-    """Every factor uniform and independent: the dataset's own :meth:`sample_factors`, so that training with it
-    draws exactly the batches it draws without a sampler (same values, same rng consumption)."""
+    """Every factor uniform and independent: the dataset's own ``sample_factors``.
+
+    Training with it draws exactly the batches it draws without a sampler (same values, same
+    rng consumption).
+
+    Parameters
+    ----------
+    data : GroundTruthData
+        The dataset whose factors are drawn.
+    """
 
     kind = "uniform"
     factors: tuple[int, ...] = ()
@@ -49,7 +57,20 @@ class UniformSampler:
         self.data = data
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """(n, K) int64 factor indices."""
+        """Draw factor indices.
+
+        Parameters
+        ----------
+        n : int
+            The number of points.
+        rng : np.random.Generator
+            The source of randomness.
+
+        Returns
+        -------
+        np.ndarray
+            Factor indices (n, K), int64.
+        """
         return self.data.sample_factors(n, rng)
 
     def probabilities(self) -> np.ndarray:
@@ -66,7 +87,7 @@ class UniformSampler:
 class _BiasedSampler:
     """Factors drawn uniformly by the dataset, then the listed ones redrawn from their tables.
 
-    A subclass sets ``kind``, ``num_factors`` (None: one or more) and :meth:`_weights`: unnormalised tables,
+    A subclass sets ``kind``, ``num_factors`` (None: one or more) and ``_weights``: unnormalised tables,
     each over a tuple of positions in ``factors``.
     """
 
@@ -122,8 +143,20 @@ class _BiasedSampler:
 
 
 class NonUniformSampler(_BiasedSampler):
-    """Non-uniform but independent (configuration (b) of Chen et al. 2018): each listed factor on its own,
-    ``p(i) ∝ 1 + (r - 1) u_i``, a ramp from 1 at the first value to r at the last."""
+    """Non-uniform but independent (configuration (b) of Chen et al. 2018).
+
+    Each listed factor on its own, ``p(i) ∝ 1 + (r - 1) u_i``, a ramp from 1 at the first value
+    to r at the last.
+
+    Parameters
+    ----------
+    data : GroundTruthData
+        The dataset whose factors are drawn.
+    factors : tuple of int
+        The positions of the biased factors in ``data.factor_names``.
+    ratio : float
+        r ≥ 1: the most likely configuration over the least likely.
+    """
 
     kind = "nonuniform"
 
@@ -134,10 +167,20 @@ class NonUniformSampler(_BiasedSampler):
 class DependentSampler(_BiasedSampler):
     """Uncorrelated but dependent (configuration (c)): ``p(a, b) ∝ 1 + (r - 1) |(2u_a - 1)(2u_b - 1)|``.
 
-    Mirroring either factor (u → 1 - u) leaves the table unchanged, so the covariance is exactly zero; but
-    an extreme a makes extreme values of b likely, and a middle a leaves b nearly uniform. The ratio of the
-    most to the least likely pair is r when one factor has an odd number of values (a middle value, weight
-    1), a little less otherwise."""
+    Mirroring either factor (u → 1 - u) leaves the table unchanged, so the covariance is exactly
+    zero; but an extreme a makes extreme values of b likely, and a middle a leaves b nearly
+    uniform. The ratio of the most to the least likely pair is r when one factor has an odd number
+    of values (a middle value, weight 1), a little less otherwise.
+
+    Parameters
+    ----------
+    data : GroundTruthData
+        The dataset whose factors are drawn.
+    factors : tuple of int
+        The positions of the two biased factors in ``data.factor_names``.
+    ratio : float
+        r ≥ 1: the most likely configuration over the least likely.
+    """
 
     kind = "dependent"
     num_factors = 2
@@ -148,8 +191,20 @@ class DependentSampler(_BiasedSampler):
 
 
 class CorrelatedSampler(_BiasedSampler):
-    """Correlated (configuration (d)): ``p(a, b) ∝ 1 + (r - 1) (1 - |u_a - u_b|)``, most likely along the
-    diagonal u_a = u_b (weight r), least likely at the opposite corners (weight 1)."""
+    """Correlated (configuration (d)): ``p(a, b) ∝ 1 + (r - 1) (1 - |u_a - u_b|)``.
+
+    Most likely along the diagonal u_a = u_b (weight r), least likely at the opposite corners
+    (weight 1).
+
+    Parameters
+    ----------
+    data : GroundTruthData
+        The dataset whose factors are drawn.
+    factors : tuple of int
+        The positions of the two biased factors in ``data.factor_names``.
+    ratio : float
+        r ≥ 1: the most likely configuration over the least likely.
+    """
 
     kind = "correlated"
     num_factors = 2
@@ -165,9 +220,32 @@ SAMPLERS: dict[str, type] = {cls.kind: cls for cls in (UniformSampler, NonUnifor
 
 
 def check_spec(spec, factor_names=None, factor_sizes=None, dataset: str = "the dataset") -> dict:
-    """Check a factor-sampler spec and return it in full: ``{}`` for uniform, else kind, factors (a list of
-    names) and ratio (a float). Factor names are checked when ``factor_names`` is given, sizes when
-    ``factor_sizes`` is given too. Raises a ValueError that names the problem and the fix."""
+    """Check a factor-sampler spec and return it in full.
+
+    Factor names are checked when ``factor_names`` is given, sizes when ``factor_sizes`` is
+    given too.
+
+    Parameters
+    ----------
+    spec : dict or None
+        The spec, as in a run's ``[train.factor_sampler]``; None or ``{}`` is uniform.
+    factor_names : sequence of str, optional
+        The dataset's factor names.
+    factor_sizes : sequence of int, optional
+        The dataset's factor sizes (with ``factor_names``).
+    dataset : str, default "the dataset"
+        How messages name the dataset.
+
+    Returns
+    -------
+    dict
+        ``{}`` for uniform, else ``kind``, ``factors`` (a list of names) and ``ratio`` (a float).
+
+    Raises
+    ------
+    ValueError
+        If the spec is malformed; the message names the problem and the fix.
+    """
     if spec is None:
         return {}
     if not isinstance(spec, dict):
@@ -224,8 +302,26 @@ def check_spec(spec, factor_names=None, factor_sizes=None, dataset: str = "the d
 
 
 def make_sampler(data, spec: dict | None = None):
-    """The sampler of ``spec`` over the factors of ``data``: a :class:`UniformSampler` for ``None``, ``{}`` or
-    ``{"kind": "uniform"}``, else the biased sampler of its kind (a ValueError names a bad spec)."""
+    """The sampler of ``spec`` over the factors of ``data``.
+
+    Parameters
+    ----------
+    data : GroundTruthData
+        The dataset whose factors are drawn.
+    spec : dict, optional
+        A factor-sampler spec (see ``check_spec``).
+
+    Returns
+    -------
+    object
+        A ``UniformSampler`` for None, ``{}`` or ``{"kind": "uniform"}``, else the biased sampler
+        of its kind; each has ``sample(n, rng)``, ``probabilities()`` and ``spec()``.
+
+    Raises
+    ------
+    ValueError
+        If the spec is malformed or names factors ``data`` does not have.
+    """
     full = check_spec(spec, tuple(data.factor_names), tuple(data.factor_sizes),
                       dataset=repr(getattr(data, "name", "the dataset")))
     if not full:

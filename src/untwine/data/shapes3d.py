@@ -5,7 +5,7 @@ floor_hue, wall_hue, object_hue (10 values each, 0.0 to 0.9), scale
 linspace(0.75, 1.25, 8), shape (cube, cylinder, sphere, capsule), orientation
 linspace(−30, 30, 15) degrees; 64×64 RGB images.
 
-The renderer (:class:`Shapes3D`) builds the scene of the published images: a floor,
+The renderer (``Shapes3D``) builds the scene of the published images: a floor,
 two walls meeting in a corner behind the object, and one object resting on the
 floor in the centre, seen by a perspective camera whose azimuth is the
 orientation factor. A directional light gives Lambertian shading (the two walls
@@ -17,7 +17,7 @@ Speed: shading is linear in the three colours, so every image is
 with per-pixel weight maps ``A`` that depend only on (orientation, shape, scale):
 480 templates of 3×64×64 weights. Templates are ray-marched on first use and
 cached in memory (23.6 MB when all are rendered); an observation is then one
-gather and three multiply-adds per pixel. :meth:`Shapes3D.warm` renders them all
+gather and three multiply-adds per pixel. ``Shapes3D.warm`` renders them all
 at once (a few seconds).
 """
 
@@ -211,7 +211,7 @@ class Shapes3D(GroundTruthDataset):
 
     Observations are (n, 3, 64, 64) float32 in [0, 1]; ``rng`` is unused (no
     nuisance noise). Templates are cached in memory on first use (see the module
-    docstring); ``warm()`` renders all 480 up front.
+    docstring); ``warm()`` renders all 480 up front. It has no options.
     """
 
     name = "shapes3d"
@@ -265,6 +265,19 @@ class Shapes3DH5(GroundTruthDataset):
     the factor order above. Labels are floats: each is rounded to the nearest value
     of the published grid before the rows are matched to factor indices. Images are
     read into memory (5.9 GB for the full file) when the dataset is built.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The file; by default ``3dshapes.h5`` in the data directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is not where it is looked for (the message says where to put it).
+    ValueError
+        If the file cannot be read or does not have the published layout.
+        Labels must lie on the published factor grid.
     """
 
     name = "shapes3d-h5"

@@ -28,10 +28,29 @@ class Pinwheel(GroundTruthDataset):
     Factors: ``arm`` (the cluster) and ``radius`` (``num_radii`` values at evenly
     spaced normal quantiles, 1 + radial_std · Φ⁻¹((i + ½)/num_radii)). The
     tangential offset, N(0, tangential_std²) truncated at ±3σ, is nuisance drawn
-    from the ``rng`` of :meth:`observe`, as in the original generator. A point
+    from the ``rng`` of ``observe``, as in the original generator. A point
     (r, t) on arm a is rotated by 2π·a/num_arms + rate·exp(r); coordinates are
     then mapped to [0, 1] by x / 4 + 1/2 (every point has norm < 2).
     Observations are (n, 2) float32: use a Gaussian likelihood.
+
+    Parameters
+    ----------
+    num_arms : int, default 5
+        The number of arms (values of the ``arm`` factor).
+    num_radii : int, default 32
+        The number of values of the ``radius`` factor.
+    radial_std : float, default 0.3
+        The spread of the radii, in (0, 0.3].
+    tangential_std : float, default 0.05
+        The standard deviation of the tangential noise, in [0, 0.1].
+    rate : float, default 0.25
+        How fast the arms turn with the radius.
+
+    Raises
+    ------
+    ValueError
+        If ``num_arms`` or ``num_radii`` is not positive, or a standard deviation is out of its
+        range (points must fit in [0, 1]²).
     """
 
     name = "pinwheel"
@@ -75,10 +94,19 @@ class Digits(GroundTruthDataset):
 
     Factors: ``digit`` (10) and ``instance`` (the first 174 images of each digit,
     the size of the smallest class), so that the factor space is a full grid.
-    Observations are (n, 1, size, size) float32 in [0, 1] (pixel / 16); ``size`` 8
-    (default) or a multiple of 8, enlarged by pixel repetition (64 gives the
-    reference convolutional networks). The instance is a label, not a
-    generative factor: use this set for sparsity, not for disentanglement scores.
+    Observations are (n, 1, size, size) float32 in [0, 1] (pixel / 16). The instance is a
+    label, not a generative factor: use this set for sparsity, not for disentanglement scores.
+
+    Parameters
+    ----------
+    size : int, default 8
+        The image size: 8 or a multiple of 8, enlarged by pixel repetition (64 gives the
+        reference convolutional networks).
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is not a positive multiple of 8.
     """
 
     name = "digits"

@@ -3,13 +3,13 @@ globally and locally (Zietlow, Rolinek & Martius 2021, seed 002, §5.2 and figur
 
 Seed 002 argues that a VAE orders its latents by *local* sensitivity of the data to each source of
 variation, not by the variance each source explains globally, and shows it on a dataset with an
-extra factor s that drives its pattern (:class:`untwine.data.PatternFactor`): s dominates the local
+extra factor s that drives its pattern (``untwine.data.PatternFactor``): s dominates the local
 statistic at ε ≈ 0.1, long before it dominates the global one. The two statistics:
 
-- :func:`explained_variance`: the explained global variance of factor k,
+- ``explained_variance``: the explained global variance of factor k,
   Var_{w_k}(E[x | w_k]) summed over the observation's entries, w_k uniform over its values
   ("approximated by extensively sampling", §5.2);
-- :func:`local_expansiveness`: how far the observation moves per unit of the factor,
+- ``local_expansiveness``: how far the observation moves per unit of the factor,
   E_w ‖x(w + δ e_k) − x(w)‖₂ / δ, with δ one step of the factor's grid, the factor standardised
   to zero mean and unit variance (as seed 002's s is).
 
@@ -30,8 +30,20 @@ def _check_count(name: str, value, minimum: int) -> int:
 
 
 def standardised_step(size: int) -> float:
-    """One step of a factor with ``size`` evenly spaced values, in units of the factor's standard deviation when
-    its values are equally likely: √(12 / (size² − 1)) (NaN for a factor with one value)."""
+    """One step of a factor with ``size`` evenly spaced values, in units of the factor's standard deviation.
+
+    With the values equally likely the step is √(12 / (size² − 1)).
+
+    Parameters
+    ----------
+    size : int
+        The number of values of the factor.
+
+    Returns
+    -------
+    float
+        The step; NaN for a factor with one value.
+    """
     size = int(size)
     return float(np.sqrt(12.0 / (size * size - 1))) if size > 1 else float("nan")
 
@@ -46,10 +58,31 @@ def explained_variance(data, num_points: int = 20_000, seed: int = 0, batch_size
     variance by the noise of the group means; untwine subtracts its expectation,
     (1/V)(1 − 1/V) Σ_v s²_v / n_v, with s²_v the within-group variance (summed over entries,
     ddof 1), so that a factor without effect scores 0 on average (the estimate can then be
-    slightly negative). Every value of every factor must be drawn at least twice.
+    slightly negative).
 
-    Returns ``factor_names``, ``explained_variance`` (bias-corrected, per factor), ``uncorrected``
-    (the plug-in), ``total_variance`` (Σ over entries of Var(x), ddof 1), ``num_points``, ``seed``.
+    Parameters
+    ----------
+    data : GroundTruthData
+        The dataset.
+    num_points : int, default 20000
+        Factor vectors drawn; every value of every factor must be drawn at least twice.
+    seed : int, default 0
+        Seed of the draws.
+    batch_size : int, default 1000
+        Observations rendered at once.
+
+    Returns
+    -------
+    dict
+        ``factor_names``, ``explained_variance`` (bias-corrected, per factor), ``uncorrected``
+        (the plug-in), ``total_variance`` (Σ over entries of Var(x), ddof 1), ``num_points``,
+        ``seed``.
+
+    Raises
+    ------
+    ValueError
+        If ``num_points`` < 2 or ``batch_size`` < 1 (or either is not an integer), or a value of a
+        factor was drawn fewer than twice.
     """
     num_points = _check_count("num_points", num_points, 2)
     batch_size = _check_count("batch_size", batch_size, 1)
@@ -103,13 +136,32 @@ def local_expansiveness(data, num_points: int = 2000, seed: int = 0, batch_size:
     uniformly drawn points w whose factor k is not at its last value, ‖x(w + e_k) − x(w)‖₂ (over all
     entries; both observations drawn with the same nuisance rng), averaged; that is ``step_norm``.
     Dividing by the step δ_k of the factor standardised to unit variance
-    (:func:`standardised_step`, √(12/(V² − 1)) for V values) gives ``local_expansiveness``, the change
+    (``standardised_step``, √(12/(V² − 1)) for V values) gives ``local_expansiveness``, the change
     per unit of a zero-mean unit-variance factor, as seed 002's s. Factors with the same number of
     values (dSprites' positions and a 32-valued s) then share δ, as §5.2 asks; the ranking of
     factors with other grids depends on that standardisation.
 
-    Returns ``factor_names``, ``step_norm``, ``step`` (δ_k), ``local_expansiveness`` (per factor; NaN
-    for a factor with one value), ``num_points``, ``seed``.
+    Parameters
+    ----------
+    data : GroundTruthData
+        The dataset.
+    num_points : int, default 2000
+        Points drawn per factor.
+    seed : int, default 0
+        Seed of the draws.
+    batch_size : int, default 500
+        Observations rendered at once.
+
+    Returns
+    -------
+    dict
+        ``factor_names``, ``step_norm``, ``step`` (δ_k), ``local_expansiveness`` (per factor; NaN
+        for a factor with one value), ``num_points``, ``seed``.
+
+    Raises
+    ------
+    ValueError
+        If ``num_points`` or ``batch_size`` is not an integer ≥ 1.
     """
     num_points = _check_count("num_points", num_points, 1)
     batch_size = _check_count("batch_size", batch_size, 1)

@@ -1,7 +1,7 @@
 """A regular sub-grid of a dataset's factor space: every s-th value of some factors.
 
 Some computations visit every observation of a dataset: the ELBO decomposition of Chen et al.
-(2018, seed 000; :func:`untwine.metrics.elbo_decomposition`) encodes all N observations and
+(2018, seed 000; ``untwine.metrics.elbo_decomposition``) encodes all N observations and
 mixes their N posteriors, and dSprites has N = 737,280, minutes of encoding per model on a
 CPU. A sub-grid is a smaller dataset of the same kind, still a full product of factor values
 (every kept value of one factor appears with every kept value of the others, so factors stay
@@ -14,7 +14,7 @@ uniform and independent), for experiments that cannot afford the whole grid:
 ((3, 6, 10, 8, 8), 11520)
 
 Factor k keeps the base indices ``0, s, 2s, ... < size`` (``s = every[name]``, 1 for factors
-not named); indices, sizes and ``factor_values`` are the sub-grid's own, and :meth:`observe`
+not named); indices, sizes and ``factor_values`` are the sub-grid's own, and ``observe``
 renders the base dataset's observation of the corresponding base point. Quantities that depend
 on N (the index-code mutual information is at most log N, the mixture q(z) of the
 decomposition has N components) are those of the sub-grid, not of the base dataset.
@@ -30,9 +30,25 @@ __all__ = ["SubGrid"]
 
 
 class SubGrid(GroundTruthDataset):
-    """The sub-grid of ``base`` that keeps every ``every[name]``-th value of the named factors (all values of the
-    others). ``base`` follows the data contract (``factor_names``, ``factor_sizes``, ``observation_shape``,
-    ``observe``) and has one observation per point of its factor space (not SmallNORB's several instances)."""
+    """The sub-grid of ``base`` that keeps every ``every[name]``-th value of the named factors (all values of the others).
+
+    Parameters
+    ----------
+    base : GroundTruthData
+        A dataset that follows the data contract (``factor_names``, ``factor_sizes``,
+        ``observation_shape``, ``observe``) and has one observation per point of its factor
+        space (not SmallNORB's several instances).
+    every : dict
+        Factor name -> step ≥ 1: keep every step-th value of that factor, e.g. ``{"pos_x": 4}``.
+
+    Raises
+    ------
+    TypeError
+        If ``base`` does not follow the data contract, or ``every`` is not a dict.
+    ValueError
+        If ``every`` names a factor ``base`` does not have or a step that is not an integer ≥ 1,
+        or ``base`` has several observations per point.
+    """
 
     def __init__(self, base, every: dict):
         names = tuple(getattr(base, "factor_names", ()))
