@@ -43,7 +43,7 @@ and likewise each marginal log q(z_ik) with the same weights on one dimension.
   replacement against +0.014 ± 0.003 without (3,000 batches each). The weight
   matrix of Chen et al.'s released code (copied by several libraries) writes
   its entries with a stride of B instead of B + 1, so its rows do not sum to one;
-  :func:`importance_weights` is tested for that.
+  ``importance_weights`` is tested for that.
 
 Shapes: ``z``, ``mean`` and ``logvar`` are (B, d); log-variances, not variances,
 parameterise the diagonal Gaussian posteriors.

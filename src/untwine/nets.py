@@ -7,7 +7,7 @@ measurably faster (bench/train_throughput.py); the math is unchanged.
 (Locatello et al. 2019, Table 1 of its appendix; docs/reference.md): for 64×64
 images with any number of channels. ``MLPEncoder``/``MLPDecoder`` serve datasets
 whose observations are not 64×64 images (vectors, small images).
-:func:`build_encoder` and :func:`build_decoder` pick by observation shape.
+``build_encoder`` and ``build_decoder`` pick by observation shape.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Cython wrapper that checks dtype, shape and contiguity before C sees an array:
 * ``"logistic"`` (``_native_logistic``): the logistic objective of downstream_lr;
   without it the objective runs in NumPy, about half as fast, same values to rounding.
 
-Callers look kernels up through :func:`load` at call time (never a module-level
+Callers look kernels up through ``load`` at call time (never a module-level
 constant), so a test can simulate a missing kernel by monkeypatching ``load``.
 """
 

@@ -3,7 +3,7 @@
 The reference protocol's metrics draw about 3 million observations per representation, but a
 dataset whose observations are a deterministic function of the factors (dSprites, Shapes3D,
 Cars3D, ...) has only ``prod(factor_sizes)`` distinct ones (737,280 for dSprites). A
-:class:`CodeCache` encodes an observation the first time a metric asks for it, keeps its
+``CodeCache`` encodes an observation the first time a metric asks for it, keeps its
 posterior mean and variance by flat factor index, and answers every later request from memory:
 
 >>> cache = CodeCache(model.posterior(), data)              # doctest: +SKIP
@@ -14,7 +14,7 @@ flat index (a float column); ``cache.representation`` and ``cache.posterior`` ma
 indices to codes. The metrics only pass observations on to the representation, so every
 value is the one the uncached metric computes (up to the encoder's last-bit dependence on
 batch composition; see docs/metrics.md). Datasets that draw nuisance noise per observation
-(noisy-dsprites, SmallNORB's instances, ...) cannot be cached this way: :func:`cacheable`
+(noisy-dsprites, SmallNORB's instances, ...) cannot be cached this way: ``cacheable``
 says so.
 """
 

@@ -15,7 +15,7 @@ are chosen (on the full dSprites grid with one latent per factor, whose true TC 
 mixture of 10,000 subsampled posteriors gave TC −1.34 for posterior std 0.05).
 
 It lives with the metrics because it scores a trained encoder on a dataset; the minibatch
-estimators the objectives train with are in :mod:`untwine.estimators`.
+estimators the objectives train with are in ``untwine.estimators``.
 """
 
 from __future__ import annotations

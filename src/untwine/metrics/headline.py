@@ -10,7 +10,7 @@ import re
 
 __all__ = ["HEADLINES", "headline"]
 
-#: metric -> its headline keys (downstream metrics: see :func:`headline`).
+#: metric -> its headline keys (downstream metrics: see ``headline``).
 HEADLINES: dict[str, tuple[str, ...]] = {
     "beta_vae": ("eval_accuracy",),
     "factor_vae": ("eval_accuracy",),

@@ -140,7 +140,7 @@ def sample_mig_exact(representation, data, rng, *, posterior, batch_size=DEFAULT
     """Over the whole factor space when it has at most ``max_points`` elements, else a uniform subset.
 
     ``posterior(observations) -> (mean, variance)`` is required; ``representation`` is not used.
-    ``mig_exact_chen`` leaves out the factors of :data:`CHEN_LEFT_OUT` (dSprites' shape).
+    ``mig_exact_chen`` leaves out the factors of ``CHEN_LEFT_OUT`` (dSprites' shape).
     """
     sizes = tuple(int(s) for s in data.factor_sizes)
     total = int(np.prod(sizes, dtype=np.int64))

@@ -60,7 +60,7 @@ def lasso_similarity(a: np.ndarray, b: np.ndarray, alpha: float = 0.1) -> np.nda
 def spearman_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|Spearman correlation| between each latent of ``a`` (rows) and of ``b`` (columns); undefined
     correlations (a constant latent) are 0, where the reference library's NaN zeroes the whole row and
-    column in :func:`relative_strength` (see the module docstring)."""
+    column in ``relative_strength`` (see the module docstring)."""
     d = a.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = scipy.stats.spearmanr(a, b)[0]

@@ -1,7 +1,7 @@
 """Models: one VAE and objectives that differ only in their regulariser.
 
 ``OBJECTIVES`` maps each objective's name to its class (the one place names live);
-:func:`build_model` turns a :class:`ModelConfig` into ``(VAE, Objective)``.
+``build_model`` turns a ``ModelConfig`` into ``(VAE, Objective)``.
 """
 
 from __future__ import annotations
