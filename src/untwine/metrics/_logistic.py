@@ -34,6 +34,7 @@ import warnings
 
 import numpy as np
 from scipy import optimize
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import KFold
 
 from . import _native
@@ -183,8 +184,6 @@ class LogisticRegressionCVReplica:
         return self
 
     def _fit_reference(self, x, y):
-        from sklearn.linear_model import LogisticRegressionCV
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence warnings, as in the reference runs
             model = LogisticRegressionCV(Cs=self.Cs, cv=KFold(n_splits=self.n_splits), max_iter=self.max_iter,

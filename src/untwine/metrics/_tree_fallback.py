@@ -15,6 +15,7 @@ Both grow all trees of a boosting stage, one per column of the residual, and ret
 from __future__ import annotations
 
 import numpy as np
+from sklearn.ensemble._hist_gradient_boosting.grower import TreeGrower  # see SKLEARN_PRIVATE
 
 __all__ = ["FEATURE_THRESHOLD", "SKLEARN_PRIVATE", "NumpyExactStages", "BinnedStages", "exact_stage"]
 
@@ -139,8 +140,6 @@ class BinnedStages:
         self.bins_per_column = np.array(counts, dtype=np.uint32)
 
     def grow(self, residual: np.ndarray, depth: int):
-        from sklearn.ensemble._hist_gradient_boosting.grower import TreeGrower  # see SKLEARN_PRIVATE
-
         x32 = self.x32
         n, trees = residual.shape
         internal = 2**depth - 1

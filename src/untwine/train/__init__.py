@@ -29,11 +29,13 @@ import json
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .. import data as data_room
 from ..atomic import atomic_write
@@ -236,8 +238,6 @@ class _Prefetch:
     depth = 2
 
     def __init__(self, data, batch_size: int, seed: int, start: int, stop: int, sampler=None):
-        from concurrent.futures import ThreadPoolExecutor
-
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="untwine-batches")
         self._args = (data, batch_size, seed)
         self._sampler = sampler
@@ -407,7 +407,6 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
         # a file or a pipe gets a line per redraw: at most every 30 s there
         bar = tqdm(total=tc.steps, initial=start, unit="step", desc=f"{config.model.objective} on {config.dataset}",
                    dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)

@@ -11,6 +11,7 @@ train as well as fp32 (docs/training.md, "Precision").
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import torch
@@ -66,8 +67,6 @@ def cpu_model(path: str | Path = "/proc/cpuinfo") -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
-
     return platform.processor() or platform.machine()
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
+from matplotlib.patches import Rectangle
 
 from ..atomic import atomic_write
 from ..estimators import mean_latent_kl
@@ -157,6 +159,8 @@ def latent_factor_information(means: np.ndarray, factors: np.ndarray, num_bins: 
     ``gaps`` (K,) = (largest − second-largest MI) / H(factor), ``top`` and ``second`` (K,): the
     latents of the two largest, and ``mig``, the mean gap.
     """
+    # lazy: untwine data show imports this module (through untwine.viz) and never scores; the metrics room
+    # (scikit-learn) would add about 3.5 s to it (measured)
     from ..metrics import discrete_entropy, discrete_mutual_info, histogram_discretize
     from ..metrics.mig import normalized_gaps
 
@@ -197,8 +201,6 @@ def mutual_information_figure(info: dict, factor_names, kl: np.ndarray, path: Pa
     it). Rows of ``collapsed`` latents are hatched and labelled "collapsed", and a frame on one is drawn in
     orange, so that a reader does not take a collapsed latent for the one that knows most about a factor."""
     plt = pyplot()
-    from matplotlib.patches import Rectangle
-
     matrix = info["normalized"]
     d, k = matrix.shape
     latents = np.arange(d) if latents is None else np.asarray(latents)
@@ -402,8 +404,6 @@ def _detail_table(values: dict) -> str:
 def _downstream_html(downstream: dict) -> str:
     """Mean and min test accuracy over factors per training size (rows) and predictor (columns);
     every other key (train accuracies, per factor) folded."""
-    import re
-
     sizes = sorted({int(m.group(1)) for result in downstream.values() for key in result
                     if (m := re.match(r"^(\d+):", key))})
     if not sizes:
@@ -430,7 +430,7 @@ def _downstream_html(downstream: dict) -> str:
 def _metrics_html(metrics: dict, stale: tuple = (), step: int = 0) -> str:
     """One compact table: a row per metric with its headline values (untwine.metrics.headline),
     every other key folded in a <details>; downstream metrics as a training size × predictor table."""
-    from ..metrics.headline import headline
+    from ..metrics.headline import headline  # lazy, as in latent_factor_information: untwine data show
 
     if not metrics:
         return "<p>No metrics yet: run <code>untwine evaluate RUN_DIR</code>.</p>"
@@ -488,6 +488,7 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
     FileNotFoundError
         If the run has no weights yet (train it first).
     """
+    # lazy, as in latent_factor_information: untwine.runs imports the metrics room
     from ..runs import load_dataset, load_model, read_log, read_metrics, status
 
     run_dir = Path(run_dir)
