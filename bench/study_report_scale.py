@@ -43,7 +43,7 @@ def build(study_dir: Path, seeds: int) -> int:
     from untwine.run_files import manifest_json
     from untwine.study.synthetic import REFERENCE_DATASETS, REFERENCE_GRID, synthetic_table
     from untwine.study.presets import preset_text
-    from untwine.study.scoring import expected_params, metric_overrides
+    from untwine.runs import expected_params, metric_overrides
     from untwine.study.spec import parse_spec
     from untwine.study.state import SPEC_FILE
     from untwine.study.udr import udr_params

@@ -104,28 +104,19 @@ def precision_for(setting: str) -> str:
     return "bf16" if fast_bf16(torch.device("cpu")) else "fp32"
 
 
-#: the command-line options of the scripts that override the study spec's [executor] (None: not given)
-EXECUTOR_OPTIONS = ("address", "workers", "threads_per_run", "num_gpus")
-
-
 def add_executor_arguments(parser) -> None:
-    """The command-line options every experiment hands to untwine.study (read back by :func:`executor_options`)."""
-    parser.add_argument("--executor", choices=("local", "ray", "slurm"), default=None,
-                        help="untwine study executor (default: local, 1 worker with all cores)")
-    parser.add_argument("--address", default=None, help="Ray address (with --executor ray), e.g. auto")
-    parser.add_argument("--workers", type=int, default=None, help="local executor: runs at once")
-    parser.add_argument("--threads-per-run", type=int, default=None)
-    parser.add_argument("--num-gpus", type=float, default=None, help="Ray/SLURM: GPUs per run")
+    """untwine's executor options (the flags of ``untwine study run``) and ``--retry-failed``."""
+    from untwine.executor_options import add_executor_arguments as add
+
+    add(parser)
     parser.add_argument("--retry-failed", action="store_true", help="train again the runs that failed before")
 
 
 def executor_options(args) -> dict:
-    """The executor choices given on the command line, for :func:`run_study`: ``executor`` (the kind) and the
-    :data:`EXECUTOR_OPTIONS` that ``args`` has and that are not None (untwine.study ignores None overrides, so
-    leaving them out changes nothing)."""
-    options = {"executor": getattr(args, "executor", None)}
-    options.update((name, getattr(args, name, None)) for name in EXECUTOR_OPTIONS)
-    return {name: value for name, value in options.items() if value is not None}
+    """The executor choices given on the command line, for :func:`run_study` (those not given are left out)."""
+    from untwine.executor_options import executor_overrides
+
+    return executor_overrides(args)
 
 
 def spec_from_table(table: dict):

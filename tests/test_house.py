@@ -70,7 +70,7 @@ def sources():
 def test_every_module_belongs_to_a_room_or_is_a_leaf():
     for path in sources():
         r = room(module_name(path))
-        assert r is None or r in ROOMS or r in LEAVES, f"{path}: room {r!r} is not in DESIGN.md's list"
+        assert r is None or r in ROOMS or r in LEAVES, f"{path}: room {r!r} is not in docs/design.md's list"
 
 
 def circles(graph: dict) -> list[set]:
@@ -183,3 +183,64 @@ def test_each_module_imports_first(path):
         for key in [k for k in sys.modules if k == "untwine" or k.startswith("untwine.")]:
             del sys.modules[key]
         sys.modules.update(saved)
+
+
+#: what names a place outside the repository: the workspace's shared folder and the documents that lived there (their
+#: content is in docs/, in the project's own words). Spelt in pieces so that this file does not name them itself.
+OUTSIDE = ("../" + "shared", "shared" + "/seeds", "REFERENCE" + ".md", "DESIGN" + ".md")
+
+
+def _tracked_text_files():
+    import subprocess
+
+    root = PACKAGE.parent.parent
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=False)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    for name in listed.stdout.decode().split("\0"):
+        path = root / name
+        if name and path.is_file() and path.suffix in {".py", ".md", ".toml", ".txt", ".sh", ".cfg", ".yml", ".yaml",
+                                                         ".json", ".html", ".csv", ""}:
+            yield name, path
+
+
+def test_no_tracked_file_points_outside_the_repository():
+    """A clone has only the repository: a tracked file that sends its reader elsewhere is a dead end."""
+    found = [f"{name}:{number}: {line.strip()[:100]}"
+             for name, path in _tracked_text_files()
+             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+             if any(word in line for word in OUTSIDE)]
+    assert not found, "these lines name a place outside the repository:\n" + "\n".join(found)
+
+
+def test_the_outside_check_sees_a_planted_reference(tmp_path):
+    line = "see the " + "REFERENCE" + ".md of the workspace"
+    assert any(word in line for word in OUTSIDE)
+    assert not any(word in "see docs/reference.md" for word in OUTSIDE)
+
+
+def _unexplained_lazy_imports(source: str) -> list[int]:
+    """Lines of imports inside a function with no comment on their line or the line above."""
+    lines = source.splitlines()
+    found = []
+    for function in ast.walk(ast.parse(source)):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(function):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    around = lines[max(0, node.lineno - 2):node.end_lineno]
+                    if not any("#" in line for line in around):
+                        found.append(node.lineno)
+    return sorted(set(found))
+
+
+def test_imports_sit_at_the_top_unless_a_comment_says_why():
+    """A reader sees a module's dependencies at its top; a lazy import (an optional dependency, the command line's
+    start-up) says why on its line or the line above."""
+    found = [f"{path.relative_to(PACKAGE.parent)}:{line}" for path in sorted(PACKAGE.rglob("*.py"))
+             for line in _unexplained_lazy_imports(path.read_text())]
+    assert not found, "imports inside functions without a reason:\n" + "\n".join(found)
+
+
+def test_the_lazy_import_check_sees_an_unexplained_one():
+    assert _unexplained_lazy_imports("def f():\n    import json\n    return json\n") == [2]
+    assert _unexplained_lazy_imports("def f():\n    import ray  # optional: the [ray] extra\n") == []

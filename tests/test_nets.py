@@ -1,4 +1,4 @@
-"""The reference networks: shapes, layer sizes of REFERENCE.md, any channel count."""
+"""The reference networks: shapes, layer sizes of docs/reference.md, any channel count."""
 
 import pytest
 import torch

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from tests.helpers.tiny import TinySquares, tiny_config
+import untwine.config
 from untwine import runs
 from untwine.cli import main
 from untwine.run_files import read_manifest
@@ -239,7 +240,7 @@ def test_the_readme_continue_commands_work(tmp_path):
 
 def test_untwine_run_continues_its_own_run(tmp_path, monkeypatch):
     out = str(tmp_path / "quick")
-    monkeypatch.setattr(runs, "QUICK", {**runs.QUICK, "steps": 2})
+    monkeypatch.setattr(untwine.config, "QUICK", {**untwine.config.QUICK, "steps": 2})
     assert main(["run", "--out", out, "--batch-size", "8", "--quiet"]) == 0
     assert main(["run", "--out", out, "--steps", "3", "--quiet"]) == 0
     assert runs.status(out).step == 3 and runs.status(out).metrics == ("mig",)

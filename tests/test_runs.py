@@ -144,7 +144,7 @@ def test_runs_status_and_a_study_agree_on_stored_scores(trained, tmp_path, store
     import shutil
 
     from untwine.run_files import read_manifest
-    from untwine.study.scoring import expected_params, missing_scores
+    from untwine.runs import expected_params, missing_scores
 
     run = tmp_path / "r"
     shutil.copytree(trained, run)

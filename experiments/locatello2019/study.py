@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 import time
-from html import unescape
 from pathlib import Path
 
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common
@@ -30,15 +28,6 @@ from _common import cpu_model, now  # noqa: E402
 
 HERE = Path(__file__).parent
 PRESET = {"cpu": "laptop", "paper": "unsupervised_study_v1"}
-
-
-def summary_lines(page: Path) -> list[str]:
-    """The bullet points of the report's summary, as plain text."""
-    html = page.read_text()
-    start = html.find("<h2")
-    block = html[start:html.find("</ul>", start)]
-    return [re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", "", item))).strip()
-            for item in re.findall(r"<li>(.*?)</li>", block, flags=re.S)]
 
 
 def main() -> None:
@@ -67,8 +56,8 @@ def main() -> None:
     for path in sorted((study_dir / "analysis").iterdir()):
         if path.suffix in (".csv", ".png"):
             shutil.copy2(path, target / path.name)
-    lines = summary_lines(page)
-    (target / "findings.txt").write_text("\n".join(lines) + "\n")
+    lines = (study_dir / "analysis" / "findings.txt").read_text().splitlines()  # the report's summary, as text
+    shutil.copy2(study_dir / "analysis" / "findings.txt", target / "findings.txt")
     # the study directory is a path of this machine: the record names it STUDY_DIR
     argv = ["STUDY_DIR" if args.study_dir is not None and a == str(args.study_dir) else a for a in sys.argv[1:]]
     info = {"command": " ".join(["python", "experiments/locatello2019/study.py", *argv]),

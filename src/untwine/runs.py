@@ -7,7 +7,9 @@ A run directory (file names in :mod:`untwine.run_files`) is written by
 - :func:`load_dataset` — a dataset by name, or a perturbed dataset from its ``*.json``
   description (whose encoder is a run of its own);
 - :func:`train_run` — :func:`untwine.train.train` with the dataset resolved as above;
-- :func:`evaluate_run` — score the model, merge the scores into ``metrics.json``;
+- :func:`score_run` — score the model's mean and sampled representations (what is not
+  scored yet, or everything again), into ``metrics.json`` and ``metrics-sampled.json``;
+  :func:`evaluate_run` — score the mean representation again;
 - :func:`read_log` — ``log.csv`` as a DataFrame;
 - :func:`status` — missing, partial (at which step), trained, or scored (which metrics).
 
@@ -18,51 +20,66 @@ RunStatus(state='scored', step=4000, steps=4000, metrics=('mig',))
 
 from __future__ import annotations
 
+import inspect
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import pandas as pd
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
 from . import data as data_room
-from .config import RunConfig
+from .config import QUICK, RunConfig, quick_config  # noqa: F401 (QUICK, quick_config re-exported)
+from .data import perturb
+from .data.perturb import from_description, read_description
+from .metrics import evaluate, expand_metric_names, metric_parameters, required_inputs
+from .metrics.cache import CodeCache, cacheable
 from .run_files import RunFiles, is_current, read_manifest, read_scores, sha256, store_scores
+from .models import OBJECTIVES
+from .train import make_model, resolve_device, train
 
 __all__ = ["QUICK", "quick_config", "RunFiles", "RunStatus", "check_config", "load_model", "load_dataset",
-           "observation_shape", "train_run", "evaluate_run", "perturb_run", "read_log", "read_metrics", "status"]
-
-#: The quick preset of ``untwine run``: a first model in minutes on a 2-core laptop (β-TCVAE, β = 20, 6,000 steps of
-#: batch 64 at lr 1e-3), the best of the candidates tried on seeds 1-2; on fresh seeds about one in six comes out
-#: entangled in either precision (docs/training.md, "The quick preset", has every run and what to expect).
-#: ``untwine train`` keeps the reference set-up (docs/reference.md).
-QUICK = {"steps": 6000, "lr": 1e-3, "model": "beta-tcvae", "params": {"beta": 20.0}, "out": "runs/quick"}
-
-
-def quick_config(seed: int = 0) -> RunConfig:
-    """The RunConfig of ``untwine run``'s defaults (the quick preset, :data:`QUICK`), with ``seed``."""
-    config = RunConfig()
-    config.train.steps = QUICK["steps"]
-    config.train.lr = QUICK["lr"]
-    config.train.checkpoint_every = 500
-    config.train.seed = seed
-    config.model.objective = QUICK["model"]
-    config.model.params = dict(QUICK["params"])
-    return config
-
+           "observation_shape", "train_run", "score_run", "evaluate_run", "missing_scores", "expected_params",
+           "metric_overrides", "stored_scores", "unscored", "sampled_representation", "SAMPLED_STREAM",
+           "perturb_run", "read_log", "read_metrics", "status"]
 
 def _is_description(name) -> bool:
     return str(name).endswith(".json")
 
 
 def load_dataset(name: str | Path, options: dict | None = None):
-    """The dataset ``name`` with ``options`` (see ``untwine data list``), or the perturbed dataset
-    described by a ``*.json`` file (written by ``untwine perturb``); the run whose encoder
-    computes the perturbation is loaded from its own run directory."""
+    """A dataset by name, or a perturbed dataset from its description.
+
+    Parameters
+    ----------
+    name
+        A registered dataset (``untwine data list``), or a ``*.json`` description written by
+        ``untwine perturb`` (the run whose encoder computes the perturbation is loaded from its own
+        run directory).
+    options
+        The dataset's options (none for a description).
+
+    Returns
+    -------
+    GroundTruthData
+        The dataset.
+
+    Raises
+    ------
+    ValueError
+        An unknown name or option, or options given with a description.
+    FileNotFoundError
+        A dataset whose files are missing (the message says where to put them).
+    """
     options = dict(options or {})
     if not _is_description(name):
         return data_room.get(name, **options)
     if options:
         raise ValueError(f"a perturbed-dataset description takes no options, got {sorted(options)}")
-    from .data.perturb import from_description, read_description
 
     description = read_description(name)
     posterior = None
@@ -76,32 +93,68 @@ def load_dataset(name: str | Path, options: dict | None = None):
 
 
 def check_config(config: RunConfig) -> RunConfig:
-    """Validate a run config before anything is written or trained: its settings (``RunConfig.validate``) and its
-    metric names. Raises a ValueError naming the problem; returns the config."""
-    from .metrics import expand_metric_names
+    """Validate a run config before anything is written or trained.
 
+    Parameters
+    ----------
+    config
+        The config: its settings (:meth:`RunConfig.validate`) and its metric names are checked.
+
+    Returns
+    -------
+    RunConfig
+        ``config`` itself.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting or metric at fault.
+    """
     config.validate()
     expand_metric_names(config.evaluate.metrics)
     return config
 
 
 def observation_shape(config: RunConfig) -> tuple[int, ...]:
-    """The observation shape of a config's dataset (read from a perturbed dataset's description, so that no
-    encoder is loaded for it)."""
-    if _is_description(config.dataset):
-        from .data.perturb import read_description
+    """The observation shape of a config's dataset.
 
+    Parameters
+    ----------
+    config
+        A run config; a perturbed dataset's shape is read from its description, so that no encoder is loaded.
+
+    Returns
+    -------
+    tuple of int
+        The shape of one observation, e.g. ``(1, 64, 64)``.
+    """
+    if _is_description(config.dataset):
         return tuple(read_description(config.dataset)["observation_shape"])
     return tuple(data_room.get(config.dataset, **config.dataset_options).observation_shape)
 
 
 def load_model(run_dir: str | Path, device: str = "cpu"):
-    """``(model, config)``: the trained model of a run directory (weights from model.safetensors), in eval mode."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    """The trained model of a run directory, in eval mode.
 
-    from .train import make_model, resolve_device
+    Parameters
+    ----------
+    run_dir
+        A run directory with ``config.toml`` and ``model.safetensors``.
+    device
+        Where to put the model.
 
+    Returns
+    -------
+    tuple
+        ``(model, config)``: the model with the weights of ``model.safetensors``, and its :class:`RunConfig`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No config or no weights in ``run_dir`` (the run was never trained to a checkpoint).
+    ValueError
+        Weights that do not load (a corrupt or truncated file).
+    """
     files = RunFiles(run_dir)
     config = RunConfig.from_toml(files.config)
     if not files.weights.is_file():
@@ -120,21 +173,56 @@ def load_model(run_dir: str | Path, device: str = "cpu"):
 
 
 def train_run(config: RunConfig, out: str | Path, *, progress: bool = True) -> Path:
-    """Train ``config`` into ``out`` (continuing it if it holds state), resolving the dataset with
-    :func:`load_dataset` so that perturbed-dataset descriptions work too. Returns the run directory."""
-    from .train import train
+    """Train a run, continuing it from its checkpoint if ``out`` holds one.
 
+    Parameters
+    ----------
+    config
+        The run's config; its dataset is resolved with :func:`load_dataset`, so a perturbed dataset's
+        description works too.
+    out
+        The run directory.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    Path
+        The run directory.
+    """
     return train(config, out, progress=progress, data=load_dataset(config.dataset, config.dataset_options))
 
 
 def perturb_run(run_dir: str | Path, epsilon: float, *, kind: str = "pattern", seed: int = 0,
                 num_points: int = 10_000, clip: bool = False, rescale: bool = False):
-    """The perturbed dataset of seed 002 built from a trained run: its dataset, perturbed along the run's
-    least-noisy latent (``kind="pattern"``) or with uniform noise (``kind="uniform"``); ``clip`` or ``rescale``
-    bring it back to [0, 1] (:mod:`untwine.data.perturb`). ``.save(path)`` writes its description, which
-    :func:`load_dataset` (and ``untwine train --dataset FILE.json``) reads back."""
-    from .data import perturb
+    """The perturbed dataset of seed 002, built from a trained run (:mod:`untwine.data.perturb`).
 
+    Parameters
+    ----------
+    run_dir
+        A trained run directory: its dataset is perturbed.
+    epsilon
+        The size of the perturbation.
+    kind
+        ``"pattern"``: along the run's least-noisy latent; ``"uniform"``: uniform pixel noise.
+    seed
+        The perturbation's seed.
+    num_points
+        Observations encoded to find the least-noisy latent.
+    clip, rescale
+        Bring the perturbed images back to [0, 1] by clipping or by rescaling.
+
+    Returns
+    -------
+    PerturbedDataset
+        The dataset; ``.save(path)`` writes its description, which :func:`load_dataset` (and
+        ``untwine train --dataset FILE.json``) reads back.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``run_dir`` is not a run directory.
+    """
     run_dir = Path(run_dir).resolve()
     if not RunFiles(run_dir).config.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.toml): give the directory of a "
@@ -146,54 +234,235 @@ def perturb_run(run_dir: str | Path, epsilon: float, *, kind: str = "pattern", s
 
 
 def read_log(run_dir: str | Path):
-    """``log.csv`` as a pandas DataFrame (FileNotFoundError when there is none)."""
-    import pandas as pd
+    """A run's training log.
 
+    Parameters
+    ----------
+    run_dir
+        A run directory.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``log.csv``, one row per logged step.
+
+    Raises
+    ------
+    FileNotFoundError
+        The run has no log yet.
+    """
     return pd.read_csv(RunFiles(run_dir).log)
 
 
 def read_metrics(run_dir: str | Path) -> dict:
-    """``metrics.json`` as a dict (empty when there is none); a ValueError names a file that does not parse."""
+    """A run's scores of its mean representation.
+
+    Parameters
+    ----------
+    run_dir
+        A run directory.
+
+    Returns
+    -------
+    dict
+        ``metrics.json`` (empty when there is none): metric -> its result.
+
+    Raises
+    ------
+    ValueError
+        Naming a file that does not parse.
+    """
     return read_scores(run_dir, "mean")
+
+
+#: the stream of the sampled representation's noise, next to the metric's own seed
+SAMPLED_STREAM = 1
+
+
+def sampled_representation(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                           rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    """Observations -> one z ~ N(mean, variance) per observation, the noise drawn from ``rng``."""
+    def representation(observations: np.ndarray) -> np.ndarray:
+        mean, variance = posterior(observations)
+        noise = rng.standard_normal(mean.shape)
+        return (mean + np.sqrt(variance) * noise).astype(np.float32)
+
+    return representation
+
+
+def expected_params(name: str, overrides: dict, fast: bool) -> dict:
+    """The ``params`` that :func:`untwine.metrics.evaluate` records for metric ``name`` with these overrides."""
+    defaults = metric_parameters(name)
+    params = {k: v for k, v in defaults.items() if v is not inspect.Parameter.empty}
+    params.update({k: v for k, v in overrides.items() if not callable(v)})
+    if "fast" in defaults:
+        params["fast"] = bool(fast)
+    return json.loads(json.dumps(params, default=list))
+
+
+def metric_overrides(name: str, params: dict) -> dict:
+    """The overrides of ``params`` (a study's ``[metrics] params``) that reach metric ``name``: the shared scalars
+    it takes, and its own table."""
+    valid = metric_parameters(name)
+    out = {k: v for k, v in params.items() if not isinstance(v, dict) and k in valid}
+    out.update(params.get(name, {}))
+    return out
+
+
+def stored_scores(run_dir: str | Path, representations) -> dict:
+    """representation -> its stored scores; a scores file that does not parse counts as empty (scoring sets it
+    aside and scores again)."""
+    stored = {}
+    for representation in representations:
+        try:
+            stored[representation] = read_scores(run_dir, representation)
+        except ValueError:
+            stored[representation] = {}
+    return stored
+
+
+def unscored(stored: dict, representations, wanted: dict, seed: int, weights_sha256: str | None) -> list:
+    """(representation, metric) pairs of ``wanted`` (metric -> the params it must have been scored with) that
+    ``stored`` (:func:`stored_scores`) holds no current score for (:func:`untwine.run_files.is_current`)."""
+    return [(representation, name) for representation in representations for name, params in wanted.items()
+            if not is_current(stored[representation].get(name), weights_sha256, seed, params)]
+
+
+def _committed_weights(files: RunFiles, manifest) -> str | None:
+    """The SHA-256 of the run's committed weights: the checkpoint manifest's, else the weights file's own."""
+    if manifest is not None and manifest.weights_sha256:
+        return manifest.weights_sha256
+    return sha256(files.weights) if files.weights.is_file() else None
+
+
+def missing_scores(run_dir: str | Path, representations, names, seed: int, params: dict, fast: bool,
+                   weights_sha256: str | None = None) -> list[tuple[str, str]]:
+    """(representation, metric) pairs not yet scored on the run's current weights with this seed and these
+    parameters."""
+    if weights_sha256 is None:
+        weights_sha256 = _committed_weights(RunFiles(run_dir), read_manifest(run_dir))
+    wanted = {name: expected_params(name, metric_overrides(name, params), fast) for name in names}
+    return unscored(stored_scores(run_dir, representations), representations, wanted, seed, weights_sha256)
+
+
+def score_run(run_dir: str | Path, representations=("mean", "sampled"), metrics=None, seed: int | None = None,
+              fast: bool = False, params: dict | None = None, *, rescore: bool = False,
+              progress: bool | Callable[[str], None] | None = None, model=None, data=None,
+              cache: bool = True) -> dict:
+    """Score a run on each of its ``representations`` and store each result as soon as it is computed.
+
+    The one scoring path of untwine: ``untwine evaluate``, :func:`evaluate_run` and a study's workers all come
+    here. Representations: ``mean``, the posterior means μ(x) (scores in ``metrics.json``); ``sampled``, one
+    draw z ~ N(μ(x), σ²(x)) per observation, as Locatello et al. (2019, §5.1) score it (scores in
+    ``metrics-sampled.json``); the noise comes from a generator seeded with ``(seed, SAMPLED_STREAM)``, a fresh
+    one per metric, so a metric's value depends neither on the other metrics asked for nor on their order. An
+    objective whose code is deterministic (the autoencoder) has no posterior noise: its sampled representation
+    is its mean.
+
+    Parameters
+    ----------
+    run_dir
+        A trained run directory.
+    representations
+        ``"mean"``, ``"sampled"`` or both.
+    metrics
+        Metric names (or ``"all"``); default the run config's ``[evaluate] metrics``.
+    seed
+        The metrics' seed; default the run config's ``[evaluate] seed``.
+    fast
+        The metrics' fast presets.
+    params
+        Overrides as a study's ``[metrics] params`` table gives them (shared scalars, a table per metric).
+    rescore
+        Score every metric asked for again; by default a metric whose stored result already scores the run's
+        current weights with this seed and these parameters is kept, not redone.
+    progress
+        True (lines on stderr) or a callable taking each line of the metrics' progress.
+    model, data
+        The loaded model and dataset, when the caller has them (default: read from the run directory).
+    cache
+        For a dataset whose observations are a function of its factors, every metric and both representations
+        share one :class:`untwine.metrics.cache.CodeCache`, so each distinct observation is encoded at most once.
+
+    Returns
+    -------
+    dict
+        ``{representation: {metric: result}}`` of what was computed now; each result carries the ``step`` and
+        ``weights_sha256`` of the weights it scored.
+    """
+    params = dict(params or {})
+    files = RunFiles(run_dir)
+    if model is None:
+        model, config = load_model(run_dir)
+    else:
+        config = RunConfig.from_toml(files.config)
+    names = expand_metric_names(metrics or list(config.evaluate.metrics))
+    seed = config.evaluate.seed if seed is None else seed
+    manifest = read_manifest(files.root)
+    weights = _committed_weights(files, manifest)
+    if rescore:
+        todo = [(representation, name) for representation in representations for name in names]
+    else:
+        todo = missing_scores(run_dir, representations, names, seed, params, fast, weights)
+    if not todo:
+        return {}
+    if data is None:
+        data = load_dataset(config.dataset, config.dataset_options)
+    if progress is True:
+        def progress(line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
+    deterministic = getattr(OBJECTIVES.get(config.model.objective), "deterministic", False)
+    stamp = {"step": manifest.step if manifest is not None else None, "weights_sha256": weights}
+    posterior, mean = model.posterior(), model.representation()
+    if cache and cacheable(data):
+        codes = CodeCache(posterior, data)
+        posterior, mean, data = codes.posterior, codes.representation, codes.data
+    done: dict = {}
+    for representation, name in todo:
+        overrides = metric_overrides(name, params)
+        if "posterior" in required_inputs(name):
+            overrides["posterior"] = posterior
+        if representation == "mean" or deterministic:
+            function = mean
+        else:
+            function = sampled_representation(posterior, np.random.default_rng([seed, SAMPLED_STREAM]))
+        result = evaluate(function, data, metrics=[name], seed=seed, fast=fast, progress=progress or None,
+                          **overrides)[name]
+        result = {**result, **stamp}
+        store_scores(run_dir, representation, {name: result})
+        done.setdefault(representation, {})[name] = result
+    return done
 
 
 def evaluate_run(run_dir: str | Path, metrics: list[str] | str | None = None, seed: int | None = None,
                  fast: bool = False, progress: bool | Callable[[str], None] | None = None, cache: bool = True
                  ) -> dict:
-    """Score a run's model and merge the scores into its ``metrics.json`` (written atomically).
+    """Score a run's mean representation with every metric asked for, again, and merge the scores into its
+    ``metrics.json`` (each written atomically as it is computed): :func:`score_run` with ``rescore=True``.
 
-    ``metrics``: names (or ``"all"``); default the run config's ``[evaluate] metrics``. ``seed``:
-    default the config's ``[evaluate] seed``. ``fast``: the metrics' fast presets. Metrics that need
-    the posterior (``mig_exact``, ``active_units``) get it from the model. ``cache``: for a dataset whose
-    observations are a function of its factors, encode each distinct observation at most once, shared by
-    all metrics (:class:`untwine.metrics.cache.CodeCache`). Returns the new scores.
+    Parameters
+    ----------
+    run_dir
+        A trained run directory.
+    metrics
+        Metric names (or ``"all"``); default the run config's ``[evaluate] metrics``.
+    seed
+        The metrics' seed; default the run config's ``[evaluate] seed``.
+    fast
+        The metrics' fast presets.
+    progress
+        True (lines on stderr) or a callable taking each line of the metrics' progress.
+    cache
+        Encode each distinct observation at most once, shared by all metrics (for a dataset whose observations
+        are a function of its factors; :class:`untwine.metrics.cache.CodeCache`).
+
+    Returns
+    -------
+    dict
+        ``{metric: result}``, the new scores.
     """
-    from .metrics import evaluate, expand_metric_names, required_inputs
-    from .metrics.cache import CodeCache, cacheable
-
-    model, config = load_model(run_dir)
-    names = expand_metric_names(metrics or list(config.evaluate.metrics))
-    data = load_dataset(config.dataset, config.dataset_options)
-    seed = config.evaluate.seed if seed is None else seed
-    if cache and cacheable(data):
-        codes = CodeCache(model.posterior(), data)
-        representation, posterior, data = codes.representation, codes.posterior, codes.data
-    else:
-        representation, posterior = model.representation(), model.posterior()
-    extra = {}
-    if any("posterior" in required_inputs(name) for name in names):
-        extra["posterior"] = posterior
-    if progress is True:
-        def progress(line: str) -> None:
-            print(line, file=sys.stderr, flush=True)
-    files = RunFiles(run_dir)
-    manifest = read_manifest(files.root)
-    scored = {"step": manifest.step if manifest is not None else None, "weights_sha256": sha256(files.weights)}
-    results = evaluate(representation, data, metrics=names, seed=seed, fast=fast, progress=progress or None,
-                       **extra)
-    results = {name: {**result, **scored} for name, result in results.items()}
-    store_scores(run_dir, "mean", results)
-    return results
+    return score_run(run_dir, ("mean",), metrics, seed, fast, rescore=True, progress=progress,
+                     cache=cache).get("mean", {})
 
 
 @dataclass(frozen=True)
@@ -201,7 +470,6 @@ class RunStatus:
     """Where a run stands: ``state`` is ``missing`` (no run there), ``partial`` (trained to ``step`` of
     ``steps``), ``trained`` or ``scored`` (``metrics`` lists the metrics in metrics.json that score the current
     weights; ``stale`` those that scored earlier weights and need ``untwine evaluate`` again)."""
-
     state: str
     step: int = 0
     steps: int = 0
@@ -210,7 +478,18 @@ class RunStatus:
 
 
 def status(run_dir: str | Path) -> RunStatus:
-    """The :class:`RunStatus` of a run directory, read from its files (nothing is loaded into torch)."""
+    """Where a run stands, read from its files (nothing is loaded into torch).
+
+    Parameters
+    ----------
+    run_dir
+        A run directory (it need not exist).
+
+    Returns
+    -------
+    RunStatus
+        Missing, partial (at which step), trained, or scored (which metrics score the current weights).
+    """
     files = RunFiles(run_dir)
     if not files.config.is_file():
         return RunStatus("missing")

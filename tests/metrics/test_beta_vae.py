@@ -2,7 +2,7 @@
 
 * identity, duplicated, missing-a-factor: the fixed factor's code difference is
   exactly 0 (missing: the *absence* of a zero identifies it), accuracy ~ 1.
-* rotated: the score saturates near 1 even for a rotated code (REFERENCE.md);
+* rotated: the score saturates near 1 even for a rotated code (docs/reference.md);
   with the small samples and groups of this test, > 0.8.
 * pure noise (codes independent of the observation): chance, 1/K.
 """

@@ -8,7 +8,7 @@ import pytest
 
 from untwine import runs
 from untwine.config import RunConfig
-from untwine.study.scoring import score_run
+from untwine.runs import score_run
 from untwine.train import train
 
 PARAMS = {"num_train": 400, "num_test": 200}

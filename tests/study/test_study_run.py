@@ -16,7 +16,7 @@ from untwine.cli import main as untwine_main
 from untwine.runs import load_model, read_log
 from untwine.study import COLUMNS, StudyChanged, StudyFailed, collect, run, status, table_columns
 from untwine.study.results import training_summary
-from untwine.study.scoring import SAMPLED_STREAM, sampled_representation
+from untwine.runs import SAMPLED_STREAM, sampled_representation
 
 IN_PROCESS = "workers = 0\nthreads_per_run = 1"
 
@@ -310,7 +310,7 @@ def test_training_summary_known_answers(tmp_path):
 def test_study_udr_gives_each_run_its_own_score(tmp_path, monkeypatch):
     """The study stores each run's own UDR score. sample_udr is replaced by one that scores each model by a number
     of its own (its posterior mean's sum on a fixed input), so that a score stored under another run shows."""
-    import untwine.metrics
+    import untwine.study.udr
 
     x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2)
 
@@ -320,7 +320,7 @@ def test_study_udr_gives_each_run_its_own_score(tmp_path, monkeypatch):
     def fake_udr(posteriors, data, seed=0, **kwargs):
         return {"model_scores": [own_number(p) for p in posteriors]}
 
-    monkeypatch.setattr(untwine.metrics, "sample_udr", fake_udr)
+    monkeypatch.setattr(untwine.study.udr, "sample_udr", fake_udr)
     spec = small(tmp_path, seeds="3", values="[1]", steps=60, tcvae=False, executor="workers = 0")
     out = tmp_path / "study"
     run(spec, out, progress=False, echo=None)

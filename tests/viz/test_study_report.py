@@ -58,6 +58,10 @@ def test_summary_is_computed_from_the_numbers(page):
     assert f"{100 * variance['seed'].mean():.1f}%" in summary
     assert summary.count("<li>") == len(A.ANALYSES)
     assert "How to read:" in text and text.count("How to read:") == len(A.ANALYSES)
+    findings = (out / "analysis" / "findings.txt").read_text().splitlines()  # the summary as text, for scripts
+    assert len(findings) == len(A.ANALYSES)
+    assert [line.split(": ", 1)[0] for line in findings] == [TITLES.get(name, name) for name in A.ANALYSES]
+    assert f"{100 * rate:.1f}%" in "\n".join(findings)
 
 
 def test_different_tables_give_different_summaries(tmp_path):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 
+from ..models import OBJECTIVES
+
 
 def cmd_models(args) -> int:
-    from ..models import OBJECTIVES
 
     for name, cls in OBJECTIVES.items():
         params = ", ".join(f"{k}={v!r}" for k, v in cls.hyperparameters().items()) or "(no hyperparameters)"
@@ -16,7 +17,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_metrics(args) -> int:
-    from ..metrics import METRICS, metric_parameters
+    from ..metrics import METRICS, metric_parameters  # lazy: start-up (untwine/cli/runs.py)
 
     for name in METRICS:
         params = ", ".join(f"{k}={v!r}" if v is not inspect.Parameter.empty else f"{k} (required)"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data import catalog, data_dir
+
 
 def cmd_data_list(args) -> int:
-    from ..data import catalog, data_dir
-
     print(f"data directory: {data_dir()}  (set UNTWINE_DATA to change it; nothing is ever downloaded)")
     for entry in catalog():
         if entry["kind"] == "procedural" and not entry["files"]:
@@ -27,8 +27,8 @@ def cmd_data_list(args) -> int:
 
 
 def cmd_data_show(args) -> int:
-    from ..runs import load_dataset
-    from ..viz.datasets import show_dataset
+    from ..runs import load_dataset  # lazy: start-up (untwine/cli/runs.py)
+    from ..viz.datasets import show_dataset  # lazy: start-up (untwine/cli/runs.py)
 
     data = load_dataset(args.name)
     path = show_dataset(data, args.out, seed=args.seed, num_samples=args.samples)
@@ -37,7 +37,7 @@ def cmd_data_show(args) -> int:
 
 
 def cmd_perturb(args) -> int:
-    from ..runs import perturb_run
+    from ..runs import perturb_run  # lazy: start-up (untwine/cli/runs.py)
 
     run_dir = Path(args.run_dir)
     perturbed = perturb_run(run_dir, args.epsilon, kind=args.kind, seed=args.seed, num_points=args.points,

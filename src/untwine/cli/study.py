@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..executor_options import add_executor_arguments, executor_overrides
+
 EPILOG = """\
 examples:
   untwine study presets                              # the specs shipped with untwine
@@ -20,8 +22,8 @@ examples:
 
 
 def cmd_presets(args) -> int:
-    from ..study.presets import PRESETS
-    from ..study.spec import load_spec
+    from ..study.presets import PRESETS  # lazy: start-up (untwine/cli/runs.py)
+    from ..study.spec import load_spec  # lazy: start-up (untwine/cli/runs.py)
 
     for name in PRESETS:
         spec = load_spec(name)
@@ -30,14 +32,14 @@ def cmd_presets(args) -> int:
 
 
 def cmd_init(args) -> int:
-    from ..study.presets import preset_text
+    from ..study.presets import preset_text  # lazy: start-up (untwine/cli/runs.py)
 
     sys.stdout.write(preset_text(args.name))
     return 0
 
 
 def cmd_plan(args) -> int:
-    from ..study import plan
+    from ..study import plan  # lazy: start-up (untwine/cli/runs.py)
 
     result = plan(args.spec, measure=not args.no_measure, workers=args.workers, threads_per_run=args.threads_per_run)
     print(result.summary())
@@ -48,8 +50,8 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from ..study import StudyFailed, load_spec, run
-    from ..study.state import SPEC_FILE
+    from ..study import StudyFailed, load_spec, run  # lazy: start-up (untwine/cli/runs.py)
+    from ..study.state import SPEC_FILE  # lazy: start-up (untwine/cli/runs.py)
 
     source = args.spec
     if source is None:
@@ -58,10 +60,9 @@ def cmd_run(args) -> int:
             raise FileNotFoundError(f"no spec given and {args.out} holds no study ({SPEC_FILE} missing): "
                                     f"untwine study run SPEC --out {args.out}")
     spec = load_spec(source)
-    options = {"workers": args.workers, "threads_per_run": args.threads_per_run, "address": args.address}
     try:
-        run(spec, args.out, executor=args.executor, retry_failed=args.retry_failed, progress=not args.quiet,
-            echo=print, **options)
+        run(spec, args.out, retry_failed=args.retry_failed, progress=not args.quiet, echo=print,
+            **executor_overrides(args))
     except StudyFailed as error:
         print(f"untwine: error: {error}", file=sys.stderr)
         return 1
@@ -69,7 +70,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from ..study import status
+    from ..study import status  # lazy: start-up (untwine/cli/runs.py)
 
     result = status(args.study_dir)
     print(result.table())
@@ -77,7 +78,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from ..study import collect
+    from ..study import collect  # lazy: start-up (untwine/cli/runs.py)
 
     table = collect(args.study_dir)
     runs = table["path"].nunique() if len(table) else 0
@@ -90,16 +91,16 @@ def cmd_collect(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from ..study import collect
+    from ..study import collect  # lazy: start-up (untwine/cli/runs.py)
 
     try:
-        from ..viz.study_report import write_study_report
+        from ..viz.study_report import write_study_report  # lazy: start-up (untwine/cli/runs.py)
     except ImportError as error:
         print(f"untwine: error: the study report is not available in this installation ({error}); "
               f"untwine study collect {args.study_dir} writes the results table", file=sys.stderr)
         return 2
-    from ..study import status
-    from ..study.state import stored_spec
+    from ..study import status  # lazy: start-up (untwine/cli/runs.py)
+    from ..study.state import stored_spec  # lazy: start-up (untwine/cli/runs.py)
 
     table = collect(args.study_dir)
     out = Path(args.out) if args.out else Path(args.study_dir)
@@ -140,10 +141,7 @@ def add_commands(sub) -> None:
                                           "more than added runs is refused.")
     run.add_argument("spec", nargs="?", help="a spec file or a preset name (default: the study's own study.toml)")
     run.add_argument("--out", required=True, help="the study directory")
-    run.add_argument("--executor", choices=("local", "ray", "slurm"), help="default: the spec's [executor] kind")
-    run.add_argument("--workers", type=int, help="local: runs at once (0: in this process)")
-    run.add_argument("--threads-per-run", type=int, help="threads (Ray: CPUs) per run")
-    run.add_argument("--address", help="ray: the cluster (auto, host:port); default: a local instance")
+    add_executor_arguments(run)  # --executor, --workers, --threads-per-run, --address, --num-gpus
     run.add_argument("--retry-failed", action="store_true", help="run the failed runs again")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)

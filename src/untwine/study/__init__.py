@@ -15,15 +15,18 @@ The run directories are the only state: a killed study, run again, skips scored 
 continues partial ones from their checkpoints and retries failed ones only when asked.
 """
 
-from .executors import Executor, LocalExecutor, RayExecutor, SlurmExecutor
+from ..executor_options import add_executor_arguments, executor_overrides
+from .executors import Executor, LocalExecutor, RayExecutor, SlurmExecutor, make_executor
 from .plan import Plan, plan
 from .presets import PRESETS
 from .results import COLUMNS, collect, table_columns, training_summary
 from .runner import StudyChanged, StudyFailed, run
 from .spec import PlannedRun, SpecError, StudySpec, load_spec, parse_spec
 from .state import RunState, StudyStatus, status, stored_spec
+from .tasks import Outcome, RunTask, UDRTask
 
 __all__ = ["load_spec", "parse_spec", "plan", "run", "status", "stored_spec", "collect", "training_summary", "COLUMNS",
            "table_columns", "PRESETS",
            "StudySpec", "PlannedRun", "Plan", "RunState", "StudyStatus", "SpecError", "StudyChanged", "StudyFailed",
-           "Executor", "LocalExecutor", "RayExecutor", "SlurmExecutor"]
+           "Executor", "LocalExecutor", "RayExecutor", "SlurmExecutor", "make_executor", "add_executor_arguments",
+           "executor_overrides", "RunTask", "UDRTask", "Outcome"]

@@ -19,6 +19,8 @@ import shutil
 import warnings
 from pathlib import Path
 
+import pandas as pd
+
 from ..atomic import replace_directory
 from ..run_files import EVENTS, SCORE_FILES, read_scores
 
@@ -69,15 +71,13 @@ def write_events(run_dir: str | Path, hparams: dict) -> Path | None:
     if not log.is_file():
         return None
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # optional: the [study] extra
     except ImportError:
         if not _warned:
             warnings.warn('TensorBoard events are not written: the tensorboard package is missing (pip install '
                           '"untwine[study]")', RuntimeWarning, stacklevel=2)
             _warned = True
         return None
-    import pandas as pd
-
     for leftover in run_dir.glob(f".{EVENTS_DIR}-*"):
         shutil.rmtree(leftover, ignore_errors=True)
     rows = pd.read_csv(log)

@@ -1,6 +1,8 @@
-"""Executors: where the tasks of a study run. Each takes plain-data tasks
-(:mod:`.worker`) and hands back their outcomes as they finish; none keeps state that
-matters: the run directories are the record, so any of them may be killed at any moment.
+"""Executors: where the tasks of a study run. Each takes task records (:mod:`.tasks`) and
+hands back their :class:`~.tasks.Outcome` as they finish; none keeps state that matters:
+the run directories are the record, so any of them may be killed at any moment. Every
+executor is built from the one record of its options, the spec's
+:class:`~.spec.ExecutorSpec` (:func:`make_executor`).
 
 - :class:`LocalExecutor` (default): ``workers`` processes on this machine, each running one
   run at a time with ``threads_per_run`` threads. A worker that dies (SIGKILL, the OOM
@@ -17,15 +19,25 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
+from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "SlurmExecutor", "make_executor", "default_threads"]
+import torch
 
+from ..executor_options import EXECUTOR_KINDS
+from .spec import ExecutorSpec
+from .tasks import Outcome, Task, with_threads, worker_died
+from .worker import execute
+
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "SlurmExecutor", "make_executor", "default_threads",
+           "kill_descendants"]
 
 def default_threads(workers: int) -> int:
     """Threads per run when not given: the machine's cores shared by the workers."""
@@ -41,10 +53,10 @@ class Executor:
     def start(self) -> None:
         """Acquire what the executor needs (processes, a Ray connection, a submitit folder)."""
 
-    def submit(self, tasks: list[dict]) -> None:
+    def submit(self, tasks: list[Task]) -> None:
         raise NotImplementedError
 
-    def wait(self, timeout: float) -> list[tuple[dict, dict]]:
+    def wait(self, timeout: float) -> list[tuple[Task, Outcome]]:
         """(task, outcome) pairs finished since the last call, waiting at most ``timeout`` seconds for one."""
         raise NotImplementedError
 
@@ -65,11 +77,6 @@ class Executor:
     def __exit__(self, *exc):
         self.close()
         return False
-
-
-def _died(task: dict, how: str, tries: int) -> dict:
-    return {"status": "failed", "path": task["path"], "error": f"its worker died {tries} time(s) ({how}); the "
-            f"run resumes from its checkpoint when the study is run again", "worker_died": True}
 
 
 # -- local --------------------------------------------------------------------------------------------------------
@@ -98,11 +105,7 @@ def _worker_main(connection, threads: int, driver: int) -> None:
 
     threading.Thread(target=watch, daemon=True).start()
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
-    from .worker import execute
-
     try:
         while True:
             try:
@@ -146,12 +149,10 @@ def kill_descendants(pid: int | None = None) -> list[int]:
 def _stop_joblib_workers() -> None:
     """The metrics' joblib (loky) workers outlive the process that started them until an idle timeout:
     stop them with the worker."""
-    import sys
-
-    if "joblib" not in sys.modules:
+    if "joblib" not in sys.modules:  # no metric started a pool here
         return
     with contextlib.suppress(Exception):
-        from joblib.externals.loky import reusable_executor
+        from joblib.externals.loky import reusable_executor  # loaded only where joblib already is
 
         executor = getattr(reusable_executor, "_executor", None)  # None when no parallel fit ran here
         if executor is not None:
@@ -177,14 +178,12 @@ class _Worker:
                 else:
                     os.environ[key] = value
         child.close()
-        self.task: dict | None = None
+        self.task: Task | None = None
 
     def ended(self, timeout: float = 0.0) -> bool:
         """Whether the worker has exited, waiting up to ``timeout`` s, *without reaping it* (unlike
         ``Process.is_alive``): until it is reaped, its pid cannot be given to another process."""
-        from multiprocessing.connection import wait
-
-        return bool(wait([self.process.sentinel], timeout))
+        return bool(wait_for([self.process.sentinel], timeout))
 
     def reap(self) -> None:
         """Once the worker has exited: SIGKILL what is left of its process group (the processes it started
@@ -204,14 +203,16 @@ class _Worker:
 
 
 class LocalExecutor(Executor):
-    """``workers`` spawned processes (0: this process), each running one task at a time."""
+    """``options.workers`` spawned processes (0: this process), each running one task at a time with
+    ``options.threads_per_run`` threads (0: the cores shared by the workers)."""
 
     name = "local"
 
-    def __init__(self, workers: int = 1, threads_per_run: int = 0, max_retries: int = 2):
-        self.workers = int(workers)
-        self.threads = int(threads_per_run) or default_threads(workers)
-        self.max_retries = int(max_retries)
+    def __init__(self, options: ExecutorSpec = ExecutorSpec(kind="local")):
+        self.options = options
+        self.workers = int(options.workers)
+        self.threads = int(options.threads_per_run) or default_threads(self.workers)
+        self.max_retries = int(options.max_retries)
         self.queue: collections.deque = collections.deque()
         self.pool: list[_Worker] = []
         self.tries: dict = {}
@@ -222,9 +223,9 @@ class LocalExecutor(Executor):
             return f"local, in this process, {self.threads} thread(s)"
         return f"local, {self.workers} worker(s) × {self.threads} thread(s)"
 
-    def submit(self, tasks: list[dict]) -> None:
+    def submit(self, tasks: list[Task]) -> None:
         for task in tasks:
-            self.queue.append({**task, "threads": self.threads})
+            self.queue.append(with_threads(task, self.threads))
 
     def running(self) -> int:
         return sum(w.task is not None for w in self.pool)
@@ -242,27 +243,21 @@ class LocalExecutor(Executor):
             with contextlib.suppress(OSError):
                 worker.connection.send(worker.task)
 
-    def wait(self, timeout: float) -> list[tuple[dict, dict]]:
+    def wait(self, timeout: float) -> list[tuple[Task, Outcome]]:
         if self.workers == 0:
             if not self.queue:
                 return []
-            import torch
-
-            from .worker import execute
-
             task = self.queue.popleft()
             threads = torch.get_num_threads()
             try:
                 return [(task, execute(task))]
             finally:
                 torch.set_num_threads(threads)  # the caller's setting, as it was
-        from multiprocessing.connection import wait
-
         self._dispatch()
         busy = [w for w in self.pool if w.task is not None]
         if not busy:
             return []
-        ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy], timeout)
+        ready = wait_for([w.connection for w in busy] + [w.process.sentinel for w in busy], timeout)
         finished = []
         for worker in busy:
             if worker.connection in ready:
@@ -280,12 +275,12 @@ class LocalExecutor(Executor):
                 self.pool.remove(worker)
                 with contextlib.suppress(OSError):
                     worker.connection.close()
-                tries = self.tries[task["path"]] = self.tries.get(task["path"], 0) + 1
+                tries = self.tries[task.path] = self.tries.get(task.path, 0) + 1
                 how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
                 if tries <= self.max_retries:
                     self.queue.appendleft(task)  # the retry resumes from the run's checkpoint
                 else:
-                    finished.append((task, _died(task, how, tries)))
+                    finished.append((task, worker_died(task, how, tries)))
         self._dispatch()
         return finished
 
@@ -302,7 +297,7 @@ class LocalExecutor(Executor):
 
 def _import_ray():
     try:
-        import ray
+        import ray  # optional: the [ray] extra
     except ImportError:
         raise ImportError('the ray executor needs Ray: pip install "untwine[ray]" (on every node of the '
                           'cluster)') from None
@@ -317,11 +312,12 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, address: str = "", threads_per_run: int = 0, num_gpus: float = 0.0, max_retries: int = 2):
-        self.address = address
-        self.threads = int(threads_per_run) or 1
-        self.num_gpus = float(num_gpus)
-        self.max_retries = int(max_retries)
+    def __init__(self, options: ExecutorSpec = ExecutorSpec(kind="ray")):
+        self.options = options
+        self.address = options.address
+        self.threads = int(options.threads_per_run) or 1
+        self.num_gpus = float(options.num_gpus)
+        self.max_retries = int(options.max_retries)
         self.refs: dict = {}
         self.started_here = False
         self.remote = None
@@ -340,20 +336,18 @@ class RayExecutor(Executor):
             else:
                 ray.init(**options)
             self.started_here = True
-        from .worker import execute
-
         self.remote = ray.remote(num_cpus=self.threads, num_gpus=self.num_gpus, max_retries=self.max_retries,
                                  retry_exceptions=False)(execute)
 
-    def submit(self, tasks: list[dict]) -> None:
+    def submit(self, tasks: list[Task]) -> None:
         for task in tasks:
-            task = {**task, "threads": self.threads}
+            task = with_threads(task, self.threads)
             self.refs[self.remote.remote(task)] = task
 
     def running(self) -> int:
         return len(self.refs)
 
-    def wait(self, timeout: float) -> list[tuple[dict, dict]]:
+    def wait(self, timeout: float) -> list[tuple[Task, Outcome]]:
         ray = _import_ray()
         if not self.refs:
             return []
@@ -366,7 +360,7 @@ class RayExecutor(Executor):
             try:
                 outcome = ray.get(ref)
             except ray.exceptions.RayError as error:
-                outcome = _died(task, type(error).__name__, self.max_retries + 1)
+                outcome = worker_died(task, type(error).__name__, self.max_retries + 1)
             finished.append((task, outcome))
         return finished
 
@@ -385,23 +379,16 @@ class RayExecutor(Executor):
 class SlurmExecutor(Executor):
     """submitit: every batch of tasks goes out as one job array in ``folder`` (its logs are there too).
     ``cluster = "local"`` runs the jobs as processes of this machine (submitit's local executor), which is how
-    the tests try it."""
+    the tests try it. ``options.folder`` relative to the working directory (:func:`make_executor` resolves it
+    against the study directory)."""
 
     name = "slurm"
 
-    def __init__(self, folder: str | Path, cluster: str = "slurm", threads_per_run: int = 0, num_gpus: float = 0.0,
-                 partition: str = "", timeout_min: int = 720, mem_gb: float = 0.0, array_parallelism: int = 256,
-                 max_retries: int = 2, extra: dict | None = None):
-        self.folder = Path(folder)
-        self.cluster = cluster
-        self.threads = int(threads_per_run) or 1
-        self.num_gpus = num_gpus
-        self.partition = partition
-        self.timeout_min = timeout_min
-        self.mem_gb = mem_gb
-        self.array_parallelism = array_parallelism
-        self.max_retries = max_retries
-        self.extra = dict(extra or {})
+    def __init__(self, options: ExecutorSpec = ExecutorSpec(kind="slurm")):
+        self.options = options
+        self.folder = Path(options.folder)
+        self.cluster = options.cluster
+        self.threads = int(options.threads_per_run) or 1
         self.jobs: dict = {}
         self.executor = None
 
@@ -410,26 +397,27 @@ class SlurmExecutor(Executor):
 
     def start(self) -> None:
         try:
-            import submitit
+            import submitit  # optional: the [slurm] extra
         except ImportError:
             raise ImportError('the slurm executor needs submitit: pip install "untwine[slurm]"') from None
+        options = self.options
         self.executor = submitit.AutoExecutor(folder=str(self.folder), cluster=self.cluster)
-        parameters = {"timeout_min": self.timeout_min, "cpus_per_task": self.threads, "name": "untwine-study"}
-        if self.num_gpus:
-            parameters["gpus_per_node"] = int(self.num_gpus)
-        if self.mem_gb:
-            parameters["mem_gb"] = self.mem_gb
+        parameters = {"timeout_min": options.timeout_min, "cpus_per_task": self.threads, "name": "untwine-study"}
+        if options.num_gpus:
+            parameters["gpus_per_node"] = int(options.num_gpus)
+        if options.mem_gb:
+            parameters["mem_gb"] = options.mem_gb
         if self.cluster == "slurm":
-            parameters["slurm_array_parallelism"] = self.array_parallelism
-            if self.partition:
-                parameters["slurm_partition"] = self.partition
-            parameters.update({f"slurm_{k}": v for k, v in self.extra.items()})
+            parameters["slurm_array_parallelism"] = options.array_parallelism
+            if options.partition:
+                parameters["slurm_partition"] = options.partition
+            parameters.update({f"slurm_{k}": v for k, v in options.slurm.items()})
         self.executor.update_parameters(**parameters)
 
-    def submit(self, tasks: list[dict]) -> None:
-        from .slurm import ResumableTask
+    def submit(self, tasks: list[Task]) -> None:
+        from .slurm import ResumableTask  # imports submitit: only with the slurm executor
 
-        tasks = [{**t, "threads": self.threads} for t in tasks]
+        tasks = [with_threads(t, self.threads) for t in tasks]
         if not tasks:
             return
         with self.executor.batch():
@@ -440,7 +428,7 @@ class SlurmExecutor(Executor):
     def running(self) -> int:
         return len(self.jobs)
 
-    def wait(self, timeout: float) -> list[tuple[dict, dict]]:
+    def wait(self, timeout: float) -> list[tuple[Task, Outcome]]:
         deadline = time.monotonic() + timeout
         while True:
             done = [job for job in self.jobs if job.done()]
@@ -453,7 +441,7 @@ class SlurmExecutor(Executor):
             try:
                 outcome = job.result()
             except Exception as error:  # noqa: BLE001 - submitit raises its own errors for a dead or failed job
-                outcome = _died(task, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
+                outcome = worker_died(task, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
                                 if str(error).strip() else type(error).__name__, 1)
             finished.append((task, outcome))
         return finished
@@ -464,18 +452,16 @@ class SlurmExecutor(Executor):
         self.jobs = {}
 
 
-def make_executor(spec, study_dir: Path, **overrides) -> Executor:
-    """The executor an :class:`~.spec.ExecutorSpec` describes (``overrides`` replace its fields)."""
-    import dataclasses
+#: the executor class of each kind (:data:`untwine.executor_options.EXECUTOR_KINDS`)
+EXECUTORS = dict(zip(EXECUTOR_KINDS, (LocalExecutor, RayExecutor, SlurmExecutor)))
 
+
+def make_executor(spec: ExecutorSpec, study_dir: Path, **overrides) -> Executor:
+    """The executor the options record ``spec`` describes, ``overrides`` (None: not given) replacing its fields;
+    a relative SLURM ``folder`` is taken inside ``study_dir``."""
     spec = dataclasses.replace(spec, **{k: v for k, v in overrides.items() if v is not None})
-    if spec.kind == "local":
-        return LocalExecutor(spec.workers, spec.threads_per_run, spec.max_retries)
-    if spec.kind == "ray":
-        return RayExecutor(spec.address, spec.threads_per_run, spec.num_gpus, spec.max_retries)
-    if spec.kind == "slurm":
-        folder = Path(spec.folder)
-        return SlurmExecutor(folder if folder.is_absolute() else study_dir / folder, spec.cluster, spec.threads_per_run,
-                             spec.num_gpus, spec.partition, spec.timeout_min, spec.mem_gb, spec.array_parallelism,
-                             spec.max_retries, spec.slurm)
-    raise ValueError(f"executor kind must be one of local, ray, slurm, got {spec.kind!r}")
+    if spec.kind not in EXECUTORS:
+        raise ValueError(f"executor kind must be one of {', '.join(EXECUTORS)}, got {spec.kind!r}")
+    if spec.kind == "slurm" and not Path(spec.folder).is_absolute():
+        spec = dataclasses.replace(spec, folder=str(Path(study_dir) / spec.folder))
+    return EXECUTORS[spec.kind](spec)

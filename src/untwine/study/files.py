@@ -28,7 +28,7 @@ def run_lock(run_dir: Path):
     handle = open(run_dir / LOCK_FILE, "a+")
     try:
         try:
-            import fcntl
+            import fcntl  # POSIX only: imported where it exists
         except ImportError:  # no flock (Windows): a study there runs one process per run directory anyway
             fcntl = None
         if fcntl is not None:

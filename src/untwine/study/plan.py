@@ -16,6 +16,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from .. import data as data_room
+from ..models import build_model
+from ..runs import load_dataset, observation_shape, read_log
+from ..train import train
+from .executors import default_threads
 from .spec import StudySpec, load_spec
 
 __all__ = ["Plan", "plan", "measure_step_seconds"]
@@ -28,7 +35,6 @@ class Plan:
     """The expansion of a spec (``runs``), with estimates: ``step_seconds`` per architecture key,
     ``train_seconds`` (wall time at ``parallel`` runs at once; None when a step could not be measured),
     ``disk_bytes``; ``notes`` say what could not be measured and why."""
-
     spec: StudySpec
     runs: list
     parallel: int
@@ -86,9 +92,6 @@ def _arch_key(config, shape) -> tuple:
 
 def _shape(config):
     """The observation shape of a run's dataset, without reading files where the class declares it."""
-    from .. import data as data_room
-    from ..runs import observation_shape
-
     try:
         return tuple(observation_shape(config))
     except (FileNotFoundError, OSError, ValueError):
@@ -100,10 +103,6 @@ def measure_step_seconds(config, data, threads: int, steps: int = 8, warmup: int
     """Seconds per training step of ``config`` on ``data`` with ``threads`` threads: a short run in a temporary
     directory, continued for ``steps`` steps after ``warmup``; the step time is read from log.csv's throughput
     (so model building and checkpoint writes are left out)."""
-    import torch
-
-    from ..runs import read_log
-    from ..train import train
 
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=warmup, log_every=1,
                                                                    checkpoint_every=10 ** 9,
@@ -124,10 +123,6 @@ def measure_step_seconds(config, data, threads: int, steps: int = 8, warmup: int
 def plan(spec: str | Path | StudySpec, *, measure: bool = True, workers: int | None = None,
          threads_per_run: int | None = None) -> Plan:
     """The :class:`Plan` of a spec; ``measure`` False skips the step measurements (no time estimate)."""
-    from ..models import build_model
-    from ..runs import load_dataset
-    from .executors import default_threads
-
     spec = load_spec(spec)
     runs = spec.runs()
     executor = spec.executor
@@ -192,8 +187,6 @@ def plan(spec: str | Path | StudySpec, *, measure: bool = True, workers: int | N
 def _stand_in(runs, shape, shapes):
     """A dataset of the study with the same observation shape that can be built here, for timing a run whose
     own dataset's files are missing (the step time depends on the shape, not on the pixels)."""
-    from ..runs import load_dataset
-
     for run in runs:
         key = (run.config.dataset, repr(sorted(run.config.dataset_options.items())))
         if shapes.get(key) == shape:

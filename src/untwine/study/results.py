@@ -244,7 +244,7 @@ def _merge(old: pd.DataFrame, reused: set, new: pd.DataFrame, planned, params: s
 
 def _write_csv(table: pd.DataFrame, path: str, arrow: bool) -> None:
     if arrow:  # a tenth of pandas' time on a paper-sized table
-        import pyarrow
+        import pyarrow  # optional: the [study] extra (checked by _has_pyarrow)
         import pyarrow.csv
 
         pyarrow.csv.write_csv(pyarrow.Table.from_pandas(table, preserve_index=False), path)
@@ -253,10 +253,23 @@ def _write_csv(table: pd.DataFrame, path: str, arrow: bool) -> None:
 
 
 def collect(study_dir: str | Path, write: bool = True) -> pd.DataFrame:
-    """Read every run of the study in ``study_dir`` into one long DataFrame (columns: :func:`table_columns`);
-    with ``write``, also save it as ``results.parquet`` and ``results.csv`` there. Runs not yet scored add no
-    rows.
+    """Read every run of a study into one long results table.
 
+    Parameters
+    ----------
+    study_dir
+        A study directory.
+    write
+        Also save the table as ``results.parquet`` (with pyarrow) and ``results.csv`` there.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (run, representation, metric, key); columns: :func:`table_columns`. Runs not yet scored add
+        no rows. ``attrs["written"]`` lists the files written.
+
+    Notes
+    -----
     Incremental: with ``write`` (and pyarrow), the files each run's rows came from are recorded in
     ``.collect-index.json`` (:mod:`untwine.study.index`); the next collect reads again only the runs whose
     files changed and takes the others' rows from ``results.parquet``. When nothing changed it writes nothing

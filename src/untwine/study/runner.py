@@ -12,8 +12,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tqdm.auto import tqdm
+
+from .events import hparams_of
+from .executors import Executor, make_executor
+from .files import ERROR_FILE, record_error
+from .results import collect as collect_results
 from .spec import StudySpec, load_spec, spec_differences
 from .state import SPEC_FILE, StudyStatus, cells, run_state, run_states, save_spec, status, stored_spec
+from .tasks import RunTask, UDRTask
+from .udr import udr_is_current, udr_task
 
 __all__ = ["run", "StudyChanged", "StudyFailed", "prepare", "run_task"]
 
@@ -52,26 +60,11 @@ def prepare(spec: StudySpec, out: Path) -> list:
     return added
 
 
-def run_task(planned, spec: StudySpec, out: Path) -> dict:
-    """The task (plain data, see :mod:`.worker`) that trains and scores one planned run."""
-    from .events import hparams_of
-
+def run_task(planned, spec: StudySpec, out: Path) -> RunTask:
+    """The task (a :class:`~.tasks.RunTask`) that trains and scores one planned run."""
     metrics = spec.metrics
-    return {"kind": "run", "path": planned.path, "out": str(out / planned.path), "config": planned.config.to_dict(),
-            "representations": list(spec.representations), "metrics": list(metrics.names), "seed": metrics.seed,
-            "fast": metrics.fast, "params": metrics.params, "hparams": hparams_of(planned)}
-
-
-def _line(outcome: dict) -> str:
-    if outcome["status"] != "done":
-        return f"failed  {outcome['path']}: {outcome.get('error', '')}"
-    if "udr" in outcome:
-        return f"udr     {outcome['path']}: model scores " + ", ".join(f"{s:.3f}" for s in outcome["udr"])
-    parts = [f"{outcome.get('train_seconds', 0):.0f} s training, {outcome.get('score_seconds', 0):.0f} s scoring"]
-    for key in ("reconstruction", "kl"):
-        if key in outcome:
-            parts.append(f"{key} {outcome[key]:.4g}")
-    return f"done    {outcome['path']} ({'; '.join(parts)})"
+    return RunTask(planned.path, str(out / planned.path), planned.config.to_dict(), tuple(spec.representations),
+                   tuple(metrics.names), metrics.seed, metrics.fast, metrics.params, hparams_of(planned))
 
 
 def check_writable(out: Path) -> None:
@@ -92,19 +85,46 @@ def check_writable(out: Path) -> None:
 def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_failed: bool = False,
         progress: bool = True, echo: Callable[[str], None] | None = print, collect: bool = True,
         **executor_options) -> StudyStatus:
-    """Run (or continue) the study ``spec`` in the directory ``out``.
+    """Run (or continue) a study.
 
     Scored runs are skipped, partial ones continue from their checkpoints, failed ones are retried only with
-    ``retry_failed``. ``executor``: None (the spec's ``[executor]``), a kind ("local", "ray", "slurm"), or an
-    :class:`~.executors.Executor`; ``executor_options`` (workers, threads_per_run, address, ...) override the
-    spec's. ``echo`` gets one line per finished run. Returns the final :class:`~.state.StudyStatus`; raises
-    :class:`StudyFailed` at the end when runs failed (the others have finished), and :class:`StudyChanged`
-    before anything runs when ``out`` holds a study with another spec.
-    """
-    from .executors import Executor, make_executor
-    from .udr import udr_is_current, udr_task
-    from .worker import ERROR_FILE, record_error
+    ``retry_failed``. Nothing but the run directories holds state: kill it at any moment and call it again.
 
+    Parameters
+    ----------
+    spec
+        A spec file, a preset name (``untwine study presets``) or a parsed :class:`~.spec.StudySpec`.
+    out
+        The study directory (new, or one this spec, or a spec that only adds runs to it, started).
+    executor
+        None (the spec's ``[executor]``), a kind (``"local"``, ``"ray"``, ``"slurm"``), or an
+        :class:`~.executors.Executor`.
+    retry_failed
+        Train again the runs that failed before.
+    progress
+        Show a progress bar (on stderr).
+    echo
+        Gets one line per finished run (None: silent).
+    collect
+        Write the results table (:func:`~.results.collect`) at the end.
+    **executor_options
+        Overrides of the spec's ``[executor]`` fields (``workers``, ``threads_per_run``, ``address``,
+        ``num_gpus``, ...; None: not given).
+
+    Returns
+    -------
+    StudyStatus
+        The final status.
+
+    Raises
+    ------
+    StudyChanged
+        Before anything runs, when ``out`` holds a study whose spec differs in more than added runs.
+    StudyFailed
+        At the end, when runs failed (the others have finished); it lists them.
+    PermissionError
+        Before any worker starts, when nothing can be written in ``out``.
+    """
     spec = load_spec(spec)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -155,8 +175,6 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         # On a terminal the bar redraws in place; written to a file or a pipe (a batch job's log) each redraw is a
         # line of its own, so it redraws at most every 30 s there.
         interactive = sys.stderr.isatty()
@@ -184,24 +202,24 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
             while outstanding:
                 for task, outcome in engine.wait(1.0):
                     outstanding -= 1
-                    path = task["path"]
-                    if task["kind"] == "udr":
+                    path = task.path
+                    if isinstance(task, UDRTask):
                         udr_outstanding.discard(path)
-                        if outcome["status"] == "done":
+                        if outcome.ok:
                             udr_done.add(path)
                         else:
-                            failed[f"{path} (udr)"] = outcome.get("error", "")
-                        say(_line(outcome))
+                            failed[f"{path} (udr)"] = outcome.error
+                        say(outcome.line())
                         continue
-                    if outcome["status"] == "done":
+                    if outcome.ok:
                         finished[path] = "done"
                         if bar is not None:
                             bar.update(1)
                     else:
-                        failed[path] = outcome.get("error", "")
-                        if outcome.get("worker_died"):
-                            record_error(out / path, "WorkerDied", outcome["error"])
-                    say(_line(outcome))
+                        failed[path] = outcome.error
+                        if outcome.worker_died:
+                            record_error(out / path, "WorkerDied", outcome.error)
+                    say(outcome.line())
                     if bar is not None:
                         bar.set_postfix({"done": len(finished), "running": engine.running(),
                                          "failed": len(failed)}, refresh=interactive)
@@ -218,8 +236,6 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
     final = status(out)
     written = []
     if collect:
-        from .results import collect as collect_results
-
         written = collect_results(out).attrs["written"]
     say(f"{spec.name}: {final.counts()['done']}/{len(planned)} runs done in {time.perf_counter() - started:.0f} s"
         + (f"; results: {', '.join(written)}" if written else ""))

@@ -51,14 +51,17 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import RunConfig, TrainConfig
+from ..executor_options import EXECUTOR_KINDS
+from ..metrics import expand_metric_names, metric_parameters
+from ..models import objective_class
 from ..models.vae import ModelConfig
+from .presets import PRESETS, preset_text
 
 __all__ = ["StudySpec", "DatasetSpec", "MethodSpec", "MetricsSpec", "UDRSpec", "ExecutorSpec", "PlannedRun",
            "REPRESENTATIONS", "EXECUTOR_KINDS", "load_spec", "parse_spec", "expand", "run_id", "format_value"]
 
 #: The representations a run can be scored on: posterior means, or one z ~ q(z|x) per point.
 REPRESENTATIONS = ("mean", "sampled")
-EXECUTOR_KINDS = ("local", "ray", "slurm")
 #: Run settings that do not change what is trained (a continued run may change them), left out of a run's id.
 NOT_IN_ID = {("train", "threads"), ("train", "device"), ("train", "checkpoint_every"), ("train", "checkpoint_seconds"),
              ("train", "log_every")}
@@ -70,7 +73,6 @@ _TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name !=
 class DatasetSpec:
     """A dataset of the study: its registry ``name``, ``options``, the ``label`` used in run names and the
     results table (the name unless given), and overrides of ``[train]`` and ``[model]`` for its runs."""
-
     name: str
     options: dict = field(default_factory=dict)
     label: str = ""
@@ -83,7 +85,6 @@ class MethodSpec:
     """A model with its grids: ``grids`` is a tuple of tables whose list values expand as a product (every key
     of a grid appears in the run's name); ``params`` are fixed hyperparameters (not in the name); ``train`` and
     ``model`` override the study's settings for this method. ``name`` (default: the model) names its directory."""
-
     model: str
     name: str
     grids: tuple = ({},)
@@ -96,7 +97,6 @@ class MethodSpec:
 class MetricsSpec:
     """Metric ``names`` (or "all"), their ``fast`` presets, the evaluation ``seed``, and ``params``: overrides as
     :func:`untwine.metrics.evaluate` takes them (a scalar for every metric that has it, a table per metric)."""
-
     names: tuple = ("mig",)
     fast: bool = False
     seed: int = 0
@@ -107,7 +107,6 @@ class MetricsSpec:
 class UDRSpec:
     """UDR (Duan et al. 2020) over the seeds of each cell, once the cell's runs are done (``enabled``, the
     number of points every model encodes, ``correlation`` lasso or spearman, the sampling ``seed``)."""
-
     enabled: bool = True
     num_points: int = 1000
     correlation: str = "lasso"
@@ -124,7 +123,6 @@ class ExecutorSpec:
     ``partition``, ``timeout_min``, ``mem_gb``, ``array_parallelism`` and any other sbatch option in ``slurm``.
     ``max_retries``: how often a run whose worker died (a kill, the OOM killer) is started again; each try
     resumes from its checkpoint."""
-
     kind: str = "local"
     # 2 runs at once: on 2 cores, 2 workers x 1 thread trained 4 runs in 0.78x the wall time of 1 x 2
     # (bench/study_overhead.py, docs/studies.md "Measured"); on more cores each run gets cores / 2 threads.
@@ -145,7 +143,6 @@ class ExecutorSpec:
 @dataclass(frozen=True)
 class StudySpec:
     """A parsed study spec; ``text`` is the TOML it was read from (kept in the study directory)."""
-
     name: str
     description: str
     datasets: tuple
@@ -174,7 +171,6 @@ class PlannedRun:
     """One run of a study: its ``path`` (relative to the study directory), stable ``id``, what it is
     (``dataset`` label, ``method``, ``model`` objective, ``params`` named in its path, ``seed``), its ``cell``
     (the path without the seed: the runs UDR compares) and the full RunConfig."""
-
     id: str
     path: str
     dataset: str
@@ -190,7 +186,6 @@ class PlannedRun:
 
 class SpecError(ValueError):
     """A study spec that cannot be read: the message names the key, where it is, and what it must be."""
-
 
 _TOP_KEYS = ("name", "description", "seeds", "datasets", "representations", "train", "model", "methods", "metrics",
              "udr", "executor")
@@ -288,7 +283,6 @@ def _check_label(label: str, where: str) -> None:
 def _methods(value, where: str) -> tuple:
     if not isinstance(value, list) or not value:
         raise SpecError(f"{where} needs at least one [[methods]] table (model = \"beta-vae\", grid = {{beta = [1, 4]}})")
-    from ..models import objective_class
 
     out = []
     for i, item in enumerate(value):
@@ -338,7 +332,6 @@ def _methods(value, where: str) -> tuple:
 
 
 def _metrics(table, where: str) -> MetricsSpec:
-    from ..metrics import expand_metric_names, metric_parameters
 
     spec = _dataclass_from(MetricsSpec, table, f"{where} [metrics]")
     try:
@@ -387,7 +380,25 @@ def parse_executor(table, where: str = "executor") -> ExecutorSpec:
 
 
 def parse_spec(text: str, source: str = "spec") -> StudySpec:
-    """A :class:`StudySpec` from TOML text; ``source`` names it in errors."""
+    """A study spec from TOML text.
+
+    Parameters
+    ----------
+    text
+        The spec, in TOML (docs/studies.md describes its tables).
+    source
+        What names it in errors (a file name).
+
+    Returns
+    -------
+    StudySpec
+        The parsed, checked spec.
+
+    Raises
+    ------
+    SpecError
+        Naming the table, key and value at fault.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -421,11 +432,25 @@ def parse_spec(text: str, source: str = "spec") -> StudySpec:
 
 
 def load_spec(spec: str | Path | StudySpec) -> StudySpec:
-    """A study spec from a TOML file, or a preset by name (``untwine study presets``). A StudySpec is returned
-    as it is."""
+    """A study spec from a file or a preset.
+
+    Parameters
+    ----------
+    spec
+        A TOML file, a preset's name (``untwine study presets``), or a :class:`StudySpec` (returned as it is).
+
+    Returns
+    -------
+    StudySpec
+        The parsed, checked spec.
+
+    Raises
+    ------
+    SpecError
+        An unknown preset or a spec that does not parse or check.
+    """
     if isinstance(spec, StudySpec):
         return spec
-    from .presets import PRESETS, preset_text
 
     path = Path(spec)
     if path.is_file():
@@ -457,8 +482,6 @@ def format_value(value) -> str:
 def _coerce(model: str, key: str, value):
     """A hyperparameter as its default's type (an int written for a float hyperparameter becomes a float), so
     that beta = 4 and beta = 4.0 are the same run."""
-    from ..models import objective_class
-
     default = objective_class(model).hyperparameters().get(key)
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

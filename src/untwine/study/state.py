@@ -28,10 +28,11 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 from ..run_files import METRICS, SCORE_FILES, STATE_DIR, STATE_JSON, read_manifest
-from .index import RunIndex, signature
-from .scoring import expected_params, metric_overrides, stored_scores, unscored
-from .udr import UDR_KEY, udr_identity, udr_params
+from ..runs import expected_params, metric_overrides, stored_scores, unscored
 from .files import ERROR_FILE, RUNNING_FILE, read_error
+from .index import RunIndex, signature
+from .spec import parse_spec
+from .udr import UDR_KEY, udr_identity, udr_params
 
 __all__ = ["SPEC_FILE", "RunState", "StudyStatus", "run_state", "run_states", "status", "stored_spec", "save_spec"]
 
@@ -46,7 +47,6 @@ _READ = (f"{STATE_DIR}/{STATE_JSON}", METRICS, SCORE_FILES["sampled"], ERROR_FIL
 class RunState:
     """``state``: done, partial, pending, failed or running; ``step`` of ``steps``; ``error`` when failed;
     ``missing``: (representation, metric) pairs not yet scored; ``weights``: SHA-256 of the committed weights."""
-
     path: str
     state: str
     step: int = 0
@@ -59,7 +59,6 @@ class RunState:
 @dataclass
 class StudyStatus:
     """The state of every run (in expansion order) and of each cell's UDR."""
-
     directory: Path
     runs: list = field(default_factory=list)
     planned: list = field(default_factory=list)
@@ -104,8 +103,6 @@ def save_spec(study_dir: Path, spec) -> None:
 
 def stored_spec(study_dir: str | Path):
     """The spec kept in a study directory (FileNotFoundError naming the directory when there is none)."""
-    from .spec import parse_spec
-
     path = Path(study_dir) / SPEC_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{study_dir} is not a study directory (no {SPEC_FILE}); start one with "
@@ -218,9 +215,21 @@ def cells(planned_runs) -> dict:
 
 
 def status(study_dir: str | Path) -> StudyStatus:
-    """The :class:`StudyStatus` of the study in ``study_dir`` (its ``.table()`` is what
-    ``untwine study status`` prints). Runs whose files did not change since the last call are not read again
-    (:func:`run_states`)."""
+    """Where every run of a study stands.
+
+    Runs whose files did not change since the last call are not read again (:func:`run_states`).
+
+    Parameters
+    ----------
+    study_dir
+        A study directory.
+
+    Returns
+    -------
+    StudyStatus
+        Each run's state (done, partial, pending, failed, running); ``.table()`` is what
+        ``untwine study status`` prints.
+    """
     study_dir = Path(study_dir)
     spec = stored_spec(study_dir)
     planned = spec.runs()

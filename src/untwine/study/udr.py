@@ -19,7 +19,12 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..run_files import read_scores, store_scores
+from ..metrics import sample_udr
+from ..run_files import read_manifest, read_scores, store_scores
+from ..runs import load_dataset, load_model
+from .events import hparams_of, write_events
+from .files import run_lock
+from .tasks import Outcome, UDRRun, UDRTask
 
 __all__ = ["udr_task", "execute_udr", "udr_is_current", "udr_params", "udr_identity", "UDR_KEY"]
 
@@ -39,14 +44,10 @@ def udr_identity(cell, params, seed) -> list:
     return [digest, json.loads(json.dumps(params, sort_keys=True)), seed]
 
 
-def udr_task(study_dir: Path, cell: str, runs: list, weights: dict, udr_spec, threads: int = 0) -> dict:
+def udr_task(study_dir: Path, cell: str, runs: list, weights: dict, udr_spec, threads: int = 0) -> UDRTask:
     """The task that scores one cell: ``runs`` are its PlannedRuns that are done, ``weights`` their SHA-256s."""
-    from .events import hparams_of
-
-    return {"kind": "udr", "path": cell, "threads": threads,
-            "runs": [{"path": r.path, "dir": str(study_dir / r.path), "weights_sha256": weights[r.path],
-                      "hparams": hparams_of(r)} for r in runs],
-            "params": udr_params(udr_spec), "seed": udr_spec.seed}
+    return UDRTask(cell, tuple(UDRRun(r.path, str(study_dir / r.path), weights[r.path], hparams_of(r)) for r in runs),
+                   udr_params(udr_spec), udr_spec.seed, threads)
 
 
 def udr_is_current(study_dir: Path, runs: list, weights: dict, udr_spec) -> bool:
@@ -64,28 +65,23 @@ def udr_is_current(study_dir: Path, runs: list, weights: dict, udr_spec) -> bool
     return True
 
 
-def execute_udr(task: dict) -> dict:
-    from ..metrics import sample_udr
-    from ..run_files import read_manifest
-    from ..runs import load_dataset, load_model
-    from .events import write_events
-    from .files import run_lock
-
+def execute_udr(task: UDRTask) -> Outcome:
+    """Score UDR over the runs of ``task``'s cell and store each run's model score in its ``metrics.json``."""
     models, config = [], None
-    for run in task["runs"]:
-        model, config = load_model(run["dir"])
+    for run in task.runs:
+        model, config = load_model(run.dir)
         models.append(model)
     data = load_dataset(config.dataset, config.dataset_options)
-    params = task["params"]
-    result = sample_udr([m.posterior() for m in models], data, seed=task["seed"], num_points=params["num_points"],
+    params = task.params
+    result = sample_udr([m.posterior() for m in models], data, seed=task.seed, num_points=params["num_points"],
                         correlation=params["correlation"], kl_threshold=params["kl_threshold"],
                         filter_low_kl=params["filter_low_kl"])
-    cell = {run["path"]: run["weights_sha256"] for run in task["runs"]}
-    for run, score in zip(task["runs"], result["model_scores"]):
-        manifest = read_manifest(run["dir"])
-        record = {"model_score": float(score), "params": params, "seed": task["seed"],
-                  "step": manifest.step if manifest else None, "weights_sha256": run["weights_sha256"], "cell": cell}
-        with run_lock(Path(run["dir"])):
-            store_scores(run["dir"], "mean", {UDR_KEY: record})
-            write_events(run["dir"], run["hparams"])  # its final metric values now include UDR
-    return {"status": "done", "path": task["path"], "udr": [float(s) for s in result["model_scores"]]}
+    cell = {run.path: run.weights_sha256 for run in task.runs}
+    for run, score in zip(task.runs, result["model_scores"]):
+        manifest = read_manifest(run.dir)
+        record = {"model_score": float(score), "params": params, "seed": task.seed,
+                  "step": manifest.step if manifest else None, "weights_sha256": run.weights_sha256, "cell": cell}
+        with run_lock(Path(run.dir)):
+            store_scores(run.dir, "mean", {UDR_KEY: record})
+            write_events(run.dir, run.hparams)  # its final metric values now include UDR
+    return Outcome(task.path, ok=True, udr=tuple(float(s) for s in result["model_scores"]))
