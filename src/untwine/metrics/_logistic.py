@@ -6,7 +6,7 @@ evaluating the L-BFGS objective (a matrix product, scikit-learn's Cython loss, a
 second matrix product, and array-API bookkeeping between them, about 7 ms a call for
 8,000 points and 32 classes), which it does about 14,000 times per 32-class factor.
 
-:class:`LogisticRegressionCVReplica` runs the same algorithm:
+``LogisticRegressionCVReplica`` runs the same algorithm:
 
 * the same 10 Cs (``logspace(-4, 4, 10)``) and the same unshuffled 5 folds;
 * per fold, the regularisation path from the smallest C up, each fit warm-started from
@@ -101,7 +101,7 @@ def objective(xt, y, n_classes, native=True):
 
 
 def loss_grad(coef, xt, y, n_classes, l2, native=True):
-    """Objective and gradient at ``coef``, in one call (arguments: :func:`objective`)."""
+    """Objective and gradient at ``coef``, in one call (arguments: ``objective``)."""
     return objective(xt, y, n_classes, native)(coef, l2)
 
 

@@ -1,12 +1,12 @@
 """The boosted trees' split search without the compiled kernel: the no-compiler fallback
 of the fast preset, and the test oracle of the compiled search.
 
-* :class:`NumpyExactStages`: the exact search in vectorised NumPy, the same trees as
+* ``NumpyExactStages``: the exact search in vectorised NumPy, the same trees as
   ``_split_search.c``; its temporaries grow as codes × points × trees × nodes, so the
   fast preset uses it only up to ``exact_max`` (255) training points.
-* :class:`BinnedStages`: beyond that, splits among ``max_bins`` quantile bins per code,
+* ``BinnedStages``: beyond that, splits among ``max_bins`` quantile bins per code,
   grown by scikit-learn's histogram tree grower (a private module, see
-  :data:`SKLEARN_PRIVATE`) with unit hessians, so that the criterion is least squares.
+  ``SKLEARN_PRIVATE``) with unit hessians, so that the criterion is least squares.
 
 Both grow all trees of a boosting stage, one per column of the residual, and return
 ``(feature, threshold, is_split, leaf)`` as ``_native_trees.ExactSplitSearch.stage``.
@@ -94,7 +94,7 @@ def exact_stage(codes, orders, upper, residual, depth, rng):
 
 
 class NumpyExactStages:
-    """:func:`exact_stage` on codes (n, d; float32 values as float64) sorted once per fit."""
+    """``exact_stage`` on codes (n, d; float32 values as float64) sorted once per fit."""
 
     def __init__(self, codes: np.ndarray, rng: np.random.Generator):
         self.codes, self.rng = codes, rng

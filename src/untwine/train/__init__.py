@@ -1,12 +1,12 @@
 """The training loop: seeded, resumable, logged, with progress.
 
-It writes a run directory (file names in :mod:`untwine.run_files`; reading one —
-loading its model, its log, its status — is :mod:`untwine.runs`' job)::
+It writes a run directory (file names in ``untwine.run_files``; reading one —
+loading its model, its log, its status — is ``untwine.runs``' job)::
 
     config.toml          the RunConfig that rebuilds the run
     model.safetensors    weights
     log.csv              loss terms per logged step
-    state/               the last checkpoint, committed as one generation (:mod:`.checkpoint`)
+    state/               the last checkpoint, committed as one generation (``.checkpoint``)
     history.json         settings changed when the run was continued
 
 A checkpoint is written every ``checkpoint_every`` steps, whenever ``checkpoint_seconds``
@@ -15,7 +15,7 @@ steps since the last checkpoint, and a rerun repairs whatever the kill left.
 
 Randomness is a pure function of ``(seed, step)``: batch ``t`` is drawn with
 ``np.random.default_rng([seed, t])`` (its factors uniform, or from ``train.factor_sampler``:
-:mod:`untwine.data.sampling`) and the reparameterisation noise with a torch
+``untwine.data.sampling``) and the reparameterisation noise with a torch
 generator seeded from ``(seed, t)``. Resuming therefore needs only the weights and
 optimiser moments, and an interrupted run continued to M steps is bit-identical
 (on the CPU) to an uninterrupted run of M steps.
@@ -232,7 +232,7 @@ def _read_history(files: RunFiles) -> list:
 
 class _Prefetch:
     """Batches of steps ``start``..``stop - 1``, rendered ahead in one background thread while the model trains
-    (NumPy rendering releases the GIL). Each batch is :func:`draw_batch` of its step, so prefetching changes no
+    (NumPy rendering releases the GIL). Each batch is ``draw_batch`` of its step, so prefetching changes no
     value; an error of the renderer surfaces at the step that needs the batch."""
 
     depth = 2

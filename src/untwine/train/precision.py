@@ -5,7 +5,7 @@ encoder and decoder (convolutions and linear layers); sampling, losses and the o
 stay in float32. ``auto`` picks bf16 where it is fast — a CPU with AMX (Intel Sapphire
 Rapids and later: ``amx_bf16`` in ``/proc/cpuinfo``) or a CUDA GPU with bf16 support — and
 fp32 elsewhere (an AVX2-only CPU runs bf16 10–15× slower than fp32), but only where
-:data:`AUTO_BF16` allows it: bf16 becomes the automatic choice once it has been shown to
+``AUTO_BF16`` allows it: bf16 becomes the automatic choice once it has been shown to
 train as well as fp32 (docs/training.md, "Precision").
 """
 
