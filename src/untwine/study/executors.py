@@ -46,7 +46,13 @@ def default_threads(workers: int) -> int:
 
 
 class Executor:
-    """The interface the study driver uses."""
+    """The interface the study driver uses.
+
+    Attributes
+    ----------
+    name
+        The kind of executor (local, ray, slurm): what ``describe()`` says unless it says more.
+    """
 
     name = "executor"
 
@@ -203,8 +209,24 @@ class _Worker:
 
 
 class LocalExecutor(Executor):
-    """``options.workers`` spawned processes (0: this process), each running one task at a time with
-    ``options.threads_per_run`` threads (0: the cores shared by the workers)."""
+    """Spawned processes on this machine, each running one task at a time.
+
+    A worker that dies is replaced and its task started again (it resumes from its
+    checkpoint), up to ``options.max_retries`` times.
+
+    Parameters
+    ----------
+    options
+        The executor's record: ``workers`` spawned processes (0: this process), each with
+        ``threads_per_run`` threads (0: the cores shared by the workers), and ``max_retries``.
+
+    Attributes
+    ----------
+    options
+        The record it was built from.
+    workers, threads, max_retries
+        The options in effect (``threads`` resolved from 0).
+    """
 
     name = "local"
 
@@ -305,10 +327,26 @@ def _import_ray():
 
 
 class RayExecutor(Executor):
-    """One Ray core task per run. ``address``: "" starts a local Ray instance (unless this process is already
+    """One Ray core task per run.
+
+    ``address``: "" starts a local Ray instance (unless this process is already
     connected to one), "auto" connects to the cluster this machine belongs to, "host:port" or
     "ray://host:10001" to a given one. The study directory must be on a file system every node sees at the
-    same path."""
+    same path.
+
+    Parameters
+    ----------
+    options
+        The executor's record: ``address``, ``threads_per_run`` (CPUs per task; 1 when 0),
+        ``num_gpus`` per task and ``max_retries``.
+
+    Attributes
+    ----------
+    options
+        The record it was built from.
+    address, threads, num_gpus, max_retries
+        The options in effect (``threads`` resolved from 0).
+    """
 
     name = "ray"
 
@@ -378,9 +416,25 @@ class RayExecutor(Executor):
 
 class SlurmExecutor(Executor):
     """submitit: every batch of tasks goes out as one job array in ``folder`` (its logs are there too).
+
     ``cluster = "local"`` runs the jobs as processes of this machine (submitit's local executor), which is how
-    the tests try it. ``options.folder`` relative to the working directory (:func:`make_executor` resolves it
-    against the study directory)."""
+    the tests try it.
+
+    Parameters
+    ----------
+    options
+        The executor's record: ``folder`` (relative to the working directory; `make_executor`
+        resolves it against the study directory), ``cluster``, ``threads_per_run`` (CPUs per task;
+        1 when 0), ``num_gpus``, ``partition``, ``timeout_min``, ``mem_gb``, ``array_parallelism``
+        and other sbatch options in ``slurm``.
+
+    Attributes
+    ----------
+    options
+        The record it was built from.
+    folder, cluster, threads
+        The options in effect (``threads`` resolved from 0).
+    """
 
     name = "slurm"
 
@@ -457,8 +511,29 @@ EXECUTORS = dict(zip(EXECUTOR_KINDS, (LocalExecutor, RayExecutor, SlurmExecutor)
 
 
 def make_executor(spec: ExecutorSpec, study_dir: Path, **overrides) -> Executor:
-    """The executor the options record ``spec`` describes, ``overrides`` (None: not given) replacing its fields;
-    a relative SLURM ``folder`` is taken inside ``study_dir``."""
+    """The executor the options record ``spec`` describes.
+
+    Parameters
+    ----------
+    spec
+        The ``[executor]`` record of a study spec.
+    study_dir
+        The study directory: a relative SLURM ``folder`` is taken inside it.
+    **overrides
+        Fields of ``spec`` to replace (None: not given), e.g. from `executor_overrides`.
+
+    Returns
+    -------
+    Executor
+        A `LocalExecutor`, `RayExecutor` or `SlurmExecutor`, not started yet.
+
+    Raises
+    ------
+    ValueError
+        An executor kind that is not one of `EXECUTOR_KINDS`.
+    TypeError
+        An override that is not a field of `ExecutorSpec`.
+    """
     spec = dataclasses.replace(spec, **{k: v for k, v in overrides.items() if v is not None})
     if spec.kind not in EXECUTORS:
         raise ValueError(f"executor kind must be one of {', '.join(EXECUTORS)}, got {spec.kind!r}")

@@ -32,9 +32,29 @@ _LOG_ROW_BYTES = 160  # one row of log.csv and its share of the events file, mea
 
 @dataclass
 class Plan:
-    """The expansion of a spec (``runs``), with estimates: ``step_seconds`` per architecture key,
-    ``train_seconds`` (wall time at ``parallel`` runs at once; None when a step could not be measured),
-    ``disk_bytes``; ``notes`` say what could not be measured and why."""
+    """The expansion of a spec (``runs``), with estimates of its training time and disk.
+
+    Attributes
+    ----------
+    spec
+        The `StudySpec` planned.
+    runs
+        Its `PlannedRun` records, in expansion order.
+    parallel
+        Runs at once the time estimate assumes.
+    threads
+        Threads per run the steps were measured with.
+    step_seconds
+        Seconds per training step, per architecture (a label naming objective, shape and batch size).
+    train_seconds
+        Estimated wall time of the training at ``parallel`` runs at once, in seconds; None when
+        nothing was measured (``measure`` False). Runs whose step could not be measured are left out
+        of it, and a note says so.
+    disk_bytes
+        Estimated disk of the weights, checkpoints and logs of every run.
+    notes
+        What could not be measured and why.
+    """
     spec: StudySpec
     runs: list
     parallel: int
@@ -122,7 +142,34 @@ def measure_step_seconds(config, data, threads: int, steps: int = 8, warmup: int
 
 def plan(spec: str | Path | StudySpec, *, measure: bool = True, workers: int | None = None,
          threads_per_run: int | None = None) -> Plan:
-    """The :class:`Plan` of a spec; ``measure`` False skips the step measurements (no time estimate)."""
+    """The `Plan` of a spec: its runs, and estimates of their training time and disk.
+
+    Parameters
+    ----------
+    spec
+        A TOML file, a preset's name, or a `StudySpec`.
+    measure
+        Measure a few training steps per architecture for the time estimate; False skips the
+        step measurements (no time estimate).
+    workers
+        Runs at once (None: the spec's ``[executor] workers``).
+    threads_per_run
+        Threads (ray, slurm: CPUs) per run (None: the spec's ``[executor] threads_per_run``; 0 there:
+        the cores shared by the workers for the local executor, 1 for the others).
+
+    Returns
+    -------
+    Plan
+        The expanded runs with ``train_seconds`` (None when ``measure`` is False), ``disk_bytes``
+        and ``notes``; ``.summary()`` is what ``untwine study plan`` prints.
+
+    Raises
+    ------
+    SpecError
+        A spec that does not parse or check.
+    FileNotFoundError
+        ``spec`` is neither a file nor a preset.
+    """
     spec = load_spec(spec)
     runs = spec.runs()
     executor = spec.executor

@@ -62,7 +62,18 @@ _FLOAT_COLUMNS = ("value", "reconstruction", "kl", "elbo", "wall_time")
 
 
 def table_columns(param_names) -> list[str]:
-    """:data:`COLUMNS` with ``param.*`` replaced by one column per hyperparameter (sorted)."""
+    """`COLUMNS` with ``param.*`` replaced by one column per hyperparameter (sorted).
+
+    Parameters
+    ----------
+    param_names
+        The hyperparameters' names, without the ``param.`` prefix.
+
+    Returns
+    -------
+    list of str
+        The columns of a results table, in order.
+    """
     out = []
     for column in COLUMNS:
         if column == PARAM_COLUMNS:
@@ -88,8 +99,32 @@ def _numeric_log(path: Path, rows):
 
 
 def training_summary(run_dir: str | Path, batch_size: int | None = None) -> dict:
-    """reconstruction, kl, elbo (means of the last logged rows), steps and wall_time of a run, from log.csv.
-    ``batch_size``: the run's (read from its config.toml when not given)."""
+    """The training summary of a run, from its log.csv.
+
+    Rows of log.csv with a value that is not a number are left out with a warning.
+
+    Parameters
+    ----------
+    run_dir
+        A run directory.
+    batch_size
+        The run's batch size (read from its config.toml when not given), for ``wall_time``.
+
+    Returns
+    -------
+    dict
+        reconstruction, kl, elbo (means of the last `SUMMARY_ROWS` logged rows; NaN when the
+        objective does not log one), steps (the last logged step) and wall_time (seconds, from the
+        throughput column); NaN and 0 steps when there is no log.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``batch_size`` not given and the run has no config.toml (read only when the log has a
+        throughput column).
+    ValueError
+        A config.toml that does not parse.
+    """
     nan = float("nan")
     out = {"reconstruction": nan, "kl": nan, "elbo": nan, "steps": 0, "wall_time": nan}
     log = Path(run_dir) / LOG

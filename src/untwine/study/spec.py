@@ -115,14 +115,40 @@ class UDRSpec:
 
 @dataclass(frozen=True)
 class ExecutorSpec:
-    """Where runs run. ``local``: ``workers`` processes on this machine (0: in this process, for debugging),
+    """Where runs run: the ``[executor]`` table of a spec.
+
+    ``local``: ``workers`` processes on this machine (0: in this process, for debugging),
     each run with ``threads_per_run`` threads (0: the machine's cores divided by the workers). ``ray``: one Ray
     task per run with ``threads_per_run`` CPUs (1 when 0) and ``num_gpus``, connecting to ``address`` ("" starts
     a local instance, "auto" finds a running one, "host:port"). ``slurm``: submitit job arrays in ``folder``
     (relative to the study directory), ``cluster`` "slurm" (or "local" to try it on this machine), with
     ``partition``, ``timeout_min``, ``mem_gb``, ``array_parallelism`` and any other sbatch option in ``slurm``.
-    ``max_retries``: how often a run whose worker died (a kill, the OOM killer) is started again; each try
-    resumes from its checkpoint."""
+
+    Attributes
+    ----------
+    kind
+        local, ray or slurm.
+    workers
+        local: processes at once (0: in this process).
+    threads_per_run
+        Threads (ray, slurm: CPUs) per run; 0: the default of the kind.
+    max_retries
+        How often a run whose worker died (a kill, the OOM killer) is started again; each try
+        resumes from its checkpoint.
+    address
+        ray: the cluster ("" starts a local instance, "auto" finds a running one, "host:port").
+    num_gpus
+        ray, slurm: GPUs per run.
+    folder
+        slurm: where the job arrays and their logs go, relative to the study directory.
+    cluster
+        slurm: "slurm", or "local" to try it on this machine.
+    partition, timeout_min, mem_gb, array_parallelism
+        slurm: the jobs' partition, time limit (minutes), memory (GB; 0: not set) and how many
+        jobs of an array run at once.
+    slurm
+        slurm: any other sbatch option.
+    """
     kind: str = "local"
     # 2 runs at once: on 2 cores, 2 workers x 1 thread trained 4 runs in 0.78x the wall time of 1 x 2
     # (bench/study_overhead.py, docs/studies.md "Measured"); on more cores each run gets cores / 2 threads.
@@ -142,7 +168,33 @@ class ExecutorSpec:
 
 @dataclass(frozen=True)
 class StudySpec:
-    """A parsed study spec; ``text`` is the TOML it was read from (kept in the study directory)."""
+    """A parsed study spec; ``text`` is the TOML it was read from (kept in the study directory).
+
+    Attributes
+    ----------
+    name, description
+        The study's name and what it is for.
+    datasets
+        A `DatasetSpec` per dataset.
+    methods
+        A `MethodSpec` per method (a model with its grids).
+    seeds
+        The training seeds of every cell.
+    representations
+        The representations each run is scored on (mean, sampled).
+    train, model
+        The ``[train]`` and ``[model]`` settings of every run.
+    metrics
+        The ``[metrics]`` table (`MetricsSpec`).
+    udr
+        The ``[udr]`` table (`UDRSpec`).
+    executor
+        The ``[executor]`` table (`ExecutorSpec`).
+    text
+        The TOML it was read from.
+    source
+        Where it was read from (a file, a preset's name).
+    """
     name: str
     description: str
     datasets: tuple
@@ -168,9 +220,29 @@ class StudySpec:
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a study: its ``path`` (relative to the study directory), stable ``id``, what it is
-    (``dataset`` label, ``method``, ``model`` objective, ``params`` named in its path, ``seed``), its ``cell``
-    (the path without the seed: the runs UDR compares) and the full RunConfig."""
+    """One run of a study, as the spec expands to it.
+
+    Attributes
+    ----------
+    id
+        A stable identifier of what the run trains.
+    path
+        Its directory, relative to the study directory.
+    dataset
+        The dataset's label.
+    method
+        The method's name.
+    model
+        The objective.
+    params
+        The hyperparameters named in its path.
+    seed
+        The training seed.
+    cell
+        The path without the seed: the runs UDR compares.
+    config
+        The full RunConfig.
+    """
     id: str
     path: str
     dataset: str

@@ -45,8 +45,23 @@ _READ = (f"{STATE_DIR}/{STATE_JSON}", METRICS, SCORE_FILES["sampled"], ERROR_FIL
 
 @dataclass(frozen=True)
 class RunState:
-    """``state``: done, partial, pending, failed or running; ``step`` of ``steps``; ``error`` when failed;
-    ``missing``: (representation, metric) pairs not yet scored; ``weights``: SHA-256 of the committed weights."""
+    """Where one run of a study stands, read from its files.
+
+    Attributes
+    ----------
+    path
+        The run's directory, relative to the study directory.
+    state
+        done, partial, pending, failed or running.
+    step, steps
+        The committed step, of the steps the run trains for.
+    error
+        The recorded failure, when failed.
+    missing
+        (representation, metric) pairs not yet scored on the current weights.
+    weights
+        SHA-256 of the committed weights (None when there are none).
+    """
     path: str
     state: str
     step: int = 0
@@ -58,7 +73,19 @@ class RunState:
 
 @dataclass
 class StudyStatus:
-    """The state of every run (in expansion order) and of each cell's UDR."""
+    """The state of every run (in expansion order) and of each cell's UDR.
+
+    Attributes
+    ----------
+    directory
+        The study directory.
+    runs
+        The `RunState` of every run, in expansion order.
+    planned
+        The `PlannedRun` records, in the same order.
+    udr
+        Cell -> the state of its UDR score: done, pending, n/a, or how many seeds it covers.
+    """
     directory: Path
     runs: list = field(default_factory=list)
     planned: list = field(default_factory=list)
@@ -102,7 +129,25 @@ def save_spec(study_dir: Path, spec) -> None:
 
 
 def stored_spec(study_dir: str | Path):
-    """The spec kept in a study directory (FileNotFoundError naming the directory when there is none)."""
+    """The spec kept in a study directory.
+
+    Parameters
+    ----------
+    study_dir
+        A study directory (``study.toml`` in it).
+
+    Returns
+    -------
+    StudySpec
+        The spec the study runs, parsed and checked.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the directory when it holds no spec.
+    SpecError
+        A stored spec that does not parse or check.
+    """
     path = Path(study_dir) / SPEC_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{study_dir} is not a study directory (no {SPEC_FILE}); start one with "

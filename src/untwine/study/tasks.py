@@ -19,10 +19,35 @@ __all__ = ["RunTask", "UDRRun", "UDRTask", "Task", "Outcome", "with_threads", "w
 
 @dataclass(frozen=True)
 class RunTask:
-    """Train the run ``path`` of the study into the directory ``out`` from ``config`` (a
-    :meth:`~untwine.config.RunConfig.to_dict`), then score its missing ``metrics`` on each of its
-    ``representations`` with the study's metric ``seed``, ``fast`` presets and ``params`` overrides;
-    ``hparams`` label its TensorBoard events. ``threads``: the torch threads it runs with (0: leave as is)."""
+    """Train one run of a study (continuing from its checkpoint), then score what it is missing.
+
+    The run ``path`` of the study is trained into the directory ``out`` from ``config`` (a
+    ``RunConfig.to_dict()``), then its missing ``metrics`` are scored on each of its
+    ``representations`` with the study's metric ``seed``, ``fast`` presets and ``params`` overrides.
+
+    Attributes
+    ----------
+    path
+        The run's path in the study (relative to the study directory).
+    out
+        The run directory.
+    config
+        The run's configuration, as ``RunConfig.to_dict()`` writes it.
+    representations
+        The representations to score (mean, sampled).
+    metrics
+        The metrics to score.
+    seed
+        The study's metric (evaluation) seed.
+    fast
+        Whether the metrics run with their ``fast`` presets.
+    params
+        The metric parameter overrides (a study's ``[metrics] params``).
+    hparams
+        The labels of its TensorBoard events.
+    threads
+        The torch threads it runs with (0: leave as is).
+    """
 
     path: str
     out: str
@@ -38,8 +63,19 @@ class RunTask:
 
 @dataclass(frozen=True)
 class UDRRun:
-    """One finished run of a UDR cell: its ``path`` in the study, its directory ``dir``, the SHA-256 of the
-    weights the score is computed on, and the ``hparams`` of its TensorBoard events."""
+    """One finished run of a UDR cell.
+
+    Attributes
+    ----------
+    path
+        The run's path in the study.
+    dir
+        The run directory.
+    weights_sha256
+        The SHA-256 of the weights the score is computed on.
+    hparams
+        The labels of its TensorBoard events.
+    """
 
     path: str
     dir: str
@@ -49,7 +85,21 @@ class UDRRun:
 
 @dataclass(frozen=True)
 class UDRTask:
-    """Score UDR over the ``runs`` of the cell ``path`` (its UDR ``params`` and ``seed`` from the spec)."""
+    """Score UDR over the ``runs`` of the cell ``path`` (its UDR ``params`` and ``seed`` from the spec).
+
+    Attributes
+    ----------
+    path
+        The cell (the runs' path without the seed).
+    runs
+        The cell's finished runs, a `UDRRun` each.
+    params
+        UDR's parameters, from the spec's ``[udr]`` table.
+    seed
+        UDR's sampling seed.
+    threads
+        The torch threads it runs with (0: leave as is).
+    """
 
     path: str
     runs: tuple
@@ -64,10 +114,27 @@ Task = Union[RunTask, UDRTask]
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of the task ``path``: ``ok`` (it finished) or not, with the ``error`` line (and the
-    ``traceback`` where one was caught). ``worker_died``: the process running it died (a kill, the OOM
-    killer) rather than the run failing. A finished run's ``train_seconds``, ``score_seconds`` and
-    ``summary`` (its last reconstruction and KL); a finished UDR task's ``udr`` (each run's model score)."""
+    """What became of the task ``path``: ``ok`` (it finished) or not, with the ``error`` line.
+
+    Attributes
+    ----------
+    path
+        The task's path (a run, or a UDR cell).
+    ok
+        Whether it finished.
+    error
+        Why it did not, one line.
+    traceback
+        The traceback, where one was caught.
+    worker_died
+        The process running it died (a kill, the OOM killer) rather than the run failing.
+    train_seconds, score_seconds
+        A finished run's training and scoring time.
+    summary
+        A finished run's last reconstruction and KL.
+    udr
+        A finished UDR task's model score of each run (None for a run).
+    """
 
     path: str
     ok: bool
@@ -91,12 +158,41 @@ class Outcome:
 
 
 def with_threads(task: Task, threads: int) -> Task:
-    """``task`` to run with ``threads`` threads."""
+    """``task`` to run with ``threads`` threads.
+
+    Parameters
+    ----------
+    task
+        A `RunTask` or `UDRTask`.
+    threads
+        The torch threads it runs with (0: leave as is).
+
+    Returns
+    -------
+    RunTask or UDRTask
+        A copy of ``task`` with ``threads`` set.
+    """
     return dataclasses.replace(task, threads=int(threads))
 
 
 def worker_died(task: Task, how: str, tries: int) -> Outcome:
-    """The outcome of a task whose process died ``tries`` times, the last ``how`` (a signal, an exit code)."""
+    """The outcome of a task whose process died ``tries`` times, the last ``how`` (a signal, an exit code).
+
+    Parameters
+    ----------
+    task
+        The task whose process died.
+    how
+        How it died the last time, e.g. ``"signal 9"`` or an exit code.
+    tries
+        How many times it died.
+
+    Returns
+    -------
+    Outcome
+        Not ``ok``, with ``worker_died`` set and an ``error`` saying that the run resumes from its
+        checkpoint when the study is run again.
+    """
     return Outcome(task.path, ok=False, worker_died=True,
                    error=f"its worker died {tries} time(s) ({how}); the run resumes from its checkpoint when the "
                          f"study is run again")
