@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError  # Pillow comes with matplotlib
 
 from .base import data_dir
 from .dsprites import DSprites, _factor_values, render_sprites
@@ -94,8 +95,6 @@ def load_scream(path: str | Path | None = None) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"the painting for scream-dsprites was not found: {path}")
-    from PIL import Image, UnidentifiedImageError  # Pillow comes with matplotlib
-
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")

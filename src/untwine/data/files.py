@@ -38,6 +38,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image  # Pillow comes with matplotlib
 
 from .base import GroundTruthDataset, missing_file
 
@@ -46,8 +47,6 @@ def _resize(images: np.ndarray, size: int = 64) -> np.ndarray:
     """(n, H, W[, C]) uint8 -> (n, size, size[, C]) uint8 with Pillow's Lanczos filter."""
     if images.shape[1:3] == (size, size):
         return images
-    from PIL import Image  # Pillow comes with matplotlib
-
     out = np.empty((len(images), size, size) + images.shape[3:], dtype=np.uint8)
     for i, image in enumerate(images):
         out[i] = np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS))
@@ -101,8 +100,8 @@ class Cars3D(FileDataset):
         if not mats:
             raise FileNotFoundError(f"no car_XXX_mesh.mat files in {self.path}: put the 183 published Cars3D "
                                     f".mat files there")
-        from scipy.io import loadmat
-        from scipy.io.matlab import MatReadError
+        # lazy: every command imports untwine.data, and scipy.io costs about 0.5 s of its start-up (measured)
+        from scipy.io.matlab import MatReadError, loadmat
 
         images = np.empty((len(mats), 4, 24, 64, 64, 3), dtype=np.uint8)
         for k, mat in enumerate(mats):

@@ -294,6 +294,8 @@ class Shapes3DH5(GroundTruthDataset):
             raise missing_file("Shapes3D file", self.path,
                                f"{H5_FILENAME} (from the deepmind/3d-shapes repository)",
                                ", or use the procedural dataset 'shapes3d' instead")
+        # lazy: only this reader of the published file needs h5py, which adds about 50 ms (measured) to every
+        # command's start-up (every command imports untwine.data)
         import h5py
 
         try:

@@ -6,8 +6,8 @@ __all__ = ["write_report", "image_grid", "write_study_report"]
 
 
 def __getattr__(name):
-    # the study report needs pandas and the study room: imported when asked for, not with every run report
     if name == "write_study_report":
+        # lazy: the study report needs pandas and the study room; imported when asked for, not with every run report
         from .study_report import write_study_report
 
         return write_study_report

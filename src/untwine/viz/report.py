@@ -162,7 +162,7 @@ def latent_factor_information(means: np.ndarray, factors: np.ndarray, num_bins: 
     # lazy: untwine data show imports this module (through untwine.viz) and never scores; the metrics room
     # (scikit-learn) would add about 3.5 s to it (measured)
     from ..metrics import discrete_entropy, discrete_mutual_info, histogram_discretize
-    from ..metrics.mig import normalized_gaps
+    from ..metrics.mig import normalized_gaps  # lazy, as the line above
 
     mutual_info = discrete_mutual_info(histogram_discretize(means, num_bins), factors)
     entropy = discrete_entropy(factors)
