@@ -61,8 +61,24 @@ PUBLISHED_SELECTION = {
 
 
 def spearman_matrix(frame: pd.DataFrame, min_periods: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Spearman rank correlation between the columns, pairwise-complete; the number of runs
-    each pair was computed on). A constant column correlates NaN with everything."""
+    """Spearman rank correlation between the columns, pairwise-complete, and the runs behind each.
+
+    A constant column correlates NaN with everything; infinite values count as missing.
+
+    Parameters
+    ----------
+    frame
+        One row per run, one column per score.
+    min_periods
+        The fewest runs a pair needs for a correlation (NaN below).
+
+    Returns
+    -------
+    corr : pd.DataFrame
+        The Spearman rank correlation of each pair of columns.
+    counts : pd.DataFrame
+        The number of runs each pair was computed on.
+    """
     values = frame.astype(float).replace([np.inf, -np.inf], np.nan)
     corr = values.corr(method="spearman", min_periods=min_periods)
     present = values.notna().to_numpy(dtype=float)
@@ -71,7 +87,22 @@ def spearman_matrix(frame: pd.DataFrame, min_periods: int = 3) -> tuple[pd.DataF
 
 
 def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (Wilson 1927); (nan, nan) when n is 0."""
+    """Wilson score interval of a binomial proportion (Wilson 1927).
+
+    Parameters
+    ----------
+    successes
+        The successes counted.
+    n
+        The trials.
+    confidence
+        The interval's confidence level.
+
+    Returns
+    -------
+    tuple of float
+        (low, high), clipped to [0, 1]; (nan, nan) when n is 0.
+    """
     if n <= 0:
         return float("nan"), float("nan")
     z = float(norm.ppf(0.5 + confidence / 2))
@@ -101,9 +132,27 @@ def _datasets(wide: pd.DataFrame):
 
 
 def overview(table) -> pd.DataFrame:
-    """Per dataset × method: runs, scored runs, failed runs (no finite value; or a non-empty
-    ``error`` / a ``status`` of failed when the table has such a column), values of the
-    regularisation hyperparameter, settings (cells), seeds per cell (min and max), and the metrics scored."""
+    """Per dataset × method: how many runs, how many scored and failed, and what they cover.
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per dataset × method (with its model and regularisation ``hyperparameter``):
+        ``runs``, ``scored`` runs, ``failed`` runs (no finite value; or a non-empty ``error`` / a
+        ``status`` of failed when the table has such a column), ``values`` of the regularisation
+        hyperparameter, ``settings`` (cells), seeds per cell (``seeds_min``, ``seeds_max``), and
+        the ``metrics`` scored.
+
+    Raises
+    ------
+    AnalysisError
+        A table `check_table` refuses, or one score of a run with two different values.
+    """
     study = prepare(table)
     runs = study.runs.copy()
     failed = ~runs["scored"].to_numpy(dtype=bool)
@@ -138,19 +187,37 @@ def overview(table) -> pd.DataFrame:
 
 
 def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25, 0.75)) -> pd.DataFrame:
-    """Gaussian total correlation of the sampled and of the mean representation against
-    regularisation strength (seed 001, slide "Mean representation of the latent variables are
-    correlated": regularisation decorrelates the sampled representation, which training sees,
-    while the mean representation, the one usually scored, stays correlated).
+    """Gaussian total correlation of the sampled and of the mean representation against regularisation strength.
+
+    Seed 001, slide "Mean representation of the latent variables are correlated":
+    regularisation decorrelates the sampled representation, which training sees, while the
+    mean representation, the one usually scored, stays correlated.
 
     Gaussian TC (the unsupervised scores of seed 001; docs/metrics.md, "Unsupervised scores"):
     ½(Σ log diag Σ − log det Σ) of the codes' covariance Σ, the ``unsupervised`` metric's
     ``gaussian_total_correlation``.
 
-    One row per (dataset, setting, representation), with its method, model, regularisation
-    ``hyperparameter`` and ``value``: ``n`` finite values (seeds) the statistics use, ``n_infinite``
-    (a singular covariance gives an infinite TC, left out of the statistics), the ``median``
-    and the ``quantiles`` band (``q_low``, ``q_high``) over seeds.
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    quantiles
+        The lower and upper quantile of the band over seeds.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per (dataset, setting, representation), with its method, model, regularisation
+        ``hyperparameter`` and ``value``: ``n`` finite values (seeds) the statistics use,
+        ``n_infinite`` (a singular covariance gives an infinite TC, left out of the statistics),
+        the ``median`` and the ``quantiles`` band (``q_low``, ``q_high``) over seeds. When one
+        representation's TC is absent, ``attrs["missing"]`` names it.
+
+    Raises
+    ------
+    AnalysisError
+        The table has no ``gaussian_total_correlation`` of the ``unsupervised`` metric, or is one
+        `check_table` refuses.
     """
     study = prepare(table)
     parts = []
@@ -199,15 +266,33 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
 
 
 def metric_correlation(table, scores=SUPERVISED, representation: str = MEAN) -> pd.DataFrame:
-    """Spearman rank correlation between every pair of disentanglement scores over all the
-    runs of one dataset (seed 001, slide "Most disentanglement metrics are correlated":
-    BetaVAE–FactorVAE 0.80, MIG–DCI 0.76, Modularity–DCI −0.08 on Noisy-dSprites), one
-    matrix per dataset and one pooled over all runs of all datasets
-    (``dataset`` = ``"all datasets"``).
+    """Spearman rank correlation between every pair of disentanglement scores over the runs of a dataset.
 
-    Long form: dataset, score_a, score_b, spearman, n (runs with both scores), in_paper (both scores
-    among seed 001's six, :data:`PAPER_METRICS`: the pairs its matrix has; IRS's pairs are beside
-    them). Each pair uses the runs that have both; a score constant over the runs correlates NaN.
+    Seed 001, slide "Most disentanglement metrics are correlated": BetaVAE–FactorVAE 0.80,
+    MIG–DCI 0.76, Modularity–DCI −0.08 on Noisy-dSprites. One matrix per dataset and one
+    pooled over all runs of all datasets (``dataset`` = ``"all datasets"``). Each pair uses
+    the runs that have both; a score constant over the runs correlates NaN.
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    scores
+        The scores to correlate (`Score` records).
+    representation
+        The representation of the scores that do not name one.
+
+    Returns
+    -------
+    pd.DataFrame
+        Long form: dataset, score_a, score_b, spearman, n (runs with both scores), in_paper (both
+        scores among seed 001's six, `PAPER_METRICS`: the pairs its matrix has; IRS's pairs are
+        beside them); ``attrs["missing"]`` names the scores the table lacks.
+
+    Raises
+    ------
+    AnalysisError
+        Fewer than 2 of ``scores`` in the table, or a table `check_table` refuses.
     """
     wide = score_table(table, scores, representation, require=2)
     names = wide.attrs["scores"]
@@ -228,13 +313,33 @@ _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 def score_distribution(table, scores=SUPERVISED, representation: str = MEAN) -> pd.DataFrame:
-    """The distribution of each score per method (hyperparameters and seeds pooled) and per
-    setting within a method (only seeds vary) (seed 001, slide "Hyperparameters
-    and random seeds are important than models", drawn there as violins).
+    """The distribution of each score per method and per setting within a method.
 
-    One row per (dataset, score, method, setting); ``level`` is ``"method"`` (setting and value
-    empty: all settings pooled) or ``"setting"`` (with the setting's regularisation ``value``, the
-    figures' x axis); columns n (finite values used), mean, min, q05, q25, median, q75, q95, max.
+    Per method, hyperparameters and seeds are pooled; per setting, only seeds vary (seed 001,
+    slide "Hyperparameters and random seeds are important than models", drawn there as violins).
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    scores
+        The scores to describe (`Score` records).
+    representation
+        The representation of the scores that do not name one.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per (dataset, score, method, setting); ``level`` is ``"method"`` (setting and value
+        empty: all settings pooled) or ``"setting"`` (with the setting's regularisation ``value``, the
+        figures' x axis); columns n (finite values used), mean, min, q05, q25, median, q75, q95, max;
+        ``attrs["missing"]`` names the scores the table lacks.
+
+    Raises
+    ------
+    AnalysisError
+        None of ``scores`` in the table, no finite value for any of them, or a table `check_table`
+        refuses.
     """
     wide = score_table(table, scores, representation)
     names = wide.attrs["scores"]
@@ -263,9 +368,10 @@ def score_distribution(table, scores=SUPERVISED, representation: str = MEAN) -> 
 
 
 def variance_share(table, scores=SUPERVISED, representation: str = MEAN) -> pd.DataFrame:
-    """The share of a score's variance over the runs of a dataset explained by the method,
-    by the hyperparameter value within the method, and by the seed within a cell: the nested
-    sums-of-squares decomposition (a one-way-per-level ANOVA)
+    """The shares of a score's variance explained by the method, the hyperparameters and the seed.
+
+    The variance is over the runs of a dataset; it is explained by the method, by the
+    hyperparameter value within the method, and by the seed within a cell: the nested sums-of-squares decomposition (a one-way-per-level ANOVA)
 
         Σ (y − ȳ)² = Σ (ȳ_method − ȳ)² + Σ (ȳ_cell − ȳ_method)² + Σ (y − ȳ_cell)²
 
@@ -278,8 +384,26 @@ def variance_share(table, scores=SUPERVISED, representation: str = MEAN) -> pd.D
     and ``note`` says why; cells with one seed beside cells with more are counted, and
     ``seeds_min`` / ``seeds_max`` give the seeds per cell.
 
-    One row per (dataset, score): n, variance (ddof 0), method, hyperparameter, seed, seeds_min,
-    seeds_max, note.
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    scores
+        The scores to decompose (`Score` records).
+    representation
+        The representation of the scores that do not name one.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per (dataset, score): n, variance (ddof 0), method, hyperparameter, seed,
+        seeds_min, seeds_max, note; ``attrs["missing"]`` names the scores the table lacks.
+
+    Raises
+    ------
+    AnalysisError
+        None of ``scores`` in the table, no score with two finite values on one dataset, or a table
+        `check_table` refuses.
     """
     wide = score_table(table, scores, representation)
     names = wide.attrs["scores"]
@@ -321,16 +445,38 @@ def variance_share(table, scores=SUPERVISED, representation: str = MEAN) -> pd.D
 
 def unsupervised_selection(table, unsupervised=UNSUPERVISED, supervised=SUPERVISED,
                            representation: str = MEAN) -> pd.DataFrame:
-    """Spearman rank correlation between each unsupervised score (reconstruction, KL, ELBO,
-    the unsupervised metrics of the mean representation, the Gaussian TC of the sampled
-    representation, UDR) and each supervised disentanglement score, over the runs of each
-    dataset and pooled (seed 001, slide "Unsupervised loss vs. disentanglement scores", whose
-    unsupervised scores are reconstruction, KL, ELBO and the sampled TC).
-    UDR is Duan et al. 2020's unsupervised selection score.
+    """Spearman rank correlation between each unsupervised score and each supervised disentanglement score.
+
+    The unsupervised scores are reconstruction, KL, ELBO, the unsupervised metrics of the mean
+    representation, the Gaussian TC of the sampled representation and UDR; the correlations
+    are over the runs of each dataset and pooled (seed 001, slide "Unsupervised loss vs.
+    disentanglement scores", whose unsupervised scores are reconstruction, KL, ELBO and the
+    sampled TC). UDR is Duan et al. 2020's unsupervised selection score.
 
     Signs are as computed: for a loss (reconstruction, KL) or a TC, a useful selector
     correlates *negatively* with a disentanglement score (``Score.direction`` = −1).
-    Long form: dataset, unsupervised, supervised, spearman, n.
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    unsupervised
+        The unsupervised scores (`Score` records).
+    supervised
+        The supervised disentanglement scores.
+    representation
+        The representation of the scores that do not name one.
+
+    Returns
+    -------
+    pd.DataFrame
+        Long form: dataset, unsupervised, supervised, spearman, n, direction (the unsupervised
+        score's); ``attrs["missing"]`` names the scores the table lacks.
+
+    Raises
+    ------
+    AnalysisError
+        No unsupervised or no supervised score in the table, or a table `check_table` refuses.
     """
     table = prepare(table)
     present_u, absent_u = available_scores(table, unsupervised, representation)
@@ -360,13 +506,32 @@ def _cell_medians(wide: pd.DataFrame, names) -> pd.DataFrame:
 
 
 def hyperparameter_transfer(table, scores=SUPERVISED, representation: str = MEAN) -> pd.DataFrame:
-    """Per score, the Spearman rank correlation across datasets of the cells' median scores:
-    a cell is a setting (the method with all its hyperparameters); its median is over seeds (seed 001, slide "Bad transfer
-    performance across datasets and metrics", its matrix for DCI: dSprites–Color-dSprites
-    0.95, SmallNORB–Shapes3D −0.09). A high correlation means a
+    """Per score, the Spearman rank correlation across datasets of the cells' median scores.
+
+    A cell is a setting (the method with all its hyperparameters); its median is over seeds (seed
+    001, slide "Bad transfer performance across datasets and metrics", its matrix for DCI:
+    dSprites–Color-dSprites 0.95, SmallNORB–Shapes3D −0.09). A high correlation means a
     good (method, value) on one dataset is good on the other.
 
-    Long form: score, dataset_a, dataset_b, spearman, n_cells (cells scored on both).
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    scores
+        The scores to compare across datasets (`Score` records).
+    representation
+        The representation of the scores that do not name one.
+
+    Returns
+    -------
+    pd.DataFrame
+        Long form: score, dataset_a, dataset_b, spearman, n_cells (cells scored on both);
+        ``attrs["missing"]`` names the scores the table lacks.
+
+    Raises
+    ------
+    AnalysisError
+        Fewer than 2 datasets, none of ``scores`` in the table, or a table `check_table` refuses.
     """
     wide = score_table(table, scores, representation)
     names = wide.attrs["scores"]
@@ -417,10 +582,11 @@ _CONDITIONS = (("same metric, same dataset", False, False), ("same metric, other
 def selection_experiment(table, scores=PAPER_SUPERVISED, representation: str = MEAN, *,
                          draws: int = 10_000, seed: int = 0, selection_seeds: int = 1,
                          confidence: float = 0.95) -> pd.DataFrame:
-    """The Monte-Carlo model-selection experiment of seed 001 (slide "Bad transfer performance
-    across datasets and metrics": a model chosen this way beats a random one 80.7% of the time
-    on the same metric and dataset, 59.3% on the same metric and another dataset, 54.9% on
-    another metric and dataset). Each draw:
+    """The Monte-Carlo model-selection experiment of seed 001.
+
+    Slide "Bad transfer performance across datasets and metrics": a model chosen this way
+    beats a random one 80.7% of the time on the same metric and dataset, 59.3% on the same
+    metric and another dataset, 54.9% on another metric and dataset. Each draw:
 
     1. picks a source dataset d and metric m at random, and ``selection_seeds`` seeds at random;
     2. chooses the cell (a whole setting) with the best median of m on d over those seeds;
@@ -433,9 +599,40 @@ def selection_experiment(table, scores=PAPER_SUPERVISED, representation: str = M
     Our reading of "on a different random seed" is that the selection sees one seed
     (``selection_seeds=1``); pass more to select by a median over several. Draws that land on a
     missing run (a missing seed, metric or dataset) are redrawn; ``draws`` counts only
-    complete ones. Returns per condition: draws, wins, win_rate, ci_low, ci_high (Wilson
-    interval at ``confidence``), published (seed 001; NaN where it gives none), and ``note``
-    (why a condition has no draws).
+    complete ones.
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    scores
+        The metrics to select by and compare on (`Score` records; seed 001's six by default).
+    representation
+        The representation of the scores that do not name one.
+    draws
+        Complete draws per condition.
+    seed
+        The seed of the draws.
+    selection_seeds
+        How many seeds the selection sees.
+    confidence
+        The confidence level of the Wilson interval.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per condition: draws, wins, win_rate, ci_low, ci_high (Wilson interval at
+        ``confidence``), published (seed 001; NaN where it gives none), selection_seeds, and
+        ``note`` (why a condition has no or too few draws); ``attrs["missing"]`` names the scores
+        the table lacks.
+
+    Raises
+    ------
+    ValueError
+        ``draws`` below 1.
+    AnalysisError
+        No more than ``selection_seeds`` seeds per cell, fewer than 2 cells, two runs of one
+        dataset, setting and seed, none of ``scores`` in the table, or a table `check_table` refuses.
     """
     if draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
@@ -511,15 +708,36 @@ def selection_experiment(table, scores=PAPER_SUPERVISED, representation: str = M
 
 def downstream_correlation(table, scores=SUPERVISED, representation: str = MEAN,
                            sizes=DOWNSTREAM_SIZES) -> pd.DataFrame:
-    """Spearman rank correlation between each disentanglement score and downstream accuracy
-    (seed 001, slide "Downstream tasks grounded on the disentangled representation"): the mean
+    """Spearman rank correlation between each disentanglement score and downstream accuracy.
+
+    Seed 001, slide "Downstream tasks grounded on the disentangled representation": the mean
     test accuracy over factors of logistic regression (LR) and gradient-boosted
     trees (GBT) trained on 10, 100, 1,000 and 10,000 points (key ``"<size>:mean_test_accuracy"``),
     and the sample efficiency, accuracy with 100 points / accuracy with 10,000 (targets
     ``"LR efficiency"``, ``"GBT efficiency"``), over the runs of each dataset and pooled.
 
-    Long form: dataset, score, target ("LR 10", ..., "GBT efficiency"), predictor, size
-    (NaN for efficiency), spearman, n.
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    scores
+        The disentanglement scores (`Score` records).
+    representation
+        The representation of the scores that do not name one.
+    sizes
+        The training set sizes of the downstream predictors to read.
+
+    Returns
+    -------
+    pd.DataFrame
+        Long form: dataset, score, target ("LR 10", ..., "GBT efficiency"), predictor, size
+        (NaN for efficiency), spearman, n; ``attrs["missing"]`` names the scores the table lacks.
+
+    Raises
+    ------
+    AnalysisError
+        No downstream accuracy or no disentanglement score in the table, or a table
+        `check_table` refuses.
     """
     targets = []
     for label, metric in DOWNSTREAM_PREDICTORS.items():

@@ -30,15 +30,43 @@ def _r(x: float) -> str:
 
 
 def unique_pairs(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
-    """Each unordered pair once."""
+    """Each unordered pair once.
+
+    Parameters
+    ----------
+    frame
+        A long correlation table, one row per ordered pair (both orders, and each name with itself).
+    a, b
+        The columns that name a pair's two members.
+
+    Returns
+    -------
+    pd.DataFrame
+        The rows whose ``a`` comes before its ``b`` in the order the names first appear
+        (the pairs of a name with itself left out).
+    """
     order = {name: i for i, name in enumerate(dict.fromkeys(list(frame[a]) + list(frame[b])))}
     return frame[frame[a].map(order) < frame[b].map(order)]
 
 
 
 def tc_trends(result: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, method, representation), Spearman of the cells' median TC against strength
-    (sign flipped for :data:`WEAKER_WHEN_LARGER` methods, so that > 0 means "grows with regularisation")."""
+    """Per (dataset, method, representation), Spearman of the cells' median TC against strength.
+
+    The sign is flipped for `WEAKER_WHEN_LARGER` methods, so that > 0 means "grows with
+    regularisation". A (dataset, method, representation) with fewer than 3 values of the
+    strength is left out.
+
+    Parameters
+    ----------
+    result
+        What `total_correlation_by_strength` returned.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns dataset, method, model, representation, trend.
+    """
     out = []
     for (dataset, method, rep), rows in result.groupby(["dataset", "method", "representation"], sort=False):
         rows = rows.dropna(subset=["value", "median"])

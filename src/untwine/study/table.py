@@ -27,7 +27,23 @@ __all__ = ["check_table", "StudyTable", "prepare", "run_table", "available_score
 
 
 def check_table(table) -> pd.DataFrame:
-    """The table itself, or an :class:`AnalysisError` naming what is wrong with it."""
+    """The table itself, or an `AnalysisError` naming what is wrong with it.
+
+    Parameters
+    ----------
+    table
+        A study's results table (``untwine.study.collect``).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``table``, unchanged.
+
+    Raises
+    ------
+    AnalysisError
+        Not a DataFrame, a required column missing, or no rows.
+    """
     if not isinstance(table, pd.DataFrame):
         raise AnalysisError(f"expected the study's results table as a pandas DataFrame, got {type(table).__name__}; "
                             "read one with untwine.study.collect(DIR) or pandas.read_parquet(DIR/results.parquet)")
@@ -143,10 +159,37 @@ def _without_duplicates(table: pd.DataFrame) -> pd.DataFrame:
 
 
 class StudyTable:
-    """A results table indexed once for many analyses: the runs, each row's run, and the rows
-    of each (metric, key, representation). Every analysis accepts the plain DataFrame or this
-    (``prepare(table)``); the results are the same, this only saves re-indexing a large table
-    (12,600 runs of the reference study are 3.3 million rows)."""
+    """A results table indexed once for many analyses.
+
+    It holds the runs, each row's run, and the rows of each (metric, key, representation).
+    Every analysis accepts the plain DataFrame or this (``prepare(table)``); the results are
+    the same, this only saves re-indexing a large table (12,600 runs of the reference study
+    are 3.3 million rows).
+
+    Parameters
+    ----------
+    table
+        A study's results table; rows repeated with the same value are counted once (with a
+        warning).
+
+    Attributes
+    ----------
+    table
+        The checked table, without repeated rows.
+    runs
+        One row per run (what `run_table` returns).
+    run_codes
+        Each row's run: its position in ``runs``.
+    value
+        Each row's value as a float (NaN where it is not a number).
+    groups
+        (metric, key, representation) -> the positions of its rows.
+
+    Raises
+    ------
+    AnalysisError
+        A table `check_table` refuses, or one score of a run with two different values.
+    """
 
     def __init__(self, table: pd.DataFrame):
         self.table = _without_duplicates(check_table(table))
@@ -198,20 +241,76 @@ class StudyTable:
 
 
 def prepare(table) -> StudyTable:
-    """``table`` indexed for the analyses (a :class:`StudyTable` is returned as it is)."""
+    """``table`` indexed for the analyses (a `StudyTable` is returned as it is).
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+
+    Returns
+    -------
+    StudyTable
+        The indexed table.
+
+    Raises
+    ------
+    AnalysisError
+        A table `check_table` refuses, or one score of a run with two different values.
+    """
     return table if isinstance(table, StudyTable) else StudyTable(table)
 
 
 def run_table(table) -> pd.DataFrame:
-    """One row per run: ``run`` (its id: the path), dataset, model, seed, its ``param.``
-    columns, the training summary columns present, ``path``, ``hyperparameter`` and ``value``
-    (its regularisation strength) and ``scored`` (whether any of its values is finite)."""
+    """One row per run, with its setting and regularisation strength.
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per run: ``run`` (its id: the path), dataset, model, method, seed, its ``param.``
+        columns, the training summary columns present, ``path``, ``setting``, ``hyperparameter``
+        and ``value`` (its regularisation strength), ``also_varies`` (the other hyperparameters
+        that vary among its method's runs) and ``scored`` (whether any of its values is finite).
+
+    Raises
+    ------
+    AnalysisError
+        A table `check_table` refuses, or one score of a run with two different values.
+    """
     return prepare(table).runs.copy()
 
 
 def available_scores(table, scores, representation: str = MEAN) -> tuple[list[Score], list[Score]]:
-    """(the scores the table holds, concrete; the scores it lacks). A ``key=None`` score
-    becomes one score per key the table has for its metric."""
+    """The scores the table holds and those it lacks.
+
+    A ``key=None`` score becomes one score per key the table has for its metric.
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    scores
+        The `Score` records asked for.
+    representation
+        The representation of the scores that do not name one.
+
+    Returns
+    -------
+    present : list of Score
+        The scores the table holds, concrete (a key each).
+    absent : list of Score
+        The scores it lacks.
+
+    Raises
+    ------
+    AnalysisError
+        A table `check_table` refuses, or one score of a run with two different values.
+    """
     study = prepare(table)
     present, absent = [], []
     pairs = study.pairs()
@@ -243,10 +342,29 @@ def missing_message(absent: list[Score], representation: str) -> str:
 
 
 def score_table(table, scores, representation: str = MEAN, *, require: int = 1) -> pd.DataFrame:
-    """One row per run (the columns of :func:`run_table`) and one column per score present.
+    """One row per run (the columns of `run_table`) and one column per score present.
 
-    Raises :class:`AnalysisError` when fewer than ``require`` of ``scores`` are in the table.
-    The returned frame's ``attrs["missing"]`` names the scores that were left out.
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    scores
+        The `Score` records asked for.
+    representation
+        The representation of the scores that do not name one.
+    require
+        How many of ``scores`` the table must hold.
+
+    Returns
+    -------
+    pd.DataFrame
+        The runs with one column per score present (NaN where a run lacks it); its
+        ``attrs["missing"]`` names the scores that were left out, ``attrs["scores"]`` those present.
+
+    Raises
+    ------
+    AnalysisError
+        Fewer than ``require`` of ``scores`` are in the table, or a table `check_table` refuses.
     """
     study = prepare(table)
     present, absent = available_scores(study, scores, representation)

@@ -48,9 +48,23 @@ class AnalysisError(ValueError):
 
 @dataclass(frozen=True)
 class Score:
-    """One number per run: ``metric``/``key`` of the table (on ``representation``, or the
-    analysis's representation when None), or the training summary ``column``. ``key=None``
-    stands for every key the table has for ``metric`` (UDR's key depends on the study)."""
+    """One number per run: ``metric``/``key`` of the table, or a training summary column.
+
+    Attributes
+    ----------
+    name
+        The score's label in the analyses' results.
+    metric, key
+        The metric and key of the table; ``key=None`` stands for every key the table has for
+        ``metric`` (UDR's key depends on the study).
+    representation
+        The representation it is read on (None: the analysis's representation).
+    column
+        A training summary column (``reconstruction``, ``kl``, ``elbo``) instead of a metric.
+    direction
+        +1 when a larger value is better, -1 when smaller is (reconstruction loss); the
+        correlations are reported as computed, this is for reading them.
+    """
 
     name: str
     metric: str | None = None
