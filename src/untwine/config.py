@@ -8,6 +8,7 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +16,11 @@ from typing import Any
 
 import tomli_w
 
+from . import data as data_room
+from .data.sampling import check_spec
+from .models import build_objective
+from .models.vae import LIKELIHOODS, ModelConfig
 from .validate import check_positive
-
-
-from .models.vae import ModelConfig
 
 
 @dataclass
@@ -67,8 +69,6 @@ class TrainConfig:
 def _check_factor_sampler(spec, factor_names=None, dataset: str = "the dataset") -> None:
     """train.factor_sampler checked as far as it can be without building the dataset (its sizes are checked when
     training builds it, before anything is written)."""
-    from .data.sampling import check_spec
-
     try:
         check_spec(spec, factor_names, dataset=dataset)
     except ValueError as error:
@@ -77,8 +77,6 @@ def _check_factor_sampler(spec, factor_names=None, dataset: str = "the dataset")
 
 def _check_dataset_options(data_room, name: str, options: dict) -> None:
     """The dataset's name and its options' names, checked without building it (which may read large files)."""
-    import inspect
-
     if name not in data_room.DATASETS:
         data_room.get(name)  # raises, listing the valid names
     parameters = inspect.signature(data_room.DATASETS[name].__init__).parameters
@@ -118,10 +116,6 @@ class RunConfig:
         model (objective, hyperparameters, latent size, likelihood) and (unless ``dataset`` is False, for a
         dataset given as an object) the dataset's name and options. Raises a ValueError naming the setting;
         returns the config. Metric names are checked by untwine.runs."""
-        from . import data as data_room
-        from .models import build_objective
-        from .models.vae import LIKELIHOODS
-
         self.train.validate()
         _check_int("model.latent_dim", self.model.latent_dim, minimum=1)
         if self.model.likelihood not in LIKELIHOODS:

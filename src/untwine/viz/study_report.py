@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import html
 import io
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.collections import PolyCollection
+from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import blended_transform_factory
 
 from ..atomic import atomic_write
 from ..study import analyses as A
@@ -112,8 +117,6 @@ def _title(fig, text: str, handles=None) -> None:
 
 
 def _few_ticks(ax, n: int = 4):
-    from matplotlib.ticker import MaxNLocator
-
     if ax.get_yscale() == "linear":
         ax.yaxis.set_major_locator(MaxNLocator(n))
 
@@ -123,8 +126,6 @@ def _blocks(ax, blocks, *, top_labels: bool, tick_labels: bool = True, gap: floa
     between groups and the names above the axes when ``top_labels``: one Axes per row instead of
     one per group (a figure of the reference study would otherwise hold 42 Axes, slow to draw).
     Returns the x positions of each block."""
-    from matplotlib.transforms import blended_transform_factory
-
     xs, ticks, labels, start = [], [], [], 0.0
     for _, items in blocks:
         x = start + np.arange(len(items), dtype=float)
@@ -202,8 +203,6 @@ def _method_colours(methods) -> dict:
 def _boxes(ax, positions, stats: pd.DataFrame, colours):
     """Boxes from precomputed quantiles (q05, q25, median, q75, q95): one artist each for the
     whiskers, the boxes and the medians (a Rectangle per box would cost a patch each)."""
-    from matplotlib.collections import PolyCollection
-
     x = np.asarray(positions, dtype=float)
     if not len(x):
         return
@@ -681,11 +680,7 @@ def _render_all(jobs: list, workers: int | None, timings: dict) -> dict:
     workers = min(_available_cpus(), 4) if workers is None else int(workers)
     workers = min(workers, len(jobs))
     done = {}
-    import multiprocessing
-
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-        from concurrent.futures import ProcessPoolExecutor
-
         # fork: the workers start in milliseconds with everything imported; they only draw and write files
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             outputs = list(pool.map(_render, jobs))
