@@ -54,7 +54,20 @@ MANIFEST_FORMAT = 2
 
 @dataclass(frozen=True)
 class RunFiles:
-    """The paths of one run directory."""
+    """The paths of one run directory.
+
+    Parameters
+    ----------
+    root
+        The run directory (it need not exist).
+
+    Attributes
+    ----------
+    root
+        The run directory, as a Path; the properties (``config``, ``weights``, ``state_dir``,
+        ``checkpoint``, ``state``, ``log``, ``metrics``, ``report``, ``history``) are the paths of its
+        files.
+    """
 
     root: Path
 
@@ -103,7 +116,23 @@ class RunFiles:
 
 
 def sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex)."""
+    """SHA-256 of a file's bytes (hex).
+
+    Parameters
+    ----------
+    path
+        The file, read in blocks of 1 MiB.
+
+    Returns
+    -------
+    str
+        The hex digest.
+
+    Raises
+    ------
+    OSError
+        A file that cannot be read (FileNotFoundError when it does not exist).
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -115,10 +144,24 @@ def sha256(path: str | Path) -> str:
 class Manifest:
     """The committed checkpoint of a run (``state/state.json``).
 
-    ``files`` maps each file of the generation (relative to the run directory) to its
-    SHA-256; ``weights_sha256`` and ``log_sha256`` are what ``model.safetensors`` and
-    ``log.csv`` hold when they are in step with it. A manifest of the first format
-    (untwine ≤ 0.1, no checksums) has ``legacy`` set.
+    Attributes
+    ----------
+    step
+        The step of the checkpoint.
+    checkpoint, log
+        The generation's checkpoint and log files, relative to the run directory (``log`` None in
+        a legacy manifest).
+    files
+        Maps each file of the generation (relative to the run directory) to its SHA-256.
+    weights_sha256, log_sha256
+        What ``model.safetensors`` and ``log.csv`` hold when they are in step with it (None in a
+        legacy manifest).
+    optimizers
+        Optimiser name -> its param groups and scalar state (its tensors are in the checkpoint).
+    legacy
+        A manifest of the first format (untwine ≤ 0.1, no checksums).
+    precision
+        The precision the run trains in (fp32, bf16).
     """
 
     step: int
@@ -139,8 +182,25 @@ def _bad_state(path: Path, why: str) -> ValueError:
 
 
 def read_manifest(run_dir: str | Path) -> Manifest | None:
-    """The run's committed checkpoint, or None when it has none yet. A manifest that does not parse raises a
-    ValueError naming the file and the way out; nothing is checked against the files here."""
+    """The run's committed checkpoint, or None when it has none yet.
+
+    Nothing is checked against the files here.
+
+    Parameters
+    ----------
+    run_dir
+        A run directory.
+
+    Returns
+    -------
+    Manifest or None
+        The manifest in ``state/state.json``; None when there is none.
+
+    Raises
+    ------
+    ValueError
+        A manifest that does not parse (or cannot be read), naming the file and the way out.
+    """
     path = RunFiles(run_dir).state
     if not path.is_file():
         return None
@@ -190,8 +250,32 @@ def _payload_digest(payload: dict) -> str:
 
 def manifest_json(step: int, checkpoint: str, log: str, files: dict, weights_sha256: str, log_sha256: str,
                   optimizers: dict, precision: str = "fp32") -> str:
-    """The text of a manifest (the inverse of :func:`read_manifest`); it carries a checksum of its own content,
-    so that a damaged manifest is never taken for another step."""
+    """The text of a manifest (the inverse of `read_manifest`).
+
+    It carries a checksum of its own content, so that a damaged manifest is never taken for
+    another step.
+
+    Parameters
+    ----------
+    step
+        The step of the checkpoint.
+    checkpoint, log
+        The generation's checkpoint and log files, relative to the run directory.
+    files
+        Each file of the generation (relative to the run directory) -> its SHA-256; it must name
+        ``checkpoint`` and ``log``.
+    weights_sha256, log_sha256
+        The SHA-256 of ``model.safetensors`` and ``log.csv`` in step with the checkpoint.
+    optimizers
+        Optimiser name -> its param groups and scalar state.
+    precision
+        The precision the run trains in (fp32, bf16).
+
+    Returns
+    -------
+    str
+        The manifest's JSON.
+    """
     payload = {"format": MANIFEST_FORMAT, "step": step, "checkpoint": checkpoint, "log": log, "files": files,
                "weights_sha256": weights_sha256, "log_sha256": log_sha256, "optimizers": optimizers,
                "precision": precision}
@@ -207,6 +291,25 @@ SCORE_FILES = {"mean": METRICS, "sampled": METRICS_SAMPLED}
 
 
 def score_file(run_dir: str | Path, representation: str = "mean") -> Path:
+    """The file of a run directory that holds one representation's scores (`SCORE_FILES`).
+
+    Parameters
+    ----------
+    run_dir
+        A run directory.
+    representation
+        mean or sampled.
+
+    Returns
+    -------
+    Path
+        ``metrics.json`` or ``metrics-sampled.json`` in ``run_dir`` (it need not exist).
+
+    Raises
+    ------
+    ValueError
+        A representation that is not one of `SCORE_FILES`.
+    """
     try:
         return Path(run_dir) / SCORE_FILES[representation]
     except KeyError:
@@ -214,8 +317,26 @@ def score_file(run_dir: str | Path, representation: str = "mean") -> Path:
 
 
 def read_scores(run_dir: str | Path, representation: str = "mean") -> dict:
-    """The stored scores of one representation, ``{metric: result}`` ({} when there are none). A file that does
-    not parse raises a ValueError naming it (writing scores moves it aside: :func:`store_scores`)."""
+    """The stored scores of one representation, ``{metric: result}`` ({} when there are none).
+
+    Parameters
+    ----------
+    run_dir
+        A run directory.
+    representation
+        mean or sampled.
+
+    Returns
+    -------
+    dict
+        ``{metric: result}``; {} when the file does not exist.
+
+    Raises
+    ------
+    ValueError
+        A file that does not parse, naming it (writing scores moves it aside: `store_scores`), or
+        a representation that is not one of `SCORE_FILES`.
+    """
     path = score_file(run_dir, representation)
     if not path.is_file():
         return {}
@@ -231,8 +352,25 @@ def read_scores(run_dir: str | Path, representation: str = "mean") -> dict:
 
 
 def set_aside(path: Path) -> Path:
-    """Rename a damaged file out of the way as ``<name>.corrupt-<time>[-n]`` (never deleted: it may hold work
-    someone wants back)."""
+    """Rename a damaged file out of the way as ``<name>.corrupt-<time>[-n]``.
+
+    It is never deleted: it may hold work someone wants back.
+
+    Parameters
+    ----------
+    path
+        The damaged file.
+
+    Returns
+    -------
+    Path
+        Where it now is, beside its old place.
+
+    Raises
+    ------
+    OSError
+        A file that cannot be renamed (FileNotFoundError when it does not exist).
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     counter = 1
@@ -244,8 +382,24 @@ def set_aside(path: Path) -> Path:
 
 
 def store_scores(run_dir: str | Path, representation: str, results: dict) -> None:
-    """Merge ``{metric: result}`` into the representation's scores file, atomically. A file that does not parse
-    is moved aside (:func:`set_aside`) with a warning, and a new one written."""
+    """Merge ``{metric: result}`` into the representation's scores file, atomically.
+
+    A file that does not parse is moved aside (`set_aside`) with a warning, and a new one written.
+
+    Parameters
+    ----------
+    run_dir
+        A run directory.
+    representation
+        mean or sampled.
+    results
+        ``{metric: result}``, replacing the stored results of those metrics.
+
+    Raises
+    ------
+    ValueError
+        A representation that is not one of `SCORE_FILES`.
+    """
     path = score_file(run_dir, representation)
     try:
         scores = read_scores(run_dir, representation)
@@ -259,9 +413,27 @@ def store_scores(run_dir: str | Path, representation: str, results: dict) -> Non
 
 
 def is_current(result, weights_sha256: str | None, seed: int | None = None, params: dict | None = None) -> bool:
-    """Whether a stored score ``result`` scored these weights, and, when ``seed`` or ``params`` are given, with
-    that evaluation seed and those parameters (as a study asks). The one rule: ``untwine.runs.status`` asks about
-    the weights, a study about all three."""
+    """Whether a stored score ``result`` scored these weights (and this seed and these parameters, when given).
+
+    The one rule: ``untwine.runs.status`` asks about the weights, a study about all three.
+
+    Parameters
+    ----------
+    result
+        A stored result (``{"weights_sha256": ..., "seed": ..., "params": ..., ...}``); anything
+        else is not current.
+    weights_sha256
+        The SHA-256 of the run's current weights (None: nothing is current).
+    seed
+        The evaluation seed it must have been scored with (None: any).
+    params
+        The parameters it must have been scored with (None: any).
+
+    Returns
+    -------
+    bool
+        True when ``result`` is current.
+    """
     if not isinstance(result, dict) or weights_sha256 is None or result.get("weights_sha256") != weights_sha256:
         return False
     if seed is not None and result.get("seed") != seed:

@@ -281,7 +281,20 @@ SAMPLED_STREAM = 1
 
 def sampled_representation(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
                            rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
-    """Observations -> one z ~ N(mean, variance) per observation, the noise drawn from ``rng``."""
+    """Observations -> one z ~ N(mean, variance) per observation, the noise drawn from ``rng``.
+
+    Parameters
+    ----------
+    posterior
+        Observations -> (mean, variance) of the encoder's posterior, arrays of one shape.
+    rng
+        The generator the noise is drawn from (each call draws afresh).
+
+    Returns
+    -------
+    callable
+        Observations -> the sampled codes, float32.
+    """
     def representation(observations: np.ndarray) -> np.ndarray:
         mean, variance = posterior(observations)
         noise = rng.standard_normal(mean.shape)
@@ -291,7 +304,28 @@ def sampled_representation(posterior: Callable[[np.ndarray], tuple[np.ndarray, n
 
 
 def expected_params(name: str, overrides: dict, fast: bool) -> dict:
-    """The ``params`` that :func:`untwine.metrics.evaluate` records for metric ``name`` with these overrides."""
+    """The ``params`` that ``untwine.metrics.evaluate`` records for metric ``name`` with these overrides.
+
+    Parameters
+    ----------
+    name
+        A metric name.
+    overrides
+        The parameter overrides that reach the metric (`metric_overrides`); callables are left out
+        (they are not recorded).
+    fast
+        Whether the metric runs with its ``fast`` preset (recorded where the metric has one).
+
+    Returns
+    -------
+    dict
+        The metric's defaults updated with ``overrides``, as they read back from JSON.
+
+    Raises
+    ------
+    ValueError
+        An unknown metric.
+    """
     defaults = metric_parameters(name)
     params = {k: v for k, v in defaults.items() if v is not inspect.Parameter.empty}
     params.update({k: v for k, v in overrides.items() if not callable(v)})
@@ -301,8 +335,25 @@ def expected_params(name: str, overrides: dict, fast: bool) -> dict:
 
 
 def metric_overrides(name: str, params: dict) -> dict:
-    """The overrides of ``params`` (a study's ``[metrics] params``) that reach metric ``name``: the shared scalars
-    it takes, and its own table."""
+    """The overrides of ``params`` (a study's ``[metrics] params``) that reach metric ``name``.
+
+    Parameters
+    ----------
+    name
+        A metric name.
+    params
+        Scalars shared by every metric that has them, and a table per metric name.
+
+    Returns
+    -------
+    dict
+        The shared scalars the metric takes, updated with its own table.
+
+    Raises
+    ------
+    ValueError
+        An unknown metric.
+    """
     valid = metric_parameters(name)
     out = {k: v for k, v in params.items() if not isinstance(v, dict) and k in valid}
     out.update(params.get(name, {}))
@@ -310,8 +361,23 @@ def metric_overrides(name: str, params: dict) -> dict:
 
 
 def stored_scores(run_dir: str | Path, representations) -> dict:
-    """representation -> its stored scores; a scores file that does not parse counts as empty (scoring sets it
-    aside and scores again)."""
+    """The stored scores of a run, per representation.
+
+    A scores file that does not parse counts as empty (scoring sets it aside and scores again).
+
+    Parameters
+    ----------
+    run_dir
+        A run directory.
+    representations
+        The representations to read (mean, sampled).
+
+    Returns
+    -------
+    dict
+        representation -> its stored scores, ``{metric: result}`` (empty, too, for a
+        representation that is not mean or sampled).
+    """
     stored = {}
     for representation in representations:
         try:
@@ -322,8 +388,29 @@ def stored_scores(run_dir: str | Path, representations) -> dict:
 
 
 def unscored(stored: dict, representations, wanted: dict, seed: int, weights_sha256: str | None) -> list:
-    """(representation, metric) pairs of ``wanted`` (metric -> the params it must have been scored with) that
-    ``stored`` (:func:`stored_scores`) holds no current score for (:func:`untwine.run_files.is_current`)."""
+    """The (representation, metric) pairs that ``stored`` holds no current score for.
+
+    Current is `untwine.run_files.is_current`'s rule: these weights, this seed and these
+    parameters.
+
+    Parameters
+    ----------
+    stored
+        representation -> its stored scores (`stored_scores`), for each of ``representations``.
+    representations
+        The representations asked for.
+    wanted
+        metric -> the params it must have been scored with (`expected_params`).
+    seed
+        The evaluation seed it must have been scored with.
+    weights_sha256
+        The SHA-256 of the run's current weights (None: nothing is current).
+
+    Returns
+    -------
+    list of tuple
+        (representation, metric) pairs, representations outermost.
+    """
     return [(representation, name) for representation in representations for name, params in wanted.items()
             if not is_current(stored[representation].get(name), weights_sha256, seed, params)]
 
@@ -337,8 +424,40 @@ def _committed_weights(files: RunFiles, manifest) -> str | None:
 
 def missing_scores(run_dir: str | Path, representations, names, seed: int, params: dict, fast: bool,
                    weights_sha256: str | None = None) -> list[tuple[str, str]]:
-    """(representation, metric) pairs not yet scored on the run's current weights with this seed and these
-    parameters."""
+    """The (representation, metric) pairs a run has not yet scored as asked.
+
+    A pair is scored when its stored score is of the run's current weights, with this seed and
+    these parameters.
+
+    Parameters
+    ----------
+    run_dir
+        A run directory.
+    representations
+        The representations asked for (mean, sampled).
+    names
+        The metrics asked for.
+    seed
+        The evaluation seed.
+    params
+        Metric parameter overrides, as a study's ``[metrics] params`` (`metric_overrides`).
+    fast
+        Whether the metrics run with their ``fast`` presets.
+    weights_sha256
+        The SHA-256 of the current weights (None: the committed checkpoint's, else the weights
+        file's own).
+
+    Returns
+    -------
+    list of tuple of str
+        (representation, metric) pairs, representations outermost.
+
+    Raises
+    ------
+    ValueError
+        An unknown metric, or a checkpoint manifest that does not parse (when ``weights_sha256``
+        is not given).
+    """
     if weights_sha256 is None:
         weights_sha256 = _committed_weights(RunFiles(run_dir), read_manifest(run_dir))
     wanted = {name: expected_params(name, metric_overrides(name, params), fast) for name in names}
@@ -467,9 +586,20 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | str | None = None, se
 
 @dataclass(frozen=True)
 class RunStatus:
-    """Where a run stands: ``state`` is ``missing`` (no run there), ``partial`` (trained to ``step`` of
-    ``steps``), ``trained`` or ``scored`` (``metrics`` lists the metrics in metrics.json that score the current
-    weights; ``stale`` those that scored earlier weights and need ``untwine evaluate`` again)."""
+    """Where a run stands.
+
+    Attributes
+    ----------
+    state
+        ``missing`` (no run there), ``partial`` (trained to ``step`` of ``steps``), ``trained`` or
+        ``scored``.
+    step, steps
+        The committed step, of the steps the run trains for.
+    metrics
+        The metrics in metrics.json that score the current weights.
+    stale
+        Those that scored earlier weights and need ``untwine evaluate`` again.
+    """
     state: str
     step: int = 0
     steps: int = 0
