@@ -1,7 +1,7 @@
 """The study page: ``report.html`` of a study directory, with the analyses of seed 001.
 
 ``write_study_report(table, out_dir)`` runs every analysis of
-:mod:`untwine.study.analyses` on the results table and writes, under ``out_dir``:
+``untwine.study.analyses`` on the results table and writes, under ``out_dir``:
 
 * ``analysis/<name>.csv``: each analysis's table, as the analysis returns it;
 * ``analysis/<name>.png`` (for the page) and ``analysis/<name>.pdf`` (for a paper): its figures;
@@ -711,19 +711,49 @@ def _run_analyses(study, draws: int, seed: int, timings: dict):
 def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | None = None, status=None,
                        draws: int = 10_000, seed: int = 0, title: str = "Study report", figures: bool = True,
                        workers: int | None = None, timings: dict | None = None) -> Path:
-    """Write ``out_dir/report.html``, ``out_dir/analysis/<name>.csv`` and the figures
-    (``analysis/<name>.png`` and ``.pdf``) for a study's results table; returns the page's path.
+    """Write a study's report page, its analysis tables and figures, and its summary as text.
 
-    ``table``: the long results table of ``untwine.study.collect`` (or an
-    ``untwine.study.analyses.StudyTable``). ``runs_root``: the directory the table's run paths
-    are relative to (the study directory; default ``out_dir``), for the links to each run's
-    report. ``status``: the study's status (``untwine.study.status(DIR)``), whose failed runs,
-    absent from the table, the page lists with their errors. ``draws`` and ``seed``: the Monte-Carlo selection
-    experiment's. An analysis the table cannot feed (a missing metric, one dataset only) gets
-    a section saying what is missing instead of a figure; the others are written. ``figures``:
-    False writes the page and the tables without drawing (a quick look). ``workers``:
-    processes drawing figures (default: the CPUs available, at most 4; 1 draws here). ``timings``,
-    when given a dict, receives the seconds each step took (figures: CPU seconds in their worker).
+    The page is ``out_dir/report.html``; beside it ``out_dir/analysis/<name>.csv``, the figures
+    (``analysis/<name>.png`` and ``.pdf``) and the page's summary as plain text, one line per
+    analysis (``analysis/findings.txt``). An analysis the table cannot feed (a missing metric,
+    one dataset only) gets a section saying what is missing instead of a figure; the others are
+    written.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or StudyTable
+        The long results table of ``untwine.study.collect`` (or an
+        ``untwine.study.analyses.StudyTable``).
+    out_dir : str or Path
+        Where the page and ``analysis/`` are written.
+    runs_root : str or Path, optional
+        The directory the table's run paths are relative to (the study directory; default
+        ``out_dir``), for the links to each run's report.
+    status : StudyStatus, optional
+        The study's status (``untwine.study.status(DIR)``), whose failed runs, absent from the
+        table, the page lists with their errors.
+    draws : int, default 10000
+        Draws of the Monte-Carlo selection experiment.
+    seed : int, default 0
+        Seed of the Monte-Carlo selection experiment.
+    title : str, default "Study report"
+        The page's title.
+    figures : bool, default True
+        False writes the page and the tables without drawing (a quick look).
+    workers : int, optional
+        Processes drawing figures (default: the CPUs available, at most 4; 1 draws here).
+    timings : dict, optional
+        When given, receives the seconds each step took (figures: CPU seconds in their worker).
+
+    Returns
+    -------
+    Path
+        The page's path.
+
+    Raises
+    ------
+    AnalysisError
+        If the table is empty or not a results table (a ValueError).
     """
     out_dir = Path(out_dir)
     runs_root = out_dir if runs_root is None else Path(runs_root)
@@ -742,17 +772,19 @@ def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | No
     rendered = _render_all(jobs, workers, timings)
     timings["figures (wall)"] = time.perf_counter() - start
 
-    summary, sections = [], []
+    summary, sections, lines = [], [], []
     for name in A.ANALYSES:
         heading = TITLES.get(name, name)
         anchor = f"<a href='#{name}'>{html.escape(heading)}</a>"
         if name in errors:
+            lines.append(f"{heading}: not computed. {errors[name]}")
             summary.append(f"<li>{anchor}: not computed. {html.escape(errors[name])}</li>")
             sections.append(f"<section id='{name}'><h2>{html.escape(heading)}</h2><p class=warn>Not computed: "
                             f"{html.escape(errors[name])}</p></section>")
             continue
         result = results[name]
         finding = FINDINGS[name](result)
+        lines.append(f"{heading}: {finding}")
         summary.append(f"<li>{anchor}: {html.escape(finding)}</li>")
         parts = [f"<section id='{name}'><h2>{html.escape(heading)}</h2>",
                  f"<p><b>{html.escape(finding)}</b></p>",
@@ -795,6 +827,7 @@ def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | No
             f"2020), computed by <code>untwine.study.analyses</code>; each figure is beside its table in "
             f"<code>analysis/</code> (PNG and PDF).</p>"
             f"<h2>Summary</h2><ul class=summary>{''.join(summary)}</ul>" + "".join(sections) + "</body></html>")
+    atomic_write(out_dir / "analysis" / "findings.txt", "\n".join(lines) + "\n")
     out = out_dir / "report.html"
     atomic_write(out, page)
     return out
