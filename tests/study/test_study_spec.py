@@ -305,3 +305,173 @@ def test_spec_differences_say_what_changed():
 ])
 def test_datasets_methods_and_metrics_tables_are_read_strictly(where, change, message):
     assert refusal(where, change) == f"s.toml {message}"
+
+
+@pytest.mark.parametrize("where,change,message", [
+    ("top", "train = 3", "s.toml [train]: expected a table, got 3"),
+    ("top", "typo = 1\ntypo2 = 2", "s.toml: unknown key(s) typo, typo2; valid keys: name, description, seeds,"),
+    ("top", 'representations = ["mean", "mean"]', "s.toml representations lists one twice: ['mean', 'mean']"),
+    ("datasets", '[{label = "pw"}]', "s.toml datasets[0]: a dataset table needs a name"),
+    ("datasets", '[{name = "pinwheel", label = 3}]', "s.toml datasets[0] label must be a str, got 3"),
+    ("datasets", '[{name = "pinwheel", label = "p w"}]', "s.toml datasets[0] label 'p w' must be letters, digits"),
+    ("datasets", '[{name = "pinwheel", train = {stepz = 1}}]', "s.toml datasets[0] train: unknown key(s) stepz;"),
+    ("datasets", '[{name = "pinwheel", model = {size = 1}}]', "s.toml datasets[0] model: unknown key(s) size;"),
+    ("datasets", '["pinwheel", "dsprites", "pinwheel", {name = "dsprites"}]',
+     's.toml datasets: dsprites, pinwheel appear twice; give each a distinct label '
+     '(e.g. {name = "dsprites", options = {...}, label = "dsprites-2"})'),
+    ("end", "[[methods]]\nname = 'b'", "s.toml methods[1]: a method needs a model (untwine models lists them)"),
+    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = []",
+     "s.toml methods[1] grid: an empty list expands to no run; give a table"),
+    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = [{beta = [3]}, {gamma = [2]}]",
+     "s.toml methods[1] grid[1]: model 'beta-vae' has no hyperparameter 'gamma'; its hyperparameters: beta"),
+    ("end", "[[methods]]\nmodel = 'vae'\ngrid = {beta = [3]}",
+     "s.toml methods[1] grid: model 'vae' has no hyperparameter 'beta'; its hyperparameters: none"),
+    ("end", "[[methods]]\nmodel = 'annealed-vae'\ngrid = {beta = [3]}",
+     "has no hyperparameter 'beta'; its hyperparameters: gamma, c_max, iteration_threshold"),
+    ("end", "[[methods]]\nmodel = 'vae'\nparams = {beta = 3}",
+     "s.toml methods[1] params: model 'vae' has no hyperparameter 'beta'; its hyperparameters: none"),
+    ("end", "[[methods]]\nmodel = 'annealed-vae'\nparams = {beta = 3}",
+     "s.toml methods[1] params: model 'annealed-vae' has no hyperparameter 'beta'; its hyperparameters: gamma, c_max, "
+     "iteration_threshold"),
+    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [3]}\nparams = {beta = 2}",
+     "s.toml methods[1] grid: 'beta' is both in the grid and in params; keep it in one"),
+    ("end", "[[methods]]\nmodel = 'vae'\ntrain = {stepz = 1}", "s.toml methods[1] train: unknown key(s) stepz;"),
+    ("end", "[[methods]]\nmodel = 'vae'\nmodel_settings = {size = 1}",
+     "s.toml methods[1] model_settings: unknown key(s) size;"),
+    ("end", "[[methods]]\nmodel = 'vae'\n[[methods]]\nmodel = 'beta-vae'\ngrid = {beta = [3]}\n[[methods]]\nmodel = 'vae'",
+     "s.toml methods: beta-vae, vae appear twice; merge their grids"),
+    ("end", "[metrics]\nnames = ['mig', 'sap']\nparams = {dci = {num_test = 5}}",
+     "s.toml [metrics] params.dci: parameters for a metric that is not in names (mig, sap)"),
+    ("end", "[metrics]\nnames = ['dci']\nparams = {dci = {fast = true}}",
+     "s.toml [metrics] params.dci: metric 'dci' has no parameter 'fast'; it has: num_train, num_test$"),
+    ("end", "[metrics]\nnames = ['dci']\nparams = {fast = true}",
+     "s.toml [metrics] params: no listed metric has a parameter 'fast' (set fast with metrics.fast); parameters: "
+     "dci: num_train, num_test, fast"),
+    ("end", "[metrics]\nnames = ['mig', 'dci']\nparams = {nope = 1}",
+     "parameters: mig: num_train, num_bins; dci: num_train, num_test, fast"),
+    ("end", "[metrics]\nseed = -1", "s.toml [metrics] seed must be ≥ 0, got -1"),
+])
+def test_a_refusal_names_the_value_where_it_is_and_what_it_may_be(where, change, message):
+    """The message names the value, where it is and what it may be (a message ending in $ is matched to its end)."""
+    assert message in refusal(where, change) + "$"
+
+
+def test_a_spec_without_methods_datasets_or_a_valid_model_table_is_refused_by_name():
+    for methods in ("methods = []", 'methods = "beta-vae"'):
+        with pytest.raises(SpecError, match=r"^s.toml needs at least one \[\[methods\]\] table"):
+            parse_spec(f'datasets = ["pinwheel"]\n{methods}\n', "s.toml")
+    with pytest.raises(SpecError, match=r"^s.toml: missing 'datasets' \(see untwine study init laptop"):
+        parse_spec('[[methods]]\nmodel = "vae"\n', "s.toml")
+    with pytest.raises(SpecError, match=r"^s.toml \[model\]: unknown key\(s\) size;"):
+        parse_spec(BASE.replace('likelihood = "gaussian"', 'likelihood = "gaussian"\nsize = 1'), "s.toml")
+
+
+def test_what_a_spec_leaves_out_takes_its_default():
+    """No name: the source's stem ("spec" when parse_spec is given no source); no description: empty; no seeds:
+    one seed, 0; the spec's text is kept as it was given (it is what the study directory stores)."""
+    text = BASE.replace("seeds = 1\n", "")
+    spec = parse_spec(text)
+    assert (spec.name, spec.source, spec.description, spec.seeds, spec.text) == ("spec", "spec", "", (0,), text)
+    with pytest.raises(SpecError, match=r"^spec \[udr\] correlation must be lasso or spearman"):
+        parse_spec(text + "[udr]\ncorrelation = 'pearson'\n")
+    assert parse_spec(text + "[udr]\ncorrelation = 'spearman'\n", "s.toml").udr.correlation == "spearman"
+
+
+def test_load_spec_reads_a_file_or_a_preset_and_names_what_it_cannot_read(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(BASE)
+    spec = load_spec(path)
+    assert (spec.name, spec.source, spec.text) == ("mine", str(path), BASE)
+    path.write_text(BASE + "[udr]\nseed = -1\n")
+    with pytest.raises(SpecError, match=f"^{path} \\[udr\\] num_points must be ≥ 2"):
+        load_spec(path)
+    path.write_bytes(b'name = "\xff"\n')
+    with pytest.raises(SpecError, match=f"^{path} is not UTF-8 text"):
+        load_spec(path)
+    assert load_spec("laptop").source == "laptop"
+    with pytest.raises(FileNotFoundError, match=r"^study spec 'nope.toml' is neither a file nor a preset "
+                                                r"\(laptop, unsupervised_study_v1\); write one with untwine study init"):
+        load_spec("nope.toml")
+
+
+def test_tables_reach_the_run_configs():
+    """[model], a dataset's train and model tables, and [metrics] names (expanded: "all", a name listed twice) reach
+    every run's config."""
+    text = BASE.replace('likelihood = "gaussian"', 'likelihood = "gaussian"\nlatent_dim = 3').replace(
+        'datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", train = {steps = 7}, model = {latent_dim = 4}}, '
+                                   '{name = "pinwheel", label = "pw"}]')
+    runs = parse_spec(text + "[metrics]\nnames = ['mig', 'sap', 'mig']\n", "s.toml").runs()
+    assert [(r.dataset, r.config.train.steps, r.config.model.latent_dim) for r in runs[::2]] == [
+        ("pinwheel", 7, 4), ("pw", 300_000, 3)]
+    assert parse_spec(text + "[metrics]\nnames = ['mig', 'sap', 'mig']\n", "s.toml").metrics.names == ("mig", "sap")
+    assert runs[0].config.evaluate.metrics == ["mig", "sap"]
+    assert len(parse_spec(text + "[metrics]\nnames = ['all']\n", "s.toml").metrics.names) == 11
+
+
+def test_hyperparameters_take_their_defaults_type():
+    """A fixed or grid integer for a float hyperparameter is that float; an integer hyperparameter stays an integer
+    (its id, unlike its equality, tells 100 from 100.0)."""
+    text = ('datasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\nmodel = "annealed-vae"\n'
+            'grid = {c_max = [5]}\nparams = {gamma = 10, iteration_threshold = 100}\n')
+    params = parse_spec(text, "s.toml").runs()[0].config.model.params
+    assert params == {"gamma": 10.0, "iteration_threshold": 100, "c_max": 5.0}
+    assert [type(params[k]) for k in ("gamma", "iteration_threshold", "c_max")] == [float, int, float]
+
+
+def test_the_seeds_of_a_cell_share_no_settings_object():
+    """Each planned run owns its config: changing one seed's hyperparameters, dataset options or metrics leaves the
+    other seeds of its cell as they were."""
+    runs = parse_spec(BASE.replace("seeds = 1", "seeds = 2").replace(
+        'datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", options = {num_arms = 3}}]'), "s.toml").runs()
+    first, second = runs[0], runs[2]
+    assert first.cell == second.cell and first.seed != second.seed
+    first.config.model.params["beta"] = 99.0
+    first.config.dataset_options["num_arms"] = 7
+    first.config.evaluate.metrics.append("sap")
+    assert (second.config.model.params, second.config.dataset_options, second.config.evaluate.metrics) == (
+        {"beta": 1.0}, {"num_arms": 3}, ["mig"])
+
+
+def test_run_ids_follow_what_is_trained_only():
+    """A planned run's id is run_id of its config; settings a continued run may change leave the ids (and so the
+    spec's differences) alone, hyperparameters written in another order too; a factor sampler changes them; two
+    runs of one id are named both."""
+    from untwine.study.spec import run_id
+
+    old = parse_spec(BASE, "a.toml")
+    assert all(r.id == run_id(r.config) for r in old.runs())
+    # the ids these runs had before train.factor_sampler existed (606dd69^): a new setting at its default keeps them
+    assert [r.id for r in old.runs()] == ["05e4fd61e77a", "2b888a41b768"]
+    free = BASE.replace("[model]", "[train]\nthreads = 3\ndevice = 'cpu'\ncheckpoint_every = 7\n"
+                                   "checkpoint_seconds = 5.0\nlog_every = 3\n[model]")
+    assert [r.id for r in parse_spec(free, "b.toml").runs()] == [r.id for r in old.runs()]
+    assert spec_differences(old, parse_spec(free, "b.toml")) == ([], [])
+    sampled = BASE.replace("[model]", '[train]\nfactor_sampler = {kind = "correlated", factors = ["arm", "radius"], '
+                                      'ratio = 10}\n[model]')
+    problems, _ = spec_differences(old, parse_spec(sampled, "c.toml"))
+    assert problems[0] == ("run pinwheel/beta-vae/beta=1/seed=0 changed: train.factor_sampler {} -> "
+                           "{'kind': 'correlated', 'factors': ['arm', 'radius'], 'ratio': 10}")
+    one = ('datasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\nmodel = "annealed-vae"\n'
+           'params = {gamma = 10, iteration_threshold = 100}\n')
+    two = one.replace("gamma = 10, iteration_threshold = 100", "iteration_threshold = 100, gamma = 10")
+    assert spec_differences(parse_spec(one, "d.toml"), parse_spec(two, "e.toml")) == ([], [])
+    assert refusal("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [2]}") == (
+        "s.toml: runs pinwheel/beta-vae/beta=2/seed=0 and pinwheel/b/beta=2/seed=0 train the same thing (same "
+        "settings and seed); remove one")
+
+
+def test_a_changed_run_is_said_setting_by_setting():
+    old = parse_spec(BASE.replace('datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", options = {num_arms = 3}}]'),
+                     "a.toml")
+    new = parse_spec(BASE.replace('datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", options = {num_arms = 4}}]')
+                     .replace('likelihood = "gaussian"', 'likelihood = "gaussian"\nlatent_dim = 3')
+                     .replace("[model]", "[train]\nsteps = 5\nlr = 0.5\n[model]") + "[metrics]\nnames = ['sap']\n",
+                     "b.toml")
+    problems, added = spec_differences(old, new)
+    assert problems == [
+        "[metrics] names: ('mig',) before, ('sap',) now",
+        "run pinwheel/beta-vae/beta=1/seed=0 changed: dataset_options {'num_arms': 3} -> {'num_arms': 4}; "
+        "model.latent_dim 10 -> 3; train.lr 0.0001 -> 0.5; train.steps 300000 -> 5",
+        "run pinwheel/beta-vae/beta=2/seed=0 changed: dataset_options {'num_arms': 3} -> {'num_arms': 4}; "
+        "model.latent_dim 10 -> 3; train.lr 0.0001 -> 0.5; train.steps 300000 -> 5"]
+    assert added == []
