@@ -312,7 +312,8 @@ def test_uniform_training_is_bit_identical_to_the_plain_draw(tmp_path, monkeypat
     for name, spec in (("empty", {}), ("uniform", {"kind": "uniform"})):
         runs[name] = weights(train(sampled_config(4, spec), tmp_path / name, progress=False, data=TinySquares()))
 
-    def plain(data, batch_size, seed, step, sampler=None):  # the draw of untwine before samplers existed
+    def plain(data, batch_size, seed, step, sampler=None, pairs=None):  # the draw of untwine before samplers existed
+        assert pairs is None
         rng = np.random.default_rng([seed, step])
         factors = data.sample_factors(batch_size, rng)
         return factors, data.observe(factors, rng)
@@ -329,8 +330,8 @@ def test_training_with_a_sampler_draws_from_it_records_it_and_resumes_bit_identi
     drawn = []
     original = train_module.draw_batch
 
-    def recording(data, batch_size, seed, step, sampler=None):
-        batch = original(data, batch_size, seed, step, sampler)
+    def recording(data, batch_size, seed, step, sampler=None, pairs=None):
+        batch = original(data, batch_size, seed, step, sampler, pairs)
         drawn.append((step, batch[0]))
         return batch
 

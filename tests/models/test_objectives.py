@@ -30,7 +30,7 @@ def tiny():
 
 
 NAMES = ["vae", "beta-vae", "annealed-vae", "beta-tcvae", "factor-vae", "dip-vae-i", "dip-vae-ii", "decomposition",
-         "ae"]
+         "ae", "ada-gvae", "ada-ml-vae", "gvae-labels", "ml-vae-labels"]
 
 
 def tiny_config(objective, steps=40, seed=0, **params):
@@ -414,6 +414,10 @@ DEFAULTS = {  # (attribute, documented default), docs/objectives.md
     "decomposition": {"beta": 1.0, "alpha": 100.0, "prior_name": "gaussian", "kernel": "imq", "bandwidth": 0.0,
                       "mmd": "joint"},
     "ae": {},
+    "ada-gvae": {"beta": 1.0, "k": -1, "averaging": "group", "paired": True, "uses_labels": False},
+    "ada-ml-vae": {"beta": 1.0, "k": -1, "averaging": "ml", "paired": True, "uses_labels": False},
+    "gvae-labels": {"beta": 1.0, "k": 1, "averaging": "group", "paired": True, "uses_labels": True},
+    "ml-vae-labels": {"beta": 1.0, "k": 1, "averaging": "ml", "paired": True, "uses_labels": True},
 }
 
 

@@ -86,7 +86,8 @@ def test_representation_is_batched_and_gradient_free():
 
 
 def test_unknown_names_and_hyperparameters_say_what_is_valid():
-    names = "ae, annealed-vae, beta-tcvae, beta-vae, decomposition, dip-vae-i, dip-vae-ii, factor-vae, vae"
+    names = ("ada-gvae, ada-ml-vae, ae, annealed-vae, beta-tcvae, beta-vae, decomposition, dip-vae-i, dip-vae-ii, "
+             "factor-vae, gvae-labels, ml-vae-labels, vae")
     with pytest.raises(ValueError, match=rf"^unknown model 'beta_vea' \(did you mean 'beta-vae'\?\); valid names: "
                                          rf"{names}$"):
         build_objective("beta_vea")

@@ -17,10 +17,12 @@ from .dip_vae import DIPVAEI, DIPVAEII
 from .factor_vae import Discriminator, FactorVAE
 from ..estimators import gaussian_kl
 from .vae import VAE, ModelConfig, Objective, Step
+from .weak import AdaGVAE, AdaMLVAE, GVAELabels, MLVAELabels
 
 OBJECTIVES: dict[str, type[Objective]] = {
     cls.name: cls
-    for cls in (VanillaVAE, BetaVAE, AnnealedVAE, BetaTCVAE, FactorVAE, DIPVAEI, DIPVAEII, Decomposition, Autoencoder)
+    for cls in (VanillaVAE, BetaVAE, AnnealedVAE, BetaTCVAE, FactorVAE, DIPVAEI, DIPVAEII, Decomposition, Autoencoder,
+                AdaGVAE, AdaMLVAE, GVAELabels, MLVAELabels)
 }
 
 
@@ -78,7 +80,9 @@ def build_objective(name: str, params: dict | None = None) -> Objective:
     unknown = sorted(set(params) - set(valid))
     if unknown:
         listing = ", ".join(f"{k}={v!r}" for k, v in valid.items()) or "none"
-        raise ValueError(f"model {name!r} has no hyperparameter {', '.join(unknown)}; its hyperparameters: {listing}")
+        notes = "".join(f"; {cls.fixed[k]}" for k in unknown if k in cls.fixed)
+        raise ValueError(f"model {name!r} has no hyperparameter {', '.join(unknown)}; its hyperparameters: {listing}"
+                         f"{notes}")
     return cls(**params)
 
 
@@ -108,5 +112,5 @@ def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tupl
 
 
 __all__ = ["OBJECTIVES", "VAE", "ModelConfig", "Objective", "Step", "BetaVAE", "VanillaVAE", "AnnealedVAE", "BetaTCVAE",
-           "FactorVAE", "Discriminator", "DIPVAEI", "DIPVAEII", "Decomposition", "Autoencoder", "build_model",
-           "build_objective", "objective_class", "gaussian_kl"]
+           "FactorVAE", "Discriminator", "DIPVAEI", "DIPVAEII", "Decomposition", "Autoencoder", "AdaGVAE",
+           "AdaMLVAE", "GVAELabels", "MLVAELabels", "build_model", "build_objective", "objective_class", "gaussian_kl"]

@@ -305,6 +305,13 @@ class Objective(nn.Module):
     paper: ClassVar[str] = ""
     # True for objectives whose representation is a deterministic code (the AE).
     deterministic: ClassVar[bool] = False
+    # True for objectives that train on pairs of observations (weak supervision, ``untwine.models.weak``): the
+    # trainer hands them batches of 2n observations in two halves, the pairs' first and second observations.
+    paired: ClassVar[bool] = False
+    # True for paired objectives that are also told which factor changed in each pair (``labels``).
+    uses_labels: ClassVar[bool] = False
+    # Settings an objective fixes, by name, with why (said when a user tries to set one).
+    fixed: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def hyperparameters(cls) -> dict[str, object]:
@@ -313,8 +320,13 @@ class Objective(nn.Module):
         return {n: p.default for n, p in sig.parameters.items()
                 if n != "self" and p.kind == p.KEYWORD_ONLY}
 
-    def forward(self, model: VAE, x: torch.Tensor, step: int, generator: torch.Generator | None = None):
+    def forward(self, model: VAE, x: torch.Tensor, step: int, generator: torch.Generator | None = None,
+                labels: torch.Tensor | None = None):
+        if labels is not None and not self.uses_labels:
+            raise ValueError(f"{self.name or type(self).__name__} takes no labels of changed factors; train it on "
+                             f"single observations, or use gvae-labels / ml-vae-labels for labelled pairs")
         mean, logvar = model.encode(x)
+        mean, logvar = self.aggregate(mean, logvar, labels)
         z = mean if self.deterministic else model.sample_posterior(mean, logvar, generator)
         decoded = model.decode(z)
         record = Step(x=x, mean=mean, logvar=logvar, z=z, decoded=decoded, step=step, generator=generator)
@@ -326,6 +338,12 @@ class Objective(nn.Module):
             logs.setdefault("kl", float(record.kl.detach()))
             logs.setdefault("elbo", -float(reconstruction.detach()) - logs["kl"])
         return terms, logs, record
+
+    def aggregate(self, mean: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior the decoder samples from, given the encoder's: the encoder's own for every objective but
+        the weakly-supervised ones, which share latents within each pair (``untwine.models.weak``)."""
+        return mean, logvar
 
     def regularizer(self, step: Step) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
         """The objective's loss terms (tensors, added to the reconstruction) and logged values (floats)."""

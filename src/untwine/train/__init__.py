@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from .. import data as data_room
 from ..atomic import atomic_write
 from ..config import RunConfig, TrainConfig
+from ..data.pairs import changed_factor, draw_pairs
 from ..data.sampling import check_spec, make_sampler
 from ..models import VAE, Objective, build_model
 from ..run_files import RunFiles, read_manifest
@@ -92,11 +93,14 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def draw_batch(data, batch_size: int, seed: int, step: int, sampler=None) -> tuple[np.ndarray, np.ndarray]:
+def draw_batch(data, batch_size: int, seed: int, step: int, sampler=None, pairs: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """The batch of step ``step``: its factors and their observations, both from one rng.
 
     The rng is ``np.random.default_rng([seed, step])``, so a batch depends on nothing but
-    ``(seed, step)``.
+    ``(seed, step)``. With ``pairs``, the batch is ``batch_size`` pairs whose observations differ
+    in ``pairs`` factors (``untwine.data.pairs.draw_pairs``; −1: a number drawn per pair), as
+    ``2 * batch_size`` rows: the pairs' first observations, then their second ones.
 
     Parameters
     ----------
@@ -111,13 +115,17 @@ def draw_batch(data, batch_size: int, seed: int, step: int, sampler=None) -> tup
     sampler : object, optional
         A factor sampler from ``untwine.data.sampling.make_sampler``; None draws the factors
         uniformly.
+    pairs : int, optional
+        None: single observations; else the factors that differ within each pair (−1: drawn per pair).
 
     Returns
     -------
     tuple of np.ndarray
-        (factors (batch_size, K), observations (batch_size, *obs)).
+        (factors (batch_size, K), observations (batch_size, *obs)); with ``pairs``, 2 * batch_size rows each.
     """
     rng = np.random.default_rng([seed, step])
+    if pairs is not None:
+        return draw_pairs(data, batch_size, rng, pairs, sampler)
     factors = data.sample_factors(batch_size, rng) if sampler is None else sampler.sample(batch_size, rng)
     return factors, data.observe(factors, rng)
 
@@ -237,10 +245,12 @@ class _Prefetch:
 
     depth = 2
 
-    def __init__(self, data, batch_size: int, seed: int, start: int, stop: int, sampler=None):
+    def __init__(self, data, batch_size: int, seed: int, start: int, stop: int, sampler=None,
+                 pairs: int | None = None):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="untwine-batches")
         self._args = (data, batch_size, seed)
         self._sampler = sampler
+        self._pairs = pairs
         self._next, self._stop = start, stop
         self._pending = []
         for _ in range(self.depth):
@@ -249,7 +259,7 @@ class _Prefetch:
     def _submit(self) -> None:
         if self._next < self._stop:
             self._pending.append(self._pool.submit(draw_batch, *self._args, self._next,
-                                                  sampler=self._sampler))
+                                                  sampler=self._sampler, pairs=self._pairs))
             self._next += 1
 
     def __iter__(self):
@@ -410,17 +420,23 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
         # a file or a pipe gets a line per redraw: at most every 30 s there
         bar = tqdm(total=tc.steps, initial=start, unit="step", desc=f"{config.model.objective} on {config.dataset}",
                    dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)
-    batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps, sampler)
+    pairs = objective.k if objective.paired else None
+    images = tc.batch_size * (2 if objective.paired else 1)  # per step, for the throughput
+    batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps, sampler, pairs)
     targets = _TargetRange(model.likelihood == "bernoulli")
     tick, tick_step = time.perf_counter(), start
     last_checkpoint = time.monotonic()
     step = start
     try:
-        for step, (_, observations) in zip(range(start, tc.steps), batches):
+        for step, (factors, observations) in zip(range(start, tc.steps), batches):
             targets.check(observations, step)
             x = model.prepare(torch.from_numpy(observations).to(device))
             generator = torch.Generator(device=device).manual_seed(_step_seed(tc.seed, step))
-            terms, logs, record = objective(model, x, step, generator)
+            labels = None
+            if objective.uses_labels:  # the factor that changed in each pair (k = 1)
+                first, second = np.split(np.asarray(factors), 2)
+                labels = torch.from_numpy(changed_factor(first, second)).to(device)
+            terms, logs, record = objective(model, x, step, generator, labels)
             loss = sum(terms.values())
             if not torch.isfinite(loss):
                 bad = [n for n, t in terms.items() if not torch.isfinite(t)] or ["loss"]
@@ -440,7 +456,7 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
             done = step + 1
             if done % tc.log_every == 0 or done == tc.steps:
                 now = time.perf_counter()
-                rate = (done - tick_step) * tc.batch_size / max(now - tick, 1e-9)
+                rate = (done - tick_step) * images / max(now - tick, 1e-9)
                 tick, tick_step = now, done
                 row = {"step": done, "loss": float(loss.detach())}
                 row.update({n: float(t.detach()) for n, t in terms.items()})
