@@ -43,7 +43,10 @@ declare -A MODULES=(
   [mig_exact]="src/untwine/metrics/mig_exact.py|tests/metrics/test_mig_exact.py"
   [sparsity]="src/untwine/metrics/sparsity.py|tests/metrics/test_sparsity.py"
   [udr]="src/untwine/metrics/udr.py|tests/metrics/test_udr.py"
-  [perturb]="src/untwine/data/perturb.py|tests/data/test_perturb.py"
+  [perturb_patterns]="src/untwine/data/perturb/patterns.py|tests/data/test_perturb.py"
+  [perturb_datasets]="src/untwine/data/perturb/datasets.py|tests/data/test_perturb.py"
+  [perturb_selection]="src/untwine/data/perturb/selection.py|tests/data/test_perturb.py"
+  [perturb_files]="src/untwine/data/perturb/files.py|tests/data/test_perturb.py"
   # studies, checkpoints and run files (issue 23)
   [study_index]="src/untwine/study/index.py|tests/study/test_study_index.py"
   [study_results]="src/untwine/study/results.py|tests/study/test_study_index.py tests/study/test_study_run.py|index or collect or summary or stale"
@@ -51,10 +54,26 @@ declare -A MODULES=(
   [study_spec]="src/untwine/study/spec.py|tests/study/test_study_spec.py"
   [checkpoint]="src/untwine/train/checkpoint.py|tests/test_run_safety.py tests/test_train.py"
   [run_files]="src/untwine/run_files.py|tests/test_run_safety.py tests/test_runs.py"
-  [runs]="src/untwine/runs.py|tests/test_runs.py tests/test_run_safety.py"
+  [runs]="src/untwine/runs.py|tests/test_runs.py tests/test_run_safety.py tests/study/test_scoring_cache.py"
+  [study_analyses]="src/untwine/study/analyses.py|tests/study/test_analyses.py tests/study/test_analyses_cells.py"
+  [study_table]="src/untwine/study/table.py|tests/study/test_analyses.py tests/study/test_analyses_cells.py"
+  [study_findings]="src/untwine/study/findings.py|tests/study/test_analyses.py tests/study/test_analyses_cells.py tests/viz/test_study_report.py"
+  [study_vocabulary]="src/untwine/study/vocabulary.py|tests/study/test_analyses.py tests/study/test_analyses_cells.py"
+  [study_udr]="src/untwine/study/udr.py|tests/study/test_study_run.py tests/study/test_study_index.py|udr"
+  [study_files]="src/untwine/study/files.py|tests/study/test_study_run.py tests/study/test_study_local.py"
+  [study_tasks]="src/untwine/study/tasks.py|tests/study/test_study_run.py tests/study/test_study_local.py"
+  [study_events]="src/untwine/study/events.py|tests/study/test_study_run.py"
+  [study_runner]="src/untwine/study/runner.py|tests/study/test_study_run.py tests/study/test_study_local.py"
+  [study_worker]="src/untwine/study/worker.py|tests/study/test_study_run.py tests/study/test_study_local.py"
+  [study_executors]="src/untwine/study/executors.py|tests/study/test_study_local.py tests/study/test_study_run.py"
+  [study_plan]="src/untwine/study/plan.py|tests/study/test_study_spec.py|plan"
+  [study_presets]="src/untwine/study/presets.py|tests/study/test_study_spec.py"
 )
 ORDER=(estimators beta_tcvae factor_vae decomposition dip_vae annealed_vae beta_vae autoencoder priors models_init vae
-       elbo mig_exact sparsity udr perturb study_index study_results study_state study_spec checkpoint run_files runs)
+       elbo mig_exact sparsity udr perturb_patterns perturb_datasets perturb_selection perturb_files
+       study_index study_results study_state study_spec checkpoint run_files runs
+       study_analyses study_table study_findings study_vocabulary study_udr study_files study_tasks study_events
+       study_runner study_worker study_executors study_plan study_presets)
 
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 
