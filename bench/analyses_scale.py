@@ -48,7 +48,7 @@ def main(argv=None) -> int:
             print("--cores needs Linux (os.sched_setaffinity)", file=sys.stderr)
             return 2
         available = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, available[:args.cores])
+        os.sched_setaffinity(0, available[: args.cores])
 
     from untwine.study.synthetic import REFERENCE_DATASETS, REFERENCE_GRID, synthetic_table
     from untwine.train.precision import cpu_model
@@ -57,11 +57,12 @@ def main(argv=None) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"CPU: {cpu_model()}; {cpus} CPU(s) for this process (of {os.cpu_count()}); load average {load()}")
     start = time.perf_counter()
-    table = synthetic_table(REFERENCE_DATASETS, tuple(REFERENCE_GRID), seeds=args.seeds, num_factors=5,
-                              failed=0.002)
+    table = synthetic_table(REFERENCE_DATASETS, tuple(REFERENCE_GRID), seeds=args.seeds, num_factors=5, failed=0.002)
     runs = table["path"].nunique()
-    print(f"synthetic table: {runs:,} runs, {len(table):,} rows, {table.memory_usage(deep=True).sum() / 1e9:.2f} GB, "
-          f"built in {time.perf_counter() - start:.1f} s (not counted)")
+    print(
+        f"synthetic table: {runs:,} runs, {len(table):,} rows, {table.memory_usage(deep=True).sum() / 1e9:.2f} GB, "
+        f"built in {time.perf_counter() - start:.1f} s (not counted)"
+    )
 
     timings: dict = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -74,11 +75,15 @@ def main(argv=None) -> int:
         print(f"  {label:48s} {seconds:7.2f} s")
     analyses = sum(v for k, v in timings.items() if k.startswith("analysis "))
     figures_cpu = sum(v for k, v in timings.items() if k.startswith("figure "))
-    print(f"analyses {analyses:.1f} s; figures {figures_cpu:.1f} CPU-s, {timings.get('figures (wall)', 0):.1f} s wall; "
-          f"page {size / 1e6:.1f} MB")
+    print(
+        f"analyses {analyses:.1f} s; figures {figures_cpu:.1f} CPU-s, {timings.get('figures (wall)', 0):.1f} s wall; "
+        f"page {size / 1e6:.1f} MB"
+    )
     verdict = "PASS" if total < LIMIT_S else "FAIL"
-    print(f"write_study_report: {total:.1f} s wall on {cpus} CPU(s) ({verdict}: limit {LIMIT_S:.0f} s); "
-          f"load average after {load()}")
+    print(
+        f"write_study_report: {total:.1f} s wall on {cpus} CPU(s) ({verdict}: limit {LIMIT_S:.0f} s); "
+        f"load average after {load()}"
+    )
     return 0 if total < LIMIT_S else 1
 
 

@@ -57,8 +57,10 @@ def main() -> None:
     print(f"torch threads: {torch.get_num_threads()}; load average before: {os.getloadavg()[0]:.2f}")
     train_1 = training_images_per_second(args.train_steps, channels=1)
     train_3 = training_images_per_second(args.train_steps, channels=3)
-    print(f"training step (reference nets, batch 64): {train_1:,.0f} img/s (1 channel), {train_3:,.0f} img/s "
-          f"(3 channels); goal for data: >= {20 * max(train_1, train_3):,.0f} img/s")
+    print(
+        f"training step (reference nets, batch 64): {train_1:,.0f} img/s (1 channel), {train_3:,.0f} img/s "
+        f"(3 channels); goal for data: >= {20 * max(train_1, train_3):,.0f} img/s"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
@@ -86,10 +88,17 @@ def main() -> None:
         def posterior(x):  # a cheap stand-in encoder: the mean row of the sprite
             means = np.stack([x.mean(axis=(1, 2, 3)), x[:, 0].mean(axis=2).argmax(axis=1) / 64.0], axis=1)
             return means, np.tile([1.0, 0.1], (len(x), 1))
+
         perturbed = perturb(base, posterior, 0.1, num_points=200)
         rows.append(("dsprites perturbed (pattern, s cached)", 1, images_per_second(perturbed, args.seconds), ""))
-        rows.append(("dsprites perturbed (uniform)", 1,
-                     images_per_second(perturb(base, None, 0.1, kind="uniform"), args.seconds), ""))
+        rows.append(
+            (
+                "dsprites perturbed (uniform)",
+                1,
+                images_per_second(perturb(base, None, 0.1, kind="uniform"), args.seconds),
+                "",
+            )
+        )
 
     for name, channels, speed, note in rows:
         train = train_3 if channels == 3 else train_1

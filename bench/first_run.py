@@ -36,9 +36,24 @@ AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 def one(label: str, env: dict, steps: int, precision: str, directory: Path) -> dict:
     out = directory / label
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "untwine.cli", "run", "--out", str(out), "--steps", str(steps),
-                           "--precision", precision, "--quiet"], env={**os.environ, **env}, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "untwine.cli",
+            "run",
+            "--out",
+            str(out),
+            "--steps",
+            str(steps),
+            "--precision",
+            precision,
+            "--quiet",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(f"{label}: untwine run failed:\n{done.stdout}\n{done.stderr}")
@@ -48,8 +63,15 @@ def one(label: str, env: dict, steps: int, precision: str, directory: Path) -> d
     rate = statistics.median(log["images_per_s"].iloc[1:]) if len(log) > 1 else float("nan")
     batch = 64
     remaining = max(0, QUICK["steps"] - steps) * batch / rate
-    return {"label": label, "wall": wall, "trained": trained, "scored": scored, "reported": reported,
-            "rate": rate, "estimate": wall + remaining}
+    return {
+        "label": label,
+        "wall": wall,
+        "trained": trained,
+        "scored": scored,
+        "reported": reported,
+        "rate": rate,
+        "estimate": wall + remaining,
+    }
 
 
 def main() -> None:
@@ -60,16 +82,22 @@ def main() -> None:
     args = parser.parse_args()
     steps = QUICK["steps"] if args.full else args.steps
     flags = cpu_flags()
-    print(f"CPU: {cpu_model()}; AMX-bf16: {'yes' if 'amx_bf16' in flags else 'no'}; AVX-512: "
-          f"{'yes' if 'avx512f' in flags else 'no'}; {os.cpu_count()} cores; precision {args.precision}; "
-          f"{steps} of {QUICK['steps']} steps trained, the rest extrapolated from the run's own rate")
+    print(
+        f"CPU: {cpu_model()}; AMX-bf16: {'yes' if 'amx_bf16' in flags else 'no'}; AVX-512: "
+        f"{'yes' if 'avx512f' in flags else 'no'}; {os.cpu_count()} cores; precision {args.precision}; "
+        f"{steps} of {QUICK['steps']} steps trained, the rest extrapolated from the run's own rate"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [one("this CPU", {}, steps, args.precision, Path(tmp)),
-                one("AVX2 only (emulated)", AVX2, steps, args.precision, Path(tmp))]
+        rows = [
+            one("this CPU", {}, steps, args.precision, Path(tmp)),
+            one("AVX2 only (emulated)", AVX2, steps, args.precision, Path(tmp)),
+        ]
     print(f"{'':22s} {'images/s':>9s} {'train s':>8s} {'score s':>8s} {'report s':>9s} {'whole run, est.':>16s}")
     for r in rows:
-        print(f"{r['label']:22s} {r['rate']:9.0f} {r['trained']:8.0f} {r['scored']:8.0f} {r['reported']:9.0f} "
-              f"{r['estimate'] / 60:12.1f} min")
+        print(
+            f"{r['label']:22s} {r['rate']:9.0f} {r['trained']:8.0f} {r['scored']:8.0f} {r['reported']:9.0f} "
+            f"{r['estimate'] / 60:12.1f} min"
+        )
     print(f"AVX2-only / this CPU: {rows[1]['estimate'] / rows[0]['estimate']:.2f}x")
 
 

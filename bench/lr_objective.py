@@ -64,8 +64,10 @@ def main():
         compiled, numpy = objective(xt, yi, k, native=True), objective(xt, yi, k, native=False)
         t_c = per_call(lambda: compiled(coef, l2), args.repeats)
         t_np = per_call(lambda: numpy(coef, l2), args.repeats)
-        print(f"{k:>8}{1e3 * t_ref:>14.2f}{1e3 * t_c:>10.2f} ({t_ref / t_c:4.1f}x){1e3 * t_np:>12.2f} "
-              f"({t_ref / t_np:4.1f}x)")
+        print(
+            f"{k:>8}{1e3 * t_ref:>14.2f}{1e3 * t_c:>10.2f} ({t_ref / t_c:4.1f}x){1e3 * t_np:>12.2f} "
+            f"({t_ref / t_np:4.1f}x)"
+        )
 
 
 if __name__ == "__main__":

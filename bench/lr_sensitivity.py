@@ -57,16 +57,23 @@ def main():
         self_gap = gaps_by_size(ref, score(perturbed, seed, False, args.n_jobs))
         fast_gap = gaps_by_size(ref, score(representation, seed, True, args.n_jobs))
         for size in self_gap:
-            print(f"seed {seed} size {size:>5s}: reference vs itself perturbed {self_gap[size]:.4f}   "
-                  f"fast vs reference {fast_gap[size]:.4f}", flush=True)
+            print(
+                f"seed {seed} size {size:>5s}: reference vs itself perturbed {self_gap[size]:.4f}   "
+                f"fast vs reference {fast_gap[size]:.4f}",
+                flush=True,
+            )
             worst_self[size] = max(worst_self.get(size, 0.0), self_gap[size])
             worst_fast[size] = max(worst_fast.get(size, 0.0), fast_gap[size])
     print(f"largest over seeds {args.seeds}:")
     for size in worst_self:
-        print(f"  size {size:>5s}: reference vs itself perturbed {worst_self[size]:.4f}   "
-              f"fast vs reference {worst_fast[size]:.4f}")
-    print(f"  all sizes >= 1000: itself {max(v for s, v in worst_self.items() if int(s) >= 1000):.4f}, "
-          f"fast {max(v for s, v in worst_fast.items() if int(s) >= 1000):.4f}")
+        print(
+            f"  size {size:>5s}: reference vs itself perturbed {worst_self[size]:.4f}   "
+            f"fast vs reference {worst_fast[size]:.4f}"
+        )
+    print(
+        f"  all sizes >= 1000: itself {max(v for s, v in worst_self.items() if int(s) >= 1000):.4f}, "
+        f"fast {max(v for s, v in worst_fast.items() if int(s) >= 1000):.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -106,22 +106,34 @@ def run(names, fast, seed, n_jobs, run_dir=None, cache=True):
         seconds[name] = time.perf_counter() - start
         encoding[name] = (timer.encode_seconds - before) if timer is not None else 0.0
         if timer is not None:
-            print(f"  {name:26s} {seconds[name]:8.2f} s  (encoding {encoding[name]:7.2f} s, classifying "
-                  f"{seconds[name] - encoding[name]:7.2f} s)", flush=True)
+            print(
+                f"  {name:26s} {seconds[name]:8.2f} s  (encoding {encoding[name]:7.2f} s, classifying "
+                f"{seconds[name] - encoding[name]:7.2f} s)",
+                flush=True,
+            )
         else:
             print(f"  {name:26s} {seconds[name]:8.2f} s", flush=True)
     total, encoded = sum(seconds.values()), sum(encoding.values())
-    print(f"  {'total':26s} {total:8.2f} s" + (f"  (encoding {encoded:7.2f} s, classifying {total - encoded:7.2f} s)"
-                                               if timer is not None else ""), flush=True)
+    print(
+        f"  {'total':26s} {total:8.2f} s"
+        + (f"  (encoding {encoded:7.2f} s, classifying {total - encoded:7.2f} s)" if timer is not None else ""),
+        flush=True,
+    )
     if codes is not None:
-        print(f"  code cache: {codes.encoded} observations encoded so far ({100 * codes.fraction_encoded:.1f}% of "
-              f"the factor grid)", flush=True)
+        print(
+            f"  code cache: {codes.encoded} observations encoded so far ({100 * codes.fraction_encoded:.1f}% of "
+            f"the factor grid)",
+            flush=True,
+        )
     return results, seconds
 
 
 def scalars(result):
-    return {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and k not in ("seed",)}
+    return {
+        k: v
+        for k, v in result.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("seed",)
+    }
 
 
 def main():
@@ -132,8 +144,11 @@ def main():
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--reference-json", help="reuse (if it exists) or save the reference results here")
     parser.add_argument("--show", type=int, default=5, help="keys shown per metric with a fast deviation")
-    parser.add_argument("--run", help="score this trained run directory (its encoder and dataset) instead of "
-                                      "the costless stand-in representation")
+    parser.add_argument(
+        "--run",
+        help="score this trained run directory (its encoder and dataset) instead of "
+        "the costless stand-in representation",
+    )
     parser.add_argument("--no-cache", action="store_true", help="with --run: encode every draw (no code cache)")
     args = parser.parse_args()
     names = expand_metric_names(args.metrics)
@@ -162,7 +177,7 @@ def main():
             flag = "ok" if worst[0] <= TOLERANCE else "ABOVE GOAL"
             print(f"  {name:26s} {worst[0]:.4f} ({worst[1]}) {flag}")
             if worst[0] > 0:  # the next largest, and each key's values, for the metrics with a fast variant
-                for gap, key in gaps[:args.show]:
+                for gap, key in gaps[: args.show]:
                     print(f"      {key:36s} reference {ref[key]:.4f}  fast {got[key]:.4f}  |diff| {gap:.4f}")
     return reference, fast
 

@@ -100,11 +100,14 @@ def main() -> None:
     for round_ in range(args.repeats):
         for label, (model, objective, optimizer) in built.items():
             times[label].append(run_steps(model, objective, optimizer, x, args.steps, 2 + round_ * args.steps))
-    regularizers = {label: regularizer_time(model, objective, args.batch_size)
-                    for label, (model, objective, _) in built.items()}
+    regularizers = {
+        label: regularizer_time(model, objective, args.batch_size) for label, (model, objective, _) in built.items()
+    }
     base = statistics.median(times["beta-vae"])
-    print(f"batch {args.batch_size}, 64x64x1, 10 latents, {torch.get_num_threads()} threads, "
-          f"{args.steps} steps x {args.repeats} rounds (median)")
+    print(
+        f"batch {args.batch_size}, 64x64x1, 10 latents, {torch.get_num_threads()} threads, "
+        f"{args.steps} steps x {args.repeats} rounds (median)"
+    )
     print(f"{'objective':<26}{'ms/step':>10}{'vs beta-vae':>13}{'regulariser ms':>16}")
     for label, values in times.items():
         median = statistics.median(values)

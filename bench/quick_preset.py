@@ -50,10 +50,8 @@ CANDIDATES = {
     "preset": {},  # beta-TCVAE, beta = 20 since it was chosen here; tc10 is the preset before it
     "tc10": {"objective": "beta-tcvae", "params": {"beta": 10.0}, "steps": 6000, "batch_size": 64, "lr": 1e-3},
     "tc20": {"objective": "beta-tcvae", "params": {"beta": 20.0}, "steps": 6000, "batch_size": 64, "lr": 1e-3},
-    "tc10-b128": {"objective": "beta-tcvae", "params": {"beta": 10.0}, "steps": 3000, "batch_size": 128,
-                  "lr": 1e-3},
-    "tc20-b128": {"objective": "beta-tcvae", "params": {"beta": 20.0}, "steps": 3000, "batch_size": 128,
-                  "lr": 1e-3},
+    "tc10-b128": {"objective": "beta-tcvae", "params": {"beta": 10.0}, "steps": 3000, "batch_size": 128, "lr": 1e-3},
+    "tc20-b128": {"objective": "beta-tcvae", "params": {"beta": 20.0}, "steps": 3000, "batch_size": 128, "lr": 1e-3},
     "tc40": {"objective": "beta-tcvae", "params": {"beta": 40.0}, "steps": 6000, "batch_size": 64, "lr": 1e-3},
 }
 
@@ -84,8 +82,9 @@ def score(out: Path) -> dict:
     posterior = model.posterior()
     codes, factors = sample_codes(model.representation(), data, 10_000, np.random.default_rng(0))
     gaps = latent_factor_information(codes, factors)["gaps"]
-    variances = np.concatenate([posterior(data.observe(factors[i:i + 1000], np.random.default_rng(1)))[1]
-                                for i in range(0, 4000, 1000)])
+    variances = np.concatenate(
+        [posterior(data.observe(factors[i : i + 1000], np.random.default_rng(1)))[1] for i in range(0, 4000, 1000)]
+    )
     active = int(np.sum(variances.mean(axis=0) < ACTIVE_VARIANCE))
     row = {"mig": float(np.mean(gaps)), "active": active}
     row.update({f"gap_{name}": float(g) for name, g in zip(data.factor_names, gaps)})
@@ -105,8 +104,16 @@ def one_run(task: tuple) -> dict:
     log = runs.read_log(out)
     tail = log.tail(10).mean(numeric_only=True)
     terms = {k: round(float(tail[k]), 3) for k in log.columns if k not in ("step", "images_per_s")}
-    return {"candidate": name, "precision": precision, "seed": seed, **score(out), **terms,
-            "train_s": round(trained, 1), "steps": config.train.steps, "batch_size": config.train.batch_size}
+    return {
+        "candidate": name,
+        "precision": precision,
+        "seed": seed,
+        **score(out),
+        **terms,
+        "train_s": round(trained, 1),
+        "steps": config.train.steps,
+        "batch_size": config.train.batch_size,
+    }
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -136,13 +143,17 @@ def write_rows(path: Path, rows: list[dict]) -> None:
 
 
 def summary(rows: list[dict]) -> None:
-    print("\n| candidate | precision | seed | MIG | captured (gap >= %.1f) | active | reconstruction | train s |"
-          % CAPTURED)
+    print(
+        "\n| candidate | precision | seed | MIG | captured (gap >= %.1f) | active | reconstruction | train s |"
+        % CAPTURED
+    )
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['candidate']} | {row['precision']} | {row['seed']} | {float(row['mig']):.3f} | "
-              f"{row['captured']} | {row['active']} | {float(row['reconstruction']):.1f} | "
-              f"{float(row['train_s']):.0f} |")
+        print(
+            f"| {row['candidate']} | {row['precision']} | {row['seed']} | {float(row['mig']):.3f} | "
+            f"{row['captured']} | {row['active']} | {float(row['reconstruction']):.1f} | "
+            f"{float(row['train_s']):.0f} |"
+        )
     groups: dict = {}
     for row in rows:
         groups.setdefault((row["candidate"], row["precision"]), []).append(row)
@@ -150,9 +161,11 @@ def summary(rows: list[dict]) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for (name, precision), members in groups.items():
         mig = [float(m["mig"]) for m in members]
-        print(f"| {name} | {precision} | {len(mig)} | {statistics.median(mig):.3f} | {min(mig):.3f} | "
-              f"{max(mig):.3f} | {sum(v >= 0.08 for v in mig)}/{len(mig)} | "
-              f"{statistics.median(float(m['train_s']) for m in members):.0f} |")
+        print(
+            f"| {name} | {precision} | {len(mig)} | {statistics.median(mig):.3f} | {min(mig):.3f} | "
+            f"{max(mig):.3f} | {sum(v >= 0.08 for v in mig)}/{len(mig)} | "
+            f"{statistics.median(float(m['train_s']) for m in members):.0f} |"
+        )
 
 
 def main() -> None:
@@ -176,8 +189,13 @@ def main() -> None:
     rows = read_rows(table)
     done = {(r["candidate"], r["precision"], int(r["seed"])) for r in rows}
     # seed by seed, precisions interleaved: a run cut short leaves every precision with as many seeds
-    tasks = [(c, p, s, args.runs_dir, args.threads, args.steps) for c in args.candidates.split(",")
-             for s in parse_seeds(args.seeds) for p in args.precisions.split(",") if (c, p, s) not in done]
+    tasks = [
+        (c, p, s, args.runs_dir, args.threads, args.steps)
+        for c in args.candidates.split(",")
+        for s in parse_seeds(args.seeds)
+        for p in args.precisions.split(",")
+        if (c, p, s) not in done
+    ]
     for c in args.candidates.split(","):
         candidate_config(c, "fp32", 0, 1)  # unknown names fail before anything trains
     context = multiprocessing.get_context("spawn")
@@ -185,12 +203,17 @@ def main() -> None:
         for row in pool.imap_unordered(one_run, tasks):
             rows.append(row)
             write_rows(table, rows)
-            print(f"{row['candidate']} {row['precision']} seed {row['seed']}: MIG {row['mig']:.3f} "
-                  f"(captured: {row['captured']}; {row['active']} active; {row['train_s']:.0f} s)", flush=True)
+            print(
+                f"{row['candidate']} {row['precision']} seed {row['seed']}: MIG {row['mig']:.3f} "
+                f"(captured: {row['captured']}; {row['active']} active; {row['train_s']:.0f} s)",
+                flush=True,
+            )
     wanted = {(c, p) for c in args.candidates.split(",") for p in args.precisions.split(",")}
     seeds = set(parse_seeds(args.seeds))
-    print(f"CPU: {cpu_model()}; AMX-bf16: {'yes' if 'amx_bf16' in cpu_flags() else 'no'}; "
-          f"{args.jobs} run(s) at a time, {args.threads or 'all'} thread(s) each")
+    print(
+        f"CPU: {cpu_model()}; AMX-bf16: {'yes' if 'amx_bf16' in cpu_flags() else 'no'}; "
+        f"{args.jobs} run(s) at a time, {args.threads or 'all'} thread(s) each"
+    )
     summary([r for r in rows if (r["candidate"], r["precision"]) in wanted and int(r["seed"]) in seeds])
     print(f"\nrows: {table}", file=sys.stderr)
 

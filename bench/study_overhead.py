@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SPEC = '''\
+SPEC = """\
 name = "overhead"
 seeds = 2
 datasets = ["{dataset}"]
@@ -44,7 +44,7 @@ names = ["mig"]
 enabled = false
 [executor]
 workers = 1
-'''
+"""
 
 
 def training_seconds(study_dir: Path) -> float:
@@ -68,8 +68,11 @@ def shell_loop(spec, root: Path) -> float:
 
 def study(spec_path: Path, out: Path, *args: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "untwine.cli", "study", "run", str(spec_path), "--out", str(out), "--quiet",
-                    *args], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "untwine.cli", "study", "run", str(spec_path), "--out", str(out), "--quiet", *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -88,8 +91,10 @@ def main() -> None:
     runs = len(spec.runs())
     root = Path(tempfile.mkdtemp(prefix="untwine-overhead-"))
     (root / "overhead.toml").write_text(text)
-    print(f"{runs} runs of {args.steps} steps on {args.dataset}, {cores} cores; load average before: "
-          f"{os.getloadavg()[0]:.2f}")
+    print(
+        f"{runs} runs of {args.steps} steps on {args.dataset}, {cores} cores; load average before: "
+        f"{os.getloadavg()[0]:.2f}"
+    )
     rows = []
     wall = shell_loop(spec, root)
     rows.append(("untwine train, shell loop", wall, 1, training_seconds(root / "loop")))
@@ -99,8 +104,9 @@ def main() -> None:
     if cores >= 2:
         variants.append(("study local 2 workers x 1 thread", ["--workers", "2", "--threads-per-run", "1"], 2))
     if not args.skip_ray:
-        variants.append(("study ray (local instance), 1 CPU per run", ["--executor", "ray", "--threads-per-run", "1"],
-                         cores))
+        variants.append(
+            ("study ray (local instance), 1 CPU per run", ["--executor", "ray", "--threads-per-run", "1"], cores)
+        )
     for name, options, parallel in variants:
         out = root / name.replace(" ", "_")
         wall = study(root / "overhead.toml", out, *options)

@@ -60,8 +60,10 @@ def build(study_dir: Path, seeds: int) -> int:
 
     table = synthetic_table(REFERENCE_DATASETS, tuple(REFERENCE_GRID), seeds=seeds, num_factors=5)
     groups = [g for _, g in table.groupby("path", sort=False)]
-    wanted = {name: expected_params(name, metric_overrides(name, spec.metrics.params), spec.metrics.fast)
-              for name in spec.metrics.names}
+    wanted = {
+        name: expected_params(name, metric_overrides(name, spec.metrics.params), spec.metrics.fast)
+        for name in spec.metrics.names
+    }
     cells: dict = {}
     for run in runs:
         cells.setdefault(run.cell, []).append(run)
@@ -69,16 +71,25 @@ def build(study_dir: Path, seeds: int) -> int:
     steps = spec.runs()[0].config.train.steps
     log_rows = "step,loss,reconstruction,kl,elbo,images_per_s\n" + "".join(
         f"{s},{80 - s / 1e4:.3f},{60 - s / 1e4:.3f},{20:.3f},{-80 + s / 1e4:.3f},2000.0\n"
-        for s in range(steps // 100, steps + 1, steps // 100))
+        for s in range(steps // 100, steps + 1, steps // 100)
+    )
     start = time.perf_counter()
     for i, run in enumerate(runs):
         run_dir = study_dir / run.path
         (run_dir / "state").mkdir(parents=True)
         (run_dir / "config.toml").write_text(run.config.to_toml())
         (run_dir / "log.csv").write_text(log_rows)
-        (run_dir / "state" / "state.json").write_text(manifest_json(
-            steps, "state/checkpoint.safetensors", "state/log.csv",
-            {"state/checkpoint.safetensors": "0" * 64, "state/log.csv": "1" * 64}, weights[run.path], "1" * 64, {}))
+        (run_dir / "state" / "state.json").write_text(
+            manifest_json(
+                steps,
+                "state/checkpoint.safetensors",
+                "state/log.csv",
+                {"state/checkpoint.safetensors": "0" * 64, "state/log.csv": "1" * 64},
+                weights[run.path],
+                "1" * 64,
+                {},
+            )
+        )
         rows = groups[i % len(groups)]
         for representation, name in (("mean", "metrics.json"), ("sampled", "metrics-sampled.json")):
             part = rows[rows["representation"] == representation]
@@ -87,17 +98,28 @@ def build(study_dir: Path, seeds: int) -> int:
                 if metric == "udr":
                     continue
                 values = {k: (None if np.isnan(v) else float(v)) for k, v in zip(keys["key"], keys["value"])}
-                scores[metric] = {**values, "params": wanted.get(metric, {}), "seed": spec.metrics.seed,
-                                  "step": steps, "weights_sha256": weights[run.path]}
+                scores[metric] = {
+                    **values,
+                    "params": wanted.get(metric, {}),
+                    "seed": spec.metrics.seed,
+                    "step": steps,
+                    "weights_sha256": weights[run.path],
+                }
             if representation == "mean" and spec.udr.enabled:
                 cell = {r.path: weights[r.path] for r in cells[run.cell]}
-                scores["udr"] = {"model_score": float(np.random.default_rng(i).uniform()),
-                                 "params": udr_params(spec.udr), "seed": spec.udr.seed, "step": steps,
-                                 "weights_sha256": weights[run.path], "cell": cell}
+                scores["udr"] = {
+                    "model_score": float(np.random.default_rng(i).uniform()),
+                    "params": udr_params(spec.udr),
+                    "seed": spec.udr.seed,
+                    "step": steps,
+                    "weights_sha256": weights[run.path],
+                    "cell": cell,
+                }
             (run_dir / name).write_text(json.dumps(scores, indent=1))
         if (i + 1) % 1000 == 0:
-            print(f"  built {i + 1:,} of {len(runs):,} run directories ({time.perf_counter() - start:.0f} s)",
-                  flush=True)
+            print(
+                f"  built {i + 1:,} of {len(runs):,} run directories ({time.perf_counter() - start:.0f} s)", flush=True
+            )
     done_marker.write_text(str(len(runs)))
     return len(runs)
 
@@ -122,7 +144,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cores", type=int, default=None, help="pin this process (and its workers) to N CPUs")
     args = parser.parse_args(argv)
     if args.cores:
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
 
     import warnings
 
@@ -134,14 +156,18 @@ def main(argv=None) -> int:
     from untwine.viz.study_report import write_study_report
 
     cpus = len(os.sched_getaffinity(0))
-    print(f"CPU: {cpu_model()}; {cpus} CPU(s) for this process; load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"CPU: {cpu_model()}; {cpus} CPU(s) for this process; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     scratch = tempfile.mkdtemp(prefix="untwine-bench-")
     study_dir = args.dir or Path(scratch) / "study"
     start = time.perf_counter()
     runs = build(study_dir, args.seeds)
-    print(f"study directory: {runs:,} runs in {study_dir} ({time.perf_counter() - start:.0f} s to build or check, "
-          "not counted)")
+    print(
+        f"study directory: {runs:,} runs in {study_dir} ({time.perf_counter() - start:.0f} s to build or check, "
+        "not counted)"
+    )
     for name in (INDEX_FILE, STATUS_INDEX, "results.parquet", "results.csv"):
         (study_dir / name).unlink(missing_ok=True)
 
@@ -163,14 +189,15 @@ def main(argv=None) -> int:
     timed("status, first (no index)", lambda: status(study_dir))
     timed("status, nothing changed", lambda: status(study_dir))
     out = Path(scratch) / "page"
-    timed("untwine study report (the command)",
-          lambda: untwine(["study", "report", str(study_dir), "--out", str(out)]))
+    timed("untwine study report (the command)", lambda: untwine(["study", "report", str(study_dir), "--out", str(out)]))
     timed("write_study_report alone (baseline)", lambda: write_study_report(table, Path(scratch) / "alone"))
     command = times["untwine study report (the command)"]
     alone = times["write_study_report alone (baseline)"]
     verdict = "PASS" if command <= LIMIT_S else "FAIL"
-    print(f"report command / function alone = {command / alone:.2f}x; the command {command:.1f} s on {cpus} CPU(s) "
-          f"({verdict}: limit {LIMIT_S:.0f} s for 12,600 runs; this study has {runs:,})")
+    print(
+        f"report command / function alone = {command / alone:.2f}x; the command {command:.1f} s on {cpus} CPU(s) "
+        f"({verdict}: limit {LIMIT_S:.0f} s for 12,600 runs; this study has {runs:,})"
+    )
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

@@ -102,7 +102,7 @@ def untwine_train(steps: int, batch_size: int, directory: str, name: str, precis
     config.train.batch_size = batch_size
     config.train.precision = precision
     config.train.log_every = 20
-    config.train.checkpoint_every = 10 ** 9  # checkpoints by time (every 60 s) and at the end, as by default
+    config.train.checkpoint_every = 10**9  # checkpoints by time (every 60 s) and at the end, as by default
     out = os.path.join(directory, name)
     start = time.perf_counter()
     train(config, out, progress=False)
@@ -122,8 +122,10 @@ def main() -> None:
     amx = fast_bf16(torch.device("cpu"))
     precisions = args.precisions.split(",") if args.precisions else (["fp32", "bf16"] if amx else ["fp32"])
     flags = cpu_flags()
-    print(f"CPU: {cpu_model()}; AMX-bf16: {'yes' if amx else 'no'}; AVX-512: "
-          f"{'yes' if 'avx512f' in flags else 'no'}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"CPU: {cpu_model()}; AMX-bf16: {'yes' if amx else 'no'}; AVX-512: "
+        f"{'yes' if 'avx512f' in flags else 'no'}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
 
     data = DSprites()
     _, images = draw_batch(data, args.batch_size, seed=0, step=0)
@@ -142,14 +144,17 @@ def main() -> None:
             for key, step in contenders.items():
                 results[key].append(timed(step, args.steps, args.batch_size))
             for precision in precisions:
-                whole, steady = untwine_train(args.train_steps, args.batch_size, directory, f"{precision}-{r}",
-                                              precision)
+                whole, steady = untwine_train(
+                    args.train_steps, args.batch_size, directory, f"{precision}-{r}", precision
+                )
                 results[(precision, "untwine train() whole")].append(whole)
                 results[(precision, "untwine train() steady")].append(steady)
             print(f"round {r + 1}/{args.repeats} done", file=sys.stderr, flush=True)
 
-    print(f"batch {args.batch_size}; bare loops and step {args.steps} steps, train() {args.train_steps} steps; "
-          f"{args.repeats} interleaved rounds (median)")
+    print(
+        f"batch {args.batch_size}; bare loops and step {args.steps} steps, train() {args.train_steps} steps; "
+        f"{args.repeats} interleaved rounds (median)"
+    )
     print(f"{'precision':10s} {'loop':22s} {'images/s':>9s} {'vs best bare loop':>18s}")
     for precision in precisions:
         best = max(statistics.median(results[(precision, k)]) for k in ("bare contiguous", "bare channels-last"))
@@ -161,5 +166,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-

@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # -- printing and output files ------------------------------------------------------------------------------
 
+
 def say(text: str) -> None:
     """Print ``text`` with the time of day, flushed (the progress lines of a long run)."""
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
@@ -92,6 +93,7 @@ def pyplot():
 
 # -- training settings and studies ---------------------------------------------------------------------------
 
+
 def precision_for(setting: str) -> str:
     """The training precision for a scale's ``precision`` setting: "cpu-auto" is bf16 where the CPU runs it fast
     (AMX), else fp32; any other setting ("auto", "fp32", "bf16") is returned as it is."""
@@ -129,8 +131,9 @@ def spec_from_table(table: dict):
     return parse_spec(tomli_w.dumps(table), source=table["name"])
 
 
-def run_study(spec, out: Path, executor: dict, retry_failed: bool = False, *,
-              log: Callable[[str], None] = print) -> list[str]:
+def run_study(
+    spec, out: Path, executor: dict, retry_failed: bool = False, *, log: Callable[[str], None] = print
+) -> list[str]:
     """Run (or continue) the study ``spec`` (a parsed spec, or its table as a dict) in ``out``.
 
     ``executor`` (:func:`executor_options` builds it from the command line): the key ``executor``, the kind
@@ -149,13 +152,16 @@ def run_study(spec, out: Path, executor: dict, retry_failed: bool = False, *,
     try:
         study.run(spec, out, executor=kind, retry_failed=retry_failed, **options)
     except study.StudyFailed as error:
-        log(f"{spec.name}: {len(error.failed)} run(s) failed; the others are used (fix the cause, then rerun the "
-            f"same command with --retry-failed). {error}")
+        log(
+            f"{spec.name}: {len(error.failed)} run(s) failed; the others are used (fix the cause, then rerun the "
+            f"same command with --retry-failed). {error}"
+        )
         return [f"{path}: {message}" for path, message in error.failed]
     return []
 
 
 # -- run information -----------------------------------------------------------------------------------------
+
 
 def cpu_model() -> str:
     """The CPU's model name as Linux reports it (/proc/cpuinfo), else what the platform module says."""
@@ -169,8 +175,9 @@ def git_commit() -> str:
     import subprocess
 
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -197,8 +204,15 @@ def record_wall_time(runs_dir: Path, seconds: float, command: str) -> float:
     return float(sum(item["seconds"] for item in ledger))
 
 
-def machine_info(seconds: float, started_date: str, load_start, total: float, *, device: str | None = None,
-                 untwine_version: bool = False) -> dict:
+def machine_info(
+    seconds: float,
+    started_date: str,
+    load_start,
+    total: float,
+    *,
+    device: str | None = None,
+    untwine_version: bool = False,
+) -> dict:
     """What ran where and for how long, for a run-info file, in this order: cpu_model, cpu_count, torch_version,
     torch_threads, device (only when ``device`` is given), cuda_device, untwine_version (only when
     ``untwine_version``), git_commit, date_started (``started_date``), date_finished (now), wall_seconds
@@ -206,8 +220,12 @@ def machine_info(seconds: float, started_date: str, load_start, total: float, *,
     (``load_start``, os.getloadavg() at the start), load_average_end (now)."""
     import torch
 
-    info = {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "torch_version": torch.__version__,
-            "torch_threads": torch.get_num_threads()}
+    info = {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
     if device is not None:
         info["device"] = device
     info["cuda_device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
@@ -215,25 +233,47 @@ def machine_info(seconds: float, started_date: str, load_start, total: float, *,
         import untwine
 
         info["untwine_version"] = untwine.__version__
-    info.update({"git_commit": git_commit(), "date_started": started_date, "date_finished": now(),
-                 "wall_seconds": round(seconds, 1), "wall_seconds_all_invocations": round(total, 1),
-                 "load_average_start": list(load_start), "load_average_end": list(os.getloadavg())})
+    info.update(
+        {
+            "git_commit": git_commit(),
+            "date_started": started_date,
+            "date_finished": now(),
+            "wall_seconds": round(seconds, 1),
+            "wall_seconds_all_invocations": round(total, 1),
+            "load_average_start": list(load_start),
+            "load_average_end": list(os.getloadavg()),
+        }
+    )
     return info
 
 
-def run_info(args, settings: dict, command: str, started: float, started_date: str, load_start, total: float,
-             failures: list, *, device: str | None = None) -> dict:
+def run_info(
+    args,
+    settings: dict,
+    command: str,
+    started: float,
+    started_date: str,
+    load_start,
+    total: float,
+    failures: list,
+    *,
+    device: str | None = None,
+) -> dict:
     """The run-info of the scripts whose scales have a ``precision`` setting (kim2018_factorvae,
     chen2018_tcvae): command, scale (``args.scale``), settings (the precision resolved by
     :func:`precision_for`), runs_dir (``args.runs_dir``), then :func:`machine_info` with untwine's version (and
     ``device`` when given; wall_seconds measured now from ``started``, a time.perf_counter() value), then
     failed_runs (``failures``)."""
-    return {"command": command, "scale": args.scale,
-            "settings": {**settings, "precision": precision_for(settings["precision"])},
-            "runs_dir": str(args.runs_dir),
-            **machine_info(time.perf_counter() - started, started_date, load_start, total, device=device,
-                           untwine_version=True),
-            "failed_runs": failures}
+    return {
+        "command": command,
+        "scale": args.scale,
+        "settings": {**settings, "precision": precision_for(settings["precision"])},
+        "runs_dir": str(args.runs_dir),
+        **machine_info(
+            time.perf_counter() - started, started_date, load_start, total, device=device, untwine_version=True
+        ),
+        "failed_runs": failures,
+    }
 
 
 def finish(path: Path, info: dict, seconds: float, total: float, runs_dir: Path, failures: list) -> int:
@@ -243,8 +283,10 @@ def finish(path: Path, info: dict, seconds: float, total: float, runs_dir: Path,
     Path(path).write_text(json.dumps(info, indent=1) + "\n")
     print(f"wall time {seconds:.0f} s this invocation, {total:.0f} s over all invocations on {runs_dir}", flush=True)
     if failures:
-        print(f"{len(failures)} run(s) failed; rerun the same command with --retry-failed to train them again:",
-              flush=True)
+        print(
+            f"{len(failures)} run(s) failed; rerun the same command with --retry-failed to train them again:",
+            flush=True,
+        )
         for failure in failures:
             print(f"  {failure}", flush=True)
         return 1

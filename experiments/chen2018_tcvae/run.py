@@ -48,8 +48,16 @@ import numpy as np
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
-from _common import (add_executor_arguments, executor_options, finish, now, precision_for,  # noqa: E402
-                     record_wall_time, run_info, run_study)
+from _common import (  # noqa: E402
+    add_executor_arguments,
+    executor_options,
+    finish,
+    now,
+    precision_for,
+    record_wall_time,
+    run_info,
+    run_study,
+)
 from _common import median_range as _cell  # noqa: E402
 from _common import pyplot as _plt  # noqa: E402
 from _common import read_json as _read_json  # noqa: E402
@@ -71,23 +79,61 @@ DECOMPOSITION_FILE = "elbo_decomposition.json"
 # (untwine.data.subgrid.SubGrid).
 SCALES = {
     # seconds of compute: checks the script end to end, says nothing about the claim
-    "smoke": dict(steps=3, batch_size=8, lr=1e-3, latent_dim=10, betas=[1, 4], seeds=1, bias_beta=4, bias_seeds=1,
-                  precision="cpu-auto", mig={"num_train": 200}, mig_exact={"max_points": 200, "num_samples": 100},
-                  subgrid={"scale": 6, "orientation": 40, "pos_x": 8, "pos_y": 8}, decomposition_samples=200,
-                  plot_points=300),
+    "smoke": dict(
+        steps=3,
+        batch_size=8,
+        lr=1e-3,
+        latent_dim=10,
+        betas=[1, 4],
+        seeds=1,
+        bias_beta=4,
+        bias_seeds=1,
+        precision="cpu-auto",
+        mig={"num_train": 200},
+        mig_exact={"max_points": 200, "num_samples": 100},
+        subgrid={"scale": 6, "orientation": 40, "pos_x": 8, "pos_y": 8},
+        decomposition_samples=200,
+        plot_points=300,
+    ),
     # ≤ 60 minutes on 2 cores (see README.md for the budget): 15 sweep runs + 12 bias runs of 2,500 steps
-    "cpu": dict(steps=2500, batch_size=64, lr=1e-3, latent_dim=10, betas=[1, 4, 8], seeds=3, bias_beta=4,
-                bias_seeds=2, precision="cpu-auto", mig={}, mig_exact={"max_points": 10_000, "num_samples": 5_000},
-                subgrid={"orientation": 4, "pos_x": 4, "pos_y": 4}, decomposition_samples=10_000,
-                plot_points=10_000),
+    "cpu": dict(
+        steps=2500,
+        batch_size=64,
+        lr=1e-3,
+        latent_dim=10,
+        betas=[1, 4, 8],
+        seeds=3,
+        bias_beta=4,
+        bias_seeds=2,
+        precision="cpu-auto",
+        mig={},
+        mig_exact={"max_points": 10_000, "num_samples": 5_000},
+        subgrid={"orientation": 4, "pos_x": 4, "pos_y": 4},
+        decomposition_samples=10_000,
+        plot_points=10_000,
+    ),
     # the reference set-up (docs/reference.md) over the reference β-TCVAE grid, 10 seeds: for a GPU or a cluster
-    "paper": dict(steps=300_000, batch_size=64, lr=1e-4, latent_dim=10, betas=[1, 2, 4, 6, 8, 10], seeds=10,
-                  bias_beta=4, bias_seeds=10, precision="auto", mig={}, mig_exact={}, subgrid=None,
-                  decomposition_samples=10_000, plot_points=50_000),
+    "paper": dict(
+        steps=300_000,
+        batch_size=64,
+        lr=1e-4,
+        latent_dim=10,
+        betas=[1, 2, 4, 6, 8, 10],
+        seeds=10,
+        bias_beta=4,
+        bias_seeds=10,
+        precision="auto",
+        mig={},
+        mig_exact={},
+        subgrid=None,
+        decomposition_samples=10_000,
+        plot_points=50_000,
+    ),
 }
 
 
 # -- the studies ---------------------------------------------------------------------------------------------------
+
 
 def _study(name: str, scale: str, settings: dict, methods: list, seeds: int) -> dict:
     metrics_params = {}
@@ -101,8 +147,12 @@ def _study(name: str, scale: str, settings: dict, methods: list, seeds: int) -> 
         "seeds": seeds,
         "datasets": ["dsprites"],
         "representations": ["mean"],
-        "train": {"steps": settings["steps"], "batch_size": settings["batch_size"], "lr": settings["lr"],
-                  "precision": precision_for(settings["precision"])},
+        "train": {
+            "steps": settings["steps"],
+            "batch_size": settings["batch_size"],
+            "lr": settings["lr"],
+            "precision": precision_for(settings["precision"]),
+        },
         "model": {"latent_dim": settings["latent_dim"]},
         "methods": methods,
         "metrics": {"names": ["mig", "mig_exact"], "fast": False, "seed": 0, "params": metrics_params},
@@ -125,8 +175,12 @@ def bias_spec(scale: str, settings: dict) -> dict:
     for kind in KINDS[1:]:
         sampler = {"kind": kind, "factors": list(BIAS_FACTORS), "ratio": BIAS_RATIO}
         for model in METHODS:
-            method = {"model": model, "name": f"{model}-{kind}", "grid": {"beta": float(settings["bias_beta"])},
-                      "train": {"factor_sampler": sampler}}
+            method = {
+                "model": model,
+                "name": f"{model}-{kind}",
+                "grid": {"beta": float(settings["bias_beta"])},
+                "train": {"factor_sampler": sampler},
+            }
             if model == "beta-tcvae":
                 method["params"] = {"estimator": "mws"}
             methods.append(method)
@@ -134,6 +188,7 @@ def bias_spec(scale: str, settings: dict) -> dict:
 
 
 # -- the ELBO decomposition of each sweep run ---------------------------------------------------------------------
+
 
 def decomposition_data(settings: dict):
     from untwine import data
@@ -165,21 +220,33 @@ def decompose_runs(study_dir: Path, settings: dict, device: str) -> None:
     if not todo:
         return
     data = decomposition_data(settings)
-    print(f"ELBO decomposition of {len(todo)} run(s) over {data.num_observations:,} observations "
-          f"({'the whole dSprites grid' if settings['subgrid'] is None else repr(data)})", flush=True)
+    print(
+        f"ELBO decomposition of {len(todo)} run(s) over {data.num_observations:,} observations "
+        f"({'the whole dSprites grid' if settings['subgrid'] is None else repr(data)})",
+        flush=True,
+    )
     for i, (run_dir, manifest) in enumerate(todo, 1):
         started = time.perf_counter()
         model, _ = runs.load_model(run_dir, device=device)
-        result = elbo_decomposition(model.posterior(), data, num_samples=params["num_samples"], seed=params["seed"],
-                                    device=device)
-        atomic_write(run_dir / DECOMPOSITION_FILE, json.dumps(
-            {**result, "params": params, "step": manifest.step, "weights_sha256": manifest.weights_sha256}, indent=1))
-        print(f"  [{i}/{len(todo)}] {run_dir.relative_to(study_dir)}: MI {result['index_code_mi']:.3f}, "
-              f"TC {result['total_correlation']:.3f}, DW-KL {result['dimension_wise_kl']:.3f} nats "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        result = elbo_decomposition(
+            model.posterior(), data, num_samples=params["num_samples"], seed=params["seed"], device=device
+        )
+        atomic_write(
+            run_dir / DECOMPOSITION_FILE,
+            json.dumps(
+                {**result, "params": params, "step": manifest.step, "weights_sha256": manifest.weights_sha256}, indent=1
+            ),
+        )
+        print(
+            f"  [{i}/{len(todo)}] {run_dir.relative_to(study_dir)}: MI {result['index_code_mi']:.3f}, "
+            f"TC {result['total_correlation']:.3f}, DW-KL {result['dimension_wise_kl']:.3f} nats "
+            f"({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
 
 
 # -- the table ------------------------------------------------------------------------------------------------------
+
 
 def run_table(study_dir: Path, part: str):
     """One row per run of a study that has scores: method, sampling, β, seed, scores, decomposition."""
@@ -190,17 +257,29 @@ def run_table(study_dir: Path, part: str):
     table = study.collect(study_dir)
     table = table[table["representation"] == "mean"]
     rows = {}
-    wanted = {("mig", "discrete_mig"): "mig", ("mig_exact", "mig_exact"): "mig_exact",
-              ("mig_exact", "mig_exact_chen"): "mig_exact_chen"}
+    wanted = {
+        ("mig", "discrete_mig"): "mig",
+        ("mig_exact", "mig_exact"): "mig_exact",
+        ("mig_exact", "mig_exact_chen"): "mig_exact_chen",
+    }
     for record in table.to_dict("records"):
         path = record["path"]
         method_name = path.split("/")[1]
-        row = rows.setdefault(path, {
-            "part": part, "method": record["model"],
-            "sampling": method_name[len(record["model"]) + 1:] if method_name != record["model"] else "uniform",
-            "beta": float(record["param.beta"]), "seed": int(record["seed"]), "steps": int(record["steps"]),
-            "reconstruction": record["reconstruction"], "kl": record["kl"], "train_seconds": record["wall_time"],
-            "path": f"{part}/{path}"})
+        row = rows.setdefault(
+            path,
+            {
+                "part": part,
+                "method": record["model"],
+                "sampling": method_name[len(record["model"]) + 1 :] if method_name != record["model"] else "uniform",
+                "beta": float(record["param.beta"]),
+                "seed": int(record["seed"]),
+                "steps": int(record["steps"]),
+                "reconstruction": record["reconstruction"],
+                "kl": record["kl"],
+                "train_seconds": record["wall_time"],
+                "path": f"{part}/{path}",
+            },
+        )
         column = wanted.get((record["metric"], record["key"]))
         if column:
             row[column] = record["value"]
@@ -208,8 +287,24 @@ def run_table(study_dir: Path, part: str):
         stored = _read_json(study_dir / path / DECOMPOSITION_FILE)
         for key in ("index_code_mi", "total_correlation", "dimension_wise_kl"):
             row[key] = stored.get(key, math.nan)
-    columns = ["part", "method", "sampling", "beta", "seed", "mig", "mig_exact", "mig_exact_chen", "index_code_mi",
-               "total_correlation", "dimension_wise_kl", "reconstruction", "kl", "steps", "train_seconds", "path"]
+    columns = [
+        "part",
+        "method",
+        "sampling",
+        "beta",
+        "seed",
+        "mig",
+        "mig_exact",
+        "mig_exact_chen",
+        "index_code_mi",
+        "total_correlation",
+        "dimension_wise_kl",
+        "reconstruction",
+        "kl",
+        "steps",
+        "train_seconds",
+        "path",
+    ]
     return pd.DataFrame(list(rows.values()), columns=columns)
 
 
@@ -232,6 +327,7 @@ def pearson(x, y) -> float:
 
 # -- the figures ----------------------------------------------------------------------------------------------------
 
+
 def _against_beta(ax, frame, column: str, ylabel: str) -> None:
     """Median line, min–max band and every run, per method, against β."""
     for method in METHODS:
@@ -241,8 +337,14 @@ def _against_beta(ax, frame, column: str, ylabel: str) -> None:
         stats = part.groupby("beta")[column].agg(["median", "min", "max"])
         offset = -0.06 if method == "beta-vae" else 0.06
         ax.fill_between(stats.index, stats["min"], stats["max"], color=COLOURS[method], alpha=0.15, lw=0)
-        ax.plot(stats.index, stats["median"], color=COLOURS[method], marker="o", lw=1.6,
-                label=f"{LABELS[method]} (median, band: min–max)")
+        ax.plot(
+            stats.index,
+            stats["median"],
+            color=COLOURS[method],
+            marker="o",
+            lw=1.6,
+            label=f"{LABELS[method]} (median, band: min–max)",
+        )
         ax.scatter(part["beta"] * (1 + offset / 4), part[column], color=COLOURS[method], s=10, alpha=0.6)
     ax.set_xlabel("β")
     ax.set_ylabel(ylabel)
@@ -265,14 +367,22 @@ def figure_mig_vs_tc(sweep, path: Path, scale: str) -> dict:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     correlations = {}
-    for ax, column, label in ((axes[0], "mig_exact_chen", "exact MIG, shape left out"),
-                              (axes[1], "mig", "MIG (histogram)")):
+    for ax, column, label in (
+        (axes[0], "mig_exact_chen", "exact MIG, shape left out"),
+        (axes[1], "mig", "MIG (histogram)"),
+    ):
         for method in METHODS:
             part = sweep[sweep["method"] == method]
             r = pearson(part["total_correlation"], part[column])
             correlations[(method, column)] = (r, int(part[["total_correlation", column]].notna().all(axis=1).sum()))
-            ax.scatter(part["total_correlation"], part[column], s=14 + 5 * part["beta"], color=COLOURS[method],
-                       alpha=0.7, label=f"{LABELS[method]}: Pearson r = {r:.2f}")
+            ax.scatter(
+                part["total_correlation"],
+                part[column],
+                s=14 + 5 * part["beta"],
+                color=COLOURS[method],
+                alpha=0.7,
+                label=f"{LABELS[method]}: Pearson r = {r:.2f}",
+            )
         ax.set_xlabel("total correlation of q(z) (nats)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -287,9 +397,14 @@ def figure_mig_vs_tc(sweep, path: Path, scale: str) -> dict:
 def figure_decomposition(sweep, path: Path, scale: str, where: str) -> None:
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, (column, label) in zip(axes, (("index_code_mi", "index-code MI I(z; n)"),
-                                          ("total_correlation", "total correlation"),
-                                          ("dimension_wise_kl", "dimension-wise KL"))):
+    for ax, (column, label) in zip(
+        axes,
+        (
+            ("index_code_mi", "index-code MI I(z; n)"),
+            ("total_correlation", "total correlation"),
+            ("dimension_wise_kl", "dimension-wise KL"),
+        ),
+    ):
         _against_beta(ax, sweep, column, f"{label} (nats)")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"ELBO decomposition against β over {where} ({scale} scale)", fontsize=10)
@@ -301,23 +416,33 @@ def figure_decomposition(sweep, path: Path, scale: str, where: str) -> None:
 def figure_sampling_bias(table, path: Path, scale: str, beta: float) -> None:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, column, label in ((axes[0], "mig_exact_chen", "exact MIG, shape left out"),
-                              (axes[1], "mig", "MIG (histogram)")):
+    for ax, column, label in (
+        (axes[0], "mig_exact_chen", "exact MIG, shape left out"),
+        (axes[1], "mig", "MIG (histogram)"),
+    ):
         for m, method in enumerate(METHODS):
             for k, kind in enumerate(KINDS):
                 values = table[(table["method"] == method) & (table["sampling"] == kind)][column].dropna()
                 x = k + (m - 0.5) * 0.3
                 if len(values):
                     ax.scatter(np.full(len(values), x), values, color=COLOURS[method], s=14, alpha=0.7)
-                    ax.plot([x - 0.1, x + 0.1], [values.median()] * 2, color=COLOURS[method], lw=2.2,
-                            label=LABELS[method] if k == 0 else None)
+                    ax.plot(
+                        [x - 0.1, x + 0.1],
+                        [values.median()] * 2,
+                        color=COLOURS[method],
+                        lw=2.2,
+                        label=LABELS[method] if k == 0 else None,
+                    )
         ax.set_xticks(range(len(KINDS)))
         ax.set_xticklabels(KINDS)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8)
-    fig.suptitle(f"Sampling bias on {' and '.join(BIAS_FACTORS)} (ratio {BIAS_RATIO}), β = {beta:g}: runs and "
-                 f"medians ({scale} scale)", fontsize=10)
+    fig.suptitle(
+        f"Sampling bias on {' and '.join(BIAS_FACTORS)} (ratio {BIAS_RATIO}), β = {beta:g}: runs and "
+        f"medians ({scale} scale)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -339,46 +464,67 @@ def figure_latent_factors(runs_dir: Path, row, path: Path, num_points: int) -> N
     order = [int(j) for j in np.argsort(-kl, kind="stable")]
     active = [j for j in order if variances[:, j].mean() < ACTIVE_VARIANCE][:MAX_LATENTS_SHOWN]
     if not active:
-        print(f"  {row['path']}: no active latent (posterior collapse); plotting the 3 with the largest KL",
-              flush=True)
+        print(f"  {row['path']}: no active latent (posterior collapse); plotting the 3 with the largest KL", flush=True)
         active = order[:3]
     latent_factor_figure(means, factors, dsprites, active, kl, path)
 
 
 # -- the summary ----------------------------------------------------------------------------------------------------
 
+
 def summary(sweep, bias_table, correlations, best, settings, scale: str) -> tuple[str, list[str]]:
     """The numbers as Markdown tables, and the checks of each claim (lines that say yes/no and by how much)."""
-    lines = [f"# Chen et al. 2018 on dSprites, {scale} scale: untwine's numbers", "",
-             "Cells: median [min, max] over seeds. β = 1 is one set of VAE runs, counted for both methods.", "",
-             "## MIG and the ELBO decomposition against β", "",
-             "| method | β | runs | MIG (histogram) | exact MIG, shape out | exact MIG, all factors | index-code MI | TC | "
-             "dimension-wise KL |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Chen et al. 2018 on dSprites, {scale} scale: untwine's numbers",
+        "",
+        "Cells: median [min, max] over seeds. β = 1 is one set of VAE runs, counted for both methods.",
+        "",
+        "## MIG and the ELBO decomposition against β",
+        "",
+        "| method | β | runs | MIG (histogram) | exact MIG, shape out | exact MIG, all factors | index-code MI | TC | "
+        "dimension-wise KL |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     medians = {}
     for method in METHODS:
         for beta, part in sweep[sweep["method"] == method].groupby("beta"):
             medians[(method, beta)] = part[["mig", "mig_exact_chen", "index_code_mi", "total_correlation"]].median()
-            lines.append(f"| {LABELS[method]} | {beta:g} | {len(part)} | {_cell(part['mig'])} | "
-                         f"{_cell(part['mig_exact_chen'])} | {_cell(part['mig_exact'])} | "
-                         f"{_cell(part['index_code_mi'])} | {_cell(part['total_correlation'])} | "
-                         f"{_cell(part['dimension_wise_kl'])} |")
-    lines += ["", "## MIG against total correlation (Pearson r over runs, all β)", "",
-              "| method | r(TC, exact MIG shape out) | r(TC, histogram MIG) | runs |", "|---|---|---|---|"]
+            lines.append(
+                f"| {LABELS[method]} | {beta:g} | {len(part)} | {_cell(part['mig'])} | "
+                f"{_cell(part['mig_exact_chen'])} | {_cell(part['mig_exact'])} | "
+                f"{_cell(part['index_code_mi'])} | {_cell(part['total_correlation'])} | "
+                f"{_cell(part['dimension_wise_kl'])} |"
+            )
+    lines += [
+        "",
+        "## MIG against total correlation (Pearson r over runs, all β)",
+        "",
+        "| method | r(TC, exact MIG shape out) | r(TC, histogram MIG) | runs |",
+        "|---|---|---|---|",
+    ]
     for method in METHODS:
         r1, n = correlations.get((method, "mig_exact_chen"), (math.nan, 0))
         r2, _ = correlations.get((method, "mig"), (math.nan, 0))
         lines.append(f"| {LABELS[method]} | {r1:.2f} | {r2:.2f} | {n} |")
-    lines += ["", f"## Sampling bias (β = {settings['bias_beta']:g}; {', '.join(BIAS_FACTORS)}, ratio {BIAS_RATIO})", "",
-              "| sampling | method | runs | exact MIG, shape out | MIG (histogram) |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"## Sampling bias (β = {settings['bias_beta']:g}; {', '.join(BIAS_FACTORS)}, ratio {BIAS_RATIO})",
+        "",
+        "| sampling | method | runs | exact MIG, shape out | MIG (histogram) |",
+        "|---|---|---|---|---|",
+    ]
     for kind in KINDS:
         for method in METHODS:
             part = bias_table[(bias_table["sampling"] == kind) & (bias_table["method"] == method)]
-            lines.append(f"| {kind} | {LABELS[method]} | {len(part)} | {_cell(part['mig_exact_chen'])} | "
-                         f"{_cell(part['mig'])} |")
+            lines.append(
+                f"| {kind} | {LABELS[method]} | {len(part)} | {_cell(part['mig_exact_chen'])} | {_cell(part['mig'])} |"
+            )
     lines += ["", "## Best runs (by exact MIG, shape out)", ""]
     for method, row in best.items():
-        lines.append(f"- {LABELS[method]}: `{row['path']}`, β = {row['beta']:g}, exact MIG {row['mig_exact_chen']:.3f}, "
-                     f"histogram MIG {row['mig']:.3f}")
+        lines.append(
+            f"- {LABELS[method]}: `{row['path']}`, β = {row['beta']:g}, exact MIG {row['mig_exact_chen']:.3f}, "
+            f"histogram MIG {row['mig']:.3f}"
+        )
 
     checks = []
     betas = sorted(b for b in sweep["beta"].unique() if b != 1)
@@ -389,27 +535,38 @@ def summary(sweep, bias_table, correlations, best, settings, scale: str) -> tupl
             continue
         gap = a["mig_exact_chen"] - b["mig_exact_chen"]
         gaps.append(gap)
-        checks.append(f"β = {beta:g}: median exact MIG β-TCVAE {a['mig_exact_chen']:.3f} vs β-VAE "
-                      f"{b['mig_exact_chen']:.3f} ({'higher' if gap > 0 else 'lower' if gap < 0 else 'equal'}, {gap:+.3f}); histogram "
-                      f"MIG {a['mig']:.3f} vs {b['mig']:.3f} ({a['mig'] - b['mig']:+.3f})")
+        checks.append(
+            f"β = {beta:g}: median exact MIG β-TCVAE {a['mig_exact_chen']:.3f} vs β-VAE "
+            f"{b['mig_exact_chen']:.3f} ({'higher' if gap > 0 else 'lower' if gap < 0 else 'equal'}, {gap:+.3f}); histogram "
+            f"MIG {a['mig']:.3f} vs {b['mig']:.3f} ({a['mig'] - b['mig']:+.3f})"
+        )
     if len(gaps) > 1:
-        checks.append(f"gap (β-TCVAE − β-VAE, exact MIG) over β {', '.join(f'{b:g}' for b in betas)}: "
-                      f"{', '.join(f'{g:+.3f}' for g in gaps)} ({'grows' if np.all(np.diff(gaps) > 0) else 'does not grow'} "
-                      f"with β)")
+        checks.append(
+            f"gap (β-TCVAE − β-VAE, exact MIG) over β {', '.join(f'{b:g}' for b in betas)}: "
+            f"{', '.join(f'{g:+.3f}' for g in gaps)} ({'grows' if np.all(np.diff(gaps) > 0) else 'does not grow'} "
+            f"with β)"
+        )
     for method in METHODS:
         r, n = correlations.get((method, "mig_exact_chen"), (math.nan, 0))
-        checks.append(f"{LABELS[method]}: Pearson r(TC, exact MIG) = {r:.2f} over {n} runs (the claim: negative, "
-                      f"more strongly for β-TCVAE)")
+        checks.append(
+            f"{LABELS[method]}: Pearson r(TC, exact MIG) = {r:.2f} over {n} runs (the claim: negative, "
+            f"more strongly for β-TCVAE)"
+        )
     for method in METHODS:
         mi = [medians[(method, b)]["index_code_mi"] for b in sorted(sweep["beta"].unique()) if (method, b) in medians]
         if len(mi) > 1:
-            checks.append(f"{LABELS[method]}: median index-code MI over β {', '.join(f'{v:.2f}' for v in mi)} nats "
-                          f"(change from the smallest to the largest β: {mi[-1] - mi[0]:+.2f})")
+            checks.append(
+                f"{LABELS[method]}: median index-code MI over β {', '.join(f'{v:.2f}' for v in mi)} nats "
+                f"(change from the smallest to the largest β: {mi[-1] - mi[0]:+.2f})"
+            )
     for kind in KINDS:
-        values = {m: bias_table[(bias_table["sampling"] == kind) & (bias_table["method"] == m)]["mig_exact_chen"]
-                  .median() for m in METHODS}
-        checks.append(f"sampling {kind}: median exact MIG β-TCVAE {values['beta-tcvae']:.3f} vs β-VAE "
-                      f"{values['beta-vae']:.3f}")
+        values = {
+            m: bias_table[(bias_table["sampling"] == kind) & (bias_table["method"] == m)]["mig_exact_chen"].median()
+            for m in METHODS
+        }
+        checks.append(
+            f"sampling {kind}: median exact MIG β-TCVAE {values['beta-tcvae']:.3f} vs β-VAE {values['beta-vae']:.3f}"
+        )
     lines += ["", "## Checks of the claims", ""] + [f"- {c}" for c in checks]
     return "\n".join(lines) + "\n", checks
 
@@ -418,12 +575,15 @@ def summary(sweep, bias_table, correlations, best, settings, scale: str) -> tupl
 
 # -- main -----------------------------------------------------------------------------------------------------------
 
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", choices=tuple(SCALES), required=True)
-    parser.add_argument("--runs-dir", type=Path, default=None,
-                        help=f"run directories (default runs/experiments/{FOLDER}/<scale>)")
+    parser.add_argument(
+        "--runs-dir", type=Path, default=None, help=f"run directories (default runs/experiments/{FOLDER}/<scale>)"
+    )
     parser.add_argument("--out", type=Path, default=HERE, help="where the table, figures and run-info go")
     parser.add_argument("--device", default="auto", help="for the decompositions and figures: auto, cpu, cuda")
     add_executor_arguments(parser)
@@ -456,8 +616,11 @@ def main(argv=None) -> int:
     table.to_csv(args.out / f"results-{suffix}.csv", index=False, float_format="%.6g")
 
     sweep = with_shared_vae(sweep_runs)
-    where = ("the whole dSprites grid" if settings["subgrid"] is None else
-             "a dSprites sub-grid (" + ", ".join(f"{k} every {v}" for k, v in settings["subgrid"].items()) + ")")
+    where = (
+        "the whole dSprites grid"
+        if settings["subgrid"] is None
+        else "a dSprites sub-grid (" + ", ".join(f"{k} every {v}" for k, v in settings["subgrid"].items()) + ")"
+    )
     figure_mig_vs_beta(sweep, args.out / f"mig_vs_beta-{suffix}.png", args.scale)
     correlations = figure_mig_vs_tc(sweep, args.out / f"mig_vs_tc-{suffix}.png", args.scale)
     figure_decomposition(sweep, args.out / f"elbo_decomposition-{suffix}.png", args.scale, where)
@@ -474,8 +637,9 @@ def main(argv=None) -> int:
         row = own.loc[own["mig_exact_chen"].idxmax()]
         best[method] = row
         print(f"latent-versus-factor plot of the best {LABELS[method]}: {row['path']}", flush=True)
-        figure_latent_factors(args.runs_dir, row, args.out / f"latent_factors_{method}-{suffix}.png",
-                              settings["plot_points"])
+        figure_latent_factors(
+            args.runs_dir, row, args.out / f"latent_factors_{method}-{suffix}.png", settings["plot_points"]
+        )
     text, checks = summary(sweep, bias_table, correlations, best, settings, args.scale)
     (args.out / f"summary-{suffix}.md").write_text(text)
     print(text, flush=True)

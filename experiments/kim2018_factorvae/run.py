@@ -41,8 +41,18 @@ import numpy as np
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
-from _common import (add_executor_arguments, executor_options, finish, median_range, now, precision_for,  # noqa: E402
-                     pyplot, record_wall_time, run_info, run_study)
+from _common import (  # noqa: E402
+    add_executor_arguments,
+    executor_options,
+    finish,
+    median_range,
+    now,
+    precision_for,
+    pyplot,
+    record_wall_time,
+    run_info,
+    run_study,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -58,22 +68,50 @@ TRAVERSAL_COLUMNS = 10
 
 SCALES = {
     # seconds of compute: checks the script end to end, says nothing about the claim
-    "smoke": dict(steps=3, batch_size=8, lr=1e-3, discriminator_lr=1e-3, latent_dim=10, betas=[1, 4],
-                  gammas=[10, 35], seeds=1, precision="cpu-auto",
-                  factor_vae={"num_train": 20, "num_eval": 10, "num_variance_estimate": 200}),
+    "smoke": dict(
+        steps=3,
+        batch_size=8,
+        lr=1e-3,
+        discriminator_lr=1e-3,
+        latent_dim=10,
+        betas=[1, 4],
+        gammas=[10, 35],
+        seeds=1,
+        precision="cpu-auto",
+        factor_vae={"num_train": 20, "num_eval": 10, "num_variance_estimate": 200},
+    ),
     # ≤ 60 minutes on 2 cores (see README.md for the budget): 16 runs of 2,500 steps
-    "cpu": dict(steps=2500, batch_size=64, lr=1e-3, discriminator_lr=1e-3, latent_dim=10, betas=[1, 2, 4, 8],
-                gammas=[10, 20, 35, 50], seeds=2, precision="cpu-auto",
-                factor_vae={"num_train": 500, "num_eval": 300, "num_variance_estimate": 5000}),
+    "cpu": dict(
+        steps=2500,
+        batch_size=64,
+        lr=1e-3,
+        discriminator_lr=1e-3,
+        latent_dim=10,
+        betas=[1, 2, 4, 8],
+        gammas=[10, 20, 35, 50],
+        seeds=2,
+        precision="cpu-auto",
+        factor_vae={"num_train": 500, "num_eval": 300, "num_variance_estimate": 5000},
+    ),
     # the reference set-up (docs/reference.md; Kim & Mnih's optimiser settings) over the reference grids, γ = 35
     # added for the paper's best model, 10 seeds as the paper: for a GPU or a cluster
-    "paper": dict(steps=300_000, batch_size=64, lr=1e-4, discriminator_lr=1e-4, latent_dim=10,
-                  betas=[1, 2, 4, 6, 8, 16], gammas=[10, 20, 30, 35, 40, 50, 100], seeds=10, precision="auto",
-                  factor_vae={}),
+    "paper": dict(
+        steps=300_000,
+        batch_size=64,
+        lr=1e-4,
+        discriminator_lr=1e-4,
+        latent_dim=10,
+        betas=[1, 2, 4, 6, 8, 16],
+        gammas=[10, 20, 30, 35, 40, 50, 100],
+        seeds=10,
+        precision="auto",
+        factor_vae={},
+    ),
 }
 
 
 # -- the study ------------------------------------------------------------------------------------------------------
+
 
 def study_spec(scale: str, settings: dict) -> dict:
     metrics = {"names": ["factor_vae"], "fast": False, "seed": 0}
@@ -85,13 +123,20 @@ def study_spec(scale: str, settings: dict) -> dict:
         "seeds": settings["seeds"],
         "datasets": ["dsprites"],
         "representations": ["mean"],
-        "train": {"steps": settings["steps"], "batch_size": settings["batch_size"], "lr": settings["lr"],
-                  "precision": precision_for(settings["precision"])},
+        "train": {
+            "steps": settings["steps"],
+            "batch_size": settings["batch_size"],
+            "lr": settings["lr"],
+            "precision": precision_for(settings["precision"]),
+        },
         "model": {"latent_dim": settings["latent_dim"]},
         "methods": [
             {"model": "beta-vae", "grid": {"beta": [float(b) for b in settings["betas"]]}},
-            {"model": "factor-vae", "grid": {"gamma": [float(g) for g in settings["gammas"]]},
-             "params": {"discriminator_lr": float(settings["discriminator_lr"])}},
+            {
+                "model": "factor-vae",
+                "grid": {"gamma": [float(g) for g in settings["gammas"]]},
+                "params": {"discriminator_lr": float(settings["discriminator_lr"])},
+            },
         ],
         "metrics": metrics,
         "udr": {"enabled": False},
@@ -110,18 +155,44 @@ def run_table(study_dir: Path):
     rows = {}
     for record in table.to_dict("records"):
         method = record["model"]
-        row = rows.setdefault(record["path"], {
-            "method": method, "parameter": PARAMETER[method], "value": float(record[f"param.{PARAMETER[method]}"]),
-            "seed": int(record["seed"]), "reconstruction": record["reconstruction"], "kl": record["kl"],
-            "steps": int(record["steps"]), "train_seconds": record["wall_time"], "path": record["path"]})
-        row[{"train_accuracy": "score_train", "eval_accuracy": "score",
-             "num_active_dims": "active_dims"}.get(record["key"], record["key"])] = record["value"]
-    columns = ["method", "parameter", "value", "seed", "score", "score_train", "active_dims", "reconstruction", "kl",
-               "steps", "train_seconds", "path"]
+        row = rows.setdefault(
+            record["path"],
+            {
+                "method": method,
+                "parameter": PARAMETER[method],
+                "value": float(record[f"param.{PARAMETER[method]}"]),
+                "seed": int(record["seed"]),
+                "reconstruction": record["reconstruction"],
+                "kl": record["kl"],
+                "steps": int(record["steps"]),
+                "train_seconds": record["wall_time"],
+                "path": record["path"],
+            },
+        )
+        row[
+            {"train_accuracy": "score_train", "eval_accuracy": "score", "num_active_dims": "active_dims"}.get(
+                record["key"], record["key"]
+            )
+        ] = record["value"]
+    columns = [
+        "method",
+        "parameter",
+        "value",
+        "seed",
+        "score",
+        "score_train",
+        "active_dims",
+        "reconstruction",
+        "kl",
+        "steps",
+        "train_seconds",
+        "path",
+    ]
     return pd.DataFrame(list(rows.values()), columns=columns)
 
 
 # -- the figures ----------------------------------------------------------------------------------------------------
+
 
 def figure_reconstruction_vs_score(table, path: Path, scale: str) -> None:
     """The paper's figure: reconstruction error (x) against the FactorVAE score (y); each run a small point, each
@@ -134,11 +205,24 @@ def figure_reconstruction_vs_score(table, path: Path, scale: str) -> None:
             continue
         ax.scatter(part["reconstruction"], part["score"], s=12, color=COLOURS[method], alpha=0.45)
         means = part.groupby("value")[["reconstruction", "score"]].mean()
-        ax.plot(means["reconstruction"], means["score"], color=COLOURS[method], marker="o", ms=7, lw=1,
-                label=f"{LABELS[method]} (mean over seeds; labels: {SYMBOL[method]})")
+        ax.plot(
+            means["reconstruction"],
+            means["score"],
+            color=COLOURS[method],
+            marker="o",
+            ms=7,
+            lw=1,
+            label=f"{LABELS[method]} (mean over seeds; labels: {SYMBOL[method]})",
+        )
         for value, row in means.iterrows():
-            ax.annotate(f"{value:g}", (row["reconstruction"], row["score"]), textcoords="offset points",
-                        xytext=(5, 4), fontsize=8, color=COLOURS[method])
+            ax.annotate(
+                f"{value:g}",
+                (row["reconstruction"], row["score"]),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=8,
+                color=COLOURS[method],
+            )
     ax.set_xlabel("reconstruction error (Bernoulli NLL, nats per image)")
     ax.set_ylabel("FactorVAE score (eval accuracy)")
     ax.grid(alpha=0.3)
@@ -174,8 +258,10 @@ def figure_traversals(run_dir: Path, title: str, path: Path, seed: int = 0) -> l
     ax.set_yticklabels(["original", "reconstruction"] + [f"z{j} (KL {kl[j]:.2f})" for j in order], fontsize=8)
     low, high = TRAVERSAL_RANGE
     ax.set_xticks([])
-    ax.set_xlabel(f"traversal rows: the latent from {low:+g} to {high:+g}, the others at the first original's "
-                  f"posterior mean", fontsize=8)
+    ax.set_xlabel(
+        f"traversal rows: the latent from {low:+g} to {high:+g}, the others at the first original's posterior mean",
+        fontsize=8,
+    )
     ax.set_title(title, fontsize=9)
     for spine in ax.spines.values():
         spine.set_visible(False)
@@ -187,16 +273,23 @@ def figure_traversals(run_dir: Path, title: str, path: Path, seed: int = 0) -> l
 
 # -- the summary ----------------------------------------------------------------------------------------------------
 
+
 def summary(table, best: dict, scale: str) -> str:
-    lines = [f"# Kim & Mnih 2018 on dSprites, {scale} scale: untwine's numbers", "",
-             "Cells: median [min, max] over seeds. Score: the FactorVAE score (eval accuracy) on the posterior mean.",
-             "", "| method | value | runs | FactorVAE score | reconstruction error | KL | active dims |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Kim & Mnih 2018 on dSprites, {scale} scale: untwine's numbers",
+        "",
+        "Cells: median [min, max] over seeds. Score: the FactorVAE score (eval accuracy) on the posterior mean.",
+        "",
+        "| method | value | runs | FactorVAE score | reconstruction error | KL | active dims |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for method in METHODS:
         for value, part in table[table["method"] == method].groupby("value"):
-            lines.append(f"| {LABELS[method]} | {SYMBOL[method]} = {value:g} | {len(part)} | "
-                         f"{median_range(part['score'])} | {median_range(part['reconstruction'])} | "
-                         f"{median_range(part['kl'])} | {median_range(part['active_dims'])} |")
+            lines.append(
+                f"| {LABELS[method]} | {SYMBOL[method]} = {value:g} | {len(part)} | "
+                f"{median_range(part['score'])} | {median_range(part['reconstruction'])} | "
+                f"{median_range(part['kl'])} | {median_range(part['active_dims'])} |"
+            )
     lines += ["", "## Best runs (by FactorVAE score) against the paper's", ""]
     checks = []
     for method in METHODS:
@@ -204,9 +297,11 @@ def summary(table, best: dict, scale: str) -> str:
         at_value = table[(table["method"] == method) & (table["value"] == value)]["score"]
         if method in best:
             row = best[method]
-            checks.append(f"{LABELS[method]}: best run {row['score']:.3f} at {SYMBOL[method]} = {row['value']:g} "
-                          f"(`{row['path']}`); paper {paper:.3f} at {SYMBOL[method]} = {value:g}; untwine at "
-                          f"{SYMBOL[method]} = {value:g}: {median_range(at_value)}")
+            checks.append(
+                f"{LABELS[method]}: best run {row['score']:.3f} at {SYMBOL[method]} = {row['value']:g} "
+                f"(`{row['path']}`); paper {paper:.3f} at {SYMBOL[method]} = {value:g}; untwine at "
+                f"{SYMBOL[method]} = {value:g}: {median_range(at_value)}"
+            )
     # the frontier: at no more reconstruction error than β-VAE's best-scoring cell, does FactorVAE score higher?
     cells = {m: table[table["method"] == m].groupby("value")[["score", "reconstruction"]].mean() for m in METHODS}
     if all(len(c) for c in cells.values()):
@@ -214,29 +309,38 @@ def summary(table, best: dict, scale: str) -> str:
         top = vae.loc[vae["score"].idxmax()]
         rivals = cells["factor-vae"][cells["factor-vae"]["reconstruction"] <= top["reconstruction"]]
         if len(rivals):
-            checks.append(f"β-VAE's best cell (β = {vae['score'].idxmax():g}): mean score {top['score']:.3f} at "
-                          f"reconstruction {top['reconstruction']:.1f}; FactorVAE cells with no more reconstruction "
-                          f"error: best mean score {rivals['score'].max():.3f} (γ = {rivals['score'].idxmax():g})")
+            checks.append(
+                f"β-VAE's best cell (β = {vae['score'].idxmax():g}): mean score {top['score']:.3f} at "
+                f"reconstruction {top['reconstruction']:.1f}; FactorVAE cells with no more reconstruction "
+                f"error: best mean score {rivals['score'].max():.3f} (γ = {rivals['score'].idxmax():g})"
+            )
         else:
-            checks.append(f"β-VAE's best cell (β = {vae['score'].idxmax():g}): mean score {top['score']:.3f} at "
-                          f"reconstruction {top['reconstruction']:.1f}; no FactorVAE cell reconstructs as well")
+            checks.append(
+                f"β-VAE's best cell (β = {vae['score'].idxmax():g}): mean score {top['score']:.3f} at "
+                f"reconstruction {top['reconstruction']:.1f}; no FactorVAE cell reconstructs as well"
+            )
         for method in METHODS:
             c = cells[method].sort_index()
-            checks.append(f"{LABELS[method]}: mean reconstruction over {SYMBOL[method]} "
-                          f"{', '.join(f'{v:g}' for v in c.index)}: {', '.join(f'{r:.1f}' for r in c['reconstruction'])}; "
-                          f"mean score: {', '.join(f'{s:.3f}' for s in c['score'])}")
+            checks.append(
+                f"{LABELS[method]}: mean reconstruction over {SYMBOL[method]} "
+                f"{', '.join(f'{v:g}' for v in c.index)}: {', '.join(f'{r:.1f}' for r in c['reconstruction'])}; "
+                f"mean score: {', '.join(f'{s:.3f}' for s in c['score'])}"
+            )
     lines += [f"- {c}" for c in checks]
     return "\n".join(lines) + "\n"
 
 
 # -- main -----------------------------------------------------------------------------------------------------------
 
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", choices=tuple(SCALES), required=True)
-    parser.add_argument("--runs-dir", type=Path, default=None,
-                        help=f"run directories (default runs/experiments/{FOLDER}/<scale>)")
+    parser.add_argument(
+        "--runs-dir", type=Path, default=None, help=f"run directories (default runs/experiments/{FOLDER}/<scale>)"
+    )
     parser.add_argument("--out", type=Path, default=HERE, help="where the table, figures and run-info go")
     add_executor_arguments(parser)
     args = parser.parse_args(argv)
@@ -263,8 +367,10 @@ def main(argv=None) -> int:
             continue
         row = own.loc[own["score"].idxmax()]
         best[method] = row
-        title = (f"{LABELS[method]}, score {row['score']:.3f}, {SYMBOL[method]} = {row['value']:g}, seed "
-                 f"{int(row['seed'])} ({args.scale} scale)")
+        title = (
+            f"{LABELS[method]}, score {row['score']:.3f}, {SYMBOL[method]} = {row['value']:g}, seed "
+            f"{int(row['seed'])} ({args.scale} scale)"
+        )
         print(f"traversals of the best {LABELS[method]}: {row['path']}", flush=True)
         figure_traversals(study_dir / row["path"], title, args.out / f"traversals_{method}-{suffix}.png")
     text = summary(table, best, args.scale)

@@ -34,8 +34,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=tuple(PRESET), default="cpu")
     parser.add_argument("--spec", type=Path, help="a study spec to run instead of the scale's preset")
-    parser.add_argument("--study-dir", type=Path, help="the study directory (default runs/experiments/"
-                                                       "locatello2019/<scale>; keep it outside the repository)")
+    parser.add_argument(
+        "--study-dir",
+        type=Path,
+        help="the study directory (default runs/experiments/locatello2019/<scale>; keep it outside the repository)",
+    )
     parser.add_argument("--out", type=Path, default=HERE, help="where <scale>-study/ with the tables and figures goes")
     args = parser.parse_args()
 
@@ -49,8 +52,13 @@ def main() -> None:
     study.run(spec, study_dir)
     trained = time.perf_counter() - started
     table = study.collect(study_dir)
-    page = write_study_report(table, study_dir, runs_root=study_dir, status=study.status(study_dir),
-                              title=f"Study report: {stored_spec(study_dir).name}")
+    page = write_study_report(
+        table,
+        study_dir,
+        runs_root=study_dir,
+        status=study.status(study_dir),
+        title=f"Study report: {stored_spec(study_dir).name}",
+    )
     target = args.out / f"{args.scale}-study"
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted((study_dir / "analysis").iterdir()):
@@ -60,10 +68,15 @@ def main() -> None:
     shutil.copy2(study_dir / "analysis" / "findings.txt", target / "findings.txt")
     # the study directory is a path of this machine: the record names it STUDY_DIR
     argv = ["STUDY_DIR" if args.study_dir is not None and a == str(args.study_dir) else a for a in sys.argv[1:]]
-    info = {"command": " ".join(["python", "experiments/locatello2019/study.py", *argv]),
-            "scale": args.scale, "spec": spec.name, "runs": int(table["path"].nunique()),
-            "cpu": cpu_model(), "study_wall_s_this_call": round(trained, 1),
-            "date": now()}
+    info = {
+        "command": " ".join(["python", "experiments/locatello2019/study.py", *argv]),
+        "scale": args.scale,
+        "spec": spec.name,
+        "runs": int(table["path"].nunique()),
+        "cpu": cpu_model(),
+        "study_wall_s_this_call": round(trained, 1),
+        "date": now(),
+    }
     (target / "run-info.json").write_text(json.dumps(info, indent=1) + "\n")
     print("\n".join(lines))
     print(f"report: {page}; tables and figures: {target}")

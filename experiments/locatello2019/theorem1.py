@@ -73,12 +73,16 @@ def elbo_terms(model, observations: np.ndarray, rotation: np.ndarray, seed: int)
         noise = torch.randn(mean.shape, generator=generator, dtype=torch.float64)
         z = mean + torch.exp(0.5 * logvar) * noise
         r = torch.from_numpy(rotation)
-        mean, z = mean @ r.T, z @ r.T                               # the rotated posterior's mean and sample
-        covariance = r @ torch.diag_embed(logvar.exp()) @ r.T        # ... and its full covariance
+        mean, z = mean @ r.T, z @ r.T  # the rotated posterior's mean and sample
+        covariance = r @ torch.diag_embed(logvar.exp()) @ r.T  # ... and its full covariance
         d = mean.shape[1]
-        kl = 0.5 * (torch.diagonal(covariance, dim1=1, dim2=2).sum(1) + mean.pow(2).sum(1) - d
-                    - torch.linalg.slogdet(covariance)[1])
-        decoded = model.decode((z @ r).float())                      # p'(x|z') = p(x|R^T z')
+        kl = 0.5 * (
+            torch.diagonal(covariance, dim1=1, dim2=2).sum(1)
+            + mean.pow(2).sum(1)
+            - d
+            - torch.linalg.slogdet(covariance)[1]
+        )
+        decoded = model.decode((z @ r).float())  # p'(x|z') = p(x|R^T z')
         reconstruction = -model.reconstruction_loss(x, decoded).double()
     return float(reconstruction.mean()), float(kl.mean())
 
@@ -88,8 +92,12 @@ def main() -> None:
     parser.add_argument("--scale", choices=("cpu", "paper"), default="cpu")
     parser.add_argument("--run", type=Path, help="a trained run directory to use instead of training one")
     parser.add_argument("--out", type=Path, default=HERE, help="where the CSV, PNG and run-info go")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs/experiments/theorem1"),
-                        help="where the trained run goes (keep it outside the repository)")
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("runs/experiments/theorem1"),
+        help="where the trained run goes (keep it outside the repository)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--points", type=int, default=7, help="number of t values on the path")
     args = parser.parse_args()
@@ -113,11 +121,20 @@ def main() -> None:
         rotation = path(t)
         reconstruction, kl = elbo_terms(model, observations, rotation, seed=args.seed)
         scores = evaluate(lambda obs, r=rotation: encode(obs) @ r.T, data, metrics=["mig"], seed=args.seed)
-        rows.append({"t": round(float(t), 4), "elbo": reconstruction - kl,
-                     "reconstruction_log_likelihood": reconstruction, "kl": kl,
-                     "mig": scores["mig"]["discrete_mig"]})
-        print(f"t={t:.2f}  ELBO {rows[-1]['elbo']:.6f}  (log-lik {reconstruction:.6f}, KL {kl:.6f})  "
-              f"MIG {rows[-1]['mig']:.4f}", flush=True)
+        rows.append(
+            {
+                "t": round(float(t), 4),
+                "elbo": reconstruction - kl,
+                "reconstruction_log_likelihood": reconstruction,
+                "kl": kl,
+                "mig": scores["mig"]["discrete_mig"],
+            }
+        )
+        print(
+            f"t={t:.2f}  ELBO {rows[-1]['elbo']:.6f}  (log-lik {reconstruction:.6f}, KL {kl:.6f})  "
+            f"MIG {rows[-1]['mig']:.4f}",
+            flush=True,
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "theorem1-rotation.csv", rows)
 
@@ -135,21 +152,37 @@ def main() -> None:
     axes[1].set_ylabel("MIG (mean representation)")
     axes[1].set_ylim(0, None)
     axes[1].set_title("MIG: collapses", fontsize=9)
-    fig.suptitle(f"Rotating z (d = {config.model.latent_dim}) of {config.model.objective} on {config.dataset}: "
-                 f"ELBO on 5,000 images, MIG with its reference protocol", fontsize=9)
+    fig.suptitle(
+        f"Rotating z (d = {config.model.latent_dim}) of {config.model.objective} on {config.dataset}: "
+        f"ELBO on 5,000 images, MIG with its reference protocol",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(args.out / "theorem1-rotation.png", dpi=110)
     wall = time.perf_counter() - started
     argv = [Path(a).name if args.run is not None and a == str(args.run) else a for a in sys.argv[1:]]
-    info = {"command": " ".join(["python", "experiments/locatello2019/theorem1.py", *argv]),
-            "scale": args.scale, "cpu": cpu_model(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "wall_s": round(wall, 1), "date": now(),
-            "run": {"objective": config.model.objective, "params": config.model.params,
-                    "steps": config.train.steps, "lr": config.train.lr, "seed": config.train.seed,
-                    "precision": read_manifest(run_dir).precision}}
+    info = {
+        "command": " ".join(["python", "experiments/locatello2019/theorem1.py", *argv]),
+        "scale": args.scale,
+        "cpu": cpu_model(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "wall_s": round(wall, 1),
+        "date": now(),
+        "run": {
+            "objective": config.model.objective,
+            "params": config.model.params,
+            "steps": config.train.steps,
+            "lr": config.train.lr,
+            "seed": config.train.seed,
+            "precision": read_manifest(run_dir).precision,
+        },
+    }
     (args.out / "theorem1-run-info.json").write_text(json.dumps(info, indent=1) + "\n")
-    print(f"|ELBO(t) - ELBO(0)| at most {np.abs(elbo - elbo[0]).max():.2e} nats; MIG {rows[0]['mig']:.4f} -> "
-          f"{rows[-1]['mig']:.4f}; {info['cpu']}; {wall:.0f} s")
+    print(
+        f"|ELBO(t) - ELBO(0)| at most {np.abs(elbo - elbo[0]).max():.2e} nats; MIG {rows[0]['mig']:.4f} -> "
+        f"{rows[-1]['mig']:.4f}; {info['cpu']}; {wall:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -36,44 +36,90 @@ import numpy as np
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
-from _common import (executor_options, machine_info, now, pyplot, record_wall_time, run_study,  # noqa: E402
-                     say, spec_from_table, write_csv)
+from _common import (  # noqa: E402
+    executor_options,
+    machine_info,
+    now,
+    pyplot,
+    record_wall_time,
+    run_study,
+    say,
+    spec_from_table,
+    write_csv,
+)
 
 HERE = Path(__file__).resolve().parent
-ARMS = 4                      # pinwheel arms = mixture components
-MIXTURE = {"components": ARMS, "component_radius": 2.0, "component_scale": 0.5}   # untwine's defaults
-SPARSE = {"sparsity": 0.8, "spike_scale": 0.05}                                    # the paper's γ; untwine's σ0
+ARMS = 4  # pinwheel arms = mixture components
+MIXTURE = {"components": ARMS, "component_radius": 2.0, "component_scale": 0.5}  # untwine's defaults
+SPARSE = {"sparsity": 0.8, "spike_scale": 0.05}  # the paper's γ; untwine's σ0
 
 #: Per scale. clustering: pinwheel runs (each prior at one β, α); sparsity: digits runs over priors × β × α.
 SCALES = {
-    "smoke": dict(cluster_steps=30, cluster_seeds=1, cluster_grid=[{"beta": [0.001], "alpha": [0.1]}],
-                  sparse_steps=30, sparse_seeds=1, sparse_beta=[1.0], sparse_alpha=[0.0, 10.0],
-                  held_out=500, hoyer_points=500, workers=1, threads_per_run=1),
-    "cpu": dict(cluster_steps=10_000, cluster_seeds=3, cluster_grid=[{"beta": [0.001], "alpha": [0.1, 1.0]}],
-                sparse_steps=5000, sparse_seeds=3, sparse_beta=[0.1, 1.0], sparse_alpha=[0.0, 1.0, 3.0, 10.0, 30.0],
-                held_out=5000, hoyer_points=None, workers=2, threads_per_run=1),
+    "smoke": dict(
+        cluster_steps=30,
+        cluster_seeds=1,
+        cluster_grid=[{"beta": [0.001], "alpha": [0.1]}],
+        sparse_steps=30,
+        sparse_seeds=1,
+        sparse_beta=[1.0],
+        sparse_alpha=[0.0, 10.0],
+        held_out=500,
+        hoyer_points=500,
+        workers=1,
+        threads_per_run=1,
+    ),
+    "cpu": dict(
+        cluster_steps=10_000,
+        cluster_seeds=3,
+        cluster_grid=[{"beta": [0.001], "alpha": [0.1, 1.0]}],
+        sparse_steps=5000,
+        sparse_seeds=3,
+        sparse_beta=[0.1, 1.0],
+        sparse_alpha=[0.0, 1.0, 3.0, 10.0, 30.0],
+        held_out=5000,
+        hoyer_points=None,
+        workers=2,
+        threads_per_run=1,
+    ),
     # their figures' structure on untwine's scales (see the README): figure 2, a row over β at α = 0 and a row
     # over α at a small β; figure 3, γ ∈ {0, 0.8} × β ∈ {0.1, 1, 5} × α from 0 to where the codes collapse
-    "paper": dict(cluster_steps=50_000, cluster_seeds=10,
-                  cluster_grid=[{"beta": [0.0001, 0.001, 0.01, 0.1], "alpha": [0.0]},
-                                {"beta": [0.001], "alpha": [0.03, 0.1, 0.3, 1.0]}],
-                  sparse_steps=50_000, sparse_seeds=5, sparse_beta=[0.1, 1.0, 5.0],
-                  sparse_alpha=[0.0, 1.0, 3.0, 10.0, 30.0, 100.0], held_out=10_000, hoyer_points=None,
-                  workers=1, threads_per_run=0),
+    "paper": dict(
+        cluster_steps=50_000,
+        cluster_seeds=10,
+        cluster_grid=[
+            {"beta": [0.0001, 0.001, 0.01, 0.1], "alpha": [0.0]},
+            {"beta": [0.001], "alpha": [0.03, 0.1, 0.3, 1.0]},
+        ],
+        sparse_steps=50_000,
+        sparse_seeds=5,
+        sparse_beta=[0.1, 1.0, 5.0],
+        sparse_alpha=[0.0, 1.0, 3.0, 10.0, 30.0, 100.0],
+        held_out=10_000,
+        hoyer_points=None,
+        workers=1,
+        threads_per_run=0,
+    ),
 }
 TRAIN = {"cluster": {"lr": 1e-3, "batch_size": 128}, "sparse": {"lr": 1e-3, "batch_size": 64}}
 SPARSE_LATENTS = 20
 
 
-def make_spec(name: str, dataset: dict, methods: list, seeds: int, train: dict, model: dict, metrics: list,
-              settings: dict):
-    table = {"name": name, "description": "seed 004 reproduction (experiments/mathieu2019_decomposition/run.py)",
-             "seeds": seeds, "datasets": [dataset], "representations": ["mean"] if metrics else [],
-             "train": train, "model": model, "methods": methods,
-             "metrics": {"names": metrics or ["mig"], "fast": False, "seed": 0},
-             "udr": {"enabled": False},
-             "executor": {"kind": "local", "workers": settings["workers"],
-                          "threads_per_run": settings["threads_per_run"]}}
+def make_spec(
+    name: str, dataset: dict, methods: list, seeds: int, train: dict, model: dict, metrics: list, settings: dict
+):
+    table = {
+        "name": name,
+        "description": "seed 004 reproduction (experiments/mathieu2019_decomposition/run.py)",
+        "seeds": seeds,
+        "datasets": [dataset],
+        "representations": ["mean"] if metrics else [],
+        "train": train,
+        "model": model,
+        "methods": methods,
+        "metrics": {"names": metrics or ["mig"], "fast": False, "seed": 0},
+        "udr": {"enabled": False},
+        "executor": {"kind": "local", "workers": settings["workers"], "threads_per_run": settings["threads_per_run"]},
+    }
     if metrics and settings["hoyer_points"]:
         table["metrics"]["params"] = {"num_train": settings["hoyer_points"]}
     return spec_from_table(table)
@@ -91,6 +137,7 @@ def trained(spec, out: Path):
 
 
 # -- clustering ------------------------------------------------------------------------------------------
+
 
 def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
     """The share of points whose cluster's most common label is their own."""
@@ -124,7 +171,7 @@ def cluster_scores(run_dir: Path, num_points: int, seed: int = 12345) -> tuple[d
     factors = data.sample_factors(num_points, rng)
     points = data.observe(factors, rng)
     means, variances = model.posterior()(points)
-    codes = means + np.sqrt(variances) * rng.standard_normal(means.shape)   # z ~ q(z|x): samples of q(z)
+    codes = means + np.sqrt(variances) * rng.standard_normal(means.shape)  # z ~ q(z|x): samples of q(z)
     arms = factors[:, 0]
     mixture = prior_from_hyperparameters("mixture", MIXTURE)
     params = config.model.params
@@ -136,16 +183,21 @@ def cluster_scores(run_dir: Path, num_points: int, seed: int = 12345) -> tuple[d
         centres = mixture.means(codes.shape[1]).numpy()
     responsible = np.argmin(((codes[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)  # equal weights/scales
     kmeans = KMeans(n_clusters=ARMS, n_init=10, random_state=0).fit_predict(codes)
-    scores = {"log_density_mixture_prior": float(log_mixture.mean()), "log_density_own_prior": float(log_own.mean()),
-              "purity_mixture_components": purity(responsible, arms),
-              "ari_mixture_components": float(adjusted_rand_score(arms, responsible)),
-              "purity_kmeans": purity(kmeans, arms), "ari_kmeans": float(adjusted_rand_score(arms, kmeans)),
-              "arm_variance_share": variance_share(codes, arms),
-              "mean_posterior_std": float(np.sqrt(variances).mean())}
+    scores = {
+        "log_density_mixture_prior": float(log_mixture.mean()),
+        "log_density_own_prior": float(log_own.mean()),
+        "purity_mixture_components": purity(responsible, arms),
+        "ari_mixture_components": float(adjusted_rand_score(arms, responsible)),
+        "purity_kmeans": purity(kmeans, arms),
+        "ari_kmeans": float(adjusted_rand_score(arms, kmeans)),
+        "arm_variance_share": variance_share(codes, arms),
+        "mean_posterior_std": float(np.sqrt(variances).mean()),
+    }
     return scores, {"codes": codes, "arms": arms, "points": points}
 
 
 # -- sparsity --------------------------------------------------------------------------------------------
+
 
 def reconstruction_scores(run_dir: Path) -> dict:
     """Reconstruction of every digits image from its posterior mean: the Bernoulli loss summed over pixels (nats
@@ -166,12 +218,16 @@ def reconstruction_scores(run_dir: Path) -> dict:
         x = torch.from_numpy(images)
         decoded = model.decode(torch.from_numpy(means))
         loss = model.reconstruction_loss(x, decoded).mean().item()
-    return {"reconstruction_nats": float(loss), "reconstruction_mse": float(((reconstructed - images) ** 2).mean()),
-            "mse_of_the_mean_image": float(((images - images.mean(axis=0)) ** 2).mean()),
-            "mean_abs_code": np.abs(means).mean(axis=0).tolist()}
+    return {
+        "reconstruction_nats": float(loss),
+        "reconstruction_mse": float(((reconstructed - images) ** 2).mean()),
+        "mse_of_the_mean_image": float(((images - images.mean(axis=0)) ** 2).mean()),
+        "mean_abs_code": np.abs(means).mean(axis=0).tolist(),
+    }
 
 
 # -- figures ---------------------------------------------------------------------------------------------
+
 
 def figure_clustering(examples: dict, path: Path) -> None:
     """One row per (β, α): the held-out data, then q(z) of seed 0 of each prior, coloured by arm, over the prior's
@@ -183,8 +239,9 @@ def figure_clustering(examples: dict, path: Path) -> None:
     plt = pyplot()
     settings = sorted({(beta, alpha) for (_, beta, alpha) in examples})
     priors = [p for p in ("gaussian", "mixture") if any(key[0] == p for key in examples)]
-    fig, axes = plt.subplots(len(settings), 1 + len(priors), figsize=(3.9 * (1 + len(priors)), 3.6 * len(settings)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(settings), 1 + len(priors), figsize=(3.9 * (1 + len(priors)), 3.6 * len(settings)), squeeze=False
+    )
     colours = plt.get_cmap("tab10")
     grid = np.linspace(-4.5, 4.5, 181)
     xx, yy = np.meshgrid(grid, grid)
@@ -228,10 +285,16 @@ def figure_sparsity(rows: list[dict], path: Path) -> None:
                 continue
             for ax, column in zip(axes, ("hoyer_sparsity", "reconstruction_nats")):
                 values = [[r[column] for r in mine if r["alpha"] == a] for a in alphas]
-                ax.errorbar(alphas, [np.mean(v) for v in values],
-                            yerr=[np.std(v) if len(v) > 1 else 0 for v in values], ls=styles[prior], marker="o",
-                            ms=3, color=colour, label=f"{'γ = 0.8' if prior == 'sparse' else 'γ = 0 (Gaussian)'}, "
-                                                      f"β = {beta:g}")
+                ax.errorbar(
+                    alphas,
+                    [np.mean(v) for v in values],
+                    yerr=[np.std(v) if len(v) > 1 else 0 for v in values],
+                    ls=styles[prior],
+                    marker="o",
+                    ms=3,
+                    color=colour,
+                    label=f"{'γ = 0.8' if prior == 'sparse' else 'γ = 0 (Gaussian)'}, β = {beta:g}",
+                )
     axes[0].set_ylabel("Hoyer sparsity of μ(x) (normalised)")
     axes[1].set_ylabel("reconstruction (Bernoulli nats / image)")
     for ax in axes:
@@ -259,9 +322,14 @@ def figure_latent_magnitude(rows: list[dict], path: Path) -> None:
             continue
         run = min(mine, key=lambda r: r["seed"])
         magnitude = np.sort(np.array(json.loads(run["mean_abs_code"])))[::-1]
-        ax.bar(np.arange(len(magnitude)) + shift, magnitude, 0.4, color=colour,
-               label=f"{prior} prior, β = {best['beta']:g}, α = {best['alpha']:g}, seed {run['seed']}: Hoyer "
-                     f"{run['hoyer_sparsity']:.2f}")
+        ax.bar(
+            np.arange(len(magnitude)) + shift,
+            magnitude,
+            0.4,
+            color=colour,
+            label=f"{prior} prior, β = {best['beta']:g}, α = {best['alpha']:g}, seed {run['seed']}: Hoyer "
+            f"{run['hoyer_sparsity']:.2f}",
+        )
     ax.set_xlabel("latent (sorted by mean |μ|)")
     ax.set_ylabel("mean |μ_d(x)| over the digits")
     ax.legend(fontsize=7)
@@ -290,8 +358,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=tuple(SCALES), default="cpu")
     parser.add_argument("--out", type=Path, default=HERE, help="where the tables and figures go (default: here)")
-    parser.add_argument("--runs-dir", type=Path,
-                        help="run directories (default runs/experiments/mathieu2019_decomposition/SCALE)")
+    parser.add_argument(
+        "--runs-dir", type=Path, help="run directories (default runs/experiments/mathieu2019_decomposition/SCALE)"
+    )
     parser.add_argument("--executor", choices=("local", "ray", "slurm"), default=None)
     parser.add_argument("--workers", type=int, default=None, help="runs at once (local executor)")
     parser.add_argument("--threads-per-run", type=int, default=None, help="0: the cores divided by the workers")
@@ -309,38 +378,66 @@ def main() -> None:
     args.workers = settings["workers"] if args.workers is None else args.workers
     args.threads_per_run = settings["threads_per_run"] if args.threads_per_run is None else args.threads_per_run
     executor = executor_options(args)
-    cluster_runs = 2 * settings["cluster_seeds"] * sum(
-        math.prod(len(v) for v in grid.values()) for grid in settings["cluster_grid"])
+    cluster_runs = (
+        2
+        * settings["cluster_seeds"]
+        * sum(math.prod(len(v) for v in grid.values()) for grid in settings["cluster_grid"])
+    )
     sparse_runs = 2 * settings["sparse_seeds"] * len(settings["sparse_beta"]) * len(settings["sparse_alpha"])
-    say(f"scale {args.scale}: {cluster_runs} pinwheel runs of {settings['cluster_steps']} steps, {sparse_runs} "
+    say(
+        f"scale {args.scale}: {cluster_runs} pinwheel runs of {settings['cluster_steps']} steps, {sparse_runs} "
         f"digits runs of {settings['sparse_steps']} steps; {args.workers} worker(s) × {args.threads_per_run or 'all'} "
-        f"thread(s); runs in {runs_dir}")
+        f"thread(s); runs in {runs_dir}"
+    )
 
     # 1. Clustering on the pinwheel: the same objective and settings, a Gaussian or a mixture prior.
     say("Clustering: pinwheel, Gaussian prior against a 4-component mixture prior")
     cluster_methods = []
     for prior, extra in (("gaussian", {}), ("mixture", MIXTURE)):
-        cluster_methods.append({"model": "decomposition", "name": f"{prior}-prior",
-                                "grid": [dict(grid) for grid in settings["cluster_grid"]],
-                                "params": {"prior": prior, **extra}})
-    cluster_spec = make_spec("decomposition-clustering", {"name": "pinwheel", "options": {"num_arms": ARMS},
-                                                          "label": "pinwheel"},
-                             cluster_methods, settings["cluster_seeds"],
-                             {"steps": settings["cluster_steps"], **TRAIN["cluster"]},
-                             {"latent_dim": 2, "likelihood": "gaussian"}, [], settings)
+        cluster_methods.append(
+            {
+                "model": "decomposition",
+                "name": f"{prior}-prior",
+                "grid": [dict(grid) for grid in settings["cluster_grid"]],
+                "params": {"prior": prior, **extra},
+            }
+        )
+    cluster_spec = make_spec(
+        "decomposition-clustering",
+        {"name": "pinwheel", "options": {"num_arms": ARMS}, "label": "pinwheel"},
+        cluster_methods,
+        settings["cluster_seeds"],
+        {"steps": settings["cluster_steps"], **TRAIN["cluster"]},
+        {"latent_dim": 2, "likelihood": "gaussian"},
+        [],
+        settings,
+    )
     cluster_dir = runs_dir / "clustering"
     failures += run_study(cluster_spec, cluster_dir, executor, args.retry_failed, log=say)
     clustering, examples = [], {}
     for planned, run_dir in trained(cluster_spec, cluster_dir):
         params = planned.config.model.params
         scores, codes = cluster_scores(run_dir, settings["held_out"])
-        clustering.append({"prior": params["prior"], "beta": params["beta"], "alpha": params["alpha"],
-                           "seed": planned.seed, **scores, "run_dir": str(run_dir.relative_to(runs_dir))})
+        clustering.append(
+            {
+                "prior": params["prior"],
+                "beta": params["beta"],
+                "alpha": params["alpha"],
+                "seed": planned.seed,
+                **scores,
+                "run_dir": str(run_dir.relative_to(runs_dir)),
+            }
+        )
         if planned.seed == min(r.seed for r in cluster_spec.runs()):
-            caption = (f"log p_mix(z) {scores['log_density_mixture_prior']:.2f}; purity: components "
-                       f"{scores['purity_mixture_components']:.2f}, k-means {scores['purity_kmeans']:.2f}")
-            examples[(params["prior"], params["beta"], params["alpha"])] = {**codes, "params": params,
-                                                                            "caption": caption}
+            caption = (
+                f"log p_mix(z) {scores['log_density_mixture_prior']:.2f}; purity: components "
+                f"{scores['purity_mixture_components']:.2f}, k-means {scores['purity_kmeans']:.2f}"
+            )
+            examples[(params["prior"], params["beta"], params["alpha"])] = {
+                **codes,
+                "params": params,
+                "caption": caption,
+            }
     write_csv(out / f"clustering-{args.scale}.csv", clustering)
     if examples:
         figure_clustering(examples, out / f"clustering-{args.scale}.png")
@@ -349,13 +446,24 @@ def main() -> None:
     say("Sparsity: digits, sparse prior (γ = 0.8) against a Gaussian prior, over α")
     sparse_methods = []
     for prior, extra in (("gaussian", {}), ("sparse", SPARSE)):
-        sparse_methods.append({"model": "decomposition", "name": f"{prior}-prior",
-                               "grid": {"beta": list(settings["sparse_beta"]), "alpha": list(settings["sparse_alpha"])},
-                               "params": {"prior": prior, "mmd": "per-dimension", **extra}})
-    sparse_spec = make_spec("decomposition-sparsity", {"name": "digits", "label": "digits"}, sparse_methods,
-                            settings["sparse_seeds"], {"steps": settings["sparse_steps"], **TRAIN["sparse"]},
-                            {"latent_dim": SPARSE_LATENTS, "likelihood": "bernoulli"}, ["hoyer_sparsity", "active_units"],
-                            settings)
+        sparse_methods.append(
+            {
+                "model": "decomposition",
+                "name": f"{prior}-prior",
+                "grid": {"beta": list(settings["sparse_beta"]), "alpha": list(settings["sparse_alpha"])},
+                "params": {"prior": prior, "mmd": "per-dimension", **extra},
+            }
+        )
+    sparse_spec = make_spec(
+        "decomposition-sparsity",
+        {"name": "digits", "label": "digits"},
+        sparse_methods,
+        settings["sparse_seeds"],
+        {"steps": settings["sparse_steps"], **TRAIN["sparse"]},
+        {"latent_dim": SPARSE_LATENTS, "likelihood": "bernoulli"},
+        ["hoyer_sparsity", "active_units"],
+        settings,
+    )
     sparse_dir = runs_dir / "sparsity"
     failures += run_study(sparse_spec, sparse_dir, executor, args.retry_failed, log=say)
     from untwine.study import training_summary
@@ -367,24 +475,46 @@ def main() -> None:
         scores = read_scores(run_dir, "mean")
         hoyer = scores.get("hoyer_sparsity", {})
         recon = reconstruction_scores(run_dir)
-        sparsity.append({"prior": params["prior"], "beta": params["beta"], "alpha": params["alpha"],
-                         "seed": planned.seed, "hoyer_sparsity": hoyer.get("hoyer_sparsity", math.nan),
-                         "num_codes": hoyer.get("num_codes", math.nan),
-                         "num_active_units": scores.get("active_units", {}).get("num_active_units", math.nan),
-                         "reconstruction_nats": recon["reconstruction_nats"],
-                         "reconstruction_mse": recon["reconstruction_mse"],
-                         "mse_of_the_mean_image": recon["mse_of_the_mean_image"],
-                         "train_reconstruction": training_summary(run_dir)["reconstruction"],
-                         "mean_abs_code": json.dumps([round(v, 5) for v in recon["mean_abs_code"]]),
-                         "run_dir": str(run_dir.relative_to(runs_dir))})
+        sparsity.append(
+            {
+                "prior": params["prior"],
+                "beta": params["beta"],
+                "alpha": params["alpha"],
+                "seed": planned.seed,
+                "hoyer_sparsity": hoyer.get("hoyer_sparsity", math.nan),
+                "num_codes": hoyer.get("num_codes", math.nan),
+                "num_active_units": scores.get("active_units", {}).get("num_active_units", math.nan),
+                "reconstruction_nats": recon["reconstruction_nats"],
+                "reconstruction_mse": recon["reconstruction_mse"],
+                "mse_of_the_mean_image": recon["mse_of_the_mean_image"],
+                "train_reconstruction": training_summary(run_dir)["reconstruction"],
+                "mean_abs_code": json.dumps([round(v, 5) for v in recon["mean_abs_code"]]),
+                "run_dir": str(run_dir.relative_to(runs_dir)),
+            }
+        )
     write_csv(out / f"sparsity-{args.scale}.csv", sparsity)
-    write_csv(out / f"sparsity_summary-{args.scale}.csv",
-              summary_rows(sparsity, ("prior", "beta", "alpha"),
-                           ("hoyer_sparsity", "reconstruction_nats", "reconstruction_mse", "num_active_units")))
-    write_csv(out / f"clustering_summary-{args.scale}.csv",
-              summary_rows(clustering, ("prior", "beta", "alpha"),
-                           ("log_density_mixture_prior", "purity_mixture_components", "purity_kmeans", "ari_kmeans",
-                            "arm_variance_share")))
+    write_csv(
+        out / f"sparsity_summary-{args.scale}.csv",
+        summary_rows(
+            sparsity,
+            ("prior", "beta", "alpha"),
+            ("hoyer_sparsity", "reconstruction_nats", "reconstruction_mse", "num_active_units"),
+        ),
+    )
+    write_csv(
+        out / f"clustering_summary-{args.scale}.csv",
+        summary_rows(
+            clustering,
+            ("prior", "beta", "alpha"),
+            (
+                "log_density_mixture_prior",
+                "purity_mixture_components",
+                "purity_kmeans",
+                "ari_kmeans",
+                "arm_variance_share",
+            ),
+        ),
+    )
     if sparsity:
         figure_sparsity(sparsity, out / f"sparsity-{args.scale}.png")
         figure_latent_magnitude(sparsity, out / f"latent_magnitude-{args.scale}.png")
@@ -392,22 +522,40 @@ def main() -> None:
     command = " ".join([Path(sys.executable).name, *sys.argv])
     seconds = time.perf_counter() - started
     total = record_wall_time(runs_dir, seconds, command)
-    info = {"command": command, "scale": args.scale, "settings": settings, "train": TRAIN, "runs_dir": str(runs_dir),
-            "executor": args.executor or "local", "workers": args.workers, "threads_per_run": args.threads_per_run,
-            **machine_info(seconds, started_date, load_start, total), "failed_runs": failures}
+    info = {
+        "command": command,
+        "scale": args.scale,
+        "settings": settings,
+        "train": TRAIN,
+        "runs_dir": str(runs_dir),
+        "executor": args.executor or "local",
+        "workers": args.workers,
+        "threads_per_run": args.threads_per_run,
+        **machine_info(seconds, started_date, load_start, total),
+        "failed_runs": failures,
+    }
     (out / f"run-info-{args.scale}.json").write_text(json.dumps(info, indent=1) + "\n")
-    for row in summary_rows(clustering, ("prior", "beta", "alpha"),
-                            ("log_density_mixture_prior", "purity_mixture_components", "purity_kmeans")):
-        say(f"clustering {row['prior']:8s} β={row['beta']:g} α={row['alpha']:g}: log p_mix(z) "
+    for row in summary_rows(
+        clustering,
+        ("prior", "beta", "alpha"),
+        ("log_density_mixture_prior", "purity_mixture_components", "purity_kmeans"),
+    ):
+        say(
+            f"clustering {row['prior']:8s} β={row['beta']:g} α={row['alpha']:g}: log p_mix(z) "
             f"{row['log_density_mixture_prior_mean']:.2f}, purity components "
             f"{row['purity_mixture_components_mean']:.2f}, k-means {row['purity_kmeans_mean']:.2f} "
-            f"({row['runs']} runs)")
+            f"({row['runs']} runs)"
+        )
     for row in summary_rows(sparsity, ("prior", "beta", "alpha"), ("hoyer_sparsity", "reconstruction_nats")):
-        say(f"sparsity {row['prior']:8s} β={row['beta']:g} α={row['alpha']:g}: Hoyer "
+        say(
+            f"sparsity {row['prior']:8s} β={row['beta']:g} α={row['alpha']:g}: Hoyer "
             f"{row['hoyer_sparsity_mean']:.3f}, reconstruction {row['reconstruction_nats_mean']:.2f} nats "
-            f"({row['runs']} runs)")
-    say(f"done in {info['wall_seconds']:.0f} s ({info['wall_seconds'] / 60:.1f} min; {total:.0f} s over every "
-        f"invocation on {runs_dir}); outputs in {out}" + (f"; {len(failures)} run(s) failed" if failures else ""))
+            f"({row['runs']} runs)"
+        )
+    say(
+        f"done in {info['wall_seconds']:.0f} s ({info['wall_seconds'] / 60:.1f} min; {total:.0f} s over every "
+        f"invocation on {runs_dir}); outputs in {out}" + (f"; {len(failures)} run(s) failed" if failures else "")
+    )
 
 
 if __name__ == "__main__":

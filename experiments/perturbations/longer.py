@@ -30,8 +30,14 @@ def figure(rows: list[dict], epsilon: float, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.6, 3.4))
     for factor in dict.fromkeys(r["factor"] for r in rows):
         mine = [r for r in rows if r["factor"] == factor]
-        ax.plot([r["steps"] for r in mine], [r["normalized_mi"] for r in mine], "o-", label=factor,
-                lw=2.5 if factor == "s" else 1.2, color="black" if factor == "s" else None)
+        ax.plot(
+            [r["steps"] for r in mine],
+            [r["normalized_mi"] for r in mine],
+            "o-",
+            label=factor,
+            lw=2.5 if factor == "s" else 1.2,
+            color="black" if factor == "s" else None,
+        )
     ax.set_xlabel("training steps (batch 64)")
     ax.set_ylabel("MI of its best latent / H(factor)")
     ax.set_title(f"β-VAE on pattern-factor, ε = {epsilon:g} (rescaled): is s encoded?", fontsize=9)
@@ -67,22 +73,32 @@ def main() -> None:
         if str(steps) not in stages:
             manifest = read_manifest(run_dir) if run_dir.is_dir() else None
             if manifest is not None and manifest.step > steps:
-                raise SystemExit(f"{run_dir} is at step {manifest.step}, past the stage at {steps} steps whose "
-                                 f"information levels are not in {stages_file}: its weights are gone. Delete the "
-                                 f"run directory (and {stages_file.name}) to train it again.")
+                raise SystemExit(
+                    f"{run_dir} is at step {manifest.step}, past the stage at {steps} steps whose "
+                    f"information levels are not in {stages_file}: its weights are gone. Delete the "
+                    f"run directory (and {stages_file.name}) to train it again."
+                )
             options = {"base": "dsprites", "epsilon": args.epsilon, "rescale": True}  # run.py's figure-4c run
-            train_run(single_config("pattern-factor", options, 6, steps, args.seed, precision), run_dir,
-                      progress=False)
+            train_run(single_config("pattern-factor", options, 6, steps, args.seed, precision), run_dir, progress=False)
             log = read_log(run_dir).set_index("step")
-            stages[str(steps)] = [{"epsilon": args.epsilon, "seed": args.seed, "steps": steps,
-                                   "reconstruction": float(log.loc[steps, "reconstruction"]),
-                                   "kl": float(log.loc[steps, "kl"]), **level}
-                                  for level in information_levels(str(run_dir), args.points)]
+            stages[str(steps)] = [
+                {
+                    "epsilon": args.epsilon,
+                    "seed": args.seed,
+                    "steps": steps,
+                    "reconstruction": float(log.loc[steps, "reconstruction"]),
+                    "kl": float(log.loc[steps, "kl"]),
+                    **level,
+                }
+                for level in information_levels(str(run_dir), args.points)
+            ]
             atomic_write(stages_file, json.dumps(stages, indent=1))
         rows += stages[str(steps)]
         s = next(r for r in stages[str(steps)] if r["factor"] == "s")
-        say(f"{steps} steps: s's best latent {s['latent']} carries {s['normalized_mi']:.3f} of H(s); "
-            f"{s['num_active_units']} active units; reconstruction {s['reconstruction']:.1f} nats")
+        say(
+            f"{steps} steps: s's best latent {s['latent']} carries {s['normalized_mi']:.3f} of H(s); "
+            f"{s['num_active_units']} active units; reconstruction {s['reconstruction']:.1f} nats"
+        )
     write_csv(args.out / "longer-cpu.csv", rows)
     figure(rows, args.epsilon, args.out / "longer-cpu.png")
 

@@ -38,8 +38,18 @@ import numpy as np
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common (also in spawned workers)
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
-from _common import (executor_options, machine_info, now, precision_for, pyplot, record_wall_time,  # noqa: E402
-                     run_study, say, spec_from_table, write_csv)
+from _common import (  # noqa: E402
+    executor_options,
+    machine_info,
+    now,
+    precision_for,
+    pyplot,
+    record_wall_time,
+    run_study,
+    say,
+    spec_from_table,
+    write_csv,
+)
 
 HERE = Path(__file__).resolve().parent
 EPSILON = 0.1  # the perturbation of Tables 1 and 2
@@ -58,25 +68,69 @@ METHODS = {
 #: local_expansiveness per ε; stat_eps: the ε of figure 4 (a, b); metric_points: points of MIG / active units
 #: (None: the reference 10,000); info_points: points of the information levels.
 SCALES = {
-    "smoke": dict(datasets=("dsprites",), methods=("beta-vae",), seeds=2, steps=20, lr=5e-4, batch_size=16,
-                  eps_grid=(0.1,), eps_seeds=1, stat_eps=(0.0, 0.1), stat_points=400, step_points=40,
-                  metric_points=300, fast=True, info_points=300, workers=1),
-    "cpu": dict(datasets=("dsprites",), methods=("beta-vae",), seeds=3, steps=6000, lr=1e-3, batch_size=64,
-                eps_grid=(0.05, 0.1, 0.2), eps_seeds=1,
-                stat_eps=(0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3), stat_points=20_000,
-                step_points=2000, metric_points=None, fast=False, info_points=10_000, workers=1),
-    "paper": dict(datasets=("dsprites", "shapes3d"), methods=tuple(METHODS), seeds=10, steps=300_000, lr=1e-4,
-                  batch_size=64, eps_grid=(0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2), eps_seeds=10,
-                  stat_eps=(0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3), stat_points=100_000,
-                  step_points=10_000, metric_points=None, fast=False, info_points=10_000, workers=1),
+    "smoke": dict(
+        datasets=("dsprites",),
+        methods=("beta-vae",),
+        seeds=2,
+        steps=20,
+        lr=5e-4,
+        batch_size=16,
+        eps_grid=(0.1,),
+        eps_seeds=1,
+        stat_eps=(0.0, 0.1),
+        stat_points=400,
+        step_points=40,
+        metric_points=300,
+        fast=True,
+        info_points=300,
+        workers=1,
+    ),
+    "cpu": dict(
+        datasets=("dsprites",),
+        methods=("beta-vae",),
+        seeds=3,
+        steps=6000,
+        lr=1e-3,
+        batch_size=64,
+        eps_grid=(0.05, 0.1, 0.2),
+        eps_seeds=1,
+        stat_eps=(0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3),
+        stat_points=20_000,
+        step_points=2000,
+        metric_points=None,
+        fast=False,
+        info_points=10_000,
+        workers=1,
+    ),
+    "paper": dict(
+        datasets=("dsprites", "shapes3d"),
+        methods=tuple(METHODS),
+        seeds=10,
+        steps=300_000,
+        lr=1e-4,
+        batch_size=64,
+        eps_grid=(0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2),
+        eps_seeds=10,
+        stat_eps=(0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3),
+        stat_points=100_000,
+        step_points=10_000,
+        metric_points=None,
+        fast=False,
+        info_points=10_000,
+        workers=1,
+    ),
 }
 
 #: Seed 002's numbers (docs/reference.md): MIG over 10 seeds, latent size = number of factors.
 PAPER = {
-    ("dsprites", "beta-vae", "original"): (0.23, 0.08), ("dsprites", "factor-vae", "original"): (0.27, 0.11),
-    ("dsprites", "beta-tcvae", "original"): (0.25, 0.08), ("dsprites", "beta-vae", "pattern"): (0.07, None),
-    ("shapes3d", "beta-vae", "original"): (0.60, 0.31), ("shapes3d", "factor-vae", "original"): (0.27, 0.18),
-    ("shapes3d", "beta-tcvae", "original"): (0.58, 0.20), ("shapes3d", "beta-vae", "pattern"): (0.09, None),
+    ("dsprites", "beta-vae", "original"): (0.23, 0.08),
+    ("dsprites", "factor-vae", "original"): (0.27, 0.11),
+    ("dsprites", "beta-tcvae", "original"): (0.25, 0.08),
+    ("dsprites", "beta-vae", "pattern"): (0.07, None),
+    ("shapes3d", "beta-vae", "original"): (0.60, 0.31),
+    ("shapes3d", "factor-vae", "original"): (0.27, 0.18),
+    ("shapes3d", "beta-tcvae", "original"): (0.58, 0.20),
+    ("shapes3d", "beta-vae", "pattern"): (0.09, None),
 }
 VARIANTS = ("original", "pattern", "uniform")
 
@@ -123,6 +177,7 @@ def label_eps(epsilon: float) -> str:
 
 # -- studies -----------------------------------------------------------------------------------------
 
+
 def study_spec(name: str, datasets: list, methods: list, settings: dict, precision: str, seeds: int):
     """An untwine.study spec (TOML text, parsed): every dataset × method × seed, scored on the mean with MIG and
     active units, no UDR."""
@@ -135,11 +190,17 @@ def study_spec(name: str, datasets: list, methods: list, settings: dict, precisi
         "seeds": seeds,
         "datasets": datasets,
         "representations": ["mean"],
-        "train": {"steps": settings["steps"], "lr": settings["lr"], "batch_size": settings["batch_size"],
-                  "precision": precision},
+        "train": {
+            "steps": settings["steps"],
+            "lr": settings["lr"],
+            "batch_size": settings["batch_size"],
+            "precision": precision,
+        },
         "model": {"likelihood": "bernoulli"},
-        "methods": [{"model": m, **({"grid": {k: [v] for k, v in METHODS[m][0].items()}} if METHODS[m][0] else {})}
-                    for m in methods],
+        "methods": [
+            {"model": m, **({"grid": {k: [v] for k, v in METHODS[m][0].items()}} if METHODS[m][0] else {})}
+            for m in methods
+        ],
         "metrics": metrics,
         "udr": {"enabled": False},
         "executor": {"kind": "local", "workers": settings["workers"]},
@@ -147,8 +208,9 @@ def study_spec(name: str, datasets: list, methods: list, settings: dict, precisi
     return spec_from_table(table)
 
 
-def single_config(dataset: str, dataset_options: dict, latent_dim: int, steps: int, seed: int, precision: str,
-                  scale: str = "cpu"):
+def single_config(
+    dataset: str, dataset_options: dict, latent_dim: int, steps: int, seed: int, precision: str, scale: str = "cpu"
+):
     """One β-VAE run as the studies above configure it (β = 4, Bernoulli, the scale's lr and batch), for the
     scripts beside this one that train single runs (unclipped.py, longer.py)."""
     from untwine.config import RunConfig
@@ -177,16 +239,26 @@ def scored_runs(spec, out: Path) -> list[dict]:
         if "mig" not in scores:
             continue
         summary = training_summary(run_dir)
-        rows.append({"label": planned.dataset, "method": planned.model, "seed": planned.seed,
-                     "params": json.dumps(planned.config.model.params, sort_keys=True),
-                     "discrete_mig": scores["mig"]["discrete_mig"],
-                     "num_active_units": scores.get("active_units", {}).get("num_active_units", math.nan),
-                     "reconstruction": summary["reconstruction"], "kl": summary["kl"], "steps": summary["steps"],
-                     "train_seconds": summary["wall_time"], "run_dir": str(planned.path)})
+        rows.append(
+            {
+                "label": planned.dataset,
+                "method": planned.model,
+                "seed": planned.seed,
+                "params": json.dumps(planned.config.model.params, sort_keys=True),
+                "discrete_mig": scores["mig"]["discrete_mig"],
+                "num_active_units": scores.get("active_units", {}).get("num_active_units", math.nan),
+                "reconstruction": summary["reconstruction"],
+                "kl": summary["kl"],
+                "steps": summary["steps"],
+                "train_seconds": summary["wall_time"],
+                "run_dir": str(planned.path),
+            }
+        )
     return rows
 
 
 # -- the perturbed datasets ----------------------------------------------------------------------------
+
 
 def uniform_description(base: str, folder: Path, observations: str) -> Path:
     from untwine import data
@@ -197,8 +269,9 @@ def uniform_description(base: str, folder: Path, observations: str) -> Path:
     return path
 
 
-def pattern_description(base: str, folder: Path, table_rows: list[dict], table_dir: Path, settings: dict,
-                        observations: str) -> Path:
+def pattern_description(
+    base: str, folder: Path, table_rows: list[dict], table_dir: Path, settings: dict, observations: str
+) -> Path:
     """§4 step (i)–(iii): the β-VAE restart on ``base`` with the lowest MIG gives s; written once. The rows'
     run directories are relative to ``table_dir``; the description records them absolute (its encoder's)."""
     from untwine import data, runs
@@ -206,24 +279,34 @@ def pattern_description(base: str, folder: Path, table_rows: list[dict], table_d
     path = folder / description_name(base, "pattern", observations)
     if path.is_file():
         return path
-    candidates = sorted((r for r in table_rows if r["label"] == base and r["method"] == "beta-vae"),
-                        key=lambda r: r["seed"])
+    candidates = sorted(
+        (r for r in table_rows if r["label"] == base and r["method"] == "beta-vae"), key=lambda r: r["seed"]
+    )
     if not candidates:
         raise RuntimeError(f"no scored β-VAE run on {base}: the restarts of §4 step (i) are missing")
     run_dirs = [str(table_dir / r["run_dir"]) for r in candidates]
     models = [runs.load_model(run_dir)[0] for run_dir in run_dirs]
-    perturbed = data.perturb_lowest_mig(data.get(base), models, EPSILON, migs=[r["discrete_mig"] for r in candidates],
-                                        run_dirs=run_dirs, seed=0,
-                                        num_points=min(10_000, max(10, settings["info_points"])),
-                                        **range_options(observations))
+    perturbed = data.perturb_lowest_mig(
+        data.get(base),
+        models,
+        EPSILON,
+        migs=[r["discrete_mig"] for r in candidates],
+        run_dirs=run_dirs,
+        seed=0,
+        num_points=min(10_000, max(10, settings["info_points"])),
+        **range_options(observations),
+    )
     chosen = perturbed.selection["chosen"]
-    say(f"{base}: the β-VAE restart with the lowest MIG is seed {candidates[chosen]['seed']} "
+    say(
+        f"{base}: the β-VAE restart with the lowest MIG is seed {candidates[chosen]['seed']} "
         f"(MIG {candidates[chosen]['discrete_mig']:.3f} of {[round(r['discrete_mig'], 3) for r in candidates]}); "
-        f"s = its latent {perturbed.latent}")
+        f"s = its latent {perturbed.latent}"
+    )
     return perturbed.save(path)
 
 
 # -- figure 4 (a, b): the data's own statistics ------------------------------------------------------------
+
 
 def dataset_statistics(base: str, settings: dict, folder: Path) -> list[dict]:
     """Explained global variance and local expansiveness of every factor and s, per ε (cached per ε)."""
@@ -238,20 +321,29 @@ def dataset_statistics(base: str, settings: dict, folder: Path) -> list[dict]:
         if cached is None or cached.get("settings") != wanted:
             dataset = data.get("pattern-factor", base=base, epsilon=epsilon)
             started = time.perf_counter()
-            cached = {"settings": wanted,
-                      "variance": explained_variance(dataset, settings["stat_points"], seed=0),
-                      "expansiveness": local_expansiveness(dataset, settings["step_points"], seed=0)}
+            cached = {
+                "settings": wanted,
+                "variance": explained_variance(dataset, settings["stat_points"], seed=0),
+                "expansiveness": local_expansiveness(dataset, settings["step_points"], seed=0),
+            }
             folder.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(cached))
             say(f"{base}, ε = {epsilon:g}: statistics in {time.perf_counter() - started:.0f} s")
         variance, expansiveness = cached["variance"], cached["expansiveness"]
         for k, factor in enumerate(variance["factor_names"]):
-            rows.append({"dataset": base, "epsilon": epsilon, "factor": factor,
-                         "explained_variance": variance["explained_variance"][k],
-                         "explained_share": variance["explained_variance"][k] / variance["total_variance"],
-                         "local_expansiveness": expansiveness["local_expansiveness"][k],
-                         "step_norm": expansiveness["step_norm"][k], "step": expansiveness["step"][k],
-                         "total_variance": variance["total_variance"]})
+            rows.append(
+                {
+                    "dataset": base,
+                    "epsilon": epsilon,
+                    "factor": factor,
+                    "explained_variance": variance["explained_variance"][k],
+                    "explained_share": variance["explained_variance"][k] / variance["total_variance"],
+                    "local_expansiveness": expansiveness["local_expansiveness"][k],
+                    "step_norm": expansiveness["step_norm"][k],
+                    "step": expansiveness["step"][k],
+                    "total_variance": variance["total_variance"],
+                }
+            )
     return rows
 
 
@@ -278,8 +370,10 @@ def crossover(rows: list[dict], base: str, column: str, others: tuple | None = N
 
 # -- Tables 1-2: does a model encode s? ---------------------------------------------------------------------
 
-def s_information(pattern_path: Path, table_rows: list[dict], table_dir: Path, num_points: int,
-                  seed: int = 0) -> list[dict]:
+
+def s_information(
+    pattern_path: Path, table_rows: list[dict], table_dir: Path, num_points: int, seed: int = 0
+) -> list[dict]:
     """Seed 002's mechanism, per table run: does the model encode s, the code that drives the pattern? From
     ``num_points`` uniform draws, each observed in the run's own dataset (original, uniform or pattern): the
     largest mutual information between one of its latents (posterior mean) and s(x) (s of the clean image, from
@@ -305,15 +399,25 @@ def s_information(pattern_path: Path, table_rows: list[dict], table_dir: Path, n
         with_s = discrete_mutual_info(codes, s_bins)[:, 0] / s_entropy
         with_factors = discrete_mutual_info(codes, factors) / factor_entropy  # (d, K)
         latent = int(np.argmax(with_s))
-        rows.append({"dataset": row["dataset"], "variant": row["variant"], "method": row["method"],
-                     "seed": row["seed"], "s_latent": latent, "s_normalized_mi": float(with_s[latent]),
-                     "best_factor": pattern.factor_names[int(np.argmax(with_factors.max(axis=0)))],
-                     "best_factor_normalized_mi": float(with_factors.max()),
-                     "s_source": str(run_dir.resolve()) == source, "run_dir": row["run_dir"]})
+        rows.append(
+            {
+                "dataset": row["dataset"],
+                "variant": row["variant"],
+                "method": row["method"],
+                "seed": row["seed"],
+                "s_latent": latent,
+                "s_normalized_mi": float(with_s[latent]),
+                "best_factor": pattern.factor_names[int(np.argmax(with_factors.max(axis=0)))],
+                "best_factor_normalized_mi": float(with_factors.max()),
+                "s_source": str(run_dir.resolve()) == source,
+                "run_dir": row["run_dir"],
+            }
+        )
     return rows
 
 
 # -- figure 4 (c): which latent encodes which factor --------------------------------------------------------
+
 
 def information_levels(run_dir: str, num_points: int, seed: int = 0) -> list[dict]:
     """Per factor of the run's dataset: the latent with the most mutual information with it (20-bin histogram,
@@ -329,7 +433,7 @@ def information_levels(run_dir: str, num_points: int, seed: int = 0) -> list[dic
     posterior = model.posterior()
     means, variances = [], []
     for start in range(0, num_points, 500):
-        chunk = factors[start:start + 500]
+        chunk = factors[start : start + 500]
         mean, variance = posterior(dataset.observe(chunk, rng))
         means.append(mean)
         variances.append(variance)
@@ -340,34 +444,47 @@ def information_levels(run_dir: str, num_points: int, seed: int = 0) -> list[dic
     rows = []
     for k, factor in enumerate(dataset.factor_names):
         latent = int(np.argmax(mutual[:, k]))
-        rows.append({"factor": factor, "latent": latent, "normalized_mi": float(mutual[latent, k] / entropy[k]),
-                     "information_level": float(units["information_level"][latent]),
-                     "latent_active": bool(units["active_units"][latent]),
-                     "num_active_units": units["num_active_units"]})
+        rows.append(
+            {
+                "factor": factor,
+                "latent": latent,
+                "normalized_mi": float(mutual[latent, k] / entropy[k]),
+                "information_level": float(units["information_level"][latent]),
+                "latent_active": bool(units["active_units"][latent]),
+                "num_active_units": units["num_active_units"],
+            }
+        )
     return rows
 
 
 # -- figures -----------------------------------------------------------------------------------------------
 
+
 def figure_mig(results: list[dict], datasets, methods, path: Path) -> None:
     plt = pyplot()
     colours = {"original": "#2b6cb0", "pattern": "#c53030", "uniform": "#718096"}
-    fig, axes = plt.subplots(1, len(datasets), figsize=(len(datasets) * max(4.5, 1.2 + 1.9 * len(methods)), 3.3),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(datasets), figsize=(len(datasets) * max(4.5, 1.2 + 1.9 * len(methods)), 3.3), squeeze=False
+    )
     for ax, base in zip(axes[0], datasets):
         for m, method in enumerate(methods):
             for v, variant in enumerate(VARIANTS):
-                values = [r["discrete_mig"] for r in results
-                          if r["dataset"] == base and r["method"] == method and r["variant"] == variant]
+                values = [
+                    r["discrete_mig"]
+                    for r in results
+                    if r["dataset"] == base and r["method"] == method and r["variant"] == variant
+                ]
                 x = m + (v - 1) * 0.27
                 if values:
-                    ax.bar(x, np.mean(values), 0.25, color=colours[variant], alpha=0.55,
-                           label=variant if m == 0 else None)
+                    ax.bar(
+                        x, np.mean(values), 0.25, color=colours[variant], alpha=0.55, label=variant if m == 0 else None
+                    )
                     ax.plot([x] * len(values), values, "o", color=colours[variant], ms=3.5)
                 paper = PAPER.get((paper_key(base), method, variant))
                 if paper:
-                    ax.plot([x - 0.12, x + 0.12], [paper[0]] * 2, "k-", lw=2,
-                            label="seed 002" if (m, v) == (0, 0) else None)
+                    ax.plot(
+                        [x - 0.12, x + 0.12], [paper[0]] * 2, "k-", lw=2, label="seed 002" if (m, v) == (0, 0) else None
+                    )
         ax.set_xticks(range(len(methods)))
         ax.set_xticklabels([METHODS[m][1] for m in methods], fontsize=8)
         ax.set_ylabel("MIG (mean representation)")
@@ -385,8 +502,10 @@ def figure_statistics(rows: list[dict], datasets, path: Path) -> None:
     for row_axes, base in zip(axes, datasets):
         mine = [r for r in rows if r["dataset"] == base]
         factors = list(dict.fromkeys(r["factor"] for r in mine))
-        for ax, column, title in ((row_axes[0], "local_expansiveness", "(a) local expansiveness ‖Δx‖/δ"),
-                                  (row_axes[1], "explained_variance", "(b) explained global variance")):
+        for ax, column, title in (
+            (row_axes[0], "local_expansiveness", "(a) local expansiveness ‖Δx‖/δ"),
+            (row_axes[1], "explained_variance", "(b) explained global variance"),
+        ):
             for factor in factors:
                 points = sorted((r["epsilon"], r[column]) for r in mine if r["factor"] == factor)
                 style = dict(lw=2.5, color="black") if factor == "s" else dict(lw=1.2)
@@ -394,8 +513,14 @@ def figure_statistics(rows: list[dict], datasets, path: Path) -> None:
             cross = crossover(rows, base, column)
             if not math.isnan(cross):
                 ax.axvline(cross, color="black", ls=":", lw=1)
-                ax.text(0.98, 0.03, f"s on top from ε ≈ {cross:.3f} (dotted)", transform=ax.transAxes,
-                        ha="right", fontsize=7)
+                ax.text(
+                    0.98,
+                    0.03,
+                    f"s on top from ε ≈ {cross:.3f} (dotted)",
+                    transform=ax.transAxes,
+                    ha="right",
+                    fontsize=7,
+                )
             ax.set_xlabel("ε")
             ax.set_title(f"{base}: {title}", fontsize=9)
             ax.legend(fontsize=7, loc="upper left")
@@ -414,16 +539,20 @@ def figure_information(rows: list[dict], datasets, path: Path) -> None:
         factors = list(dict.fromkeys(r["factor"] for r in mine))
         grid = sorted({r["epsilon"] for r in mine})
         for factor in factors:
-            means = [np.mean([r["information_level"] for r in mine if r["factor"] == factor and r["epsilon"] == e])
-                     for e in grid]
+            means = [
+                np.mean([r["information_level"] for r in mine if r["factor"] == factor and r["epsilon"] == e])
+                for e in grid
+            ]
             style = dict(lw=2.5, color="black") if factor == "s" else dict(lw=1.2)
             ax.plot(grid, means, "o-", ms=3, label=factor, **style)
         ax.set_xlabel("ε (pattern-factor)")
         ax.set_ylabel("information level 1 − E σ² of the factor's latent")
         ax.set_ylim(-0.05, 1.05)
         twin = ax.twinx()
-        active = [np.mean([r["num_active_units"] for r in mine if r["epsilon"] == e and r["factor"] == factors[0]])
-                  for e in grid]
+        active = [
+            np.mean([r["num_active_units"] for r in mine if r["epsilon"] == e and r["factor"] == factors[0]])
+            for e in grid
+        ]
         twin.plot(grid, active, "--", color="0.45", lw=1.2, label="active units")
         twin.set_ylabel("active units (dashed)")
         twin.set_ylim(0, len(factors) + 0.5)
@@ -463,10 +592,14 @@ def figure_examples(descriptions: dict, path: Path) -> None:
         ax.set_xticks([])
         height = clean.shape[-2]
         ax.set_yticks([height * (i + 0.5) for i in range(4)])
-        ax.set_yticklabels(["clean", f"pattern ε={EPSILON:g}", f"uniform ε={EPSILON:g}", "pattern change"],
-                           fontsize=8)
-        how = ("rescaled from [−ε, 1 + ε] onto [0, 1]" if perturbed_pattern.rescale else
-               "clipped to [0, 1]" if perturbed_pattern.clip else "shown clipped to [0, 1]; the data are not clipped")
+        ax.set_yticklabels(["clean", f"pattern ε={EPSILON:g}", f"uniform ε={EPSILON:g}", "pattern change"], fontsize=8)
+        how = (
+            "rescaled from [−ε, 1 + ε] onto [0, 1]"
+            if perturbed_pattern.rescale
+            else "clipped to [0, 1]"
+            if perturbed_pattern.clip
+            else "shown clipped to [0, 1]; the data are not clipped"
+        )
         ax.set_title(f"{base} ({how})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -474,6 +607,7 @@ def figure_examples(descriptions: dict, path: Path) -> None:
 
 
 # -- output ------------------------------------------------------------------------------------------------
+
 
 def summarise(results: list[dict]) -> list[dict]:
     groups: dict = {}
@@ -483,10 +617,19 @@ def summarise(results: list[dict]) -> list[dict]:
     for (base, method, variant), members in sorted(groups.items()):
         migs = np.array([m["discrete_mig"] for m in members])
         paper = PAPER.get((paper_key(base), method, variant), (None, None))
-        rows.append({"dataset": base, "method": method, "variant": variant, "runs": len(members),
-                     "mig_mean": float(migs.mean()), "mig_std": float(migs.std(ddof=1)) if len(migs) > 1 else math.nan,
-                     "active_units_mean": float(np.mean([m["num_active_units"] for m in members])),
-                     "paper_mig": paper[0], "paper_std": paper[1]})
+        rows.append(
+            {
+                "dataset": base,
+                "method": method,
+                "variant": variant,
+                "runs": len(members),
+                "mig_mean": float(migs.mean()),
+                "mig_std": float(migs.std(ddof=1)) if len(migs) > 1 else math.nan,
+                "active_units_mean": float(np.mean([m["num_active_units"] for m in members])),
+                "paper_mig": paper[0],
+                "paper_std": paper[1],
+            }
+        )
     return rows
 
 
@@ -495,19 +638,31 @@ def main() -> None:
     parser.add_argument("--scale", choices=tuple(SCALES), default="cpu")
     parser.add_argument("--out", type=Path, default=HERE, help="where the tables and figures go (default: here)")
     parser.add_argument("--runs-dir", type=Path, help="run directories (default runs/experiments/perturbations/SCALE)")
-    parser.add_argument("--datasets", nargs="+", choices=("dsprites", "dsprites-npz", "shapes3d", "shapes3d-h5"),
-                        help="base datasets (default: dsprites; paper: dsprites and shapes3d; the -npz / -h5 "
-                             "versions read the published files)")
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=("dsprites", "dsprites-npz", "shapes3d", "shapes3d-h5"),
+        help="base datasets (default: dsprites; paper: dsprites and shapes3d; the -npz / -h5 "
+        "versions read the published files)",
+    )
     parser.add_argument("--executor", choices=("local", "ray", "slurm"), default=None)
     parser.add_argument("--workers", type=int, default=None, help="runs at once (local executor)")
     parser.add_argument("--threads-per-run", type=int, default=None, help="0: the cores divided by the workers")
     parser.add_argument("--address", default=None, help="Ray address (with --executor ray)")
     parser.add_argument("--retry-failed", action="store_true", help="train again the runs that failed before")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
-                        help="training precision (default: bf16 on a CPU with AMX at smoke/cpu, auto at paper)")
-    parser.add_argument("--observations", choices=OBSERVATIONS, default="rescale",
-                        help="perturbed pixels in [−ε, 1 + ε]: rescale onto [0, 1] (default), unclipped (the "
-                             "paper's description; the Bernoulli loss then has no minimum) or clip")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default=None,
+        help="training precision (default: bf16 on a CPU with AMX at smoke/cpu, auto at paper)",
+    )
+    parser.add_argument(
+        "--observations",
+        choices=OBSERVATIONS,
+        default="rescale",
+        help="perturbed pixels in [−ε, 1 + ε]: rescale onto [0, 1] (default), unclipped (the "
+        "paper's description; the Bernoulli loss then has no minimum) or clip",
+    )
     args = parser.parse_args()
 
     started, load_start = time.perf_counter(), os.getloadavg()
@@ -528,9 +683,11 @@ def main() -> None:
     table_runs = len(datasets) * settings["seeds"] * len(methods) * 3
     eps_runs = len(datasets) * settings["eps_seeds"] * len(settings["eps_grid"])
     images = (table_runs + eps_runs) * settings["steps"] * settings["batch_size"]
-    say(f"scale {args.scale}: {table_runs} table runs + {eps_runs} ε-sweep runs of {settings['steps']} steps "
+    say(
+        f"scale {args.scale}: {table_runs} table runs + {eps_runs} ε-sweep runs of {settings['steps']} steps "
         f"(batch {settings['batch_size']}, lr {settings['lr']:g}, {precision}) = {images / 1e6:.2f} M training "
-        f"images, ≈ {images / 1900 / 60:.0f} min at 1,900 images/s; runs in {runs_dir}")
+        f"images, ≈ {images / 1900 / 60:.0f} min at 1,900 images/s; runs in {runs_dir}"
+    )
 
     # 1. Figure 4 (a, b): statistics of the data, no model.
     statistics = []
@@ -550,8 +707,13 @@ def main() -> None:
         for base in datasets:
             latent = {"latent_dim": len(data_room.get(base).factor_sizes)}
             entries.append({"name": base, "label": base, "model": latent})
-            entries.append({"name": str(uniform_description(base, described, args.observations)),
-                            "label": f"{base}-uniform", "model": latent})
+            entries.append(
+                {
+                    "name": str(uniform_description(base, described, args.observations)),
+                    "label": f"{base}-uniform",
+                    "model": latent,
+                }
+            )
             pattern = described / description_name(base, "pattern", args.observations)
             if pattern.is_file():
                 entries.append({"name": str(pattern), "label": f"{base}-pattern", "model": latent})
@@ -561,15 +723,15 @@ def main() -> None:
     if not all(path.is_file() for path in patterns):
         # (once a pattern dataset exists, the study holds its runs, and stage 2's spec continues stage 1 too)
         say("Tables 1-2, stage 1: the original and the uniform-noise datasets (β-VAE restarts for §4 step (i))")
-        spec = study_spec("perturbations-table", table_datasets(), list(methods), settings, precision,
-                          settings["seeds"])
+        spec = study_spec(
+            "perturbations-table", table_datasets(), list(methods), settings, precision, settings["seeds"]
+        )
         failures += run_study(spec, table_dir, executor, args.retry_failed, log=say)
         rows = scored_runs(spec, table_dir)
         for base in datasets:
             pattern_description(base, described, rows, table_dir, settings, args.observations)
     say("Tables 1-2, stage 2: the pattern-perturbed datasets")
-    spec = study_spec("perturbations-table", table_datasets(), list(methods), settings, precision,
-                      settings["seeds"])
+    spec = study_spec("perturbations-table", table_datasets(), list(methods), settings, precision, settings["seeds"])
     failures += run_study(spec, table_dir, executor, args.retry_failed, log=say)
     results = []
     for row in scored_runs(spec, table_dir):
@@ -578,23 +740,40 @@ def main() -> None:
     write_csv(out / f"results-{args.scale}.csv", results)
     encodes_s = []
     for base in datasets:
-        encodes_s += s_information(described / description_name(base, "pattern", args.observations),
-                                   [r for r in results if r["dataset"] == base], table_dir, settings["info_points"])
+        encodes_s += s_information(
+            described / description_name(base, "pattern", args.observations),
+            [r for r in results if r["dataset"] == base],
+            table_dir,
+            settings["info_points"],
+        )
     write_csv(out / f"s-information-{args.scale}.csv", encodes_s)
     summary = summarise(results)
     for row in summary:
-        mine = [e["s_normalized_mi"] for e in encodes_s if not e["s_source"]  # s's own run: 1 by definition
-                and (e["dataset"], e["method"], e["variant"]) == (row["dataset"], row["method"], row["variant"])]
+        mine = [
+            e["s_normalized_mi"]
+            for e in encodes_s
+            if not e["s_source"]  # s's own run: 1 by definition
+            and (e["dataset"], e["method"], e["variant"]) == (row["dataset"], row["method"], row["variant"])
+        ]
         row["s_normalized_mi_mean"] = float(np.mean(mine)) if mine else math.nan
     write_csv(out / f"summary-{args.scale}.csv", summary)
     figure_mig(results, datasets, methods, out / f"mig-{args.scale}.png")
-    figure_examples({base: (described / description_name(base, "pattern", args.observations),
-                            described / description_name(base, "uniform", args.observations)) for base in datasets},
-                    out / f"examples-{args.scale}.png")
+    figure_examples(
+        {
+            base: (
+                described / description_name(base, "pattern", args.observations),
+                described / description_name(base, "uniform", args.observations),
+            )
+            for base in datasets
+        },
+        out / f"examples-{args.scale}.png",
+    )
     from untwine.viz.datasets import show_dataset
 
-    show_dataset(data_room.get("pattern-factor", base=datasets[0], epsilon=EPSILON, **range_options(args.observations)),
-                 out / f"pattern-factor-{args.scale}.png")
+    show_dataset(
+        data_room.get("pattern-factor", base=datasets[0], epsilon=EPSILON, **range_options(args.observations)),
+        out / f"pattern-factor-{args.scale}.png",
+    )
 
     # 3. Figure 4 (c): a β-VAE on pattern-factor at each ε.
     say("Figure 4c: β-VAE on pattern-factor across ε")
@@ -602,9 +781,14 @@ def main() -> None:
     for base in datasets:
         latent = {"latent_dim": len(data_room.get(base).factor_sizes) + 1}
         for epsilon in settings["eps_grid"]:
-            entries.append({"name": "pattern-factor",
-                            "options": {"base": base, "epsilon": epsilon, **range_options(args.observations)},
-                            "label": f"{base}-s-{label_eps(epsilon)}", "model": latent})
+            entries.append(
+                {
+                    "name": "pattern-factor",
+                    "options": {"base": base, "epsilon": epsilon, **range_options(args.observations)},
+                    "label": f"{base}-s-{label_eps(epsilon)}",
+                    "model": latent,
+                }
+            )
     eps_spec = study_spec("perturbations-epsilon", entries, ["beta-vae"], settings, precision, settings["eps_seeds"])
     eps_dir = runs_dir / "epsilon"
     failures += run_study(eps_spec, eps_dir, executor, args.retry_failed, log=say)
@@ -613,8 +797,16 @@ def main() -> None:
         base = row["label"].split("-s-")[0]
         epsilon = float(row["label"].rsplit("-eps", 1)[1])
         for level in information_levels(str(eps_dir / row["run_dir"]), settings["info_points"]):
-            information.append({"dataset": base, "epsilon": epsilon, "seed": row["seed"],
-                                "discrete_mig": row["discrete_mig"], **level, "run_dir": row["run_dir"]})
+            information.append(
+                {
+                    "dataset": base,
+                    "epsilon": epsilon,
+                    "seed": row["seed"],
+                    "discrete_mig": row["discrete_mig"],
+                    **level,
+                    "run_dir": row["run_dir"],
+                }
+            )
     write_csv(out / f"information-{args.scale}.csv", information)
     figure_information(information, datasets, out / f"information-{args.scale}.png")
 
@@ -622,28 +814,45 @@ def main() -> None:
     command = " ".join([Path(sys.executable).name, *sys.argv])
     seconds = time.perf_counter() - started
     total = record_wall_time(runs_dir, seconds, command)
-    info = {"command": command, "scale": args.scale,
-            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
-            "datasets": list(datasets), "precision": precision, "observations": args.observations,
-            "runs_dir": str(runs_dir),
-            "executor": args.executor or "local", "workers": args.workers, "threads_per_run": args.threads_per_run,
-            **machine_info(seconds, started_date, load_start, total), "failed_runs": failures,
-            "crossovers": {base: {"local_expansiveness": crossover(statistics, base, "local_expansiveness"),
-                                  "local_expansiveness_positions": crossover(statistics, base, "local_expansiveness",
-                                                                             ("pos_x", "pos_y")),
-                                  "explained_variance": crossover(statistics, base, "explained_variance")}
-                           for base in datasets}}
+    info = {
+        "command": command,
+        "scale": args.scale,
+        "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+        "datasets": list(datasets),
+        "precision": precision,
+        "observations": args.observations,
+        "runs_dir": str(runs_dir),
+        "executor": args.executor or "local",
+        "workers": args.workers,
+        "threads_per_run": args.threads_per_run,
+        **machine_info(seconds, started_date, load_start, total),
+        "failed_runs": failures,
+        "crossovers": {
+            base: {
+                "local_expansiveness": crossover(statistics, base, "local_expansiveness"),
+                "local_expansiveness_positions": crossover(statistics, base, "local_expansiveness", ("pos_x", "pos_y")),
+                "explained_variance": crossover(statistics, base, "explained_variance"),
+            }
+            for base in datasets
+        },
+    }
     (out / f"run-info-{args.scale}.json").write_text(json.dumps(info, indent=1) + "\n")
     for row in summary:
         paper = "" if row["paper_mig"] is None else f" (seed 002: {row['paper_mig']:.2f})"
-        say(f"{row['dataset']:9s} {row['method']:11s} {row['variant']:9s} MIG {row['mig_mean']:.3f} ± "
+        say(
+            f"{row['dataset']:9s} {row['method']:11s} {row['variant']:9s} MIG {row['mig_mean']:.3f} ± "
             f"{row['mig_std']:.3f} over {row['runs']} runs{paper}; a latent's MI with s / H(s) "
-            f"{row['s_normalized_mi_mean']:.3f}")
+            f"{row['s_normalized_mi_mean']:.3f}"
+        )
     for base, cross in info["crossovers"].items():
-        say(f"{base}: s on top of local expansiveness from ε ≈ {cross['local_expansiveness']:.3f}, of explained "
-            f"variance from ε ≈ {cross['explained_variance']:.3f}")
-    say(f"done in {info['wall_seconds']:.0f} s ({info['wall_seconds'] / 60:.1f} min; {total:.0f} s over every "
-        f"invocation on {runs_dir}); outputs in {out}" + (f"; {len(failures)} run(s) failed" if failures else ""))
+        say(
+            f"{base}: s on top of local expansiveness from ε ≈ {cross['local_expansiveness']:.3f}, of explained "
+            f"variance from ε ≈ {cross['explained_variance']:.3f}"
+        )
+    say(
+        f"done in {info['wall_seconds']:.0f} s ({info['wall_seconds'] / 60:.1f} min; {total:.0f} s over every "
+        f"invocation on {runs_dir}); outputs in {out}" + (f"; {len(failures)} run(s) failed" if failures else "")
+    )
 
 
 if __name__ == "__main__":

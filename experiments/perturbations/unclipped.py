@@ -48,16 +48,26 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the warning this script is about, once per run
             try:
-                train_run(single_config(str(dataset), {}, 5, args.steps, seed, args.precision), run_dir,
-                          progress=False)
+                train_run(single_config(str(dataset), {}, 5, args.steps, seed, args.precision), run_dir, progress=False)
             except NonFiniteLossError as error:
                 diverged = str(error).split(";")[0]
         log = read_log(run_dir)
-        say(f"seed {seed}: {diverged or f'no divergence in {args.steps} steps'}; lowest reconstruction "
-            f"{log['reconstruction'].min():.4g} nats (step {int(log.loc[log['reconstruction'].idxmin(), 'step'])})")
+        say(
+            f"seed {seed}: {diverged or f'no divergence in {args.steps} steps'}; lowest reconstruction "
+            f"{log['reconstruction'].min():.4g} nats (step {int(log.loc[log['reconstruction'].idxmin(), 'step'])})"
+        )
         for _, row in log[log["step"] % 100 == 0].iterrows():
-            rows.append({"seed": seed, "precision": args.precision, "step": int(row["step"]), "loss": row["loss"],
-                         "reconstruction": row["reconstruction"], "kl": row["kl"], "diverged": diverged})
+            rows.append(
+                {
+                    "seed": seed,
+                    "precision": args.precision,
+                    "step": int(row["step"]),
+                    "loss": row["loss"],
+                    "reconstruction": row["reconstruction"],
+                    "kl": row["kl"],
+                    "diverged": diverged,
+                }
+            )
     write_csv(args.out / "unclipped-cpu.csv", rows)
 
 

@@ -171,6 +171,7 @@ class RunConfig:
     evaluate : EvalConfig, optional
         The metrics scored after training.
     """
+
     dataset: str = "dsprites"
     dataset_options: dict = field(default_factory=dict)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -212,17 +213,22 @@ class RunConfig:
             pass
         elif str(self.dataset).endswith(".json"):
             if self.dataset_options:
-                raise ValueError(f"a perturbed-dataset description takes no dataset_options, got "
-                                 f"{sorted(self.dataset_options)}")
+                raise ValueError(
+                    f"a perturbed-dataset description takes no dataset_options, got {sorted(self.dataset_options)}"
+                )
             if not Path(self.dataset).is_file():
-                raise FileNotFoundError(f"perturbed-dataset description not found: {self.dataset}; write one with "
-                                        f"untwine perturb RUN_DIR --epsilon 0.1")
+                raise FileNotFoundError(
+                    f"perturbed-dataset description not found: {self.dataset}; write one with "
+                    f"untwine perturb RUN_DIR --epsilon 0.1"
+                )
         else:
             _check_dataset_options(data_room, self.dataset, self.dataset_options)
             # a dataset class names its factors (their sizes may depend on its options or files)
-            _check_factor_sampler(self.train.factor_sampler,
-                                  getattr(data_room.DATASETS[self.dataset], "factor_names", None),
-                                  dataset=repr(self.dataset))
+            _check_factor_sampler(
+                self.train.factor_sampler,
+                getattr(data_room.DATASETS[self.dataset], "factor_names", None),
+                dataset=repr(self.dataset),
+            )
         if not isinstance(self.evaluate.metrics, list) or not all(isinstance(m, str) for m in self.evaluate.metrics):
             raise ValueError(f"evaluate.metrics must be a list of metric names, got {self.evaluate.metrics!r}")
         _check_int("evaluate.seed", self.evaluate.seed, minimum=0)

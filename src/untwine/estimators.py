@@ -122,8 +122,8 @@ def gaussian_kl(mean, logvar, prior_variance: float | None = None, *, variance=N
     if variance is None:
         variance = torch.exp(logvar) if torch.is_tensor(logvar) else np.exp(logvar)
     if prior_variance is None:
-        return 0.5 * (mean ** 2 + variance - logvar - 1.0)
-    return 0.5 * ((variance + mean ** 2) / prior_variance - 1.0 - logvar + math.log(prior_variance))
+        return 0.5 * (mean**2 + variance - logvar - 1.0)
+    return 0.5 * ((variance + mean**2) / prior_variance - 1.0 - logvar + math.log(prior_variance))
 
 
 def check_estimator(estimator: str) -> str:
@@ -183,8 +183,9 @@ def importance_weights(batch_size: int, dataset_size: int | None = None, estimat
     return weights
 
 
-def log_importance_weights(batch_size: int, dataset_size: int | None = None, estimator: str = "mss", *,
-                           dtype=torch.float32, device=None) -> torch.Tensor:
+def log_importance_weights(
+    batch_size: int, dataset_size: int | None = None, estimator: str = "mss", *, dtype=torch.float32, device=None
+) -> torch.Tensor:
     """The log of ``importance_weights`` as a tensor (zero weights become −inf).
 
     Parameters
@@ -215,8 +216,14 @@ def log_importance_weights(batch_size: int, dataset_size: int | None = None, est
     return torch.as_tensor(logw, dtype=dtype, device=device)
 
 
-def log_aggregate_densities(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *, estimator: str = "mws",
-                            dataset_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def log_aggregate_densities(
+    z: torch.Tensor,
+    mean: torch.Tensor,
+    logvar: torch.Tensor,
+    *,
+    estimator: str = "mws",
+    dataset_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Minibatch estimates of log q(z_i) (B,) and of each marginal log q(z_ik) (B, d).
 
     Parameters
@@ -244,8 +251,10 @@ def log_aggregate_densities(z: torch.Tensor, mean: torch.Tensor, logvar: torch.T
         asked for without a positive ``dataset_size``.
     """
     if z.dim() != 2 or z.shape != mean.shape or z.shape != logvar.shape:
-        raise ValueError(f"z, mean and logvar must all have shape (B, d); got {tuple(z.shape)}, "
-                         f"{tuple(mean.shape)}, {tuple(logvar.shape)}")
+        raise ValueError(
+            f"z, mean and logvar must all have shape (B, d); got {tuple(z.shape)}, "
+            f"{tuple(mean.shape)}, {tuple(logvar.shape)}"
+        )
     # [i, j, k] = log q(z_ik | n_j)
     log_q_pairs = gaussian_log_density(z[:, None, :], mean[None, :, :], logvar[None, :, :])
     logw = log_importance_weights(z.shape[0], dataset_size, estimator, dtype=z.dtype, device=z.device)
@@ -254,8 +263,14 @@ def log_aggregate_densities(z: torch.Tensor, mean: torch.Tensor, logvar: torch.T
     return log_qz, log_qz_marginals
 
 
-def decompose_kl(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *, estimator: str = "mws",
-                 dataset_size: int | None = None) -> dict[str, torch.Tensor]:
+def decompose_kl(
+    z: torch.Tensor,
+    mean: torch.Tensor,
+    logvar: torch.Tensor,
+    *,
+    estimator: str = "mws",
+    dataset_size: int | None = None,
+) -> dict[str, torch.Tensor]:
     """Minibatch estimates of the three KL parts of Chen et al. 2018, Eq. 2 (batch means).
 
     Parameters
@@ -283,8 +298,7 @@ def decompose_kl(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *, e
         If ``z``, ``mean`` and ``logvar`` are not all (B, d), ``estimator`` is unknown, or MSS is
         asked for without a positive ``dataset_size``.
     """
-    log_qz, log_qz_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator,
-                                                       dataset_size=dataset_size)
+    log_qz, log_qz_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator, dataset_size=dataset_size)
     log_qz_given_x = gaussian_log_density(z, mean, logvar).sum(1)
     log_pz = standard_normal_log_density(z)
     return {
@@ -321,8 +335,7 @@ def total_correlation(z, mean, logvar, *, estimator: str = "mws", dataset_size: 
         If ``z``, ``mean`` and ``logvar`` are not all (B, d), ``estimator`` is unknown, or MSS is
         asked for without a positive ``dataset_size``.
     """
-    log_qz, log_qz_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator,
-                                                       dataset_size=dataset_size)
+    log_qz, log_qz_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator, dataset_size=dataset_size)
     return (log_qz - log_qz_marginals.sum(1)).mean()
 
 
@@ -356,8 +369,9 @@ def dimension_wise_kl(z, mean, logvar, *, estimator: str = "mws", dataset_size: 
     return decompose_kl(z, mean, logvar, estimator=estimator, dataset_size=dataset_size)["dimension_wise_kl"]
 
 
-def index_code_mutual_information(z, mean, logvar, *, estimator: str = "mws",
-                                  dataset_size: int | None = None) -> torch.Tensor:
+def index_code_mutual_information(
+    z, mean, logvar, *, estimator: str = "mws", dataset_size: int | None = None
+) -> torch.Tensor:
     """I_q(z; n) = E[log q(z|n) − log q(z)] estimated on a minibatch.
 
     Parameters
@@ -443,7 +457,7 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", bandwid
     distances = (x[:, None, :] - y[None, :, :]).pow(2).sum(2)
     if kernel == "imq":
         return bandwidth / (bandwidth + distances)
-    return torch.exp(-distances / (2.0 * bandwidth ** 2))
+    return torch.exp(-distances / (2.0 * bandwidth**2))
 
 
 def default_bandwidth(kernel: str, latent_dim: int, prior_variance: float = 1.0) -> float:
@@ -471,8 +485,9 @@ def default_bandwidth(kernel: str, latent_dim: int, prior_variance: float = 1.0)
     return math.sqrt(latent_dim * prior_variance)
 
 
-def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", bandwidth: float | None = None, *,
-        unbiased: bool = False) -> torch.Tensor:
+def mmd(
+    x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", bandwidth: float | None = None, *, unbiased: bool = False
+) -> torch.Tensor:
     """Squared maximum mean discrepancy between the samples x (n, d) and y (m, d).
 
     Default: the biased V-statistic mean k(x, x') + mean k(y, y') − 2·mean k(x, y), the
@@ -595,9 +610,23 @@ def mean_latent_kl(means, variances):
 
 
 __all__ = [
-    "ESTIMATORS", "gaussian_log_density", "standard_normal_log_density", "importance_weights",
-    "log_importance_weights", "log_aggregate_densities", "decompose_kl", "total_correlation",
-    "dimension_wise_kl", "index_code_mutual_information", "gaussian_total_correlation", "gaussian_kl",
+    "ESTIMATORS",
+    "gaussian_log_density",
+    "standard_normal_log_density",
+    "importance_weights",
+    "log_importance_weights",
+    "log_aggregate_densities",
+    "decompose_kl",
+    "total_correlation",
+    "dimension_wise_kl",
+    "index_code_mutual_information",
+    "gaussian_total_correlation",
+    "gaussian_kl",
     "mean_latent_kl",
-    "KERNELS", "kernel_matrix", "default_bandwidth", "mmd", "PER_DIMENSION_SCALES", "mmd_per_dimension",
+    "KERNELS",
+    "kernel_matrix",
+    "default_bandwidth",
+    "mmd",
+    "PER_DIMENSION_SCALES",
+    "mmd_per_dimension",
 ]

@@ -37,8 +37,9 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     parser
         The parser of a command that runs a study; :func:`executor_overrides` reads the flags back.
     """
-    parser.add_argument("--executor", choices=EXECUTOR_KINDS, default=None,
-                        help="where runs run (default: the spec's [executor] kind)")
+    parser.add_argument(
+        "--executor", choices=EXECUTOR_KINDS, default=None, help="where runs run (default: the spec's [executor] kind)"
+    )
     for name, (kind, text) in COMMAND_LINE_OPTIONS.items():
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
 

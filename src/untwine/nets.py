@@ -35,12 +35,17 @@ class ConvEncoder(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 4, 2, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(64, 64, 4, 2, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, 32, 4, 2, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(32, 32, 4, 2, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, 4, 2, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 4, 2, 1),
+            nn.ReLU(inplace=True),
             nn.Flatten(),
-            nn.Linear(64 * 4 * 4, 256), nn.ReLU(inplace=True),
+            nn.Linear(64 * 4 * 4, 256),
+            nn.ReLU(inplace=True),
             nn.Linear(256, 2 * latent_dim),
         )
 
@@ -65,13 +70,18 @@ class DeconvDecoder(nn.Module):
     def __init__(self, channels: int, latent_dim: int):
         super().__init__()
         self.dense = nn.Sequential(
-            nn.Linear(latent_dim, 256), nn.ReLU(inplace=True),
-            nn.Linear(256, 64 * 4 * 4), nn.ReLU(inplace=True),
+            nn.Linear(latent_dim, 256),
+            nn.ReLU(inplace=True),
+            nn.Linear(256, 64 * 4 * 4),
+            nn.ReLU(inplace=True),
         )
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(64, 64, 4, 2, 1), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(64, 64, 4, 2, 1),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(64, 32, 4, 2, 1),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(32, 32, 4, 2, 1),
+            nn.ReLU(inplace=True),
             nn.ConvTranspose2d(32, channels, 4, 2, 1),
         )
 
@@ -99,7 +109,11 @@ class MLPEncoder(nn.Module):
         self.latent_dim = latent_dim
         size = math.prod(observation_shape)
         self.features = nn.Sequential(
-            nn.Flatten(), nn.Linear(size, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Flatten(),
+            nn.Linear(size, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, 2 * latent_dim),
         )
 
@@ -125,7 +139,10 @@ class MLPDecoder(nn.Module):
         super().__init__()
         self.observation_shape = tuple(observation_shape)
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, math.prod(observation_shape)),
         )
 

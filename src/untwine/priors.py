@@ -56,8 +56,9 @@ class Prior:
         """
         raise NotImplementedError
 
-    def sample(self, n: int, latent_dim: int, generator: torch.Generator | None = None, *,
-               device=None, dtype=torch.float32) -> torch.Tensor:
+    def sample(
+        self, n: int, latent_dim: int, generator: torch.Generator | None = None, *, device=None, dtype=torch.float32
+    ) -> torch.Tensor:
         """Draw ``n`` points from the prior.
 
         Parameters
@@ -140,7 +141,7 @@ class GaussianPrior(Prior):
         self.scale = check_positive("prior scale", scale)
 
     def variance(self, latent_dim):
-        return self.scale ** 2
+        return self.scale**2
 
     def log_prob(self, z):
         log_scale = math.log(self.scale)
@@ -150,7 +151,7 @@ class GaussianPrior(Prior):
         return self.scale * torch.randn((n, latent_dim), generator=generator, device=device, dtype=dtype)
 
     def kl(self, mean, logvar, z=None):
-        return gaussian_kl(mean, logvar, self.scale ** 2).sum(1)
+        return gaussian_kl(mean, logvar, self.scale**2).sum(1)
 
 
 class MixturePrior(Prior):
@@ -176,8 +177,7 @@ class MixturePrior(Prior):
     """
 
     name = "mixture"
-    hyperparameters = {"components": "components", "component_radius": "radius",
-                       "component_scale": "component_scale"}
+    hyperparameters = {"components": "components", "component_radius": "radius", "component_scale": "component_scale"}
 
     def __init__(self, components: int = 4, radius: float = 2.0, component_scale: float = 0.5):
         self.components = check_count("components", components)
@@ -186,13 +186,15 @@ class MixturePrior(Prior):
 
     def variance(self, latent_dim):
         # E[z_j²] averaged over latents: every component mean has one coordinate ±radius.
-        return self.component_scale ** 2 + self.radius ** 2 / latent_dim
+        return self.component_scale**2 + self.radius**2 / latent_dim
 
     def means(self, latent_dim: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
         """Component means (K, d)."""
         if self.components > 2 * latent_dim:
-            raise ValueError(f"a mixture prior with {self.components} components needs at least "
-                             f"{math.ceil(self.components / 2)} latents (two components per axis); got {latent_dim}")
+            raise ValueError(
+                f"a mixture prior with {self.components} components needs at least "
+                f"{math.ceil(self.components / 2)} latents (two components per axis); got {latent_dim}"
+            )
         means = torch.zeros((self.components, latent_dim), device=device, dtype=dtype)
         for k in range(self.components):
             means[k, k // 2] = self.radius * (-1.0) ** k
@@ -238,7 +240,7 @@ class SparsePrior(Prior):
         self.spike_scale = check_positive("spike_scale", spike_scale)
 
     def variance(self, latent_dim):
-        return (1.0 - self.sparsity) + self.sparsity * self.spike_scale ** 2
+        return (1.0 - self.sparsity) + self.sparsity * self.spike_scale**2
 
     def log_prob(self, z):
         slab = -0.5 * (LOG_2PI + z.pow(2))
@@ -329,9 +331,18 @@ def prior_from_hyperparameters(name: str, hyperparameters: dict) -> Prior:
         If ``name`` is not a prior, or a value it reads is out of range.
     """
     cls = prior_class(name)
-    return cls(**{argument: hyperparameters[key] for key, argument in cls.hyperparameters.items()
-                  if key in hyperparameters})
+    return cls(
+        **{argument: hyperparameters[key] for key, argument in cls.hyperparameters.items() if key in hyperparameters}
+    )
 
 
-__all__ = ["Prior", "GaussianPrior", "MixturePrior", "SparsePrior", "PRIORS", "make_prior", "prior_class",
-           "prior_from_hyperparameters"]
+__all__ = [
+    "Prior",
+    "GaussianPrior",
+    "MixturePrior",
+    "SparsePrior",
+    "PRIORS",
+    "make_prior",
+    "prior_class",
+    "prior_from_hyperparameters",
+]

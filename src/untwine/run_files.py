@@ -176,9 +176,11 @@ class Manifest:
 
 
 def _bad_state(path: Path, why: str) -> ValueError:
-    return ValueError(f"{path} is not a readable checkpoint manifest ({why}). The weights of the last checkpoint "
-                      f"are still in {path.parent.parent / WEIGHTS} if it exists; to train the run again from "
-                      f"step 0, remove {path.parent} (or use another --out)")
+    return ValueError(
+        f"{path} is not a readable checkpoint manifest ({why}). The weights of the last checkpoint "
+        f"are still in {path.parent.parent / WEIGHTS} if it exists; to train the run again from "
+        f"step 0, remove {path.parent} (or use another --out)"
+    )
 
 
 def read_manifest(run_dir: str | Path) -> Manifest | None:
@@ -222,15 +224,19 @@ def read_manifest(run_dir: str | Path) -> Manifest | None:
         if "format" not in data:
             return Manifest(step, f"{STATE_DIR}/{CHECKPOINT}", None, {}, None, None, optimizers, legacy=True)
         if data["format"] != MANIFEST_FORMAT:
-            raise _bad_state(path, f"format {data['format']!r} is not one this version of untwine reads "
-                                   f"({MANIFEST_FORMAT})")
+            raise _bad_state(
+                path, f"format {data['format']!r} is not one this version of untwine reads ({MANIFEST_FORMAT})"
+            )
         recorded = data.pop("manifest_sha256")
         if recorded != _payload_digest(data):
             raise _bad_state(path, "its own checksum does not match its content: the file was damaged")
         files = data["files"]
         names = (data["checkpoint"], data["log"])
-        if not isinstance(files, dict) or any(not isinstance(n, str) or n not in files for n in names) \
-                or not all(isinstance(v, str) and len(v) == 64 for v in files.values()):
+        if (
+            not isinstance(files, dict)
+            or any(not isinstance(n, str) or n not in files for n in names)
+            or not all(isinstance(v, str) and len(v) == 64 for v in files.values())
+        ):
             raise _bad_state(path, "'files' must map the checkpoint and log files to their SHA-256")
         for key in ("weights_sha256", "log_sha256"):
             if not isinstance(data[key], str) or len(data[key]) != 64:
@@ -238,8 +244,16 @@ def read_manifest(run_dir: str | Path) -> Manifest | None:
         precision = data.get("precision", "fp32")
         if precision not in ("fp32", "bf16"):
             raise _bad_state(path, f"'precision' must be fp32 or bf16, got {precision!r}")
-        return Manifest(step, names[0], names[1], dict(files), data["weights_sha256"], data["log_sha256"],
-                        optimizers, precision=precision)
+        return Manifest(
+            step,
+            names[0],
+            names[1],
+            dict(files),
+            data["weights_sha256"],
+            data["log_sha256"],
+            optimizers,
+            precision=precision,
+        )
     except KeyError as error:
         raise _bad_state(path, f"missing {error}") from None
 
@@ -248,8 +262,16 @@ def _payload_digest(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def manifest_json(step: int, checkpoint: str, log: str, files: dict, weights_sha256: str, log_sha256: str,
-                  optimizers: dict, precision: str = "fp32") -> str:
+def manifest_json(
+    step: int,
+    checkpoint: str,
+    log: str,
+    files: dict,
+    weights_sha256: str,
+    log_sha256: str,
+    optimizers: dict,
+    precision: str = "fp32",
+) -> str:
     """The text of a manifest (the inverse of `read_manifest`).
 
     It carries a checksum of its own content, so that a damaged manifest is never taken for
@@ -276,9 +298,17 @@ def manifest_json(step: int, checkpoint: str, log: str, files: dict, weights_sha
     str
         The manifest's JSON.
     """
-    payload = {"format": MANIFEST_FORMAT, "step": step, "checkpoint": checkpoint, "log": log, "files": files,
-               "weights_sha256": weights_sha256, "log_sha256": log_sha256, "optimizers": optimizers,
-               "precision": precision}
+    payload = {
+        "format": MANIFEST_FORMAT,
+        "step": step,
+        "checkpoint": checkpoint,
+        "log": log,
+        "files": files,
+        "weights_sha256": weights_sha256,
+        "log_sha256": log_sha256,
+        "optimizers": optimizers,
+        "precision": precision,
+    }
     return json.dumps({**payload, "manifest_sha256": _payload_digest(payload)}, indent=1)
 
 
@@ -343,11 +373,13 @@ def read_scores(run_dir: str | Path, representation: str = "mean") -> dict:
     try:
         scores = json.loads(path.read_bytes().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); move it aside, or score the run again (which moves "
-                         "it aside)") from None
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); move it aside, or score the run again (which moves it aside)"
+        ) from None
     if not isinstance(scores, dict):
-        raise ValueError(f"{path} does not hold an object of metrics; move it aside, or score the run again (which "
-                         "moves it aside)")
+        raise ValueError(
+            f"{path} does not hold an object of metrics; move it aside, or score the run again (which moves it aside)"
+        )
     return scores
 
 
@@ -405,8 +437,11 @@ def store_scores(run_dir: str | Path, representation: str, results: dict) -> Non
         scores = read_scores(run_dir, representation)
     except ValueError:
         moved = set_aside(path)
-        warnings.warn(f"{path} did not parse; it was moved to {moved.name} and a new one written with these scores",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{path} did not parse; it was moved to {moved.name} and a new one written with these scores",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         scores = {}
     scores.update(results)
     atomic_write(path, json.dumps(scores, indent=1))
@@ -441,7 +476,30 @@ def is_current(result, weights_sha256: str | None, seed: int | None = None, para
     return params is None or json.dumps(result.get("params"), sort_keys=True) == json.dumps(params, sort_keys=True)
 
 
-__all__ = ["RunFiles", "Manifest", "read_manifest", "manifest_json", "sha256", "CONFIG", "WEIGHTS", "STATE_DIR",
-           "CHECKPOINT", "STATE_JSON", "LOG", "METRICS", "REPORT", "HISTORY", "METRICS_SAMPLED", "ERROR_FILE", "RUNNING_FILE",
-           "LOCK_FILE", "EVENTS", "SCORE_FILES", "score_file", "read_scores", "set_aside", "store_scores",
-           "is_current"]
+__all__ = [
+    "RunFiles",
+    "Manifest",
+    "read_manifest",
+    "manifest_json",
+    "sha256",
+    "CONFIG",
+    "WEIGHTS",
+    "STATE_DIR",
+    "CHECKPOINT",
+    "STATE_JSON",
+    "LOG",
+    "METRICS",
+    "REPORT",
+    "HISTORY",
+    "METRICS_SAMPLED",
+    "ERROR_FILE",
+    "RUNNING_FILE",
+    "LOCK_FILE",
+    "EVENTS",
+    "SCORE_FILES",
+    "score_file",
+    "read_scores",
+    "set_aside",
+    "store_scores",
+    "is_current",
+]

@@ -42,10 +42,31 @@ from .run_files import RunFiles, is_current, read_manifest, read_scores, sha256,
 from .models import OBJECTIVES
 from .train import make_model, resolve_device, train
 
-__all__ = ["QUICK", "quick_config", "RunFiles", "RunStatus", "check_config", "load_model", "load_dataset",
-           "observation_shape", "train_run", "score_run", "evaluate_run", "missing_scores", "expected_params",
-           "metric_overrides", "stored_scores", "unscored", "sampled_representation", "SAMPLED_STREAM",
-           "perturb_run", "read_log", "read_metrics", "status"]
+__all__ = [
+    "QUICK",
+    "quick_config",
+    "RunFiles",
+    "RunStatus",
+    "check_config",
+    "load_model",
+    "load_dataset",
+    "observation_shape",
+    "train_run",
+    "score_run",
+    "evaluate_run",
+    "missing_scores",
+    "expected_params",
+    "metric_overrides",
+    "stored_scores",
+    "unscored",
+    "sampled_representation",
+    "SAMPLED_STREAM",
+    "perturb_run",
+    "read_log",
+    "read_metrics",
+    "status",
+]
+
 
 def _is_description(name) -> bool:
     return str(name).endswith(".json")
@@ -161,9 +182,11 @@ def load_model(run_dir: str | Path, device: str = "cpu"):
         raise FileNotFoundError(f"{files.weights} not found: train the run first (untwine train --out {files.root})")
     manifest = read_manifest(files.root)
     if manifest is not None and manifest.weights_sha256 and sha256(files.weights) != manifest.weights_sha256:
-        raise ValueError(f"{files.weights} differs from the run's last committed checkpoint (step {manifest.step}): "
-                         f"a checkpoint was interrupted or the file is damaged. Run untwine train --out {files.root} "
-                         f"again: it restores the weights from the checkpoint and continues")
+        raise ValueError(
+            f"{files.weights} differs from the run's last committed checkpoint (step {manifest.step}): "
+            f"a checkpoint was interrupted or the file is damaged. Run untwine train --out {files.root} "
+            f"again: it restores the weights from the checkpoint and continues"
+        )
     model, _ = make_model(config, observation_shape(config))
     try:
         model.load_state_dict(load_file(files.weights))
@@ -193,8 +216,16 @@ def train_run(config: RunConfig, out: str | Path, *, progress: bool = True) -> P
     return train(config, out, progress=progress, data=load_dataset(config.dataset, config.dataset_options))
 
 
-def perturb_run(run_dir: str | Path, epsilon: float, *, kind: str = "pattern", seed: int = 0,
-                num_points: int = 10_000, clip: bool = False, rescale: bool = False):
+def perturb_run(
+    run_dir: str | Path,
+    epsilon: float,
+    *,
+    kind: str = "pattern",
+    seed: int = 0,
+    num_points: int = 10_000,
+    clip: bool = False,
+    rescale: bool = False,
+):
     """The perturbed dataset of seed 002, built from a trained run (:mod:`untwine.data.perturb`).
 
     Parameters
@@ -225,12 +256,23 @@ def perturb_run(run_dir: str | Path, epsilon: float, *, kind: str = "pattern", s
     """
     run_dir = Path(run_dir).resolve()
     if not RunFiles(run_dir).config.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.toml): give the directory of a "
-                                f"trained run (untwine train --out DIR)")
+        raise FileNotFoundError(
+            f"{run_dir} is not a run directory (no config.toml): give the directory of a "
+            f"trained run (untwine train --out DIR)"
+        )
     model, config = load_model(run_dir)
     data = load_dataset(config.dataset, config.dataset_options)
-    return perturb(data, model.posterior(), epsilon, kind=kind, seed=seed, num_points=num_points,
-                   run_dir=str(run_dir), clip=clip, rescale=rescale)
+    return perturb(
+        data,
+        model.posterior(),
+        epsilon,
+        kind=kind,
+        seed=seed,
+        num_points=num_points,
+        run_dir=str(run_dir),
+        clip=clip,
+        rescale=rescale,
+    )
 
 
 def read_log(run_dir: str | Path):
@@ -279,8 +321,9 @@ def read_metrics(run_dir: str | Path) -> dict:
 SAMPLED_STREAM = 1
 
 
-def sampled_representation(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-                           rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+def sampled_representation(
+    posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], rng: np.random.Generator
+) -> Callable[[np.ndarray], np.ndarray]:
     """Observations -> one z ~ N(mean, variance) per observation, the noise drawn from ``rng``.
 
     Parameters
@@ -295,6 +338,7 @@ def sampled_representation(posterior: Callable[[np.ndarray], tuple[np.ndarray, n
     callable
         Observations -> the sampled codes, float32.
     """
+
     def representation(observations: np.ndarray) -> np.ndarray:
         mean, variance = posterior(observations)
         noise = rng.standard_normal(mean.shape)
@@ -411,8 +455,12 @@ def unscored(stored: dict, representations, wanted: dict, seed: int, weights_sha
     list of tuple
         (representation, metric) pairs, representations outermost.
     """
-    return [(representation, name) for representation in representations for name, params in wanted.items()
-            if not is_current(stored[representation].get(name), weights_sha256, seed, params)]
+    return [
+        (representation, name)
+        for representation in representations
+        for name, params in wanted.items()
+        if not is_current(stored[representation].get(name), weights_sha256, seed, params)
+    ]
 
 
 def _committed_weights(files: RunFiles, manifest) -> str | None:
@@ -422,8 +470,9 @@ def _committed_weights(files: RunFiles, manifest) -> str | None:
     return sha256(files.weights) if files.weights.is_file() else None
 
 
-def missing_scores(run_dir: str | Path, representations, names, seed: int, params: dict, fast: bool,
-                   weights_sha256: str | None = None) -> list[tuple[str, str]]:
+def missing_scores(
+    run_dir: str | Path, representations, names, seed: int, params: dict, fast: bool, weights_sha256: str | None = None
+) -> list[tuple[str, str]]:
     """The (representation, metric) pairs a run has not yet scored as asked.
 
     A pair is scored when its stored score is of the run's current weights, with this seed and
@@ -464,10 +513,20 @@ def missing_scores(run_dir: str | Path, representations, names, seed: int, param
     return unscored(stored_scores(run_dir, representations), representations, wanted, seed, weights_sha256)
 
 
-def score_run(run_dir: str | Path, representations=("mean", "sampled"), metrics=None, seed: int | None = None,
-              fast: bool = False, params: dict | None = None, *, rescore: bool = False,
-              progress: bool | Callable[[str], None] | None = None, model=None, data=None,
-              cache: bool = True) -> dict:
+def score_run(
+    run_dir: str | Path,
+    representations=("mean", "sampled"),
+    metrics=None,
+    seed: int | None = None,
+    fast: bool = False,
+    params: dict | None = None,
+    *,
+    rescore: bool = False,
+    progress: bool | Callable[[str], None] | None = None,
+    model=None,
+    data=None,
+    cache: bool = True,
+) -> dict:
     """Score a run on each of its ``representations`` and store each result as soon as it is computed.
 
     The one scoring path of untwine: ``untwine evaluate``, :func:`evaluate_run` and a study's workers all come
@@ -528,8 +587,10 @@ def score_run(run_dir: str | Path, representations=("mean", "sampled"), metrics=
     if data is None:
         data = load_dataset(config.dataset, config.dataset_options)
     if progress is True:
+
         def progress(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
+
     deterministic = getattr(OBJECTIVES.get(config.model.objective), "deterministic", False)
     stamp = {"step": manifest.step if manifest is not None else None, "weights_sha256": weights}
     posterior, mean = model.posterior(), model.representation()
@@ -545,17 +606,23 @@ def score_run(run_dir: str | Path, representations=("mean", "sampled"), metrics=
             function = mean
         else:
             function = sampled_representation(posterior, np.random.default_rng([seed, SAMPLED_STREAM]))
-        result = evaluate(function, data, metrics=[name], seed=seed, fast=fast, progress=progress or None,
-                          **overrides)[name]
+        result = evaluate(function, data, metrics=[name], seed=seed, fast=fast, progress=progress or None, **overrides)[
+            name
+        ]
         result = {**result, **stamp}
         store_scores(run_dir, representation, {name: result})
         done.setdefault(representation, {})[name] = result
     return done
 
 
-def evaluate_run(run_dir: str | Path, metrics: list[str] | str | None = None, seed: int | None = None,
-                 fast: bool = False, progress: bool | Callable[[str], None] | None = None, cache: bool = True
-                 ) -> dict:
+def evaluate_run(
+    run_dir: str | Path,
+    metrics: list[str] | str | None = None,
+    seed: int | None = None,
+    fast: bool = False,
+    progress: bool | Callable[[str], None] | None = None,
+    cache: bool = True,
+) -> dict:
     """Score a run's mean representation with every metric asked for, again, and merge the scores into its
     ``metrics.json`` (each written atomically as it is computed): :func:`score_run` with ``rescore=True``.
 
@@ -580,8 +647,9 @@ def evaluate_run(run_dir: str | Path, metrics: list[str] | str | None = None, se
     dict
         ``{metric: result}``, the new scores.
     """
-    return score_run(run_dir, ("mean",), metrics, seed, fast, rescore=True, progress=progress,
-                     cache=cache).get("mean", {})
+    return score_run(run_dir, ("mean",), metrics, seed, fast, rescore=True, progress=progress, cache=cache).get(
+        "mean", {}
+    )
 
 
 @dataclass(frozen=True)
@@ -600,6 +668,7 @@ class RunStatus:
     stale
         Those that scored earlier weights and need ``untwine evaluate`` again.
     """
+
     state: str
     step: int = 0
     steps: int = 0
@@ -636,4 +705,3 @@ def status(run_dir: str | Path) -> RunStatus:
     current = tuple(name for name, result in metrics.items() if is_current(result, weights))
     stale = tuple(name for name in metrics if name not in current)
     return RunStatus("scored" if current else "trained", step, steps, current, stale)
-

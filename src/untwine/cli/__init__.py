@@ -39,8 +39,11 @@ __all__ = ["main", "make_parser", "build_config", "QUICK", "EPILOG"]
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="untwine", description="Learn and evaluate disentangled representations.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="untwine",
+        description="Learn and evaluate disentangled representations.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"untwine {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     runs.add_commands(sub, EPILOG)
@@ -65,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"untwine: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # a full disk, a read-only directory, ...: what and where, no traceback
-        hint = (" Free some space, then run the same command again: the last checkpoint is intact."
-                if error.errno == errno.ENOSPC else "")
+        hint = (
+            " Free some space, then run the same command again: the last checkpoint is intact."
+            if error.errno == errno.ENOSPC
+            else ""
+        )
         print(f"untwine: error: {error}.{hint}", file=sys.stderr)
         return 2

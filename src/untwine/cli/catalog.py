@@ -20,8 +20,10 @@ def cmd_metrics(args) -> int:
     from ..metrics import METRICS, metric_parameters  # lazy: start-up (untwine/cli/runs.py)
 
     for name in METRICS:
-        params = ", ".join(f"{k}={v!r}" if v is not inspect.Parameter.empty else f"{k} (required)"
-                           for k, v in metric_parameters(name).items())
+        params = ", ".join(
+            f"{k}={v!r}" if v is not inspect.Parameter.empty else f"{k} (required)"
+            for k, v in metric_parameters(name).items()
+        )
         print(f"{name}: {params}")
     return 0
 

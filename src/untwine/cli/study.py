@@ -57,12 +57,20 @@ def cmd_run(args) -> int:
     if source is None:
         source = Path(args.out) / SPEC_FILE
         if not source.is_file():
-            raise FileNotFoundError(f"no spec given and {args.out} holds no study ({SPEC_FILE} missing): "
-                                    f"untwine study run SPEC --out {args.out}")
+            raise FileNotFoundError(
+                f"no spec given and {args.out} holds no study ({SPEC_FILE} missing): "
+                f"untwine study run SPEC --out {args.out}"
+            )
     spec = load_spec(source)
     try:
-        run(spec, args.out, retry_failed=args.retry_failed, progress=not args.quiet, echo=print,
-            **executor_overrides(args))
+        run(
+            spec,
+            args.out,
+            retry_failed=args.retry_failed,
+            progress=not args.quiet,
+            echo=print,
+            **executor_overrides(args),
+        )
     except StudyFailed as error:
         print(f"untwine: error: {error}", file=sys.stderr)
         return 1
@@ -85,8 +93,10 @@ def cmd_collect(args) -> int:
     if table.attrs["written"]:
         print(f"{len(table)} rows from {runs} runs: {', '.join(table.attrs['written'])}")
     else:
-        print(f"{len(table)} rows from {runs} runs: no run changed since the last collect; "
-              f"{Path(args.study_dir) / 'results.parquet'} is current")
+        print(
+            f"{len(table)} rows from {runs} runs: no run changed since the last collect; "
+            f"{Path(args.study_dir) / 'results.parquet'} is current"
+        )
     return 0
 
 
@@ -96,8 +106,11 @@ def cmd_report(args) -> int:
     try:
         from ..viz.study_report import write_study_report  # lazy: start-up (untwine/cli/runs.py)
     except ImportError as error:
-        print(f"untwine: error: the study report is not available in this installation ({error}); "
-              f"untwine study collect {args.study_dir} writes the results table", file=sys.stderr)
+        print(
+            f"untwine: error: the study report is not available in this installation ({error}); "
+            f"untwine study collect {args.study_dir} writes the results table",
+            file=sys.stderr,
+        )
         return 2
     from ..study import status  # lazy: start-up (untwine/cli/runs.py)
     from ..study.state import stored_spec  # lazy: start-up (untwine/cli/runs.py)
@@ -111,10 +124,14 @@ def cmd_report(args) -> int:
 
 
 def add_commands(sub) -> None:
-    study = sub.add_parser("study", help="run a grid of runs from one spec (untwine study --help)",
-                           description="Studies: datasets × methods × hyperparameters × seeds from one TOML spec, "
-                                       "on this machine, a Ray cluster or SLURM; resumable after any kill.",
-                           epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    study = sub.add_parser(
+        "study",
+        help="run a grid of runs from one spec (untwine study --help)",
+        description="Studies: datasets × methods × hyperparameters × seeds from one TOML spec, "
+        "on this machine, a Ray cluster or SLURM; resumable after any kill.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = study.add_subparsers(dest="study_command", metavar="COMMAND")
     study.set_defaults(func=lambda args: (study.print_help(), 0)[1])
 
@@ -129,16 +146,23 @@ def add_commands(sub) -> None:
     plan.add_argument("spec", help="a spec file or a preset name")
     plan.add_argument("--no-measure", action="store_true", help="skip the step-time measurement (no time estimate)")
     plan.add_argument("--list", action="store_true", help="also list every run: id and directory")
-    plan.add_argument("--workers", type=int, help="runs at once (default: the spec's executor's workers; for ray "
-                                                  "or slurm, give how many runs the cluster holds at once)")
+    plan.add_argument(
+        "--workers",
+        type=int,
+        help="runs at once (default: the spec's executor's workers; for ray "
+        "or slurm, give how many runs the cluster holds at once)",
+    )
     plan.add_argument("--threads-per-run", type=int, help="threads per run (default: the spec's executor)")
     plan.set_defaults(func=cmd_plan)
 
-    run = commands.add_parser("run", help="run or continue a study",
-                              description="Run the study SPEC in --out. On an existing --out: scored runs are "
-                                          "skipped, partial ones continue from their checkpoints, failed ones are "
-                                          "retried with --retry-failed. A spec that differs from the study's in "
-                                          "more than added runs is refused.")
+    run = commands.add_parser(
+        "run",
+        help="run or continue a study",
+        description="Run the study SPEC in --out. On an existing --out: scored runs are "
+        "skipped, partial ones continue from their checkpoints, failed ones are "
+        "retried with --retry-failed. A spec that differs from the study's in "
+        "more than added runs is refused.",
+    )
     run.add_argument("spec", nargs="?", help="a spec file or a preset name (default: the study's own study.toml)")
     run.add_argument("--out", required=True, help="the study directory")
     add_executor_arguments(run)  # --executor, --workers, --threads-per-run, --address, --num-gpus

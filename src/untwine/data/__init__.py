@@ -17,8 +17,15 @@ encoder by ``untwine.runs.load_dataset(path)``.
 
 from __future__ import annotations
 
-from .base import (GroundTruthData, GroundTruthDataset, all_factors, data_dir, factor_strides, factors_to_index,
-                   index_to_factors)
+from .base import (
+    GroundTruthData,
+    GroundTruthDataset,
+    all_factors,
+    data_dir,
+    factor_strides,
+    factors_to_index,
+    index_to_factors,
+)
 from .dsprites import DSprites, DSpritesNPZ
 from .dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from .files import Cars3D, MPI3DReal, MPI3DRealistic, MPI3DToy, SmallNORB
@@ -29,8 +36,21 @@ from .small import Digits, Pinwheel
 from .subgrid import SubGrid
 
 _CLASSES: tuple[type[GroundTruthDataset], ...] = (
-    DSprites, DSpritesNPZ, ColorDSprites, NoisyDSprites, ScreamDSprites, Shapes3D, Shapes3DH5, Cars3D, SmallNORB,
-    MPI3DToy, MPI3DRealistic, MPI3DReal, Pinwheel, Digits, PatternFactor,
+    DSprites,
+    DSpritesNPZ,
+    ColorDSprites,
+    NoisyDSprites,
+    ScreamDSprites,
+    Shapes3D,
+    Shapes3DH5,
+    Cars3D,
+    SmallNORB,
+    MPI3DToy,
+    MPI3DRealistic,
+    MPI3DReal,
+    Pinwheel,
+    Digits,
+    PatternFactor,
 )
 
 
@@ -38,9 +58,36 @@ register(_CLASSES)
 
 
 __all__ = [
-    "DATASETS", "GroundTruthData", "GroundTruthDataset", "DSprites", "DSpritesNPZ", "ColorDSprites",
-    "NoisyDSprites", "ScreamDSprites", "Shapes3D", "Shapes3DH5", "Cars3D", "SmallNORB", "MPI3DToy",
-    "MPI3DRealistic", "MPI3DReal", "Pinwheel", "Digits", "PatternFactor", "PerturbedDataset", "all_factors",
-    "catalog", "data_dir", "factor_strides", "factors_to_index", "from_description", "get", "index_to_factors",
-    "names", "perturb", "perturb_lowest_mig", "read_description", "SubGrid",
+    "DATASETS",
+    "GroundTruthData",
+    "GroundTruthDataset",
+    "DSprites",
+    "DSpritesNPZ",
+    "ColorDSprites",
+    "NoisyDSprites",
+    "ScreamDSprites",
+    "Shapes3D",
+    "Shapes3DH5",
+    "Cars3D",
+    "SmallNORB",
+    "MPI3DToy",
+    "MPI3DRealistic",
+    "MPI3DReal",
+    "Pinwheel",
+    "Digits",
+    "PatternFactor",
+    "PerturbedDataset",
+    "all_factors",
+    "catalog",
+    "data_dir",
+    "factor_strides",
+    "factors_to_index",
+    "from_description",
+    "get",
+    "index_to_factors",
+    "names",
+    "perturb",
+    "perturb_lowest_mig",
+    "read_description",
+    "SubGrid",
 ]

@@ -76,6 +76,7 @@ def missing_file(what: str, path: Path, published: str, alternative: str = "") -
 
 # -- mixed radix: flat index <-> factor indices, the last factor fastest -------------------
 
+
 def _sizes(factor_sizes) -> np.ndarray:
     sizes = np.asarray(factor_sizes, dtype=np.int64)
     if sizes.ndim != 1 or (sizes < 1).any():
@@ -257,8 +258,11 @@ class GroundTruthDataset(torch.utils.data.Dataset):
         an option called ``path``) are stored as absolute path strings, so that the
         spec rebuilds the dataset from any working directory; tuples become lists.
         """
-        options = {key: Path(value) if key == "path" and isinstance(value, str) else value
-                   for key, value in options.items() if value is not None}
+        options = {
+            key: Path(value) if key == "path" and isinstance(value, str) else value
+            for key, value in options.items()
+            if value is not None
+        }
         self._options = {key: _jsonable(value) for key, value in options.items()}
 
     def spec(self) -> dict:
@@ -453,8 +457,10 @@ class GroundTruthDataset(torch.utils.data.Dataset):
     def _require_rng(self, rng: np.random.Generator | None) -> np.random.Generator:
         """``rng`` itself; a clear error when it is None (no silent unseeded fallback)."""
         if rng is None:
-            raise ValueError(f"dataset {self.name!r} draws nuisance noise in observe: pass an explicit "
-                             f"rng, e.g. observe(factors, np.random.default_rng(seed))")
+            raise ValueError(
+                f"dataset {self.name!r} draws nuisance noise in observe: pass an explicit "
+                f"rng, e.g. observe(factors, np.random.default_rng(seed))"
+            )
         return rng
 
     # -- torch Dataset ----------------------------------------------------------

@@ -33,8 +33,9 @@ NPZ_FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 # Geometry in pixels at scale 1 (fitted to the published images, see module docstring).
 _SQUARE_HALF_SIDE = 19.25 / 2
 _ELLIPSE_AXES = (12.75, 7.25)
-_HEART = dict(half_width=7.95, half_top=7.95, half_bottom=8.70, centre=-0.25,
-              lobe_radius=5.27, lobe_x=4.35, lobe_y=4.31)
+_HEART = dict(
+    half_width=7.95, half_top=7.95, half_bottom=8.70, centre=-0.25, lobe_radius=5.27, lobe_x=4.35, lobe_y=4.31
+)
 _WINDOW = 32  # every sprite fits in a 32×32 window around its centre
 
 
@@ -48,8 +49,9 @@ def _factor_values(k: int) -> np.ndarray:
     return np.linspace(0.0, 1.0, 32)
 
 
-def render_sprites(shape: np.ndarray, scale: np.ndarray, orientation: np.ndarray,
-                   pos_x: np.ndarray, pos_y: np.ndarray, size: int = 64) -> np.ndarray:
+def render_sprites(
+    shape: np.ndarray, scale: np.ndarray, orientation: np.ndarray, pos_x: np.ndarray, pos_y: np.ndarray, size: int = 64
+) -> np.ndarray:
     """Rasterise a batch of sprites from physical factor values.
 
     ``shape`` holds 0 (square), 1 (ellipse), 2 (heart); the others are physical
@@ -167,9 +169,12 @@ class DSpritesNPZ(GroundTruthDataset):
         self._record_options(path=path)
         self.path = Path(path) if path is not None else self.default_path()
         if not self.path.is_file():
-            raise missing_file("dSprites file", self.path,
-                               f"{NPZ_FILENAME} (from the deepmind/dsprites-dataset repository)",
-                               ", or use the procedural dataset 'dsprites' instead")
+            raise missing_file(
+                "dSprites file",
+                self.path,
+                f"{NPZ_FILENAME} (from the deepmind/dsprites-dataset repository)",
+                ", or use the procedural dataset 'dsprites' instead",
+            )
         try:
             with np.load(self.path, allow_pickle=False) as archive:
                 images = archive["imgs"]

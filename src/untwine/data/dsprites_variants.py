@@ -103,8 +103,10 @@ def load_scream(path: str | Path | None = None) -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise ValueError(f"{path} is not a readable image ({error}); replace it with a JPEG or PNG of The Scream")
     if array.shape[0] < 64 or array.shape[1] < 64:
-        raise ValueError(f"{path}: the painting is {array.shape[1]}×{array.shape[0]} after downsizing; "
-                         f"it must be at least 64×64 pixels")
+        raise ValueError(
+            f"{path}: the painting is {array.shape[1]}×{array.shape[0]} after downsizing; "
+            f"it must be at least 64×64 pixels"
+        )
     return array
 
 
@@ -149,7 +151,7 @@ class ScreamDSprites(_ColourDSprites):
         colours = rng.uniform(0.0, 1.0, size=(n, 3)).astype(np.float32)
         crops = np.empty((n, 3, 64, 64), dtype=np.float32)
         for i in range(n):  # one slice copy per image beats a 4-index gather
-            crops[i] = self._painting[:, top[i]:top[i] + 64, left[i]:left[i] + 64]
+            crops[i] = self._painting[:, top[i] : top[i] + 64, left[i] : left[i] + 64]
         crops += colours[:, :, None, None]
         crops *= np.float32(0.5)
         np.subtract(np.float32(1.0), crops, out=crops, where=masks[:, None, :, :].astype(bool))

@@ -68,6 +68,7 @@ class FileDataset(GroundTruthDataset):
 
 # -- Cars3D -----------------------------------------------------------------------------
 
+
 class Cars3D(FileDataset):
     """Cars3D from the published per-object ``car_XXX_mesh.mat`` files (see the module docstring).
 
@@ -94,12 +95,16 @@ class Cars3D(FileDataset):
         self._record_options(path=path)
         self.path = Path(path) if path is not None else self.default_path()
         if not self.path.is_dir():
-            raise missing_file("Cars3D directory", self.path,
-                               "directory of 183 car_XXX_mesh.mat files (Reed et al. 2015, 'nips2015-analogy' data)")
+            raise missing_file(
+                "Cars3D directory",
+                self.path,
+                "directory of 183 car_XXX_mesh.mat files (Reed et al. 2015, 'nips2015-analogy' data)",
+            )
         mats = sorted(self.path.glob("*.mat"))
         if not mats:
-            raise FileNotFoundError(f"no car_XXX_mesh.mat files in {self.path}: put the 183 published Cars3D "
-                                    f".mat files there")
+            raise FileNotFoundError(
+                f"no car_XXX_mesh.mat files in {self.path}: put the 183 published Cars3D .mat files there"
+            )
         # lazy: every command imports untwine.data, and scipy.io costs about 0.5 s of its start-up (measured)
         from scipy.io.matlab import MatReadError, loadmat
 
@@ -108,9 +113,10 @@ class Cars3D(FileDataset):
             try:
                 mesh = loadmat(mat)["im"]
             except (MatReadError, OSError, ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"{mat} is not a readable Cars3D file ({type(error).__name__}: {error}); it must "
-                                 f"be a published car_XXX_mesh.mat holding 'im' (128, 128, 3, 24, 4): replace it"
-                                 ) from error
+                raise ValueError(
+                    f"{mat} is not a readable Cars3D file ({type(error).__name__}: {error}); it must "
+                    f"be a published car_XXX_mesh.mat holding 'im' (128, 128, 3, 24, 4): replace it"
+                ) from error
             if mesh.ndim != 5 or mesh.shape[2:] != (3, 24, 4) or mesh.shape[0] != mesh.shape[1]:
                 raise ValueError(f"{mat}: 'im' has shape {mesh.shape}, expected (128, 128, 3, 24, 4); replace it")
             # (H, W, 3, azimuth, elevation) -> (elevation, azimuth, H, W, 3)
@@ -128,8 +134,13 @@ class Cars3D(FileDataset):
 
 # -- SmallNORB ----------------------------------------------------------------------------
 
-NORB_TYPES = {0x1E3D4C55: np.uint8, 0x1E3D4C54: np.int32, 0x1E3D4C56: np.int16,
-              0x1E3D4C51: np.float32, 0x1E3D4C53: np.float64}
+NORB_TYPES = {
+    0x1E3D4C55: np.uint8,
+    0x1E3D4C54: np.int32,
+    0x1E3D4C56: np.int16,
+    0x1E3D4C51: np.float32,
+    0x1E3D4C53: np.float64,
+}
 
 
 def read_norb_matrix(path: str | Path) -> np.ndarray:
@@ -146,18 +157,22 @@ def read_norb_matrix(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path} is too short to be a NORB matrix file ({len(raw)} bytes); replace it")
     magic, ndim = np.frombuffer(raw[:8], dtype="<i4")
     if int(magic) & 0xFFFFFFFF not in NORB_TYPES:
-        raise ValueError(f"{path} is not a NORB matrix file (magic number {int(magic) & 0xFFFFFFFF:#x}); replace it "
-                         f"with the published smallNORB file")
+        raise ValueError(
+            f"{path} is not a NORB matrix file (magic number {int(magic) & 0xFFFFFFFF:#x}); replace it "
+            f"with the published smallNORB file"
+        )
     if not 0 < ndim <= 16:
         raise ValueError(f"{path}: bad number of dimensions {ndim} in the NORB header; replace the file")
     header_dims = max(3, int(ndim))
-    dims = np.frombuffer(raw[8:8 + 4 * header_dims], dtype="<i4")[:ndim].astype(np.int64)
+    dims = np.frombuffer(raw[8 : 8 + 4 * header_dims], dtype="<i4")[:ndim].astype(np.int64)
     dtype = np.dtype(NORB_TYPES[int(magic) & 0xFFFFFFFF]).newbyteorder("<")
     offset = 8 + 4 * header_dims
     expected = int(np.prod(dims)) * dtype.itemsize
     if len(raw) - offset != expected or (dims < 0).any():
-        raise ValueError(f"{path}: the header announces shape {tuple(dims)} ({expected} bytes of data) but the file "
-                         f"holds {len(raw) - offset}; the file is truncated or corrupt: replace it")
+        raise ValueError(
+            f"{path}: the header announces shape {tuple(dims)} ({expected} bytes of data) but the file "
+            f"holds {len(raw) - offset}; the file is truncated or corrupt: replace it"
+        )
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(tuple(dims)).astype(dtype.newbyteorder("="))
 
 
@@ -194,22 +209,35 @@ class SmallNORB(FileDataset):
             for part in ("dat", "cat", "info"):
                 file = self.path / f"{stem}-{part}.mat"
                 if not file.is_file():
-                    raise missing_file("SmallNORB file", file, f"{file.name} (uncompressed, from the smallNORB "
-                                       f"page of cs.nyu.edu/~ylclab/data/norb-v1.0-small)")
+                    raise missing_file(
+                        "SmallNORB file",
+                        file,
+                        f"{file.name} (uncompressed, from the smallNORB "
+                        f"page of cs.nyu.edu/~ylclab/data/norb-v1.0-small)",
+                    )
                 parts[part] = read_norb_matrix(file)
             dat, cat, info = parts["dat"], parts["cat"].reshape(-1), parts["info"]
-            if dat.ndim != 4 or dat.shape[1] != 2 or info.ndim != 2 or info.shape[1] != 4 \
-                    or not len(dat) == len(cat) == len(info):
-                raise ValueError(f"{self.path / stem}-*.mat: shapes dat {dat.shape}, cat {cat.shape}, info "
-                                 f"{info.shape} are not the published (N, 2, 96, 96), (N,), (N, 4); replace them")
+            if (
+                dat.ndim != 4
+                or dat.shape[1] != 2
+                or info.ndim != 2
+                or info.shape[1] != 4
+                or not len(dat) == len(cat) == len(info)
+            ):
+                raise ValueError(
+                    f"{self.path / stem}-*.mat: shapes dat {dat.shape}, cat {cat.shape}, info "
+                    f"{info.shape} are not the published (N, 2, 96, 96), (N,), (N, 4); replace them"
+                )
             images.append(_resize(np.ascontiguousarray(dat[:, 0]).astype(np.uint8)))  # first camera
             # category, instance, elevation, azimuth / 2, lighting
             labels.append(np.column_stack([cat, info[:, 0], info[:, 1], info[:, 2] // 2, info[:, 3]]))
         labels = np.concatenate(labels).astype(np.int64)
         limits = np.array([5, 10, 9, 18, 6])
         if ((labels < 0) | (labels >= limits)).any():
-            raise ValueError(f"{self.path}: labels outside the published ranges (category < 5, instance < 10, "
-                             f"elevation < 9, azimuth < 36, lighting < 6); replace the files")
+            raise ValueError(
+                f"{self.path}: labels outside the published ranges (category < 5, instance < 10, "
+                f"elevation < 9, azimuth < 36, lighting < 6); replace the files"
+            )
         self._images = np.concatenate(images)
         # rows by (category, instance, elevation, azimuth, lighting); -1 where a file lacks one
         self._row = np.full(tuple(limits), -1, dtype=np.int64)
@@ -254,6 +282,7 @@ class SmallNORB(FileDataset):
 
 # -- MPI3D ------------------------------------------------------------------------------
 
+
 class MPI3D(FileDataset):
     """One of the MPI3D sets from its published ``mpi3d_<variant>.npz`` (see the module docstring).
 
@@ -261,36 +290,51 @@ class MPI3D(FileDataset):
     (tests); by default the file must hold the full reference grid.
     """
 
-    factor_names = ("object_color", "object_shape", "object_size", "camera_height", "background_color",
-                    "horizontal_axis", "vertical_axis")
+    factor_names = (
+        "object_color",
+        "object_shape",
+        "object_size",
+        "camera_height",
+        "background_color",
+        "horizontal_axis",
+        "vertical_axis",
+    )
     factor_sizes = (6, 6, 2, 3, 3, 40, 40)
     observation_shape = (3, 64, 64)
     variant = "toy"
 
     def __init__(self, path: str | Path | None = None, factor_sizes: tuple[int, ...] | None = None):
-        self._record_options(path=path, factor_sizes=None if factor_sizes is None
-                             else [int(s) for s in factor_sizes])
+        self._record_options(path=path, factor_sizes=None if factor_sizes is None else [int(s) for s in factor_sizes])
         self.path = Path(path) if path is not None else self.default_path()
         if factor_sizes is not None:
             self.factor_sizes = tuple(int(s) for s in factor_sizes)
             self.check_factors(np.zeros((0, len(self.factor_sizes))))
         if not self.path.is_file():
-            raise missing_file(f"MPI3D-{self.variant} file", self.path,
-                               f"{self.files[0]} (from the rr-learning/disentanglement_dataset repository)",
-                               ", or use the procedural datasets instead")
+            raise missing_file(
+                f"MPI3D-{self.variant} file",
+                self.path,
+                f"{self.files[0]} (from the rr-learning/disentanglement_dataset repository)",
+                ", or use the procedural datasets instead",
+            )
         try:
             with np.load(self.path, allow_pickle=False) as archive:
                 images = archive["images"]
         except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as error:
-            raise ValueError(f"{self.path} is not a readable MPI3D file ({type(error).__name__}: {error}); it must "
-                             f"be the published {self.files[0]} with an array 'images': replace it") from error
+            raise ValueError(
+                f"{self.path} is not a readable MPI3D file ({type(error).__name__}: {error}); it must "
+                f"be the published {self.files[0]} with an array 'images': replace it"
+            ) from error
         if images.ndim != 4 or images.shape[1:] != (64, 64, 3) or images.dtype != np.uint8:
-            raise ValueError(f"{self.path}: 'images' is {images.dtype} {images.shape}, expected uint8 (N, 64, 64, 3); "
-                             f"replace the file")
+            raise ValueError(
+                f"{self.path}: 'images' is {images.dtype} {images.shape}, expected uint8 (N, 64, 64, 3); "
+                f"replace the file"
+            )
         if len(images) != len(self):
-            raise ValueError(f"{self.path} holds {len(images)} images but the factor grid "
-                             f"{dict(zip(self.factor_names, self.factor_sizes))} has {len(self)}; replace the file "
-                             f"with the published one (or pass factor_sizes= for a smaller file in the same order)")
+            raise ValueError(
+                f"{self.path} holds {len(images)} images but the factor grid "
+                f"{dict(zip(self.factor_names, self.factor_sizes))} has {len(self)}; replace the file "
+                f"with the published one (or pass factor_sizes= for a smaller file in the same order)"
+            )
         self._images = images
 
     def observe(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -70,20 +70,25 @@ def check_k(data, k: int) -> int:
     name = getattr(data, "name", type(data).__name__)
     varying = len(varying_factors(data))
     if varying < 2:
-        raise ValueError(f"pairs need a dataset with at least two varying factors; {name} has {varying} "
-                         f"(factor sizes {tuple(int(s) for s in data.factor_sizes)}): weak supervision cannot tell "
-                         f"a shared factor from a changed one there; pick another dataset")
+        raise ValueError(
+            f"pairs need a dataset with at least two varying factors; {name} has {varying} "
+            f"(factor sizes {tuple(int(s) for s in data.factor_sizes)}): weak supervision cannot tell "
+            f"a shared factor from a changed one there; pick another dataset"
+        )
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"pairs: k must be an integer (1 ... {varying - 1}, or -1 for unknown k), got {k!r}")
     if k != UNKNOWN_K and not 1 <= k < varying:
-        raise ValueError(f"pairs: k = {k} is outside 1 ... {varying - 1} for {name} ({varying} varying factors: a "
-                         f"pair must share at least one factor and differ in at least one); give k in 1 ... "
-                         f"{varying - 1}, or k = -1 to draw it per pair")
+        raise ValueError(
+            f"pairs: k = {k} is outside 1 ... {varying - 1} for {name} ({varying} varying factors: a "
+            f"pair must share at least one factor and differ in at least one); give k in 1 ... "
+            f"{varying - 1}, or k = -1 to draw it per pair"
+        )
     return int(k)
 
 
-def pair_factors(data, n: int, rng: np.random.Generator, k: int = UNKNOWN_K, sampler=None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def pair_factors(
+    data, n: int, rng: np.random.Generator, k: int = UNKNOWN_K, sampler=None
+) -> tuple[np.ndarray, np.ndarray]:
     """The factors of ``n`` pairs.
 
     Parameters
@@ -143,13 +148,16 @@ def changed_factor(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     counts = differ.sum(1)
     if len(counts) and not (counts == 1).all():
         bad = int(np.flatnonzero(counts != 1)[0])
-        raise ValueError(f"the changed factor is defined for pairs that differ in exactly one factor (k = 1); pair "
-                         f"{bad} differs in {int(counts[bad])}")
+        raise ValueError(
+            f"the changed factor is defined for pairs that differ in exactly one factor (k = 1); pair "
+            f"{bad} differs in {int(counts[bad])}"
+        )
     return differ.argmax(1)
 
 
-def draw_pairs(data, n: int, rng: np.random.Generator, k: int = UNKNOWN_K, sampler=None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def draw_pairs(
+    data, n: int, rng: np.random.Generator, k: int = UNKNOWN_K, sampler=None
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` pairs as one batch of ``2n`` observations in two halves.
 
     Parameters

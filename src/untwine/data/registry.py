@@ -79,13 +79,17 @@ def get(name: str, options: dict | None = None, **more_options) -> GroundTruthDa
     (3, 6, 40, 32, 32)
     """
     if isinstance(name, (str, Path)) and str(name).endswith(".json"):
-        raise ValueError(f"{str(name)!r} is a perturbed-dataset description, not a dataset name: the data room does "
-                         f"not open runs; use untwine.runs.load_dataset({str(name)!r})")
+        raise ValueError(
+            f"{str(name)!r} is a perturbed-dataset description, not a dataset name: the data room does "
+            f"not open runs; use untwine.runs.load_dataset({str(name)!r})"
+        )
     try:
         cls = DATASETS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))} (a perturbed-dataset "
-                         f"description, *.json, is read by untwine.runs.load_dataset)") from None
+        raise ValueError(
+            f"unknown dataset {name!r}; valid names: {', '.join(sorted(DATASETS))} (a perturbed-dataset "
+            f"description, *.json, is read by untwine.runs.load_dataset)"
+        ) from None
     if options is not None and not isinstance(options, dict):
         raise ValueError(f"options for dataset {name!r} must be a dict, got {type(options).__name__}")
     clash = sorted(set(options or {}) & set(more_options))
@@ -135,12 +139,14 @@ def catalog() -> list[dict]:
             present = all(f.exists() for f in files)
         found = [f for f in files if f.exists()]
         doc = (cls.__doc__ or "").strip().splitlines()
-        entries.append({
-            "name": name,
-            "kind": cls.source,
-            "files": [str(f) for f in files],
-            "present": present,
-            "path": str(found[0] if found and cls.any_file else files[0]) if files else None,
-            "description": doc[0] if doc else "",
-        })
+        entries.append(
+            {
+                "name": name,
+                "kind": cls.source,
+                "files": [str(f) for f in files],
+                "present": present,
+                "path": str(found[0] if found and cls.any_file else files[0]) if files else None,
+                "description": doc[0] if doc else "",
+            }
+        )
     return entries

@@ -138,8 +138,10 @@ class _BiasedSampler:
         return {"kind": self.kind, "factors": list(self.factor_names), "ratio": self.ratio}
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.kind} on {', '.join(self.factor_names)} of "
-                f"{getattr(self.data, 'name', 'a dataset')!r}, ratio {self.ratio:g}>")
+        return (
+            f"<{type(self).__name__} {self.kind} on {', '.join(self.factor_names)} of "
+            f"{getattr(self.data, 'name', 'a dataset')!r}, ratio {self.ratio:g}>"
+        )
 
 
 class NonUniformSampler(_BiasedSampler):
@@ -215,8 +217,9 @@ class CorrelatedSampler(_BiasedSampler):
 
 
 #: kind -> sampler class (the one place where kinds are named)
-SAMPLERS: dict[str, type] = {cls.kind: cls for cls in (UniformSampler, NonUniformSampler, DependentSampler,
-                                                        CorrelatedSampler)}
+SAMPLERS: dict[str, type] = {
+    cls.kind: cls for cls in (UniformSampler, NonUniformSampler, DependentSampler, CorrelatedSampler)
+}
 
 
 def check_spec(spec, factor_names=None, factor_sizes=None, dataset: str = "the dataset") -> dict:
@@ -252,8 +255,10 @@ def check_spec(spec, factor_names=None, factor_sizes=None, dataset: str = "the d
         raise ValueError(f"factor_sampler must be a table (dict), got {spec!r}; {_EXAMPLE}, or {{}} for uniform")
     unknown = sorted(str(key) for key in set(spec) - set(SPEC_KEYS))
     if unknown:
-        raise ValueError(f"factor_sampler has no key {', '.join(repr(k) for k in unknown)}; valid keys: "
-                         f"{', '.join(SPEC_KEYS)} ({_EXAMPLE})")
+        raise ValueError(
+            f"factor_sampler has no key {', '.join(repr(k) for k in unknown)}; valid keys: "
+            f"{', '.join(SPEC_KEYS)} ({_EXAMPLE})"
+        )
     if not spec:
         return {}
     kinds = ", ".join(SAMPLERS)
@@ -266,8 +271,10 @@ def check_spec(spec, factor_names=None, factor_sizes=None, dataset: str = "the d
     if kind == "uniform":
         extra = sorted(set(spec) - {"kind"})
         if extra:
-            raise ValueError(f"factor_sampler kind 'uniform' takes no {' or '.join(extra)}: remove them, or choose "
-                             f"a biased kind ({kinds})")
+            raise ValueError(
+                f"factor_sampler kind 'uniform' takes no {' or '.join(extra)}: remove them, or choose "
+                f"a biased kind ({kinds})"
+            )
         return {}
     cls = SAMPLERS[kind]
     needed = "exactly two factors" if cls.num_factors == 2 else "one or more factors"
@@ -277,8 +284,9 @@ def check_spec(spec, factor_names=None, factor_sizes=None, dataset: str = "the d
     if not isinstance(factors, list) or not all(isinstance(name, str) for name in factors):
         raise ValueError(f"factor_sampler factors must be a list of factor names, got {factors!r}{named}")
     if cls.num_factors is not None and len(factors) != cls.num_factors:
-        raise ValueError(f"factor_sampler kind {kind!r} takes {needed}, got {len(factors)} ({factors}); "
-                         f"name two{named}")
+        raise ValueError(
+            f"factor_sampler kind {kind!r} takes {needed}, got {len(factors)} ({factors}); name two{named}"
+        )
     if not factors:
         raise ValueError(f"factor_sampler kind {kind!r} takes {needed}, got none; name them{named}")
     twice = sorted({name for name in factors if factors.count(name) > 1})
@@ -292,12 +300,16 @@ def check_spec(spec, factor_names=None, factor_sizes=None, dataset: str = "the d
             for name in factors:
                 size = int(factor_sizes[list(factor_names).index(name)])
                 if size < 2:
-                    raise ValueError(f"factor_sampler: factor {name!r} of {dataset} has {size} value, so there is "
-                                     f"nothing to bias; choose a factor with two or more values")
+                    raise ValueError(
+                        f"factor_sampler: factor {name!r} of {dataset} has {size} value, so there is "
+                        f"nothing to bias; choose a factor with two or more values"
+                    )
     ratio = spec.get("ratio", DEFAULT_RATIO)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio < 1:
-        raise ValueError(f"factor_sampler ratio must be a number ≥ 1 (how much more likely the most likely "
-                         f"configuration is than the least likely; default {DEFAULT_RATIO:g}), got {ratio!r}")
+        raise ValueError(
+            f"factor_sampler ratio must be a number ≥ 1 (how much more likely the most likely "
+            f"configuration is than the least likely; default {DEFAULT_RATIO:g}), got {ratio!r}"
+        )
     return {"kind": kind, "factors": list(factors), "ratio": float(ratio)}
 
 
@@ -322,13 +334,23 @@ def make_sampler(data, spec: dict | None = None):
     ValueError
         If the spec is malformed or names factors ``data`` does not have.
     """
-    full = check_spec(spec, tuple(data.factor_names), tuple(data.factor_sizes),
-                      dataset=repr(getattr(data, "name", "the dataset")))
+    full = check_spec(
+        spec, tuple(data.factor_names), tuple(data.factor_sizes), dataset=repr(getattr(data, "name", "the dataset"))
+    )
     if not full:
         return UniformSampler(data)
     names = list(data.factor_names)
     return SAMPLERS[full["kind"]](data, tuple(names.index(name) for name in full["factors"]), full["ratio"])
 
 
-__all__ = ["SAMPLERS", "SPEC_KEYS", "DEFAULT_RATIO", "UniformSampler", "NonUniformSampler", "DependentSampler",
-           "CorrelatedSampler", "check_spec", "make_sampler"]
+__all__ = [
+    "SAMPLERS",
+    "SPEC_KEYS",
+    "DEFAULT_RATIO",
+    "UniformSampler",
+    "NonUniformSampler",
+    "DependentSampler",
+    "CorrelatedSampler",
+    "check_spec",
+    "make_sampler",
+]

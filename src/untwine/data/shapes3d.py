@@ -64,6 +64,7 @@ def hue_to_rgb(hue: np.ndarray) -> np.ndarray:
 
 # -- signed distances of the four objects (resting on the floor y = 0) -----------------
 
+
 def _object_sdf(shape: int, scale: float):
     if shape == 0:  # cube, faces aligned with the walls
         half = 0.42 * scale
@@ -71,6 +72,7 @@ def _object_sdf(shape: int, scale: float):
         def sdf(p):
             q = np.abs(p - np.array([0.0, half, 0.0])) - half
             return np.linalg.norm(np.maximum(q, 0.0), axis=-1) + np.minimum(q.max(axis=-1), 0.0)
+
         return sdf, 1.8 * half
     if shape == 1:  # cylinder, vertical axis
         radius, half_height = 0.45 * scale, 0.42 * scale
@@ -80,18 +82,21 @@ def _object_sdf(shape: int, scale: float):
             axial = np.abs(p[..., 1] - half_height) - half_height
             outside = np.hypot(np.maximum(radial, 0.0), np.maximum(axial, 0.0))
             return outside + np.minimum(np.maximum(radial, axial), 0.0)
+
         return sdf, 1.6 * radius
     if shape == 2:  # sphere
         radius = 0.48 * scale
 
         def sdf(p):
             return np.linalg.norm(p - np.array([0.0, radius, 0.0]), axis=-1) - radius
+
         return sdf, 1.05 * radius
     radius, length = 0.3 * scale, 0.55 * scale  # capsule: a vertical segment swept by a ball
 
     def sdf(p):
         y = np.clip(p[..., 1], radius, radius + length)
         return np.sqrt(p[..., 0] ** 2 + (p[..., 1] - y) ** 2 + p[..., 2] ** 2) - radius
+
     return sdf, radius + 0.5 * length + 0.05
 
 
@@ -193,8 +198,14 @@ def render_template(orientation_degrees: float, shape: int, scale: float) -> np.
     # shadows: background points whose path to the light crosses the object
     background = np.nonzero(~obj_hit)[0]
     lit = np.ones(n)
-    shadow_hit, _ = _march(sdf, points[background] + 1e-3 * normals[background],
-                           np.broadcast_to(_LIGHT, (len(background), 3)).copy(), centre, bound, steps=48)
+    shadow_hit, _ = _march(
+        sdf,
+        points[background] + 1e-3 * normals[background],
+        np.broadcast_to(_LIGHT, (len(background), 3)).copy(),
+        centre,
+        bound,
+        steps=48,
+    )
     lit[background[shadow_hit]] = 0.0
     shade = _AMBIENT + _DIFFUSE * lambert * lit
 
@@ -291,9 +302,12 @@ class Shapes3DH5(GroundTruthDataset):
         self._record_options(path=path)
         self.path = Path(path) if path is not None else self.default_path()
         if not self.path.is_file():
-            raise missing_file("Shapes3D file", self.path,
-                               f"{H5_FILENAME} (from the deepmind/3d-shapes repository)",
-                               ", or use the procedural dataset 'shapes3d' instead")
+            raise missing_file(
+                "Shapes3D file",
+                self.path,
+                f"{H5_FILENAME} (from the deepmind/3d-shapes repository)",
+                ", or use the procedural dataset 'shapes3d' instead",
+            )
         # lazy: only this reader of the published file needs h5py, which adds about 50 ms (measured) to every
         # command's start-up (every command imports untwine.data)
         import h5py
@@ -308,14 +322,18 @@ class Shapes3DH5(GroundTruthDataset):
                 f"published {H5_FILENAME} with datasets 'images' and 'labels'; replace it with a fresh copy."
             ) from error
         if images.ndim != 4 or images.shape[1:] != (64, 64, 3) or labels.shape != (len(images), 6):
-            raise ValueError(f"{self.path}: images {images.shape} and labels {labels.shape} are not the published "
-                             f"layout ((N, 64, 64, 3) and (N, 6)); replace the file.")
-        factors = np.stack([np.abs(labels[:, k, None] - _factor_values(k)[None, :]).argmin(axis=1)
-                            for k in range(6)], axis=1)
+            raise ValueError(
+                f"{self.path}: images {images.shape} and labels {labels.shape} are not the published "
+                f"layout ((N, 64, 64, 3) and (N, 6)); replace the file."
+            )
+        factors = np.stack(
+            [np.abs(labels[:, k, None] - _factor_values(k)[None, :]).argmin(axis=1) for k in range(6)], axis=1
+        )
         off_grid = np.abs(labels - np.stack([_factor_values(k)[factors[:, k]] for k in range(6)], axis=1))
         if off_grid.size and off_grid.max() > 1e-3:
-            raise ValueError(f"{self.path}: labels are off the published factor grid (by {off_grid.max():.3g}); "
-                             f"replace the file.")
+            raise ValueError(
+                f"{self.path}: labels are off the published factor grid (by {off_grid.max():.3g}); replace the file."
+            )
         # rows may be the full grid in the published order, or a subset: index them by flat factor index
         flat = self.factors_to_index(factors)
         self._row = np.full(len(self), -1, dtype=np.int64)
@@ -330,6 +348,8 @@ class Shapes3DH5(GroundTruthDataset):
         """The published images, (n, 3, 64, 64) float32; ``rng`` is not needed (no nuisance noise)."""
         rows = self._row[self.factors_to_index(factors)]
         if (rows < 0).any():
-            raise ValueError(f"{self.path} holds no image for some requested factors (a partial file); "
-                             f"use the full published {H5_FILENAME}")
+            raise ValueError(
+                f"{self.path} holds no image for some requested factors (a partial file); "
+                f"use the full published {H5_FILENAME}"
+            )
         return self._images[rows].transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)

@@ -58,15 +58,27 @@ class Pinwheel(GroundTruthDataset):
     factor_names = ("arm", "radius")
     draws_nuisance = True  # the tangential offset
 
-    def __init__(self, num_arms: int = 5, num_radii: int = 32, radial_std: float = 0.3,
-                 tangential_std: float = 0.05, rate: float = 0.25):
-        self._record_options(num_arms=int(num_arms), num_radii=int(num_radii), radial_std=float(radial_std),
-                             tangential_std=float(tangential_std), rate=float(rate))
+    def __init__(
+        self,
+        num_arms: int = 5,
+        num_radii: int = 32,
+        radial_std: float = 0.3,
+        tangential_std: float = 0.05,
+        rate: float = 0.25,
+    ):
+        self._record_options(
+            num_arms=int(num_arms),
+            num_radii=int(num_radii),
+            radial_std=float(radial_std),
+            tangential_std=float(tangential_std),
+            rate=float(rate),
+        )
         if num_arms < 1 or num_radii < 1:
             raise ValueError(f"num_arms and num_radii must be positive, got {num_arms}, {num_radii}")
         if not 0 < radial_std <= 0.3 or not 0 <= tangential_std <= 0.1:
-            raise ValueError("radial_std must be in (0, 0.3] and tangential_std in [0, 0.1] so that points fit "
-                             "in [0, 1]²")
+            raise ValueError(
+                "radial_std must be in (0, 0.3] and tangential_std in [0, 0.1] so that points fit in [0, 1]²"
+            )
         self.factor_sizes = (int(num_arms), int(num_radii))
         self.observation_shape = (2,)
         self.radii = 1.0 + radial_std * _normal_quantiles(num_radii)

@@ -112,8 +112,10 @@ def explained_variance(data, num_points: int = 20_000, seed: int = 0, batch_size
         n = counts[k]
         if n.min() < 2:
             value = int(np.argmin(n))
-            raise ValueError(f"value {value} of factor {data.factor_names[k]!r} was drawn {int(n[value])} time(s); "
-                             f"every value needs at least 2: raise num_points (now {num_points})")
+            raise ValueError(
+                f"value {value} of factor {data.factor_names[k]!r} was drawn {int(n[value])} time(s); "
+                f"every value needs at least 2: raise num_points (now {num_points})"
+            )
         means = sums[k] / n[:, None]
         within = (squares[k] - n * (means * means).sum(axis=1)) / (n - 1)
         plug_in = float(((means - means.mean(axis=0)) ** 2).sum(axis=1).mean())
@@ -122,8 +124,14 @@ def explained_variance(data, num_points: int = 20_000, seed: int = 0, batch_size
         explained.append(plug_in - correction)
     mean = total / num_points
     total_variance = (total_square - num_points * float(mean @ mean)) / (num_points - 1)
-    return {"factor_names": list(data.factor_names), "explained_variance": explained, "uncorrected": uncorrected,
-            "total_variance": float(total_variance), "num_points": num_points, "seed": int(seed)}
+    return {
+        "factor_names": list(data.factor_names),
+        "explained_variance": explained,
+        "uncorrected": uncorrected,
+        "total_variance": float(total_variance),
+        "num_points": num_points,
+        "seed": int(seed),
+    }
 
 
 def local_expansiveness(data, num_points: int = 2000, seed: int = 0, batch_size: int = 500) -> dict:
@@ -182,7 +190,7 @@ def local_expansiveness(data, num_points: int = 2000, seed: int = 0, batch_size:
             here[:, k] = rng.integers(0, size - 1, size=n)
             there = here.copy()
             there[:, k] += 1
-            nuisance = int(rng.integers(2 ** 63))
+            nuisance = int(rng.integers(2**63))
             a = np.asarray(data.observe(here, np.random.default_rng(nuisance)), dtype=np.float64)
             b = np.asarray(data.observe(there, np.random.default_rng(nuisance)), dtype=np.float64)
             norms.append(np.sqrt(((b - a) ** 2).reshape(n, entries).sum(axis=1)))
@@ -190,5 +198,11 @@ def local_expansiveness(data, num_points: int = 2000, seed: int = 0, batch_size:
         step_norm.append(mean_norm)
         steps.append(step)
         expansiveness.append(mean_norm / step)
-    return {"factor_names": list(data.factor_names), "step_norm": step_norm, "step": steps,
-            "local_expansiveness": expansiveness, "num_points": num_points, "seed": int(seed)}
+    return {
+        "factor_names": list(data.factor_names),
+        "step_norm": step_norm,
+        "step": steps,
+        "local_expansiveness": expansiveness,
+        "num_points": num_points,
+        "seed": int(seed),
+    }

@@ -54,23 +54,28 @@ class SubGrid(GroundTruthDataset):
         names = tuple(getattr(base, "factor_names", ()))
         sizes = tuple(int(s) for s in getattr(base, "factor_sizes", ()))
         if not names or len(names) != len(sizes) or not hasattr(base, "observe"):
-            raise TypeError(f"base must be a ground-truth dataset (factor_names, factor_sizes, observe); got "
-                            f"{type(base).__name__}")
+            raise TypeError(
+                f"base must be a ground-truth dataset (factor_names, factor_sizes, observe); got {type(base).__name__}"
+            )
         if not isinstance(every, dict):
             raise TypeError(f"every must be a dict of factor name -> step, e.g. {{'pos_x': 4}}; got {every!r}")
         unknown = sorted(set(every) - set(names))
         if unknown:
-            raise ValueError(f"{getattr(base, 'name', 'the dataset')!r} has no factor {', '.join(map(repr, unknown))}; "
-                             f"its factors: {', '.join(names)}")
+            raise ValueError(
+                f"{getattr(base, 'name', 'the dataset')!r} has no factor {', '.join(map(repr, unknown))}; "
+                f"its factors: {', '.join(names)}"
+            )
         for name, step in every.items():
             if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
                 raise ValueError(f"every[{name!r}] must be an integer ≥ 1 (keep every step-th value), got {step!r}")
         points = int(np.prod(sizes, dtype=np.int64))
         observations = int(getattr(base, "num_observations", points))
         if observations != points:
-            raise ValueError(f"{getattr(base, 'name', 'the dataset')!r} has {observations:,} observations for "
-                             f"{points:,} points of its factor space (several images per point); a sub-grid of "
-                             f"its factor space would not say which of them it holds")
+            raise ValueError(
+                f"{getattr(base, 'name', 'the dataset')!r} has {observations:,} observations for "
+                f"{points:,} points of its factor space (several images per point); a sub-grid of "
+                f"its factor space would not say which of them it holds"
+            )
         self.base = base
         self.every = {name: int(every.get(name, 1)) for name in names}
         #: base indices kept, per factor
@@ -102,8 +107,10 @@ class SubGrid(GroundTruthDataset):
         return self.base.observe(self.base_factors(factors), rng)
 
     def spec(self) -> dict:
-        raise NotImplementedError("a sub-grid is a view of another dataset, not a registered one: rebuild it with "
-                                  "SubGrid(untwine.data.get(**base_spec), every), see describe()")
+        raise NotImplementedError(
+            "a sub-grid is a view of another dataset, not a registered one: rebuild it with "
+            "SubGrid(untwine.data.get(**base_spec), every), see describe()"
+        )
 
     def describe(self) -> dict:
         """The sub-grid's factors and shape, with the base it was cut from and the steps."""

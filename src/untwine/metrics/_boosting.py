@@ -22,8 +22,9 @@ class _CompiledStages:
 
     def grow(self, residual: np.ndarray, depth: int):
         trees, internal, d = residual.shape[1], 2**depth - 1, self.num_codes
-        perm = np.ascontiguousarray(self.rng.permuted(np.broadcast_to(np.arange(d), (trees, internal, d)), axis=2),
-                                    dtype=np.int64)
+        perm = np.ascontiguousarray(
+            self.rng.permuted(np.broadcast_to(np.arange(d), (trees, internal, d)), axis=2), dtype=np.int64
+        )
         return self.search.stage(np.ascontiguousarray(residual, dtype=np.float64), perm, depth)
 
 
@@ -63,8 +64,17 @@ class ExactGradientBoostingClassifier:
     and float32 values, compared by digest), so that training accuracy costs nothing.
     """
 
-    def __init__(self, n_estimators=100, learning_rate=0.1, max_depth=3, max_bins=255, replicas=1,
-                 exact_max=255, native=True, random_state=None):
+    def __init__(
+        self,
+        n_estimators=100,
+        learning_rate=0.1,
+        max_depth=3,
+        max_bins=255,
+        replicas=1,
+        exact_max=255,
+        native=True,
+        random_state=None,
+    ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -145,9 +155,12 @@ class ExactGradientBoostingClassifier:
             nl, nr = counts[..., 0::2], counts[..., 1::2]
             gp, npar = gl + gr, nl + nr
             with np.errstate(divide="ignore", invalid="ignore"):
-                gain = (np.where(nl > 0, gl * gl / nl, 0.0) + np.where(nr > 0, gr * gr / nr, 0.0)
-                        - np.where(npar > 0, gp * gp / npar, 0.0)) / n
-            nodes = slice(2**level - 1, 2**(level + 1) - 1)
+                gain = (
+                    np.where(nl > 0, gl * gl / nl, 0.0)
+                    + np.where(nr > 0, gr * gr / nr, 0.0)
+                    - np.where(npar > 0, gp * gp / npar, 0.0)
+                ) / n
+            nodes = slice(2**level - 1, 2 ** (level + 1) - 1)
             split = is_split[..., nodes]
             np.add.at(importance, feats[..., nodes][split], gain[split])
             sums, counts = gp, npar
@@ -177,7 +190,7 @@ class ExactGradientBoostingClassifier:
         by_code = np.ascontiguousarray(codes.T)  # (codes, n): one row per code
         chunk = max(1, 1_000_000 // max(n, 1))
         for start in range(0, len(feats), chunk):
-            f, t, v = feats[start:start + chunk], thresholds[start:start + chunk], values[start:start + chunk]
+            f, t, v = feats[start : start + chunk], thresholds[start : start + chunk], values[start : start + chunk]
             node = np.zeros((len(f), n), dtype=np.intp)  # (trees, n)
             for level in range(self.max_depth):
                 right = np.zeros(node.shape, dtype=bool)

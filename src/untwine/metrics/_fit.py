@@ -14,8 +14,9 @@ import numpy as np
 from joblib import Parallel, delayed
 
 
-def parallel_map(function: Callable, items: Sequence, n_jobs: int | None = None,
-                 costs: Sequence[float] | None = None) -> list:
+def parallel_map(
+    function: Callable, items: Sequence, n_jobs: int | None = None, costs: Sequence[float] | None = None
+) -> list:
     """``[function(item) for item in items]``, with joblib when ``n_jobs`` is not 1/None.
 
     ``costs`` (an estimate per item) hands the items to the workers longest first,

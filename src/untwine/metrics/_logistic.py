@@ -115,7 +115,10 @@ def _path(x, y, n_classes, cs, max_iter, tol, coef=None, native=True):
     out = []
     for c in cs:
         result = optimize.minimize(
-            function, w0, method="L-BFGS-B", jac=True,
+            function,
+            w0,
+            method="L-BFGS-B",
+            jac=True,
             args=(1.0 / (c * n),),
             options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
         )
@@ -144,8 +147,15 @@ class LogisticRegressionCVReplica:
     (fold × C accuracies), ``coef_`` (K × d; binary 1 × d) and ``intercept_``.
     """
 
-    def __init__(self, Cs: int = 10, n_splits: int = 5, max_iter: int = 100, tol: float = 1e-4,
-                 native: bool = True, exact_below: int = 1000):
+    def __init__(
+        self,
+        Cs: int = 10,
+        n_splits: int = 5,
+        max_iter: int = 100,
+        tol: float = 1e-4,
+        native: bool = True,
+        exact_below: int = 1000,
+    ):
         self.Cs, self.n_splits, self.max_iter, self.tol, self.native = Cs, n_splits, max_iter, tol, native
         self.exact_below = exact_below
         self._reference = self._w = None
@@ -186,8 +196,9 @@ class LogisticRegressionCVReplica:
     def _fit_reference(self, x, y):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence warnings, as in the reference runs
-            model = LogisticRegressionCV(Cs=self.Cs, cv=KFold(n_splits=self.n_splits), max_iter=self.max_iter,
-                                         tol=self.tol).fit(x, y)
+            model = LogisticRegressionCV(
+                Cs=self.Cs, cv=KFold(n_splits=self.n_splits), max_iter=self.max_iter, tol=self.tol
+            ).fit(x, y)
         self._reference = model
         self.Cs_, self.C_ = model.Cs_, float(model.C_[0])
         scores = model.scores_

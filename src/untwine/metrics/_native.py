@@ -26,8 +26,8 @@ KERNELS = {"trees": "untwine.metrics._native_trees", "logistic": "untwine.metric
 # What the NumPy path costs, per missing kernel, for the warning.
 _CONSEQUENCE = {
     "trees": "the boosted trees (DCI, downstream_gbt) search splits exactly only up to 255 training points "
-             "and among 255 quantile bins per code beyond (deviations from the reference up to 0.05, "
-             "docs/metrics.md)",
+    "and among 255 quantile bins per code beyond (deviations from the reference up to 0.05, "
+    "docs/metrics.md)",
     "logistic": "downstream_lr evaluates its objective in NumPy (about half as fast, same values to rounding)",
 }
 
@@ -64,6 +64,10 @@ def warn_fallback(stacklevel: int = 2) -> None:
     _warned = True
     consequences = "; ".join(_CONSEQUENCE[name] for name in missing)
     modules = ", ".join(KERNELS[name].rsplit(".", 1)[1] for name in missing)
-    warnings.warn(f"untwine's compiled metric kernels are not built ({modules}), so the fast preset uses NumPy: "
-                  f"{consequences}. Reinstall untwine where a C compiler is present (e.g. `pip install -e .` "
-                  "with gcc or clang) to build them.", RuntimeWarning, stacklevel=stacklevel + 1)
+    warnings.warn(
+        f"untwine's compiled metric kernels are not built ({modules}), so the fast preset uses NumPy: "
+        f"{consequences}. Reinstall untwine where a C compiler is present (e.g. `pip install -e .` "
+        "with gcc or clang) to build them.",
+        RuntimeWarning,
+        stacklevel=stacklevel + 1,
+    )

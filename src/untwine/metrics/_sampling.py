@@ -56,13 +56,19 @@ def encode_batch(function: Callable, observations: np.ndarray, n: int, what: str
     """Call a representation on one batch and check it returns (n, d)."""
     out = np.asarray(function(observations))
     if out.ndim != 2 or out.shape[0] != n:
-        raise ValueError(f"the {what} must map observations (n, ...) to codes (n, d); "
-                         f"for n={n} it returned shape {out.shape}")
+        raise ValueError(
+            f"the {what} must map observations (n, ...) to codes (n, d); for n={n} it returned shape {out.shape}"
+        )
     return out
 
 
-def encode_factors(representation: Representation, data, factors: np.ndarray, rng: np.random.Generator,
-                   batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+def encode_factors(
+    representation: Representation,
+    data,
+    factors: np.ndarray,
+    rng: np.random.Generator,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> np.ndarray:
     """Observe ``factors`` (n, K) and encode them, at most ``batch_size`` points per call."""
     batch_size = check_batch_size(batch_size)
     n = factors.shape[0]
@@ -75,8 +81,9 @@ def encode_factors(representation: Representation, data, factors: np.ndarray, rn
     return np.concatenate(parts, axis=0).astype(np.float64, copy=False)
 
 
-def posterior_factors(posterior: Callable, data, factors: np.ndarray, rng: np.random.Generator,
-                      batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def posterior_factors(
+    posterior: Callable, data, factors: np.ndarray, rng: np.random.Generator, batch_size: int = DEFAULT_BATCH_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
     """Observe ``factors`` and return the posterior (mean, variance), each (n, d), in batches.
 
     ``posterior(observations) -> (mean, variance)`` is the documented interface for
@@ -98,8 +105,13 @@ def posterior_factors(posterior: Callable, data, factors: np.ndarray, rng: np.ra
     return np.concatenate(means), np.concatenate(variances)
 
 
-def sample_codes(representation: Representation, data, num_points: int, rng: np.random.Generator,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def sample_codes(
+    representation: Representation,
+    data,
+    num_points: int,
+    rng: np.random.Generator,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``num_points`` factor vectors uniformly, observe and encode them.
 
     Returns (codes (n, d) float64, factors (n, K) int64). The factors are drawn

@@ -24,9 +24,20 @@ FEATURE_THRESHOLD = 1e-7  # the reference's trees do not split between values cl
 # scikit-learn's private names this module imports (module, name, keyword arguments used):
 # checked against the installed version by tests/metrics/test_sklearn_version.py.
 SKLEARN_PRIVATE = (
-    ("sklearn.ensemble._hist_gradient_boosting.grower", "TreeGrower",
-     ("max_depth", "min_samples_leaf", "n_bins", "n_bins_non_missing", "has_missing_values",
-      "l2_regularization", "shrinkage", "n_threads")),
+    (
+        "sklearn.ensemble._hist_gradient_boosting.grower",
+        "TreeGrower",
+        (
+            "max_depth",
+            "min_samples_leaf",
+            "n_bins",
+            "n_bins_non_missing",
+            "has_missing_values",
+            "l2_regularization",
+            "shrinkage",
+            "n_threads",
+        ),
+    ),
 )
 
 
@@ -80,7 +91,7 @@ def exact_stage(codes, orders, upper, residual, depth, rng):
         for k, j in zip(*np.nonzero(do)):
             f, i = best_f[k, j], best_i[k, j]
             order = orders[f]
-            after = np.flatnonzero(node[order[i + 1:], k] == j)[0] + i + 1
+            after = np.flatnonzero(node[order[i + 1 :], k] == j)[0] + i + 1
             below, above = codes[order[i], f], codes[order[after], f]
             threshold = below / 2.0 + above / 2.0
             p = width - 1 + j
@@ -100,8 +111,12 @@ class NumpyExactStages:
         self.codes, self.rng = codes, rng
         self.orders = np.stack([np.argsort(codes[:, f], kind="stable") for f in range(codes.shape[1])])
         # per sorted position, the last position whose value is within FEATURE_THRESHOLD of it
-        self.upper = np.stack([np.searchsorted(codes[o, f], codes[o, f] + FEATURE_THRESHOLD, side="right") - 1
-                               for f, o in enumerate(self.orders)])
+        self.upper = np.stack(
+            [
+                np.searchsorted(codes[o, f], codes[o, f] + FEATURE_THRESHOLD, side="right") - 1
+                for f, o in enumerate(self.orders)
+            ]
+        )
 
     def grow(self, residual: np.ndarray, depth: int):
         return exact_stage(self.codes, self.orders, self.upper, residual, depth, self.rng)
@@ -150,9 +165,19 @@ class BinnedStages:
         residual32 = np.asfortranarray(residual, dtype=np.float32)
         unit = np.ones(1, dtype=np.float32)
         for k in range(trees):
-            grower = TreeGrower(self.binned, residual32[:, k], unit, max_depth=depth, min_samples_leaf=1,
-                                n_bins=256, n_bins_non_missing=self.bins_per_column,
-                                has_missing_values=False, l2_regularization=0.0, shrinkage=1.0, n_threads=1)
+            grower = TreeGrower(
+                self.binned,
+                residual32[:, k],
+                unit,
+                max_depth=depth,
+                min_samples_leaf=1,
+                n_bins=256,
+                n_bins_non_missing=self.bins_per_column,
+                has_missing_values=False,
+                l2_regularization=0.0,
+                shrinkage=1.0,
+                n_threads=1,
+            )
             grower.grow()
             stack = [(grower.root, 0, 0)]
             while stack:

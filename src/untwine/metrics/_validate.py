@@ -37,6 +37,8 @@ def check_train_test(codes_train, factors_train, codes_test, factors_test):
     ct, ft = check_codes_factors(codes_train, factors_train, "_train")
     cs, fs = check_codes_factors(codes_test, factors_test, "_test")
     if ct.shape[1] != cs.shape[1] or ft.shape[1] != fs.shape[1]:
-        raise ValueError(f"train and test disagree on the number of codes or factors: "
-                         f"codes {ct.shape} vs {cs.shape}, factors {ft.shape} vs {fs.shape}")
+        raise ValueError(
+            f"train and test disagree on the number of codes or factors: "
+            f"codes {ct.shape} vs {cs.shape}, factors {ft.shape} vs {fs.shape}"
+        )
     return ct, ft, cs, fs

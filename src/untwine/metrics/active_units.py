@@ -47,12 +47,17 @@ def active_units(variances, threshold: float = 0.8) -> dict:
         raise ValueError("variances must be non-negative (pass variances, not log-variances)")
     mean = variances.mean(axis=0)
     active = mean < threshold
-    return {"num_active_units": int(active.sum()), "active_units": active.tolist(),
-            "information_level": (1.0 - mean).tolist(), "mean_variance": mean.tolist()}
+    return {
+        "num_active_units": int(active.sum()),
+        "active_units": active.tolist(),
+        "information_level": (1.0 - mean).tolist(),
+        "mean_variance": mean.tolist(),
+    }
 
 
-def sample_active_units(representation, data, rng, *, posterior, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000,
-                        threshold=0.8) -> dict:
+def sample_active_units(
+    representation, data, rng, *, posterior, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000, threshold=0.8
+) -> dict:
     """Active units over ``num_train`` uniformly drawn points (``posterior`` is required)."""
     factors = sample_factors(data, num_train, rng)
     _, variances = posterior_factors(posterior, data, factors, rng, batch_size)

@@ -80,12 +80,15 @@ def beta_vae_score(features_train, labels_train, features_eval, labels_eval, ran
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = fit_classifier(lambda: LogisticRegression(random_state=random_state), features_train, labels_train)
-    return {"train_accuracy": accuracy(model, features_train, labels_train),
-            "eval_accuracy": accuracy(model, features_eval, labels_eval)}
+    return {
+        "train_accuracy": accuracy(model, features_train, labels_train),
+        "eval_accuracy": accuracy(model, features_eval, labels_eval),
+    }
 
 
-def sample_beta_vae(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000,
-                    num_eval=5_000, group_size=64) -> dict:
+def sample_beta_vae(
+    representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000, num_eval=5_000, group_size=64
+) -> dict:
     """Reference sampler (``group_size`` is the reference's ``batch_size`` = 64)."""
     labels_train, a, b = draw_beta_vae_factors(data, num_train, group_size, rng)
     train = beta_vae_features(representation, data, a, b, rng, batch_size)

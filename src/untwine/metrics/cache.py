@@ -90,8 +90,10 @@ class CodeCache:
 
     def __init__(self, posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], data, batch_size: int = 512):
         if not cacheable(data):
-            raise ValueError(f"dataset {getattr(data, 'name', data)!r} draws nuisance noise per observation, so its "
-                             f"observations are not a function of the factors and cannot be cached")
+            raise ValueError(
+                f"dataset {getattr(data, 'name', data)!r} draws nuisance noise per observation, so its "
+                f"observations are not a function of the factors and cannot be cached"
+            )
         self._posterior = posterior
         self._base = data
         self.data = _IndexedData(data)
@@ -106,8 +108,10 @@ class CodeCache:
     def _indices(self, tokens: np.ndarray) -> np.ndarray:
         tokens = np.asarray(tokens)
         if tokens.ndim != 2 or tokens.shape[1] != 1:
-            raise ValueError(f"a CodeCache's representation takes the observations of cache.data ((n, 1) flat "
-                             f"indices), got shape {tokens.shape}: pass cache.data to the metrics, not the dataset")
+            raise ValueError(
+                f"a CodeCache's representation takes the observations of cache.data ((n, 1) flat "
+                f"indices), got shape {tokens.shape}: pass cache.data to the metrics, not the dataset"
+            )
         index = tokens[:, 0].astype(np.int64)
         if index.size and (index.min() < 0 or index.max() >= self.size):
             raise ValueError(f"flat index out of range [0, {self.size})")
@@ -120,7 +124,7 @@ class CodeCache:
         start = time.perf_counter()
         rng = np.random.default_rng(0)  # unused by a deterministic dataset's observe
         for at in range(0, len(missing), self.batch_size):
-            chunk = missing[at:at + self.batch_size]
+            chunk = missing[at : at + self.batch_size]
             observations = self._base.observe(index_to_factors(chunk, self.data.factor_sizes), rng)
             means, variances = self._posterior(observations)
             means, variances = np.asarray(means), np.asarray(variances)

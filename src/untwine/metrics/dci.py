@@ -40,8 +40,16 @@ def make_fast_gbt(random_state=None):
     """The fast preset: the reference's boosting algorithm with the exact split search in C
     (``_split_search.c``); where that was not built, exact up to 255 training points and on
     255 quantile bins per code beyond."""
-    return ExactGradientBoostingClassifier(n_estimators=100, learning_rate=0.1, max_depth=3, max_bins=255,
-                                           replicas=1, exact_max=255, native=True, random_state=random_state)
+    return ExactGradientBoostingClassifier(
+        n_estimators=100,
+        learning_rate=0.1,
+        max_depth=3,
+        max_bins=255,
+        replicas=1,
+        exact_max=255,
+        native=True,
+        random_state=random_state,
+    )
 
 
 def _fit_one(args):
@@ -55,8 +63,7 @@ def _fit_one(args):
     return importance, accuracy(model, x_train, y_train), accuracy(model, x_test, y_test)
 
 
-def importance_matrix(codes_train, factors_train, codes_test, factors_test, fast=False, random_state=0,
-                      n_jobs=None):
+def importance_matrix(codes_train, factors_train, codes_test, factors_test, fast=False, random_state=0, n_jobs=None):
     """(importance (d, K), train accuracies (K,), test accuracies (K,))."""
     ct, ft, cs, fs = check_train_test(codes_train, factors_train, codes_test, factors_test)
     jobs = [(ct, ft[:, k], cs, fs[:, k], fast, random_state) for k in range(ft.shape[1])]
@@ -118,14 +125,20 @@ def dci(codes_train, factors_train, codes_test, factors_test, fast=False, random
         If the codes and factors are not finite 2-D arrays of matching sizes, or train and test
         disagree on the number of codes or factors.
     """
-    imp, train_acc, test_acc = importance_matrix(codes_train, factors_train, codes_test, factors_test,
-                                                 fast=fast, random_state=random_state, n_jobs=n_jobs)
-    return {"informativeness_train": float(np.mean(train_acc)), "informativeness_test": float(np.mean(test_acc)),
-            "disentanglement": disentanglement(imp), "completeness": completeness(imp)}
+    imp, train_acc, test_acc = importance_matrix(
+        codes_train, factors_train, codes_test, factors_test, fast=fast, random_state=random_state, n_jobs=n_jobs
+    )
+    return {
+        "informativeness_train": float(np.mean(train_acc)),
+        "informativeness_test": float(np.mean(test_acc)),
+        "disentanglement": disentanglement(imp),
+        "completeness": completeness(imp),
+    }
 
 
-def sample_dci(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000, num_test=5_000,
-               fast=False, n_jobs=-1) -> dict:
+def sample_dci(
+    representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000, num_test=5_000, fast=False, n_jobs=-1
+) -> dict:
     """Reference sampler: 10,000 train / 5,000 test points.
 
     The boosted trees get a ``random_state`` drawn from the metric's rng (the

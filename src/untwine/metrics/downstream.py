@@ -73,16 +73,29 @@ def _jobs(ct, ft, cs, fs, predictor, fast, random_state, size_cost=1.0):
 def _scores(out, prefix) -> dict:
     train = np.array([o[0] for o in out])
     test = np.array([o[1] for o in out])
-    scores = {f"{prefix}mean_train_accuracy": float(train.mean()), f"{prefix}mean_test_accuracy": float(test.mean()),
-              f"{prefix}min_train_accuracy": float(train.min()), f"{prefix}min_test_accuracy": float(test.min())}
+    scores = {
+        f"{prefix}mean_train_accuracy": float(train.mean()),
+        f"{prefix}mean_test_accuracy": float(test.mean()),
+        f"{prefix}min_train_accuracy": float(train.min()),
+        f"{prefix}min_test_accuracy": float(test.min()),
+    }
     for i in range(len(train)):
         scores[f"{prefix}train_accuracy_factor_{i}"] = float(train[i])
         scores[f"{prefix}test_accuracy_factor_{i}"] = float(test[i])
     return scores
 
 
-def downstream(codes_train, factors_train, codes_test, factors_test, predictor="lr", fast=False,
-               random_state=0, n_jobs=None, prefix="") -> dict:
+def downstream(
+    codes_train,
+    factors_train,
+    codes_test,
+    factors_test,
+    predictor="lr",
+    fast=False,
+    random_state=0,
+    n_jobs=None,
+    prefix="",
+) -> dict:
     """Per-factor accuracies of a classifier that predicts each factor from the codes.
 
     Parameters
@@ -141,19 +154,37 @@ def _sample(representation, data, rng, predictor, batch_size, num_train, num_tes
     out = parallel_map(_fit_one, jobs, n_jobs, costs=costs)
     scores, start = {}, 0
     for size, count in zip(num_train, counts):
-        scores.update(_scores(out[start:start + count], f"{int(size)}:"))
+        scores.update(_scores(out[start : start + count], f"{int(size)}:"))
         start += count
     return scores
 
 
-def sample_downstream_lr(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE,
-                         num_train=(10, 100, 1000, 10000), num_test=5_000, fast=False, n_jobs=-1) -> dict:
+def sample_downstream_lr(
+    representation,
+    data,
+    rng,
+    *,
+    batch_size=DEFAULT_BATCH_SIZE,
+    num_train=(10, 100, 1000, 10000),
+    num_test=5_000,
+    fast=False,
+    n_jobs=-1,
+) -> dict:
     """Reference sampler, logistic regression with 5-fold CV over 10 Cs (``fast``: the
     same algorithm with the objective in C)."""
     return _sample(representation, data, rng, "lr", batch_size, tuple(num_train), num_test, fast, n_jobs)
 
 
-def sample_downstream_gbt(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE,
-                          num_train=(10, 100, 1000, 10000), num_test=5_000, fast=False, n_jobs=-1) -> dict:
+def sample_downstream_gbt(
+    representation,
+    data,
+    rng,
+    *,
+    batch_size=DEFAULT_BATCH_SIZE,
+    num_train=(10, 100, 1000, 10000),
+    num_test=5_000,
+    fast=False,
+    n_jobs=-1,
+) -> dict:
     """Reference sampler, gradient-boosted trees (``fast``: the DCI fast preset)."""
     return _sample(representation, data, rng, "gbt", batch_size, tuple(num_train), num_test, fast, n_jobs)

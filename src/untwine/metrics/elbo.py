@@ -40,8 +40,10 @@ def _dataset_size(data) -> int:
         return int(size)
     if hasattr(data, "__len__") and hasattr(data, "__getitem__"):
         return len(data)
-    raise TypeError("data must follow the ground-truth data contract (factor_sizes, sample_factors, observe) "
-                    f"or be a torch Dataset; got {type(data).__name__}")
+    raise TypeError(
+        "data must follow the ground-truth data contract (factor_sizes, sample_factors, observe) "
+        f"or be a torch Dataset; got {type(data).__name__}"
+    )
 
 
 def _observations(data, index: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -59,8 +61,7 @@ def _observations(data, index: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return np.stack([item(i) for i in index])
 
 
-def encode_dataset(posterior: Callable, data, *, batch_size: int = 256, seed: int = 0
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def encode_dataset(posterior: Callable, data, *, batch_size: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances (N, d) float64 of every one of the N observations of ``data``.
 
     N is ``data.num_observations`` (else ``prod(factor_sizes)``, or ``len(data)`` for a torch
@@ -81,11 +82,15 @@ def encode_dataset(posterior: Callable, data, *, batch_size: int = 256, seed: in
         raise ValueError("the dataset has no observations")
     means, variances = np.concatenate(means), np.concatenate(variances)
     if means.ndim != 2 or means.shape != variances.shape or len(means) != total:
-        raise ValueError(f"posterior must return means and variances of shape (n, d) for n observations; got "
-                         f"{means.shape} and {variances.shape} for {total} observations")
+        raise ValueError(
+            f"posterior must return means and variances of shape (n, d) for n observations; got "
+            f"{means.shape} and {variances.shape} for {total} observations"
+        )
     if not (np.isfinite(means).all() and np.isfinite(variances).all() and (variances > 0).all()):
-        raise ValueError("posterior returned non-finite means or variances that are not positive (it must return "
-                         "variances, not log-variances)")
+        raise ValueError(
+            "posterior returned non-finite means or variances that are not positive (it must return "
+            "variances, not log-variances)"
+        )
     return means, np.log(variances)
 
 
@@ -101,8 +106,9 @@ def _components(mean: np.ndarray, logvar: np.ndarray) -> tuple[np.ndarray, np.nd
     return rows[:, :d], rows[:, d:], np.log(counts) - math.log(len(mean))
 
 
-def mixture_log_density(z: torch.Tensor, mean: np.ndarray, logvar: np.ndarray, *, chunk_cells: int = 2 ** 22,
-                        device=None) -> torch.Tensor:
+def mixture_log_density(
+    z: torch.Tensor, mean: np.ndarray, logvar: np.ndarray, *, chunk_cells: int = 2**22, device=None
+) -> torch.Tensor:
     """log (1/N Σ_n N(z_i; mean_n, diag exp(logvar_n))) for every row z_i of ``z`` (S, d), float64.
 
     Every one of the N components is scored for every sample, ``chunk_cells``
@@ -110,8 +116,9 @@ def mixture_log_density(z: torch.Tensor, mean: np.ndarray, logvar: np.ndarray, *
     multiplicity.
     """
     means, logvars, log_weights = _components(mean, logvar)
-    means, logvars, log_weights = (torch.as_tensor(a, dtype=torch.float64, device=device)
-                                   for a in (means, logvars, log_weights))
+    means, logvars, log_weights = (
+        torch.as_tensor(a, dtype=torch.float64, device=device) for a in (means, logvars, log_weights)
+    )
     precision = torch.exp(-logvars)
     # log w + Σ_k log N(z_k; μ_k, σ_k²) = c + Σ_k z_k² (−½ p_k) + Σ_k z_k (μ_k p_k), p = 1/σ²:
     # one product of [z², z, 1] (S, 2d + 1) with a (2d + 1, N) matrix
@@ -122,13 +129,20 @@ def mixture_log_density(z: torch.Tensor, mean: np.ndarray, logvar: np.ndarray, *
     out = torch.empty(len(z), dtype=torch.float64, device=device)
     rows = max(1, chunk_cells // max(1, len(means)))
     for start in range(0, len(z), rows):
-        out[start:start + rows] = torch.logsumexp(features[start:start + rows] @ weights, dim=1)
+        out[start : start + rows] = torch.logsumexp(features[start : start + rows] @ weights, dim=1)
     return out
 
 
-def elbo_decomposition(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], data, *,
-                       num_samples: int = 10_000, seed: int = 0, batch_size: int = 256,
-                       chunk_cells: int = 2 ** 22, device=None) -> dict:
+def elbo_decomposition(
+    posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    data,
+    *,
+    num_samples: int = 10_000,
+    seed: int = 0,
+    batch_size: int = 256,
+    chunk_cells: int = 2**22,
+    device=None,
+) -> dict:
     """Index-code MI, total correlation and dimension-wise KL of a trained model, in nats.
 
     As Chen et al. 2018 evaluate them (seed 000, §3; their ``elbo_decomposition.py``): every
@@ -175,8 +189,10 @@ def elbo_decomposition(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.nd
         If ``num_samples`` is not a positive integer.
     """
     if not callable(posterior):
-        raise TypeError(f"posterior must be a callable observations -> (means, variances), e.g. model.posterior(); "
-                        f"got {type(posterior).__name__}")
+        raise TypeError(
+            f"posterior must be a callable observations -> (means, variances), e.g. model.posterior(); "
+            f"got {type(posterior).__name__}"
+        )
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
     mean, logvar = encode_dataset(posterior, data, batch_size=batch_size, seed=seed)
@@ -186,15 +202,29 @@ def elbo_decomposition(posterior: Callable[[np.ndarray], tuple[np.ndarray, np.nd
     z = mean[owner] + np.exp(0.5 * logvar[owner]) * rng.standard_normal((len(owner), latents))
     z_tensor = torch.from_numpy(z)
     log_qz = mixture_log_density(z_tensor, mean, logvar, chunk_cells=chunk_cells, device=device).cpu().numpy()
-    log_marginals = np.stack([
-        mixture_log_density(z_tensor[:, k:k + 1], mean[:, k:k + 1], logvar[:, k:k + 1], chunk_cells=chunk_cells,
-                            device=device).cpu().numpy()
-        for k in range(latents)], axis=1)
+    log_marginals = np.stack(
+        [
+            mixture_log_density(
+                z_tensor[:, k : k + 1], mean[:, k : k + 1], logvar[:, k : k + 1], chunk_cells=chunk_cells, device=device
+            )
+            .cpu()
+            .numpy()
+            for k in range(latents)
+        ],
+        axis=1,
+    )
     log_qz_given_n = (-0.5 * (LOG_2PI + logvar[owner] + (z - mean[owner]) ** 2 * np.exp(-logvar[owner]))).sum(1)
-    log_pz = -0.5 * (LOG_2PI + z ** 2)
+    log_pz = -0.5 * (LOG_2PI + z**2)
     mi = float(np.mean(log_qz_given_n - log_qz))
     tc = float(np.mean(log_qz - log_marginals.sum(1)))
     dwkl = float(np.mean((log_marginals - log_pz).sum(1)))
     kl = float(gaussian_kl(mean, logvar).sum(1).mean())
-    return {"index_code_mi": mi, "total_correlation": tc, "dimension_wise_kl": dwkl,
-            "estimated_kl": mi + tc + dwkl, "kl": kl, "num_samples": int(num_samples), "dataset_size": int(total)}
+    return {
+        "index_code_mi": mi,
+        "total_correlation": tc,
+        "dimension_wise_kl": dwkl,
+        "estimated_kl": mi + tc + dwkl,
+        "kl": kl,
+        "num_samples": int(num_samples),
+        "dataset_size": int(total),
+    }

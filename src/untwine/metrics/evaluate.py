@@ -172,10 +172,17 @@ def _summary(scores: dict) -> str:
     return ", ".join(parts[:4]) + (", ..." if len(parts) > 4 else "")
 
 
-def evaluate(representation: Callable[[np.ndarray], np.ndarray], data, metrics: str | Iterable[str] = ("mig",),
-             seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE, fast: bool = False,
-             progress: bool | Callable[[str], None] | None = None, n_jobs: int | None = None,
-             **overrides) -> dict:
+def evaluate(
+    representation: Callable[[np.ndarray], np.ndarray],
+    data,
+    metrics: str | Iterable[str] = ("mig",),
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    fast: bool = False,
+    progress: bool | Callable[[str], None] | None = None,
+    n_jobs: int | None = None,
+    **overrides,
+) -> dict:
     """Score ``representation`` on ``data`` with ``metrics`` (names of ``METRICS`` or ``"all"``).
 
     Each metric draws from its own ``np.random.default_rng(seed)``, so its numbers do not depend
@@ -226,6 +233,7 @@ def evaluate(representation: Callable[[np.ndarray], np.ndarray], data, metrics: 
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
     if progress is True:
+
         def progress(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
     elif not progress:
@@ -239,8 +247,10 @@ def evaluate(representation: Callable[[np.ndarray], np.ndarray], data, metrics: 
             raise ValueError(f"parameters given for metric {k!r}, which was not asked for (asked: {', '.join(names)})")
     for key in overrides:
         if key in _EXECUTION_ONLY or not any(key in _keyword_params(m) for m in names):
-            raise ValueError(f"no asked metric has a parameter {key!r}; parameters: "
-                             + "; ".join(f"{m}: {', '.join(metric_parameters(m))}" for m in names))
+            raise ValueError(
+                f"no asked metric has a parameter {key!r}; parameters: "
+                + "; ".join(f"{m}: {', '.join(metric_parameters(m))}" for m in names)
+            )
 
     plans = []
     for name in names:
@@ -248,14 +258,18 @@ def evaluate(representation: Callable[[np.ndarray], np.ndarray], data, metrics: 
         kwargs = {k: v for k, v in overrides.items() if k in params}
         for k, v in per_metric.get(name, {}).items():
             if k not in params or k in _EXECUTION_ONLY:
-                raise ValueError(f"metric {name!r} has no parameter {k!r}; it has: {', '.join(metric_parameters(name))}")
+                raise ValueError(
+                    f"metric {name!r} has no parameter {k!r}; it has: {', '.join(metric_parameters(name))}"
+                )
             kwargs[k] = v
         if "fast" in params and "fast" not in kwargs:
             kwargs["fast"] = bool(fast)
         missing = [k for k in required_inputs(name) if k not in kwargs]
         if missing:
-            raise ValueError(f"metric {name!r} needs the extra input(s) {', '.join(missing)} "
-                             f"(pass {missing[0]}=... to evaluate); see docs/metrics.md")
+            raise ValueError(
+                f"metric {name!r} needs the extra input(s) {', '.join(missing)} "
+                f"(pass {missing[0]}=... to evaluate); see docs/metrics.md"
+            )
         if "n_jobs" in params and n_jobs is not None:
             kwargs["n_jobs"] = n_jobs
         plans.append((name, kwargs))

@@ -36,8 +36,9 @@ def draw_factor_vae_factors(data, num_votes: int, group_size: int, rng: np.rando
     return labels, groups
 
 
-def factor_vae_votes(codes_groups: np.ndarray, labels: np.ndarray, global_variances: np.ndarray,
-                     active: np.ndarray, num_factors: int) -> np.ndarray:
+def factor_vae_votes(
+    codes_groups: np.ndarray, labels: np.ndarray, global_variances: np.ndarray, active: np.ndarray, num_factors: int
+) -> np.ndarray:
     """Vote matrix (K factors, d codes) from grouped codes (n, g, d)."""
     local = np.var(codes_groups[:, :, active], axis=1, ddof=1)
     winner = np.flatnonzero(active)[np.argmin(local / global_variances[active], axis=1)]
@@ -64,8 +65,10 @@ def factor_vae_score(train_votes: np.ndarray, eval_votes: np.ndarray) -> tuple[f
     """
     classifier = np.argmax(train_votes, axis=0)
     cols = np.arange(train_votes.shape[1])
-    return (float(train_votes[classifier, cols].sum() / train_votes.sum()),
-            float(eval_votes[classifier, cols].sum() / eval_votes.sum()))
+    return (
+        float(train_votes[classifier, cols].sum() / train_votes.sum()),
+        float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
+    )
 
 
 def _votes(representation, data, rng, num_votes, group_size, global_var, active, batch_size):
@@ -76,13 +79,24 @@ def _votes(representation, data, rng, num_votes, group_size, global_var, active,
     for start in range(0, num_votes, per_chunk):
         stop = min(num_votes, start + per_chunk)
         codes = encode_factors(representation, data, groups[start:stop].reshape(-1, k), rng, batch_size)
-        votes = votes + factor_vae_votes(codes.reshape(stop - start, group_size, -1), labels[start:stop],
-                                         global_var, active, k)
+        votes = votes + factor_vae_votes(
+            codes.reshape(stop - start, group_size, -1), labels[start:stop], global_var, active, k
+        )
     return votes
 
 
-def sample_factor_vae(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000,
-                      num_eval=5_000, num_variance_estimate=10_000, group_size=64, prune_threshold=0.05) -> dict:
+def sample_factor_vae(
+    representation,
+    data,
+    rng,
+    *,
+    batch_size=DEFAULT_BATCH_SIZE,
+    num_train=10_000,
+    num_eval=5_000,
+    num_variance_estimate=10_000,
+    group_size=64,
+    prune_threshold=0.05,
+) -> dict:
     """Reference sampler (``group_size`` is the reference's ``batch_size`` = 64)."""
     codes, _ = sample_codes(representation, data, num_variance_estimate, rng, batch_size)
     global_var = np.var(codes, axis=0, ddof=1)

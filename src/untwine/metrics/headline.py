@@ -51,6 +51,9 @@ def headline(name: str, result: dict) -> dict:
         return {f"acc@{size}": result[key] for size, key in sizes}
     keys = HEADLINES.get(name)
     if keys is None:
-        keys = tuple(k for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-                     and k not in ("seed", "step"))
+        keys = tuple(
+            k
+            for k, v in result.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("seed", "step")
+        )
     return {key: result[key] for key in keys if key in result}

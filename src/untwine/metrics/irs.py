@@ -36,7 +36,7 @@ def irs_matrix(codes: np.ndarray, factors: np.ndarray, diff_quantile: float = 0.
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(values) + 1))
         for v in range(len(values)):
-            group = codes[order[bounds[v]:bounds[v + 1]]]
+            group = codes[order[bounds[v] : bounds[v + 1]]]
             cum[:, j] += np.percentile(np.abs(group - group.mean(axis=0)), diff_quantile * 100, axis=0)
         cum[:, j] /= len(values)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -80,8 +80,9 @@ def irs(codes, factors, diff_quantile=0.99, num_bins=20) -> dict:
     return {"IRS": float(score), "num_active_dims": int(active.sum())}
 
 
-def sample_irs(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000,
-               diff_quantile=0.99, num_bins=20) -> dict:
+def sample_irs(
+    representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000, diff_quantile=0.99, num_bins=20
+) -> dict:
     """Reference sampler: 10,000 points, quantile 0.99."""
     codes, factors = sample_codes(representation, data, num_train, rng, batch_size)
     return irs(codes, factors, diff_quantile=diff_quantile, num_bins=num_bins)

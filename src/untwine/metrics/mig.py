@@ -62,8 +62,15 @@ def normalized_gaps(mutual_info: np.ndarray, factor_entropy: np.ndarray) -> np.n
         return np.where(factor_entropy > 0, (top[0] - second) / factor_entropy, 0.0)
 
 
-def sample_mig(representation, data, rng: np.random.Generator, *, batch_size: int = DEFAULT_BATCH_SIZE,
-               num_train: int = 10_000, num_bins: int = 20) -> dict:
+def sample_mig(
+    representation,
+    data,
+    rng: np.random.Generator,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_train: int = 10_000,
+    num_bins: int = 20,
+) -> dict:
     """Reference sampler: ``num_train`` uniform points, 20-bin histogram."""
     codes, factors = sample_codes(representation, data, num_train, rng, batch_size)
     return mig(codes, factors, num_bins=num_bins)

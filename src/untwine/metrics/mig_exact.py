@@ -61,8 +61,13 @@ def chen_factors(factor_names) -> list[int]:
 def _log_marginals(z: np.ndarray, means: np.ndarray, log_variances: np.ndarray) -> np.ndarray:
     """log q(z_ij) (S, d): each latent's one-dimensional mixture over the given points."""
     z = torch.from_numpy(z)
-    return np.stack([mixture_log_density(z[:, j:j + 1], means[:, j:j + 1], log_variances[:, j:j + 1]).numpy()
-                     for j in range(means.shape[1])], axis=1)
+    return np.stack(
+        [
+            mixture_log_density(z[:, j : j + 1], means[:, j : j + 1], log_variances[:, j : j + 1]).numpy()
+            for j in range(means.shape[1])
+        ],
+        axis=1,
+    )
 
 
 def mig_exact(means, variances, factors, factor_sizes=None, num_samples=10_000, rng=None, chen=None) -> dict:
@@ -131,12 +136,18 @@ def mig_exact(means, variances, factors, factor_sizes=None, num_samples=10_000, 
         mi[:, factor] = np.maximum((log_q_given - log_q).mean(axis=0), 0.0)
     norm = np.log(np.asarray(sizes, dtype=np.float64))
     gaps = normalized_gaps(mi, norm)
-    return {"mig_exact": float(np.mean(gaps)), "mig_exact_chen": float(np.mean(gaps[chen])),
-            "mutual_info": mi.tolist(), "factor_entropy": norm.tolist(), "chen_factors": chen}
+    return {
+        "mig_exact": float(np.mean(gaps)),
+        "mig_exact_chen": float(np.mean(gaps[chen])),
+        "mutual_info": mi.tolist(),
+        "factor_entropy": norm.tolist(),
+        "chen_factors": chen,
+    }
 
 
-def sample_mig_exact(representation, data, rng, *, posterior, batch_size=DEFAULT_BATCH_SIZE, max_points=50_000,
-                     num_samples=10_000) -> dict:
+def sample_mig_exact(
+    representation, data, rng, *, posterior, batch_size=DEFAULT_BATCH_SIZE, max_points=50_000, num_samples=10_000
+) -> dict:
     """Over the whole factor space when it has at most ``max_points`` elements, else a uniform subset.
 
     ``posterior(observations) -> (mean, variance)`` is required; ``representation`` is not used.

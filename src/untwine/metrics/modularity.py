@@ -56,8 +56,10 @@ def explicitness_per_factor(x_train, y_train, x_test, y_test) -> tuple[float, fl
     """(train, test) one-vs-rest macro ROC-AUC of a default logistic regression."""
     model = fit_classifier(LogisticRegression, x_train, y_train)
     classes = model.classes_
-    return (_macro_auc(y_train, model.predict_proba(x_train), classes),
-            _macro_auc(y_test, model.predict_proba(x_test), classes))
+    return (
+        _macro_auc(y_train, model.predict_proba(x_train), classes),
+        _macro_auc(y_test, model.predict_proba(x_test), classes),
+    )
 
 
 def _explicitness_job(args):
@@ -100,13 +102,24 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
     std = np.where(std > 0, std, 1.0)
     xt, xs = (ct - mean) / std, (cs - mean) / std
     out = parallel_map(_explicitness_job, [(xt, ft[:, k], xs, fs[:, k]) for k in range(ft.shape[1])], n_jobs)
-    return {"modularity_score": modularity(mi),
-            "explicitness_score_train": float(np.mean([o[0] for o in out])),
-            "explicitness_score_test": float(np.mean([o[1] for o in out]))}
+    return {
+        "modularity_score": modularity(mi),
+        "explicitness_score_train": float(np.mean([o[0] for o in out])),
+        "explicitness_score_test": float(np.mean([o[1] for o in out])),
+    }
 
 
-def sample_modularity_explicitness(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000,
-                                   num_test=5_000, num_bins=20, n_jobs=-1) -> dict:
+def sample_modularity_explicitness(
+    representation,
+    data,
+    rng,
+    *,
+    batch_size=DEFAULT_BATCH_SIZE,
+    num_train=10_000,
+    num_test=5_000,
+    num_bins=20,
+    n_jobs=-1,
+) -> dict:
     """Reference sampler: 10,000 train / 5,000 test points, 20-bin histogram."""
     ct, ft = sample_codes(representation, data, num_train, rng, batch_size)
     cs, fs = sample_codes(representation, data, num_test, rng, batch_size)

@@ -27,8 +27,9 @@ def _svm_score(args):
     return accuracy(model, x_test[:, None], y_test)
 
 
-def sap_score_matrix(codes_train, factors_train, codes_test, factors_test, continuous_factors=False,
-                     n_jobs=None) -> np.ndarray:
+def sap_score_matrix(
+    codes_train, factors_train, codes_test, factors_test, continuous_factors=False, n_jobs=None
+) -> np.ndarray:
     """Score matrix (d codes, K factors) of the SAP definition."""
     ct, ft, cs, fs = check_train_test(codes_train, factors_train, codes_test, factors_test)
     d, k = ct.shape[1], ft.shape[1]
@@ -85,8 +86,17 @@ def sap(codes_train, factors_train, codes_test, factors_test, continuous_factors
     return {"SAP_score": float(np.mean(top[-1] - top[-2]))}
 
 
-def sample_sap(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000, num_test=5_000,
-               continuous_factors=False, n_jobs=-1) -> dict:
+def sample_sap(
+    representation,
+    data,
+    rng,
+    *,
+    batch_size=DEFAULT_BATCH_SIZE,
+    num_train=10_000,
+    num_test=5_000,
+    continuous_factors=False,
+    n_jobs=-1,
+) -> dict:
     """Reference sampler: 10,000 train and 5,000 test points, discrete factors."""
     ct, ft = sample_codes(representation, data, num_train, rng, batch_size)
     cs, fs = sample_codes(representation, data, num_test, rng, batch_size)

@@ -68,8 +68,14 @@ def spearman_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.abs(corr[:d, d:]))
 
 
-def udr(codes: Sequence[np.ndarray], kl: Sequence[np.ndarray] | None = None, correlation: str = "lasso",
-        kl_threshold: float = 0.01, filter_low_kl: bool = True, alpha: float = 0.1) -> dict:
+def udr(
+    codes: Sequence[np.ndarray],
+    kl: Sequence[np.ndarray] | None = None,
+    correlation: str = "lasso",
+    kl_threshold: float = 0.01,
+    filter_low_kl: bool = True,
+    alpha: float = 0.1,
+) -> dict:
     """UDR from the codes (n, d) of several models on the same points.
 
     Parameters
@@ -107,8 +113,10 @@ def udr(codes: Sequence[np.ndarray], kl: Sequence[np.ndarray] | None = None, cor
         raise ValueError("UDR needs the codes of at least 2 models")
     if any(r.ndim != 2 or r.shape != reps[0].shape for r in reps):
         raise ValueError(f"every model's codes must be (n, d) of the same shape, got {[r.shape for r in reps]}")
-    kls = [np.full(reps[0].shape[1], np.inf) if kl is None else np.asarray(v, dtype=np.float64)
-           for v in (kl if kl is not None else [None] * len(reps))]
+    kls = [
+        np.full(reps[0].shape[1], np.inf) if kl is None else np.asarray(v, dtype=np.float64)
+        for v in (kl if kl is not None else [None] * len(reps))
+    ]
     masks, scaled = [], []
     for r, k in zip(reps, kls):
         std = r.std(axis=0)
@@ -132,9 +140,16 @@ def udr(codes: Sequence[np.ndarray], kl: Sequence[np.ndarray] | None = None, cor
     return {"model_scores": scores, "pairwise_disentanglement_scores": pair.tolist()}
 
 
-def sample_udr(posteriors: Sequence[Callable], data, seed: int = 0, num_points: int = 1000,
-               batch_size: int = DEFAULT_BATCH_SIZE, correlation: str = "lasso", kl_threshold: float = 0.01,
-               filter_low_kl: bool = True) -> dict:
+def sample_udr(
+    posteriors: Sequence[Callable],
+    data,
+    seed: int = 0,
+    num_points: int = 1000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    correlation: str = "lasso",
+    kl_threshold: float = 0.01,
+    filter_low_kl: bool = True,
+) -> dict:
     """UDR of models given by ``posterior(observations) -> (mean, variance)`` callables.
 
     All models see the same ``num_points`` observations, drawn with
@@ -175,7 +190,7 @@ def sample_udr(posteriors: Sequence[Callable], data, seed: int = 0, num_points: 
     means = [[] for _ in posteriors]
     variances = [[] for _ in posteriors]
     for start in range(0, num_points, batch_size):
-        obs = data.observe(factors[start:start + batch_size], rng)
+        obs = data.observe(factors[start : start + batch_size], rng)
         for i, post in enumerate(posteriors):
             mu, var = (np.asarray(x, dtype=np.float64) for x in post(obs))
             means[i].append(mu)
@@ -183,7 +198,11 @@ def sample_udr(posteriors: Sequence[Callable], data, seed: int = 0, num_points: 
     codes = [np.concatenate(m) for m in means]
     kls = [mean_latent_kl(c, np.concatenate(v)) for c, v in zip(codes, variances)]
     out = udr(codes, kls, correlation=correlation, kl_threshold=kl_threshold, filter_low_kl=filter_low_kl)
-    out["params"] = {"num_points": num_points, "correlation": correlation, "kl_threshold": kl_threshold,
-                     "filter_low_kl": filter_low_kl}
+    out["params"] = {
+        "num_points": num_points,
+        "correlation": correlation,
+        "kl_threshold": kl_threshold,
+        "filter_low_kl": filter_low_kl,
+    }
     out["seed"] = seed
     return out

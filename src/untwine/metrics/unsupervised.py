@@ -70,14 +70,17 @@ def unsupervised(codes, num_bins=20) -> dict:
     labels = histogram_discretize(codes, num_bins)
     mi = discrete_mutual_info(labels, labels)
     np.fill_diagonal(mi, 0.0)
-    return {"gaussian_total_correlation": gaussian_total_correlation(cov),
-            "gaussian_wasserstein_correlation": wasserstein,
-            "gaussian_wasserstein_correlation_norm": wasserstein / trace if trace > 0 else 0.0,
-            "mutual_info_score": float(mi.sum() / (d * d - d)) if d > 1 else 0.0}
+    return {
+        "gaussian_total_correlation": gaussian_total_correlation(cov),
+        "gaussian_wasserstein_correlation": wasserstein,
+        "gaussian_wasserstein_correlation_norm": wasserstein / trace if trace > 0 else 0.0,
+        "mutual_info_score": float(mi.sum() / (d * d - d)) if d > 1 else 0.0,
+    }
 
 
-def sample_unsupervised(representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000,
-                        num_bins=20) -> dict:
+def sample_unsupervised(
+    representation, data, rng, *, batch_size=DEFAULT_BATCH_SIZE, num_train=10_000, num_bins=20
+) -> dict:
     """Reference sampler: 10,000 points, 20-bin histogram."""
     codes, _ = sample_codes(representation, data, num_train, rng, batch_size)
     return unsupervised(codes, num_bins=num_bins)

@@ -21,8 +21,21 @@ from .weak import AdaGVAE, AdaMLVAE, GVAELabels, MLVAELabels
 
 OBJECTIVES: dict[str, type[Objective]] = {
     cls.name: cls
-    for cls in (VanillaVAE, BetaVAE, AnnealedVAE, BetaTCVAE, FactorVAE, DIPVAEI, DIPVAEII, Decomposition, Autoencoder,
-                AdaGVAE, AdaMLVAE, GVAELabels, MLVAELabels)
+    for cls in (
+        VanillaVAE,
+        BetaVAE,
+        AnnealedVAE,
+        BetaTCVAE,
+        FactorVAE,
+        DIPVAEI,
+        DIPVAEII,
+        Decomposition,
+        Autoencoder,
+        AdaGVAE,
+        AdaMLVAE,
+        GVAELabels,
+        MLVAELabels,
+    )
 }
 
 
@@ -81,8 +94,9 @@ def build_objective(name: str, params: dict | None = None) -> Objective:
     if unknown:
         listing = ", ".join(f"{k}={v!r}" for k, v in valid.items()) or "none"
         notes = "".join(f"; {cls.fixed[k]}" for k in unknown if k in cls.fixed)
-        raise ValueError(f"model {name!r} has no hyperparameter {', '.join(unknown)}; its hyperparameters: {listing}"
-                         f"{notes}")
+        raise ValueError(
+            f"model {name!r} has no hyperparameter {', '.join(unknown)}; its hyperparameters: {listing}{notes}"
+        )
     return cls(**params)
 
 
@@ -111,6 +125,28 @@ def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tupl
     return model, objective
 
 
-__all__ = ["OBJECTIVES", "VAE", "ModelConfig", "Objective", "Step", "BetaVAE", "VanillaVAE", "AnnealedVAE", "BetaTCVAE",
-           "FactorVAE", "Discriminator", "DIPVAEI", "DIPVAEII", "Decomposition", "Autoencoder", "AdaGVAE",
-           "AdaMLVAE", "GVAELabels", "MLVAELabels", "build_model", "build_objective", "objective_class", "gaussian_kl"]
+__all__ = [
+    "OBJECTIVES",
+    "VAE",
+    "ModelConfig",
+    "Objective",
+    "Step",
+    "BetaVAE",
+    "VanillaVAE",
+    "AnnealedVAE",
+    "BetaTCVAE",
+    "FactorVAE",
+    "Discriminator",
+    "DIPVAEI",
+    "DIPVAEII",
+    "Decomposition",
+    "Autoencoder",
+    "AdaGVAE",
+    "AdaMLVAE",
+    "GVAELabels",
+    "MLVAELabels",
+    "build_model",
+    "build_objective",
+    "objective_class",
+    "gaussian_kl",
+]

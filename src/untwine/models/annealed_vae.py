@@ -39,8 +39,9 @@ class AnnealedVAE(Objective):
         super().__init__()
         self.gamma = check_positive("hyperparameter gamma", gamma, zero_ok=True)
         self.c_max = check_positive("hyperparameter c_max", c_max, zero_ok=True)
-        self.iteration_threshold = check_count("hyperparameter iteration_threshold (steps)", iteration_threshold,
-                                               zero_ok=True)
+        self.iteration_threshold = check_count(
+            "hyperparameter iteration_threshold (steps)", iteration_threshold, zero_ok=True
+        )
 
     def capacity(self, step: int) -> float:
         """C at ``step`` (nats)."""
@@ -50,4 +51,7 @@ class AnnealedVAE(Objective):
 
     def regularizer(self, step):
         capacity = self.capacity(step.step)
-        return {"capacity_kl": self.gamma * (step.kl - capacity).abs()}, {"kl": float(step.kl.detach()), "capacity": capacity}
+        return {"capacity_kl": self.gamma * (step.kl - capacity).abs()}, {
+            "kl": float(step.kl.detach()),
+            "capacity": capacity,
+        }

@@ -54,8 +54,16 @@ class BetaTCVAE(Objective):
     name = "beta-tcvae"
     paper = "Chen et al. 2018, Isolating Sources of Disentanglement in VAEs, Eq. 4 (MWS §4.1, MSS App. C)"
 
-    def __init__(self, *, beta: float = 6.0, estimator: str = "mws", full_decomposition: bool = False,
-                 alpha: float = 1.0, gamma: float = 1.0, dataset_size: int = 0):
+    def __init__(
+        self,
+        *,
+        beta: float = 6.0,
+        estimator: str = "mws",
+        full_decomposition: bool = False,
+        alpha: float = 1.0,
+        gamma: float = 1.0,
+        dataset_size: int = 0,
+    ):
         super().__init__()
         self.beta = check_positive("hyperparameter beta", beta, zero_ok=True)
         self.estimator = check_estimator(estimator)
@@ -65,10 +73,13 @@ class BetaTCVAE(Objective):
         self.alpha = check_positive("hyperparameter alpha", alpha, zero_ok=True)
         self.gamma = check_positive("hyperparameter gamma", gamma, zero_ok=True)
         if not full_decomposition and (self.alpha != 1.0 or self.gamma != 1.0):
-            raise ValueError("alpha (index-code MI) and gamma (dimension-wise KL) weigh the terms of the full "
-                             "decomposition; set full_decomposition=true to use them")
-        self.dataset_size = check_count("hyperparameter dataset_size (0: take it from the dataset)", dataset_size,
-                                        zero_ok=True)
+            raise ValueError(
+                "alpha (index-code MI) and gamma (dimension-wise KL) weigh the terms of the full "
+                "decomposition; set full_decomposition=true to use them"
+            )
+        self.dataset_size = check_count(
+            "hyperparameter dataset_size (0: take it from the dataset)", dataset_size, zero_ok=True
+        )
         self._dataset_size = self.dataset_size or None
 
     def configure(self, model, train_config, data) -> None:
@@ -83,14 +94,17 @@ class BetaTCVAE(Objective):
 
     def regularizer(self, step):
         if self.estimator == "mss" and self._dataset_size is None:
-            raise ValueError("the MSS estimator needs the dataset size: train through untwine.train (which passes "
-                             "the dataset to configure), call configure(model, train_config, data), or set the "
-                             "hyperparameter dataset_size")
-        parts = decompose_kl(step.z, step.mean, step.logvar, estimator=self.estimator,
-                             dataset_size=self._dataset_size)
+            raise ValueError(
+                "the MSS estimator needs the dataset size: train through untwine.train (which passes "
+                "the dataset to configure), call configure(model, train_config, data), or set the "
+                "hyperparameter dataset_size"
+            )
+        parts = decompose_kl(step.z, step.mean, step.logvar, estimator=self.estimator, dataset_size=self._dataset_size)
         logs = {key: float(value.detach()) for key, value in parts.items()}
         if self.full_decomposition:
-            return {"weighted_mi": self.alpha * parts["index_code_mi"],
-                    "weighted_tc": self.beta * parts["total_correlation"],
-                    "weighted_dwkl": self.gamma * parts["dimension_wise_kl"]}, logs
+            return {
+                "weighted_mi": self.alpha * parts["index_code_mi"],
+                "weighted_tc": self.beta * parts["total_correlation"],
+                "weighted_dwkl": self.gamma * parts["dimension_wise_kl"],
+            }, logs
         return {"kl": step.kl, "weighted_tc": (self.beta - 1.0) * parts["total_correlation"]}, logs

@@ -77,16 +77,30 @@ class Decomposition(Objective):
     name = "decomposition"
     paper = "Mathieu et al. 2019, Disentangling Disentanglement in Variational Autoencoders, Eq. 7"
 
-    def __init__(self, *, beta: float = 1.0, alpha: float = 100.0, prior: str = "gaussian", kernel: str = "imq",
-                 bandwidth: float = 0.0, prior_scale: float = 1.0, components: int = 4,
-                 component_radius: float = 2.0, component_scale: float = 0.5, sparsity: float = 0.8,
-                 spike_scale: float = 0.05, mmd: str = "joint"):
+    def __init__(
+        self,
+        *,
+        beta: float = 1.0,
+        alpha: float = 100.0,
+        prior: str = "gaussian",
+        kernel: str = "imq",
+        bandwidth: float = 0.0,
+        prior_scale: float = 1.0,
+        components: int = 4,
+        component_radius: float = 2.0,
+        component_scale: float = 0.5,
+        sparsity: float = 0.8,
+        spike_scale: float = 0.05,
+        mmd: str = "joint",
+    ):
         super().__init__()
         if mmd not in MMD_FORMS:
             raise ValueError(f"unknown mmd {mmd!r}; valid: {', '.join(MMD_FORMS)}")
         if mmd == "per-dimension" and (kernel != "imq" or bandwidth != 0):
-            raise ValueError("kernel and bandwidth choose the joint MMD; mmd='per-dimension' is Mathieu et al.'s "
-                             f"IMQ at the scales {PER_DIMENSION_SCALES}: leave kernel and bandwidth at their defaults")
+            raise ValueError(
+                "kernel and bandwidth choose the joint MMD; mmd='per-dimension' is Mathieu et al.'s "
+                f"IMQ at the scales {PER_DIMENSION_SCALES}: leave kernel and bandwidth at their defaults"
+            )
         self.mmd = mmd
         self.beta = check_positive("hyperparameter beta", beta, zero_ok=True)
         self.alpha = check_positive("hyperparameter alpha", alpha, zero_ok=True)
@@ -95,9 +109,17 @@ class Decomposition(Objective):
         self.prior_name = prior
         self.kernel = kernel
         self.bandwidth = check_positive("hyperparameter bandwidth (0: the WAE rule)", bandwidth, zero_ok=True)
-        self.prior = prior_from_hyperparameters(prior, {
-            "prior_scale": prior_scale, "components": components, "component_radius": component_radius,
-            "component_scale": component_scale, "sparsity": sparsity, "spike_scale": spike_scale})
+        self.prior = prior_from_hyperparameters(
+            prior,
+            {
+                "prior_scale": prior_scale,
+                "components": components,
+                "component_radius": component_radius,
+                "component_scale": component_scale,
+                "sparsity": sparsity,
+                "spike_scale": spike_scale,
+            },
+        )
 
     def kernel_bandwidth(self, latent_dim: int) -> float:
         if self.bandwidth > 0:
@@ -113,5 +135,7 @@ class Decomposition(Objective):
             discrepancy = mmd(z, samples, self.kernel, self.kernel_bandwidth(z.shape[1]))
         else:
             discrepancy = mmd_per_dimension(z, samples)
-        return ({"beta_kl": self.beta * kl, "alpha_mmd": self.alpha * discrepancy},
-                {"kl": float(kl.detach()), "mmd": float(discrepancy.detach())})
+        return (
+            {"beta_kl": self.beta * kl, "alpha_mmd": self.alpha * discrepancy},
+            {"kl": float(kl.detach()), "mmd": float(discrepancy.detach())},
+        )

@@ -51,7 +51,9 @@ class DIPVAEI(Objective):
     """
 
     name = "dip-vae-i"
-    paper = "Kumar et al. 2018, Variational Inference of Disentangled Latent Concepts from Unlabeled Observations, Eq. 5"
+    paper = (
+        "Kumar et al. 2018, Variational Inference of Disentangled Latent Concepts from Unlabeled Observations, Eq. 5"
+    )
     include_encoder_variance = False
 
     def __init__(self, *, lambda_od: float = 10.0, lambda_d_factor: float = 10.0):
@@ -88,7 +90,9 @@ class DIPVAEII(DIPVAEI):
     """
 
     name = "dip-vae-ii"
-    paper = "Kumar et al. 2018, Variational Inference of Disentangled Latent Concepts from Unlabeled Observations, Eq. 6"
+    paper = (
+        "Kumar et al. 2018, Variational Inference of Disentangled Latent Concepts from Unlabeled Observations, Eq. 6"
+    )
     include_encoder_variance = True
 
     def __init__(self, *, lambda_od: float = 10.0, lambda_d_factor: float = 1.0):

@@ -99,15 +99,19 @@ class FactorVAE(Objective):
         with torch.random.fork_rng(devices=[]):
             # A stream of its own, so the discriminator does not share the VAE's initial draws.
             torch.manual_seed(int(np.random.SeedSequence([seed, 0xD15C]).generate_state(1)[0]))
-            self.discriminator = Discriminator(model.latent_dim, self.discriminator_hidden,
-                                               self.discriminator_layers).to(device)
-        self._optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr,
-                                           betas=(0.5, 0.9), fused=True)
+            self.discriminator = Discriminator(
+                model.latent_dim, self.discriminator_hidden, self.discriminator_layers
+            ).to(device)
+        self._optimizer = torch.optim.Adam(
+            self.discriminator.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), fused=True
+        )
 
     def _discriminator(self) -> Discriminator:
         if self.discriminator is None:
-            raise RuntimeError("FactorVAE's discriminator is built by configure(model, train_config, data); "
-                               "train through untwine.train, or call configure first")
+            raise RuntimeError(
+                "FactorVAE's discriminator is built by configure(model, train_config, data); "
+                "train through untwine.train, or call configure first"
+            )
         return self.discriminator
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -125,8 +129,12 @@ class FactorVAE(Objective):
         z = z.detach()
         z_permuted = permute_dims(z, generator)
         logits = self.discriminator(torch.cat([z, z_permuted]))
-        labels = torch.cat([torch.zeros(len(z), dtype=torch.long, device=z.device),
-                            torch.ones(len(z), dtype=torch.long, device=z.device)])
+        labels = torch.cat(
+            [
+                torch.zeros(len(z), dtype=torch.long, device=z.device),
+                torch.ones(len(z), dtype=torch.long, device=z.device),
+            ]
+        )
         return F.cross_entropy(logits, labels), logits, labels
 
     def auxiliary_step(self, model: VAE, step: Step) -> dict[str, float]:

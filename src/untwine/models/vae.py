@@ -148,7 +148,7 @@ class VAE(nn.Module):
             try:
                 with torch.no_grad():
                     for start in range(0, len(observations), batch_size):
-                        x = self.prepare(torch.from_numpy(observations[start:start + batch_size]).to(device))
+                        x = self.prepare(torch.from_numpy(observations[start : start + batch_size]).to(device))
                         outputs.append(tuple(o.float().cpu().numpy() for o in fn(x)))
             finally:
                 self.train(was_training)
@@ -189,9 +189,11 @@ class VAE(nn.Module):
         callable
             Maps numpy observations (n, *obs) to (posterior means, posterior variances), each (n, d).
         """
+
         def fn(x):
             mean, logvar = self.encode(x)
             return mean, logvar.exp()
+
         return self._batched(fn, batch_size)
 
     def reconstruct(self, observations: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -235,8 +237,13 @@ class VAE(nn.Module):
         codes = np.asarray(codes, dtype=np.float32)
         device = next(self.parameters()).device
         with torch.no_grad():
-            outs = [self.mean_observation(self.decode(torch.from_numpy(codes[i:i + batch_size]).to(device)))
-                    .float().cpu().numpy() for i in range(0, len(codes), batch_size)]
+            outs = [
+                self.mean_observation(self.decode(torch.from_numpy(codes[i : i + batch_size]).to(device)))
+                .float()
+                .cpu()
+                .numpy()
+                for i in range(0, len(codes), batch_size)
+            ]
         return np.concatenate(outs) if outs else np.zeros((0, *self.observation_shape), np.float32)
 
 
@@ -317,14 +324,21 @@ class Objective(nn.Module):
     def hyperparameters(cls) -> dict[str, object]:
         """Hyperparameter names and defaults, read from ``__init__``'s signature."""
         sig = inspect.signature(cls.__init__)
-        return {n: p.default for n, p in sig.parameters.items()
-                if n != "self" and p.kind == p.KEYWORD_ONLY}
+        return {n: p.default for n, p in sig.parameters.items() if n != "self" and p.kind == p.KEYWORD_ONLY}
 
-    def forward(self, model: VAE, x: torch.Tensor, step: int, generator: torch.Generator | None = None,
-                labels: torch.Tensor | None = None):
+    def forward(
+        self,
+        model: VAE,
+        x: torch.Tensor,
+        step: int,
+        generator: torch.Generator | None = None,
+        labels: torch.Tensor | None = None,
+    ):
         if labels is not None and not self.uses_labels:
-            raise ValueError(f"{self.name or type(self).__name__} takes no labels of changed factors; train it on "
-                             f"single observations, or use gvae-labels / ml-vae-labels for labelled pairs")
+            raise ValueError(
+                f"{self.name or type(self).__name__} takes no labels of changed factors; train it on "
+                f"single observations, or use gvae-labels / ml-vae-labels for labelled pairs"
+            )
         mean, logvar = model.encode(x)
         mean, logvar = self.aggregate(mean, logvar, labels)
         z = mean if self.deterministic else model.sample_posterior(mean, logvar, generator)
@@ -339,8 +353,9 @@ class Objective(nn.Module):
             logs.setdefault("elbo", -float(reconstruction.detach()) - logs["kl"])
         return terms, logs, record
 
-    def aggregate(self, mean: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    def aggregate(
+        self, mean: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The posterior the decoder samples from, given the encoder's: the encoder's own for every objective but
         the weakly-supervised ones, which share latents within each pair (``untwine.models.weak``)."""
         return mean, logvar

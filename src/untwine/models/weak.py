@@ -37,8 +37,19 @@ import torch
 from ..data.pairs import UNKNOWN_K, check_k
 from .beta_vae import BetaVAE
 
-__all__ = ["WeakVAE", "AdaGVAE", "AdaMLVAE", "GVAELabels", "MLVAELabels", "group_average", "ml_average",
-           "pair_divergence", "adaptive_mask", "label_mask", "share"]
+__all__ = [
+    "WeakVAE",
+    "AdaGVAE",
+    "AdaMLVAE",
+    "GVAELabels",
+    "MLVAELabels",
+    "group_average",
+    "ml_average",
+    "pair_divergence",
+    "adaptive_mask",
+    "label_mask",
+    "share",
+]
 
 
 def group_average(mean1, logvar1, mean2, logvar2) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,8 +140,7 @@ def label_mask(labels: torch.Tensor, latents: int) -> torch.Tensor:
     return labels.reshape(-1, 1) == torch.arange(latents, device=labels.device).reshape(1, -1)
 
 
-def share(mean: torch.Tensor, logvar: torch.Tensor, keep: torch.Tensor, average
-          ) -> tuple[torch.Tensor, torch.Tensor]:
+def share(mean: torch.Tensor, logvar: torch.Tensor, keep: torch.Tensor, average) -> tuple[torch.Tensor, torch.Tensor]:
     """The posteriors of a batch of pairs after sharing: averaged where ``keep`` is False, their own elsewhere.
 
     Parameters
@@ -150,8 +160,10 @@ def share(mean: torch.Tensor, logvar: torch.Tensor, keep: torch.Tensor, average
     mean1, mean2 = mean.chunk(2)
     logvar1, logvar2 = logvar.chunk(2)
     shared_mean, shared_logvar = average(mean1, logvar1, mean2, logvar2)
-    return (torch.cat([torch.where(keep, mean1, shared_mean), torch.where(keep, mean2, shared_mean)]),
-            torch.cat([torch.where(keep, logvar1, shared_logvar), torch.where(keep, logvar2, shared_logvar)]))
+    return (
+        torch.cat([torch.where(keep, mean1, shared_mean), torch.where(keep, mean2, shared_mean)]),
+        torch.cat([torch.where(keep, logvar1, shared_logvar), torch.where(keep, logvar2, shared_logvar)]),
+    )
 
 
 class WeakVAE(BetaVAE):
@@ -178,8 +190,10 @@ class WeakVAE(BetaVAE):
     def __init__(self, *, beta: float = 1.0, k: int = UNKNOWN_K):
         super().__init__(beta=beta)
         if isinstance(k, bool) or not isinstance(k, int) or (k < 1 and k != UNKNOWN_K):
-            raise ValueError(f"hyperparameter k must be a positive integer (factors that differ within a pair) or "
-                             f"-1 (drawn per pair), got {k!r}")
+            raise ValueError(
+                f"hyperparameter k must be a positive integer (factors that differ within a pair) or "
+                f"-1 (drawn per pair), got {k!r}"
+            )
         self.k = k
 
     def configure(self, model, train_config, data) -> None:
@@ -191,10 +205,12 @@ class WeakVAE(BetaVAE):
 
     def aggregate(self, mean, logvar, labels):
         if mean.shape[0] % 2:
-            raise ValueError(f"{self.name} trains on pairs: a batch of 2n observations, the pairs' first "
-                             f"observations then their second ones; got {mean.shape[0]} observations. Train it "
-                             f"with untwine.train (it draws pairs for paired objectives), not on single "
-                             f"observations")
+            raise ValueError(
+                f"{self.name} trains on pairs: a batch of 2n observations, the pairs' first "
+                f"observations then their second ones; got {mean.shape[0]} observations. Train it "
+                f"with untwine.train (it draws pairs for paired objectives), not on single "
+                f"observations"
+            )
         mean1, mean2 = mean.chunk(2)
         logvar1, logvar2 = logvar.chunk(2)
         with torch.no_grad():
@@ -222,16 +238,20 @@ class _LabelledVAE(WeakVAE):
     """Pairs that differ in one factor whose index is given: latent i is kept apart for factor i."""
 
     uses_labels = True
-    fixed = {"k": "it trains on pairs that differ in exactly one factor whose index it is given (k = 1); for other "
-                  "k use ada-gvae or ada-ml-vae with k"}
+    fixed = {
+        "k": "it trains on pairs that differ in exactly one factor whose index it is given (k = 1); for other "
+        "k use ada-gvae or ada-ml-vae with k"
+    }
 
     def __init__(self, *, beta: float = 1.0):
         super().__init__(beta=beta, k=1)
 
     def keep(self, mean1, logvar1, mean2, logvar2, labels):
         if labels is None:
-            raise ValueError(f"{self.name} needs the index of the changed factor of each pair (labels); train it "
-                             f"with untwine.train, which draws pairs with k = 1 and gives them")
+            raise ValueError(
+                f"{self.name} needs the index of the changed factor of each pair (labels); train it "
+                f"with untwine.train, which draws pairs with k = 1 and gives them"
+            )
         return label_mask(labels, mean1.shape[1])
 
 

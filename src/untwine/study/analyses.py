@@ -33,17 +33,60 @@ from scipy.stats import norm
 from .findings import FINDINGS, tc_trends, unique_pairs
 from .results import FIXED_COLUMNS, PARAM_PREFIX
 from .table import StudyTable, available_scores, check_table, missing_message, prepare, run_table, score_table
-from .vocabulary import (ALL_DATASETS, DOWNSTREAM_PREDICTORS, DOWNSTREAM_SIZES, MEAN, PAPER_METRICS,
-                         PAPER_SUPERVISED, REGULARISATION, SAMPLED, SUPERVISED, UNSUPERVISED, WEAKER_WHEN_LARGER,
-                         AnalysisError, Score)
+from .vocabulary import (
+    ALL_DATASETS,
+    DOWNSTREAM_PREDICTORS,
+    DOWNSTREAM_SIZES,
+    MEAN,
+    PAPER_METRICS,
+    PAPER_SUPERVISED,
+    REGULARISATION,
+    SAMPLED,
+    SUPERVISED,
+    UNSUPERVISED,
+    WEAKER_WHEN_LARGER,
+    AnalysisError,
+    Score,
+)
 
 __all__ = [
-    "FIXED_COLUMNS", "PARAM_PREFIX", "REGULARISATION", "WEAKER_WHEN_LARGER", "Score", "SUPERVISED", "UNSUPERVISED",
-    "DOWNSTREAM_SIZES", "DOWNSTREAM_PREDICTORS", "PUBLISHED_SELECTION", "PAPER_METRICS", "PAPER_SUPERVISED",
-    "AnalysisError", "MEAN", "SAMPLED", "ALL_DATASETS", "check_table", "run_table", "score_table", "available_scores",
-    "overview", "total_correlation_by_strength", "metric_correlation", "score_distribution", "variance_share",
-    "unsupervised_selection", "hyperparameter_transfer", "selection_experiment", "downstream_correlation", "ANALYSES",
-    "FINDINGS", "wilson_interval", "spearman_matrix", "tc_trends", "unique_pairs", "prepare", "StudyTable",
+    "FIXED_COLUMNS",
+    "PARAM_PREFIX",
+    "REGULARISATION",
+    "WEAKER_WHEN_LARGER",
+    "Score",
+    "SUPERVISED",
+    "UNSUPERVISED",
+    "DOWNSTREAM_SIZES",
+    "DOWNSTREAM_PREDICTORS",
+    "PUBLISHED_SELECTION",
+    "PAPER_METRICS",
+    "PAPER_SUPERVISED",
+    "AnalysisError",
+    "MEAN",
+    "SAMPLED",
+    "ALL_DATASETS",
+    "check_table",
+    "run_table",
+    "score_table",
+    "available_scores",
+    "overview",
+    "total_correlation_by_strength",
+    "metric_correlation",
+    "score_distribution",
+    "variance_share",
+    "unsupervised_selection",
+    "hyperparameter_transfer",
+    "selection_experiment",
+    "downstream_correlation",
+    "ANALYSES",
+    "FINDINGS",
+    "wilson_interval",
+    "spearman_matrix",
+    "tc_trends",
+    "unique_pairs",
+    "prepare",
+    "StudyTable",
 ]
 
 #: Seed 001 (the slides of seed 001; docs/reference.md, "Published numbers"): probability that a model chosen
@@ -112,8 +155,9 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _long_correlations(corr: pd.DataFrame, counts: pd.DataFrame, rows, columns, a: str, b: str,
-                       **labels) -> pd.DataFrame:
+def _long_correlations(
+    corr: pd.DataFrame, counts: pd.DataFrame, rows, columns, a: str, b: str, **labels
+) -> pd.DataFrame:
     out = []
     for r in rows:
         for c in columns:
@@ -173,12 +217,22 @@ def overview(table) -> pd.DataFrame:
     for (dataset, method), rows in runs.groupby(["dataset", "method"], sort=False):
         seeds_per_cell = rows.groupby("setting")["seed"].nunique()
         scored_metrics = [metric for metric, mask in has_metric.items() if mask[rows.index].any()]
-        out.append({"dataset": dataset, "method": method, "model": rows["model"].iloc[0],
-                    "hyperparameter": rows["hyperparameter"].iloc[0],
-                    "runs": len(rows), "scored": int(rows["scored"].sum()), "failed": int(rows["failed"].sum()),
-                    "values": int(rows["value"].nunique(dropna=False)), "settings": int(rows["setting"].nunique()),
-                    "seeds_min": int(seeds_per_cell.min()), "seeds_max": int(seeds_per_cell.max()),
-                    "metrics": ", ".join(sorted(scored_metrics))})
+        out.append(
+            {
+                "dataset": dataset,
+                "method": method,
+                "model": rows["model"].iloc[0],
+                "hyperparameter": rows["hyperparameter"].iloc[0],
+                "runs": len(rows),
+                "scored": int(rows["scored"].sum()),
+                "failed": int(rows["failed"].sum()),
+                "values": int(rows["value"].nunique(dropna=False)),
+                "settings": int(rows["setting"].nunique()),
+                "seeds_min": int(seeds_per_cell.min()),
+                "seeds_max": int(seeds_per_cell.max()),
+                "metrics": ", ".join(sorted(scored_metrics)),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -225,21 +279,33 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
         rows = study.rows("unsupervised", "gaussian_total_correlation", rep)
         if len(rows):
             run = study.runs.iloc[study.run_codes[rows]]
-            parts.append(pd.DataFrame({"dataset": run["dataset"].to_numpy(), "model": run["model"].to_numpy(),
-                                       "method": run["method"].to_numpy(), "setting": run["setting"].to_numpy(),
-                                       "hyperparameter": run["hyperparameter"].to_numpy(),
-                                       "value": run["value"].to_numpy(), "representation": rep,
-                                       "tc": study.value[rows]}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "dataset": run["dataset"].to_numpy(),
+                        "model": run["model"].to_numpy(),
+                        "method": run["method"].to_numpy(),
+                        "setting": run["setting"].to_numpy(),
+                        "hyperparameter": run["hyperparameter"].to_numpy(),
+                        "value": run["value"].to_numpy(),
+                        "representation": rep,
+                        "tc": study.value[rows],
+                    }
+                )
+            )
     if not parts:
-        raise AnalysisError("needs the 'unsupervised' metric's gaussian_total_correlation (on the mean and the "
-                            "sampled representation); the table has none. Score the runs with the unsupervised "
-                            "metric on both representations (the study spec's representations = [\"mean\", "
-                            "\"sampled\"])")
+        raise AnalysisError(
+            "needs the 'unsupervised' metric's gaussian_total_correlation (on the mean and the "
+            "sampled representation); the table has none. Score the runs with the unsupervised "
+            'metric on both representations (the study spec\'s representations = ["mean", '
+            '"sampled"])'
+        )
     frame = pd.concat(parts, ignore_index=True)
     frame["infinite"] = np.isinf(frame["tc"])
     frame.loc[frame["infinite"], "tc"] = np.nan
-    grouped = frame.groupby(["dataset", "method", "setting", "model", "hyperparameter", "value", "representation"],
-                            sort=False, dropna=False)
+    grouped = frame.groupby(
+        ["dataset", "method", "setting", "model", "hyperparameter", "value", "representation"], sort=False, dropna=False
+    )
     low, high = quantiles
     out = grouped["tc"].agg(["count", "median"]).rename(columns={"count": "n"})  # n: the values the median used
     out["n_infinite"] = grouped["infinite"].sum()
@@ -250,15 +316,28 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
     rank = {c: {v: i for i, v in enumerate(dict.fromkeys(frame[c]))} for c in ("dataset", "method")}
     out = out.assign(_d=out["dataset"].map(rank["dataset"]), _m=out["method"].map(rank["method"]))
     out = out.sort_values(["_d", "_m", "value", "setting", "representation"], kind="stable").drop(columns=["_d", "_m"])
-    out = out[["dataset", "method", "model", "setting", "hyperparameter", "value", "representation", "n",
-               "n_infinite", "median", "q_low", "q_high"]].reset_index(drop=True)
+    out = out[
+        [
+            "dataset",
+            "method",
+            "model",
+            "setting",
+            "hyperparameter",
+            "value",
+            "representation",
+            "n",
+            "n_infinite",
+            "median",
+            "q_low",
+            "q_high",
+        ]
+    ].reset_index(drop=True)
     out.attrs["quantiles"] = quantiles
     if len(parts) < 2:
-        out.attrs["missing"] = ["TC of the " + (MEAN if parts[0]["representation"].iloc[0] == SAMPLED else SAMPLED)
-                                + " representation"]
+        out.attrs["missing"] = [
+            "TC of the " + (MEAN if parts[0]["representation"].iloc[0] == SAMPLED else SAMPLED) + " representation"
+        ]
     return out
-
-
 
 
 # --------------------------------------------------------------------------------------
@@ -343,14 +422,20 @@ def score_distribution(table, scores=SUPERVISED, representation: str = MEAN) -> 
     """
     wide = score_table(table, scores, representation)
     names = wide.attrs["scores"]
-    long = wide.melt(id_vars=["dataset", "method", "model", "setting", "hyperparameter", "value"], value_vars=names,
-                     var_name="score", value_name="x").dropna(subset=["x"])
+    long = wide.melt(
+        id_vars=["dataset", "method", "model", "setting", "hyperparameter", "value"],
+        value_vars=names,
+        var_name="score",
+        value_name="x",
+    ).dropna(subset=["x"])
     long = long[np.isfinite(long["x"])]
     if long.empty:
         raise AnalysisError(f"no finite value for any of {', '.join(names)}")
     parts = []
-    for level, keys in (("method", ["dataset", "score", "method", "model"]),
-                        ("setting", ["dataset", "score", "method", "model", "setting", "hyperparameter", "value"])):
+    for level, keys in (
+        ("method", ["dataset", "score", "method", "model"]),
+        ("setting", ["dataset", "score", "method", "model", "setting", "hyperparameter", "value"]),
+    ):
         grouped = long.groupby(keys, sort=False, dropna=False)["x"]
         stats = grouped.agg(["size", "mean", "min", "max"]).rename(columns={"size": "n"})
         q = grouped.quantile(list(_QUANTILES)).unstack()
@@ -361,8 +446,27 @@ def score_distribution(table, scores=SUPERVISED, representation: str = MEAN) -> 
         stats.insert(0, "level", level)
         parts.append(stats)
     out = pd.concat(parts, ignore_index=True)
-    out = out[["level", "dataset", "score", "method", "model", "setting", "hyperparameter", "value", "n", "mean", "min", "q05", "q25",
-               "median", "q75", "q95", "max"]]
+    out = out[
+        [
+            "level",
+            "dataset",
+            "score",
+            "method",
+            "model",
+            "setting",
+            "hyperparameter",
+            "value",
+            "n",
+            "mean",
+            "min",
+            "q05",
+            "q25",
+            "median",
+            "q75",
+            "q95",
+            "max",
+        ]
+    ]
     out.attrs["missing"] = wide.attrs["missing"]
     return out
 
@@ -421,17 +525,33 @@ def variance_share(table, scores=SUPERVISED, representation: str = MEAN) -> pd.D
             cell_mean = pd.Series(y).groupby(cells).transform("mean").to_numpy()
             seeds = pd.Series(y).groupby(cells).size()
             total = float(np.sum((y - y.mean()) ** 2))
-            shares = (np.sum((method_mean - y.mean()) ** 2), np.sum((cell_mean - method_mean) ** 2),
-                      np.sum((y - cell_mean) ** 2))
+            shares = (
+                np.sum((method_mean - y.mean()) ** 2),
+                np.sum((cell_mean - method_mean) ** 2),
+                np.sum((y - cell_mean) ** 2),
+            )
             shares = [s / total if total > 0 else np.nan for s in shares]
             note = ""
             if seeds.max() < 2:
                 shares[1] = shares[2] = np.nan
-                note = ("one seed per cell: the seed's share cannot be told from the hyperparameter's; "
-                        "add seeds to the study spec")
-            out.append({"dataset": dataset, "score": name, "n": int(keep.sum()), "variance": total / keep.sum(),
-                        "method": shares[0], "hyperparameter": shares[1], "seed": shares[2],
-                        "seeds_min": int(seeds.min()), "seeds_max": int(seeds.max()), "note": note})
+                note = (
+                    "one seed per cell: the seed's share cannot be told from the hyperparameter's; "
+                    "add seeds to the study spec"
+                )
+            out.append(
+                {
+                    "dataset": dataset,
+                    "score": name,
+                    "n": int(keep.sum()),
+                    "variance": total / keep.sum(),
+                    "method": shares[0],
+                    "hyperparameter": shares[1],
+                    "seed": shares[2],
+                    "seeds_min": int(seeds.min()),
+                    "seeds_max": int(seeds.max()),
+                    "note": note,
+                }
+            )
     if not out:
         raise AnalysisError("no score has two finite values on one dataset")
     result = pd.DataFrame(out)
@@ -443,8 +563,9 @@ def variance_share(table, scores=SUPERVISED, representation: str = MEAN) -> pd.D
 # 4. Unsupervised model selection
 
 
-def unsupervised_selection(table, unsupervised=UNSUPERVISED, supervised=SUPERVISED,
-                           representation: str = MEAN) -> pd.DataFrame:
+def unsupervised_selection(
+    table, unsupervised=UNSUPERVISED, supervised=SUPERVISED, representation: str = MEAN
+) -> pd.DataFrame:
     """Spearman rank correlation between each unsupervised score and each supervised disentanglement score.
 
     The unsupervised scores are reconstruction, KL, ELBO, the unsupervised metrics of the mean
@@ -482,8 +603,10 @@ def unsupervised_selection(table, unsupervised=UNSUPERVISED, supervised=SUPERVIS
     present_u, absent_u = available_scores(table, unsupervised, representation)
     present_s, absent_s = available_scores(table, supervised, representation)
     if not present_u or not present_s:
-        raise AnalysisError("needs at least one unsupervised and one supervised score; "
-                            + missing_message(absent_u + absent_s, representation))
+        raise AnalysisError(
+            "needs at least one unsupervised and one supervised score; "
+            + missing_message(absent_u + absent_s, representation)
+        )
     wide = score_table(table, list(unsupervised) + list(supervised), representation)
     u = [s.name for s in present_u]
     s = [x.name for x in present_s]
@@ -537,8 +660,10 @@ def hyperparameter_transfer(table, scores=SUPERVISED, representation: str = MEAN
     names = wide.attrs["scores"]
     datasets = list(dict.fromkeys(wide["dataset"]))
     if len(datasets) < 2:
-        raise AnalysisError(f"transfer across datasets needs at least 2 datasets; the table has only "
-                            f"{datasets[0]!r}. Add a dataset to the study spec")
+        raise AnalysisError(
+            f"transfer across datasets needs at least 2 datasets; the table has only "
+            f"{datasets[0]!r}. Add a dataset to the study spec"
+        )
     medians = _cell_medians(wide, names)
     parts = []
     for name in names:
@@ -565,9 +690,11 @@ def _selection_array(wide: pd.DataFrame, names):
     slots = pd.Series(list(zip(d_index, c_index, s_index)))
     if slots.duplicated().any():
         clash = wide.loc[slots.duplicated(keep=False).to_numpy(), ["run", "dataset", "setting", "seed"]]
-        raise AnalysisError(f"{len(clash)} runs share a dataset, setting and seed, e.g. "
-                            f"{', '.join(map(str, clash['run'].head(2)))} ({clash['setting'].iloc[0]}, seed "
-                            f"{clash['seed'].iloc[0]}); the selection experiment needs one run per seed of a cell")
+        raise AnalysisError(
+            f"{len(clash)} runs share a dataset, setting and seed, e.g. "
+            f"{', '.join(map(str, clash['run'].head(2)))} ({clash['setting'].iloc[0]}, seed "
+            f"{clash['seed'].iloc[0]}); the selection experiment needs one run per seed of a cell"
+        )
     array = np.full((len(datasets), len(names), len(cells), len(seeds)), np.nan)
     for m, name in enumerate(names):
         array[d_index, m, c_index, s_index] = wide[name].to_numpy(dtype=float)
@@ -575,13 +702,24 @@ def _selection_array(wide: pd.DataFrame, names):
     return array, datasets, cells, seeds
 
 
-_CONDITIONS = (("same metric, same dataset", False, False), ("same metric, other dataset", False, True),
-               ("other metric, same dataset", True, False), ("other metric, other dataset", True, True))
+_CONDITIONS = (
+    ("same metric, same dataset", False, False),
+    ("same metric, other dataset", False, True),
+    ("other metric, same dataset", True, False),
+    ("other metric, other dataset", True, True),
+)
 
 
-def selection_experiment(table, scores=PAPER_SUPERVISED, representation: str = MEAN, *,
-                         draws: int = 10_000, seed: int = 0, selection_seeds: int = 1,
-                         confidence: float = 0.95) -> pd.DataFrame:
+def selection_experiment(
+    table,
+    scores=PAPER_SUPERVISED,
+    representation: str = MEAN,
+    *,
+    draws: int = 10_000,
+    seed: int = 0,
+    selection_seeds: int = 1,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """The Monte-Carlo model-selection experiment of seed 001.
 
     Slide "Bad transfer performance across datasets and metrics": a model chosen this way
@@ -641,12 +779,15 @@ def selection_experiment(table, scores=PAPER_SUPERVISED, representation: str = M
     array, datasets, cells, seeds = _selection_array(wide, names)
     n_d, n_m, n_c, n_s = array.shape
     if n_s < selection_seeds + 1:
-        raise AnalysisError(f"the selection experiment needs more than {selection_seeds} seed(s) per cell (it selects "
-                            f"on {selection_seeds} and compares on another); the table has {n_s}: "
-                            f"{', '.join(map(str, seeds))}. Add seeds to the study spec")
+        raise AnalysisError(
+            f"the selection experiment needs more than {selection_seeds} seed(s) per cell (it selects "
+            f"on {selection_seeds} and compares on another); the table has {n_s}: "
+            f"{', '.join(map(str, seeds))}. Add seeds to the study spec"
+        )
     if n_c < 2:
-        raise AnalysisError("the selection experiment needs at least 2 cells (settings) to choose from; "
-                            f"the table has {n_c}")
+        raise AnalysisError(
+            f"the selection experiment needs at least 2 cells (settings) to choose from; the table has {n_c}"
+        )
     rng = np.random.default_rng(seed)
     out = []
     for label, other_metric, other_dataset in _CONDITIONS:
@@ -693,9 +834,19 @@ def selection_experiment(table, scores=PAPER_SUPERVISED, representation: str = M
         elif not note and done < draws:
             note = f"only {done} complete draws found (many runs lack scores)"
         low, high = wilson_interval(wins, done, confidence)
-        out.append({"condition": label, "draws": done, "wins": wins, "win_rate": wins / done if done else np.nan,
-                    "ci_low": low, "ci_high": high, "published": PUBLISHED_SELECTION[label],
-                    "selection_seeds": selection_seeds, "note": note})
+        out.append(
+            {
+                "condition": label,
+                "draws": done,
+                "wins": wins,
+                "win_rate": wins / done if done else np.nan,
+                "ci_low": low,
+                "ci_high": high,
+                "published": PUBLISHED_SELECTION[label],
+                "selection_seeds": selection_seeds,
+                "note": note,
+            }
+        )
     result = pd.DataFrame(out)
     result.attrs["missing"] = wide.attrs["missing"]
     result.attrs["confidence"] = confidence
@@ -706,8 +857,9 @@ def selection_experiment(table, scores=PAPER_SUPERVISED, representation: str = M
 # 6. Downstream use
 
 
-def downstream_correlation(table, scores=SUPERVISED, representation: str = MEAN,
-                           sizes=DOWNSTREAM_SIZES) -> pd.DataFrame:
+def downstream_correlation(
+    table, scores=SUPERVISED, representation: str = MEAN, sizes=DOWNSTREAM_SIZES
+) -> pd.DataFrame:
     """Spearman rank correlation between each disentanglement score and downstream accuracy.
 
     Seed 001, slide "Downstream tasks grounded on the disentangled representation": the mean
@@ -747,8 +899,10 @@ def downstream_correlation(table, scores=SUPERVISED, representation: str = MEAN,
     present_t, absent_t = available_scores(table, targets, representation)
     present_s, absent_s = available_scores(table, scores, representation)
     if not present_t or not present_s:
-        raise AnalysisError("needs downstream accuracies (metrics downstream_lr or downstream_gbt) and at least one "
-                            "disentanglement score; " + missing_message(absent_t + absent_s, representation))
+        raise AnalysisError(
+            "needs downstream accuracies (metrics downstream_lr or downstream_gbt) and at least one "
+            "disentanglement score; " + missing_message(absent_t + absent_s, representation)
+        )
     wide = score_table(table, list(targets) + list(scores), representation)
     target_names = [t.name for t in present_t]
     meta = {t.name: (t.name.split()[0], float(t.name.split()[1])) for t in present_t}

@@ -74,8 +74,11 @@ def write_events(run_dir: str | Path, hparams: dict) -> Path | None:
         from torch.utils.tensorboard import SummaryWriter  # optional: the [study] extra
     except ImportError:
         if not _warned:
-            warnings.warn('TensorBoard events are not written: the tensorboard package is missing (pip install '
-                          '"untwine[study]")', RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                'TensorBoard events are not written: the tensorboard package is missing (pip install "untwine[study]")',
+                RuntimeWarning,
+                stacklevel=2,
+            )
             _warned = True
         return None
     for leftover in run_dir.glob(f".{EVENTS_DIR}-*"):

@@ -36,8 +36,16 @@ from .spec import ExecutorSpec
 from .tasks import Outcome, Task, with_threads, worker_died
 from .worker import execute
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "SlurmExecutor", "make_executor", "default_threads",
-           "kill_descendants"]
+__all__ = [
+    "Executor",
+    "LocalExecutor",
+    "RayExecutor",
+    "SlurmExecutor",
+    "make_executor",
+    "default_threads",
+    "kill_descendants",
+]
+
 
 def default_threads(workers: int) -> int:
     """Threads per run when not given: the machine's cores shared by the workers."""
@@ -87,6 +95,7 @@ class Executor:
 
 # -- local --------------------------------------------------------------------------------------------------------
 
+
 def _worker_main(connection, threads: int, driver: int) -> None:
     """A local worker: run tasks sent by the driver until told to stop; exit when the driver dies.
 
@@ -131,7 +140,7 @@ def _children() -> dict[int, list[int]]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             text = stat.read_text()
-            ppid = int(text[text.rindex(")") + 2:].split()[1])
+            ppid = int(text[text.rindex(")") + 2 :].split()[1])
             tree[ppid].append(int(stat.parent.name))
     return tree
 
@@ -168,8 +177,7 @@ def _stop_joblib_workers() -> None:
 class _Worker:
     def __init__(self, context, threads: int):
         self.connection, child = context.Pipe()
-        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-               "OPENBLAS_NUM_THREADS": str(threads)}
+        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)  # read by the BLAS libraries when the spawned worker imports them
         try:
@@ -317,12 +325,14 @@ class LocalExecutor(Executor):
 
 # -- ray ----------------------------------------------------------------------------------------------------------
 
+
 def _import_ray():
     try:
         import ray  # optional: the [ray] extra
     except ImportError:
-        raise ImportError('the ray executor needs Ray: pip install "untwine[ray]" (on every node of the '
-                          'cluster)') from None
+        raise ImportError(
+            'the ray executor needs Ray: pip install "untwine[ray]" (on every node of the cluster)'
+        ) from None
     return ray
 
 
@@ -362,8 +372,11 @@ class RayExecutor(Executor):
 
     def describe(self) -> str:
         where = self.address or "a local Ray instance"
-        return f"ray at {where}, {self.threads} CPU(s)" + (f" and {self.num_gpus:g} GPU(s)" if self.num_gpus else "") \
+        return (
+            f"ray at {where}, {self.threads} CPU(s)"
+            + (f" and {self.num_gpus:g} GPU(s)" if self.num_gpus else "")
             + " per run"
+        )
 
     def start(self) -> None:
         ray = _import_ray()
@@ -374,8 +387,9 @@ class RayExecutor(Executor):
             else:
                 ray.init(**options)
             self.started_here = True
-        self.remote = ray.remote(num_cpus=self.threads, num_gpus=self.num_gpus, max_retries=self.max_retries,
-                                 retry_exceptions=False)(execute)
+        self.remote = ray.remote(
+            num_cpus=self.threads, num_gpus=self.num_gpus, max_retries=self.max_retries, retry_exceptions=False
+        )(execute)
 
     def submit(self, tasks: list[Task]) -> None:
         for task in tasks:
@@ -413,6 +427,7 @@ class RayExecutor(Executor):
 
 
 # -- slurm --------------------------------------------------------------------------------------------------------
+
 
 class SlurmExecutor(Executor):
     """submitit: every batch of tasks goes out as one job array in ``folder`` (its logs are there too).
@@ -495,8 +510,13 @@ class SlurmExecutor(Executor):
             try:
                 outcome = job.result()
             except Exception as error:  # noqa: BLE001 - submitit raises its own errors for a dead or failed job
-                outcome = worker_died(task, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
-                                if str(error).strip() else type(error).__name__, 1)
+                outcome = worker_died(
+                    task,
+                    f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
+                    if str(error).strip()
+                    else type(error).__name__,
+                    1,
+                )
             finished.append((task, outcome))
         return finished
 

@@ -51,7 +51,13 @@ def read_error(run_dir: str | Path) -> dict | None:
 
 
 def record_error(run_dir: str | Path, kind: str, message: str, trace: str = "", step: int | None = None) -> dict:
-    record = {"type": kind, "error": message, "step": step, "time": utc_now(), "host": socket.gethostname(),
-              "traceback": trace}
+    record = {
+        "type": kind,
+        "error": message,
+        "step": step,
+        "time": utc_now(),
+        "host": socket.gethostname(),
+        "traceback": trace,
+    }
     atomic_write(Path(run_dir) / ERROR_FILE, json.dumps(record, indent=1))
     return record

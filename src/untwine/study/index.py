@@ -57,8 +57,12 @@ class RunIndex:
             data = json.loads(self.path.read_bytes().decode("utf-8"))
         except (OSError, ValueError):
             return
-        if isinstance(data, dict) and data.get("format") == FORMAT and data.get("key") == key \
-                and isinstance(data.get("runs"), dict):
+        if (
+            isinstance(data, dict)
+            and data.get("format") == FORMAT
+            and data.get("key") == key
+            and isinstance(data.get("runs"), dict)
+        ):
             self.runs = data["runs"]
             self.extra = data.get("extra") if isinstance(data.get("extra"), dict) else {}
 
@@ -83,8 +87,9 @@ class RunIndex:
     def save(self) -> None:
         if not self.changed:
             return
-        text = json.dumps({"format": FORMAT, "key": self.key, "extra": self.extra, "runs": self.runs},
-                          separators=(",", ":"))
+        text = json.dumps(
+            {"format": FORMAT, "key": self.key, "extra": self.extra, "runs": self.runs}, separators=(",", ":")
+        )
         try:
             atomic_write(self.path, text)
         except OSError:

@@ -55,6 +55,7 @@ class Plan:
     notes
         What could not be measured and why.
     """
+
     spec: StudySpec
     runs: list
     parallel: int
@@ -66,22 +67,28 @@ class Plan:
 
     def summary(self) -> str:
         spec = self.spec
-        lines = [f"{spec.name}: {len(self.runs)} runs = {len(spec.datasets)} dataset(s) × "
-                 f"{len({r.cell.split('/', 1)[1] for r in self.runs})} method/value cell(s) × {len(spec.seeds)} seed(s)"]
+        lines = [
+            f"{spec.name}: {len(self.runs)} runs = {len(spec.datasets)} dataset(s) × "
+            f"{len({r.cell.split('/', 1)[1] for r in self.runs})} method/value cell(s) × {len(spec.seeds)} seed(s)"
+        ]
         by_dataset: dict = {}
         for run in self.runs:
             by_dataset.setdefault(run.dataset, {}).setdefault(run.method, set()).add(run.cell)
         for dataset, methods in by_dataset.items():
             lines.append(f"  {dataset}: " + ", ".join(f"{m} ({len(c)} value(s))" for m, c in methods.items()))
         steps = sum(r.config.train.steps for r in self.runs)
-        lines.append(f"training steps: {steps:,} in all; representations scored: "
-                     f"{', '.join(spec.representations) or 'none'}; metrics: {', '.join(spec.metrics.names)}"
-                     + (" (fast)" if spec.metrics.fast else ""))
+        lines.append(
+            f"training steps: {steps:,} in all; representations scored: "
+            f"{', '.join(spec.representations) or 'none'}; metrics: {', '.join(spec.metrics.names)}"
+            + (" (fast)" if spec.metrics.fast else "")
+        )
         for key, seconds in self.step_seconds.items():
             lines.append(f"  measured step: {key}: {seconds * 1000:.1f} ms")
         if self.train_seconds is not None:
-            lines.append(f"estimated training time: {_duration(self.train_seconds)} with {self.parallel} run(s) at "
-                         f"once × {self.threads} thread(s) (scoring not included)")
+            lines.append(
+                f"estimated training time: {_duration(self.train_seconds)} with {self.parallel} run(s) at "
+                f"once × {self.threads} thread(s) (scoring not included)"
+            )
         lines.append(f"disk: about {_size(self.disk_bytes)}")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
@@ -106,8 +113,14 @@ def _size(n: float) -> str:
 
 
 def _arch_key(config, shape) -> tuple:
-    return (tuple(shape), config.model.objective, config.model.latent_dim, config.model.likelihood,
-            config.train.batch_size, getattr(config.train, "precision", "fp32"))
+    return (
+        tuple(shape),
+        config.model.objective,
+        config.model.latent_dim,
+        config.model.likelihood,
+        config.train.batch_size,
+        getattr(config.train, "precision", "fp32"),
+    )
 
 
 def _shape(config):
@@ -124,9 +137,12 @@ def measure_step_seconds(config, data, threads: int, steps: int = 8, warmup: int
     directory, continued for ``steps`` steps after ``warmup``; the step time is read from log.csv's throughput
     (so model building and checkpoint writes are left out)."""
 
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=warmup, log_every=1,
-                                                                   checkpoint_every=10 ** 9,
-                                                                   checkpoint_seconds=1e9, threads=threads))
+    config = dataclasses.replace(
+        config,
+        train=dataclasses.replace(
+            config.train, steps=warmup, log_every=1, checkpoint_every=10**9, checkpoint_seconds=1e9, threads=threads
+        ),
+    )
     saved = torch.get_num_threads()
     try:
         with tempfile.TemporaryDirectory(prefix="untwine-plan-") as tmp:
@@ -140,8 +156,13 @@ def measure_step_seconds(config, data, threads: int, steps: int = 8, warmup: int
     return float(config.train.batch_size / rates.median())
 
 
-def plan(spec: str | Path | StudySpec, *, measure: bool = True, workers: int | None = None,
-         threads_per_run: int | None = None) -> Plan:
+def plan(
+    spec: str | Path | StudySpec,
+    *,
+    measure: bool = True,
+    workers: int | None = None,
+    threads_per_run: int | None = None,
+) -> Plan:
     """The `Plan` of a spec: its runs, and estimates of their training time and disk.
 
     Parameters
@@ -194,8 +215,9 @@ def plan(spec: str | Path | StudySpec, *, measure: bool = True, workers: int | N
             shapes[name_key] = _shape(config)
         shape = shapes[name_key]
         if shape is None:
-            result.notes.append(f"{run.dataset}: observation shape unknown (its files are missing); left out of "
-                                f"the estimates")
+            result.notes.append(
+                f"{run.dataset}: observation shape unknown (its files are missing); left out of the estimates"
+            )
             unmeasured = True
             continue
         key = _arch_key(config, shape)

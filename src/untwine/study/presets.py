@@ -11,10 +11,12 @@ from __future__ import annotations
 __all__ = ["PRESETS", "preset_text", "describe", "laptop", "unsupervised_study_v1"]
 
 
-_REFERENCE_METRICS = '["beta_vae", "factor_vae", "mig", "dci", "modularity_explicitness", "sap", "unsupervised", ' \
-                     '"downstream_lr", "downstream_gbt"]'
+_REFERENCE_METRICS = (
+    '["beta_vae", "factor_vae", "mig", "dci", "modularity_explicitness", "sap", "unsupervised", '
+    '"downstream_lr", "downstream_gbt"]'
+)
 
-_UNSUPERVISED_STUDY_V1 = f'''\
+_UNSUPERVISED_STUDY_V1 = f"""\
 # unsupervised_study_v1: the reference grid of Locatello et al. (2019), "Challenging common
 # assumptions in the unsupervised learning of disentangled representations" (docs/reference.md):
 # 7 datasets x 6 methods x 6 values x 50 seeds = 12,600 models, 300,000 steps each, scored on the
@@ -84,9 +86,9 @@ address = "auto"                  # the Ray cluster this machine belongs to; or 
 threads_per_run = 1               # CPUs per run (a Ray task's num_cpus)
 num_gpus = 0                      # e.g. 0.25 to share one GPU between four runs
 max_retries = 3
-'''
+"""
 
-_LAPTOP = '''\
+_LAPTOP = """\
 # laptop: a small study that finishes on 2 CPU cores in under 45 minutes and gives every analysis
 # of a study something to say (untwine.study.presets.laptop explains the choices).
 #
@@ -144,7 +146,7 @@ num_points = 1000
 kind = "local"
 workers = 2
 threads_per_run = 1
-'''
+"""
 
 
 def unsupervised_study_v1() -> str:

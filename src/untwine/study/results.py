@@ -41,14 +41,38 @@ from ..run_files import CONFIG, LOG, METRICS, SCORE_FILES, STATE_DIR, STATE_JSON
 from .index import RunIndex, signature
 from .state import stored_spec
 
-__all__ = ["COLUMNS", "FIXED_COLUMNS", "PARAM_PREFIX", "PARAM_COLUMNS", "table_columns", "training_summary", "collect",
-           "SUMMARY_ROWS", "INDEX_FILE"]
+__all__ = [
+    "COLUMNS",
+    "FIXED_COLUMNS",
+    "PARAM_PREFIX",
+    "PARAM_COLUMNS",
+    "table_columns",
+    "training_summary",
+    "collect",
+    "SUMMARY_ROWS",
+    "INDEX_FILE",
+]
 
 PARAM_PREFIX = "param."
 #: placeholder in :data:`COLUMNS` for the hyperparameter columns
 PARAM_COLUMNS = "param.*"
-COLUMNS = ("dataset", "model", "method", PARAM_COLUMNS, "seed", "representation", "metric", "key", "value",
-           "reconstruction", "kl", "elbo", "steps", "wall_time", "path")
+COLUMNS = (
+    "dataset",
+    "model",
+    "method",
+    PARAM_COLUMNS,
+    "seed",
+    "representation",
+    "metric",
+    "key",
+    "value",
+    "reconstruction",
+    "kl",
+    "elbo",
+    "steps",
+    "wall_time",
+    "path",
+)
 #: :data:`COLUMNS` without the ``param.*`` placeholder: the columns every results table has
 FIXED_COLUMNS = tuple(c for c in COLUMNS if c != PARAM_COLUMNS)
 #: how many of the last logged rows the training summary averages
@@ -92,9 +116,13 @@ def _numeric_log(path: Path, rows):
     bad = (numeric.isna() & rows.notna()).any(axis=1).to_numpy()
     if bad.any():
         first = int(np.flatnonzero(bad)[0]) + 2  # the header is line 1
-        warnings.warn(f"{path}: {int(bad.sum())} row(s) with a value that is not a number were left out of the "
-                      f"training summary (the first at line {first}); the run's checkpoint keeps a good copy of "
-                      "the log of its last checkpoint in state/", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"{path}: {int(bad.sum())} row(s) with a value that is not a number were left out of the "
+            f"training summary (the first at line {first}); the run's checkpoint keeps a good copy of "
+            "the log of its last checkpoint in state/",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     return numeric[~bad]
 
 
@@ -174,8 +202,17 @@ def _rows(study_dir: Path, run) -> list[dict]:
             for key, value in result.items():
                 if key in _BOOKKEEPING or isinstance(value, (dict, list, str)) or value is None:
                     continue
-                rows.append({**base, "representation": representation, "metric": metric, "key": key,
-                             "value": float(value), **summary, "path": run.path})
+                rows.append(
+                    {
+                        **base,
+                        "representation": representation,
+                        "metric": metric,
+                        "key": key,
+                        "value": float(value),
+                        **summary,
+                        "path": run.path,
+                    }
+                )
     return rows
 
 
@@ -245,8 +282,11 @@ def _merge(old: pd.DataFrame, reused: set, new: pd.DataFrame, planned, params: s
     present = reused | set(new["path"])
     new = _typed(new, planned, params, present)
     old_blocks, new_blocks = _blocks(old), _blocks(new)
-    same_kind = all(pd.api.types.is_float_dtype(old[c]) == pd.api.types.is_float_dtype(new[c])
-                    for c in old.columns if c.startswith(PARAM_PREFIX))
+    same_kind = all(
+        pd.api.types.is_float_dtype(old[c]) == pd.api.types.is_float_dtype(new[c])
+        for c in old.columns
+        if c.startswith(PARAM_PREFIX)
+    )
     if old_blocks is None or not same_kind:  # a table not in run order, or a hyperparameter that turned to text
         keep = old[old["path"].isin(reused)]
         return _typed(pd.concat([keep, new], ignore_index=True), planned, params)
@@ -324,8 +364,7 @@ def collect(study_dir: str | Path, write: bool = True) -> pd.DataFrame:
     fresh, reused, said = [], [], []
     signatures = {}
     for run in planned:
-        sig = [[run.dataset, run.model, run.method, run.seed],
-               signature(study_dir / run.path, _READ)]
+        sig = [[run.dataset, run.model, run.method, run.seed], signature(study_dir / run.path, _READ)]
         fact = index.get(run.path, sig) if index is not None else None
         if fact is not None:
             reused.append(run.path)
@@ -341,15 +380,18 @@ def collect(study_dir: str | Path, write: bool = True) -> pd.DataFrame:
                 old = None
         if old is not None:
             counts = old["path"].value_counts()
-            if list(old.columns) != columns or any(int(counts.get(p, 0)) != index.runs[p]["fact"]["rows"]
-                                                   for p in reused):
+            if list(old.columns) != columns or any(
+                int(counts.get(p, 0)) != index.runs[p]["fact"]["rows"] for p in reused
+            ):
                 old = None
         if old is None:  # the table the index describes is gone or another: read every run again
             again = set(reused)
             for run in planned:
                 if run.path in again:
-                    signatures[run.path] = [[run.dataset, run.model, run.method, run.seed],
-                                            signature(study_dir / run.path, _READ)]
+                    signatures[run.path] = [
+                        [run.dataset, run.model, run.method, run.seed],
+                        signature(study_dir / run.path, _READ),
+                    ]
             reused, said = [], []
     for run in planned:
         if run.path not in signatures:
@@ -379,8 +421,11 @@ def collect(study_dir: str | Path, write: bool = True) -> pd.DataFrame:
         atomic_write_with(study_dir / "results.csv", lambda tmp: _write_csv(table, tmp, arrow))
         written.append(study_dir / "results.csv")
         if not arrow:
-            warnings.warn('results.parquet is not written: pyarrow is missing (pip install "untwine[study]"); '
-                          'results.csv is', RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                'results.parquet is not written: pyarrow is missing (pip install "untwine[study]"); results.csv is',
+                RuntimeWarning,
+                stacklevel=2,
+            )
         else:
             atomic_write_with(parquet, lambda tmp: table.to_parquet(tmp, index=False))
             written.insert(0, parquet)

@@ -54,7 +54,8 @@ def prepare(spec: StudySpec, out: Path) -> list:
             f"{out} holds a study with another spec ({out / SPEC_FILE}); these differences change finished work:\n  "
             + "\n  ".join(problems)
             + f"\nRun it with its own spec (untwine study run {out / SPEC_FILE} --out {out}), start another study "
-              f"with --out, or change the spec only by adding runs (more seeds, another value, dataset or method)")
+            f"with --out, or change the spec only by adding runs (more seeds, another value, dataset or method)"
+        )
     if spec.text != old.text:
         save_spec(out, spec)
     return added
@@ -63,8 +64,17 @@ def prepare(spec: StudySpec, out: Path) -> list:
 def run_task(planned, spec: StudySpec, out: Path) -> RunTask:
     """The task (a :class:`~.tasks.RunTask`) that trains and scores one planned run."""
     metrics = spec.metrics
-    return RunTask(planned.path, str(out / planned.path), planned.config.to_dict(), tuple(spec.representations),
-                   tuple(metrics.names), metrics.seed, metrics.fast, metrics.params, hparams_of(planned))
+    return RunTask(
+        planned.path,
+        str(out / planned.path),
+        planned.config.to_dict(),
+        tuple(spec.representations),
+        tuple(metrics.names),
+        metrics.seed,
+        metrics.fast,
+        metrics.params,
+        hparams_of(planned),
+    )
 
 
 def check_writable(out: Path) -> None:
@@ -76,15 +86,26 @@ def check_writable(out: Path) -> None:
         fd, name = tempfile.mkstemp(dir=probe, prefix=".untwine-write-test-")
     except OSError as error:
         where = f"the study directory {out}" if probe == out else f"{probe} (where the study directory {out} goes)"
-        raise PermissionError(error.errno, f"{where} is not writable ({error.strerror}): a study writes into it as "
-                              "it runs; copy the study to a writable place and run it there") from None
+        raise PermissionError(
+            error.errno,
+            f"{where} is not writable ({error.strerror}): a study writes into it as "
+            "it runs; copy the study to a writable place and run it there",
+        ) from None
     os.close(fd)
     os.unlink(name)
 
 
-def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_failed: bool = False,
-        progress: bool = True, echo: Callable[[str], None] | None = print, collect: bool = True,
-        **executor_options) -> StudyStatus:
+def run(
+    spec: str | Path | StudySpec,
+    out: str | Path,
+    *,
+    executor=None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = print,
+    collect: bool = True,
+    **executor_options,
+) -> StudyStatus:
     """Run (or continue) a study.
 
     Scored runs are skipped, partial ones continue from their checkpoints, failed ones are retried only with
@@ -178,8 +199,15 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
         # On a terminal the bar redraws in place; written to a file or a pipe (a batch job's log) each redraw is a
         # line of its own, so it redraws at most every 30 s there.
         interactive = sys.stderr.isatty()
-        bar = tqdm(total=len(planned), initial=len(finished), unit="run", desc=spec.name, dynamic_ncols=True,
-                   file=sys.stderr, mininterval=0.5 if interactive else 30.0)
+        bar = tqdm(
+            total=len(planned),
+            initial=len(finished),
+            unit="run",
+            desc=spec.name,
+            dynamic_ncols=True,
+            file=sys.stderr,
+            mininterval=0.5 if interactive else 30.0,
+        )
 
     def say(line: str) -> None:
         if echo is None:
@@ -193,9 +221,11 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
     started = time.perf_counter()
     try:
         with engine:
-            say(f"{spec.name}: {len(planned)} runs, {len(finished)} done, {len(todo)} to run"
+            say(
+                f"{spec.name}: {len(planned)} runs, {len(finished)} done, {len(todo)} to run"
                 + (f", {len(failed)} failed before (retry them with --retry-failed)" if failed else "")
-                + f"; executor: {engine.describe()}")
+                + f"; executor: {engine.describe()}"
+            )
             first = [t for t in (udr_ready(c) for c in cell_runs) if t]
             engine.submit([run_task(p, spec, out) for p in todo] + first)
             outstanding += len(first)
@@ -221,15 +251,18 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
                             record_error(out / path, "WorkerDied", outcome.error)
                     say(outcome.line())
                     if bar is not None:
-                        bar.set_postfix({"done": len(finished), "running": engine.running(),
-                                         "failed": len(failed)}, refresh=interactive)
+                        bar.set_postfix(
+                            {"done": len(finished), "running": engine.running(), "failed": len(failed)},
+                            refresh=interactive,
+                        )
                     follow = udr_ready(by_path[path].cell)
                     if follow:
                         engine.submit([follow])
                         outstanding += 1
                 if bar is not None:
-                    bar.set_postfix({"done": len(finished), "running": engine.running(), "failed": len(failed)},
-                                    refresh=False)
+                    bar.set_postfix(
+                        {"done": len(finished), "running": engine.running(), "failed": len(failed)}, refresh=False
+                    )
     finally:
         if bar is not None:
             bar.close()
@@ -237,12 +270,17 @@ def run(spec: str | Path | StudySpec, out: str | Path, *, executor=None, retry_f
     written = []
     if collect:
         written = collect_results(out).attrs["written"]
-    say(f"{spec.name}: {final.counts()['done']}/{len(planned)} runs done in {time.perf_counter() - started:.0f} s"
-        + (f"; results: {', '.join(written)}" if written else ""))
+    say(
+        f"{spec.name}: {final.counts()['done']}/{len(planned)} runs done in {time.perf_counter() - started:.0f} s"
+        + (f"; results: {', '.join(written)}" if written else "")
+    )
     if failed:
         lines = "\n  ".join(f"{p}: {e}" for p, e in failed.items())
-        raise StudyFailed(f"{len(failed)} run(s) of {spec.name} failed (the others finished):\n  {lines}\n"
-                          f"Each failure is recorded in the run's error.json. Fix the cause, then retry them with: "
-                          f"untwine study run {out / SPEC_FILE} --out {out} --retry-failed",
-                          list(failed.items()), final)
+        raise StudyFailed(
+            f"{len(failed)} run(s) of {spec.name} failed (the others finished):\n  {lines}\n"
+            f"Each failure is recorded in the run's error.json. Fix the cause, then retry them with: "
+            f"untwine study run {out / SPEC_FILE} --out {out} --retry-failed",
+            list(failed.items()),
+            final,
+        )
     return final

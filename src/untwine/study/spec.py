@@ -57,14 +57,33 @@ from ..models import objective_class
 from ..models.vae import ModelConfig
 from .presets import PRESETS, preset_text
 
-__all__ = ["StudySpec", "DatasetSpec", "MethodSpec", "MetricsSpec", "UDRSpec", "ExecutorSpec", "PlannedRun",
-           "REPRESENTATIONS", "EXECUTOR_KINDS", "load_spec", "parse_spec", "expand", "run_id", "format_value"]
+__all__ = [
+    "StudySpec",
+    "DatasetSpec",
+    "MethodSpec",
+    "MetricsSpec",
+    "UDRSpec",
+    "ExecutorSpec",
+    "PlannedRun",
+    "REPRESENTATIONS",
+    "EXECUTOR_KINDS",
+    "load_spec",
+    "parse_spec",
+    "expand",
+    "run_id",
+    "format_value",
+]
 
 #: The representations a run can be scored on: posterior means, or one z ~ q(z|x) per point.
 REPRESENTATIONS = ("mean", "sampled")
 #: Run settings that do not change what is trained (a continued run may change them), left out of a run's id.
-NOT_IN_ID = {("train", "threads"), ("train", "device"), ("train", "checkpoint_every"), ("train", "checkpoint_seconds"),
-             ("train", "log_every")}
+NOT_IN_ID = {
+    ("train", "threads"),
+    ("train", "device"),
+    ("train", "checkpoint_every"),
+    ("train", "checkpoint_seconds"),
+    ("train", "log_every"),
+}
 _MODEL_KEYS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("objective", "params"))
 _TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "seed")
 
@@ -73,6 +92,7 @@ _TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name !=
 class DatasetSpec:
     """A dataset of the study: its registry ``name``, ``options``, the ``label`` used in run names and the
     results table (the name unless given), and overrides of ``[train]`` and ``[model]`` for its runs."""
+
     name: str
     options: dict = field(default_factory=dict)
     label: str = ""
@@ -85,6 +105,7 @@ class MethodSpec:
     """A model with its grids: ``grids`` is a tuple of tables whose list values expand as a product (every key
     of a grid appears in the run's name); ``params`` are fixed hyperparameters (not in the name); ``train`` and
     ``model`` override the study's settings for this method. ``name`` (default: the model) names its directory."""
+
     model: str
     name: str
     grids: tuple = ({},)
@@ -97,6 +118,7 @@ class MethodSpec:
 class MetricsSpec:
     """Metric ``names`` (or "all"), their ``fast`` presets, the evaluation ``seed``, and ``params``: overrides as
     :func:`untwine.metrics.evaluate` takes them (a scalar for every metric that has it, a table per metric)."""
+
     names: tuple = ("mig",)
     fast: bool = False
     seed: int = 0
@@ -107,6 +129,7 @@ class MetricsSpec:
 class UDRSpec:
     """UDR (Duan et al. 2020) over the seeds of each cell, once the cell's runs are done (``enabled``, the
     number of points every model encodes, ``correlation`` lasso or spearman, the sampling ``seed``)."""
+
     enabled: bool = True
     num_points: int = 1000
     correlation: str = "lasso"
@@ -149,6 +172,7 @@ class ExecutorSpec:
     slurm
         slurm: any other sbatch option.
     """
+
     kind: str = "local"
     # 2 runs at once: on 2 cores, 2 workers x 1 thread trained 4 runs in 0.78x the wall time of 1 x 2
     # (bench/study_overhead.py, docs/studies.md "Measured"); on more cores each run gets cores / 2 threads.
@@ -195,6 +219,7 @@ class StudySpec:
     source
         Where it was read from (a file, a preset's name).
     """
+
     name: str
     description: str
     datasets: tuple
@@ -243,6 +268,7 @@ class PlannedRun:
     config
         The full RunConfig.
     """
+
     id: str
     path: str
     dataset: str
@@ -256,11 +282,24 @@ class PlannedRun:
 
 # -- reading -----------------------------------------------------------------------------------------------------
 
+
 class SpecError(ValueError):
     """A study spec that cannot be read: the message names the key, where it is, and what it must be."""
 
-_TOP_KEYS = ("name", "description", "seeds", "datasets", "representations", "train", "model", "methods", "metrics",
-             "udr", "executor")
+
+_TOP_KEYS = (
+    "name",
+    "description",
+    "seeds",
+    "datasets",
+    "representations",
+    "train",
+    "model",
+    "methods",
+    "metrics",
+    "udr",
+    "executor",
+)
 
 
 def _strict(table, valid, where: str) -> dict:
@@ -314,8 +353,11 @@ def _seeds(value, where: str) -> tuple:
         if value < 1:
             raise SpecError(f"{where} seeds must be a count ≥ 1 or a list of seeds, got {value}")
         return tuple(range(value))
-    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                                 for s in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
+    ):
         if len(set(value)) != len(value):
             raise SpecError(f"{where} seeds lists a seed twice: {value}")
         return tuple(value)
@@ -337,13 +379,22 @@ def _datasets(value, where: str) -> tuple:
         options = _typed(item.get("options", {}), dict, f"{here} options")
         label = _typed(item.get("label", name), str, f"{here} label")
         _check_label(label, f"{here} label")
-        out.append(DatasetSpec(name, dict(options), label, _settings(item.get("train", {}), _TRAIN_KEYS, f"{here} train"),
-                               _settings(item.get("model", {}), _MODEL_KEYS, f"{here} model")))
+        out.append(
+            DatasetSpec(
+                name,
+                dict(options),
+                label,
+                _settings(item.get("train", {}), _TRAIN_KEYS, f"{here} train"),
+                _settings(item.get("model", {}), _MODEL_KEYS, f"{here} model"),
+            )
+        )
     labels = [d.label for d in out]
     twice = sorted({x for x in labels if labels.count(x) > 1})
     if twice:
-        raise SpecError(f"{where} datasets: {', '.join(twice)} appear twice; give each a distinct label "
-                        f"(e.g. {{name = \"{twice[0]}\", options = {{...}}, label = \"{twice[0]}-2\"}})")
+        raise SpecError(
+            f"{where} datasets: {', '.join(twice)} appear twice; give each a distinct label "
+            f'(e.g. {{name = "{twice[0]}", options = {{...}}, label = "{twice[0]}-2"}})'
+        )
     return tuple(out)
 
 
@@ -354,7 +405,7 @@ def _check_label(label: str, where: str) -> None:
 
 def _methods(value, where: str) -> tuple:
     if not isinstance(value, list) or not value:
-        raise SpecError(f"{where} needs at least one [[methods]] table (model = \"beta-vae\", grid = {{beta = [1, 4]}})")
+        raise SpecError(f'{where} needs at least one [[methods]] table (model = "beta-vae", grid = {{beta = [1, 4]}})')
 
     out = []
     for i, item in enumerate(value):
@@ -381,8 +432,10 @@ def _methods(value, where: str) -> tuple:
             _typed(g, dict, gwhere)
             for key, values in g.items():
                 if key not in valid:
-                    raise SpecError(f"{gwhere}: model {model!r} has no hyperparameter {key!r}; its hyperparameters: "
-                                    f"{', '.join(valid) or 'none'}")
+                    raise SpecError(
+                        f"{gwhere}: model {model!r} has no hyperparameter {key!r}; its hyperparameters: "
+                        f"{', '.join(valid) or 'none'}"
+                    )
                 if key in params:
                     raise SpecError(f"{gwhere}: {key!r} is both in the grid and in params; keep it in one")
                 if isinstance(values, list) and not values:
@@ -390,16 +443,27 @@ def _methods(value, where: str) -> tuple:
             checked.append(dict(g))
         for key in params:
             if key not in valid:
-                raise SpecError(f"{here} params: model {model!r} has no hyperparameter {key!r}; its hyperparameters: "
-                                f"{', '.join(valid) or 'none'}")
-        out.append(MethodSpec(model, name, tuple(checked), dict(params),
-                              _settings(item.get("train", {}), _TRAIN_KEYS, f"{here} train"),
-                              _settings(item.get("model_settings", {}), _MODEL_KEYS, f"{here} model_settings")))
+                raise SpecError(
+                    f"{here} params: model {model!r} has no hyperparameter {key!r}; its hyperparameters: "
+                    f"{', '.join(valid) or 'none'}"
+                )
+        out.append(
+            MethodSpec(
+                model,
+                name,
+                tuple(checked),
+                dict(params),
+                _settings(item.get("train", {}), _TRAIN_KEYS, f"{here} train"),
+                _settings(item.get("model_settings", {}), _MODEL_KEYS, f"{here} model_settings"),
+            )
+        )
     names = [m.name for m in out]
     twice = sorted({x for x in names if names.count(x) > 1})
     if twice:
-        raise SpecError(f"{where} methods: {', '.join(twice)} appear twice; merge their grids into one method "
-                        f"(grid = [{{...}}, {{...}}]) or give each a distinct name")
+        raise SpecError(
+            f"{where} methods: {', '.join(twice)} appear twice; merge their grids into one method "
+            f"(grid = [{{...}}, {{...}}]) or give each a distinct name"
+        )
     return tuple(out)
 
 
@@ -413,17 +477,21 @@ def _metrics(table, where: str) -> MetricsSpec:
     for key, value in spec.params.items():
         if isinstance(value, dict):
             if key not in names:
-                raise SpecError(f"{where} [metrics] params.{key}: parameters for a metric that is not in names "
-                                f"({', '.join(names)})")
+                raise SpecError(
+                    f"{where} [metrics] params.{key}: parameters for a metric that is not in names ({', '.join(names)})"
+                )
             valid = metric_parameters(key)
             for k in value:
                 if k not in valid or k == "fast":
-                    raise SpecError(f"{where} [metrics] params.{key}: metric {key!r} has no parameter {k!r}; it has: "
-                                    f"{', '.join(p for p in valid if p != 'fast')}")
+                    raise SpecError(
+                        f"{where} [metrics] params.{key}: metric {key!r} has no parameter {k!r}; it has: "
+                        f"{', '.join(p for p in valid if p != 'fast')}"
+                    )
         elif not any(key in metric_parameters(n) and key != "fast" for n in names):
-            raise SpecError(f"{where} [metrics] params: no listed metric has a parameter {key!r} (set fast with "
-                            f"metrics.fast); parameters: "
-                            + "; ".join(f"{n}: {', '.join(metric_parameters(n))}" for n in names))
+            raise SpecError(
+                f"{where} [metrics] params: no listed metric has a parameter {key!r} (set fast with "
+                f"metrics.fast); parameters: " + "; ".join(f"{n}: {', '.join(metric_parameters(n))}" for n in names)
+            )
     _typed(spec.seed, int, f"{where} [metrics] seed")
     if spec.seed < 0:
         raise SpecError(f"{where} [metrics] seed must be ≥ 0, got {spec.seed}")
@@ -479,8 +547,9 @@ def parse_spec(text: str, source: str = "spec") -> StudySpec:
     for required in ("datasets", "methods"):
         if required not in data:
             raise SpecError(f"{source}: missing {required!r} (see untwine study init laptop for a complete spec)")
-    representations = tuple(_typed(data.get("representations", list(REPRESENTATIONS)), list,
-                                   f"{source} representations"))
+    representations = tuple(
+        _typed(data.get("representations", list(REPRESENTATIONS)), list, f"{source} representations")
+    )
     for r in representations:
         if r not in REPRESENTATIONS:
             raise SpecError(f"{source} representations: {r!r} is not one of {', '.join(REPRESENTATIONS)}")
@@ -498,7 +567,9 @@ def parse_spec(text: str, source: str = "spec") -> StudySpec:
         metrics=_metrics(data.get("metrics", {}), source),
         udr=_udr(data.get("udr", {}), source),
         executor=parse_executor(data.get("executor", {}), source),
-        text=text, source=source)
+        text=text,
+        source=source,
+    )
     spec.runs()  # every run config is checked now, before anything runs
     return spec
 
@@ -533,11 +604,14 @@ def load_spec(spec: str | Path | StudySpec) -> StudySpec:
         return parse_spec(text, str(path))
     if str(spec) in PRESETS:
         return parse_spec(preset_text(str(spec)), str(spec))
-    raise FileNotFoundError(f"study spec {str(spec)!r} is neither a file nor a preset ({', '.join(PRESETS)}); "
-                            f"write one with untwine study init laptop > my.toml")
+    raise FileNotFoundError(
+        f"study spec {str(spec)!r} is neither a file nor a preset ({', '.join(PRESETS)}); "
+        f"write one with untwine study init laptop > my.toml"
+    )
 
 
 # -- expansion ---------------------------------------------------------------------------------------------------
+
 
 def format_value(value) -> str:
     """A hyperparameter value as it appears in a run's name: integral numbers without a decimal point
@@ -592,14 +666,22 @@ def _grid_points(grid: dict) -> list[dict]:
     return [dict(zip(keys, values)) for values in itertools.product(*axes)]
 
 
-def _build_config(spec: StudySpec, dataset: DatasetSpec, method: MethodSpec, params: dict, seed: int,
-                  where: str) -> RunConfig:
+def _build_config(
+    spec: StudySpec, dataset: DatasetSpec, method: MethodSpec, params: dict, seed: int, where: str
+) -> RunConfig:
     train = {**spec.train, **dataset.train, **method.train, "seed": seed}
     model = {**spec.model, **dataset.model, **method.model_settings, "objective": method.model, "params": params}
     evaluate = {"metrics": list(spec.metrics.names), "seed": spec.metrics.seed}
     try:
-        config = RunConfig.from_dict({"dataset": dataset.name, "dataset_options": dict(dataset.options),
-                                      "model": model, "train": train, "evaluate": evaluate})
+        config = RunConfig.from_dict(
+            {
+                "dataset": dataset.name,
+                "dataset_options": dict(dataset.options),
+                "model": model,
+                "train": train,
+                "evaluate": evaluate,
+            }
+        )
         config.validate()
     except (ValueError, FileNotFoundError) as error:
         raise SpecError(f"{where}: {error}") from None
@@ -621,33 +703,53 @@ def expand(spec: StudySpec) -> list[PlannedRun]:
                     label = ",".join(f"{k}={format_value(v)}" for k, v in named.items()) or "defaults"
                     cells.append((dataset, method, named, params, f"{dataset.label}/{method.name}/{label}"))
     # One config is built and checked per cell; the seeds of a cell differ in train.seed only.
-    templates = [_build_config(spec, dataset, method, params, spec.seeds[0], f"{spec.source}: run {cell}/seed=*")
-                 for dataset, method, named, params, cell in cells]
+    templates = [
+        _build_config(spec, dataset, method, params, spec.seeds[0], f"{spec.source}: run {cell}/seed=*")
+        for dataset, method, named, params, cell in cells
+    ]
     payloads = [_id_payload(t) for t in templates]
     for seed in spec.seeds:
         for (dataset, method, named, params, cell), template, payload in zip(cells, templates, payloads):
-            config = dataclasses.replace(template, train=dataclasses.replace(template.train, seed=seed),
-                                         model=dataclasses.replace(template.model, params=dict(template.model.params)),
-                                         dataset_options=dict(template.dataset_options),
-                                         evaluate=dataclasses.replace(template.evaluate,
-                                                                      metrics=list(template.evaluate.metrics)))
-            runs.append(PlannedRun(_hash({**payload, "train.seed": seed}), f"{cell}/seed={seed}", dataset.label, method.name, method.model,
-                                   dict(named), seed, cell, config))
+            config = dataclasses.replace(
+                template,
+                train=dataclasses.replace(template.train, seed=seed),
+                model=dataclasses.replace(template.model, params=dict(template.model.params)),
+                dataset_options=dict(template.dataset_options),
+                evaluate=dataclasses.replace(template.evaluate, metrics=list(template.evaluate.metrics)),
+            )
+            runs.append(
+                PlannedRun(
+                    _hash({**payload, "train.seed": seed}),
+                    f"{cell}/seed={seed}",
+                    dataset.label,
+                    method.name,
+                    method.model,
+                    dict(named),
+                    seed,
+                    cell,
+                    config,
+                )
+            )
     seen_path, seen_id = {}, {}
     for run in runs:
         if run.path in seen_path:
-            raise SpecError(f"{spec.source}: two grid points give the run {run.path}; remove the duplicate value or "
-                            f"split the method under another name")
+            raise SpecError(
+                f"{spec.source}: two grid points give the run {run.path}; remove the duplicate value or "
+                f"split the method under another name"
+            )
         if run.id in seen_id:
-            raise SpecError(f"{spec.source}: runs {seen_id[run.id]} and {run.path} train the same thing (same "
-                            f"settings and seed); remove one")
+            raise SpecError(
+                f"{spec.source}: runs {seen_id[run.id]} and {run.path} train the same thing (same "
+                f"settings and seed); remove one"
+            )
         seen_path[run.path] = run
         seen_id[run.id] = run.path
     return runs
 
 
-def spec_differences(old: StudySpec, new: StudySpec,
-                     started: Callable[[str], bool] | None = None) -> tuple[list[str], list[PlannedRun]]:
+def spec_differences(
+    old: StudySpec, new: StudySpec, started: Callable[[str], bool] | None = None
+) -> tuple[list[str], list[PlannedRun]]:
     """What changed from ``old`` to ``new``: (differences that change finished work, as sentences; runs that are
     new). The executor section, name and description may change freely; a change is accepted when it only adds
     runs (more seeds, another value, dataset or method). ``started(path)``: whether a run of ``old`` has begun
@@ -689,4 +791,3 @@ def _config_changes(a: RunConfig, b: RunConfig) -> str:
 
     fa, fb = flat(a), flat(b)
     return "; ".join(f"{k} {fa.get(k)!r} -> {fb.get(k)!r}" for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k))
-

@@ -62,6 +62,7 @@ class RunState:
     weights
         SHA-256 of the committed weights (None when there are none).
     """
+
     path: str
     state: str
     step: int = 0
@@ -86,6 +87,7 @@ class StudyStatus:
     udr
         Cell -> the state of its UDR score: done, pending, n/a, or how many seeds it covers.
     """
+
     directory: Path
     runs: list = field(default_factory=list)
     planned: list = field(default_factory=list)
@@ -110,11 +112,17 @@ class StudyStatus:
         for cell, states in groups.items():
             partial = [s for s in states if s.state in ("partial", "running")]
             steps = ", ".join(f"step {s.step}/{s.steps}" if s.step < s.steps else "scoring" for s in partial)
-            lines.append((cell, str(sum(s.state == "done" for s in states)),
-                          str(sum(s.state == "running" for s in states)),
-                          str(sum(s.state == "partial" for s in states)) + (f" ({steps})" if steps else ""),
-                          str(sum(s.state == "pending" for s in states)),
-                          str(sum(s.state == "failed" for s in states)), self.udr.get(cell, "n/a")))
+            lines.append(
+                (
+                    cell,
+                    str(sum(s.state == "done" for s in states)),
+                    str(sum(s.state == "running" for s in states)),
+                    str(sum(s.state == "partial" for s in states)) + (f" ({steps})" if steps else ""),
+                    str(sum(s.state == "pending" for s in states)),
+                    str(sum(s.state == "failed" for s in states)),
+                    self.udr.get(cell, "n/a"),
+                )
+            )
         widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
         text = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in [header, *lines]]
         counts = self.counts()
@@ -150,8 +158,10 @@ def stored_spec(study_dir: str | Path):
     """
     path = Path(study_dir) / SPEC_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{study_dir} is not a study directory (no {SPEC_FILE}); start one with "
-                                f"untwine study run SPEC --out {study_dir}")
+        raise FileNotFoundError(
+            f"{study_dir} is not a study directory (no {SPEC_FILE}); start one with "
+            f"untwine study run SPEC --out {study_dir}"
+        )
     return parse_spec(path.read_bytes().decode("utf-8"), str(path))
 
 
@@ -171,10 +181,15 @@ def _alive(running: Path) -> bool:
 
 def _requirements(spec) -> dict:
     """What "scored" means for this spec: the representations, each metric's recorded parameters, the seeds."""
-    return {"representations": list(spec.representations),
-            "wanted": {name: expected_params(name, metric_overrides(name, spec.metrics.params), spec.metrics.fast)
-                       for name in spec.metrics.names},
-            "seed": spec.metrics.seed, "udr": [udr_params(spec.udr), spec.udr.seed]}
+    return {
+        "representations": list(spec.representations),
+        "wanted": {
+            name: expected_params(name, metric_overrides(name, spec.metrics.params), spec.metrics.fast)
+            for name in spec.metrics.names
+        },
+        "seed": spec.metrics.seed,
+        "udr": [udr_params(spec.udr), spec.udr.seed],
+    }
 
 
 def _facts(run_dir: Path, required: dict) -> dict:
@@ -188,8 +203,12 @@ def _facts(run_dir: Path, required: dict) -> dict:
     if manifest is not None:
         fact["step"], fact["weights"] = manifest.step, manifest.weights_sha256
         stored = stored_scores(run_dir, {*required["representations"], "mean"})  # mean: the UDR record
-        fact["missing"] = [list(pair) for pair in unscored(stored, required["representations"], required["wanted"],
-                                                           required["seed"], manifest.weights_sha256)]
+        fact["missing"] = [
+            list(pair)
+            for pair in unscored(
+                stored, required["representations"], required["wanted"], required["seed"], manifest.weights_sha256
+            )
+        ]
         record = stored["mean"].get(UDR_KEY)
         if isinstance(record, dict):
             fact["udr"] = udr_identity(record.get("cell"), record.get("params"), record.get("seed"))
@@ -289,9 +308,11 @@ def status(study_dir: str | Path) -> StudyStatus:
             elif len(done) < 2:
                 result.udr[cell] = "pending"
             else:
-                expected = udr_identity({r.path: by_path[r.path].weights for r in done}, udr_params(spec.udr),
-                                        spec.udr.seed)
+                expected = udr_identity(
+                    {r.path: by_path[r.path].weights for r in done}, udr_params(spec.udr), spec.udr.seed
+                )
                 current = all((index.runs.get(r.path) or {}).get("fact", {}).get("udr") == expected for r in done)
-                result.udr[cell] = "done" if current and len(done) == len(runs) else (
-                    f"{len(done)} seeds" if current else "pending")
+                result.udr[cell] = (
+                    "done" if current and len(done) == len(runs) else (f"{len(done)} seeds" if current else "pending")
+                )
     return result

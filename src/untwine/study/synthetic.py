@@ -11,8 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .analyses import DOWNSTREAM_PREDICTORS, DOWNSTREAM_SIZES, MEAN, PARAM_PREFIX, REGULARISATION, SAMPLED, \
-    WEAKER_WHEN_LARGER
+from .analyses import (
+    DOWNSTREAM_PREDICTORS,
+    DOWNSTREAM_SIZES,
+    MEAN,
+    PARAM_PREFIX,
+    REGULARISATION,
+    SAMPLED,
+    WEAKER_WHEN_LARGER,
+)
 
 __all__ = ["REFERENCE_KEYS", "REFERENCE_GRID", "REFERENCE_DATASETS", "synthetic_table"]
 
@@ -25,8 +32,12 @@ REFERENCE_KEYS = {
     "sap": ("SAP_score",),
     "modularity_explicitness": ("modularity_score", "explicitness_score_train", "explicitness_score_test"),
     "irs": ("IRS", "num_active_dims"),
-    "unsupervised": ("gaussian_total_correlation", "gaussian_wasserstein_correlation",
-                     "gaussian_wasserstein_correlation_norm", "mutual_info_score"),
+    "unsupervised": (
+        "gaussian_total_correlation",
+        "gaussian_wasserstein_correlation",
+        "gaussian_wasserstein_correlation_norm",
+        "mutual_info_score",
+    ),
 }
 #: The reference grid (docs/reference.md, "Grids"): method -> its six values.
 REFERENCE_GRID = {
@@ -37,23 +48,44 @@ REFERENCE_GRID = {
     "dip-vae-ii": (1, 2, 5, 10, 20, 50),
     "beta-tcvae": (1, 2, 4, 6, 8, 10),
 }
-REFERENCE_DATASETS = ("dsprites", "color-dsprites", "noisy-dsprites", "scream-dsprites", "smallnorb", "cars3d",
-                      "shapes3d")
+REFERENCE_DATASETS = (
+    "dsprites",
+    "color-dsprites",
+    "noisy-dsprites",
+    "scream-dsprites",
+    "smallnorb",
+    "cars3d",
+    "shapes3d",
+)
 
 
 def _downstream_keys(num_factors: int) -> list[str]:
     keys = []
     for size in DOWNSTREAM_SIZES:
-        keys += [f"{size}:mean_train_accuracy", f"{size}:mean_test_accuracy", f"{size}:min_train_accuracy",
-                 f"{size}:min_test_accuracy"]
+        keys += [
+            f"{size}:mean_train_accuracy",
+            f"{size}:mean_test_accuracy",
+            f"{size}:min_train_accuracy",
+            f"{size}:min_test_accuracy",
+        ]
         for i in range(num_factors):
             keys += [f"{size}:train_accuracy_factor_{i}", f"{size}:test_accuracy_factor_{i}"]
     return keys
 
 
-def synthetic_table(datasets=REFERENCE_DATASETS[:2], methods=tuple(REFERENCE_GRID)[:3], seeds: int = 5, *,
-                    values: int = 6, representations=(MEAN, SAMPLED), num_factors: int = 5, downstream: bool = True,
-                    udr: bool = True, failed: float = 0.0, seed: int = 0) -> pd.DataFrame:
+def synthetic_table(
+    datasets=REFERENCE_DATASETS[:2],
+    methods=tuple(REFERENCE_GRID)[:3],
+    seeds: int = 5,
+    *,
+    values: int = 6,
+    representations=(MEAN, SAMPLED),
+    num_factors: int = 5,
+    downstream: bool = True,
+    udr: bool = True,
+    failed: float = 0.0,
+    seed: int = 0,
+) -> pd.DataFrame:
     """A results table with the studies issue's schema and a known structure, for tests,
     benchmarks and the docs' figures; its numbers mean nothing about any real model.
 
@@ -73,8 +105,11 @@ def synthetic_table(datasets=REFERENCE_DATASETS[:2], methods=tuple(REFERENCE_GRI
     position = np.array([list(REFERENCE_GRID.get(m, range(1, 7))).index(v) / 5 for _, m, v in grid])
     # regularisation position in [0, 1]; annealed-vae's c_max regularises less as it grows
     strength = np.where([m in WEAKER_WHEN_LARGER for _, m, _ in grid], 1 - position, position)
-    cell_quality = (np.array([dataset_effect[d] + method_effect[m] for d, m, _ in grid])
-                    + 1.2 * (1 - (2 * strength - 1.2) ** 2) + rng.normal(0, 0.2, n_cells))
+    cell_quality = (
+        np.array([dataset_effect[d] + method_effect[m] for d, m, _ in grid])
+        + 1.2 * (1 - (2 * strength - 1.2) ** 2)
+        + rng.normal(0, 0.2, n_cells)
+    )
     quality = np.repeat(cell_quality, seeds) + rng.normal(0, 0.6, n_runs)
     strength_run = np.repeat(strength, seeds)
     sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
@@ -119,8 +154,7 @@ def synthetic_table(datasets=REFERENCE_DATASETS[:2], methods=tuple(REFERENCE_GRI
                 for key in _downstream_keys(num_factors):
                     size = int(key.split(":")[0])
                     base = 0.35 + 0.12 * np.log10(size) + bonus
-                    rows.append((rep, metric, key,
-                                 np.clip(base + 0.06 * quality + rng.normal(0, 0.03, n_runs), 0, 1)))
+                    rows.append((rep, metric, key, np.clip(base + 0.06 * quality + rng.normal(0, 0.03, n_runs), 0, 1)))
     if udr:
         rows.append((MEAN, "udr", "model_score", 0.3 + 0.4 * sigmoid(noisy(0.8, 0.8))))
     n_keys = len(rows)
@@ -131,12 +165,18 @@ def synthetic_table(datasets=REFERENCE_DATASETS[:2], methods=tuple(REFERENCE_GRI
     params = sorted({REGULARISATION.get(m, PARAM_PREFIX + "value") for m in methods})
     run_columns = {"dataset": run_dataset, "model": run_model, "method": run_model}
     for column in params:
-        run_columns[column] = np.where([REGULARISATION.get(m, PARAM_PREFIX + "value") == column for m in run_model],
-                                       run_value, np.nan)
+        run_columns[column] = np.where(
+            [REGULARISATION.get(m, PARAM_PREFIX + "value") == column for m in run_model], run_value, np.nan
+        )
     run_columns["seed"] = run_seed
     # the studies room's layout: <dataset>/<method>/<param>=<value>/seed=<k>, relative to the study directory
-    paths = np.array([f"{d}/{m}/{REGULARISATION.get(m, 'param.value')[len(PARAM_PREFIX):]}={v:g}/seed={s}"
-                      for d, m, v, s in zip(run_dataset, run_model, run_value, run_seed)], dtype=object)
+    paths = np.array(
+        [
+            f"{d}/{m}/{REGULARISATION.get(m, 'param.value')[len(PARAM_PREFIX) :]}={v:g}/seed={s}"
+            for d, m, v, s in zip(run_dataset, run_model, run_value, run_seed)
+        ],
+        dtype=object,
+    )
     bad = rng.random(n_runs) < failed
     value = np.concatenate([np.where(bad, np.nan, v) for _, _, _, v in rows])
     table = {column: np.tile(array, n_keys) for column, array in run_columns.items()}

@@ -45,16 +45,21 @@ def check_table(table) -> pd.DataFrame:
         Not a DataFrame, a required column missing, or no rows.
     """
     if not isinstance(table, pd.DataFrame):
-        raise AnalysisError(f"expected the study's results table as a pandas DataFrame, got {type(table).__name__}; "
-                            "read one with untwine.study.collect(DIR) or pandas.read_parquet(DIR/results.parquet)")
+        raise AnalysisError(
+            f"expected the study's results table as a pandas DataFrame, got {type(table).__name__}; "
+            "read one with untwine.study.collect(DIR) or pandas.read_parquet(DIR/results.parquet)"
+        )
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
-        raise AnalysisError(f"the results table lacks the column(s) {', '.join(missing)}; it has "
-                            f"{', '.join(map(str, table.columns)) or 'none'}. untwine.study.collect(DIR) writes "
-                            f"them all: {', '.join(FIXED_COLUMNS)} and param.<name> per hyperparameter")
+        raise AnalysisError(
+            f"the results table lacks the column(s) {', '.join(missing)}; it has "
+            f"{', '.join(map(str, table.columns)) or 'none'}. untwine.study.collect(DIR) writes "
+            f"them all: {', '.join(FIXED_COLUMNS)} and param.<name> per hyperparameter"
+        )
     if len(table) == 0:
-        raise AnalysisError("the results table is empty: no run has been scored yet "
-                            "(untwine study status DIR says which runs are done)")
+        raise AnalysisError(
+            "the results table is empty: no run has been scored yet (untwine study status DIR says which runs are done)"
+        )
     return table
 
 
@@ -86,7 +91,7 @@ def _strength(runs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
             column = varying[0] if len(varying) == 1 else None
         if column is None:
             continue
-        names.loc[rows] = column[len(PARAM_PREFIX):]
+        names.loc[rows] = column[len(PARAM_PREFIX) :]
         values.loc[rows] = pd.to_numeric(runs.loc[rows, column], errors="coerce")
     return names, values
 
@@ -102,10 +107,13 @@ def _settings(runs: pd.DataFrame, params: list[str]) -> pd.Series:
     (``"annealed-vae: c_max=50, gamma=1000"``). Two runs are seeds of one cell exactly when their dataset and
     setting agree (seed 001's "hyperparameter setting" is the whole setting, not one value of it)."""
     labels = []
-    columns = [(c, c[len(PARAM_PREFIX):]) for c in sorted(params)]
+    columns = [(c, c[len(PARAM_PREFIX) :]) for c in sorted(params)]
     for row in runs[["method"] + [c for c, _ in columns]].itertuples(index=False):
-        parts = [f"{name}={_number(v)}" for (_, name), v in zip(columns, row[1:])
-                 if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        parts = [
+            f"{name}={_number(v)}"
+            for (_, name), v in zip(columns, row[1:])
+            if v is not None and not (isinstance(v, float) and math.isnan(v))
+        ]
         labels.append(f"{row[0]}: " + (", ".join(parts) if parts else "defaults"))
     return pd.Series(labels, index=runs.index, dtype=object)
 
@@ -116,8 +124,9 @@ def _also_varies(runs: pd.DataFrame, params: list[str]) -> pd.Series:
     out = pd.Series("", index=runs.index, dtype=object)
     for _, rows in runs.groupby("method", sort=False).groups.items():
         axis = PARAM_PREFIX + str(runs.loc[rows[0], "hyperparameter"])
-        varying = [c[len(PARAM_PREFIX):] for c in sorted(params)
-                   if c != axis and runs.loc[rows, c].nunique(dropna=True) > 1]
+        varying = [
+            c[len(PARAM_PREFIX) :] for c in sorted(params) if c != axis and runs.loc[rows, c].nunique(dropna=True) > 1
+        ]
         out.loc[rows] = ", ".join(varying)
     return out
 
@@ -134,27 +143,44 @@ def _without_duplicates(table: pd.DataFrame) -> pd.DataFrame:
     repeated = pd.Series(combined).duplicated(keep=False).to_numpy()
     if not repeated.any():
         return table
-    key = pd.DataFrame({"run": runs.to_numpy(), "representation": table["representation"].to_numpy(),
-                        "metric": table["metric"].to_numpy(), "key": table["key"].to_numpy()})
+    key = pd.DataFrame(
+        {
+            "run": runs.to_numpy(),
+            "representation": table["representation"].to_numpy(),
+            "metric": table["metric"].to_numpy(),
+            "key": table["key"].to_numpy(),
+        }
+    )
     values = pd.to_numeric(table["value"], errors="coerce").to_numpy(dtype=float)
     rows = key[repeated].assign(value=values[repeated])
     spread = rows.groupby(["run", "representation", "metric", "key"], sort=False)["value"].agg(
-        lambda v: v.nunique(dropna=False))
+        lambda v: v.nunique(dropna=False)
+    )
     conflicting = spread[spread > 1]
     if len(conflicting):
         run, rep, metric, name = conflicting.index[0]
-        found = sorted(rows[(rows["run"] == run) & (rows["metric"] == metric) & (rows["key"] == name)
-                            & (rows["representation"] == rep)]["value"].unique())
+        found = sorted(
+            rows[
+                (rows["run"] == run)
+                & (rows["metric"] == metric)
+                & (rows["key"] == name)
+                & (rows["representation"] == rep)
+            ]["value"].unique()
+        )
         raise AnalysisError(
             f"run {run!r} has {metric}/{name} ({rep} representation) {len(found)} times with different values "
             f"({', '.join(f'{v:g}' for v in found)}){f' and {len(conflicting) - 1} more such score(s)' if len(conflicting) > 1 else ''}; "
             "the table cannot say which is right. Collect the study again (untwine study collect DIR) instead of "
-            "concatenating tables")
+            "concatenating tables"
+        )
     runs = list(dict.fromkeys(rows["run"]))
-    warnings.warn(f"the results table repeats {int(repeated.sum() - len(spread))} row(s) of {len(runs)} run(s) "
-                  f"({', '.join(map(str, runs[:3]))}{', …' if len(runs) > 3 else ''}) with the same values; each is "
-                  "counted once. A table appended to itself or a run collected twice does this",
-                  RuntimeWarning, stacklevel=4)
+    warnings.warn(
+        f"the results table repeats {int(repeated.sum() - len(spread))} row(s) of {len(runs)} run(s) "
+        f"({', '.join(map(str, runs[:3]))}{', …' if len(runs) > 3 else ''}) with the same values; each is "
+        "counted once. A table appended to itself or a run collected twice does this",
+        RuntimeWarning,
+        stacklevel=4,
+    )
     return table[~pd.Series(combined).duplicated(keep="first").to_numpy()].reset_index(drop=True)
 
 
@@ -201,8 +227,13 @@ class StudyTable:
         first = np.full(n_runs, len(codes), dtype=np.int64)
         np.minimum.at(first, codes, np.arange(len(codes)))
         params = [c for c in self.table.columns if str(c).startswith(PARAM_PREFIX)]
-        keep = ["dataset", "model"] + (["method"] if "method" in self.table.columns else []) + ["seed"] + params \
+        keep = (
+            ["dataset", "model"]
+            + (["method"] if "method" in self.table.columns else [])
+            + ["seed"]
+            + params
             + [c for c in ("reconstruction", "kl", "elbo", "steps", "wall_time", "path") if c in self.table.columns]
+        )
         runs = self.table.iloc[first][keep].reset_index(drop=True)
         runs.insert(0, "run", np.asarray(uniques, dtype=object))
         if "method" not in runs.columns:  # a table collected before the method column existed
@@ -316,8 +347,10 @@ def available_scores(table, scores, representation: str = MEAN) -> tuple[list[Sc
     pairs = study.pairs()
     for score in scores:
         if score.column:
-            ok = score.column in study.runs.columns and \
-                pd.to_numeric(study.runs[score.column], errors="coerce").notna().any()
+            ok = (
+                score.column in study.runs.columns
+                and pd.to_numeric(study.runs[score.column], errors="coerce").notna().any()
+            )
             (present if ok else absent).append(score)
             continue
         rep = score.representation or representation
@@ -337,8 +370,11 @@ def available_scores(table, scores, representation: str = MEAN) -> tuple[list[Sc
 def missing_message(absent: list[Score], representation: str) -> str:
     if not absent:
         return ""
-    return ("missing from the table: " + "; ".join(f"{s.name} ({s.describe()})" for s in absent)
-            + f" [representation {representation!r} unless named]")
+    return (
+        "missing from the table: "
+        + "; ".join(f"{s.name} ({s.describe()})" for s in absent)
+        + f" [representation {representation!r} unless named]"
+    )
 
 
 def score_table(table, scores, representation: str = MEAN, *, require: int = 1) -> pd.DataFrame:
@@ -373,7 +409,8 @@ def score_table(table, scores, representation: str = MEAN, *, require: int = 1) 
             f"needs at least {require} of the scores {', '.join(s.name for s in scores)}; "
             + (f"the table has only {', '.join(s.name for s in present)}; " if present else "the table has none; ")
             + missing_message(absent, representation)
-            + ". Score the runs with those metrics (untwine evaluate RUN --metrics NAME, or the study spec's metrics)")
+            + ". Score the runs with those metrics (untwine evaluate RUN --metrics NAME, or the study spec's metrics)"
+        )
     runs = study.runs
     columns = {}
     for score in present:
@@ -385,4 +422,3 @@ def score_table(table, scores, representation: str = MEAN, *, require: int = 1) 
     wide.attrs["missing"] = [s.name for s in absent]
     wide.attrs["scores"] = [s.name for s in present]
     return wide
-

@@ -193,6 +193,10 @@ def worker_died(task: Task, how: str, tries: int) -> Outcome:
         Not ``ok``, with ``worker_died`` set and an ``error`` saying that the run resumes from its
         checkpoint when the study is run again.
     """
-    return Outcome(task.path, ok=False, worker_died=True,
-                   error=f"its worker died {tries} time(s) ({how}); the run resumes from its checkpoint when the "
-                         f"study is run again")
+    return Outcome(
+        task.path,
+        ok=False,
+        worker_died=True,
+        error=f"its worker died {tries} time(s) ({how}); the run resumes from its checkpoint when the "
+        f"study is run again",
+    )

@@ -33,8 +33,12 @@ UDR_KEY = "udr"
 
 def udr_params(udr_spec) -> dict:
     """The ``params`` a study's UDR record holds for the spec's ``[udr]`` table."""
-    return {"num_points": udr_spec.num_points, "correlation": udr_spec.correlation, "kl_threshold": 0.01,
-            "filter_low_kl": True}
+    return {
+        "num_points": udr_spec.num_points,
+        "correlation": udr_spec.correlation,
+        "kl_threshold": 0.01,
+        "filter_low_kl": True,
+    }
 
 
 def udr_identity(cell, params, seed) -> list:
@@ -46,8 +50,13 @@ def udr_identity(cell, params, seed) -> list:
 
 def udr_task(study_dir: Path, cell: str, runs: list, weights: dict, udr_spec, threads: int = 0) -> UDRTask:
     """The task that scores one cell: ``runs`` are its PlannedRuns that are done, ``weights`` their SHA-256s."""
-    return UDRTask(cell, tuple(UDRRun(r.path, str(study_dir / r.path), weights[r.path], hparams_of(r)) for r in runs),
-                   udr_params(udr_spec), udr_spec.seed, threads)
+    return UDRTask(
+        cell,
+        tuple(UDRRun(r.path, str(study_dir / r.path), weights[r.path], hparams_of(r)) for r in runs),
+        udr_params(udr_spec),
+        udr_spec.seed,
+        threads,
+    )
 
 
 def udr_is_current(study_dir: Path, runs: list, weights: dict, udr_spec) -> bool:
@@ -59,8 +68,10 @@ def udr_is_current(study_dir: Path, runs: list, weights: dict, udr_spec) -> bool
             result = read_scores(study_dir / run.path, "mean").get(UDR_KEY)
         except ValueError:
             return False
-        if not isinstance(result, dict) or udr_identity(result.get("cell"), result.get("params"),
-                                                        result.get("seed")) != expected:
+        if (
+            not isinstance(result, dict)
+            or udr_identity(result.get("cell"), result.get("params"), result.get("seed")) != expected
+        ):
             return False
     return True
 
@@ -73,14 +84,26 @@ def execute_udr(task: UDRTask) -> Outcome:
         models.append(model)
     data = load_dataset(config.dataset, config.dataset_options)
     params = task.params
-    result = sample_udr([m.posterior() for m in models], data, seed=task.seed, num_points=params["num_points"],
-                        correlation=params["correlation"], kl_threshold=params["kl_threshold"],
-                        filter_low_kl=params["filter_low_kl"])
+    result = sample_udr(
+        [m.posterior() for m in models],
+        data,
+        seed=task.seed,
+        num_points=params["num_points"],
+        correlation=params["correlation"],
+        kl_threshold=params["kl_threshold"],
+        filter_low_kl=params["filter_low_kl"],
+    )
     cell = {run.path: run.weights_sha256 for run in task.runs}
     for run, score in zip(task.runs, result["model_scores"]):
         manifest = read_manifest(run.dir)
-        record = {"model_score": float(score), "params": params, "seed": task.seed,
-                  "step": manifest.step if manifest else None, "weights_sha256": run.weights_sha256, "cell": cell}
+        record = {
+            "model_score": float(score),
+            "params": params,
+            "seed": task.seed,
+            "step": manifest.step if manifest else None,
+            "weights_sha256": run.weights_sha256,
+            "cell": cell,
+        }
         with run_lock(Path(run.dir)):
             store_scores(run.dir, "mean", {UDR_KEY: record})
             write_events(run.dir, run.hparams)  # its final metric values now include UDR

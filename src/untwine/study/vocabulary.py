@@ -17,8 +17,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "REQUIRED", "REGULARISATION", "WEAKER_WHEN_LARGER", "MEAN", "SAMPLED", "ALL_DATASETS", "AnalysisError", "Score",
-    "SUPERVISED", "PAPER_METRICS", "PAPER_SUPERVISED", "UNSUPERVISED", "DOWNSTREAM_SIZES", "DOWNSTREAM_PREDICTORS",
+    "REQUIRED",
+    "REGULARISATION",
+    "WEAKER_WHEN_LARGER",
+    "MEAN",
+    "SAMPLED",
+    "ALL_DATASETS",
+    "AnalysisError",
+    "Score",
+    "SUPERVISED",
+    "PAPER_METRICS",
+    "PAPER_SUPERVISED",
+    "UNSUPERVISED",
+    "DOWNSTREAM_SIZES",
+    "DOWNSTREAM_PREDICTORS",
 ]
 
 #: The columns an analysis cannot do without.

@@ -64,19 +64,24 @@ def _execute_run(task: RunTask) -> Outcome:
     config = RunConfig.from_dict(task.config)
     started = time.perf_counter()
     with run_lock(run_dir):
-        atomic_write(run_dir / RUNNING_FILE, json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                                                         "since": utc_now()}))
+        atomic_write(
+            run_dir / RUNNING_FILE, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": utc_now()})
+        )
         try:
             train_run(config, run_dir, progress=False)
             trained = time.perf_counter()
             if task.representations:
-                score_run(run_dir, list(task.representations), list(task.metrics), task.seed, task.fast,
-                          task.params)
+                score_run(run_dir, list(task.representations), list(task.metrics), task.seed, task.fast, task.params)
             scored = time.perf_counter()
             events.write_events(run_dir, task.hparams)
             (run_dir / ERROR_FILE).unlink(missing_ok=True)
-            return Outcome(task.path, ok=True, train_seconds=trained - started, score_seconds=scored - trained,
-                           summary=_summary(run_dir))
+            return Outcome(
+                task.path,
+                ok=True,
+                train_seconds=trained - started,
+                score_seconds=scored - trained,
+                summary=_summary(run_dir),
+            )
         except Exception as error:  # noqa: BLE001 - any failure of one run is recorded and the study goes on
             message = f"{type(error).__name__}: {error}"
             record_error(run_dir, type(error).__name__, message, traceback.format_exc(), _step(run_dir))
@@ -97,6 +102,7 @@ def execute(task: Task) -> Outcome:
         try:
             return execute_udr(task)
         except Exception as error:  # noqa: BLE001 - a failed UDR cell is reported; the study goes on
-            return Outcome(task.path, ok=False, error=f"{type(error).__name__}: {error}",
-                           traceback=traceback.format_exc())
+            return Outcome(
+                task.path, ok=False, error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc()
+            )
     raise TypeError(f"a study task is a RunTask or a UDRTask, got {type(task).__name__}")

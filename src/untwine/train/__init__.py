@@ -49,9 +49,16 @@ from .precision import DTYPES, resolve_precision
 
 #: Settings a continued run may change: they do not change what the model is, and resuming stays bit-identical
 #: (lr changes the optimisation from the step it is changed, and is recorded in history.json).
-CONTINUABLE = {("train", "steps"), ("train", "lr"), ("train", "checkpoint_every"), ("train", "checkpoint_seconds"),
-               ("train", "log_every"), ("train", "threads"), ("train", "device"),
-               ("train", "precision")}  # written auto or as the precision the run trains in; any other is refused
+CONTINUABLE = {
+    ("train", "steps"),
+    ("train", "lr"),
+    ("train", "checkpoint_every"),
+    ("train", "checkpoint_seconds"),
+    ("train", "log_every"),
+    ("train", "threads"),
+    ("train", "device"),
+    ("train", "precision"),
+}  # written auto or as the precision the run trains in; any other is refused
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -93,8 +100,9 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def draw_batch(data, batch_size: int, seed: int, step: int, sampler=None, pairs: int | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def draw_batch(
+    data, batch_size: int, seed: int, step: int, sampler=None, pairs: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The batch of step ``step``: its factors and their observations, both from one rng.
 
     The rng is ``np.random.default_rng([seed, step])``, so a batch depends on nothing but
@@ -179,11 +187,13 @@ def make_optimizer(model: VAE, train: TrainConfig, device: torch.device) -> torc
     torch.optim.Optimizer
         The optimiser.
     """
-    return torch.optim.Adam(model.parameters(), lr=train.lr, betas=(train.beta1, train.beta2), eps=train.eps,
-                            fused=True)
+    return torch.optim.Adam(
+        model.parameters(), lr=train.lr, betas=(train.beta1, train.beta2), eps=train.eps, fused=True
+    )
 
 
 # -- the loop ------------------------------------------------------------------------
+
 
 def _flat(config: RunConfig) -> dict:
     out = {}
@@ -224,7 +234,8 @@ def _changes(run_dir: Path, stored: RunConfig, config: RunConfig) -> dict:
             f"{run_dir} already holds a run with other settings in {RunFiles(run_dir).config.name} "
             f"({'; '.join(refused)}). These change what is "
             f"trained: use another --out, or leave them as they are to continue the run (a continued run may change "
-            f"{', '.join(sorted('.'.join(k) for k in CONTINUABLE))})")
+            f"{', '.join(sorted('.'.join(k) for k in CONTINUABLE))})"
+        )
     return allowed
 
 
@@ -245,8 +256,7 @@ class _Prefetch:
 
     depth = 2
 
-    def __init__(self, data, batch_size: int, seed: int, start: int, stop: int, sampler=None,
-                 pairs: int | None = None):
+    def __init__(self, data, batch_size: int, seed: int, start: int, stop: int, sampler=None, pairs: int | None = None):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="untwine-batches")
         self._args = (data, batch_size, seed)
         self._sampler = sampler
@@ -258,8 +268,9 @@ class _Prefetch:
 
     def _submit(self) -> None:
         if self._next < self._stop:
-            self._pending.append(self._pool.submit(draw_batch, *self._args, self._next,
-                                                  sampler=self._sampler, pairs=self._pairs))
+            self._pending.append(
+                self._pool.submit(draw_batch, *self._args, self._next, sampler=self._sampler, pairs=self._pairs)
+            )
             self._next += 1
 
     def __iter__(self):
@@ -284,8 +295,10 @@ class _TargetRange:
     this). The first batch outside [0, 1] gets a warning; a non-finite loss afterwards names it as the likely
     cause. Two reductions of a NumPy batch per step: nothing against a training step."""
 
-    FIX = ("rescale the data onto [0, 1] (untwine.data.perturb(..., rescale=True), or the dataset option "
-           "rescale = true of pattern-factor), clip it, or use the Gaussian likelihood (likelihood = \"gaussian\")")
+    FIX = (
+        "rescale the data onto [0, 1] (untwine.data.perturb(..., rescale=True), or the dataset option "
+        'rescale = true of pattern-factor), clip it, or use the Gaussian likelihood (likelihood = "gaussian")'
+    )
 
     def __init__(self, bernoulli: bool):
         self.bernoulli = bernoulli
@@ -296,16 +309,22 @@ class _TargetRange:
             return
         low, high = float(observations.min()), float(observations.max())
         if (low < 0 or high > 1) and self.low >= 0 and self.high <= 1:
-            warnings.warn(f"the observations of step {step} lie in [{low:.9g}, {high:.9g}], outside [0, 1]: under "
-                          f"the Bernoulli likelihood a target outside [0, 1] has no minimum, so the loss can fall "
-                          f"without bound and the run may diverge; {self.FIX}", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"the observations of step {step} lie in [{low:.9g}, {high:.9g}], outside [0, 1]: under "
+                f"the Bernoulli likelihood a target outside [0, 1] has no minimum, so the loss can fall "
+                f"without bound and the run may diverge; {self.FIX}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         self.low, self.high = min(self.low, low), max(self.high, high)
 
     def hint(self) -> str:
         if self.low >= 0 and self.high <= 1:
             return ""
-        return (f" The observations reached [{self.low:.9g}, {self.high:.9g}], outside [0, 1], where the Bernoulli "
-                f"likelihood has no minimum: a lower learning rate may only delay the divergence; {self.FIX}.")
+        return (
+            f" The observations reached [{self.low:.9g}, {self.high:.9g}], outside [0, 1], where the Bernoulli "
+            f"likelihood has no minimum: a lower learning rate may only delay the divergence; {self.FIX}."
+        )
 
 
 class _Log:
@@ -407,8 +426,9 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
     if changes or not files.config.is_file():
         if changes:
             history = _read_history(files)
-            history.append({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "step": start,
-                            "changed": changes})
+            history.append(
+                {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "step": start, "changed": changes}
+            )
             atomic_write(files.history, json.dumps(history, indent=1))
         atomic_write(files.config, config.to_toml())
     log = _Log(log_text, start)
@@ -418,8 +438,14 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
     bar = None
     if progress:
         # a file or a pipe gets a line per redraw: at most every 30 s there
-        bar = tqdm(total=tc.steps, initial=start, unit="step", desc=f"{config.model.objective} on {config.dataset}",
-                   dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)
+        bar = tqdm(
+            total=tc.steps,
+            initial=start,
+            unit="step",
+            desc=f"{config.model.objective} on {config.dataset}",
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 30.0,
+        )
     pairs = objective.k if objective.paired else None
     images = tc.batch_size * (2 if objective.paired else 1)  # per step, for the throughput
     batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps, sampler, pairs)
@@ -469,8 +495,11 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
                     bar.set_postfix(shown, refresh=False)
             if bar is not None:
                 bar.update(1)
-            if done % tc.checkpoint_every == 0 or done == tc.steps \
-                    or time.monotonic() - last_checkpoint >= tc.checkpoint_seconds:
+            if (
+                done % tc.checkpoint_every == 0
+                or done == tc.steps
+                or time.monotonic() - last_checkpoint >= tc.checkpoint_seconds
+            ):
                 commit_checkpoint(run_dir, done, model, objective, optimizer, log.text(), precision)
                 last_checkpoint = time.monotonic()
     finally:
@@ -485,5 +514,14 @@ def _read_step(files: RunFiles) -> int:
     return 0 if manifest is None else manifest.step
 
 
-__all__ = ["train", "draw_batch", "make_model", "make_optimizer", "commit_checkpoint", "restore_checkpoint",
-           "NonFiniteLossError", "resolve_device", "CONTINUABLE"]
+__all__ = [
+    "train",
+    "draw_batch",
+    "make_model",
+    "make_optimizer",
+    "commit_checkpoint",
+    "restore_checkpoint",
+    "NonFiniteLossError",
+    "resolve_device",
+    "CONTINUABLE",
+]

@@ -55,7 +55,7 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, prefix: str, tensors: dict
     state: dict = {}
     for name, value in tensors.items():
         if name.startswith(prefix + "."):
-            index, key = name[len(prefix) + 1:].split(".", 1)
+            index, key = name[len(prefix) + 1 :].split(".", 1)
             state.setdefault(int(index), {})[key] = value
     for name, value in meta["scalars"].items():
         index, key = name.split(".", 1)
@@ -92,8 +92,9 @@ def weights_bytes(model, step: int) -> bytes:
     return save(weights, metadata={"step": str(step)})
 
 
-def commit_checkpoint(run_dir: str | Path, step: int, model, objective, optimizer, log_text: str,
-                      precision: str = "fp32") -> None:
+def commit_checkpoint(
+    run_dir: str | Path, step: int, model, objective, optimizer, log_text: str, precision: str = "fp32"
+) -> None:
     """Write the generation of ``step`` and commit it (see the module docstring).
 
     The checkpoint, the log and ``model.safetensors`` are written first and the manifest
@@ -126,11 +127,15 @@ def commit_checkpoint(run_dir: str | Path, step: int, model, objective, optimize
     atomic_write(log_path, log_bytes)
     atomic_write(files.weights, weights)
     atomic_write(files.log, log_bytes)
-    names = {f"{files.state_dir.name}/{checkpoint_path.name}": _digest(checkpoint),
-             f"{files.state_dir.name}/{log_path.name}": _digest(log_bytes)}
+    names = {
+        f"{files.state_dir.name}/{checkpoint_path.name}": _digest(checkpoint),
+        f"{files.state_dir.name}/{log_path.name}": _digest(log_bytes),
+    }
     checkpoint_name, log_name = names
-    atomic_write(files.state, manifest_json(step, checkpoint_name, log_name, names, _digest(weights),
-                                            _digest(log_bytes), meta, precision))
+    atomic_write(
+        files.state,
+        manifest_json(step, checkpoint_name, log_name, names, _digest(weights), _digest(log_bytes), meta, precision),
+    )
     _remove_leftovers(files, set(names))
 
 
@@ -178,19 +183,24 @@ def parse_log(text: str, up_to_step: int) -> tuple[list[str] | None, list[dict],
 def _verified(files: RunFiles, manifest: Manifest, name: str) -> bytes:
     path = files.root / name
     if not path.is_file():
-        raise ValueError(f"{path} is missing although {files.state} names it: the checkpoint of step "
-                         f"{manifest.step} is incomplete. Remove {files.state_dir} to train the run again from step "
-                         f"0, or use another --out")
+        raise ValueError(
+            f"{path} is missing although {files.state} names it: the checkpoint of step "
+            f"{manifest.step} is incomplete. Remove {files.state_dir} to train the run again from step "
+            f"0, or use another --out"
+        )
     data = path.read_bytes()
     if manifest.files and _digest(data) != manifest.files[name]:
-        raise ValueError(f"{path} is corrupt: its SHA-256 differs from the one recorded when it was written "
-                         f"(in {files.state}). Nothing was overwritten: {files.weights} still holds the weights it "
-                         f"held. To train the run again from step 0, remove {files.state_dir} (or use another --out)")
+        raise ValueError(
+            f"{path} is corrupt: its SHA-256 differs from the one recorded when it was written "
+            f"(in {files.state}). Nothing was overwritten: {files.weights} still holds the weights it "
+            f"held. To train the run again from step 0, remove {files.state_dir} (or use another --out)"
+        )
     return data
 
 
-def restore_checkpoint(run_dir: str | Path, model, objective, optimizer, lr: float | None = None
-                       ) -> tuple[int, str | None]:
+def restore_checkpoint(
+    run_dir: str | Path, model, objective, optimizer, lr: float | None = None
+) -> tuple[int, str | None]:
     """Load the committed checkpoint into (model, objective, optimizer) and repair from it.
 
     ``model.safetensors`` and ``log.csv`` are rewritten from the checkpoint where they do not
@@ -228,16 +238,20 @@ def restore_checkpoint(run_dir: str | Path, model, objective, optimizer, lr: flo
     try:
         tensors = load(checkpoint)
     except (SafetensorError, ValueError, OSError) as error:
-        raise ValueError(f"{files.root / manifest.checkpoint} cannot be read ({error}); remove {files.state_dir} to "
-                         f"train the run again from step 0, or use another --out") from None
+        raise ValueError(
+            f"{files.root / manifest.checkpoint} cannot be read ({error}); remove {files.state_dir} to "
+            f"train the run again from step 0, or use another --out"
+        ) from None
     try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         objective.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("objective.")})
         for name, opt in _optimizers(objective, optimizer).items():
             _load_optimizer(opt, name, tensors, manifest.optimizers[name])
     except (RuntimeError, KeyError, ValueError, TypeError) as error:
-        raise ValueError(f"{files.root / manifest.checkpoint} does not hold this run's state ({error}); remove "
-                         f"{files.state_dir} to train the run again from step 0, or use another --out") from None
+        raise ValueError(
+            f"{files.root / manifest.checkpoint} does not hold this run's state ({error}); remove "
+            f"{files.state_dir} to train the run again from step 0, or use another --out"
+        ) from None
     if lr is not None:
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -264,15 +278,21 @@ def _restore_log(files: RunFiles, manifest: Manifest) -> str | None:
         data = path.read_bytes() if path.is_file() else None
         if data is not None and _digest(data) == manifest.files[manifest.log]:
             return data.decode()
-        warnings.warn(f"{path} is missing or corrupt; the log keeps the rows of {files.log} that parse",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{path} is missing or corrupt; the log keeps the rows of {files.log} that parse",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     if not files.log.is_file():
         return None
     text = files.log.read_bytes().decode("utf-8", errors="replace")
     header, rows, bad = parse_log(text, manifest.step)
     if bad:
-        warnings.warn(f"{files.log}: {bad} line(s) did not parse and were dropped; the rest of the log is kept",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{files.log}: {bad} line(s) did not parse and were dropped; the rest of the log is kept",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     if header is None:
         return None
     buffer = io.StringIO()

@@ -92,8 +92,9 @@ def fast_bf16(device: torch.device, flags: set[str] | None = None) -> bool:
     return False
 
 
-def resolve_precision(name: str, device: torch.device, *, recorded: str | None = None,
-                      flags: set[str] | None = None) -> str:
+def resolve_precision(
+    name: str, device: torch.device, *, recorded: str | None = None, flags: set[str] | None = None
+) -> str:
     """The precision a run uses: ``fp32`` or ``bf16``.
 
     Parameters
@@ -128,8 +129,10 @@ def resolve_precision(name: str, device: torch.device, *, recorded: str | None =
         auto = AUTO_BF16.get(device.type, False) and fast_bf16(device, flags)
         return "bf16" if auto else "fp32"
     if recorded is not None and name != recorded:
-        raise ValueError(f"this run trained in {recorded} and cannot continue in {name}: a resume must keep its "
-                         f"precision to stay one run. Use --precision {recorded} (or auto), or another --out")
+        raise ValueError(
+            f"this run trained in {recorded} and cannot continue in {name}: a resume must keep its "
+            f"precision to stay one run. Use --precision {recorded} (or auto), or another --out"
+        )
     return name
 
 

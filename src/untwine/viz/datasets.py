@@ -24,7 +24,7 @@ def _row(images: np.ndarray, pad: int = 1) -> np.ndarray:
     h, w = images.shape[-2:]
     strip = np.ones((h, len(images) * (w + pad) - pad, 3), dtype=np.float32)
     for i, image in enumerate(images):
-        strip[:, i * (w + pad):i * (w + pad) + w] = _rgb(image)
+        strip[:, i * (w + pad) : i * (w + pad) + w] = _rgb(image)
     return strip
 
 
@@ -64,10 +64,12 @@ def show_dataset(data, path: str | Path, seed: int = 0, num_samples: int = 16) -
         factors = data.sample_factors(num_samples, rng)
         samples = data.observe(factors, rng)
         rows = 1 + len(sweeps)
-        fig, axes = plt.subplots(rows, 1, figsize=(max(6.0, 0.75 * max(num_samples, MAX_SWEEP)), 1.05 * rows + 0.4),
-                                 squeeze=False)
-        strips = [("samples", _row(samples))] + [(f"{name} ({data.factor_sizes[k]} values)", _row(obs))
-                                                  for k, (name, _, obs) in enumerate(sweeps)]
+        fig, axes = plt.subplots(
+            rows, 1, figsize=(max(6.0, 0.75 * max(num_samples, MAX_SWEEP)), 1.05 * rows + 0.4), squeeze=False
+        )
+        strips = [("samples", _row(samples))] + [
+            (f"{name} ({data.factor_sizes[k]} values)", _row(obs)) for k, (name, _, obs) in enumerate(sweeps)
+        ]
         for ax, (title, strip) in zip(axes[:, 0], strips):
             ax.imshow(strip, interpolation="nearest")
             ax.set_title(title, fontsize=8, loc="left")
@@ -87,10 +89,12 @@ def show_dataset(data, path: str | Path, seed: int = 0, num_samples: int = 16) -
             ax.set_ylim(0, 1)
             ax.set_aspect("equal")
     else:
-        raise ValueError(f"cannot draw observations of shape {shape}: show_dataset draws images (C, H, W) "
-                         f"and 2-D points")
-    fig.suptitle(f"{data.name}: " + ", ".join(f"{n}={s}" for n, s in zip(data.factor_names, data.factor_sizes)),
-                 fontsize=9)
+        raise ValueError(
+            f"cannot draw observations of shape {shape}: show_dataset draws images (C, H, W) and 2-D points"
+        )
+    fig.suptitle(
+        f"{data.name}: " + ", ".join(f"{n}={s}" for n, s in zip(data.factor_names, data.factor_sizes)), fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -69,7 +69,7 @@ def image_grid(images: np.ndarray, pad: int = 2) -> np.ndarray:
     for r in range(rows):
         for c in range(cols):
             y, x = pad + r * (h + pad), pad + c * (w + pad)
-            grid[y:y + h, x:x + w] = _to_rgb(images[r, c])
+            grid[y : y + h, x : x + w] = _to_rgb(images[r, c])
     return grid
 
 
@@ -116,8 +116,9 @@ def traversals(model, observation: np.ndarray, order: np.ndarray, steps: int = 9
     return decoded.reshape(len(order), steps, *decoded.shape[1:])
 
 
-def _traversal_figure(grid_images: np.ndarray, order: np.ndarray, kl: np.ndarray, path: Path,
-                      collapsed: np.ndarray | None = None) -> None:
+def _traversal_figure(
+    grid_images: np.ndarray, order: np.ndarray, kl: np.ndarray, path: Path, collapsed: np.ndarray | None = None
+) -> None:
     plt = pyplot()
     rows, steps = grid_images.shape[:2]
     fig, axes = plt.subplots(rows, steps, figsize=(steps * 0.9 + 1.6, rows * 0.9 + 0.5), squeeze=False)
@@ -130,8 +131,14 @@ def _traversal_figure(grid_images: np.ndarray, order: np.ndarray, kl: np.ndarray
             ax.set_yticks([])
             if c == 0:
                 gone = collapsed is not None and collapsed[order[r]]
-                ax.set_ylabel(f"z{order[r]}\nKL {kl[order[r]]:.2f}" + ("\ncollapsed" if gone else ""), rotation=0,
-                              ha="right", va="center", fontsize=8, color="#718096" if gone else "black")
+                ax.set_ylabel(
+                    f"z{order[r]}\nKL {kl[order[r]]:.2f}" + ("\ncollapsed" if gone else ""),
+                    rotation=0,
+                    ha="right",
+                    va="center",
+                    fontsize=8,
+                    color="#718096" if gone else "black",
+                )
             if r == 0:
                 ax.set_title(f"{values[c]:+.1f}", fontsize=8)
     fig.subplots_adjust(left=0.14, right=0.99, top=0.93, bottom=0.01, wspace=0.05, hspace=0.05)
@@ -170,8 +177,15 @@ def latent_factor_information(means: np.ndarray, factors: np.ndarray, num_bins: 
         normalized = np.where(entropy > 0, mutual_info / entropy, 0.0)
     order = np.argsort(-mutual_info, axis=0, kind="stable")
     gaps = normalized_gaps(mutual_info, entropy)
-    return {"mutual_info": mutual_info, "factor_entropy": entropy, "normalized": normalized, "gaps": gaps,
-            "top": order[0], "second": order[1] if len(order) > 1 else order[0], "mig": float(np.mean(gaps))}
+    return {
+        "mutual_info": mutual_info,
+        "factor_entropy": entropy,
+        "normalized": normalized,
+        "gaps": gaps,
+        "top": order[0],
+        "second": order[1] if len(order) > 1 else order[0],
+        "mig": float(np.mean(gaps)),
+    }
 
 
 def latent_kl_figure(kl: np.ndarray, active: np.ndarray, path: Path) -> None:
@@ -185,15 +199,24 @@ def latent_kl_figure(kl: np.ndarray, active: np.ndarray, path: Path) -> None:
     ax.set_ylabel("KL to the prior (nats)", fontsize=8)
     ax.tick_params(labelsize=8)
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(f"KL per latent: {int(np.sum(active))} of {len(kl)} active (E[σ²] < {ACTIVE_VARIANCE:g}, blue)",
-                 fontsize=9)
+    ax.set_title(
+        f"KL per latent: {int(np.sum(active))} of {len(kl)} active (E[σ²] < {ACTIVE_VARIANCE:g}, blue)", fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
-def mutual_information_figure(info: dict, factor_names, kl: np.ndarray, path: Path, n: int,
-                              collapsed: np.ndarray | None = None, latents=None, title: str | None = None) -> None:
+def mutual_information_figure(
+    info: dict,
+    factor_names,
+    kl: np.ndarray,
+    path: Path,
+    n: int,
+    collapsed: np.ndarray | None = None,
+    latents=None,
+    title: str | None = None,
+) -> None:
     """The latent × factor MI / H(factor) as a heat map; per factor the latent with the largest MI
     framed in black, the second-largest dashed, and the normalised gap (MIG's term) under the name.
 
@@ -211,8 +234,15 @@ def mutual_information_figure(info: dict, factor_names, kl: np.ndarray, path: Pa
     fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height)
     image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(1e-9, float(matrix.max()), 0.5), aspect="auto")
     for (i, j), v in np.ndenumerate(matrix):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                color="white" if v > 0.6 * max(float(matrix.max()), 1e-9) else "#1a202c")
+        ax.text(
+            j,
+            i,
+            f"{v:.2f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if v > 0.6 * max(float(matrix.max()), 1e-9) else "#1a202c",
+        )
     for i in range(d):
         if collapsed[latents[i]]:
             ax.add_patch(Rectangle((-0.5, i - 0.5), k, 1, fill=False, lw=0, hatch="///", ec="#a0aec0"))
@@ -225,15 +255,17 @@ def mutual_information_figure(info: dict, factor_names, kl: np.ndarray, path: Pa
     ax.set_xticks(range(k))
     ax.set_xticklabels([f"{name}\ngap {gap:.2f}" for name, gap in zip(factor_names, info["gaps"])], fontsize=7)
     ax.set_yticks(range(d))
-    ax.set_yticklabels([f"z{j} (KL {kl[j]:.2f})" + (" collapsed" if collapsed[j] else "") for j in latents],
-                       fontsize=7)
+    ax.set_yticklabels([f"z{j} (KL {kl[j]:.2f})" + (" collapsed" if collapsed[j] else "") for j in latents], fontsize=7)
     for label, j in zip(ax.get_yticklabels(), latents):
         if collapsed[j]:
             label.set_color("#718096")
-    ax.set_title(title or f"MI(latent; factor) / H(factor), n = {n:,} points, 20-bin histogram: "
-                          f"MIG here {info['mig']:.3f}", fontsize=8)
-    bar = fig.colorbar(image, cax=fig.add_axes((1 - (right - 0.15) / width, bottom / height, 0.15 / width,
-                                                 ph / height)))
+    ax.set_title(
+        title or f"MI(latent; factor) / H(factor), n = {n:,} points, 20-bin histogram: MIG here {info['mig']:.3f}",
+        fontsize=8,
+    )
+    bar = fig.colorbar(
+        image, cax=fig.add_axes((1 - (right - 0.15) / width, bottom / height, 0.15 / width, ph / height))
+    )
     bar.ax.tick_params(labelsize=7)
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -253,8 +285,14 @@ def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, 
     left, right, top, bottom, wgap, hgap, pw, ph = 0.85, 0.15, 0.6, 0.5, 0.15, 0.12, 1.6, 0.9
     width, height = left + right + cols * pw + (cols - 1) * wgap, top + bottom + rows * ph + (rows - 1) * hgap
     fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, sharey="row", sharex="col")
-    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
-                        wspace=wgap / pw, hspace=hgap / ph)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        top=1 - top / height,
+        bottom=bottom / height,
+        wspace=wgap / pw,
+        hspace=hgap / ph,
+    )
     for k in range(cols):
         x = _factor_axis(data, k)
         index = factors[:, k]
@@ -269,7 +307,7 @@ def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, 
             order = np.argsort(index, kind="stable")
             bounds = np.searchsorted(index[order], np.arange(sizes[k] + 1))
             for v in np.flatnonzero(seen):
-                low[v], high[v] = np.quantile(y[order[bounds[v]:bounds[v + 1]]], (0.1, 0.9))
+                low[v], high[v] = np.quantile(y[order[bounds[v] : bounds[v + 1]]], (0.1, 0.9))
             ax.fill_between(x[seen], low[seen], high[seen], color="#cbd5e0", lw=0)
             if colour_factor is not None and colour_factor != k:
                 for c in range(sizes[colour_factor]):
@@ -286,14 +324,24 @@ def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, 
                 ax.set_xlabel(f"{names[k]} value", fontsize=7)
             if k == 0:
                 ax.set_ylabel(f"μ of z{j}\nKL {kl[j]:.2f}", fontsize=7)
-    legend = [plt.Line2D([], [], color="black", lw=1.3, label="mean over the other factors"),
-              plt.Rectangle((0, 0), 1, 1, color="#cbd5e0", label="10–90% of points")]
+    legend = [
+        plt.Line2D([], [], color="black", lw=1.3, label="mean over the other factors"),
+        plt.Rectangle((0, 0), 1, 1, color="#cbd5e0", label="10–90% of points"),
+    ]
     if colour_factor is not None:
-        legend += [plt.Line2D([], [], color=FACTOR_COLOURS[c % len(FACTOR_COLOURS)], lw=1,
-                              label=f"{names[colour_factor]} = {_factor_axis(data, colour_factor)[c]:g}")
-                   for c in range(sizes[colour_factor])]
-    fig.legend(handles=legend, loc="upper left", bbox_to_anchor=(0, 1), ncol=min(len(legend), 6), fontsize=7,
-               frameon=False)
+        legend += [
+            plt.Line2D(
+                [],
+                [],
+                color=FACTOR_COLOURS[c % len(FACTOR_COLOURS)],
+                lw=1,
+                label=f"{names[colour_factor]} = {_factor_axis(data, colour_factor)[c]:g}",
+            )
+            for c in range(sizes[colour_factor])
+        ]
+    fig.legend(
+        handles=legend, loc="upper left", bbox_to_anchor=(0, 1), ncol=min(len(legend), 6), fontsize=7, frameon=False
+    )
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -301,13 +349,17 @@ def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, 
 def _latent_table(kl: np.ndarray, variance: np.ndarray, info: dict, names) -> str:
     """A row per latent, most KL first: KL, mean posterior variance, active or collapsed, and the factor it
     shares the most MI with (normalised), collapsed rows marked."""
-    rows = ["<table class=latents><tr><th>latent</th><th>KL (nats)</th><th>E[σ²]</th><th>state</th>"
-            "<th>largest MI / H(factor)</th></tr>"]
+    rows = [
+        "<table class=latents><tr><th>latent</th><th>KL (nats)</th><th>E[σ²]</th><th>state</th>"
+        "<th>largest MI / H(factor)</th></tr>"
+    ]
     for j in np.argsort(-kl, kind="stable"):
         k = int(np.argmax(info["normalized"][j]))
         state = "active" if variance[j] < ACTIVE_VARIANCE else "collapsed"
-        rows.append(f"<tr class={state}><td>z{j}</td><td>{kl[j]:.2f}</td><td>{variance[j]:.2f}</td><td>{state}</td>"
-                    f"<td>{html.escape(str(names[k]))} {info['normalized'][j, k]:.2f}</td></tr>")
+        rows.append(
+            f"<tr class={state}><td>z{j}</td><td>{kl[j]:.2f}</td><td>{variance[j]:.2f}</td><td>{state}</td>"
+            f"<td>{html.escape(str(names[k]))} {info['normalized'][j, k]:.2f}</td></tr>"
+        )
     return "".join(rows) + "</table>"
 
 
@@ -325,27 +377,36 @@ def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, nu
     latent_kl_figure(kl, is_active, run_dir / "report_latent_kl.png")
     info = latent_factor_information(means, factors)
     collapsed = ~is_active
-    mutual_information_figure(info, names, kl, run_dir / "report_mutual_information.png", num_points,
-                              collapsed=collapsed)
+    mutual_information_figure(
+        info, names, kl, run_dir / "report_mutual_information.png", num_points, collapsed=collapsed
+    )
     active = [int(j) for j in np.argsort(-kl, kind="stable") if is_active[j]][:MAX_LATENTS_SHOWN]
-    parts = ["<h2>Latents and factors</h2>",
-             f"<p class=sub>From {num_points:,} points drawn uniformly over the factors (a fresh sample; the scores "
-             "in the table above use their own).</p>",
-             "<img src='report_latent_kl.png' alt='KL per latent'>",
-             _latent_table(kl, variances.mean(axis=0), info, names),
-             "<p class=sub>Mutual information between each latent's posterior mean and each factor, divided by the "
-             "factor's entropy, over every latent as MIG's reference protocol computes it. Framed: the latent with "
-             "the largest MI with a factor (solid) and the runner-up (dashed); MIG is the mean over factors of the "
-             "difference, shown as <i>gap</i> under each factor. Collapsed latents are hatched, and a frame on one "
-             "is orange.</p>",
-             "<img src='report_mutual_information.png' alt='mutual information between latents and factors'>"]
+    parts = [
+        "<h2>Latents and factors</h2>",
+        f"<p class=sub>From {num_points:,} points drawn uniformly over the factors (a fresh sample; the scores "
+        "in the table above use their own).</p>",
+        "<img src='report_latent_kl.png' alt='KL per latent'>",
+        _latent_table(kl, variances.mean(axis=0), info, names),
+        "<p class=sub>Mutual information between each latent's posterior mean and each factor, divided by the "
+        "factor's entropy, over every latent as MIG's reference protocol computes it. Framed: the latent with "
+        "the largest MI with a factor (solid) and the runner-up (dashed); MIG is the mean over factors of the "
+        "difference, shown as <i>gap</i> under each factor. Collapsed latents are hatched, and a frame on one "
+        "is orange.</p>",
+        "<img src='report_mutual_information.png' alt='mutual information between latents and factors'>",
+    ]
     if collapsed.any() and is_active.any():
         kept = np.flatnonzero(is_active)
         active_info = latent_factor_information(means[:, kept], factors)
-        mutual_information_figure(active_info, names, kl, run_dir / "report_mutual_information_active.png",
-                                  num_points, collapsed=collapsed, latents=kept,
-                                  title=f"Active latents only ({len(kept)} of {len(kl)}): MIG over them "
-                                        f"{active_info['mig']:.3f}")
+        mutual_information_figure(
+            active_info,
+            names,
+            kl,
+            run_dir / "report_mutual_information_active.png",
+            num_points,
+            collapsed=collapsed,
+            latents=kept,
+            title=f"Active latents only ({len(kept)} of {len(kl)}): MIG over them {active_info['mig']:.3f}",
+        )
         misled = [name for name, top in zip(names, info["top"]) if collapsed[top]]
         parts.append(
             f"<p class=sub>{int(collapsed.sum())} of {len(kl)} latents are collapsed: their posterior is the prior "
@@ -355,21 +416,30 @@ def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, nu
             "the active latents only, below, shows what the model uses: where a factor's gap differs between the "
             "two, the score's gap for it involves a collapsed latent. Here MIG over every latent is "
             f"{info['mig']:.3f} and over the active latents {active_info['mig']:.3f}."
-            + (f" <b>The latent with the largest MI with {', '.join(misled)} is a collapsed one</b>: the framed "
-               "latent is not one the decoder uses." if misled else "")
+            + (
+                f" <b>The latent with the largest MI with {', '.join(misled)} is a collapsed one</b>: the framed "
+                "latent is not one the decoder uses."
+                if misled
+                else ""
+            )
             + "</p><img src='report_mutual_information_active.png' "
-              "alt='mutual information between the active latents and the factors'>")
+            "alt='mutual information between the active latents and the factors'>"
+        )
     if active:
         latent_factor_figure(means, factors, data, active, kl, run_dir / "report_latent_factors.png")
-        parts.append("<p class=sub>Latent versus factor (as in Chen et al. 2018): a row per active latent (mean "
-                     f"posterior variance below {ACTIVE_VARIANCE:g}; most informative first), a column per factor; "
-                     "each panel is the latent's "
-                     "posterior mean against the factor's value, averaged over the other factors. A disentangled "
-                     "latent varies along one column and is flat in the others.</p>"
-                     "<img src='report_latent_factors.png' alt='latent versus factor'>")
+        parts.append(
+            "<p class=sub>Latent versus factor (as in Chen et al. 2018): a row per active latent (mean "
+            f"posterior variance below {ACTIVE_VARIANCE:g}; most informative first), a column per factor; "
+            "each panel is the latent's "
+            "posterior mean against the factor's value, averaged over the other factors. A disentangled "
+            "latent varies along one column and is flat in the others.</p>"
+            "<img src='report_latent_factors.png' alt='latent versus factor'>"
+        )
     else:
-        parts.append(f"<p class=warn>No latent is active (mean posterior variance below {ACTIVE_VARIANCE:g}): the "
-                     "encoder ignores the data (posterior collapse), so there is no latent-versus-factor plot.</p>")
+        parts.append(
+            f"<p class=warn>No latent is active (mean posterior variance below {ACTIVE_VARIANCE:g}): the "
+            "encoder ignores the data (posterior collapse), so there is no latent-versus-factor plot.</p>"
+        )
     return "".join(parts)
 
 
@@ -397,34 +467,47 @@ def _number(value) -> str:
 
 
 def _detail_table(values: dict) -> str:
-    return ("<table class=detail>" + "".join(f"<tr><td>{html.escape(k)}</td><td class=num>{_number(v)}</td></tr>"
-                                              for k, v in values.items()) + "</table>")
+    return (
+        "<table class=detail>"
+        + "".join(f"<tr><td>{html.escape(k)}</td><td class=num>{_number(v)}</td></tr>" for k, v in values.items())
+        + "</table>"
+    )
 
 
 def _downstream_html(downstream: dict) -> str:
     """Mean and min test accuracy over factors per training size (rows) and predictor (columns);
     every other key (train accuracies, per factor) folded."""
-    sizes = sorted({int(m.group(1)) for result in downstream.values() for key in result
-                    if (m := re.match(r"^(\d+):", key))})
+    sizes = sorted(
+        {int(m.group(1)) for result in downstream.values() for key in result if (m := re.match(r"^(\d+):", key))}
+    )
     if not sizes:
         return ""
     label = {"downstream_lr": "LR", "downstream_gbt": "GBT"}
     head = "".join(f"<th>{label.get(name, name)} mean</th><th>{label.get(name, name)} min</th>" for name in downstream)
     rows = []
     for size in sizes:
-        cells = "".join(f"<td class=num>{_number(result.get(f'{size}:mean_test_accuracy', float('nan')))}</td>"
-                        f"<td class=num>{_number(result.get(f'{size}:min_test_accuracy', float('nan')))}</td>"
-                        for result in downstream.values())
+        cells = "".join(
+            f"<td class=num>{_number(result.get(f'{size}:mean_test_accuracy', float('nan')))}</td>"
+            f"<td class=num>{_number(result.get(f'{size}:min_test_accuracy', float('nan')))}</td>"
+            for result in downstream.values()
+        )
         rows.append(f"<tr><td class=num>{size:,}</td>{cells}</tr>")
     details = "".join(
         f"<details><summary>{html.escape(name)}: every key ({len(other)}), seed {result.get('seed', '?')}</summary>"
         f"{_detail_table(other)}</details>"
         for name, result in downstream.items()
-        if (other := {k: v for k, v in result.items() if k not in _BOOKKEEPING}))
-    return ("<h3>Downstream accuracy</h3><p class=sub>Test accuracy of a classifier per factor trained on the codes "
-            "(mean and worst over factors), against the number of training points; LR is logistic regression, GBT "
-            "gradient-boosted trees.</p><table><tr><th>training points</th>" + head + "</tr>" + "".join(rows)
-            + "</table>" + details)
+        if (other := {k: v for k, v in result.items() if k not in _BOOKKEEPING})
+    )
+    return (
+        "<h3>Downstream accuracy</h3><p class=sub>Test accuracy of a classifier per factor trained on the codes "
+        "(mean and worst over factors), against the number of training points; LR is logistic regression, GBT "
+        "gradient-boosted trees.</p><table><tr><th>training points</th>"
+        + head
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+        + details
+    )
 
 
 def _metrics_html(metrics: dict, stale: tuple = (), step: int = 0) -> str:
@@ -436,9 +519,13 @@ def _metrics_html(metrics: dict, stale: tuple = (), step: int = 0) -> str:
         return "<p>No metrics yet: run <code>untwine evaluate RUN_DIR</code>.</p>"
     notes = ""
     if stale:
-        notes = ("<p class=warn>Stale: " + html.escape(", ".join(
-            f"{name} scored the weights of step {metrics[name].get('step', '?')}" for name in stale))
-            + f"; the weights are now at step {step}. Run <code>untwine evaluate RUN_DIR</code> again.</p>")
+        notes = (
+            "<p class=warn>Stale: "
+            + html.escape(
+                ", ".join(f"{name} scored the weights of step {metrics[name].get('step', '?')}" for name in stale)
+            )
+            + f"; the weights are now at step {step}. Run <code>untwine evaluate RUN_DIR</code> again.</p>"
+        )
     rows, downstream = [], {}
     for name, result in metrics.items():
         if not isinstance(result, dict):
@@ -452,19 +539,25 @@ def _metrics_html(metrics: dict, stale: tuple = (), step: int = 0) -> str:
         extra = f"seed {result.get('seed', '?')}; " + ", ".join(f"{k}={_format(v)}" for k, v in params.items())
         shown = "<br>".join(f"{html.escape(k)} <b class=num>{_number(v)}</b>" for k, v in head.items()) or "—"
         other = {k: v for k, v in values.items() if k not in head}
-        folded = (f"<details><summary>{len(other)} more</summary>{_detail_table(other)}</details>" if other else "")
+        folded = f"<details><summary>{len(other)} more</summary>{_detail_table(other)}</details>" if other else ""
         mark = " <span class=warn-inline>stale</span>" if name in stale else ""
-        rows.append(f"<tr><td><b>{html.escape(name)}</b>{mark}</td><td>{shown}</td><td>{folded}</td>"
-                    f"<td><small>{extra}</small></td></tr>")
-    table = ("<table><tr><th>metric</th><th>headline</th><th>other keys</th><th>parameters</th></tr>" + "".join(rows)
-             + "</table>") if rows else ""
+        rows.append(
+            f"<tr><td><b>{html.escape(name)}</b>{mark}</td><td>{shown}</td><td>{folded}</td>"
+            f"<td><small>{extra}</small></td></tr>"
+        )
+    table = (
+        (
+            "<table><tr><th>metric</th><th>headline</th><th>other keys</th><th>parameters</th></tr>"
+            + "".join(rows)
+            + "</table>"
+        )
+        if rows
+        else ""
+    )
     return notes + table + _downstream_html(downstream)
 
 
-
-
-def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: int = 0,
-                 num_points: int = 4000) -> Path:
+def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: int = 0, num_points: int = 4000) -> Path:
     """Write ``report.html`` (and its PNG files) for a trained run.
 
     Parameters
@@ -506,8 +599,11 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
     if loss_curves(log, run_dir / "report_losses.png"):
         sections.append("<h2>Training</h2><img src='report_losses.png' alt='loss curves'>")
         last = log.iloc[-1]
-        sections.append("<p class=sub>Last logged step " + html.escape(
-            ", ".join(f"{k} = {last[k]:.4g}" for k in log.columns if k != "step")) + "</p>")
+        sections.append(
+            "<p class=sub>Last logged step "
+            + html.escape(", ".join(f"{k} = {last[k]:.4g}" for k in log.columns if k != "step"))
+            + "</p>"
+        )
 
     metrics = read_metrics(run_dir)
     sections.append("<h2>Metrics</h2>" + _metrics_html(metrics, run_status.stale, run_status.step))
@@ -520,29 +616,36 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
         recon = model.reconstruct(shown)
         grid = image_grid(np.stack([shown, recon]))
         pyplot().imsave(run_dir / "report_reconstructions.png", np.kron(grid, np.ones((2, 2, 1))))
-        sections.append("<h2>Reconstructions</h2><p class=sub>Top: data. Bottom: decoder mean at the posterior mean."
-                        "</p><img src='report_reconstructions.png' alt='reconstructions'>")
+        sections.append(
+            "<h2>Reconstructions</h2><p class=sub>Top: data. Bottom: decoder mean at the posterior mean."
+            "</p><img src='report_reconstructions.png' alt='reconstructions'>"
+        )
         mean, var = model.posterior()(observations)
         kl = mean_latent_kl(mean, var)
         order = np.argsort(-kl)
         images = traversals(model, observations[0], order)
-        _traversal_figure(images, order, kl, run_dir / "report_traversals.png",
-                          collapsed=np.mean(var, axis=0) >= ACTIVE_VARIANCE)
-        sections.append("<h2>Latent traversals</h2><p class=sub>A row per latent, ordered by mean KL to the prior "
-                        f"(most informative first); each latent swept from {TRAVERSAL_RANGE[0]:g} to "
-                        f"{TRAVERSAL_RANGE[1]:g} with the others at one image's posterior mean. Latents with KL "
-                        "near 0 are unused; those marked collapsed have the prior's variance.</p><img src='report_traversals.png' alt='latent traversals'>")
+        _traversal_figure(
+            images, order, kl, run_dir / "report_traversals.png", collapsed=np.mean(var, axis=0) >= ACTIVE_VARIANCE
+        )
+        sections.append(
+            "<h2>Latent traversals</h2><p class=sub>A row per latent, ordered by mean KL to the prior "
+            f"(most informative first); each latent swept from {TRAVERSAL_RANGE[0]:g} to "
+            f"{TRAVERSAL_RANGE[1]:g} with the others at one image's posterior mean. Latents with KL "
+            "near 0 are unused; those marked collapsed have the prior's variance.</p><img src='report_traversals.png' alt='latent traversals'>"
+        )
     else:
         sections.append("<p class=sub>Observations are not images: no reconstructions or traversals shown.</p>")
 
     config_text = (run_dir / "config.toml").read_text()
     title = f"{config.model.objective} on {config.dataset}"
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>untwine: {html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p class=sub>Run <code>{html.escape(run_dir.name)}</code>, {steps_done} steps, latent size "
-            f"{config.model.latent_dim}, seed {config.train.seed}.</p>"
-            + "".join(sections)
-            + f"<h2>Config</h2><pre>{html.escape(config_text)}</pre></body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>untwine: {html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p class=sub>Run <code>{html.escape(run_dir.name)}</code>, {steps_done} steps, latent size "
+        f"{config.model.latent_dim}, seed {config.train.seed}.</p>"
+        + "".join(sections)
+        + f"<h2>Config</h2><pre>{html.escape(config_text)}</pre></body></html>"
+    )
     out = run_dir / "report.html"
     atomic_write(out, page)
     return out

@@ -53,29 +53,29 @@ TITLES = {
 }
 HOW_TO_READ = {
     "overview": "Runs per dataset and method; a failed run has no finite score (retry with untwine study run "
-                "--retry-failed).",
+    "--retry-failed).",
     "total_correlation": "A row per dataset, a block per method with its hyperparameter's values along the x axis: "
-                         "the line is the median over seeds of the Gaussian total correlation of the codes, the band "
-                         "its 25–75% range; the y axis is logarithmic. Seed 001: regularisation decorrelates the "
-                         "sampled representation, while the mean one, the one usually scored, stays correlated.",
+    "the line is the median over seeds of the Gaussian total correlation of the codes, the band "
+    "its 25–75% range; the y axis is logarithmic. Seed 001: regularisation decorrelates the "
+    "sampled representation, while the mean one, the one usually scored, stays correlated.",
     "metric_agreement": "Spearman rank correlation ×100 between two metrics over the runs of a dataset (last: all "
-                        "datasets pooled). Blue: the metrics rank models alike; red: in opposite orders.",
+    "datasets pooled). Blue: the metrics rank models alike; red: in opposite orders.",
     "score_distribution": "Boxes span the 25–75% quantiles, whiskers 5–95%, the black tick is the median. Top figure: "
-                          "one box per method (its values and seeds pooled). Per-value figures (folded): one box "
-                          "per hyperparameter value, so only the seed varies within a box; boxes as wide as the "
-                          "spread between methods mean the seed matters as much as the method.",
+    "one box per method (its values and seeds pooled). Per-value figures (folded): one box "
+    "per hyperparameter value, so only the seed varies within a box; boxes as wide as the "
+    "spread between methods mean the seed matters as much as the method.",
     "variance_share": "Each bar splits a score's variance over a dataset's runs (sums of squares) into the part "
-                      "explained by the method, by the hyperparameter within the method, and left to the seed.",
+    "explained by the method, by the hyperparameter within the method, and left to the seed.",
     "unsupervised_selection": "Spearman ×100 between a score that needs no labels (rows) and a disentanglement "
-                              "metric (columns). For a loss or a total correlation a useful selector is red "
-                              "(lower loss, better disentanglement); pale means it cannot select.",
+    "metric (columns). For a loss or a total correlation a useful selector is red "
+    "(lower loss, better disentanglement); pale means it cannot select.",
     "hyperparameter_transfer": "Per metric, Spearman ×100 between two datasets of the (method, value) cells' median "
-                               "scores: blue means a setting good on one dataset is good on the other.",
+    "scores: blue means a setting good on one dataset is good on the other.",
     "model_selection": "How often a model chosen by a metric on one dataset (on one seed) beats a random model on "
-                       "another seed, with 95% intervals; 50% is chance; black diamonds are seed 001's numbers.",
+    "another seed, with 95% intervals; 50% is chance; black diamonds are seed 001's numbers.",
     "downstream": "Spearman ×100 between a metric (rows) and the mean test accuracy over factors of logistic "
-                  "regression (LR) or boosted trees (GBT) trained on 10 to 10,000 points, and the sample efficiency "
-                  "(accuracy at 100 / at 10,000).",
+    "regression (LR) or boosted trees (GBT) trained on 10 to 10,000 points, and the sample efficiency "
+    "(accuracy at 100 / at 10,000).",
 }
 
 
@@ -94,16 +94,33 @@ def _save(fig, out_dir: Path, name: str) -> str:
     return f"analysis/{name}.png"
 
 
-def _figure(rows: int, cols: int, panel: tuple[float, float], *, left=0.9, right=0.2, top=0.75, bottom=0.5,
-            wgap=0.35, hgap=0.45, **kwargs):
+def _figure(
+    rows: int,
+    cols: int,
+    panel: tuple[float, float],
+    *,
+    left=0.9,
+    right=0.2,
+    top=0.75,
+    bottom=0.5,
+    wgap=0.35,
+    hgap=0.45,
+    **kwargs,
+):
     """A grid of panels of ``panel`` (width, height) inches with margins and gaps in inches: the
     layout is computed, not searched for (a tight layout costs a full draw per figure)."""
     plt = pyplot()
     width = left + right + cols * panel[0] + (cols - 1) * wgap
     height = top + bottom + rows * panel[1] + (rows - 1) * hgap
     fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, **kwargs)
-    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
-                        wspace=wgap / panel[0], hspace=hgap / panel[1])
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        top=1 - top / height,
+        bottom=bottom / height,
+        wspace=wgap / panel[0],
+        hspace=hgap / panel[1],
+    )
     return fig, axes
 
 
@@ -112,8 +129,16 @@ def _title(fig, text: str, handles=None) -> None:
     height = fig.get_size_inches()[1]
     fig.suptitle(text, fontsize=10, x=0.01, y=1 - 0.08 / height, ha="left", va="top")
     if handles:
-        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / height), ncol=len(handles),
-                   fontsize=8, frameon=False, handlelength=1.5, columnspacing=1.2)
+        fig.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(0.0, 1 - 0.3 / height),
+            ncol=len(handles),
+            fontsize=8,
+            frameon=False,
+            handlelength=1.5,
+            columnspacing=1.2,
+        )
 
 
 def _few_ticks(ax, n: int = 4):
@@ -155,8 +180,16 @@ def _grid(n: int, max_cols: int) -> tuple[int, int]:
     return (n + cols - 1) // cols, cols
 
 
-def _heatmap(ax, matrix: pd.DataFrame, title: str, *, annotate: bool = True, xlabels: bool = True,
-             ylabels: bool = True, cmap: str = "RdBu"):
+def _heatmap(
+    ax,
+    matrix: pd.DataFrame,
+    title: str,
+    *,
+    annotate: bool = True,
+    xlabels: bool = True,
+    ylabels: bool = True,
+    cmap: str = "RdBu",
+):
     values = matrix.to_numpy(dtype=float)
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-1, vmax=1, aspect="auto")
     ax.set_title(title, fontsize=9)
@@ -169,8 +202,15 @@ def _heatmap(ax, matrix: pd.DataFrame, title: str, *, annotate: bool = True, xla
         small = values.size > 80
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
-                ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=5.5 if small else 7,
-                        color="white" if abs(v) > 0.6 else "#1a202c")
+                ax.text(
+                    j,
+                    i,
+                    f"{100 * v:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=5.5 if small else 7,
+                    color="white" if abs(v) > 0.6 else "#1a202c",
+                )
     return image
 
 
@@ -181,8 +221,9 @@ def _colorbar(fig, image, axes, label="Spearman rank correlation"):
 
 
 def _square(matrix_long: pd.DataFrame, rows_col: str, cols_col: str, rows, cols) -> pd.DataFrame:
-    return matrix_long.pivot_table(index=rows_col, columns=cols_col, values="spearman", aggfunc="first",
-                                   dropna=False).reindex(index=list(rows), columns=list(cols))
+    return matrix_long.pivot_table(
+        index=rows_col, columns=cols_col, values="spearman", aggfunc="first", dropna=False
+    ).reindex(index=list(rows), columns=list(cols))
 
 
 def _panels(values) -> list:
@@ -209,10 +250,18 @@ def _boxes(ax, positions, stats: pd.DataFrame, colours):
     q05, q25, median, q75, q95 = (stats[c].to_numpy(dtype=float) for c in ("q05", "q25", "median", "q75", "q95"))
     ax.vlines(x, q05, q95, colors=colours, lw=1)
     half = 0.32
-    boxes = np.stack([np.column_stack([x - half, q25]), np.column_stack([x + half, q25]),
-                      np.column_stack([x + half, q75]), np.column_stack([x - half, q75])], axis=1)
-    ax.add_collection(PolyCollection(boxes, facecolors=colours, edgecolors=colours, alpha=0.45, linewidths=0.8),
-                      autolim=True)
+    boxes = np.stack(
+        [
+            np.column_stack([x - half, q25]),
+            np.column_stack([x + half, q25]),
+            np.column_stack([x + half, q75]),
+            np.column_stack([x - half, q75]),
+        ],
+        axis=1,
+    )
+    ax.add_collection(
+        PolyCollection(boxes, facecolors=colours, edgecolors=colours, alpha=0.45, linewidths=0.8), autolim=True
+    )
     ax.hlines(median, x - half, x + half, colors="black", lw=1.4)
     ax.autoscale_view()
 
@@ -232,8 +281,9 @@ def _series(result: pd.DataFrame) -> list:
         mine = rows[rows["method"] == method].drop_duplicates("setting")
         hp = str(mine["hyperparameter"].iloc[0] or "")
         parts = {s: dict(p.split("=", 1) for p in s.split(": ", 1)[1].split(", ") if "=" in p) for s in mine["setting"]}
-        varying = sorted({k for d in parts.values() for k, v in d.items() if k != hp
-                          and len({e.get(k) for e in parts.values()}) > 1})
+        varying = sorted(
+            {k for d in parts.values() for k, v in d.items() if k != hp and len({e.get(k) for e in parts.values()}) > 1}
+        )
         groups: dict = {}
         for setting, value in zip(mine["setting"], mine["value"]):
             other = ", ".join(f"{k}={parts[setting].get(k, '—')}" for k in varying)
@@ -250,8 +300,10 @@ def _axis_note(series) -> str:
     split = sorted({m for m, title, _, _ in series if ", " in title.split(")", 1)[-1]})
     if not split:
         return ""
-    return (f" {', '.join(split)} vary more than one hyperparameter: the x axis is the regularisation value, and "
-            "each other combination is a block of its own.")
+    return (
+        f" {', '.join(split)} vary more than one hyperparameter: the x axis is the regularisation value, and "
+        "each other combination is a block of its own."
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -284,8 +336,12 @@ def figure_total_correlation(result: pd.DataFrame, out_dir: Path, part=None):
             ax.set_yscale("log")
     n = int(result["n"].sum() // max(1, result["representation"].nunique()))
     handles = [plt.Line2D([], [], color=c, lw=2, label=f"{rep} representation") for rep, c in REP_COLOURS.items()]
-    _title(fig, f"Gaussian total correlation against each method's hyperparameter: median over seeds, band "
-                f"{low:.0%}–{high:.0%} (n = {n:,} runs)", handles)
+    _title(
+        fig,
+        f"Gaussian total correlation against each method's hyperparameter: median over seeds, band "
+        f"{low:.0%}–{high:.0%} (n = {n:,} runs)",
+        handles,
+    )
     return [(_save(fig, out_dir, "total_correlation"), _axis_note(series).strip())]
 
 
@@ -302,7 +358,7 @@ def figure_metric_agreement(result: pd.DataFrame, out_dir: Path):
         matrix = _square(part, "score_a", "score_b", scores, scores)
         n = int(part["n"].max())
         image = _heatmap(ax, matrix, f"{dataset} (n = {n:,} runs)")
-    for ax in list(axes.flat)[len(datasets):]:
+    for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
     _colorbar(fig, image, axes)
     _title(fig, "Spearman rank correlation between metrics (×100), over the runs of each dataset")
@@ -312,8 +368,9 @@ def figure_metric_agreement(result: pd.DataFrame, out_dir: Path):
 def figure_score_distribution(result: pd.DataFrame, out_dir: Path, part: str | None = None):
     """``part`` None: every figure; ``"method"``: boxes per method; a score's name: that score per value."""
     if part is None:
-        return [f for p in figure_parts("score_distribution", result) for f in figure_score_distribution(result,
-                                                                                                         out_dir, p)]
+        return [
+            f for p in figure_parts("score_distribution", result) for f in figure_score_distribution(result, out_dir, p)
+        ]
     if part != "method":
         return _score_by_value(result, out_dir, part)
     plt = pyplot()
@@ -360,10 +417,17 @@ def _score_by_value(result: pd.DataFrame, out_dir: Path, score: str):
         ax.grid(axis="y", alpha=0.3)
         _few_ticks(ax)
         ax.set_ylabel(f"{dataset}\n(n = {int(rows['n'].sum()):,})\n{score}", fontsize=7)
-    _title(fig, f"{score} per hyperparameter setting: only the seed varies within a box (box 25–75%, whiskers "
-                "5–95%, black: median)")
-    return [(_save(fig, out_dir, f"score_distribution_by_value_{_slug(score)}"),
-             f"{score} per setting." + _axis_note(series))]
+    _title(
+        fig,
+        f"{score} per hyperparameter setting: only the seed varies within a box (box 25–75%, whiskers "
+        "5–95%, black: median)",
+    )
+    return [
+        (
+            _save(fig, out_dir, f"score_distribution_by_value_{_slug(score)}"),
+            f"{score} per setting." + _axis_note(series),
+        )
+    ]
 
 
 def figure_parts(name: str, result: pd.DataFrame) -> list:
@@ -381,8 +445,9 @@ def figure_variance_share(result: pd.DataFrame, out_dir: Path):
     plt = pyplot()
     scores, datasets = _order(result["score"]), _order(result["dataset"])
     rows, cols = _grid(len(scores), 4)
-    fig, axes = _figure(rows, cols, (2.4, 0.22 * len(datasets) + 0.2), left=1.1, top=0.85, bottom=0.5, wgap=0.2,
-                        hgap=0.8)
+    fig, axes = _figure(
+        rows, cols, (2.4, 0.22 * len(datasets) + 0.2), left=1.1, top=0.85, bottom=0.5, wgap=0.2, hgap=0.8
+    )
     for k, score in enumerate(scores):
         ax = axes.flat[k]
         part = result[result["score"] == score].set_index("dataset").reindex(datasets)
@@ -399,7 +464,7 @@ def figure_variance_share(result: pd.DataFrame, out_dir: Path):
         ax.set_title(f"{score} (n = {int(part['n'].sum()):,})", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.set_xlabel("share of variance", fontsize=7)
-    for ax in list(axes.flat)[len(scores):]:
+    for ax in list(axes.flat)[len(scores) :]:
         ax.axis("off")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, label=s) for s, c in SHARE_COLOURS.items()]
     _title(fig, "What a score's variance is explained by (sums of squares over a dataset's runs)", handles)
@@ -410,14 +475,23 @@ def _per_dataset_heatmaps(result, out_dir, name, row_col, col_col, title, max_co
     datasets = _panels(result["dataset"])
     rows_labels, cols_labels = _order(result[row_col]), _order(result[col_col])
     rows, cols = _grid(len(datasets), max_cols)
-    fig, axes = _figure(rows, cols, (cell * len(cols_labels), cell * len(rows_labels)), left=1.2, right=1.0, top=0.7,
-                        bottom=0.95, wgap=1.3, hgap=1.25)
+    fig, axes = _figure(
+        rows,
+        cols,
+        (cell * len(cols_labels), cell * len(rows_labels)),
+        left=1.2,
+        right=1.0,
+        top=0.7,
+        bottom=0.95,
+        wgap=1.3,
+        hgap=1.25,
+    )
     image = None
     for k, dataset in enumerate(datasets):
         part = result[result["dataset"] == dataset]
         matrix = _square(part, row_col, col_col, rows_labels, cols_labels)
         image = _heatmap(axes.flat[k], matrix, f"{dataset} (n = {int(part['n'].max()):,} runs)")
-    for ax in list(axes.flat)[len(datasets):]:
+    for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
     _colorbar(fig, image, axes)
     _title(fig, title)
@@ -425,14 +499,26 @@ def _per_dataset_heatmaps(result, out_dir, name, row_col, col_col, title, max_co
 
 
 def figure_unsupervised_selection(result, out_dir):
-    return _per_dataset_heatmaps(result, out_dir, "unsupervised_selection", "unsupervised", "supervised",
-                                 "Spearman (×100) between unsupervised scores (rows) and disentanglement metrics")
+    return _per_dataset_heatmaps(
+        result,
+        out_dir,
+        "unsupervised_selection",
+        "unsupervised",
+        "supervised",
+        "Spearman (×100) between unsupervised scores (rows) and disentanglement metrics",
+    )
 
 
 def figure_downstream(result, out_dir):
-    return _per_dataset_heatmaps(result, out_dir, "downstream", "score", "target",
-                                 "Spearman (×100) between metrics (rows) and downstream accuracy / sample efficiency",
-                                 max_cols=3)
+    return _per_dataset_heatmaps(
+        result,
+        out_dir,
+        "downstream",
+        "score",
+        "target",
+        "Spearman (×100) between metrics (rows) and downstream accuracy / sample efficiency",
+        max_cols=3,
+    )
 
 
 def figure_hyperparameter_transfer(result, out_dir):
@@ -446,7 +532,7 @@ def figure_hyperparameter_transfer(result, out_dir):
         part = result[result["score"] == score]
         matrix = _square(part, "dataset_a", "dataset_b", datasets, datasets)
         image = _heatmap(axes.flat[k], matrix, f"{score} (≤ {int(part['n_cells'].max())} cells)")
-    for ax in list(axes.flat)[len(scores):]:
+    for ax in list(axes.flat)[len(scores) :]:
         ax.axis("off")
     _colorbar(fig, image, axes)
     _title(fig, "Spearman (×100) between datasets of the (method, value) cells' median scores")
@@ -463,8 +549,10 @@ def figure_model_selection(result, out_dir):
     ax.errorbar(rate, y, xerr=np.nan_to_num(err), fmt="none", ecolor="black", capsize=3, lw=1)
     ax.scatter(result["published"], y, marker="D", color="black", s=22, zorder=3, label="seed 001")
     ax.axvline(0.5, color="#e53e3e", lw=1, ls="--", label="chance")
-    labels = [f"{c}\n({int(n):,} draws)" if n else f"{c}\n({note})" for c, n, note in
-              zip(result["condition"], result["draws"], result["note"])]
+    labels = [
+        f"{c}\n({int(n):,} draws)" if n else f"{c}\n({note})"
+        for c, n, note in zip(result["condition"], result["draws"], result["note"])
+    ]
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
@@ -505,13 +593,15 @@ def _cell(value) -> str:
 
 
 def _html_table(frame: pd.DataFrame, index: bool = True, index_name: str = "") -> str:
-    head = ([f"<th>{html.escape(index_name or str(frame.index.name or ''))}</th>"] if index else []) + \
-        [f"<th>{html.escape(str(c))}</th>" for c in frame.columns]
+    head = ([f"<th>{html.escape(index_name or str(frame.index.name or ''))}</th>"] if index else []) + [
+        f"<th>{html.escape(str(c))}</th>" for c in frame.columns
+    ]
     body = []
     for label, row in frame.iterrows():
-        cells = ([f"<th>{html.escape(str(label))}</th>"] if index else []) + \
-            [f"<td class=num>{_cell(v)}</td>" if isinstance(v, (int, float, np.number)) else f"<td>{_cell(v)}</td>"
-             for v in row]
+        cells = ([f"<th>{html.escape(str(label))}</th>"] if index else []) + [
+            f"<td class=num>{_cell(v)}</td>" if isinstance(v, (int, float, np.number)) else f"<td>{_cell(v)}</td>"
+            for v in row
+        ]
         body.append("<tr>" + "".join(cells) + "</tr>")
     return "<div class=scroll><table><tr>" + "".join(head) + "</tr>" + "".join(body) + "</table></div>"
 
@@ -519,13 +609,15 @@ def _html_table(frame: pd.DataFrame, index: bool = True, index_name: str = "") -
 def _median_over_datasets(result, rows, cols):
     per = result[result["dataset"] != ALL_DATASETS]
     return per.pivot_table(index=rows, columns=cols, values="spearman", aggfunc="median").reindex(
-        index=_order(per[rows]), columns=_order(per[cols]))
+        index=_order(per[rows]), columns=_order(per[cols])
+    )
 
 
 def table_overview(result):
     frame = result.assign(cell=[f"{r} ({f} failed)" if f else f"{r}" for r, f in zip(result["runs"], result["failed"])])
     pivot = frame.pivot_table(index="dataset", columns="method", values="cell", aggfunc="first").reindex(
-        index=_order(result["dataset"]), columns=_order(result["method"]))
+        index=_order(result["dataset"]), columns=_order(result["method"])
+    )
     return _html_table(pivot.fillna("—"), index_name="runs")
 
 
@@ -536,21 +628,25 @@ def table_total_correlation(result):
     trends["cell"] = [f"{t:+.2f}" for t in trends["trend"]]
     pivot = trends.pivot_table(index=["dataset", "representation"], columns="method", values="cell", aggfunc="first")
     pivot.index = [f"{d} · {r}" for d, r in pivot.index]
-    return ("<p class=sub>Spearman of the median TC against regularisation strength (> 0: grows with it; "
-            "AnnealedVAE's C_max counted in reverse).</p>" + _html_table(pivot.fillna("—"), index_name="dataset · "
-                                                                                    "representation"))
+    return (
+        "<p class=sub>Spearman of the median TC against regularisation strength (> 0: grows with it; "
+        "AnnealedVAE's C_max counted in reverse).</p>"
+        + _html_table(pivot.fillna("—"), index_name="dataset · representation")
+    )
 
 
 def table_metric_agreement(result):
     pooled = result[result["dataset"] == ALL_DATASETS]
     return "<p class=sub>All datasets pooled.</p>" + _html_table(
-        _square(pooled, "score_a", "score_b", _order(pooled["score_a"]), _order(pooled["score_b"])))
+        _square(pooled, "score_a", "score_b", _order(pooled["score_a"]), _order(pooled["score_b"]))
+    )
 
 
 def table_score_distribution(result):
     by_method = result[result["level"] == "method"]
     pivot = by_method.pivot_table(index="score", columns="method", values="median", aggfunc="median").reindex(
-        index=_order(by_method["score"]), columns=_order(by_method["method"]))
+        index=_order(by_method["score"]), columns=_order(by_method["method"])
+    )
     return "<p class=sub>Median score per method (median over datasets).</p>" + _html_table(pivot)
 
 
@@ -558,13 +654,17 @@ def table_variance_share(result):
     means = result.groupby("score", sort=False)[["method", "hyperparameter", "seed"]].mean()
     notes = sorted(set(result.get("note", pd.Series(dtype=object)).dropna()) - {""})
     warn = "".join(f"<p class=warn>{html.escape(n[0].upper() + n[1:])}.</p>" for n in notes)
-    return warn + "<p class=sub>Share of variance, mean over datasets.</p>" + _html_table(
-        means.map(lambda v: f"{100 * v:.1f}%" if np.isfinite(v) else "—"))
+    return (
+        warn
+        + "<p class=sub>Share of variance, mean over datasets.</p>"
+        + _html_table(means.map(lambda v: f"{100 * v:.1f}%" if np.isfinite(v) else "—"))
+    )
 
 
 def table_unsupervised_selection(result):
     return "<p class=sub>Median over datasets.</p>" + _html_table(
-        _median_over_datasets(result, "unsupervised", "supervised"))
+        _median_over_datasets(result, "unsupervised", "supervised")
+    )
 
 
 def table_hyperparameter_transfer(result):
@@ -618,12 +718,16 @@ def _failed_html(status) -> str:
     failed = list(status.failed()) if status is not None and hasattr(status, "failed") else []
     if not failed:
         return ""
-    items = "".join(f"<li><code>{html.escape(str(r.path))}</code>: {html.escape(str(getattr(r, 'error', ''))[:300])}"
-                    "</li>" for r in failed[:200])
+    items = "".join(
+        f"<li><code>{html.escape(str(r.path))}</code>: {html.escape(str(getattr(r, 'error', ''))[:300])}</li>"
+        for r in failed[:200]
+    )
     more = f"<li>... and {len(failed) - 200} more (untwine study status DIR)</li>" if len(failed) > 200 else ""
-    return (f"<p class=warn>{len(failed)} run(s) failed and have no row in the table; "
-            f"<code>untwine study run SPEC --out DIR --retry-failed</code> retries them.</p>"
-            f"<details><summary>Failed runs</summary><ul>{items}{more}</ul></details>")
+    return (
+        f"<p class=warn>{len(failed)} run(s) failed and have no row in the table; "
+        f"<code>untwine study run SPEC --out DIR --retry-failed</code> retries them.</p>"
+        f"<details><summary>Failed runs</summary><ul>{items}{more}</ul></details>"
+    )
 
 
 def _runs_html(study: A.StudyTable, out_dir: Path, runs_root: Path) -> str:
@@ -639,25 +743,33 @@ def _runs_html(study: A.StudyTable, out_dir: Path, runs_root: Path) -> str:
             css = "" if scored else " class=failed"
             title = html.escape(str(path)) + ("" if exists else " (no report yet: untwine report RUN)")
             links.append(f"<a href='{html.escape(href)}'{css} title='{title}'>{seed}</a>")
-        rows.append(f"<tr><td>{html.escape(str(dataset))}</td><td>{html.escape(str(method))}</td>"
-                    f"<td>{html.escape(setting.split(': ', 1)[-1])}</td><td class=seeds>{' '.join(links)}</td></tr>")
-    note = (f" {missing:,} of them have no report.html yet (<code>untwine report RUN</code> writes one)."
-            if missing else "")
-    return (f"<details><summary>Every run's report ({len(runs):,} runs; a link per seed, struck through when the run "
-            f"has no score).{note}</summary><table><tr><th>dataset</th><th>method</th><th>setting</th><th>seeds</th>"
-            f"</tr>{''.join(rows)}</table></details>")
+        rows.append(
+            f"<tr><td>{html.escape(str(dataset))}</td><td>{html.escape(str(method))}</td>"
+            f"<td>{html.escape(setting.split(': ', 1)[-1])}</td><td class=seeds>{' '.join(links)}</td></tr>"
+        )
+    note = (
+        f" {missing:,} of them have no report.html yet (<code>untwine report RUN</code> writes one)." if missing else ""
+    )
+    return (
+        f"<details><summary>Every run's report ({len(runs):,} runs; a link per seed, struck through when the run "
+        f"has no score).{note}</summary><table><tr><th>dataset</th><th>method</th><th>setting</th><th>seeds</th>"
+        f"</tr>{''.join(rows)}</table></details>"
+    )
 
 
 # --------------------------------------------------------------------------------------
 # The page
 
-_PAGE_STYLE = STYLE + """
+_PAGE_STYLE = (
+    STYLE
+    + """
 body{max-width:1500px} .scroll{overflow-x:auto} th{background:#f7fafc}
 section{margin-bottom:2.5em} .read{background:#ebf8ff;border-left:3px solid #2b6cb0;padding:.4em .8em;font-size:.92em}
 .summary li{margin:.25em 0} a.failed{text-decoration:line-through;color:#c53030} td.seeds{font-size:.8em;line-height:1.7}
 td.seeds a{margin-right:.35em} details{margin:.6em 0} summary{cursor:pointer;color:#2b6cb0}
 img{image-rendering:auto;border:1px solid #edf2f7}
 """
+)
 
 
 def _render(job):
@@ -708,9 +820,19 @@ def _run_analyses(study, draws: int, seed: int, timings: dict):
     return results, errors
 
 
-def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | None = None, status=None,
-                       draws: int = 10_000, seed: int = 0, title: str = "Study report", figures: bool = True,
-                       workers: int | None = None, timings: dict | None = None) -> Path:
+def write_study_report(
+    table,
+    out_dir: str | Path,
+    *,
+    runs_root: str | Path | None = None,
+    status=None,
+    draws: int = 10_000,
+    seed: int = 0,
+    title: str = "Study report",
+    figures: bool = True,
+    workers: int | None = None,
+    timings: dict | None = None,
+) -> Path:
     """Write a study's report page, its analysis tables and figures, and its summary as text.
 
     The page is ``out_dir/report.html``; beside it ``out_dir/analysis/<name>.csv``, the figures
@@ -766,8 +888,12 @@ def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | No
         start = time.perf_counter()
         atomic_write(out_dir / "analysis" / f"{name}.csv", result.to_csv(index=False))
         timings[f"csv {name}"] = time.perf_counter() - start
-    jobs = [(name, part, results[name], out_dir) for name in FIGURES if name in results and figures
-            for part in figure_parts(name, results[name])]
+    jobs = [
+        (name, part, results[name], out_dir)
+        for name in FIGURES
+        if name in results and figures
+        for part in figure_parts(name, results[name])
+    ]
     start = time.perf_counter()
     rendered = _render_all(jobs, workers, timings)
     timings["figures (wall)"] = time.perf_counter() - start
@@ -779,16 +905,20 @@ def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | No
         if name in errors:
             lines.append(f"{heading}: not computed. {errors[name]}")
             summary.append(f"<li>{anchor}: not computed. {html.escape(errors[name])}</li>")
-            sections.append(f"<section id='{name}'><h2>{html.escape(heading)}</h2><p class=warn>Not computed: "
-                            f"{html.escape(errors[name])}</p></section>")
+            sections.append(
+                f"<section id='{name}'><h2>{html.escape(heading)}</h2><p class=warn>Not computed: "
+                f"{html.escape(errors[name])}</p></section>"
+            )
             continue
         result = results[name]
         finding = FINDINGS[name](result)
         lines.append(f"{heading}: {finding}")
         summary.append(f"<li>{anchor}: {html.escape(finding)}</li>")
-        parts = [f"<section id='{name}'><h2>{html.escape(heading)}</h2>",
-                 f"<p><b>{html.escape(finding)}</b></p>",
-                 f"<p class=read>How to read: {html.escape(HOW_TO_READ.get(name, ''))}</p>"]
+        parts = [
+            f"<section id='{name}'><h2>{html.escape(heading)}</h2>",
+            f"<p><b>{html.escape(finding)}</b></p>",
+            f"<p class=read>How to read: {html.escape(HOW_TO_READ.get(name, ''))}</p>",
+        ]
         missing = result.attrs.get("missing") or []
         if missing:
             parts.append(f"<p class=sub>Not in the table, left out: {html.escape(', '.join(map(str, missing)))}.</p>")
@@ -796,16 +926,22 @@ def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | No
             drawn = [f for part in figure_parts(name, result) for f in rendered[(name, part)]]
             first, *rest = drawn
             note = f"{html.escape(first[1])} " if first[1] and first[1] != "per method" else ""
-            parts.append(f"<img src='{first[0]}' alt='{html.escape(heading)}'>"
-                         f"<p class=sub>{note}<a href='{first[0][:-4]}.pdf'>PDF</a></p>")
+            parts.append(
+                f"<img src='{first[0]}' alt='{html.escape(heading)}'>"
+                f"<p class=sub>{note}<a href='{first[0][:-4]}.pdf'>PDF</a></p>"
+            )
             for path, caption in rest:
-                parts.append(f"<details><summary>{html.escape(caption)}</summary><img loading=lazy src='{path}' "
-                             f"alt='{html.escape(caption)}'><p class=sub><a href='{path[:-4]}.pdf'>PDF</a></p>"
-                             "</details>")
+                parts.append(
+                    f"<details><summary>{html.escape(caption)}</summary><img loading=lazy src='{path}' "
+                    f"alt='{html.escape(caption)}'><p class=sub><a href='{path[:-4]}.pdf'>PDF</a></p>"
+                    "</details>"
+                )
         start = time.perf_counter()
         parts.append(TABLES[name](result))
-        parts.append(f"<p class=sub>Full table: <a href='analysis/{name}.csv'>analysis/{name}.csv</a> "
-                     f"({len(result):,} rows).</p>")
+        parts.append(
+            f"<p class=sub>Full table: <a href='analysis/{name}.csv'>analysis/{name}.csv</a> "
+            f"({len(result):,} rows).</p>"
+        )
         timings[f"table {name}"] = time.perf_counter() - start
         if name == "overview":
             start = time.perf_counter()
@@ -816,17 +952,24 @@ def write_study_report(table, out_dir: str | Path, *, runs_root: str | Path | No
         sections.append("".join(parts))
 
     runs = study.runs
-    failed = f", {len(status.failed())} failed (not in the table)" if status is not None and hasattr(
-        status, "failed") else ""
-    head = (f"{len(runs):,} runs in the table, {runs['dataset'].nunique()} dataset(s), {runs['method'].nunique()} "
-            f"method(s), {runs['seed'].nunique()} seed(s), {int((~runs['scored'].astype(bool)).sum())} without a "
-            f"finite score{failed}; {len(study.table):,} rows.")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>untwine: {html.escape(title)}</title>"
-            f"<style>{_PAGE_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p class=sub>{html.escape(head)} The analyses are those of Locatello et al. 2019 (ICML; JMLR "
-            f"2020), computed by <code>untwine.study.analyses</code>; each figure is beside its table in "
-            f"<code>analysis/</code> (PNG and PDF).</p>"
-            f"<h2>Summary</h2><ul class=summary>{''.join(summary)}</ul>" + "".join(sections) + "</body></html>")
+    failed = (
+        f", {len(status.failed())} failed (not in the table)"
+        if status is not None and hasattr(status, "failed")
+        else ""
+    )
+    head = (
+        f"{len(runs):,} runs in the table, {runs['dataset'].nunique()} dataset(s), {runs['method'].nunique()} "
+        f"method(s), {runs['seed'].nunique()} seed(s), {int((~runs['scored'].astype(bool)).sum())} without a "
+        f"finite score{failed}; {len(study.table):,} rows."
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>untwine: {html.escape(title)}</title>"
+        f"<style>{_PAGE_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p class=sub>{html.escape(head)} The analyses are those of Locatello et al. 2019 (ICML; JMLR "
+        f"2020), computed by <code>untwine.study.analyses</code>; each figure is beside its table in "
+        f"<code>analysis/</code> (PNG and PDF).</p>"
+        f"<h2>Summary</h2><ul class=summary>{''.join(summary)}</ul>" + "".join(sections) + "</body></html>"
+    )
     atomic_write(out_dir / "analysis" / "findings.txt", "\n".join(lines) + "\n")
     out = out_dir / "report.html"
     atomic_write(out, page)

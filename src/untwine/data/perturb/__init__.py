@@ -73,7 +73,21 @@ from .patterns import KINDS, fit_range, hashed_uniform, pattern, scaling_for, sh
 from .selection import lowest_mig, perturb, perturb_lowest_mig
 
 __all__ = [
-    "FORMAT", "KINDS", "VERSION", "PatternFactor", "Posterior", "PerturbedDataset", "description_clip", "fit_range",
-    "from_description", "hashed_uniform", "lowest_mig", "pattern", "perturb", "perturb_lowest_mig",
-    "read_description", "scaling_for", "shifted_pattern",
+    "FORMAT",
+    "KINDS",
+    "VERSION",
+    "PatternFactor",
+    "Posterior",
+    "PerturbedDataset",
+    "description_clip",
+    "fit_range",
+    "from_description",
+    "hashed_uniform",
+    "lowest_mig",
+    "pattern",
+    "perturb",
+    "perturb_lowest_mig",
+    "read_description",
+    "scaling_for",
+    "shifted_pattern",
 ]

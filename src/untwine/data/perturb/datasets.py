@@ -30,26 +30,28 @@ Posterior = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 def posterior_function(posterior) -> Posterior:
     """A callable numpy observations -> (means, variances) from what the user gave."""
     if isinstance(posterior, (str, os.PathLike)):
-        raise TypeError(f"posterior must be a callable observations -> (means, variances), got the path "
-                        f"{str(posterior)!r}: the data room does not open runs; load the run's model "
-                        f"(untwine.runs) and pass model.posterior(), with run_dir={str(posterior)!r} to record it")
+        raise TypeError(
+            f"posterior must be a callable observations -> (means, variances), got the path "
+            f"{str(posterior)!r}: the data room does not open runs; load the run's model "
+            f"(untwine.runs) and pass model.posterior(), with run_dir={str(posterior)!r} to record it"
+        )
     if hasattr(posterior, "posterior") and callable(posterior.posterior):
         return posterior.posterior()  # a VAE
     if callable(posterior):
         return posterior
-    raise TypeError("posterior must be a callable observations -> (means, variances), or a VAE (with "
-                    f".posterior()), got {type(posterior).__name__}")
-
+    raise TypeError(
+        "posterior must be a callable observations -> (means, variances), or a VAE (with "
+        f".posterior()), got {type(posterior).__name__}"
+    )
 
 
 def encode(posterior, observations: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     means, variances = [], []
     for start in range(0, len(observations), batch_size):
-        mean, variance = posterior(observations[start:start + batch_size])
+        mean, variance = posterior(observations[start : start + batch_size])
         means.append(np.asarray(mean, dtype=np.float64))
         variances.append(np.asarray(variance, dtype=np.float64))
     return np.concatenate(means), np.concatenate(variances)
-
 
 
 class PerturbedDataset(GroundTruthDataset):
@@ -64,17 +66,30 @@ class PerturbedDataset(GroundTruthDataset):
     (recorded in the description).
     """
 
-    def __init__(self, base: GroundTruthDataset, epsilon: float, kind: str = "pattern", seed: int = 0,
-                 posterior: Callable | None = None, latent: int | None = None,
-                 scaling: dict | None = None, run_dir: str | None = None, num_points: int | None = None,
-                 clip: bool = False, selection: dict | None = None, rescale: bool = False):
+    def __init__(
+        self,
+        base: GroundTruthDataset,
+        epsilon: float,
+        kind: str = "pattern",
+        seed: int = 0,
+        posterior: Callable | None = None,
+        latent: int | None = None,
+        scaling: dict | None = None,
+        run_dir: str | None = None,
+        num_points: int | None = None,
+        clip: bool = False,
+        selection: dict | None = None,
+        rescale: bool = False,
+    ):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if not 0 <= epsilon <= 1:
             raise ValueError(f"epsilon must be in [0, 1] (pixels are in [0, 1]), got {epsilon}")
         if kind == "pattern" and (posterior is None or latent is None or scaling is None):
-            raise ValueError("the pattern perturbation needs a posterior, a latent index and a scaling; use "
-                             "untwine.data.perturb(data, posterior, epsilon)")
+            raise ValueError(
+                "the pattern perturbation needs a posterior, a latent index and a scaling; use "
+                "untwine.data.perturb(data, posterior, epsilon)"
+            )
         if run_dir is not None and not isinstance(run_dir, str):
             raise TypeError(f"run_dir is an opaque string recorded in the description, got {type(run_dir).__name__}")
         self.clip, self.rescale = range_options(clip, rescale)
@@ -96,8 +111,10 @@ class PerturbedDataset(GroundTruthDataset):
         self.draws_nuisance = bool(getattr(base, "draws_nuisance", False))
         if kind == "pattern":
             if len(self.observation_shape) != 3:
-                raise ValueError(f"the pattern perturbation needs image observations (C, H, W), "
-                                 f"{base.name!r} has {self.observation_shape}")
+                raise ValueError(
+                    f"the pattern perturbation needs image observations (C, H, W), "
+                    f"{base.name!r} has {self.observation_shape}"
+                )
             height, width = self.observation_shape[1:]
             self._pattern, self._blocks = pattern(height, width, self.seed)
             self._height = height
@@ -192,9 +209,11 @@ class PerturbedDataset(GroundTruthDataset):
 
     # -- description -------------------------------------------------------------------
     def spec(self) -> dict:
-        raise TypeError(f"{self.name!r} is a perturbed dataset, not a registry name: its description is "
-                        f"describe() (or save(path)), rebuilt by PerturbedDataset.from_description or "
-                        f"untwine.runs.load_dataset(path)")
+        raise TypeError(
+            f"{self.name!r} is a perturbed dataset, not a registry name: its description is "
+            f"describe() (or save(path)), rebuilt by PerturbedDataset.from_description or "
+            f"untwine.runs.load_dataset(path)"
+        )
 
     def describe(self) -> dict:
         """The JSON-able description (format "untwine.perturbed-dataset", version 3)."""
@@ -227,8 +246,10 @@ class PerturbedDataset(GroundTruthDataset):
         (``perturb(..., run_dir=...)``): without it nothing could rebuild it from the file.
         """
         if self.kind == "pattern" and self.run_dir is None:
-            raise ValueError("a pattern perturbation is saved only with the run whose encoder computes s: build it "
-                             "with perturb(data, model.posterior(), epsilon, run_dir=RUN_DIR)")
+            raise ValueError(
+                "a pattern perturbation is saved only with the run whose encoder computes s: build it "
+                "with perturb(data, model.posterior(), epsilon, run_dir=RUN_DIR)"
+            )
         description = self.describe()
         path = Path(path)
         atomic_write(path, json.dumps(description, indent=2) + "\n")
@@ -248,24 +269,47 @@ class PerturbedDataset(GroundTruthDataset):
         base = get(base_spec["name"], **(base_spec.get("options") or {}))
         sizes = description.get("factor_sizes")
         if sizes is not None and tuple(sizes) != tuple(base.factor_sizes):
-            raise ValueError(f"the description's factor sizes {tuple(sizes)} differ from those of its base dataset "
-                             f"{base_spec['name']!r} now, {tuple(base.factor_sizes)} (its files changed?); "
-                             f"perturb the dataset again")
+            raise ValueError(
+                f"the description's factor sizes {tuple(sizes)} differ from those of its base dataset "
+                f"{base_spec['name']!r} now, {tuple(base.factor_sizes)} (its files changed?); "
+                f"perturb the dataset again"
+            )
         kind, epsilon, seed = description["kind"], float(description["epsilon"]), int(description["seed"])
         run_dir = description.get("run_dir")
         clip = description_clip(description)
         rescale = bool(description.get("rescale", False))
         selection = description.get("selection")
         if kind == "uniform":
-            return cls(base, epsilon, "uniform", seed, run_dir=run_dir, num_points=description.get("num_points"),
-                       clip=clip, selection=selection, rescale=rescale)
+            return cls(
+                base,
+                epsilon,
+                "uniform",
+                seed,
+                run_dir=run_dir,
+                num_points=description.get("num_points"),
+                clip=clip,
+                selection=selection,
+                rescale=rescale,
+            )
         if posterior is None:
-            raise ValueError(f"a pattern perturbation computes s through the encoder of its run ({run_dir}): pass "
-                             f"posterior= (that run's model.posterior()), or use untwine.runs.load_dataset(path)")
-        return cls(base, epsilon, kind, seed, posterior=posterior_function(posterior),
-                   latent=int(description["latent"]), scaling=dict(description["scaling"]), run_dir=run_dir,
-                   num_points=description.get("num_points"), clip=clip, selection=selection, rescale=rescale)
-
+            raise ValueError(
+                f"a pattern perturbation computes s through the encoder of its run ({run_dir}): pass "
+                f"posterior= (that run's model.posterior()), or use untwine.runs.load_dataset(path)"
+            )
+        return cls(
+            base,
+            epsilon,
+            kind,
+            seed,
+            posterior=posterior_function(posterior),
+            latent=int(description["latent"]),
+            scaling=dict(description["scaling"]),
+            run_dir=run_dir,
+            num_points=description.get("num_points"),
+            clip=clip,
+            selection=selection,
+            rescale=rescale,
+        )
 
 
 class PatternFactor(GroundTruthDataset):
@@ -286,8 +330,16 @@ class PatternFactor(GroundTruthDataset):
     name = "pattern-factor"
     source = "procedural"
 
-    def __init__(self, base: str = "dsprites", base_options: dict | None = None, epsilon: float = 0.1,
-                 seed: int = 0, num_s_values: int = 32, clip: bool = False, rescale: bool = False):
+    def __init__(
+        self,
+        base: str = "dsprites",
+        base_options: dict | None = None,
+        epsilon: float = 0.1,
+        seed: int = 0,
+        num_s_values: int = 32,
+        clip: bool = False,
+        rescale: bool = False,
+    ):
         if not isinstance(base, str) or base == self.name:
             raise ValueError(f"base must name another dataset (untwine data list), got {base!r}")
         if base_options is not None and not isinstance(base_options, dict):
@@ -297,15 +349,22 @@ class PatternFactor(GroundTruthDataset):
         if isinstance(num_s_values, bool) or not isinstance(num_s_values, (int, np.integer)) or num_s_values < 2:
             raise ValueError(f"num_s_values must be an integer ≥ 2, got {num_s_values!r}")
         clip, rescale = range_options(clip, rescale)
-        options = dict(base=base, base_options=dict(base_options) if base_options else None, epsilon=float(epsilon),
-                       seed=int(seed), num_s_values=int(num_s_values), clip=clip)
+        options = dict(
+            base=base,
+            base_options=dict(base_options) if base_options else None,
+            epsilon=float(epsilon),
+            seed=int(seed),
+            num_s_values=int(num_s_values),
+            clip=clip,
+        )
         if rescale:  # recorded only when set, so that the specs of existing runs read as before
             options["rescale"] = True
         self._record_options(**options)
         self.base = get(base, **(base_options or {}))
         if len(self.base.observation_shape) != 3:
-            raise ValueError(f"the pattern needs image observations (C, H, W); {base!r} has "
-                             f"{tuple(self.base.observation_shape)}")
+            raise ValueError(
+                f"the pattern needs image observations (C, H, W); {base!r} has {tuple(self.base.observation_shape)}"
+            )
         if "s" in self.base.factor_names:
             raise ValueError(f"{base!r} already has a factor called 's'")
         self.epsilon = float(epsilon)
@@ -346,14 +405,12 @@ class PatternFactor(GroundTruthDataset):
         return fit_range(clean + change, self.epsilon, self.clip, self.rescale)
 
 
-
 def _is_deterministic(data: GroundTruthDataset) -> bool:
     """Whether observe ignores its rng (checked on two points with two rngs)."""
     factors = data.sample_factors(2, np.random.default_rng(0))
     first = data.observe(factors, np.random.default_rng(1))
     second = data.observe(factors, np.random.default_rng(2))
     return bool(np.array_equal(first, second))
-
 
 
 def from_description(description: dict, posterior=None) -> PerturbedDataset:

@@ -24,7 +24,6 @@ def description_clip(description: dict) -> bool:
     return description.get("version", VERSION) < 2  # version 1 was written before clip was an option
 
 
-
 def check_description(description, source: str) -> None:
     """Raise ValueError (naming ``source``) unless ``description`` is a valid perturbed-dataset description."""
     if not isinstance(description, dict):
@@ -33,11 +32,10 @@ def check_description(description, source: str) -> None:
         raise ValueError(f"{source}: 'format' is {description.get('format')!r}, not {FORMAT!r}")
     version = description.get("version", VERSION)
     if not isinstance(version, int) or version > VERSION:
-        raise ValueError(f"{source}: version {version!r} is newer than this untwine reads ({VERSION}); "
-                         f"upgrade untwine")
+        raise ValueError(f"{source}: version {version!r} is newer than this untwine reads ({VERSION}); upgrade untwine")
     base = description.get("base")
     if not isinstance(base, dict) or not isinstance(base.get("name"), str):
-        raise ValueError(f"{source}: 'base' must be {{\"name\": DATASET, \"options\": {{...}}}}, got {base!r}")
+        raise ValueError(f'{source}: \'base\' must be {{"name": DATASET, "options": {{...}}}}, got {base!r}')
     if not isinstance(base.get("options") or {}, dict):
         raise ValueError(f"{source}: 'base.options' must be an object, got {base.get('options')!r}")
     clip = description.get("clip")
@@ -69,12 +67,12 @@ def check_description(description, source: str) -> None:
             float(description["scaling"]["offset"])
             float(description["scaling"]["rows_per_unit"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{source}: a pattern perturbation needs 'latent' and 'scaling' "
-                             f"{{'offset', 'rows_per_unit'}}") from None
+            raise ValueError(
+                f"{source}: a pattern perturbation needs 'latent' and 'scaling' {{'offset', 'rows_per_unit'}}"
+            ) from None
     run_dir = description.get("run_dir")
     if run_dir is not None and not isinstance(run_dir, str):
         raise ValueError(f"{source}: 'run_dir' must be a string, got {run_dir!r}")
-
 
 
 def read_description(path: str | Path) -> dict:
@@ -92,11 +90,11 @@ def read_description(path: str | Path) -> dict:
     try:
         description = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
-        raise ValueError(f"{path} is not a perturbed-dataset description (not readable JSON: {error}); "
-                         f"{fix}") from error
+        raise ValueError(
+            f"{path} is not a perturbed-dataset description (not readable JSON: {error}); {fix}"
+        ) from error
     try:
         check_description(description, str(path))
     except ValueError as error:
         raise ValueError(f"{error}; {fix}") from None
     return description
-

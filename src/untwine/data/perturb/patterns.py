@@ -19,10 +19,11 @@ def range_options(clip, rescale) -> tuple[bool, bool]:
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {value!r}")
     if clip and rescale:
-        raise ValueError("clip and rescale exclude each other: clip cuts x̃ to [0, 1], rescale maps [−ε, 1 + ε] "
-                         "onto [0, 1]; choose one")
+        raise ValueError(
+            "clip and rescale exclude each other: clip cuts x̃ to [0, 1], rescale maps [−ε, 1 + ε] "
+            "onto [0, 1]; choose one"
+        )
     return bool(clip), bool(rescale)
-
 
 
 def fit_range(perturbed: np.ndarray, epsilon: float, clip: bool, rescale: bool) -> np.ndarray:
@@ -35,7 +36,6 @@ def fit_range(perturbed: np.ndarray, epsilon: float, clip: bool, rescale: bool) 
         mapped = (perturbed + np.float32(epsilon)) / np.float32(1.0 + 2.0 * epsilon)
         return np.clip(mapped, 0.0, 1.0).astype(np.float32)
     return perturbed
-
 
 
 def hashed_uniform(counters: np.ndarray, seed: int) -> np.ndarray:
@@ -51,8 +51,7 @@ def hashed_uniform(counters: np.ndarray, seed: int) -> np.ndarray:
     z *= np.uint64(0x94D049BB133111EB)
     z ^= z >> np.uint64(31)
     z >>= np.uint64(40)
-    return z.astype(np.float32) * np.float32(2.0 ** -24)
-
+    return z.astype(np.float32) * np.float32(2.0**-24)
 
 
 def pattern(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,14 +62,12 @@ def pattern(height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]
     return signs, blocks
 
 
-
 def shifted_pattern(signs: np.ndarray, blocks: np.ndarray, rows: np.ndarray, height: int) -> np.ndarray:
     """f(s) of seed 002, §4.2, for s already in pixel rows ``rows`` (n,): (n, height, W) float32 in {−1, 1},
     f_{i,j} = signs[(round(rows/c_j) + i) mod P, j] with P = len(signs) and c_j = ``blocks[j]``."""
     shift = np.rint(np.asarray(rows, dtype=np.float64)[:, None] / blocks[None, :]).astype(np.int64)  # (n, W)
     index = (shift[:, None, :] + np.arange(height)[None, :, None]) % len(signs)  # (n, H, W)
     return signs[index, np.arange(signs.shape[1])[None, None, :]]
-
 
 
 def scaling_for(s: np.ndarray, height: int) -> dict:
@@ -80,7 +77,9 @@ def scaling_for(s: np.ndarray, height: int) -> dict:
     spread = float(high - low)
     if not np.isfinite(spread) or spread <= 1e-12:
         raise ValueError("s is constant over the sample: there is nothing to sweep the pattern along")
-    return {"offset": float(low), "rows_per_unit": float(height / spread),
-            "rule": "rows = (s - offset) * rows_per_unit; offset and offset + height / rows_per_unit are the "
-                    "1st and 99th percentiles of s over the estimation sample"}
-
+    return {
+        "offset": float(low),
+        "rows_per_unit": float(height / spread),
+        "rule": "rows = (s - offset) * rows_per_unit; offset and offset + height / rows_per_unit are the "
+        "1st and 99th percentiles of s over the estimation sample",
+    }

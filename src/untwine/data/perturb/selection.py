@@ -18,9 +18,19 @@ from .datasets import PerturbedDataset, encode, posterior_function
 from .patterns import KINDS, scaling_for
 
 
-def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pattern", seed: int = 0,
-            num_points: int = 10_000, run_dir: str | None = None, *, clip: bool = False,
-            selection: dict | None = None, rescale: bool = False) -> PerturbedDataset:
+def perturb(
+    data: GroundTruthDataset,
+    posterior,
+    epsilon: float,
+    kind: str = "pattern",
+    seed: int = 0,
+    num_points: int = 10_000,
+    run_dir: str | None = None,
+    *,
+    clip: bool = False,
+    selection: dict | None = None,
+    rescale: bool = False,
+) -> PerturbedDataset:
     """The perturbed dataset of seed 002: x̃ = x + ε·f(s(x)) (clipped to [0, 1] only with ``clip=True``).
 
     ``data``: the dataset to perturb. ``posterior``: a callable numpy observations
@@ -36,8 +46,10 @@ def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pa
     to pixel rows.
     """
     if data is None or not hasattr(data, "observe"):
-        raise ValueError("data is required: the dataset to perturb (e.g. untwine.data.get('dsprites')); to perturb "
-                         "a run's dataset, load the run (untwine.runs) and pass its dataset and model.posterior()")
+        raise ValueError(
+            "data is required: the dataset to perturb (e.g. untwine.data.get('dsprites')); to perturb "
+            "a run's dataset, load the run (untwine.runs) and pass its dataset and model.posterior()"
+        )
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if not 0 <= epsilon <= 1:
@@ -47,11 +59,14 @@ def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pa
             raise TypeError(f"run_dir must be a string (recorded, never opened), got {type(run_dir).__name__}")
         run_dir = os.fspath(run_dir)
     if kind == "uniform":
-        return PerturbedDataset(data, epsilon, "uniform", seed, run_dir=run_dir, clip=clip, selection=selection,
-                                rescale=rescale)
+        return PerturbedDataset(
+            data, epsilon, "uniform", seed, run_dir=run_dir, clip=clip, selection=selection, rescale=rescale
+        )
     if posterior is None:
-        raise ValueError("the pattern perturbation needs posterior: a callable observations -> (means, variances) "
-                         "(e.g. a trained model's .posterior()); only kind='uniform' takes None")
+        raise ValueError(
+            "the pattern perturbation needs posterior: a callable observations -> (means, variances) "
+            "(e.g. a trained model's .posterior()); only kind='uniform' takes None"
+        )
     posterior = posterior_function(posterior)
     if num_points < 10:
         raise ValueError(f"num_points must be at least 10, got {num_points}")
@@ -63,12 +78,25 @@ def perturb(data: GroundTruthDataset, posterior, epsilon: float, kind: str = "pa
     try:
         scaling = scaling_for(means[:, latent], height)
     except ValueError:
-        raise ValueError(f"latent {latent} (least posterior variance) is constant over the sample: the model "
-                         f"encodes nothing to perturb along; train it longer or use kind='uniform'") from None
+        raise ValueError(
+            f"latent {latent} (least posterior variance) is constant over the sample: the model "
+            f"encodes nothing to perturb along; train it longer or use kind='uniform'"
+        ) from None
     scaling["mean_variances"] = [float(v) for v in variances.mean(axis=0)]
-    return PerturbedDataset(data, epsilon, "pattern", seed, posterior=posterior, latent=latent, scaling=scaling,
-                            run_dir=run_dir, num_points=num_points, clip=clip, selection=selection, rescale=rescale)
-
+    return PerturbedDataset(
+        data,
+        epsilon,
+        "pattern",
+        seed,
+        posterior=posterior,
+        latent=latent,
+        scaling=scaling,
+        run_dir=run_dir,
+        num_points=num_points,
+        clip=clip,
+        selection=selection,
+        rescale=rescale,
+    )
 
 
 def lowest_mig(migs: Sequence[float]) -> int:
@@ -82,11 +110,19 @@ def lowest_mig(migs: Sequence[float]) -> int:
     return int(np.argmin(values))
 
 
-
-def perturb_lowest_mig(data: GroundTruthDataset, posteriors: Sequence, epsilon: float, *,
-                       migs: Sequence[float] | Callable | None = None, run_dirs: Sequence[str] | None = None,
-                       kind: str = "pattern", seed: int = 0, num_points: int = 10_000,
-                       clip: bool = False, rescale: bool = False) -> PerturbedDataset:
+def perturb_lowest_mig(
+    data: GroundTruthDataset,
+    posteriors: Sequence,
+    epsilon: float,
+    *,
+    migs: Sequence[float] | Callable | None = None,
+    run_dirs: Sequence[str] | None = None,
+    kind: str = "pattern",
+    seed: int = 0,
+    num_points: int = 10_000,
+    clip: bool = False,
+    rescale: bool = False,
+) -> PerturbedDataset:
     """Seed 002 §4 step (i)–(iii): among several β-VAE runs (restarts), the one with the lowest MIG gives s.
 
     ``posteriors``: one posterior per candidate run (a callable observations -> (means,
@@ -111,9 +147,21 @@ def perturb_lowest_mig(data: GroundTruthDataset, posteriors: Sequence, epsilon: 
         if len(run_dirs) != len(posteriors):
             raise ValueError(f"{len(posteriors)} candidate posteriors but {len(run_dirs)} run_dirs")
     chosen = lowest_mig(scores)
-    selection = {"rule": "lowest MIG (seed 002, section 4, step (i))", "migs": scores, "chosen": chosen,
-                 "run_dirs": run_dirs}
-    return perturb(data, posteriors[chosen], epsilon, kind=kind, seed=seed, num_points=num_points,
-                   run_dir=None if run_dirs is None else run_dirs[chosen], clip=clip, selection=selection,
-                   rescale=rescale)
-
+    selection = {
+        "rule": "lowest MIG (seed 002, section 4, step (i))",
+        "migs": scores,
+        "chosen": chosen,
+        "run_dirs": run_dirs,
+    }
+    return perturb(
+        data,
+        posteriors[chosen],
+        epsilon,
+        kind=kind,
+        seed=seed,
+        num_points=num_points,
+        run_dir=None if run_dirs is None else run_dirs[chosen],
+        clip=clip,
+        selection=selection,
+        rescale=rescale,
+    )
