@@ -85,3 +85,20 @@ def test_perturb_command(tmp_path, capsys):
     with pytest.warns(RuntimeWarning, match=r"outside \[0, 1\]: under the Bernoulli likelihood"):  # unclipped
         assert untwine_main(["train", "--out", str(tmp_path / "p"), "--dataset", str(written), "--steps", "2",
                              "--batch-size", "8", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("name, flag", [("dsprites", []), ("pinwheel", ["1"])])
+def test_data_show_pairs(name, flag, tmp_path, capsys):
+    import matplotlib.image as mpimg
+
+    out = tmp_path / f"{name}-pairs.png"
+    assert untwine_main(["data", "show", name, "--out", str(out), "--samples", "6", "--pairs", *flag]) == 0
+    assert f"sheet: {out}" in capsys.readouterr().out
+    image = mpimg.imread(out)
+    assert image.shape[0] > 100 and image.std() > 0.05
+
+
+def test_data_show_pairs_refuses_a_k_the_dataset_cannot_give(tmp_path, capsys):
+    assert untwine_main(["data", "show", "pinwheel", "--out", str(tmp_path / "p.png"), "--pairs", "2"]) != 0
+    assert "k = 2 is outside 1 ... 1 for pinwheel" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()

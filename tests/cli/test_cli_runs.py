@@ -109,3 +109,25 @@ def test_factor_sampler_flag_is_a_toml_inline_table(tmp_path, capsys):
     assert main(["train", "--out", str(out), "--steps", "1", "--factor-sampler", "kind=correlated"]) == 2
     assert "--factor-sampler takes the body of a TOML inline table" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_models_says_what_data_each_objective_needs(capsys):
+    assert main(["models"]) == 0
+    blocks, name = {}, None
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith(" "):
+            name = line
+        blocks[name] = blocks.get(name, "") + line + "\n"
+    assert "data: pairs that differ in k factors" in blocks["ada-gvae"]
+    assert "data: pairs that differ in k factors" in blocks["ada-ml-vae"]
+    assert "data: pairs that differ in one factor, whose index is given" in blocks["gvae-labels"]
+    assert "data: single observations" in blocks["beta-vae"]
+
+
+def test_a_weak_model_trains_from_the_command_line_with_no_other_flag(tmp_path, capsys):
+    out = tmp_path / "weak"
+    assert main(["train", "--model", "ada-gvae", "--out", str(out), "--steps", "2", "--batch-size", "4",
+                 "--quiet"]) == 0
+    config = (out / "config.toml").read_text()
+    assert 'objective = "ada-gvae"' in config and 'dataset = "dsprites"' in config
+    assert (out / "model.safetensors").is_file()

@@ -8,11 +8,16 @@ from ..models import OBJECTIVES
 
 
 def cmd_models(args) -> int:
-
     for name, cls in OBJECTIVES.items():
         params = ", ".join(f"{k}={v!r}" for k, v in cls.hyperparameters().items()) or "(no hyperparameters)"
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        print(f"{name}\n    {summary}\n    paper: {cls.paper}\n    hyperparameters: {params}")
+        if cls.uses_labels:
+            needs = "pairs that differ in one factor, whose index is given (drawn by the trainer)"
+        elif cls.paired:
+            needs = "pairs that differ in k factors (k = -1: drawn per pair from 1 ... K - 1; drawn by the trainer)"
+        else:
+            needs = "single observations"
+        print(f"{name}\n    {summary}\n    paper: {cls.paper}\n    hyperparameters: {params}\n    data: {needs}")
     return 0
 
 

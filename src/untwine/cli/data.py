@@ -28,10 +28,13 @@ def cmd_data_list(args) -> int:
 
 def cmd_data_show(args) -> int:
     from ..runs import load_dataset  # lazy: start-up (untwine/cli/runs.py)
-    from ..viz.datasets import show_dataset  # lazy: start-up (untwine/cli/runs.py)
+    from ..viz.datasets import show_dataset, show_pairs  # lazy: start-up (untwine/cli/runs.py)
 
     data = load_dataset(args.name)
-    path = show_dataset(data, args.out, seed=args.seed, num_samples=args.samples)
+    if args.pairs is not None:
+        path = show_pairs(data, args.out, k=args.pairs, seed=args.seed, num_pairs=min(args.samples, 12))
+    else:
+        path = show_dataset(data, args.out, seed=args.seed, num_samples=args.samples)
     print(f"sheet: {path}")
     return 0
 
@@ -78,6 +81,15 @@ def add_commands(subparsers) -> None:
     show.add_argument("--out", required=True, type=Path, help="the PNG to write")
     show.add_argument("--seed", type=int, default=0, help="seed of the samples and of the sweeps' anchor (default 0)")
     show.add_argument("--samples", type=int, default=16, help="number of random samples (default 16)")
+    show.add_argument(
+        "--pairs",
+        type=int,
+        nargs="?",
+        const=-1,
+        metavar="K",
+        help="draw pairs for weak supervision instead: two observations that differ in K factors "
+        "(--pairs alone: K drawn per pair, as ada-gvae trains by default)",
+    )
     show.set_defaults(func=cmd_data_show)
     data.set_defaults(func=lambda args: (data.print_help(), 0)[1])
 

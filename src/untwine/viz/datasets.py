@@ -1,4 +1,5 @@
-"""A dataset sheet: samples, and a sweep of each factor with the others fixed (``untwine data show``)."""
+"""A dataset sheet: samples, and a sweep of each factor with the others fixed (``untwine data show``); a sheet
+of the pairs weak supervision trains on (``untwine data show NAME --pairs``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.pairs import draw_pairs
 from .page import pyplot
 
 MAX_SWEEP = 12  # values shown per factor (evenly spaced indices when a factor has more)
@@ -95,6 +97,66 @@ def show_dataset(data, path: str | Path, seed: int = 0, num_samples: int = 16) -
     fig.suptitle(
         f"{data.name}: " + ", ".join(f"{n}={s}" for n, s in zip(data.factor_names, data.factor_sizes)), fontsize=9
     )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def show_pairs(data, path: str | Path, k: int = -1, seed: int = 0, num_pairs: int = 10) -> Path:
+    """Write a PNG of the pairs weak supervision trains on (``untwine data show NAME --pairs``).
+
+    Parameters
+    ----------
+    data
+        A ground-truth dataset with image or 2-D observations.
+    path
+        The PNG to write.
+    k
+        Factors that differ within each pair (−1: a number drawn per pair from 1 ... K − 1).
+    seed
+        Seed of the pairs.
+    num_pairs
+        Pairs shown.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        A ``k`` the dataset cannot give, or observations that are neither images nor 2-D points.
+    """
+    plt = pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    factors, observations = draw_pairs(data, num_pairs, np.random.default_rng(seed), k)
+    first, second = np.split(factors, 2)
+    changed = ["\n".join(data.factor_names[j] for j in np.flatnonzero(a != b)) for a, b in zip(first, second)]
+    shape = tuple(data.observation_shape)
+    title = f"{data.name}: pairs that differ in " + (f"{k} factor(s)" if k != -1 else "1 ... K − 1 factors")
+    if len(shape) == 3:
+        lines = max(text.count("\n") + 1 for text in changed)
+        fig, axes = plt.subplots(2, num_pairs, figsize=(1.25 * num_pairs, 2.9 + 0.14 * lines), squeeze=False)
+        for column in range(num_pairs):
+            for row, image in enumerate((observations[column], observations[num_pairs + column])):
+                axes[row, column].imshow(_rgb(image), interpolation="nearest")
+                axes[row, column].axis("off")
+            axes[0, column].set_title(changed[column], fontsize=7)
+    elif len(shape) == 1 and shape[0] == 2:
+        fig, ax = plt.subplots(1, 1, figsize=(4.0, 4.0))
+        for column in range(num_pairs):
+            a, b = observations[column], observations[num_pairs + column]
+            ax.plot([a[0], b[0]], [a[1], b[1]], "-o", ms=3)
+            ax.annotate(changed[column].replace("\n", ", "), b, fontsize=6)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+    else:
+        raise ValueError(f"cannot draw observations of shape {shape}: show_pairs draws images (C, H, W) and 2-D points")
+    fig.suptitle(title + " (above each pair: the factors that changed)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
