@@ -18,7 +18,7 @@ import tomli_w
 
 from . import data as data_room
 from .data.sampling import check_spec
-from .models import build_objective
+from .models import build_objective, objective_class
 from .models.vae import LIKELIHOODS, ModelConfig
 from .validate import check_positive
 
@@ -177,6 +177,12 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def observations_per_step(self) -> int:
+        """Observations one training step encodes: the batch size, twice it for an objective trained on pairs
+        (``batch_size`` pairs of two observations each)."""
+        return self.train.batch_size * (2 if objective_class(self.model.objective).paired else 1)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -307,6 +307,20 @@ def test_training_summary_known_answers(tmp_path):
                                                  + 100 * 32 / 320)
 
 
+@pytest.mark.parametrize("objective, seconds", [("beta-vae", 0.5), ("ada-gvae", 1.0), ("gvae-labels", 1.0)])
+def test_the_wall_time_of_a_paired_run_counts_both_observations_of_each_pair(tmp_path, objective, seconds):
+    """batch 8, 10 steps at 160 observations/s: 80 observations take 0.5 s; a paired objective encodes 160
+    (8 pairs of two) per step, so the same rate means 1 s."""
+    from untwine.config import RunConfig
+
+    config = RunConfig()
+    config.model.objective = objective
+    config.train.batch_size = 8
+    (tmp_path / "config.toml").write_text(config.to_toml())
+    (tmp_path / "log.csv").write_text("step,loss,reconstruction,images_per_s\n10,1.0,1.0,160.0\n")
+    assert training_summary(tmp_path)["wall_time"] == pytest.approx(seconds)
+
+
 def test_study_udr_gives_each_run_its_own_score(tmp_path, monkeypatch):
     """The study stores each run's own UDR score. sample_udr is replaced by one that scores each model by a number
     of its own (its posterior mean's sum on a fixed input), so that a score stored under another run shows."""

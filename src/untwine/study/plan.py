@@ -153,7 +153,7 @@ def measure_step_seconds(config, data, threads: int, steps: int = 8, warmup: int
     finally:
         torch.set_num_threads(saved)
     rates = log[log["step"] > warmup]["images_per_s"]
-    return float(config.train.batch_size / rates.median())
+    return float(config.observations_per_step / rates.median())
 
 
 def plan(

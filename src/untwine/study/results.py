@@ -126,7 +126,7 @@ def _numeric_log(path: Path, rows):
     return numeric[~bad]
 
 
-def training_summary(run_dir: str | Path, batch_size: int | None = None) -> dict:
+def training_summary(run_dir: str | Path, observations_per_step: int | None = None) -> dict:
     """The training summary of a run, from its log.csv.
 
     Rows of log.csv with a value that is not a number are left out with a warning.
@@ -135,8 +135,9 @@ def training_summary(run_dir: str | Path, batch_size: int | None = None) -> dict
     ----------
     run_dir
         A run directory.
-    batch_size
-        The run's batch size (read from its config.toml when not given), for ``wall_time``.
+    observations_per_step
+        Observations a training step encodes (the batch size, twice it for a paired objective; read from the
+        run's config.toml when not given), for ``wall_time``.
 
     Returns
     -------
@@ -148,7 +149,7 @@ def training_summary(run_dir: str | Path, batch_size: int | None = None) -> dict
     Raises
     ------
     FileNotFoundError
-        ``batch_size`` not given and the run has no config.toml (read only when the log has a
+        ``observations_per_step`` not given and the run has no config.toml (read only when the log has a
         throughput column).
     ValueError
         A config.toml that does not parse.
@@ -168,11 +169,11 @@ def training_summary(run_dir: str | Path, batch_size: int | None = None) -> dict
     out["steps"] = int(rows["step"].iloc[-1])
     if "images_per_s" in rows:
         steps = np.diff(np.concatenate([[0], rows["step"].to_numpy()]))
-        if batch_size is None:
-            batch_size = RunConfig.from_toml(Path(run_dir) / CONFIG).train.batch_size
+        if observations_per_step is None:
+            observations_per_step = RunConfig.from_toml(Path(run_dir) / CONFIG).observations_per_step
         rate = rows["images_per_s"].to_numpy(dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            seconds = np.where(rate > 0, steps * batch_size / rate, 0.0)
+            seconds = np.where(rate > 0, steps * observations_per_step / rate, 0.0)
         out["wall_time"] = float(np.nansum(seconds))
     return out
 
@@ -186,7 +187,7 @@ def _rows(study_dir: Path, run) -> list[dict]:
         return []
     if manifest is None:
         return []
-    summary = training_summary(run_dir, run.config.train.batch_size)
+    summary = training_summary(run_dir, run.config.observations_per_step)
     summary["steps"] = manifest.step
     base = {"dataset": run.dataset, "model": run.model, "method": run.method, "seed": run.seed}
     rows = []

@@ -447,7 +447,7 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
             mininterval=0.5 if sys.stderr.isatty() else 30.0,
         )
     pairs = objective.k if objective.paired else None
-    images = tc.batch_size * (2 if objective.paired else 1)  # per step, for the throughput
+    images = config.observations_per_step  # for the throughput
     batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps, sampler, pairs)
     targets = _TargetRange(model.likelihood == "bernoulli")
     tick, tick_step = time.perf_counter(), start
