@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
@@ -39,7 +40,8 @@ from .data.perturb import from_description, read_description
 from .metrics import evaluate, expand_metric_names, metric_parameters, required_inputs
 from .metrics.cache import CodeCache, cacheable
 from .run_files import RunFiles, is_current, read_manifest, read_scores, sha256, store_scores
-from .models import OBJECTIVES
+from .data.pairs import changed_factor, draw_pairs
+from .models import OBJECTIVES, build_objective, objective_class
 from .train import make_model, resolve_device, train
 
 __all__ = [
@@ -61,6 +63,9 @@ __all__ = [
     "unscored",
     "sampled_representation",
     "SAMPLED_STREAM",
+    "pair_loss",
+    "PAIR_SCORE",
+    "PAIR_PARAMS",
     "perturb_run",
     "read_log",
     "read_metrics",
@@ -582,10 +587,14 @@ def score_run(
         todo = [(representation, name) for representation in representations for name in names]
     else:
         todo = missing_scores(run_dir, representations, names, seed, params, fast, weights)
-    if not todo:
+    pairs = "mean" in representations and objective_class(config.model.objective).paired
+    if pairs and not rescore:
+        pairs = not is_current(stored_scores(run_dir, ["mean"])["mean"].get(PAIR_SCORE), weights, seed, PAIR_PARAMS)
+    if not todo and not pairs:
         return {}
     if data is None:
         data = load_dataset(config.dataset, config.dataset_options)
+    observed = data
     if progress is True:
 
         def progress(line: str) -> None:
@@ -612,7 +621,76 @@ def score_run(
         result = {**result, **stamp}
         store_scores(run_dir, representation, {name: result})
         done.setdefault(representation, {})[name] = result
+    if pairs:
+        objective = build_objective(config.model.objective, config.model.params)
+        result = pair_loss(model, objective, observed, seed=seed, **PAIR_PARAMS)
+        result = {**result, "params": dict(PAIR_PARAMS), "seed": seed, **stamp}
+        store_scores(run_dir, "mean", {PAIR_SCORE: result})
+        done.setdefault("mean", {})[PAIR_SCORE] = result
     return done
+
+
+#: the score of a weakly-supervised model on held-out pairs (``metrics.json``), and how it is computed
+PAIR_SCORE = "pair_elbo"
+PAIR_PARAMS = {"num_pairs": 10_000}
+#: the stream of the held-out pairs, next to the evaluation seed (the training batches use (train seed, step))
+PAIR_STREAM = 2
+
+
+def pair_loss(model, objective, data, num_pairs: int = 10_000, seed: int = 0, batch_size: int = 500) -> dict:
+    """A weakly-supervised model's loss on held-out pairs: the paper's label-free model-selection score.
+
+    Locatello et al. (2020, §5) select hyperparameters by the weakly-supervised ELBO (or reconstruction) of pairs
+    the model was not trained on. The pairs are drawn as in training (``objective.k`` factors changed), from a
+    generator seeded with ``(seed, PAIR_STREAM)``; the posterior noise from ``seed``.
+
+    Parameters
+    ----------
+    model
+        The trained VAE (put in eval mode here).
+    objective
+        Its paired objective (``untwine.models.weak``), which averages the pair's posteriors as in training.
+    data
+        The run's dataset.
+    num_pairs
+        Held-out pairs.
+    seed
+        The evaluation seed.
+    batch_size
+        Pairs per forward pass.
+
+    Returns
+    -------
+    dict
+        ``reconstruction`` (½ of the two observations' negative log-likelihoods, per pair), ``kl`` (½ of their KL
+        to the prior after averaging) and ``elbo`` (−reconstruction − kl), means over the pairs.
+
+    Raises
+    ------
+    ValueError
+        An objective that does not train on pairs.
+    """
+    if not objective.paired:
+        raise ValueError(f"pair_loss scores weakly-supervised models; {objective.name} trains on single observations")
+    model.eval()
+    device = next(model.parameters()).device
+    rng = np.random.default_rng([seed, PAIR_STREAM])
+    generator = torch.Generator(device=device).manual_seed(seed)
+    reconstruction = kl = 0.0
+    for start in range(0, num_pairs, batch_size):
+        n = min(batch_size, num_pairs - start)
+        factors, observations = draw_pairs(data, n, rng, objective.k)
+        labels = None
+        if objective.uses_labels:
+            first, second = np.split(factors, 2)
+            labels = torch.from_numpy(changed_factor(first, second)).to(device)
+        x = model.prepare(torch.from_numpy(observations).to(device))
+        with torch.no_grad():
+            terms, logs, _ = objective(model, x, 0, generator, labels)
+        reconstruction += float(terms["reconstruction"]) * n
+        kl += float(logs["kl"]) * n
+    reconstruction, kl = reconstruction / num_pairs, kl / num_pairs
+    return {"reconstruction": reconstruction, "kl": kl, "elbo": -(reconstruction + kl)}
 
 
 def evaluate_run(

@@ -256,6 +256,20 @@ def test_unsupervised_selection_signs_and_udr_keys():
     assert "best unsupervised selector is" in findings.finding_unsupervised_selection(result.reset_index())
 
 
+def test_unsupervised_selection_adds_the_pair_loss_where_the_table_has_it():
+    """Weakly-supervised runs carry their held-out pair loss; it joins the unsupervised scores (Spearman +1 here, an
+    ELBO that grows with MIG) and is not listed as missing from a table without it."""
+    runs = grid(seeds=5)
+    x = np.random.default_rng(6).normal(size=len(runs))
+    runs["mig"], runs["pair"], runs["reconstruction"] = x, 2 * x + 1, -x
+    with_pairs = long_table(runs, {"mig": ("mig", "discrete_mig"), "pair": ("pair_elbo", "elbo")})
+    result = A.unsupervised_selection(with_pairs).set_index(["dataset", "unsupervised"])
+    assert result.loc[("d1", "Pair ELBO (held out)"), "spearman"] == pytest.approx(1.0)
+    without = A.unsupervised_selection(long_table(runs, {"mig": ("mig", "discrete_mig")}))
+    assert "Pair ELBO (held out)" not in set(without["unsupervised"])
+    assert not any("pair_elbo" in str(m) for m in without.attrs["missing"])
+
+
 def test_score_distribution_quantiles():
     runs = grid(datasets=("d1",), methods=("beta-vae",), values=(1.0,), seeds=5)
     runs["a"] = np.arange(1.0, 6.0)

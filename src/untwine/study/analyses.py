@@ -44,6 +44,7 @@ from .vocabulary import (
     SAMPLED,
     SUPERVISED,
     UNSUPERVISED,
+    WEAK_UNSUPERVISED,
     WEAKER_WHEN_LARGER,
     AnalysisError,
     Score,
@@ -569,7 +570,8 @@ def unsupervised_selection(
     """Spearman rank correlation between each unsupervised score and each supervised disentanglement score.
 
     The unsupervised scores are reconstruction, KL, ELBO, the unsupervised metrics of the mean
-    representation, the Gaussian TC of the sampled representation and UDR; the correlations
+    representation, the Gaussian TC of the sampled representation, UDR, and, for weakly-supervised
+    models, their loss on held-out pairs (Locatello et al. 2020, §5); the correlations
     are over the runs of each dataset and pooled (seed 001, slide "Unsupervised loss vs.
     disentanglement scores", whose unsupervised scores are reconstruction, KL, ELBO and the
     sampled TC). UDR is Duan et al. 2020's unsupervised selection score.
@@ -600,6 +602,8 @@ def unsupervised_selection(
         No unsupervised or no supervised score in the table, or a table `check_table` refuses.
     """
     table = prepare(table)
+    if unsupervised is UNSUPERVISED:  # and the weakly-supervised models' pair loss, where the table has it
+        unsupervised = UNSUPERVISED + tuple(available_scores(table, WEAK_UNSUPERVISED, representation)[0])
     present_u, absent_u = available_scores(table, unsupervised, representation)
     present_s, absent_s = available_scores(table, supervised, representation)
     if not present_u or not present_s:

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import atomic_write
-from ..run_files import METRICS, SCORE_FILES, STATE_DIR, STATE_JSON, read_manifest
-from ..runs import expected_params, metric_overrides, stored_scores, unscored
+from ..run_files import METRICS, SCORE_FILES, STATE_DIR, STATE_JSON, is_current, read_manifest
+from ..models import objective_class
+from ..runs import PAIR_PARAMS, PAIR_SCORE, expected_params, metric_overrides, stored_scores, unscored
 from .files import ERROR_FILE, RUNNING_FILE, read_error
 from .index import RunIndex, signature
 from .spec import parse_spec
@@ -189,6 +190,7 @@ def _requirements(spec) -> dict:
         },
         "seed": spec.metrics.seed,
         "udr": [udr_params(spec.udr), spec.udr.seed],
+        "pairs": PAIR_PARAMS,  # a weakly-supervised run's held-out pair loss (runs.pair_loss), scored on its mean
     }
 
 
@@ -209,6 +211,10 @@ def _facts(run_dir: Path, required: dict) -> dict:
                 stored, required["representations"], required["wanted"], required["seed"], manifest.weights_sha256
             )
         ]
+        # whether a weakly-supervised run would still owe its held-out pair loss (scored with the mean)
+        fact["pairs_missing"] = "mean" in required["representations"] and not is_current(
+            stored["mean"].get(PAIR_SCORE), manifest.weights_sha256, required["seed"], required["pairs"]
+        )
         record = stored["mean"].get(UDR_KEY)
         if isinstance(record, dict):
             fact["udr"] = udr_identity(record.get("cell"), record.get("params"), record.get("seed"))
@@ -225,6 +231,8 @@ def _state(planned, fact: dict, running: bool) -> RunState:
     missing = ()
     if fact["step"] is not None and step >= steps:
         missing = tuple(tuple(pair) for pair in fact["missing"])
+        if fact.get("pairs_missing") and objective_class(planned.config.model.objective).paired:
+            missing += (("mean", PAIR_SCORE),)  # a weakly-supervised run's pair loss is part of its scores
         if not missing:
             return RunState(planned.path, "done", step, steps, weights=weights)
     if running:

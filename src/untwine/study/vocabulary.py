@@ -29,6 +29,7 @@ __all__ = [
     "PAPER_METRICS",
     "PAPER_SUPERVISED",
     "UNSUPERVISED",
+    "WEAK_UNSUPERVISED",
     "DOWNSTREAM_SIZES",
     "DOWNSTREAM_PREDICTORS",
 ]
@@ -121,6 +122,12 @@ UNSUPERVISED = (
     Score("WC norm (mean)", "unsupervised", "gaussian_wasserstein_correlation_norm", direction=-1),
     Score("MI (mean)", "unsupervised", "mutual_info_score", direction=-1),
     Score("UDR", "udr", None),
+)
+#: The label-free selection scores of weakly-supervised models (Locatello et al. 2020, §5): their loss on held-out
+#: pairs (``untwine.runs.pair_loss``). Used where the table has them (studies with paired objectives).
+WEAK_UNSUPERVISED = (
+    Score("Pair ELBO (held out)", "pair_elbo", "elbo"),
+    Score("Pair reconstruction (held out)", "pair_elbo", "reconstruction", direction=-1),
 )
 DOWNSTREAM_SIZES = (10, 100, 1000, 10000)
 #: label -> metric name of the table.
