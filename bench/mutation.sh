@@ -68,12 +68,15 @@ declare -A MODULES=(
   [study_executors]="src/untwine/study/executors.py|tests/study/test_study_local.py tests/study/test_study_run.py"
   [study_plan]="src/untwine/study/plan.py|tests/study/test_study_spec.py|plan"
   [study_presets]="src/untwine/study/presets.py|tests/study/test_study_spec.py"
+  # weak supervision (issue 25)
+  [weak]="src/untwine/models/weak.py|tests/models/test_weak.py"
+  [pairs]="src/untwine/data/pairs.py|tests/data/test_pairs.py tests/models/test_weak.py"
 )
 ORDER=(estimators beta_tcvae factor_vae decomposition dip_vae annealed_vae beta_vae autoencoder priors models_init vae
        elbo mig_exact sparsity udr perturb_patterns perturb_datasets perturb_selection perturb_files
        study_index study_results study_state study_spec checkpoint run_files runs
        study_analyses study_table study_findings study_vocabulary study_udr study_files study_tasks study_events
-       study_runner study_worker study_executors study_plan study_presets)
+       study_runner study_worker study_executors study_plan study_presets weak pairs)
 
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 
