@@ -69,8 +69,8 @@ declare -A MODULES=(
   [study_plan]="src/untwine/study/plan.py|tests/study/test_study_spec.py|plan"
   [study_presets]="src/untwine/study/presets.py|tests/study/test_study_spec.py"
   # weak supervision (issue 25)
-  [weak]="src/untwine/models/weak.py|tests/models/test_weak.py"
-  [pairs]="src/untwine/data/pairs.py|tests/data/test_pairs.py tests/models/test_weak.py"
+  [weak]="src/untwine/models/weak.py|tests/models/test_weak.py|not keeps_that and not held_out"
+  [pairs]="src/untwine/data/pairs.py|tests/data/test_pairs.py"
 )
 ORDER=(estimators beta_tcvae factor_vae decomposition dip_vae annealed_vae beta_vae autoencoder priors models_init vae
        elbo mig_exact sparsity udr perturb_patterns perturb_datasets perturb_selection perturb_files
