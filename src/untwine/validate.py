@@ -11,7 +11,28 @@ import numbers
 
 
 def check_positive(name: str, value, *, zero_ok: bool = False) -> float:
-    """``value`` as a float, if it is a finite number > 0 (≥ 0 with ``zero_ok``); else a ValueError naming ``name``."""
+    """``value`` as a float, if it is a finite number > 0 (≥ 0 with ``zero_ok``).
+
+    Parameters
+    ----------
+    name
+        The parameter's name, for the message.
+    value
+        The value to check: a real number (not a bool).
+    zero_ok
+        Accept 0 as well.
+
+    Returns
+    -------
+    float
+        ``value`` as a float.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``: ``value`` is not a number (or is a bool), is not finite, is negative, or is 0
+        without ``zero_ok``.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number, got {value!r}")
     value = float(value)
@@ -22,7 +43,30 @@ def check_positive(name: str, value, *, zero_ok: bool = False) -> float:
 
 
 def check_count(name: str, value, *, zero_ok: bool = False) -> int:
-    """``value`` as an int, if it is a whole number ≥ 1 (≥ 0 with ``zero_ok``); else a ValueError naming ``name``."""
+    """``value`` as an int, if it is a whole number ≥ 1 (≥ 0 with ``zero_ok``).
+
+    Parameters
+    ----------
+    name
+        The parameter's name, for the message.
+    value
+        The value to check: a real number with no fractional part (not a bool), e.g. ``3`` or ``3.0``.
+    zero_ok
+        Accept 0 as well.
+
+    Returns
+    -------
+    int
+        ``value`` as an int.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``: ``value`` is not a whole number (or is a bool), or is below 1 (below 0 with
+        ``zero_ok``). A NaN raises it too, with the message of ``int(nan)``, which does not name ``name``.
+    OverflowError
+        ``value`` is infinite (the message of ``int(inf)``, which does not name ``name``).
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value:
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     value = int(value)

@@ -57,13 +57,60 @@ def encode(posterior, observations: np.ndarray, batch_size: int = 256) -> tuple[
 class PerturbedDataset(GroundTruthDataset):
     """A dataset with the factors of ``base`` and observations perturbed by at most ε.
 
-    Build it with :func:`perturb`, or from a description with
-    :meth:`from_description`. For a base dataset without nuisance noise, s is cached per flat factor index (one
-    float32 per point of the factor space, filled on first use), so that the
-    encoder runs once per point. ``clip``: clip x̃ to [0, 1] (default False, as the
-    paper; see the package docstring for what a model then sees); ``rescale``: map it from
-    [−ε, 1 + ε] onto [0, 1] instead. ``selection``: how the run was chosen among several
-    (recorded in the description).
+    Build it with `perturb`, or from a description with `from_description`. For a base dataset
+    without nuisance noise, s is cached per flat factor index (one float32 per point of the factor
+    space, filled on first use, or at once by `warm`), so that the encoder runs once per point.
+    The arguments but ``posterior`` are kept as attributes of the same names (``epsilon`` a float,
+    ``seed`` an int).
+
+    Parameters
+    ----------
+    base
+        The dataset to perturb; its factors are this dataset's.
+    epsilon
+        ε in [0, 1], the bound of the perturbation.
+    kind
+        ``"pattern"`` or ``"uniform"`` (the control, fixed noise per image).
+    seed
+        Seeds the pattern and the uniform noise.
+    posterior
+        The callable numpy observations -> (means, variances) that computes s (the pattern only).
+    latent
+        The index of the latent whose mean is s (the pattern only).
+    scaling
+        The scaling of s to pixel rows, ``{"offset", "rows_per_unit", ...}`` (``scaling_for``; the
+        pattern only).
+    run_dir
+        An opaque string recorded in the description, naming the run whose encoder ``posterior`` is.
+    num_points
+        How many observations the latent and scaling were estimated on (recorded).
+    clip
+        Clip x̃ to [0, 1] (default False, as the paper; see the package docstring for what a model
+        then sees).
+    selection
+        How the run was chosen among several (recorded in the description).
+    rescale
+        Map x̃ from [−ε, 1 + ε] onto [0, 1] instead; excludes ``clip``.
+
+    Attributes
+    ----------
+    name
+        ``"{base name}-perturbed-{kind}"``.
+    factor_names
+        The base dataset's.
+    factor_sizes
+        The base dataset's.
+    observation_shape
+        The base dataset's.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``kind``, ``epsilon`` outside [0, 1], a pattern without ``posterior``, ``latent``
+        or ``scaling``, or one over a base without image observations (C, H, W), or both ``clip``
+        and ``rescale``.
+    TypeError
+        A ``run_dir`` that is not a string, or a ``clip`` or ``rescale`` that is not a boolean.
     """
 
     def __init__(
@@ -320,11 +367,61 @@ class PatternFactor(GroundTruthDataset):
     factors". The factors are the base dataset's and ``s``, with ``num_s_values`` evenly spaced
     values of mean 0 and variance exactly 1 (spacing √(12/(M² − 1)); with M = 32, the number of
     dSprites positions, one step of s is one step of a position factor standardised to unit
-    variance). Observations are x + ε·f(s) with f the pattern of :class:`PerturbedDataset` for the
+    variance). Observations are x + ε·f(s) with f the pattern of `PerturbedDataset` for the
     same ``seed`` (same signs and column factors) and s scaled to pixel rows by the same rule,
     the 1st and 99th percentiles of s (here of its values, all equally likely) spanning the image
     height. Not clipped unless ``clip``, not rescaled unless ``rescale`` (see the package docstring).
-    ``base`` and ``base_options`` name the base dataset (``untwine.data.get``); it must have image observations.
+
+    Parameters
+    ----------
+    base
+        The registry name of the base dataset (``untwine.data.get``); it must have image
+        observations and no factor called ``s``.
+    base_options
+        The base dataset's options.
+    epsilon
+        ε in [0, 1], the amplitude of the pattern.
+    seed
+        Seeds the pattern (signs and column factors).
+    num_s_values
+        M ≥ 2, the number of values of s.
+    clip
+        Clip x + ε·f(s) to [0, 1].
+    rescale
+        Map it from [−ε, 1 + ε] onto [0, 1] instead; excludes ``clip``.
+
+    Attributes
+    ----------
+    base
+        The base dataset (built from ``base`` and ``base_options``).
+    epsilon
+        As given, a float.
+    seed
+        As given, an int.
+    clip
+        As given.
+    rescale
+        As given.
+    factor_names
+        The base dataset's, then ``"s"``.
+    factor_sizes
+        The base dataset's, then ``num_s_values``.
+    observation_shape
+        The base dataset's.
+    s_values
+        The values of s, (M,) float64, mean 0 and variance 1.
+    scaling
+        The scaling of s to pixel rows (``scaling_for`` of ``s_values``).
+
+    Raises
+    ------
+    ValueError
+        A ``base`` that is not another dataset's name (or the base dataset refuses its options),
+        ``base_options`` that are not a dict, ``epsilon`` outside [0, 1] or not a number,
+        ``num_s_values`` not an integer ≥ 2, a base without image observations or with a factor
+        ``s``, or both ``clip`` and ``rescale``.
+    TypeError
+        A ``clip`` or ``rescale`` that is not a boolean.
     """
 
     name = "pattern-factor"
@@ -414,5 +511,34 @@ def _is_deterministic(data: GroundTruthDataset) -> bool:
 
 
 def from_description(description: dict, posterior=None) -> PerturbedDataset:
-    """:meth:`PerturbedDataset.from_description` as a function."""
+    """`PerturbedDataset.from_description` as a function: rebuild a perturbed dataset from its description.
+
+    The base dataset is built with ``untwine.data.get(**description["base"])``. A pattern
+    perturbation computes s through ``posterior``: the caller loads the model of
+    ``description["run_dir"]``; ``untwine.runs.load_dataset(path)`` does that.
+
+    Parameters
+    ----------
+    description
+        A perturbed-dataset description (``read_description``, `PerturbedDataset.describe`).
+    posterior
+        A callable numpy observations -> (means, variances), or a VAE; required for a pattern
+        perturbation, unused by the uniform control.
+
+    Returns
+    -------
+    PerturbedDataset
+        The dataset the description describes.
+
+    Raises
+    ------
+    ValueError
+        An invalid description, a base dataset that is unknown, does not take the recorded options
+        or whose factor sizes differ from the recorded ones, or a pattern perturbation without
+        ``posterior``.
+    TypeError
+        A ``posterior`` that is a path or not callable.
+    FileNotFoundError
+        A base dataset whose files are missing.
+    """
     return PerturbedDataset.from_description(description, posterior)

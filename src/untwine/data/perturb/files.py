@@ -18,7 +18,19 @@ VERSION = 3
 
 
 def description_clip(description: dict) -> bool:
-    """Whether a description's observations are clipped: its ``clip``, or True for version 1 (which clipped)."""
+    """Whether a description's observations are clipped: its ``clip``, or True for version 1 (which clipped).
+
+    Parameters
+    ----------
+    description
+        A perturbed-dataset description (as ``read_description`` returns it).
+
+    Returns
+    -------
+    bool
+        Its ``clip`` where it has one; otherwise True for a version-1 description and False for a later
+        one (a description without ``version`` counts as the current one).
+    """
     if "clip" in description:
         return bool(description["clip"])
     return description.get("version", VERSION) < 2  # version 1 was written before clip was an option
@@ -76,12 +88,29 @@ def check_description(description, source: str) -> None:
 
 
 def read_description(path: str | Path) -> dict:
-    """Read and check a perturbed-dataset description (JSON written by :meth:`PerturbedDataset.save`).
+    """Read and check a perturbed-dataset description (JSON written by `PerturbedDataset.save`).
 
-    A missing file raises FileNotFoundError, a malformed one ValueError; both name
-    the file and how to write a good one. The dataset itself is rebuilt by
-    :meth:`PerturbedDataset.from_description` (or ``untwine.runs.load_dataset(path)``,
-    which also loads the run's encoder).
+    The dataset itself is rebuilt by `PerturbedDataset.from_description` (or
+    ``untwine.runs.load_dataset(path)``, which also loads the run's encoder).
+
+    Parameters
+    ----------
+    path
+        The description file.
+
+    Returns
+    -------
+    dict
+        The description, as read from the file.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``; the message names it and how to write a good one.
+    ValueError
+        A malformed file: not readable JSON, or not a valid description (a wrong format, a version newer
+        than this untwine reads, a bad field, or both ``clip`` and ``rescale`` set); the message names
+        the file and how to write a good one.
     """
     path = Path(path)
     fix = f"write it again with `untwine perturb RUN_DIR --epsilon E --out {path}` (or PerturbedDataset.save)"

@@ -33,17 +33,53 @@ def perturb(
 ) -> PerturbedDataset:
     """The perturbed dataset of seed 002: x̃ = x + ε·f(s(x)) (clipped to [0, 1] only with ``clip=True``).
 
-    ``data``: the dataset to perturb. ``posterior``: a callable numpy observations
-    -> (posterior means, posterior variances), or a VAE (its ``.posterior()`` is
-    used). The latent j with the least average posterior variance over
-    ``num_points`` observations drawn with ``seed`` gives s(x) = μ_j(x) (Eq. 6).
-    ``kind="uniform"`` is the §5.3 control (U[−ε, ε] per pixel, fixed per image) and
-    needs no posterior (None). ``run_dir``: an opaque string recorded in the
-    description, naming the run whose encoder ``posterior`` is, so that the description
-    can be rebuilt (the data room never opens it). ``clip``, ``rescale``: see the module
-    docstring (what a model sees). To choose the run among several β-VAE restarts as §4 does, use
-    :func:`perturb_lowest_mig`. See the package docstring for f and for how s is scaled
-    to pixel rows.
+    The latent j with the least average posterior variance over ``num_points`` observations drawn
+    with ``seed`` gives s(x) = μ_j(x) (Eq. 6). To choose the run among several β-VAE restarts as §4
+    does, use `perturb_lowest_mig`. See the package docstring (`untwine.data.perturb`) for f and for
+    how s is scaled to pixel rows.
+
+    Parameters
+    ----------
+    data
+        The dataset to perturb.
+    posterior
+        A callable numpy observations -> (posterior means, posterior variances), or a VAE (its
+        ``.posterior()`` is used). None only with ``kind="uniform"``.
+    epsilon
+        ε in [0, 1], the bound of the perturbation: ‖x̃ − x‖∞ ≤ ε.
+    kind
+        ``"pattern"`` (the pattern shifted by s), or ``"uniform"``, the §5.3 control (U[−ε, ε] per
+        pixel, fixed per image), which needs no posterior.
+    seed
+        Seeds the estimation sample, the pattern and the uniform noise.
+    num_points
+        How many observations the latent and the scaling are estimated on (at least 10; the pattern
+        only).
+    run_dir
+        An opaque string (or path) recorded in the description, naming the run whose encoder
+        ``posterior`` is, so that the description can be rebuilt (the data room never opens it).
+    clip
+        Clip x̃ to [0, 1]; see the package docstring (what a model sees).
+    selection
+        How the run was chosen among several, recorded in the description (``perturb_lowest_mig``
+        fills it).
+    rescale
+        Map x̃ from [−ε, 1 + ε] onto [0, 1] instead; excludes ``clip``.
+
+    Returns
+    -------
+    PerturbedDataset
+        The perturbed dataset.
+
+    Raises
+    ------
+    ValueError
+        No ``data`` (or one without ``observe``), an unknown ``kind``, ``epsilon`` outside [0, 1], no
+        ``posterior`` for the pattern, ``num_points`` below 10, a latent that is constant over the
+        sample, a dataset without image observations (the pattern), or both ``clip`` and ``rescale``.
+    TypeError
+        A ``run_dir`` that is not a string or path, a ``posterior`` that is a path or not callable,
+        or a ``clip`` or ``rescale`` that is not a boolean.
     """
     if data is None or not hasattr(data, "observe"):
         raise ValueError(
@@ -100,8 +136,28 @@ def perturb(
 
 
 def lowest_mig(migs: Sequence[float]) -> int:
-    """The index of the lowest MIG (the first of equal ones): seed 002 §4 step (i), "over multiple restarts
-    of β-VAE we pick one with the lowest MIG score". NaN or a missing score is refused."""
+    """The index of the lowest MIG (the first of equal ones).
+
+    Seed 002 §4 step (i): "over multiple restarts of β-VAE we pick one with the lowest MIG score".
+    NaN or a missing score is refused.
+
+    Parameters
+    ----------
+    migs
+        One MIG per candidate run.
+
+    Returns
+    -------
+    int
+        The index of the candidate with the lowest MIG.
+
+    Raises
+    ------
+    ValueError
+        No candidates, a score that is not finite (NaN, ±inf), or a string that is not a number.
+    TypeError
+        A missing score (None) or another value that is not a number.
+    """
     values = np.asarray([float(m) for m in migs], dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
         raise ValueError("migs must hold one MIG per candidate run, at least one")
@@ -125,14 +181,41 @@ def perturb_lowest_mig(
 ) -> PerturbedDataset:
     """Seed 002 §4 step (i)–(iii): among several β-VAE runs (restarts), the one with the lowest MIG gives s.
 
-    ``posteriors``: one posterior per candidate run (a callable observations -> (means,
-    variances), or a VAE). ``migs``: their MIG scores (a sequence), or a callable
-    ``posterior -> MIG`` that scores each candidate; the data room computes no metric
-    (metrics live above it), so the caller supplies the scores, e.g.
-    ``untwine.metrics.evaluate(model.representation(), data, "mig")["mig"]["discrete_mig"]``.
-    ``run_dirs``: the candidates' run directories (opaque strings; the chosen one is
-    recorded as ``run_dir``). The description records the candidates, their MIGs and the
-    choice under ``selection``. Other arguments as :func:`perturb`.
+    The data room computes no metric (metrics live above it), so the caller supplies the scores.
+    The description records the candidates, their MIGs and the choice under ``selection``.
+
+    Parameters
+    ----------
+    data
+        The dataset to perturb.
+    posteriors
+        One posterior per candidate run (a callable observations -> (means, variances), or a VAE).
+    epsilon
+        ε in [0, 1], as `perturb`.
+    migs
+        Their MIG scores (a sequence), or a callable ``posterior -> MIG`` that scores each
+        candidate, e.g. one returning
+        ``untwine.metrics.evaluate(model.representation(), data, "mig")["mig"]["discrete_mig"]``.
+        Required.
+    run_dirs
+        The candidates' run directories (opaque strings or paths; the chosen one is recorded as
+        ``run_dir``).
+    kind, seed, num_points, clip, rescale
+        As `perturb`.
+
+    Returns
+    -------
+    PerturbedDataset
+        The perturbed dataset of the candidate with the lowest MIG (the first of equal ones).
+
+    Raises
+    ------
+    ValueError
+        No candidates, no ``migs``, a number of MIGs or of ``run_dirs`` other than the number of
+        candidates, a MIG that is not finite (`lowest_mig`), or any argument that `perturb` refuses.
+    TypeError
+        A run directory that is not a string or path, a missing MIG (None), or what `perturb`
+        refuses as such.
     """
     posteriors = list(posteriors)
     if not posteriors:
