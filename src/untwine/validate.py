@@ -62,12 +62,15 @@ def check_count(name: str, value, *, zero_ok: bool = False) -> int:
     Raises
     ------
     ValueError
-        Naming ``name``: ``value`` is not a whole number (or is a bool), or is below 1 (below 0 with
-        ``zero_ok``). A NaN raises it too, with the message of ``int(nan)``, which does not name ``name``.
-    OverflowError
-        ``value`` is infinite (the message of ``int(inf)``, which does not name ``name``).
+        Naming ``name``: ``value`` is not a whole number (a bool, NaN and infinity included), or is below 1
+        (below 0 with ``zero_ok``).
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or int(value) != value
+    ):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     value = int(value)
     if value < (0 if zero_ok else 1):
