@@ -244,3 +244,43 @@ def test_imports_sit_at_the_top_unless_a_comment_says_why():
 def test_the_lazy_import_check_sees_an_unexplained_one():
     assert _unexplained_lazy_imports("def f():\n    import json\n    return json\n") == [2]
     assert _unexplained_lazy_imports("def f():\n    import ray  # optional: the [ray] extra\n") == []
+
+
+#: the modules of the API reference (docs/api/): their public functions document their parameters (numpydoc)
+API_MODULES = (
+    "untwine", "untwine.atomic", "untwine.config", "untwine.data", "untwine.data.pairs", "untwine.data.perturb",
+    "untwine.data.sampling", "untwine.data.statistics", "untwine.estimators", "untwine.executor_options",
+    "untwine.metrics", "untwine.metrics.cache", "untwine.models", "untwine.models.weak", "untwine.nets",
+    "untwine.priors", "untwine.run_files", "untwine.runs", "untwine.study", "untwine.study.analyses",
+    "untwine.study.tasks", "untwine.train", "untwine.train.precision", "untwine.validate", "untwine.viz",
+)
+
+
+def _undocumented(module) -> list[str]:
+    import inspect
+
+    found = []
+    for name in getattr(module, "__all__", []):
+        value = getattr(module, name, None)
+        if inspect.isfunction(value):
+            doc = inspect.getdoc(value) or ""
+            takes = [p for p in inspect.signature(value).parameters if p not in ("self", "cls")]
+            if not doc or (takes and "Parameters\n----------" not in doc):
+                found.append(f"{module.__name__}.{name}")
+    return found
+
+
+def test_public_functions_document_their_parameters():
+    """The docstring convention (numpydoc, CONTRIBUTING.md): every public function of the API reference has a
+    summary and, when it takes parameters, a Parameters section (the docs build checks the names against the
+    signature)."""
+    found = [name for module in API_MODULES for name in _undocumented(importlib.import_module(module))]
+    assert not found, "public functions without a numpydoc Parameters section:\n" + "\n".join(found)
+
+
+def test_the_docstring_check_sees_a_function_without_parameters_section():
+    import types
+
+    module = types.ModuleType("planted")
+    exec("def f(x):\n    '''Does f.'''\n\ndef g():\n    '''Takes nothing.'''\n__all__ = ['f', 'g']", module.__dict__)
+    assert _undocumented(module) == ["planted.f"]
