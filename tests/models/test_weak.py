@@ -133,6 +133,9 @@ def test_the_step_holds_the_shared_posteriors_computed_by_hand(name):
 
 def test_the_objectives_are_listed_with_beta_and_k():
     assert set(WEAK) <= set(OBJECTIVES)
+    for name in WEAK:  # the documented defaults, built without arguments
+        objective = OBJECTIVES[name]()
+        assert objective.beta == 1.0 and objective.k == (1 if objective.uses_labels else -1), name
     assert OBJECTIVES["ada-gvae"].hyperparameters() == {"beta": 1.0, "k": -1}
     assert OBJECTIVES["gvae-labels"].hyperparameters() == {"beta": 1.0}
     assert all(OBJECTIVES[name].paired for name in WEAK) and not OBJECTIVES["beta-vae"].paired
@@ -150,7 +153,7 @@ def test_bad_hyperparameters_are_named(name, params, words):
 def test_single_observations_and_missing_or_unwanted_labels_are_refused():
     model, objective = _model("ada-gvae")
     x = torch.zeros(3, 1, 8, 8)
-    with pytest.raises(ValueError, match="trains on pairs"):
+    with pytest.raises(ValueError, match="trains on pairs: .* got 3 observations"):
         objective(model, x, 0)
     with pytest.raises(ValueError, match="takes no labels"):
         objective(model, torch.zeros(4, 1, 8, 8), 0, None, torch.tensor([0, 1]))
