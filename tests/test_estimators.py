@@ -7,11 +7,26 @@ import numpy as np
 import pytest
 import torch
 
-from untwine.estimators import (ESTIMATORS, KERNELS, PER_DIMENSION_SCALES, decompose_kl, default_bandwidth,
-                                dimension_wise_kl, gaussian_kl, gaussian_log_density, gaussian_total_correlation,
-                                importance_weights, index_code_mutual_information, kernel_matrix,
-                                log_aggregate_densities, log_importance_weights, mmd, mmd_per_dimension,
-                                standard_normal_log_density, total_correlation)
+from untwine.estimators import (
+    ESTIMATORS,
+    KERNELS,
+    PER_DIMENSION_SCALES,
+    decompose_kl,
+    default_bandwidth,
+    dimension_wise_kl,
+    gaussian_kl,
+    gaussian_log_density,
+    gaussian_total_correlation,
+    importance_weights,
+    index_code_mutual_information,
+    kernel_matrix,
+    log_aggregate_densities,
+    log_importance_weights,
+    mmd,
+    mmd_per_dimension,
+    standard_normal_log_density,
+    total_correlation,
+)
 
 from tests.helpers.exact import exact_tc_2d
 
@@ -58,7 +73,7 @@ def gaussian_latents(covariance, noise_variance, n, seed):
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_tc_of_independent_latents_is_zero(estimator):
     z, mean, logvar = gaussian_latents(np.diag([1.0, 2.0, 0.5]), 0.3, 2048, seed=1)
-    tc = total_correlation(z, mean, logvar, estimator=estimator, dataset_size=10 ** 9)
+    tc = total_correlation(z, mean, logvar, estimator=estimator, dataset_size=10**9)
     assert abs(float(tc)) < 0.03
 
 
@@ -68,8 +83,12 @@ def test_tc_of_correlated_gaussian_latents(estimator):
     expected = gaussian_total_correlation(covariance + 0.3 * np.eye(3))  # −½ log det(correlation)
     correlation = (covariance + 0.3 * np.eye(3)) / 1.3
     assert expected == pytest.approx(-0.5 * np.log(np.linalg.det(correlation)))
-    estimates = [float(total_correlation(*gaussian_latents(covariance, 0.3, 2048, seed=s), estimator=estimator,
-                                         dataset_size=10 ** 9)) for s in range(2)]
+    estimates = [
+        float(
+            total_correlation(*gaussian_latents(covariance, 0.3, 2048, seed=s), estimator=estimator, dataset_size=10**9)
+        )
+        for s in range(2)
+    ]
     assert np.mean(estimates) == pytest.approx(expected, abs=0.03)
 
 
@@ -81,15 +100,18 @@ def test_mws_and_mss_converge_to_exact_tc_of_a_2d_aggregate_posterior():
     stds = rng.uniform(0.08, 0.15, size=(n, 2))
     exact = exact_tc_2d(means, stds)
     assert exact > 0.5
-    mean_t, logvar_t = torch.tensor(means), torch.tensor(np.log(stds ** 2))
+    mean_t, logvar_t = torch.tensor(means), torch.tensor(np.log(stds**2))
     g = torch.Generator().manual_seed(1)
 
     def bias(estimator, batch_size):
         values = []
         for _ in range(max(4, 4000 // batch_size)):
             # MSS assumes distinct points (a batch drawn without replacement); MWS takes any batch.
-            index = (torch.randint(n, (batch_size,), generator=g) if estimator == "mws"
-                     else torch.randperm(n, generator=g)[:batch_size])
+            index = (
+                torch.randint(n, (batch_size,), generator=g)
+                if estimator == "mws"
+                else torch.randperm(n, generator=g)[:batch_size]
+            )
             mean, logvar = mean_t[index], logvar_t[index]
             z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=g, dtype=torch.float64)
             values.append(float(total_correlation(z, mean, logvar, estimator=estimator, dataset_size=n)))
@@ -115,6 +137,7 @@ def test_mmd_is_zero_for_identical_samples_and_grows_with_a_shift():
 
 # -- brute force: the estimators written out from the papers' definitions, loop by loop -------------
 
+
 def mss_weights_by_hand(batch_size, dataset_size):
     """Chen et al. 2018, Appendix C, as a loop: the point's own posterior weighs 1/N; the next one (cyclically)
     the remainder (N − B + 1)/(N(B − 1)); every other one 1/(B − 1). With B > N the B − 1 others share
@@ -136,22 +159,36 @@ def mss_weights_by_hand(batch_size, dataset_size):
 
 @pytest.mark.parametrize("batch_size,dataset_size", [(1, 7), (2, 2), (4, 10), (5, 3), (6, 6), (9, 1000)])
 def test_importance_weights_are_those_of_the_paper(batch_size, dataset_size):
-    np.testing.assert_allclose(importance_weights(batch_size, dataset_size, "mss"),
-                               mss_weights_by_hand(batch_size, dataset_size), rtol=0, atol=1e-15)
-    np.testing.assert_allclose(importance_weights(batch_size, dataset_size, "mws"),
-                               np.full((batch_size, batch_size), 1 / batch_size), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        importance_weights(batch_size, dataset_size, "mss"),
+        mss_weights_by_hand(batch_size, dataset_size),
+        rtol=0,
+        atol=1e-15,
+    )
+    np.testing.assert_allclose(
+        importance_weights(batch_size, dataset_size, "mws"),
+        np.full((batch_size, batch_size), 1 / batch_size),
+        rtol=0,
+        atol=1e-15,
+    )
     # a hand-written case: B = 4, N = 10
     if (batch_size, dataset_size) == (4, 10):
         third, rest = 1 / 3, 7 / 30
-        expected = [[0.1, rest, third, third], [third, 0.1, rest, third], [third, third, 0.1, rest],
-                    [rest, third, third, 0.1]]
+        expected = [
+            [0.1, rest, third, third],
+            [third, 0.1, rest, third],
+            [third, third, 0.1, rest],
+            [rest, third, third, 0.1],
+        ]
         np.testing.assert_allclose(importance_weights(4, 10), expected, rtol=0, atol=1e-15)
 
 
 def test_log_aggregate_densities_by_brute_force():
     g = torch.Generator().manual_seed(4)
-    mean, logvar = torch.randn(6, 3, generator=g, dtype=torch.float64), torch.randn(6, 3, generator=g,
-                                                                                    dtype=torch.float64)
+    mean, logvar = (
+        torch.randn(6, 3, generator=g, dtype=torch.float64),
+        torch.randn(6, 3, generator=g, dtype=torch.float64),
+    )
     z = mean + torch.exp(0.5 * logvar) * torch.randn(6, 3, generator=g, dtype=torch.float64)
     m, lv, zz = mean.numpy(), logvar.numpy(), z.numpy()
 
@@ -163,11 +200,15 @@ def test_log_aggregate_densities_by_brute_force():
         joint = np.zeros(6)
         marginal = np.zeros((6, 3))
         for i in range(6):
-            joint[i] = math.log(sum(w[i, j] * math.exp(sum(log_normal(zz[i, k], m[j, k], lv[j, k]) for k in range(3)))
-                                    for j in range(6)))
+            joint[i] = math.log(
+                sum(
+                    w[i, j] * math.exp(sum(log_normal(zz[i, k], m[j, k], lv[j, k]) for k in range(3))) for j in range(6)
+                )
+            )
             for k in range(3):
-                marginal[i, k] = math.log(sum(w[i, j] * math.exp(log_normal(zz[i, k], m[j, k], lv[j, k]))
-                                              for j in range(6)))
+                marginal[i, k] = math.log(
+                    sum(w[i, j] * math.exp(log_normal(zz[i, k], m[j, k], lv[j, k])) for j in range(6))
+                )
         log_qz, log_marginals = log_aggregate_densities(z, mean, logvar, estimator=estimator, dataset_size=size)
         np.testing.assert_allclose(log_qz.numpy(), joint, rtol=1e-10)
         np.testing.assert_allclose(log_marginals.numpy(), marginal, rtol=1e-10)
@@ -176,14 +217,18 @@ def test_log_aggregate_densities_by_brute_force():
         parts = decompose_kl(z, mean, logvar, estimator=estimator, dataset_size=size)
         assert float(parts["index_code_mi"]) == pytest.approx(np.mean(log_q_given - joint), rel=1e-10)
         assert float(parts["total_correlation"]) == pytest.approx(np.mean(joint - marginal.sum(1)), rel=1e-10)
-        assert float(parts["dimension_wise_kl"]) == pytest.approx(np.mean((marginal - log_p[:, None] / 3).sum(1)
-                                                                          ), rel=1e-10)
-        assert float(total_correlation(z, mean, logvar, estimator=estimator, dataset_size=size)) == \
-            pytest.approx(float(parts["total_correlation"]), rel=1e-12)
-        assert float(dimension_wise_kl(z, mean, logvar, estimator=estimator, dataset_size=size)) == \
-            pytest.approx(float(parts["dimension_wise_kl"]), rel=1e-12)
-        assert float(index_code_mutual_information(z, mean, logvar, estimator=estimator, dataset_size=size)) == \
-            pytest.approx(float(parts["index_code_mi"]), rel=1e-12)
+        assert float(parts["dimension_wise_kl"]) == pytest.approx(
+            np.mean((marginal - log_p[:, None] / 3).sum(1)), rel=1e-10
+        )
+        assert float(total_correlation(z, mean, logvar, estimator=estimator, dataset_size=size)) == pytest.approx(
+            float(parts["total_correlation"]), rel=1e-12
+        )
+        assert float(dimension_wise_kl(z, mean, logvar, estimator=estimator, dataset_size=size)) == pytest.approx(
+            float(parts["dimension_wise_kl"]), rel=1e-12
+        )
+        assert float(
+            index_code_mutual_information(z, mean, logvar, estimator=estimator, dataset_size=size)
+        ) == pytest.approx(float(parts["index_code_mi"]), rel=1e-12)
 
 
 def test_gaussian_kl_closed_forms():
@@ -192,8 +237,10 @@ def test_gaussian_kl_closed_forms():
     variance = np.exp(logvar)
 
     def by_hand(prior_variance):
-        return [0.5 * math.log(prior_variance / v) + (v + mu ** 2) / (2 * prior_variance) - 0.5
-                for mu, v in zip(mean, variance)]
+        return [
+            0.5 * math.log(prior_variance / v) + (v + mu**2) / (2 * prior_variance) - 0.5
+            for mu, v in zip(mean, variance)
+        ]
 
     np.testing.assert_allclose(gaussian_kl(mean, logvar), by_hand(1.0), rtol=1e-12)
     np.testing.assert_allclose(gaussian_kl(mean, logvar, variance=variance), by_hand(1.0), rtol=1e-12)
@@ -213,7 +260,7 @@ def test_gaussian_total_correlation_closed_form():
 
 def kernel_by_hand(a, b, kernel, bandwidth):
     distance = float(((a - b) ** 2).sum())
-    return bandwidth / (bandwidth + distance) if kernel == "imq" else math.exp(-distance / (2 * bandwidth ** 2))
+    return bandwidth / (bandwidth + distance) if kernel == "imq" else math.exp(-distance / (2 * bandwidth**2))
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -229,8 +276,9 @@ def test_mmd_by_brute_force(kernel):
     biased = np.mean(xx) + np.mean(yy) - 2 * np.mean(xy)
     assert float(mmd(x, y, kernel)) == pytest.approx(biased, rel=1e-12)
     off = lambda m: (np.sum(m) - np.trace(m)) / (len(m) * (len(m) - 1))  # noqa: E731
-    assert float(mmd(x, y, kernel, unbiased=True)) == pytest.approx(off(np.array(xx)) + off(np.array(yy))
-                                                                    - 2 * np.mean(xy), rel=1e-12)
+    assert float(mmd(x, y, kernel, unbiased=True)) == pytest.approx(
+        off(np.array(xx)) + off(np.array(yy)) - 2 * np.mean(xy), rel=1e-12
+    )
 
 
 def test_default_bandwidths_are_the_wae_rule():
@@ -266,15 +314,18 @@ def test_mmd_per_dimension_is_the_authors_sum_by_brute_force():
 
 # -- defaults, dtypes, devices and messages: what a caller relies on ---------------------------------
 
+
 def test_defaults_are_the_documented_ones():
     """MSS for the weights, MWS for the minibatch estimates, IMQ with C = 1 for the kernel matrix."""
-    np.testing.assert_array_equal(log_importance_weights(4, 10).numpy(),
-                                  np.log(mss_weights_by_hand(4, 10)).astype(np.float32))
+    np.testing.assert_array_equal(
+        log_importance_weights(4, 10).numpy(), np.log(mss_weights_by_hand(4, 10)).astype(np.float32)
+    )
     z, mean, logvar = gaussian_latents(np.eye(3), 0.3, 16, seed=3)
     for function in (total_correlation, dimension_wise_kl, index_code_mutual_information):
         assert float(function(z, mean, logvar)) == float(function(z, mean, logvar, estimator="mws"))
-    assert {k: float(v) for k, v in decompose_kl(z, mean, logvar).items()} == \
-        {k: float(v) for k, v in decompose_kl(z, mean, logvar, estimator="mws").items()}
+    assert {k: float(v) for k, v in decompose_kl(z, mean, logvar).items()} == {
+        k: float(v) for k, v in decompose_kl(z, mean, logvar, estimator="mws").items()
+    }
     joint, marginals = log_aggregate_densities(z, mean, logvar)
     assert torch.equal(joint, log_aggregate_densities(z, mean, logvar, estimator="mws")[0])
     x, y = z[:3], z[3:5]
@@ -300,20 +351,29 @@ def test_dtypes_and_devices_follow_the_inputs():
 def test_bad_shapes_and_sizes_are_refused_with_their_reason():
     with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0$"):
         importance_weights(0, 10)
-    with pytest.raises(ValueError, match=r"^the MSS estimator needs the dataset size N \(the number of points of the "
-                                         r"finite factor space\); got None$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the MSS estimator needs the dataset size N \(the number of points of the "
+        r"finite factor space\); got None$",
+    ):
         importance_weights(8, None, "mss")
     z = torch.zeros(4, 3)
     for bad in ((z, z, torch.zeros(4, 2)), (z, torch.zeros(4, 2), z), (z[None], z[None], z[None])):
         shapes = ", ".join(str(tuple(t.shape)) for t in bad)
-        with pytest.raises(ValueError, match=rf"^z, mean and logvar must all have shape \(B, d\); got "
-                                             rf"{re.escape(shapes)}$"):
+        with pytest.raises(
+            ValueError,
+            match=rf"^z, mean and logvar must all have shape \(B, d\); got "
+            rf"{re.escape(shapes)}$",
+        ):
             log_aggregate_densities(*bad)
     for function in (mmd, mmd_per_dimension):
         for x, y in ((z, torch.zeros(4, 2)), (z[None], torch.zeros(4, 4)), (z, z[None])):
-            with pytest.raises(ValueError, match=rf"^x and y must be \(n, d\) and \(m, d\) samples; got "
-                                                 rf"{re.escape(str(tuple(x.shape)))} and "
-                                                 rf"{re.escape(str(tuple(y.shape)))}$"):
+            with pytest.raises(
+                ValueError,
+                match=rf"^x and y must be \(n, d\) and \(m, d\) samples; got "
+                rf"{re.escape(str(tuple(x.shape)))} and "
+                rf"{re.escape(str(tuple(y.shape)))}$",
+            ):
                 function(x, y)
     two = torch.randn(2, 3, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(mmd(two, two + 1, unbiased=True)) and torch.isfinite(mmd_per_dimension(two, two + 1))
@@ -331,8 +391,12 @@ def test_zero_weights_have_log_minus_infinity_silently():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         logw = log_importance_weights(3, 1, "mss", dtype=torch.float64)
-    assert torch.equal(logw, torch.tensor([[0.0, -math.inf, -math.inf], [-math.inf, 0.0, -math.inf],
-                                           [-math.inf, -math.inf, 0.0]], dtype=torch.float64))
+    assert torch.equal(
+        logw,
+        torch.tensor(
+            [[0.0, -math.inf, -math.inf], [-math.inf, 0.0, -math.inf], [-math.inf, -math.inf, 0.0]], dtype=torch.float64
+        ),
+    )
 
 
 def test_mean_latent_kl_closed_form_and_a_collapsed_point():
@@ -343,8 +407,9 @@ def test_mean_latent_kl_closed_form_and_a_collapsed_point():
     means = np.array([[0.0, 1.0, 2.0], [2.0, -1.0, 0.0]])
     variances = np.array([[1.0, 0.5, 2.0], [0.25, 0.5, 0.0]])
     clamped = np.maximum(variances, 1e-12)
-    expected = np.mean(0.5 * (means ** 2 + variances - np.log(clamped) - 1.0), axis=0)
+    expected = np.mean(0.5 * (means**2 + variances - np.log(clamped) - 1.0), axis=0)
     got = mean_latent_kl(means, variances)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
-    assert np.isfinite(got).all() and got[2] == pytest.approx(0.5 * (4.0 + 2.0 - np.log(2.0) - 1.0) / 2
-                                                              + 0.5 * (0.0 - np.log(1e-12) - 1.0) / 2)
+    assert np.isfinite(got).all() and got[2] == pytest.approx(
+        0.5 * (4.0 + 2.0 - np.log(2.0) - 1.0) / 2 + 0.5 * (0.0 - np.log(1e-12) - 1.0) / 2
+    )

@@ -41,7 +41,7 @@ def imported_modules(path: Path, name: str | None = None) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -49,9 +49,12 @@ def imported_modules(path: Path, name: str | None = None) -> set[str]:
                 continue
             # ``from untwine import data`` imports the module untwine.data; ``from . import get`` takes a name from
             # the package itself (its __init__)
-            modules = [f"{target}.{alias.name}" for alias in node.names
-                       if (PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))).exists()
-                       or (PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))).with_suffix(".py").exists()]
+            modules = [
+                f"{target}.{alias.name}"
+                for alias in node.names
+                if (PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))).exists()
+                or (PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))).with_suffix(".py").exists()
+            ]
             found.update(modules)
             if len(modules) < len(node.names):
                 found.add(target)
@@ -156,15 +159,18 @@ def test_no_import_goes_up_a_room():
 
 def test_the_check_catches_lazy_relative_and_absolute_upward_imports(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text("import numpy\nfrom . import base\n\ndef f():\n    from ..train import train\n"
-                     "    from .. import runs\n    import untwine.viz.report\n")
+    probe.write_text(
+        "import numpy\nfrom . import base\n\ndef f():\n    from ..train import train\n"
+        "    from .. import runs\n    import untwine.viz.report\n"
+    )
     imports = imported_modules(probe, "untwine.data.probe")
     assert {"untwine.data.base", "untwine.train", "untwine.runs", "untwine.viz.report"} <= imports
     assert "untwine.data" not in imports  # "from . import base" takes the module base, not a name of the package
     problems = upward_imports("untwine.data.probe", imports)
     assert len(problems) == 3 and all("above it" in p for p in problems)
     assert upward_imports("untwine.metrics.probe", {"untwine.models", "untwine.data", "untwine.estimators"}) == [
-        "untwine.metrics.probe imports untwine.models: metrics must not know torch models"]
+        "untwine.metrics.probe imports untwine.models: metrics must not know torch models"
+    ]
     assert upward_imports("untwine.atomic", {"untwine.data"}) == ["untwine.atomic is a leaf but imports untwine.data"]
 
 
@@ -199,17 +205,23 @@ def _tracked_text_files():
         pytest.skip("not a git checkout")
     for name in listed.stdout.decode().split("\0"):
         path = root / name
-        if name and path.is_file() and path.suffix in {".py", ".md", ".toml", ".txt", ".sh", ".cfg", ".yml", ".yaml",
-                                                         ".json", ".html", ".csv", ""}:
+        if (
+            name
+            and path.is_file()
+            and path.suffix
+            in {".py", ".md", ".toml", ".txt", ".sh", ".cfg", ".yml", ".yaml", ".json", ".html", ".csv", ""}
+        ):
             yield name, path
 
 
 def test_no_tracked_file_points_outside_the_repository():
     """A clone has only the repository: a tracked file that sends its reader elsewhere is a dead end."""
-    found = [f"{name}:{number}: {line.strip()[:100]}"
-             for name, path in _tracked_text_files()
-             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
-             if any(word in line for word in OUTSIDE)]
+    found = [
+        f"{name}:{number}: {line.strip()[:100]}"
+        for name, path in _tracked_text_files()
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if any(word in line for word in OUTSIDE)
+    ]
     assert not found, "these lines name a place outside the repository:\n" + "\n".join(found)
 
 
@@ -227,7 +239,7 @@ def _unexplained_lazy_imports(source: str) -> list[int]:
         if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for node in ast.walk(function):
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    around = lines[max(0, node.lineno - 2):node.end_lineno]
+                    around = lines[max(0, node.lineno - 2) : node.end_lineno]
                     if not any("#" in line for line in around):
                         found.append(node.lineno)
     return sorted(set(found))
@@ -236,8 +248,11 @@ def _unexplained_lazy_imports(source: str) -> list[int]:
 def test_imports_sit_at_the_top_unless_a_comment_says_why():
     """A reader sees a module's dependencies at its top; a lazy import (an optional dependency, the command line's
     start-up) says why on its line or the line above."""
-    found = [f"{path.relative_to(PACKAGE.parent)}:{line}" for path in sorted(PACKAGE.rglob("*.py"))
-             for line in _unexplained_lazy_imports(path.read_text())]
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line in _unexplained_lazy_imports(path.read_text())
+    ]
     assert not found, "imports inside functions without a reason:\n" + "\n".join(found)
 
 
@@ -248,11 +263,31 @@ def test_the_lazy_import_check_sees_an_unexplained_one():
 
 #: the modules of the API reference (docs/api/): their public functions document their parameters (numpydoc)
 API_MODULES = (
-    "untwine", "untwine.atomic", "untwine.config", "untwine.data", "untwine.data.pairs", "untwine.data.perturb",
-    "untwine.data.sampling", "untwine.data.statistics", "untwine.estimators", "untwine.executor_options",
-    "untwine.metrics", "untwine.metrics.cache", "untwine.models", "untwine.models.weak", "untwine.nets",
-    "untwine.priors", "untwine.run_files", "untwine.runs", "untwine.study", "untwine.study.analyses",
-    "untwine.study.tasks", "untwine.train", "untwine.train.precision", "untwine.validate", "untwine.viz",
+    "untwine",
+    "untwine.atomic",
+    "untwine.config",
+    "untwine.data",
+    "untwine.data.pairs",
+    "untwine.data.perturb",
+    "untwine.data.sampling",
+    "untwine.data.statistics",
+    "untwine.estimators",
+    "untwine.executor_options",
+    "untwine.metrics",
+    "untwine.metrics.cache",
+    "untwine.models",
+    "untwine.models.weak",
+    "untwine.nets",
+    "untwine.priors",
+    "untwine.run_files",
+    "untwine.runs",
+    "untwine.study",
+    "untwine.study.analyses",
+    "untwine.study.tasks",
+    "untwine.train",
+    "untwine.train.precision",
+    "untwine.validate",
+    "untwine.viz",
 )
 
 

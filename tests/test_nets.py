@@ -29,8 +29,13 @@ def test_reference_layer_sizes():
     assert [d.out_channels for d in deconvs] == [64, 32, 32, 1]
     # reference parameter count (conv + dense, with biases)
     assert sum(p.numel() for p in enc.parameters()) == (
-        (16 * 1 * 32 + 32) + (16 * 32 * 32 + 32) + (16 * 32 * 64 + 64) + (16 * 64 * 64 + 64)
-        + (1024 * 256 + 256) + (256 * 20 + 20))
+        (16 * 1 * 32 + 32)
+        + (16 * 32 * 32 + 32)
+        + (16 * 32 * 64 + 64)
+        + (16 * 64 * 64 + 64)
+        + (1024 * 256 + 256)
+        + (256 * 20 + 20)
+    )
 
 
 def test_picks_mlp_for_other_shapes():

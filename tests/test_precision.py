@@ -21,8 +21,10 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 
 def test_cpu_model_is_read_from_cpuinfo(tmp_path, monkeypatch):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ "
-                    "2.70GHz\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: something else\n")
+    info.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ "
+        "2.70GHz\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: something else\n"
+    )
     assert cpu_model(info) == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"  # the first, stripped
     import platform
 

@@ -30,8 +30,9 @@ def test_monte_carlo_kl_converges_to_the_closed_form():
     prior = GaussianPrior(scale=1.5)
     mean = torch.tensor([[0.5, -1.0, 0.2]], dtype=torch.float64).expand(200_000, 3)
     logvar = torch.tensor([[-1.0, 0.3, 0.0]], dtype=torch.float64).expand(200_000, 3)
-    z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=torch.Generator().manual_seed(0),
-                                                     dtype=torch.float64)
+    z = mean + torch.exp(0.5 * logvar) * torch.randn(
+        mean.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     mc = Prior.kl(prior, mean, logvar, z).mean()
     assert float(mc) == pytest.approx(float(prior.kl(mean[:1], logvar[:1])[0]), abs=0.01)
 
@@ -40,8 +41,9 @@ def test_mixture_prior_matches_torch_mixture():
     prior = MixturePrior(components=5, radius=2.0, component_scale=0.5)
     means = prior.means(4, dtype=torch.float64)
     assert means.tolist()[:3] == [[2.0, 0, 0, 0], [-2.0, 0, 0, 0], [0, 2.0, 0, 0]]
-    reference = D.MixtureSameFamily(D.Categorical(torch.ones(5, dtype=torch.float64)),
-                                    D.Independent(D.Normal(means, 0.5), 1))
+    reference = D.MixtureSameFamily(
+        D.Categorical(torch.ones(5, dtype=torch.float64)), D.Independent(D.Normal(means, 0.5), 1)
+    )
     z = points()
     assert torch.allclose(prior.log_prob(z), reference.log_prob(z))
     samples = prior.sample(20_000, 4, torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -53,14 +55,15 @@ def test_mixture_prior_matches_torch_mixture():
 
 def test_sparse_prior_matches_a_per_latent_mixture():
     prior = SparsePrior(sparsity=0.8, spike_scale=0.05)
-    per_latent = D.MixtureSameFamily(D.Categorical(torch.tensor([0.2, 0.8], dtype=torch.float64)),
-                                     D.Normal(torch.zeros(2, dtype=torch.float64),
-                                              torch.tensor([1.0, 0.05], dtype=torch.float64)))
+    per_latent = D.MixtureSameFamily(
+        D.Categorical(torch.tensor([0.2, 0.8], dtype=torch.float64)),
+        D.Normal(torch.zeros(2, dtype=torch.float64), torch.tensor([1.0, 0.05], dtype=torch.float64)),
+    )
     z = points() / 4
     assert torch.allclose(prior.log_prob(z), per_latent.log_prob(z).sum(1))
     samples = prior.sample(50_000, 2, torch.Generator().manual_seed(0), dtype=torch.float64)
     assert float((samples.abs() < 0.2).double().mean()) == pytest.approx(0.8 + 0.2 * 0.159, abs=0.01)
-    assert float(samples.var()) == pytest.approx(0.2 + 0.8 * 0.05 ** 2, abs=0.01)
+    assert float(samples.var()) == pytest.approx(0.2 + 0.8 * 0.05**2, abs=0.01)
     assert torch.isfinite(SparsePrior(sparsity=1.0).log_prob(z)).all()
 
 
@@ -87,8 +90,11 @@ def test_bad_priors_are_named():
         MixturePrior(component_scale=0.0)
     with pytest.raises(ValueError, match=r"^spike_scale must be a finite positive number"):
         SparsePrior(spike_scale=0.0)
-    with pytest.raises(ValueError, match=r"^a mixture prior with 5 components needs at least 3 latents \(two "
-                                         r"components per axis\); got 2$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^a mixture prior with 5 components needs at least 3 latents \(two "
+        r"components per axis\); got 2$",
+    ):
         MixturePrior(components=5).means(2)
     assert MixturePrior(components=4).means(2).shape == (4, 2)  # two components per axis: 4 on 2 latents
     assert math.isfinite(float(GaussianPrior().log_prob(torch.zeros(1, 3))[0]))
@@ -122,23 +128,25 @@ def test_samples_and_densities_follow_dtype_and_device(name):
 
 # -- KL(q(z|x) ‖ p(z)) of the structured priors against numerical integration ---------------------
 
+
 def kl_by_integration_1d(mean, std, log_prior, half_width=12.0, points=200_001):
     """∫ q log(q/p) dz for q = N(mean, std²) and a 1-D prior given by its log-density (numpy)."""
     grid = np.linspace(mean - half_width * std, mean + half_width * std, points)
-    log_q = -0.5 * np.log(2 * np.pi * std ** 2) - 0.5 * ((grid - mean) / std) ** 2
+    log_q = -0.5 * np.log(2 * np.pi * std**2) - 0.5 * ((grid - mean) / std) ** 2
     q = np.exp(log_q)
     return float(np.sum(q * (log_q - log_prior(grid))) * (grid[1] - grid[0]))
 
 
 def log_normal(x, std):
-    return -0.5 * np.log(2 * np.pi * std ** 2) - 0.5 * (x / std) ** 2
+    return -0.5 * np.log(2 * np.pi * std**2) - 0.5 * (x / std) ** 2
 
 
 def monte_carlo_kl(prior, mean, logvar, n=400_000, seed=0):
     mean = torch.as_tensor(mean, dtype=torch.float64).expand(n, -1)
     logvar = torch.as_tensor(logvar, dtype=torch.float64).expand(n, -1)
-    z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed),
-                                                     dtype=torch.float64)
+    z = mean + torch.exp(0.5 * logvar) * torch.randn(
+        mean.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
     return float(prior.kl(mean, logvar, z).mean())
 
 
@@ -152,9 +160,9 @@ def test_sparse_prior_kl_converges_to_numerical_integration():
 
     mean, std = np.array([0.02, 0.7]), np.array([0.03, 0.4])
     exact = sum(kl_by_integration_1d(m, s, log_prior) for m, s in zip(mean, std))
-    assert monte_carlo_kl(prior, mean[None], np.log(std ** 2)[None]) == pytest.approx(exact, abs=0.01)
+    assert monte_carlo_kl(prior, mean[None], np.log(std**2)[None]) == pytest.approx(exact, abs=0.01)
     # the KL to N(0, I) is far from it: a structured prior is not the standard one
-    standard = GaussianPrior().kl(torch.tensor(mean[None]), torch.tensor(np.log(std ** 2)[None]))[0]
+    standard = GaussianPrior().kl(torch.tensor(mean[None]), torch.tensor(np.log(std**2)[None]))[0]
     assert abs(float(standard) - exact) > 0.5
 
 
@@ -166,20 +174,22 @@ def test_mixture_prior_kl_converges_to_numerical_integration():
     grid = np.linspace(-8, 8, 1601)
     a, b = np.meshgrid(grid, grid, indexing="ij")
     log_q = log_normal(a - mean[0], std[0]) + log_normal(b - mean[1], std[1])
-    log_p = np.log(np.mean([np.exp(log_normal(a - c[0], 0.5) + log_normal(b - c[1], 0.5)) for c in centres],
-                           axis=0))
+    log_p = np.log(np.mean([np.exp(log_normal(a - c[0], 0.5) + log_normal(b - c[1], 0.5)) for c in centres], axis=0))
     q = np.exp(log_q)
     exact = float(np.sum(q * (log_q - log_p)) * (grid[1] - grid[0]) ** 2)
-    assert monte_carlo_kl(prior, mean[None], np.log(std ** 2)[None]) == pytest.approx(exact, abs=0.01)
-    standard = GaussianPrior().kl(torch.tensor(mean[None]), torch.tensor(np.log(std ** 2)[None]))[0]
+    assert monte_carlo_kl(prior, mean[None], np.log(std**2)[None]) == pytest.approx(exact, abs=0.01)
+    standard = GaussianPrior().kl(torch.tensor(mean[None]), torch.tensor(np.log(std**2)[None]))[0]
     assert abs(float(standard) - exact) > 0.5
 
 
-@pytest.mark.parametrize("prior,expected", [
-    (GaussianPrior(scale=1.5), 2.25),
-    (MixturePrior(components=3, radius=3.0, component_scale=0.5), 0.25 + 9.0 / 4),
-    (SparsePrior(sparsity=0.8, spike_scale=0.05), 0.2 + 0.8 * 0.05 ** 2),
-])
+@pytest.mark.parametrize(
+    "prior,expected",
+    [
+        (GaussianPrior(scale=1.5), 2.25),
+        (MixturePrior(components=3, radius=3.0, component_scale=0.5), 0.25 + 9.0 / 4),
+        (SparsePrior(sparsity=0.8, spike_scale=0.05), 0.2 + 0.8 * 0.05**2),
+    ],
+)
 def test_variance_is_the_second_moment_of_the_samples(prior, expected):
     """variance(d): E[z_j²] averaged over the d latents, in closed form, and as the samples show."""
     assert prior.variance(4) == pytest.approx(expected, rel=1e-12)
@@ -190,8 +200,10 @@ def test_variance_is_the_second_moment_of_the_samples(prior, expected):
 def test_gaussian_prior_kl_is_closed_form_at_any_sample():
     prior = GaussianPrior(scale=0.5)
     mean, logvar = torch.tensor([[0.3, -0.2]], dtype=torch.float64), torch.tensor([[-1.0, -2.0]], dtype=torch.float64)
-    expected = sum(np.log(0.5 / np.exp(0.5 * lv)) + (np.exp(lv) + m ** 2) / (2 * 0.25) - 0.5
-                   for m, lv in zip(mean[0].tolist(), logvar[0].tolist()))
+    expected = sum(
+        np.log(0.5 / np.exp(0.5 * lv)) + (np.exp(lv) + m**2) / (2 * 0.25) - 0.5
+        for m, lv in zip(mean[0].tolist(), logvar[0].tolist())
+    )
     assert float(prior.kl(mean, logvar, torch.full_like(mean, 9.0))[0]) == pytest.approx(expected, rel=1e-12)
     assert float(prior.kl(mean, logvar)[0]) == pytest.approx(expected, rel=1e-12)
 

@@ -64,6 +64,7 @@ def count_writes(monkeypatch):
         def counting(*args, _original=original, **kwargs):
             _original(*args, **kwargs)
             calls["n"] += 1
+
         monkeypatch.setattr(module, "atomic_write", counting)
     return calls
 
@@ -85,6 +86,7 @@ def test_a_kill_at_every_write_boundary_resumes_bit_identically(tmp_path, monkey
                 written["n"] += 1
                 if written["n"] > kill_after:
                     raise Killed
+
             monkeypatch.setattr(module, "atomic_write", dying)
         with pytest.raises(Killed):
             train(tiny_config(), run, progress=False, data=DATA)
@@ -128,7 +130,7 @@ def damage(path, how, position, data):
     if how == "empty":
         path.write_bytes(b"")
     elif how == "truncate":
-        path.write_bytes(content[:int(position * len(content))])
+        path.write_bytes(content[: int(position * len(content))])
     elif how == "garble":
         content = bytearray(content)
         for offset, value in zip(data[::2], data[1::2]):
@@ -139,15 +141,26 @@ def damage(path, how, position, data):
         path.write_bytes(bytes(data))
 
 
-FILES = ["config.toml", "model.safetensors", "log.csv", "state/state.json", "state/checkpoint-000000004.safetensors",
-         "state/log-000000004.csv"]
+FILES = [
+    "config.toml",
+    "model.safetensors",
+    "log.csv",
+    "state/state.json",
+    "state/checkpoint-000000004.safetensors",
+    "state/log-000000004.csv",
+]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.sampled_from(FILES), how=st.sampled_from(["empty", "truncate", "garble", "replace"]),
-       position=st.floats(0, 0.999), data=st.binary(min_size=2, max_size=32))
-def test_a_damaged_file_is_repaired_or_named_never_silently_used(tmp_path_factory, partial, reference, name, how,
-                                                                 position, data):
+@given(
+    name=st.sampled_from(FILES),
+    how=st.sampled_from(["empty", "truncate", "garble", "replace"]),
+    position=st.floats(0, 0.999),
+    data=st.binary(min_size=2, max_size=32),
+)
+def test_a_damaged_file_is_repaired_or_named_never_silently_used(
+    tmp_path_factory, partial, reference, name, how, position, data
+):
     run = tmp_path_factory.mktemp("damaged") / "run"
     shutil.copytree(partial, run)
     target = run / name
@@ -246,11 +259,16 @@ def test_untwine_run_continues_its_own_run(tmp_path, monkeypatch):
     assert runs.status(out).step == 3 and runs.status(out).metrics == ("mig",)
 
 
-@pytest.mark.parametrize("flag,value,message", [("--lr", "-1", "train.lr must be a finite positive number"),
-                                                ("--lr", "nan", "train.lr must be a finite positive number"),
-                                                ("--lr", "inf", "train.lr must be a finite positive number"),
-                                                ("--param", "beta=abc", "hyperparameter beta must be a number, got 'abc'"),
-                                                ("--batch-size", "0", "train.batch_size must be an integer ≥ 1")])
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("--lr", "-1", "train.lr must be a finite positive number"),
+        ("--lr", "nan", "train.lr must be a finite positive number"),
+        ("--lr", "inf", "train.lr must be a finite positive number"),
+        ("--param", "beta=abc", "hyperparameter beta must be a number, got 'abc'"),
+        ("--batch-size", "0", "train.batch_size must be an integer ≥ 1"),
+    ],
+)
 def test_a_mistake_is_refused_before_anything_is_written(tmp_path, capsys, flag, value, message):
     out = tmp_path / "r"
     assert main(["train", "--out", str(out), "--steps", "2", flag, value, "--quiet"]) == 2

@@ -87,8 +87,17 @@ def test_read_log_is_the_logged_steps(trained):
     assert np.isfinite(log["loss"]).all()
 
 
-OBJECTIVE_NAMES = ["vae", "beta-vae", "annealed-vae", "beta-tcvae", "factor-vae", "dip-vae-i", "dip-vae-ii",
-                   "decomposition", "ae"]
+OBJECTIVE_NAMES = [
+    "vae",
+    "beta-vae",
+    "annealed-vae",
+    "beta-tcvae",
+    "factor-vae",
+    "dip-vae-i",
+    "dip-vae-ii",
+    "decomposition",
+    "ae",
+]
 
 
 @pytest.mark.parametrize("name", OBJECTIVE_NAMES)
@@ -131,15 +140,18 @@ def test_every_objective_round_trips_through_its_run_directory(name, tmp_path, m
 # for MIG with its default parameters and seed 0). One rule (untwine.run_files.is_current) decides both.
 
 
-@pytest.mark.parametrize("stored,current,scored", [
-    ("absent", False, False),
-    ("these weights, asked seed and params", True, True),
-    ("these weights, another seed", True, False),
-    ("these weights, other params", True, False),
-    ("other weights", False, False),
-    ("no weights recorded", False, False),
-    ("not an object", False, False),
-])
+@pytest.mark.parametrize(
+    "stored,current,scored",
+    [
+        ("absent", False, False),
+        ("these weights, asked seed and params", True, True),
+        ("these weights, another seed", True, False),
+        ("these weights, other params", True, False),
+        ("other weights", False, False),
+        ("no weights recorded", False, False),
+        ("not an object", False, False),
+    ],
+)
 def test_runs_status_and_a_study_agree_on_stored_scores(trained, tmp_path, stored, current, scored):
     import shutil
 

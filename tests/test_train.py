@@ -32,8 +32,11 @@ def weights(run_dir):
 def test_run_directory_layout(tmp_path):
     run = train(small_config(), tmp_path / "r", progress=False)
     assert sorted(p.name for p in run.iterdir()) == ["config.toml", "log.csv", "model.safetensors", "state"]
-    assert sorted(p.name for p in (run / "state").iterdir()) == ["checkpoint-000000012.safetensors",
-                                                                 "log-000000012.csv", "state.json"]
+    assert sorted(p.name for p in (run / "state").iterdir()) == [
+        "checkpoint-000000012.safetensors",
+        "log-000000012.csv",
+        "state.json",
+    ]
     log = read_log(run)
     assert log["step"].tolist() == [2, 4, 6, 8, 10, 12]
     assert {"loss", "reconstruction", "beta_kl", "kl", "images_per_s"} <= set(log.columns)
@@ -115,7 +118,6 @@ def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
     assert weights(train(small_config(steps=10), tmp_path / "whole", progress=False)) == weights(tmp_path / "r")
 
 
-
 def test_bernoulli_targets_outside_0_1_are_warned_once_and_named_when_the_loss_diverges(tmp_path, monkeypatch):
     """Unclipped perturbations reach [−ε, 1 + ε], where the Bernoulli likelihood has no minimum: the first such
     batch is warned about, and a later non-finite loss names the range and the fix."""
@@ -129,13 +131,18 @@ def test_bernoulli_targets_outside_0_1_are_warned_once_and_named_when_the_loss_d
         train(small_config(steps=3), tmp_path / "warned", progress=False, data=unbounded)
     messages = [str(w.message) for w in caught if "outside [0, 1]" in str(w.message)]
     assert len(messages) == 1
-    assert re.match(r"the observations of step 0 lie in \[-0\.0999\d+, 1\.0999\d+\], outside \[0, 1\]: under "
-                    r"the Bernoulli likelihood a target outside \[0, 1\] has no minimum", messages[0])
+    assert re.match(
+        r"the observations of step 0 lie in \[-0\.0999\d+, 1\.0999\d+\], outside \[0, 1\]: under "
+        r"the Bernoulli likelihood a target outside \[0, 1\] has no minimum",
+        messages[0],
+    )
     assert "rescale=True" in messages[0] and 'likelihood = "gaussian"' in messages[0]
     poison_beta_kl(monkeypatch, 2, float("inf"))
-    diverged = (r"step 2; .* The observations reached \[-0\.0999\d+, 1\.0999\d+\], outside \[0, 1\], where the "
-                r"Bernoulli likelihood has no minimum: a lower learning rate may only delay the divergence; rescale "
-                r"the data")
+    diverged = (
+        r"step 2; .* The observations reached \[-0\.0999\d+, 1\.0999\d+\], outside \[0, 1\], where the "
+        r"Bernoulli likelihood has no minimum: a lower learning rate may only delay the divergence; rescale "
+        r"the data"
+    )
     with pytest.raises(NonFiniteLossError, match=diverged):
         with pytest.warns(RuntimeWarning):
             train(small_config(steps=3), tmp_path / "diverged", progress=False, data=unbounded)
@@ -149,6 +156,7 @@ def test_bernoulli_targets_outside_0_1_are_warned_once_and_named_when_the_loss_d
             with pytest.raises(NonFiniteLossError) as error:
                 train(config, tmp_path / name, progress=False, data=data)
         assert "observations" not in str(error.value)
+
 
 def test_other_config_in_same_dir_is_refused(tmp_path):
     train(small_config(steps=2), tmp_path / "r", progress=False)

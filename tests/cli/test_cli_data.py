@@ -80,11 +80,28 @@ def test_perturb_command(tmp_path, capsys):
     pattern = load_dataset(written)
     assert pattern.kind == "pattern" and pattern.epsilon == 0.1 and pattern.factor_sizes == (3, 6, 40, 32, 32)
     factors = pattern.sample_factors(4, np.random.default_rng(0))
-    change = pattern.observe(factors, np.random.default_rng(0)) - pattern.base.observe(factors, np.random.default_rng(0))
+    change = pattern.observe(factors, np.random.default_rng(0)) - pattern.base.observe(
+        factors, np.random.default_rng(0)
+    )
     assert 0 < np.abs(change).max() <= 0.1 + 1e-6
     with pytest.warns(RuntimeWarning, match=r"outside \[0, 1\]: under the Bernoulli likelihood"):  # unclipped
-        assert untwine_main(["train", "--out", str(tmp_path / "p"), "--dataset", str(written), "--steps", "2",
-                             "--batch-size", "8", "--quiet"]) == 0
+        assert (
+            untwine_main(
+                [
+                    "train",
+                    "--out",
+                    str(tmp_path / "p"),
+                    "--dataset",
+                    str(written),
+                    "--steps",
+                    "2",
+                    "--batch-size",
+                    "8",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
 
 
 @pytest.mark.parametrize("name, flag", [("dsprites", []), ("pinwheel", ["1"])])

@@ -15,8 +15,9 @@ def parse(*argv):
 
 def test_flags_override_config(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('dataset = "dsprites"\n[model]\nobjective = "beta-vae"\nparams = {beta = 2.0}\n'
-                   '[train]\nsteps = 50\nseed = 4\n')
+    cfg.write_text(
+        'dataset = "dsprites"\n[model]\nobjective = "beta-vae"\nparams = {beta = 2.0}\n[train]\nsteps = 50\nseed = 4\n'
+    )
     config = build_config(parse("train", "--out", "x", "--config", str(cfg), "--seed", "9", "--param", "beta=6"))
     assert config.train.steps == 50 and config.train.seed == 9
     assert config.model.params == {"beta": 6}
@@ -77,9 +78,13 @@ def test_evaluate_prints_headlines_not_every_key():
     import contextlib
     import io
 
-    results = {"mig": {"discrete_mig": 0.25, "params": {}, "seed": 0},
-               "downstream_lr": {**{f"{s}:mean_test_accuracy": 0.5 for s in (10, 100)},
-                                 **{f"10:test_accuracy_factor_{i}": 0.1 for i in range(5)}}}
+    results = {
+        "mig": {"discrete_mig": 0.25, "params": {}, "seed": 0},
+        "downstream_lr": {
+            **{f"{s}:mean_test_accuracy": 0.5 for s in (10, 100)},
+            **{f"10:test_accuracy_factor_{i}": 0.1 for i in range(5)},
+        },
+    }
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         _print_scores(results)
@@ -102,10 +107,23 @@ def test_factor_sampler_flag_is_a_toml_inline_table(tmp_path, capsys):
     assert config.train.factor_sampler == {"kind": "uniform"}
     # errors name the problem before anything is written
     out = tmp_path / "r"
-    assert main(["train", "--out", str(out), "--steps", "1", "--factor-sampler",
-                 'kind="correlated", factors=["position_x","pos_y"]']) == 2
-    assert "'position_x' is not a factor of 'dsprites': shape, scale, orientation, pos_x, pos_y" in \
-        capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(out),
+                "--steps",
+                "1",
+                "--factor-sampler",
+                'kind="correlated", factors=["position_x","pos_y"]',
+            ]
+        )
+        == 2
+    )
+    assert (
+        "'position_x' is not a factor of 'dsprites': shape, scale, orientation, pos_x, pos_y" in capsys.readouterr().err
+    )
     assert main(["train", "--out", str(out), "--steps", "1", "--factor-sampler", "kind=correlated"]) == 2
     assert "--factor-sampler takes the body of a TOML inline table" in capsys.readouterr().err
     assert not out.exists()
@@ -126,8 +144,9 @@ def test_models_says_what_data_each_objective_needs(capsys):
 
 def test_a_weak_model_trains_from_the_command_line_with_no_other_flag(tmp_path, capsys):
     out = tmp_path / "weak"
-    assert main(["train", "--model", "ada-gvae", "--out", str(out), "--steps", "2", "--batch-size", "4",
-                 "--quiet"]) == 0
+    assert (
+        main(["train", "--model", "ada-gvae", "--out", str(out), "--steps", "2", "--batch-size", "4", "--quiet"]) == 0
+    )
     config = (out / "config.toml").read_text()
     assert 'objective = "ada-gvae"' in config and 'dataset = "dsprites"' in config
     assert (out / "model.safetensors").is_file()

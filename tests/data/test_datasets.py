@@ -16,8 +16,11 @@ EXPECTED = {
     "color-dsprites": (("shape", "scale", "orientation", "pos_x", "pos_y"), (3, 6, 40, 32, 32), (3, 64, 64)),
     "noisy-dsprites": (("shape", "scale", "orientation", "pos_x", "pos_y"), (3, 6, 40, 32, 32), (3, 64, 64)),
     "scream-dsprites": (("shape", "scale", "orientation", "pos_x", "pos_y"), (3, 6, 40, 32, 32), (3, 64, 64)),
-    "shapes3d": (("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"),
-                 (10, 10, 10, 8, 4, 15), (3, 64, 64)),
+    "shapes3d": (
+        ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"),
+        (10, 10, 10, 8, 4, 15),
+        (3, 64, 64),
+    ),
     "pinwheel": (("arm", "radius"), (5, 32), (2,)),
     "digits": (("digit", "instance"), (10, 174), (1, 8, 8)),
 }
@@ -185,9 +188,15 @@ CATALOG = {  # name -> (kind, files in the data directory, any one enough)
     "scream-dsprites": ("procedural", ("scream.jpg", "scream.png"), True),
     "shapes3d": ("procedural", (), False),
     "shapes3d-h5": ("file", ("3dshapes.h5",), False),
-    "smallnorb": ("file", tuple(f"smallnorb/smallnorb-5x{s}x9x18x6x2x96x96-{half}-{part}.mat"
-                                for s, half in (("46789", "training"), ("01235", "testing"))
-                                for part in ("dat", "cat", "info")), False),
+    "smallnorb": (
+        "file",
+        tuple(
+            f"smallnorb/smallnorb-5x{s}x9x18x6x2x96x96-{half}-{part}.mat"
+            for s, half in (("46789", "training"), ("01235", "testing"))
+            for part in ("dat", "cat", "info")
+        ),
+        False,
+    ),
 }
 
 
@@ -223,9 +232,16 @@ def test_catalog_is_unchanged(tmp_path, monkeypatch):
 # -- spec(): a dataset knows its own options --------------------------------------------------
 
 SPECS = [  # (name, options) for every procedural and bundled dataset, defaults and not
-    ("dsprites", {}), ("color-dsprites", {}), ("noisy-dsprites", {}), ("shapes3d", {}), ("pinwheel", {}),
+    ("dsprites", {}),
+    ("color-dsprites", {}),
+    ("noisy-dsprites", {}),
+    ("shapes3d", {}),
+    ("pinwheel", {}),
     ("pinwheel", {"num_arms": 3, "num_radii": 7, "radial_std": 0.2, "tangential_std": 0.1, "rate": 0.5}),
-    ("digits", {}), ("digits", {"size": 16}), ("scream-dsprites", {}), ("scream-dsprites", "painting"),
+    ("digits", {}),
+    ("digits", {"size": 16}),
+    ("scream-dsprites", {}),
+    ("scream-dsprites", "painting"),
 ]
 
 
@@ -241,8 +257,9 @@ def test_spec_rebuilds_the_dataset(name, options, scream_dir):
         assert type(again) is type(data) and again.spec() == spec
         assert again.factor_sizes == data.factor_sizes and again.observation_shape == data.observation_shape
         factors = data.sample_factors(5, np.random.default_rng(0))
-        assert np.array_equal(again.observe(factors, np.random.default_rng(1)),
-                              data.observe(factors, np.random.default_rng(1)))
+        assert np.array_equal(
+            again.observe(factors, np.random.default_rng(1)), data.observe(factors, np.random.default_rng(1))
+        )
 
 
 def test_spec_records_options_not_defaults_of_the_environment(scream_dir, monkeypatch):
@@ -267,6 +284,7 @@ def test_a_json_path_is_not_a_name():
 
 # -- observe and its rng ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["color-dsprites", "noisy-dsprites", "scream-dsprites", "pinwheel"])
 def test_noise_needs_an_explicit_rng(name, scream_dir):
     data = get(name)
@@ -290,6 +308,7 @@ def test_deterministic_datasets_need_no_rng(name):
 
 
 # -- mixed radix, written once ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("sizes", [(3, 6, 40, 32, 32), (10, 10, 10, 8, 4, 15), (7,), (1, 5, 1, 2), (2, 3)])
 def test_mixed_radix_matches_numpy(sizes):

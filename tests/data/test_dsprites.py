@@ -73,9 +73,11 @@ def test_each_factor_moves_the_sprite_the_right_way():
     cols = lambda im: np.nonzero(im)[1].mean()
     rows = lambda im: np.nonzero(im)[0].mean()
     assert cols(right) - cols(x0) == pytest.approx(10 * 32 / 31, abs=0.6)  # pos_x moves right
-    assert rows(down) - rows(x0) == pytest.approx(10 * 32 / 31, abs=0.6)   # pos_y moves down
+    assert rows(down) - rows(x0) == pytest.approx(10 * 32 / 31, abs=0.6)  # pos_y moves down
     smaller = data.observe(base - [0, 5, 0, 0, 0])[0, 0]
-    assert smaller.sum() / x0.sum() == pytest.approx(0.25, rel=0.15)  # scale 0.5 vs 1: a quarter the area (pixel rounding)
+    assert smaller.sum() / x0.sum() == pytest.approx(
+        0.25, rel=0.15
+    )  # scale 0.5 vs 1: a quarter the area (pixel rounding)
     for k in range(5):  # every factor changes the image
         other = base.copy()
         other[0, k] = (other[0, k] + 1) % data.factor_sizes[k] if k != 2 else 5
@@ -119,7 +121,9 @@ def _write_published_format(path, sizes=(1, 2, 2, 3, 3)):
     grid = np.stack(np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij"), -1).reshape(-1, 5)
     imgs = full.observe(grid)[:, 0].astype(np.uint8)
     classes = np.concatenate([np.zeros((len(grid), 1), np.int64), grid], axis=1)
-    values = np.concatenate([np.ones((len(grid), 1))] + [full.factor_values(k)[grid[:, k]][:, None] for k in range(5)], 1)
+    values = np.concatenate(
+        [np.ones((len(grid), 1))] + [full.factor_values(k)[grid[:, k]][:, None] for k in range(5)], 1
+    )
     np.savez(path, imgs=imgs, latents_classes=classes, latents_values=values)
     return grid, imgs
 
@@ -165,8 +169,10 @@ def test_npz_out_of_order_rows_rejected(tmp_path):
 def test_npz_spec_round_trip(tmp_path, monkeypatch):
     grid, imgs = _write_published_format(tmp_path / NPZ_FILENAME)
     monkeypatch.setenv("UNTWINE_DATA", str(tmp_path))
-    for data, options in ((get("dsprites-npz"), {}),
-                          (DSpritesNPZ(tmp_path / NPZ_FILENAME), {"path": str(tmp_path / NPZ_FILENAME)})):
+    for data, options in (
+        (get("dsprites-npz"), {}),
+        (DSpritesNPZ(tmp_path / NPZ_FILENAME), {"path": str(tmp_path / NPZ_FILENAME)}),
+    ):
         assert data.spec() == {"name": "dsprites-npz", "options": options}
         again = get(**data.spec())
         assert again.factor_sizes == data.factor_sizes == (1, 2, 2, 3, 3)

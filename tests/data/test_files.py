@@ -15,6 +15,7 @@ from untwine.data.shapes3d import _factor_values as shapes3d_values
 
 # -- Shapes3D h5 ----------------------------------------------------------------------
 
+
 def _write_h5(path, factors, images):
     labels = np.stack([shapes3d_values(k)[factors[:, k]] for k in range(6)], axis=1)
     labels = labels + np.random.default_rng(0).normal(0, 1e-7, labels.shape)  # floats, as published
@@ -49,8 +50,11 @@ def test_shapes3d_h5_missing_and_corrupt(tmp_path, monkeypatch):
 
 # -- MPI3D -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,file", [("mpi3d-toy", "mpi3d_toy.npz"), ("mpi3d-realistic", "mpi3d_realistic.npz"),
-                                       ("mpi3d-real", "mpi3d_real.npz")])
+
+@pytest.mark.parametrize(
+    "name,file",
+    [("mpi3d-toy", "mpi3d_toy.npz"), ("mpi3d-realistic", "mpi3d_realistic.npz"), ("mpi3d-real", "mpi3d_real.npz")],
+)
 def test_mpi3d(name, file, tmp_path, monkeypatch):
     monkeypatch.setenv("UNTWINE_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=file):
@@ -61,8 +65,15 @@ def test_mpi3d(name, file, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="24 images"):
         get(name)  # the full reference grid is expected by default
     data = get(name, factor_sizes=sizes)
-    assert data.factor_names == ("object_color", "object_shape", "object_size", "camera_height",
-                                 "background_color", "horizontal_axis", "vertical_axis")
+    assert data.factor_names == (
+        "object_color",
+        "object_shape",
+        "object_size",
+        "camera_height",
+        "background_color",
+        "horizontal_axis",
+        "vertical_axis",
+    )
     assert type(data).factor_sizes == (6, 6, 2, 3, 3, 40, 40)
     index = np.array([0, 5, 23])
     x = data.observe(data.index_to_factors(index))
@@ -80,6 +91,7 @@ def test_mpi3d_corrupt(tmp_path, monkeypatch):
 
 
 # -- Cars3D ----------------------------------------------------------------------------
+
 
 def _car(seed, size=32):
     rng = np.random.default_rng(seed)
@@ -124,6 +136,7 @@ def test_cars3d_corrupt(tmp_path, monkeypatch):
 
 # -- SmallNORB -------------------------------------------------------------------------
 
+
 def _write_norb(path, array):
     magic = {np.dtype(np.uint8): 0x1E3D4C55, np.dtype(np.int32): 0x1E3D4C54}[array.dtype]
     dims = list(array.shape) + [1] * max(0, 3 - array.ndim)
@@ -136,14 +149,16 @@ def _write_norb(path, array):
 def _write_smallnorb(folder, size=12):
     """Both halves of the published set with tiny images; pixel values encode the labels."""
     folder.mkdir(exist_ok=True)
-    halves = {"smallnorb-5x46789x9x18x6x2x96x96-training": (4, 6, 7, 8, 9),
-              "smallnorb-5x01235x9x18x6x2x96x96-testing": (0, 1, 2, 3, 5)}
+    halves = {
+        "smallnorb-5x46789x9x18x6x2x96x96-training": (4, 6, 7, 8, 9),
+        "smallnorb-5x01235x9x18x6x2x96x96-testing": (0, 1, 2, 3, 5),
+    }
     for stem, instances in halves.items():
         grid = np.array(np.meshgrid(range(5), instances, range(9), range(0, 36, 2), range(6), indexing="ij"))
         labels = grid.reshape(5, -1).T.astype(np.int32)
         dat = np.zeros((len(labels), 2, size, size), np.uint8)
-        dat[:, 0, :, size // 2:] = (labels[:, 0] * 50 + labels[:, 4])[:, None, None]  # category, lighting
-        dat[:, 0, :, :size // 2] = (labels[:, 1] * 20)[:, None, None]  # instance
+        dat[:, 0, :, size // 2 :] = (labels[:, 0] * 50 + labels[:, 4])[:, None, None]  # category, lighting
+        dat[:, 0, :, : size // 2] = (labels[:, 1] * 20)[:, None, None]  # instance
         dat[:, 1] = 255  # the second camera must not be used
         _write_norb(folder / f"{stem}-dat.mat", dat)
         _write_norb(folder / f"{stem}-cat.mat", labels[:, 0].copy())
@@ -189,6 +204,7 @@ def test_smallnorb_corrupt(tmp_path, monkeypatch):
 
 # -- spec(): file datasets rebuild from their options -------------------------------------
 
+
 def _same_dataset(data, rng_seed=0):
     """get(**spec) gives the same factors and the same observations for the same factors and rng."""
     spec = data.spec()
@@ -196,7 +212,9 @@ def _same_dataset(data, rng_seed=0):
     again = get(**spec)
     assert type(again) is type(data) and again.spec() == spec and again.factor_sizes == data.factor_sizes
     factors = data.sample_factors(6, np.random.default_rng(rng_seed))
-    assert np.array_equal(again.observe(factors, np.random.default_rng(1)), data.observe(factors, np.random.default_rng(1)))
+    assert np.array_equal(
+        again.observe(factors, np.random.default_rng(1)), data.observe(factors, np.random.default_rng(1))
+    )
     return spec
 
 
@@ -220,8 +238,10 @@ def test_file_datasets_spec_round_trip(tmp_path, monkeypatch):
     np.savez(tmp_path / "small_mpi3d.npz", images=rng.integers(0, 256, size=(24, 64, 64, 3), dtype=np.uint8))
     mpi3d = get("mpi3d-real", path=tmp_path / "small_mpi3d.npz", factor_sizes=sizes)
     spec = _same_dataset(mpi3d)
-    assert spec == {"name": "mpi3d-real", "options": {"path": str(tmp_path / "small_mpi3d.npz"),
-                                                      "factor_sizes": list(sizes)}}
+    assert spec == {
+        "name": "mpi3d-real",
+        "options": {"path": str(tmp_path / "small_mpi3d.npz"), "factor_sizes": list(sizes)},
+    }
     # cars3d
     (tmp_path / "cars").mkdir()
     savemat(tmp_path / "cars" / "car_001_mesh.mat", {"im": _car(1)})

@@ -30,8 +30,11 @@ class Grid:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.sampled_from(["dsprites", "shapes3d", "pinwheel", "grid"]), seed=st.integers(0, 2 ** 32 - 1),
-       k=st.integers(1, 5))
+@given(
+    name=st.sampled_from(["dsprites", "shapes3d", "pinwheel", "grid"]),
+    seed=st.integers(0, 2**32 - 1),
+    k=st.integers(1, 5),
+)
 def test_pairs_differ_in_exactly_k_factors(name, seed, k):
     dataset = Grid() if name == "grid" else data.get(name)
     varying = len(varying_factors(dataset))
@@ -88,8 +91,16 @@ def test_pairs_of_a_biased_sampler_start_from_its_factors():
     assert np.std(np.bincount(first[:, 2], minlength=40)) > 2 * np.std(np.bincount(plain[:, 2], minlength=40))
 
 
-@pytest.mark.parametrize("k, words", [(0, "outside 1 ... 4"), (5, "outside 1 ... 4"), (-2, "outside 1 ... 4"),
-                                      (1.0, "must be an integer"), (True, "must be an integer")])
+@pytest.mark.parametrize(
+    "k, words",
+    [
+        (0, "outside 1 ... 4"),
+        (5, "outside 1 ... 4"),
+        (-2, "outside 1 ... 4"),
+        (1.0, "must be an integer"),
+        (True, "must be an integer"),
+    ],
+)
 def test_a_k_the_dataset_cannot_give_is_refused(k, words):
     with pytest.raises(ValueError, match=words):
         check_k(data.get("dsprites"), k)

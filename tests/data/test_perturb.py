@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 from untwine.data import GroundTruthDataset, from_description, get, perturb, perturb_lowest_mig, read_description
-from untwine.data.perturb import (FORMAT, VERSION, PatternFactor, PerturbedDataset, description_clip, fit_range,
-                                  lowest_mig, scaling_for)
+from untwine.data.perturb import (
+    FORMAT,
+    VERSION,
+    PatternFactor,
+    PerturbedDataset,
+    description_clip,
+    fit_range,
+    lowest_mig,
+    scaling_for,
+)
 
 
 def fake_posterior(observations):
@@ -106,16 +114,21 @@ def test_rescaling_keeps_the_whole_pattern_within_0_and_1(dsprites):
 
 
 def test_clip_and_rescale_exclude_each_other_and_must_be_booleans(dsprites, tmp_path):
-    message = (r"^clip and rescale exclude each other: clip cuts x̃ to \[0, 1\], rescale maps \[−ε, 1 \+ ε\] onto "
-               r"\[0, 1\]; choose one$")
+    message = (
+        r"^clip and rescale exclude each other: clip cuts x̃ to \[0, 1\], rescale maps \[−ε, 1 \+ ε\] onto "
+        r"\[0, 1\]; choose one$"
+    )
     with pytest.raises(ValueError, match=message):
         perturb(dsprites, None, 0.1, kind="uniform", clip=True, rescale=True)
     with pytest.raises(ValueError, match=message):
         get("pattern-factor", clip=True, rescale=True)
     with pytest.raises(TypeError, match=r"^rescale must be True or False, got 1$"):
         perturb(dsprites, None, 0.1, kind="uniform", rescale=1)
-    with pytest.raises(ValueError, match=r"^bad options \{'rescale': 'yes'\} for dataset 'pattern-factor': rescale "
-                                         r"must be True or False, got 'yes'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^bad options \{'rescale': 'yes'\} for dataset 'pattern-factor': rescale "
+        r"must be True or False, got 'yes'$",
+    ):
         get("pattern-factor", rescale="yes")
     # a rescaled description round-trips as rescaled, pattern and uniform
     pattern = perturb(dsprites, fake_posterior, 0.1, seed=1, num_points=100, run_dir="runs/fake", rescale=True)
@@ -134,8 +147,9 @@ def test_clip_and_rescale_exclude_each_other_and_must_be_booleans(dsprites, tmp_
     old["version"] = 2
     again = from_description(old)
     assert again.rescale is False and again.describe()["rescale"] is False and again.describe()["version"] == 3
-    np.testing.assert_array_equal(again.observe(factors),
-                                  perturb(dsprites, None, 0.1, kind="uniform", seed=1).observe(factors))
+    np.testing.assert_array_equal(
+        again.observe(factors), perturb(dsprites, None, 0.1, kind="uniform", seed=1).observe(factors)
+    )
 
 
 def test_pattern_is_deterministic_for_a_seed(dsprites):
@@ -183,7 +197,7 @@ def test_uniform_control_contaminates_each_image_once(dsprites):
     # distinct images get distinct noise; U[−ε, ε] has mean 0 and variance ε²/3
     assert not np.allclose(noise[0], noise[1])
     assert noise.mean() == pytest.approx(0.0, abs=0.05 * 0.02)
-    assert noise.var() == pytest.approx(0.05 ** 2 / 3, rel=0.03)
+    assert noise.var() == pytest.approx(0.05**2 / 3, rel=0.03)
     # another seed, other noise; clip=True clips the same noise
     other = perturb(dsprites, None, 0.05, kind="uniform", seed=1).observe(factors)
     assert not np.allclose(other, x)
@@ -255,12 +269,15 @@ def test_description_round_trip(dsprites, tmp_path):
     assert description["latent"] == perturbed.latent == 1 and description["epsilon"] == 0.1
     assert description["scaling"]["rows_per_unit"] > 0
     assert read_description(path) == description
-    for again in (PerturbedDataset.from_description(description, posterior=fake_posterior),
-                  from_description(read_description(path), fake_posterior)):
+    for again in (
+        PerturbedDataset.from_description(description, posterior=fake_posterior),
+        from_description(read_description(path), fake_posterior),
+    ):
         assert again.factor_sizes == perturbed.factor_sizes and again.run_dir == "runs/fake"
         factors = again.sample_factors(8, np.random.default_rng(0))
-        assert np.array_equal(again.observe(factors, np.random.default_rng(0)),
-                              perturbed.observe(factors, np.random.default_rng(0)))
+        assert np.array_equal(
+            again.observe(factors, np.random.default_rng(0)), perturbed.observe(factors, np.random.default_rng(0))
+        )
     with pytest.raises(ValueError, match="runs/fake.*posterior="):
         PerturbedDataset.from_description(description)  # the caller supplies the encoder
 
@@ -273,8 +290,9 @@ def test_description_keeps_the_base_options(tmp_path):
     again = from_description(read_description(tmp_path / "u.json"))  # uniform: no posterior needed
     assert again.observation_shape == (1, 16, 16) and again.kind == "uniform" and again.epsilon == 0.05
     factors = digits.sample_factors(8, np.random.default_rng(0))
-    assert np.array_equal(again.observe(factors, np.random.default_rng(3)),
-                          perturbed.observe(factors, np.random.default_rng(3)))
+    assert np.array_equal(
+        again.observe(factors, np.random.default_rng(3)), perturbed.observe(factors, np.random.default_rng(3))
+    )
 
 
 def test_a_pattern_is_saved_only_with_its_run(dsprites, tmp_path):
@@ -294,8 +312,15 @@ def test_read_description_errors_name_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="bad.json.*JSON"):
         read_description(bad)
-    good = {"format": FORMAT, "version": 1, "base": {"name": "dsprites", "options": {}}, "kind": "pattern",
-            "epsilon": 0.1, "seed": 0, "run_dir": "runs/x"}
+    good = {
+        "format": FORMAT,
+        "version": 1,
+        "base": {"name": "dsprites", "options": {}},
+        "kind": "pattern",
+        "epsilon": 0.1,
+        "seed": 0,
+        "run_dir": "runs/x",
+    }
     bad.write_text(json.dumps(good))  # a pattern without latent and scaling
     with pytest.raises(ValueError, match="bad.json.*latent"):
         read_description(bad)
@@ -364,18 +389,21 @@ def test_a_version_1_description_keeps_its_meaning_clipped(dsprites, tmp_path):
 
 def shifted_posterior(shift):
     """fake_posterior with latent 1 moved: a different 'run' with its own s."""
+
     def posterior(observations):
         means, variances = fake_posterior(observations)
         means[:, 1] = means[:, 1] * (1 + shift) + shift
         return means, variances
+
     return posterior
 
 
 def test_perturb_lowest_mig_picks_the_most_entangled_run(dsprites, tmp_path):
     """Seed 002 §4 step (i): over several β-VAE restarts, the one with the lowest MIG gives s."""
     candidates = [shifted_posterior(0.0), shifted_posterior(3.0), shifted_posterior(-0.5)]
-    chosen = perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.31, 0.07, 0.12], num_points=100,
-                                run_dirs=["runs/a", "runs/b", "runs/c"])
+    chosen = perturb_lowest_mig(
+        dsprites, candidates, 0.1, migs=[0.31, 0.07, 0.12], num_points=100, run_dirs=["runs/a", "runs/b", "runs/c"]
+    )
     expected = perturb(dsprites, candidates[1], 0.1, num_points=100)
     assert chosen.run_dir == "runs/b" and chosen.scaling == expected.scaling and chosen.latent == expected.latent
     assert chosen.scaling != perturb(dsprites, candidates[0], 0.1, num_points=100).scaling
@@ -387,8 +415,9 @@ def test_perturb_lowest_mig_picks_the_most_entangled_run(dsprites, tmp_path):
     again = from_description(read_description(chosen.save(tmp_path / "p.json")), candidates[1])
     assert again.selection == selection and again.run_dir == "runs/b"
     # the scores may come from a callable; the first of equal scores wins
-    scored = perturb_lowest_mig(dsprites, candidates, 0.1, migs=lambda p: 0.5 if p is candidates[0] else 0.2,
-                                num_points=100)
+    scored = perturb_lowest_mig(
+        dsprites, candidates, 0.1, migs=lambda p: 0.5 if p is candidates[0] else 0.2, num_points=100
+    )
     assert scored.selection["chosen"] == 1 and scored.scaling == expected.scaling
     assert lowest_mig([0.2, 0.1, 0.1]) == 1 and lowest_mig([0.4]) == 0
 
@@ -420,8 +449,8 @@ def test_hashed_uniform_is_splitmix64_of_the_counter():
         return z ^ (z >> 31)
 
     key = int(np.random.SeedSequence([7, 3]).generate_state(1, dtype=np.uint64)[0])
-    counters = [0, 1, 4095, 737_279 * 4096 + 17, 2 ** 40 + 5]
-    expected = [(splitmix64(c ^ key) >> 40) / 2 ** 24 for c in counters]
+    counters = [0, 1, 4095, 737_279 * 4096 + 17, 2**40 + 5]
+    expected = [(splitmix64(c ^ key) >> 40) / 2**24 for c in counters]
     np.testing.assert_array_equal(hashed_uniform(np.array(counters, dtype=np.uint64), 7), np.float32(expected))
     many = hashed_uniform(np.arange(200_000, dtype=np.uint64), 0)
     assert many.min() >= 0 and many.max() < 1
@@ -487,8 +516,11 @@ def test_observations_at_of_a_base_without_it(dsprites):
         """The data contract only (no observations_at), delegating to dSprites."""
 
         name, draws_nuisance = "plain", False
-        factor_names, factor_sizes, observation_shape = dsprites.factor_names, dsprites.factor_sizes, \
-            dsprites.observation_shape
+        factor_names, factor_sizes, observation_shape = (
+            dsprites.factor_names,
+            dsprites.factor_sizes,
+            dsprites.observation_shape,
+        )
 
         def __len__(self):
             return len(dsprites)
@@ -518,8 +550,10 @@ def test_lowest_mig_refuses_nothing_to_choose_from():
 def test_the_uniform_noise_is_pixel_wise_and_factor_values_are_the_bases(dsprites):
     perturbed = perturb(dsprites, None, 0.05, kind="uniform", seed=0)
     noise = perturbed.noise(dsprites.sample_factors(2, np.random.default_rng(0)))
-    assert len(np.unique(noise[0])) > 4000 and abs(float(np.corrcoef(noise[0].ravel()[:-1],
-                                                                      noise[0].ravel()[1:])[0, 1])) < 0.05
+    assert (
+        len(np.unique(noise[0])) > 4000
+        and abs(float(np.corrcoef(noise[0].ravel()[:-1], noise[0].ravel()[1:])[0, 1])) < 0.05
+    )
     for k in range(5):
         np.testing.assert_array_equal(perturbed.factor_values(k), dsprites.factor_values(k))
 
@@ -624,8 +658,10 @@ def test_observations_at_of_a_base_without_it_hands_on_its_rng():
     quiet = perturb(QuietPlain(), None, 0.05, kind="uniform")  # no draws_nuisance: observe needs no rng
     np.testing.assert_array_equal(quiet.observe(np.array([[1, 2]])), quiet.observations_at(np.array([6]))[1])
     base = NoisyPlain()
-    for perturbed in (perturb(base, None, 0.05, kind="uniform", seed=2),
-                      perturb(base, instance_posterior, 0.05, num_points=30, seed=2)):
+    for perturbed in (
+        perturb(base, None, 0.05, kind="uniform", seed=2),
+        perturb(base, instance_posterior, 0.05, num_points=30, seed=2),
+    ):
         factors, x = perturbed.observations_at(np.array([0, 5, 11]), np.random.default_rng(8))
         np.testing.assert_array_equal(factors, [[0, 0], [1, 1], [2, 3]])
         expected = perturbed.observe(factors, np.random.default_rng(8))
@@ -646,8 +682,9 @@ def test_a_noisy_base_is_recognised_and_its_codes_follow_each_observation(dsprit
         x = perturbed.observe(factors, np.random.default_rng(seed))
         clean = noisy.observe(factors, np.random.default_rng(seed))
         s = fake_posterior(clean)[0][:, 1]
-        np.testing.assert_allclose(x - clean, np.broadcast_to(0.1 * perturbed.pattern_for(s)[:, None], x.shape),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            x - clean, np.broadcast_to(0.1 * perturbed.pattern_for(s)[:, None], x.shape), atol=1e-6
+        )
 
 
 def test_the_code_is_estimated_in_float64_in_batches_of_256(dsprites):
@@ -689,8 +726,9 @@ def test_warm_encodes_the_factor_space_in_chunks_of_4096():
 
         def observe(self, factors, rng=None):
             factors = np.asarray(factors, dtype=np.float32)
-            return np.broadcast_to((factors[:, 0] / 64 + factors[:, 1] / 4160)[:, None, None, None],
-                                   (len(factors), 1, 2, 2)).copy()
+            return np.broadcast_to(
+                (factors[:, 0] / 64 + factors[:, 1] / 4160)[:, None, None, None], (len(factors), 1, 2, 2)
+            ).copy()
 
     calls = []
 
@@ -709,32 +747,47 @@ def test_warm_encodes_the_factor_space_in_chunks_of_4096():
 
 
 def test_the_checks_of_perturb_name_the_problem_and_the_fix(dsprites):
-    with pytest.raises(ValueError, match=r"^data is required: the dataset to perturb \(e\.g\. "
-                                         r"untwine\.data\.get\('dsprites'\)\); to perturb a run's dataset, load the "
-                                         r"run \(untwine\.runs\) and pass its dataset and model\.posterior\(\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^data is required: the dataset to perturb \(e\.g\. "
+        r"untwine\.data\.get\('dsprites'\)\); to perturb a run's dataset, load the "
+        r"run \(untwine\.runs\) and pass its dataset and model\.posterior\(\)$",
+    ):
         perturb(object(), fake_posterior, 0.1)
     with pytest.raises(ValueError, match=r"^kind must be one of pattern, uniform, got 'stripes'$"):
         perturb(dsprites, fake_posterior, 0.1, kind="stripes")
     for epsilon in (-0.01, 1.5):
-        with pytest.raises(ValueError, match=rf"^epsilon must be in \[0, 1\] \(pixels are in \[0, 1\]\), "
-                                             rf"got {epsilon}$"):
+        with pytest.raises(
+            ValueError,
+            match=rf"^epsilon must be in \[0, 1\] \(pixels are in \[0, 1\]\), "
+            rf"got {epsilon}$",
+        ):
             perturb(dsprites, fake_posterior, epsilon)
     for epsilon in (0.0, 1.0):  # the bounds are allowed
         assert perturb(dsprites, None, epsilon, kind="uniform").epsilon == epsilon
     with pytest.raises(TypeError, match=r"^run_dir must be a string \(recorded, never opened\), got int$"):
         perturb(dsprites, fake_posterior, 0.1, run_dir=7)
     assert perturb(dsprites, None, 0.1, kind="uniform", run_dir=Path("runs") / "u").run_dir == "runs/u"
-    with pytest.raises(ValueError, match=r"^the pattern perturbation needs posterior: a callable observations -> "
-                                         r"\(means, variances\) \(e\.g\. a trained model's \.posterior\(\)\); only "
-                                         r"kind='uniform' takes None$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the pattern perturbation needs posterior: a callable observations -> "
+        r"\(means, variances\) \(e\.g\. a trained model's \.posterior\(\)\); only "
+        r"kind='uniform' takes None$",
+    ):
         perturb(dsprites, None, 0.1)
-    with pytest.raises(TypeError, match=r"^posterior must be a callable observations -> \(means, variances\), got "
-                                        r"the path 'runs/b4': the data room does not open runs; load the run's model "
-                                        r"\(untwine\.runs\) and pass model\.posterior\(\), with run_dir='runs/b4' "
-                                        r"to record it$"):
+    with pytest.raises(
+        TypeError,
+        match=r"^posterior must be a callable observations -> \(means, variances\), got "
+        r"the path 'runs/b4': the data room does not open runs; load the run's model "
+        r"\(untwine\.runs\) and pass model\.posterior\(\), with run_dir='runs/b4' "
+        r"to record it$",
+    ):
         perturb(dsprites, Path("runs/b4"), 0.1)
-    with pytest.raises(TypeError, match=r"^posterior must be a callable observations -> \(means, variances\), or a "
-                                        r"VAE \(with \.posterior\(\)\), got int$"):
+    with pytest.raises(
+        TypeError,
+        match=r"^posterior must be a callable observations -> \(means, variances\), or a "
+        r"VAE \(with \.posterior\(\)\), got int$",
+    ):
         perturb(dsprites, 42, 0.1)
     with pytest.raises(ValueError, match=r"^num_points must be at least 10, got 9$"):
         perturb(dsprites, fake_posterior, 0.1, num_points=9)
@@ -744,22 +797,28 @@ def test_the_checks_of_perturb_name_the_problem_and_the_fix(dsprites):
 def test_a_code_without_spread_is_refused(dsprites):
     """The 1st..99th percentile spread of s must be finite and above 1e-12: a constant latent, one that spreads
     exactly 1e-12 or a NaN code give nothing to perturb along; a spread of 1e-6 is enough."""
+
     def spreading(spread):
         def posterior(observations):
             n = len(observations)
             means = np.stack([np.zeros(n), (np.arange(n) % 2) * spread], axis=1)
             return means, np.tile([1.0, 0.01], (n, 1))
+
         return posterior
 
-    message = (r"^latent 1 \(least posterior variance\) is constant over the sample: the model encodes nothing to "
-               r"perturb along; train it longer or use kind='uniform'$")
+    message = (
+        r"^latent 1 \(least posterior variance\) is constant over the sample: the model encodes nothing to "
+        r"perturb along; train it longer or use kind='uniform'$"
+    )
     for spread in (0.0, 1e-12, np.nan):
         with pytest.raises(ValueError, match=message):
             perturb(dsprites, spreading(spread), 0.1, num_points=10)
     small = perturb(dsprites, spreading(1e-6), 0.1, num_points=10)
     assert small.latent == 1 and small.scaling["rows_per_unit"] == pytest.approx(64 / 1e-6)
-    assert small.scaling["rule"] == ("rows = (s - offset) * rows_per_unit; offset and offset + height / "
-                                     "rows_per_unit are the 1st and 99th percentiles of s over the estimation sample")
+    assert small.scaling["rule"] == (
+        "rows = (s - offset) * rows_per_unit; offset and offset + height / "
+        "rows_per_unit are the 1st and 99th percentiles of s over the estimation sample"
+    )
 
 
 def test_the_constructor_checks_its_arguments_itself(dsprites):
@@ -768,13 +827,18 @@ def test_the_constructor_checks_its_arguments_itself(dsprites):
     with pytest.raises(ValueError, match=r"^kind must be one of pattern, uniform, got 'stripes'$"):
         PerturbedDataset(dsprites, 0.1, "stripes")
     for epsilon in (-0.5, 2):
-        with pytest.raises(ValueError, match=rf"^epsilon must be in \[0, 1\] \(pixels are in \[0, 1\]\), "
-                                             rf"got {epsilon}$"):
+        with pytest.raises(
+            ValueError,
+            match=rf"^epsilon must be in \[0, 1\] \(pixels are in \[0, 1\]\), "
+            rf"got {epsilon}$",
+        ):
             PerturbedDataset(dsprites, epsilon, "uniform")
     for epsilon in (0, 1):
         assert PerturbedDataset(dsprites, epsilon, "uniform").epsilon == float(epsilon)
-    needs = (r"^the pattern perturbation needs a posterior, a latent index and a scaling; use "
-             r"untwine\.data\.perturb\(data, posterior, epsilon\)$")
+    needs = (
+        r"^the pattern perturbation needs a posterior, a latent index and a scaling; use "
+        r"untwine\.data\.perturb\(data, posterior, epsilon\)$"
+    )
     for missing in ({"posterior": None}, {"latent": None}, {"scaling": None}):
         arguments = {"posterior": fake_posterior, "latent": 1, "scaling": scaling, **missing}
         with pytest.raises(ValueError, match=needs):
@@ -786,22 +850,30 @@ def test_the_constructor_checks_its_arguments_itself(dsprites):
     with pytest.raises(TypeError, match=r"^clip must be True or False, got 'yes'$"):
         PerturbedDataset(dsprites, 0.1, "uniform", clip="yes")
     assert PerturbedDataset(dsprites, 0.1, "uniform", clip=np.bool_(True)).clip is True
+
     class Flat:
         name, factor_names, factor_sizes, observation_shape = "toy", ("a",), (3,), (3,)
 
     flat = Flat()
-    with pytest.raises(ValueError, match=r"^the pattern perturbation needs image observations \(C, H, W\), 'toy' "
-                                         r"has \(3,\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the pattern perturbation needs image observations \(C, H, W\), 'toy' "
+        r"has \(3,\)$",
+    ):
         PerturbedDataset(flat, 0.1, "pattern", posterior=fake_posterior, latent=1, scaling=scaling)
     uniform = PerturbedDataset(dsprites, 0.1, "uniform", seed=3)
     assert uniform.name == "dsprites-perturbed-uniform" and uniform.seed == 3 and uniform.kind == "uniform"
-    with pytest.raises(TypeError, match=r"^'dsprites-perturbed-uniform' is a perturbed dataset, not a registry name: "
-                                        r"its description is describe\(\) \(or save\(path\)\), rebuilt by "
-                                        r"PerturbedDataset\.from_description or untwine\.runs\.load_dataset\(path\)$"):
+    with pytest.raises(
+        TypeError,
+        match=r"^'dsprites-perturbed-uniform' is a perturbed dataset, not a registry name: "
+        r"its description is describe\(\) \(or save\(path\)\), rebuilt by "
+        r"PerturbedDataset\.from_description or untwine\.runs\.load_dataset\(path\)$",
+    ):
         uniform.spec()
 
 
 # -- the pattern as a factor (seed 002, §5.2 and figure 4) ------------------------------------------------
+
 
 def test_pattern_factor_adds_s_and_the_pattern_of_perturb(dsprites):
     """pattern-factor: dSprites' factors plus s (32 values, mean 0, variance 1); x̃ = x + ε f(s), with the signs and
@@ -811,7 +883,7 @@ def test_pattern_factor_adds_s_and_the_pattern_of_perturb(dsprites):
     assert data.factor_sizes == (*dsprites.factor_sizes, 32) and data.observation_shape == (1, 64, 64)
     s = data.factor_values(5)
     assert len(s) == 32 and s.mean() == pytest.approx(0, abs=1e-12) and s.var() == pytest.approx(1.0)
-    assert np.allclose(np.diff(s), np.sqrt(12 / (32 ** 2 - 1)))
+    assert np.allclose(np.diff(s), np.sqrt(12 / (32**2 - 1)))
     assert np.array_equal(data.factor_values(3), dsprites.factor_values(3))
     factors = data.sample_factors(24, np.random.default_rng(0))
     x = data.observe(factors)
@@ -824,15 +896,22 @@ def test_pattern_factor_adds_s_and_the_pattern_of_perturb(dsprites):
     low, high = np.percentile(s, [1, 99])
     assert np.allclose(data.rows(np.array([low, high])), [0, 64])
     # s alone changes the pattern; every s value its own
-    assert len({data.pattern_for(s[i:i + 1]).tobytes() for i in range(32)}) == 32
+    assert len({data.pattern_for(s[i : i + 1]).tobytes() for i in range(32)}) == 32
 
 
 def test_pattern_factor_is_a_registered_dataset_that_rebuilds_from_its_spec():
-    data = get("pattern-factor", base="digits", base_options={"size": 64}, epsilon=0.05, num_s_values=8,
-               clip=True)
-    assert data.spec() == {"name": "pattern-factor", "options": {"base": "digits", "base_options": {"size": 64},
-                                                                 "epsilon": 0.05, "seed": 0, "num_s_values": 8,
-                                                                 "clip": True}}
+    data = get("pattern-factor", base="digits", base_options={"size": 64}, epsilon=0.05, num_s_values=8, clip=True)
+    assert data.spec() == {
+        "name": "pattern-factor",
+        "options": {
+            "base": "digits",
+            "base_options": {"size": 64},
+            "epsilon": 0.05,
+            "seed": 0,
+            "num_s_values": 8,
+            "clip": True,
+        },
+    }
     again = get(**data.spec())
     factors = data.sample_factors(10, np.random.default_rng(1))
     assert np.array_equal(data.observe(factors), again.observe(factors))
@@ -877,7 +956,7 @@ class _TinyImages(GroundTruthDataset):
 
     def __init__(self, names=("a", "b")):
         self.factor_names = tuple(names)
-        self.factor_sizes = (3, 2)[:len(names)]
+        self.factor_sizes = (3, 2)[: len(names)]
         self.observation_shape = (1, 4, 4)
 
     def factor_values(self, k):
@@ -966,29 +1045,46 @@ def test_pattern_factor_rows_and_scaling_in_double_precision():
     data = get("pattern-factor")
     rows = data.rows(s32)
     assert rows.dtype == np.float64
-    np.testing.assert_array_equal(rows, (s32.astype(np.float64) - data.scaling["offset"])
-                                  * data.scaling["rows_per_unit"])
-    with pytest.raises(ValueError, match="^s is constant over the sample: there is nothing to sweep the pattern "
-                                         "along$"):
+    np.testing.assert_array_equal(
+        rows, (s32.astype(np.float64) - data.scaling["offset"]) * data.scaling["rows_per_unit"]
+    )
+    with pytest.raises(
+        ValueError, match="^s is constant over the sample: there is nothing to sweep the pattern along$"
+    ):
         scaling_for(np.full(10, 0.5), 64)
 
 
 def test_describe_and_save_write_every_field(tmp_path):
     digits = get("digits")
     uniform = perturb(digits, None, 0.05, kind="uniform", seed=2, run_dir="runs/u", clip=True)
-    expected = {"format": "untwine.perturbed-dataset", "version": 3, "name": "digits-perturbed-uniform",
-                "base": {"name": "digits", "options": {"size": 8}}, "run_dir": "runs/u", "latent": None,
-                "epsilon": 0.05, "kind": "uniform", "seed": 2, "clip": True, "rescale": False, "num_points": None,
-                "scaling": None,
-                "factor_names": list(digits.factor_names), "factor_sizes": list(digits.factor_sizes),
-                "observation_shape": [1, 8, 8]}
+    expected = {
+        "format": "untwine.perturbed-dataset",
+        "version": 3,
+        "name": "digits-perturbed-uniform",
+        "base": {"name": "digits", "options": {"size": 8}},
+        "run_dir": "runs/u",
+        "latent": None,
+        "epsilon": 0.05,
+        "kind": "uniform",
+        "seed": 2,
+        "clip": True,
+        "rescale": False,
+        "num_points": None,
+        "scaling": None,
+        "factor_names": list(digits.factor_names),
+        "factor_sizes": list(digits.factor_sizes),
+        "observation_shape": [1, 8, 8],
+    }
     assert uniform.describe() == expected
     path = uniform.save(str(tmp_path / "u.json"))
     assert path == tmp_path / "u.json"
     assert path.read_text() == json.dumps(expected, indent=2) + "\n"
-    with pytest.raises(ValueError, match=r"^a pattern perturbation is saved only with the run whose encoder "
-                                         r"computes s: build it with perturb\(data, model\.posterior\(\), epsilon, "
-                                         r"run_dir=RUN_DIR\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^a pattern perturbation is saved only with the run whose encoder "
+        r"computes s: build it with perturb\(data, model\.posterior\(\), epsilon, "
+        r"run_dir=RUN_DIR\)$",
+    ):
         perturb(digits, instance_like_posterior, 0.1, num_points=20).save(tmp_path / "p.json")
 
 
@@ -999,8 +1095,17 @@ def instance_like_posterior(observations):
 
 
 def _description(**changes):
-    good = {"format": FORMAT, "version": 3, "base": {"name": "digits", "options": {}}, "kind": "uniform",
-            "epsilon": 0.1, "seed": 0, "clip": False, "rescale": False, "run_dir": "runs/u"}
+    good = {
+        "format": FORMAT,
+        "version": 3,
+        "base": {"name": "digits", "options": {}},
+        "kind": "uniform",
+        "epsilon": 0.1,
+        "seed": 0,
+        "clip": False,
+        "rescale": False,
+        "run_dir": "runs/u",
+    }
     good.update(changes)
     return {k: v for k, v in good.items() if v is not _DROP}
 
@@ -1008,37 +1113,51 @@ def _description(**changes):
 _DROP = object()
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"format": "something"}, r"'format' is 'something', not 'untwine\.perturbed-dataset'"),
-    ({"format": _DROP}, r"'format' is None, not 'untwine\.perturbed-dataset'"),
-    ({"version": 4}, r"version 4 is newer than this untwine reads \(3\); upgrade untwine"),
-    ({"version": "3"}, r"version '3' is newer than this untwine reads \(3\); upgrade untwine"),
-    ({"base": "digits"}, r"'base' must be \{\"name\": DATASET, \"options\": \{\.\.\.\}\}, got 'digits'"),
-    ({"base": {"name": 3}}, r"'base' must be \{\"name\": DATASET, \"options\": \{\.\.\.\}\}, got \{'name': 3\}"),
-    ({"base": {"name": "digits", "options": [1]}}, r"'base\.options' must be an object, got \[1\]"),
-    ({"clip": _DROP}, r"a version-3 description must say 'clip' \(true or false\)"),
-    ({"clip": _DROP, "version": 2}, r"a version-2 description must say 'clip' \(true or false\)"),
-    ({"clip": 1}, r"'clip' must be true or false, got 1"),
-    ({"rescale": _DROP}, r"a version-3 description must say 'rescale' \(true or false\)"),
-    ({"rescale": 0}, r"'rescale' must be true or false, got 0"),
-    ({"rescale": True, "clip": True}, r"'clip' and 'rescale' exclude each other; set one of them to false"),
-    ({"rescale": True, "clip": _DROP, "version": 1},
-     r"'clip' and 'rescale' exclude each other; set one of them to false"),
-    ({"selection": [1]}, r"'selection' must be an object, got \[1\]"),
-    ({"kind": "stripes"}, r"'kind' must be one of pattern, uniform, got 'stripes'"),
-    ({"epsilon": "big"}, r"'epsilon' must be a number, got 'big'"),
-    ({"epsilon": _DROP}, r"'epsilon' must be a number, got None"),
-    ({"seed": [0]}, r"'seed' must be a number, got \[0\]"),
-    ({"kind": "pattern", "latent": 0}, r"a pattern perturbation needs 'latent' and 'scaling' "
-                                       r"\{'offset', 'rows_per_unit'\}"),
-    ({"kind": "pattern", "latent": "first", "scaling": {"offset": 0, "rows_per_unit": 1}},
-     r"a pattern perturbation needs 'latent' and 'scaling' \{'offset', 'rows_per_unit'\}"),
-    ({"kind": "pattern", "latent": 0, "scaling": {"offset": 0}},
-     r"a pattern perturbation needs 'latent' and 'scaling' \{'offset', 'rows_per_unit'\}"),
-    ({"kind": "pattern", "latent": 0, "scaling": {"offset": None, "rows_per_unit": 1}},
-     r"a pattern perturbation needs 'latent' and 'scaling' \{'offset', 'rows_per_unit'\}"),
-    ({"run_dir": 3}, r"'run_dir' must be a string, got 3"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"format": "something"}, r"'format' is 'something', not 'untwine\.perturbed-dataset'"),
+        ({"format": _DROP}, r"'format' is None, not 'untwine\.perturbed-dataset'"),
+        ({"version": 4}, r"version 4 is newer than this untwine reads \(3\); upgrade untwine"),
+        ({"version": "3"}, r"version '3' is newer than this untwine reads \(3\); upgrade untwine"),
+        ({"base": "digits"}, r"'base' must be \{\"name\": DATASET, \"options\": \{\.\.\.\}\}, got 'digits'"),
+        ({"base": {"name": 3}}, r"'base' must be \{\"name\": DATASET, \"options\": \{\.\.\.\}\}, got \{'name': 3\}"),
+        ({"base": {"name": "digits", "options": [1]}}, r"'base\.options' must be an object, got \[1\]"),
+        ({"clip": _DROP}, r"a version-3 description must say 'clip' \(true or false\)"),
+        ({"clip": _DROP, "version": 2}, r"a version-2 description must say 'clip' \(true or false\)"),
+        ({"clip": 1}, r"'clip' must be true or false, got 1"),
+        ({"rescale": _DROP}, r"a version-3 description must say 'rescale' \(true or false\)"),
+        ({"rescale": 0}, r"'rescale' must be true or false, got 0"),
+        ({"rescale": True, "clip": True}, r"'clip' and 'rescale' exclude each other; set one of them to false"),
+        (
+            {"rescale": True, "clip": _DROP, "version": 1},
+            r"'clip' and 'rescale' exclude each other; set one of them to false",
+        ),
+        ({"selection": [1]}, r"'selection' must be an object, got \[1\]"),
+        ({"kind": "stripes"}, r"'kind' must be one of pattern, uniform, got 'stripes'"),
+        ({"epsilon": "big"}, r"'epsilon' must be a number, got 'big'"),
+        ({"epsilon": _DROP}, r"'epsilon' must be a number, got None"),
+        ({"seed": [0]}, r"'seed' must be a number, got \[0\]"),
+        (
+            {"kind": "pattern", "latent": 0},
+            r"a pattern perturbation needs 'latent' and 'scaling' "
+            r"\{'offset', 'rows_per_unit'\}",
+        ),
+        (
+            {"kind": "pattern", "latent": "first", "scaling": {"offset": 0, "rows_per_unit": 1}},
+            r"a pattern perturbation needs 'latent' and 'scaling' \{'offset', 'rows_per_unit'\}",
+        ),
+        (
+            {"kind": "pattern", "latent": 0, "scaling": {"offset": 0}},
+            r"a pattern perturbation needs 'latent' and 'scaling' \{'offset', 'rows_per_unit'\}",
+        ),
+        (
+            {"kind": "pattern", "latent": 0, "scaling": {"offset": None, "rows_per_unit": 1}},
+            r"a pattern perturbation needs 'latent' and 'scaling' \{'offset', 'rows_per_unit'\}",
+        ),
+        ({"run_dir": 3}, r"'run_dir' must be a string, got 3"),
+    ],
+)
 def test_a_bad_description_is_refused_with_its_reason_and_the_fix(tmp_path, changes, message):
     description = _description(**changes)
     with pytest.raises(ValueError, match=rf"^the description: {message}$"):
@@ -1052,12 +1171,20 @@ def test_a_bad_description_is_refused_with_its_reason_and_the_fix(tmp_path, chan
 
 def test_descriptions_that_are_read_and_the_files_that_are_not(tmp_path):
     digits = get("digits")
-    for description in (_description(), _description(version=1, clip=_DROP, rescale=_DROP),
-                        _description(version=2, rescale=_DROP), _description(version=1, clip=_DROP, rescale=False),
-                        _description(rescale=True), _description(base={"name": "digits"}),
-                        _description(base={"name": "digits", "options": None}), _description(selection={"a": 1}),
-                        _description(run_dir=None), _description(epsilon="0.1", seed="3"), _description(version=_DROP),
-                        _description(kind="pattern", latent=0, scaling={"offset": 0, "rows_per_unit": 1})):
+    for description in (
+        _description(),
+        _description(version=1, clip=_DROP, rescale=_DROP),
+        _description(version=2, rescale=_DROP),
+        _description(version=1, clip=_DROP, rescale=False),
+        _description(rescale=True),
+        _description(base={"name": "digits"}),
+        _description(base={"name": "digits", "options": None}),
+        _description(selection={"a": 1}),
+        _description(run_dir=None),
+        _description(epsilon="0.1", seed="3"),
+        _description(version=_DROP),
+        _description(kind="pattern", latent=0, scaling={"offset": 0, "rows_per_unit": 1}),
+    ):
         (tmp_path / "ok.json").write_text(json.dumps(description))
         assert read_description(tmp_path / "ok.json") == description
     with pytest.raises(ValueError, match=r"^the description is not a JSON object$"):
@@ -1068,71 +1195,142 @@ def test_descriptions_that_are_read_and_the_files_that_are_not(tmp_path):
     with pytest.raises(ValueError, match=rf"^{path} is not a JSON object; {fix}$"):
         read_description(path)
     path.write_text("{not json")
-    with pytest.raises(ValueError, match=rf"^{path} is not a perturbed-dataset description \(not readable JSON: "
-                                         rf"Expecting property name enclosed in double quotes: line 1 column 2 "
-                                         rf"\(char 1\)\); {fix}$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{path} is not a perturbed-dataset description \(not readable JSON: "
+        rf"Expecting property name enclosed in double quotes: line 1 column 2 "
+        rf"\(char 1\)\); {fix}$",
+    ):
         read_description(path)
     path.write_bytes(b'{"format": "\xff"}')
-    with pytest.raises(ValueError, match=rf"^{path} is not a perturbed-dataset description \(not readable JSON: "
-                                         rf"'utf-8' codec can't decode"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{path} is not a perturbed-dataset description \(not readable JSON: "
+        rf"'utf-8' codec can't decode",
+    ):
         read_description(path)
     unreadable = Path("/proc/self/mem")  # a file whose read fails (EIO at offset 0) on Linux
     if unreadable.is_file():
-        with pytest.raises(ValueError, match=r"^/proc/self/mem is not a perturbed-dataset description \(not readable "
-                                             r"JSON: \[Errno 5\] Input/output error\); write it again with"):
+        with pytest.raises(
+            ValueError,
+            match=r"^/proc/self/mem is not a perturbed-dataset description \(not readable "
+            r"JSON: \[Errno 5\] Input/output error\); write it again with",
+        ):
             read_description(unreadable)
     for where in (tmp_path / "nope.json", str(tmp_path / "nope.json"), tmp_path):  # a folder is not a file either
         fix_here = fix.replace(str(path), str(where))
-        with pytest.raises(FileNotFoundError, match=rf"^perturbed-dataset description not found: {where}; "
-                                                    rf"{fix_here}$"):
+        with pytest.raises(
+            FileNotFoundError,
+            match=rf"^perturbed-dataset description not found: {where}; "
+            rf"{fix_here}$",
+        ):
             read_description(where)
     # what from_description reads: sizes that changed, and a pattern needs its run's encoder
-    with pytest.raises(ValueError, match=rf"^the description's factor sizes \(10, 2\) differ from those of its base "
-                                         rf"dataset 'digits' now, \({digits.factor_sizes[0]}, "
-                                         rf"{digits.factor_sizes[1]}\) \(its files changed\?\); perturb the dataset "
-                                         rf"again$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^the description's factor sizes \(10, 2\) differ from those of its base "
+        rf"dataset 'digits' now, \({digits.factor_sizes[0]}, "
+        rf"{digits.factor_sizes[1]}\) \(its files changed\?\); perturb the dataset "
+        rf"again$",
+    ):
         from_description(_description(factor_sizes=[10, 2]))
-    with pytest.raises(ValueError, match=r"^a pattern perturbation computes s through the encoder of its run "
-                                         r"\(runs/u\): pass posterior= \(that run's model\.posterior\(\)\), or use "
-                                         r"untwine\.runs\.load_dataset\(path\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^a pattern perturbation computes s through the encoder of its run "
+        r"\(runs/u\): pass posterior= \(that run's model\.posterior\(\)\), or use "
+        r"untwine\.runs\.load_dataset\(path\)$",
+    ):
         from_description(_description(kind="pattern", latent=0, scaling={"offset": 0, "rows_per_unit": 1}))
-    rebuilt = from_description(_description(epsilon=0.2, seed=4, clip=True, num_points=77, selection={"chosen": 0},
-                                            base={"name": "digits", "options": {"size": 16}},
-                                            factor_sizes=list(digits.factor_sizes)))
-    assert (rebuilt.kind, rebuilt.epsilon, rebuilt.seed, rebuilt.clip, rebuilt.num_points, rebuilt.selection,
-            rebuilt.run_dir, rebuilt.observation_shape) == ("uniform", 0.2, 4, True, 77, {"chosen": 0}, "runs/u",
-                                                            (1, 16, 16))
-    pattern = from_description(_description(kind="pattern", latent=1, seed=2, num_points=50, clip=True,
-                                            selection={"chosen": 0},
-                                            scaling={"offset": -0.5, "rows_per_unit": 3.0, "rule": "r"}),
-                               posterior=instance_like_posterior)
-    assert (pattern.kind, pattern.latent, pattern.scaling, pattern.seed, pattern.num_points, pattern.clip,
-            pattern.selection, pattern.run_dir) == ("pattern", 1, {"offset": -0.5, "rows_per_unit": 3.0, "rule": "r"},
-                                                    2, 50, True, {"chosen": 0}, "runs/u")
+    rebuilt = from_description(
+        _description(
+            epsilon=0.2,
+            seed=4,
+            clip=True,
+            num_points=77,
+            selection={"chosen": 0},
+            base={"name": "digits", "options": {"size": 16}},
+            factor_sizes=list(digits.factor_sizes),
+        )
+    )
+    assert (
+        rebuilt.kind,
+        rebuilt.epsilon,
+        rebuilt.seed,
+        rebuilt.clip,
+        rebuilt.num_points,
+        rebuilt.selection,
+        rebuilt.run_dir,
+        rebuilt.observation_shape,
+    ) == ("uniform", 0.2, 4, True, 77, {"chosen": 0}, "runs/u", (1, 16, 16))
+    pattern = from_description(
+        _description(
+            kind="pattern",
+            latent=1,
+            seed=2,
+            num_points=50,
+            clip=True,
+            selection={"chosen": 0},
+            scaling={"offset": -0.5, "rows_per_unit": 3.0, "rule": "r"},
+        ),
+        posterior=instance_like_posterior,
+    )
+    assert (
+        pattern.kind,
+        pattern.latent,
+        pattern.scaling,
+        pattern.seed,
+        pattern.num_points,
+        pattern.clip,
+        pattern.selection,
+        pattern.run_dir,
+    ) == ("pattern", 1, {"offset": -0.5, "rows_per_unit": 3.0, "rule": "r"}, 2, 50, True, {"chosen": 0}, "runs/u")
     factors = digits.sample_factors(5, np.random.default_rng(0))
     clean = digits.observe(factors, np.random.default_rng(1))
     s = instance_like_posterior(clean)[0][:, 1]
-    np.testing.assert_allclose(pattern.observe(factors, np.random.default_rng(1)),
-                               np.clip(clean + 0.1 * pattern.pattern_for(s)[:, None], 0, 1), atol=1e-6)
+    np.testing.assert_allclose(
+        pattern.observe(factors, np.random.default_rng(1)),
+        np.clip(clean + 0.1 * pattern.pattern_for(s)[:, None], 0, 1),
+        atol=1e-6,
+    )
 
 
 def test_perturb_lowest_mig_names_what_is_missing_and_records_its_choice(dsprites):
     candidates = [fake_posterior, shifted_posterior(1.0)]
     with pytest.raises(ValueError, match=r"^posteriors must hold at least one candidate run's posterior$"):
         perturb_lowest_mig(dsprites, [], 0.1, migs=[])
-    with pytest.raises(ValueError, match=r"^migs is required: one MIG per candidate \(a sequence\), or a callable "
-                                         r"posterior -> MIG$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^migs is required: one MIG per candidate \(a sequence\), or a callable "
+        r"posterior -> MIG$",
+    ):
         perturb_lowest_mig(dsprites, candidates, 0.1)
     with pytest.raises(ValueError, match=r"^2 candidate posteriors but 3 MIGs$"):
         perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match=r"^2 candidate posteriors but 1 run_dirs$"):
         perturb_lowest_mig(dsprites, candidates, 0.1, migs=[0.1, 0.2], run_dirs=["a"])
-    chosen = perturb_lowest_mig(dsprites, iter(candidates), 0.1, migs=(0.4, 0.2), run_dirs=[Path("runs/a"), "runs/b"],
-                                seed=3, num_points=20, clip=True)
-    assert chosen.selection == {"rule": "lowest MIG (seed 002, section 4, step (i))", "migs": [0.4, 0.2],
-                                "chosen": 1, "run_dirs": ["runs/a", "runs/b"]}
-    assert (chosen.run_dir, chosen.seed, chosen.num_points, chosen.clip, chosen.kind) == ("runs/b", 3, 20, True,
-                                                                                         "pattern")
+    chosen = perturb_lowest_mig(
+        dsprites,
+        iter(candidates),
+        0.1,
+        migs=(0.4, 0.2),
+        run_dirs=[Path("runs/a"), "runs/b"],
+        seed=3,
+        num_points=20,
+        clip=True,
+    )
+    assert chosen.selection == {
+        "rule": "lowest MIG (seed 002, section 4, step (i))",
+        "migs": [0.4, 0.2],
+        "chosen": 1,
+        "run_dirs": ["runs/a", "runs/b"],
+    }
+    assert (chosen.run_dir, chosen.seed, chosen.num_points, chosen.clip, chosen.kind) == (
+        "runs/b",
+        3,
+        20,
+        True,
+        "pattern",
+    )
     assert chosen.scaling == perturb(dsprites, candidates[1], 0.1, seed=3, num_points=20).scaling
     uniform = perturb_lowest_mig(dsprites, candidates, 0.05, migs=[0.1, 0.3], kind="uniform", seed=6)
     assert (uniform.kind, uniform.seed, uniform.run_dir, uniform.selection["run_dirs"]) == ("uniform", 6, None, None)
@@ -1175,16 +1373,22 @@ def test_hashed_uniform_reads_any_integer_counters_as_uint64():
 def test_the_constructor_defaults_and_a_noisy_base_named_in_its_error(dsprites):
     """PerturbedDataset(base, ε) is a pattern perturbation (which needs its posterior), seed 0, not clipped; over a
     base that draws nuisance noise, observe without an rng is refused by the perturbed dataset, under its name."""
-    with pytest.raises(ValueError, match=r"^the pattern perturbation needs a posterior, a latent index and a "
-                                         r"scaling; use untwine\.data\.perturb\(data, posterior, epsilon\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the pattern perturbation needs a posterior, a latent index and a "
+        r"scaling; use untwine\.data\.perturb\(data, posterior, epsilon\)$",
+    ):
         PerturbedDataset(dsprites, 0.1)
     uniform = PerturbedDataset(dsprites, 0.1, "uniform")
     assert (uniform.seed, uniform.clip, uniform.draws_nuisance) == (0, False, False)
     noisy = perturb(get("noisy-dsprites"), fake_posterior, 0.05, num_points=20)
     assert noisy.draws_nuisance is True
-    with pytest.raises(ValueError, match=r"^dataset 'noisy-dsprites-perturbed-pattern' draws nuisance noise in "
-                                         r"observe: pass an explicit rng, e\.g\. observe\(factors, "
-                                         r"np\.random\.default_rng\(seed\)\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^dataset 'noisy-dsprites-perturbed-pattern' draws nuisance noise in "
+        r"observe: pass an explicit rng, e\.g\. observe\(factors, "
+        r"np\.random\.default_rng\(seed\)\)$",
+    ):
         noisy.observe(dsprites.sample_factors(2, np.random.default_rng(0)))
 
 
@@ -1236,8 +1440,11 @@ def test_perturb_defaults_checks_before_encoding_and_scales_to_the_image_height(
         x = np.asarray(observations, dtype=np.float64)
         return np.stack([x @ np.arange(12.0), x.sum(axis=1)], axis=1), np.tile([0.1, 1.0], (len(x), 1))
 
-    with pytest.raises(ValueError, match=r"^the pattern perturbation needs image observations \(C, H, W\), 'flat' "
-                                         r"has \(12,\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the pattern perturbation needs image observations \(C, H, W\), 'flat' "
+        r"has \(12,\)$",
+    ):
         perturb(Flat(), flat_posterior, 0.1, num_points=10)
 
 
@@ -1250,6 +1457,9 @@ def test_uniform_noise_of_neighbouring_images_is_independent(dsprites):
     noise = perturbed.noise(base).reshape(3, -1).astype(np.float64)
     for a, b in ((0, 1), (1, 2), (0, 2)):
         for shift in range(-4, 5):
-            x, y = (noise[a][shift:], noise[b][:len(noise[b]) - shift]) if shift >= 0 else \
-                (noise[a][:shift], noise[b][-shift:])
+            x, y = (
+                (noise[a][shift:], noise[b][: len(noise[b]) - shift])
+                if shift >= 0
+                else (noise[a][:shift], noise[b][-shift:])
+            )
             assert abs(np.corrcoef(x, y)[0, 1]) < 0.08, (a, b, shift)

@@ -18,8 +18,16 @@ from tests.helpers.tiny import TinySquares, tiny_config
 from untwine import data as data_room
 from untwine.config import RunConfig, TrainConfig
 from untwine.data.base import GroundTruthDataset
-from untwine.data.sampling import (DEFAULT_RATIO, SAMPLERS, CorrelatedSampler, DependentSampler,
-                                   NonUniformSampler, UniformSampler, check_spec, make_sampler)
+from untwine.data.sampling import (
+    DEFAULT_RATIO,
+    SAMPLERS,
+    CorrelatedSampler,
+    DependentSampler,
+    NonUniformSampler,
+    UniformSampler,
+    check_spec,
+    make_sampler,
+)
 from untwine.train import draw_batch, train
 import untwine.train as train_module
 
@@ -58,6 +66,7 @@ SPECS = [
 
 # -- uniform: exactly the dataset's own draw --------------------------------------------------
 
+
 @pytest.mark.parametrize("spec", [None, {}, {"kind": "uniform"}])
 def test_uniform_specs_are_the_datasets_own_draw(spec):
     sampler = make_sampler(DSPRITES, spec)
@@ -87,6 +96,7 @@ def test_draw_batch_without_a_sampler_or_with_the_uniform_one_is_the_plain_draw(
 
 # -- the tables and the draws ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s['kind']}-{'-'.join(s['factors'])}")
 def test_frequencies_match_the_exact_table(spec):
     sampler = make_sampler(DSPRITES, spec)
@@ -103,11 +113,14 @@ def test_frequencies_match_the_exact_table(spec):
         assert chi_square_p(counts, make_sampler(DSPRITES, {**spec, "ratio": ratio}).probabilities()) < 1e-6
 
 
-@pytest.mark.parametrize("kind,formula", [
-    ("nonuniform", None),
-    ("dependent", lambda ua, ub, r: 1 + (r - 1) * np.abs(np.multiply.outer(2 * ua - 1, 2 * ub - 1))),
-    ("correlated", lambda ua, ub, r: 1 + (r - 1) * (1 - np.abs(np.subtract.outer(ua, ub)))),
-])
+@pytest.mark.parametrize(
+    "kind,formula",
+    [
+        ("nonuniform", None),
+        ("dependent", lambda ua, ub, r: 1 + (r - 1) * np.abs(np.multiply.outer(2 * ua - 1, 2 * ub - 1))),
+        ("correlated", lambda ua, ub, r: 1 + (r - 1) * (1 - np.abs(np.subtract.outer(ua, ub)))),
+    ],
+)
 def test_tables_follow_the_documented_formulas(kind, formula):
     r = 7.0
     sampler = make_sampler(DSPRITES, {"kind": kind, "factors": ["scale", "orientation"], "ratio": r})
@@ -139,12 +152,14 @@ def test_correlated_ratio_is_the_ratio_of_its_most_to_its_least_likely_pair():
 
 def test_correlated_factors_are_positively_correlated():
     x, y = columns(DSPRITES, ["pos_x", "pos_y"])
-    factors = make_sampler(DSPRITES, {"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": 10}
-                           ).sample(N, np.random.default_rng(1))
+    factors = make_sampler(DSPRITES, {"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": 10}).sample(
+        N, np.random.default_rng(1)
+    )
     assert pearson(factors, x, y) > 0.2
     # ratio 1 is uniform again: no correlation (sampling error of a correlation: 1/sqrt(N) = 0.0022)
-    flat = make_sampler(DSPRITES, {"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": 1}
-                        ).sample(N, np.random.default_rng(1))
+    flat = make_sampler(DSPRITES, {"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": 1}).sample(
+        N, np.random.default_rng(1)
+    )
     assert abs(pearson(flat, x, y)) < 0.02
 
 
@@ -210,8 +225,12 @@ def test_sample_factors_of_the_dataset_is_unchanged_by_a_sampler():
 
 
 def test_kinds_map_to_their_classes_and_specs_round_trip():
-    assert SAMPLERS == {"uniform": UniformSampler, "nonuniform": NonUniformSampler, "dependent": DependentSampler,
-                        "correlated": CorrelatedSampler}
+    assert SAMPLERS == {
+        "uniform": UniformSampler,
+        "nonuniform": NonUniformSampler,
+        "dependent": DependentSampler,
+        "correlated": CorrelatedSampler,
+    }
     sampler = make_sampler(DSPRITES, {"kind": "dependent", "factors": ["pos_y", "scale"]})
     assert sampler.spec() == {"kind": "dependent", "factors": ["pos_y", "scale"], "ratio": DEFAULT_RATIO}
     assert sampler.factors == (4, 1)
@@ -221,27 +240,40 @@ def test_kinds_map_to_their_classes_and_specs_round_trip():
 
 # -- strict validation ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("spec,message", [
-    ("correlated", r"must be a table \(dict\)"),
-    ({"kind": "correlatd", "factors": ["pos_x", "pos_y"]},
-     r"unknown kind 'correlatd'; valid kinds: uniform, nonuniform, dependent, correlated"),
-    ({"kind": "correlated", "factors": ["pos_x", "pos_y"], "ration": 3},
-     r"no key 'ration'; valid keys: kind, factors, ratio"),
-    ({"factors": ["pos_x"]}, r"needs a kind, one of uniform, nonuniform, dependent, correlated"),
-    ({"kind": "correlated", "factors": ["position_x", "pos_y"]},
-     r"'position_x' is not a factor of 'dsprites': shape, scale, orientation, pos_x, pos_y"),
-    ({"kind": "correlated", "factors": ["pos_x"]}, r"'correlated' takes exactly two factors, got 1"),
-    ({"kind": "dependent", "factors": ["pos_x", "pos_y", "scale"]}, r"'dependent' takes exactly two factors, got 3"),
-    ({"kind": "nonuniform", "factors": []}, r"'nonuniform' takes one or more factors, got none"),
-    ({"kind": "nonuniform"}, r"'nonuniform' needs factors = \[\.\.\.\].*shape, scale, orientation, pos_x, pos_y"),
-    ({"kind": "nonuniform", "factors": "pos_x"}, r"factors must be a list of factor names"),
-    ({"kind": "correlated", "factors": ["pos_x", "pos_x"]}, r"lists factor 'pos_x' twice"),
-    ({"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": 0.5}, r"ratio must be a number ≥ 1.*got 0\.5"),
-    ({"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": "10"}, r"ratio must be a number ≥ 1.*got '10'"),
-    ({"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": True}, r"ratio must be a number ≥ 1"),
-    ({"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": float("inf")}, r"ratio must be a number ≥ 1"),
-    ({"kind": "uniform", "ratio": 3}, r"kind 'uniform' takes no ratio"),
-])
+
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("correlated", r"must be a table \(dict\)"),
+        (
+            {"kind": "correlatd", "factors": ["pos_x", "pos_y"]},
+            r"unknown kind 'correlatd'; valid kinds: uniform, nonuniform, dependent, correlated",
+        ),
+        (
+            {"kind": "correlated", "factors": ["pos_x", "pos_y"], "ration": 3},
+            r"no key 'ration'; valid keys: kind, factors, ratio",
+        ),
+        ({"factors": ["pos_x"]}, r"needs a kind, one of uniform, nonuniform, dependent, correlated"),
+        (
+            {"kind": "correlated", "factors": ["position_x", "pos_y"]},
+            r"'position_x' is not a factor of 'dsprites': shape, scale, orientation, pos_x, pos_y",
+        ),
+        ({"kind": "correlated", "factors": ["pos_x"]}, r"'correlated' takes exactly two factors, got 1"),
+        (
+            {"kind": "dependent", "factors": ["pos_x", "pos_y", "scale"]},
+            r"'dependent' takes exactly two factors, got 3",
+        ),
+        ({"kind": "nonuniform", "factors": []}, r"'nonuniform' takes one or more factors, got none"),
+        ({"kind": "nonuniform"}, r"'nonuniform' needs factors = \[\.\.\.\].*shape, scale, orientation, pos_x, pos_y"),
+        ({"kind": "nonuniform", "factors": "pos_x"}, r"factors must be a list of factor names"),
+        ({"kind": "correlated", "factors": ["pos_x", "pos_x"]}, r"lists factor 'pos_x' twice"),
+        ({"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": 0.5}, r"ratio must be a number ≥ 1.*got 0\.5"),
+        ({"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": "10"}, r"ratio must be a number ≥ 1.*got '10'"),
+        ({"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": True}, r"ratio must be a number ≥ 1"),
+        ({"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": float("inf")}, r"ratio must be a number ≥ 1"),
+        ({"kind": "uniform", "ratio": 3}, r"kind 'uniform' takes no ratio"),
+    ],
+)
 def test_bad_specs_name_the_problem_and_the_fix(spec, message):
     with pytest.raises(ValueError, match=message):
         make_sampler(DSPRITES, spec)
@@ -260,11 +292,15 @@ def test_a_factor_with_one_value_cannot_be_biased():
 def test_check_spec_fills_in_the_defaults():
     assert check_spec({}) == {} and check_spec(None) == {} and check_spec({"kind": "uniform"}) == {}
     assert check_spec({"kind": "correlated", "factors": ["a", "b"], "ratio": 3}) == {
-        "kind": "correlated", "factors": ["a", "b"], "ratio": 3.0}
+        "kind": "correlated",
+        "factors": ["a", "b"],
+        "ratio": 3.0,
+    }
     assert check_spec({"kind": "nonuniform", "factors": ["a"]})["ratio"] == DEFAULT_RATIO
 
 
 # -- the config ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("spec", [{}, {"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": 10}])
 def test_factor_sampler_round_trips_through_config_toml(tmp_path, spec):
@@ -279,8 +315,11 @@ def test_factor_sampler_round_trips_through_config_toml(tmp_path, spec):
 def test_config_validation_checks_the_sampler_against_the_dataset_names(tmp_path):
     config = RunConfig()
     config.train.factor_sampler = {"kind": "correlated", "factors": ["position_x", "pos_y"]}
-    with pytest.raises(ValueError, match=r"train\.factor_sampler: 'position_x' is not a factor of 'dsprites': "
-                                         r"shape, scale, orientation, pos_x, pos_y"):
+    with pytest.raises(
+        ValueError,
+        match=r"train\.factor_sampler: 'position_x' is not a factor of 'dsprites': "
+        r"shape, scale, orientation, pos_x, pos_y",
+    ):
         config.validate()
     config.train.factor_sampler = {"kind": "correlated", "factors": ["pos_x", "pos_y"], "ratio": 0}
     with pytest.raises(ValueError, match=r"train\.factor_sampler ratio must be a number ≥ 1"):
@@ -293,6 +332,7 @@ def test_config_validation_checks_the_sampler_against_the_dataset_names(tmp_path
 
 
 # -- training ------------------------------------------------------------------------------------
+
 
 def weights(run):
     return (run / "model.safetensors").read_bytes()
@@ -352,8 +392,12 @@ def test_training_with_a_sampler_draws_from_it_records_it_and_resumes_bit_identi
     train(sampled_config(6, CORRELATED), part, progress=False, data=TinySquares())
     assert weights(part) == weights(whole)
     # the same sampler written with its defaults filled in, or ratio 10 as 10.0, is the same run
-    train(sampled_config(6, {"kind": "correlated", "factors": ["row", "column"]}), part, progress=False,
-          data=TinySquares())
+    train(
+        sampled_config(6, {"kind": "correlated", "factors": ["row", "column"]}),
+        part,
+        progress=False,
+        data=TinySquares(),
+    )
 
 
 def test_a_resume_with_another_sampler_is_refused_and_changes_nothing(tmp_path):
@@ -372,8 +416,11 @@ def test_a_resume_with_another_sampler_is_refused_and_changes_nothing(tmp_path):
 
 def test_a_bad_sampler_is_refused_before_anything_is_written(tmp_path):
     config = sampled_config(2, {"kind": "correlated", "factors": ["row", "col"]})
-    with pytest.raises(ValueError, match=r"train\.factor_sampler: 'col' is not a factor of 'tiny-squares': "
-                                         r"row, column"):
+    with pytest.raises(
+        ValueError,
+        match=r"train\.factor_sampler: 'col' is not a factor of 'tiny-squares': "
+        r"row, column",
+    ):
         train(config, tmp_path / "r", progress=False, data=TinySquares())
     assert not (tmp_path / "r").exists()
 
@@ -403,8 +450,11 @@ def test_a_study_spec_takes_a_factor_sampler():
 
     runs = expand(parse_spec(STUDY.format(factors='["pos_x", "pos_y"]'), source="bias.toml"))
     by_method = {run.method: run for run in runs}
-    assert by_method["beta-vae"].config.train.factor_sampler == {"kind": "correlated", "factors": ["pos_x", "pos_y"],
-                                                                "ratio": 10}
+    assert by_method["beta-vae"].config.train.factor_sampler == {
+        "kind": "correlated",
+        "factors": ["pos_x", "pos_y"],
+        "ratio": 10,
+    }
     assert by_method["uniform"].config.train.factor_sampler == {}
     assert by_method["beta-vae"].id != by_method["uniform"].id
     json.dumps(by_method["beta-vae"].config.to_dict())  # a run's config stays plain data

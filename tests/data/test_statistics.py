@@ -72,7 +72,7 @@ def test_explained_variance_corrects_the_noise_of_group_means():
         result = explained_variance(data, num_points=2000, seed=seed)
         corrected.append(result["explained_variance"][0])
         plug_in.append(result["uncorrected"][0])
-        assert result["explained_variance"][1] == pytest.approx(9 / 4, rel=0.05)   # 3 × a fair coin: Var 9/4
+        assert result["explained_variance"][1] == pytest.approx(9 / 4, rel=0.05)  # 3 × a fair coin: Var 9/4
     assert np.mean(plug_in) == pytest.approx(0.98 * 3.25 / 40, rel=0.15)
     assert abs(np.mean(corrected)) < 0.015
 
@@ -81,8 +81,11 @@ def test_explained_variance_is_seeded_and_refuses_too_few_points():
     data = Additive()
     assert explained_variance(data, 500, seed=3) == explained_variance(data, 500, seed=3)
     assert explained_variance(data, 500, seed=3) != explained_variance(data, 500, seed=4)
-    with pytest.raises(ValueError, match=r"^value \d of factor '(first|second)' was drawn [01] time\(s\); every "
-                                         r"value needs at least 2: raise num_points \(now 6\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^value \d of factor '(first|second)' was drawn [01] time\(s\); every "
+        r"value needs at least 2: raise num_points \(now 6\)$",
+    ):
         explained_variance(data, num_points=6, seed=0)
     with pytest.raises(ValueError, match=r"^num_points must be an integer ≥ 2, got 1$"):
         explained_variance(data, num_points=1)
@@ -114,7 +117,7 @@ def test_the_pattern_factor_s_has_its_known_statistics(pattern_factor):
     x̃ by ε ‖f(s_{i+1}) − f(s_i)‖, both computable from the pattern alone."""
     data = pattern_factor
     s = data.s_values
-    f = data.pattern_for(s).astype(np.float64)                      # (32, 64, 64)
+    f = data.pattern_for(s).astype(np.float64)  # (32, 64, 64)
     exact_variance = 0.01 * f.var(axis=0).sum()
     exact_step = 0.1 * np.sqrt(((f[1:] - f[:-1]) ** 2).sum(axis=(1, 2))).mean()
     variance = explained_variance(data, num_points=6000, seed=0)

@@ -80,7 +80,7 @@ def test_refuses_several_images_per_point():
 def test_elbo_decomposition_runs_over_the_sub_grid(dsprites):
     """The decomposition mixes the sub-grid's N posteriors: N is the sub-grid's, and an encoder that reads only
     the sprite's position gives the same numbers as on a dataset that holds exactly those points."""
-    grid = SubGrid(dsprites, {"scale": 6, "orientation": 40, "pos_x": 8, "pos_y": 8})   # 3 x 1 x 1 x 4 x 4
+    grid = SubGrid(dsprites, {"scale": 6, "orientation": 40, "pos_x": 8, "pos_y": 8})  # 3 x 1 x 1 x 4 x 4
     assert grid.num_observations == 48
 
     def posterior(images):
@@ -88,10 +88,11 @@ def test_elbo_decomposition_runs_over_the_sub_grid(dsprites):
         # 8.3 px between kept positions): 16 distinct codes, each held by the 3 shapes
         rows = images[:, 0].sum(axis=2)
         columns = images[:, 0].sum(axis=1)
-        centre = np.stack([(columns * np.arange(64)).sum(1) / columns.sum(1),
-                           (rows * np.arange(64)).sum(1) / rows.sum(1)], axis=1)
+        centre = np.stack(
+            [(columns * np.arange(64)).sum(1) / columns.sum(1), (rows * np.arange(64)).sum(1) / rows.sum(1)], axis=1
+        )
         index = np.round((centre - 16.0) * 31 / 32 / 8)
-        return index, np.full(index.shape, 0.05 ** 2)
+        return index, np.full(index.shape, 0.05**2)
 
     result = elbo_decomposition(posterior, grid, num_samples=2000, seed=0)
     assert result["dataset_size"] == 48

@@ -51,15 +51,18 @@ def exact_decomposition_2d(means, stds, grid_points=1201, half_width=6.0):
     p1 = normal_pdf(grid[:, None], means[None, :, 0], stds[None, :, 0])
     p2 = normal_pdf(grid[:, None], means[None, :, 1], stds[None, :, 1])
     joint = p1 @ p2.T / len(means)
-    assert joint.sum() * step ** 2 == pytest.approx(1.0, abs=1e-6)
+    assert joint.sum() * step**2 == pytest.approx(1.0, abs=1e-6)
     marginals = [p1.mean(1), p2.mean(1)]
-    h_joint = _entropy(joint, step ** 2)
+    h_joint = _entropy(joint, step**2)
     h_marginals = [_entropy(m, step) for m in marginals]
-    h_posteriors = float(np.mean(np.log(2 * math.pi * math.e * stds ** 2).sum(1) / 2))
-    second_moments = [float(np.sum(m * grid ** 2) * step) for m in marginals]
+    h_posteriors = float(np.mean(np.log(2 * math.pi * math.e * stds**2).sum(1) / 2))
+    second_moments = [float(np.sum(m * grid**2) * step) for m in marginals]
     dwkl = sum(-h + 0.5 * math.log(2 * math.pi) + 0.5 * m2 for h, m2 in zip(h_marginals, second_moments))
-    return {"index_code_mi": h_joint - h_posteriors, "total_correlation": sum(h_marginals) - h_joint,
-            "dimension_wise_kl": dwkl}
+    return {
+        "index_code_mi": h_joint - h_posteriors,
+        "total_correlation": sum(h_marginals) - h_joint,
+        "dimension_wise_kl": dwkl,
+    }
 
 
 def exact_tc_2d(means, stds, grid_points=1201, half_width=6.0):

@@ -15,8 +15,16 @@ from untwine.study.state import status
 METRICS = '["mig", "unsupervised"]'
 
 
-def spec_text(seeds="2", values="[1, 4]", tc_values="[2, 6]", steps=250, executor="workers = 2\nthreads_per_run = 1",
-              extra_datasets="", name="tiny", tcvae=True):
+def spec_text(
+    seeds="2",
+    values="[1, 4]",
+    tc_values="[2, 6]",
+    steps=250,
+    executor="workers = 2\nthreads_per_run = 1",
+    extra_datasets="",
+    name="tiny",
+    tcvae=True,
+):
     """2 methods × 2 values × 2 seeds on the pinwheel, scored on mean and sampled (``tcvae`` False: β-VAE
     only)."""
     second = f'[[methods]]\nmodel = "beta-tcvae"\ngrid = {{beta = {tc_values}}}\n' if tcvae else ""
@@ -64,17 +72,25 @@ def fingerprint(study_dir: Path) -> dict:
     out = {}
     for run in status(study_dir).planned:
         run_dir = study_dir / run.path
-        scores = {name: json.loads((run_dir / name).read_text()) for name in ("metrics.json", "metrics-sampled.json")
-                  if (run_dir / name).is_file()}
+        scores = {
+            name: json.loads((run_dir / name).read_text())
+            for name in ("metrics.json", "metrics-sampled.json")
+            if (run_dir / name).is_file()
+        }
         out[run.path] = {"weights": sha(run_dir / "model.safetensors"), "scores": scores}
     return out
 
 
 def untwine_process(*args, env=None) -> subprocess.Popen:
     """``untwine ARGS`` in a process of its own (its own session, so that a kill reaches only it)."""
-    return subprocess.Popen([sys.executable, "-m", "untwine.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "untwine.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def wait_for(predicate, timeout=300.0, interval=0.01, process=None):
@@ -126,7 +142,7 @@ def session_pids(session: int) -> list[int]:
             text = stat.read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()
+        fields = text[text.rindex(")") + 2 :].split()
         if fields[0] != "Z" and int(fields[3]) == session:  # state, ppid, pgrp, session
             pids.append(int(stat.parent.name))
     return pids

@@ -22,7 +22,7 @@ class TinySquares:
     def observe(self, factors, rng=None):
         images = np.zeros((len(factors), *self.observation_shape), dtype=np.float32)
         for i, (row, column) in enumerate(np.asarray(factors)):
-            images[i, 0, row:row + 3, column:column + 3] = 1.0
+            images[i, 0, row : row + 3, column : column + 3] = 1.0
         return images
 
     def __len__(self):

@@ -23,8 +23,15 @@ def noise_rep(rng):
     return lambda obs: rng.standard_normal((len(obs), 3))
 
 
-@pytest.mark.parametrize("matrix,low", [(None, 0.95), (np.concatenate([np.eye(3), np.eye(3)[:, :1]], 1), 0.95),
-                                        (np.eye(3)[:, 1:], 0.9), (rotation(3), 0.8)])
+@pytest.mark.parametrize(
+    "matrix,low",
+    [
+        (None, 0.95),
+        (np.concatenate([np.eye(3), np.eye(3)[:, :1]], 1), 0.95),
+        (np.eye(3)[:, 1:], 0.9),
+        (rotation(3), 0.8),
+    ],
+)
 def test_known_answers(matrix, low):
     out = evaluate(Recorder(3, matrix), ToyData(), "beta_vae", **PARAMS)["beta_vae"]
     assert out["eval_accuracy"] >= low and out["train_accuracy"] >= low

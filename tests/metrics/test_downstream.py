@@ -68,6 +68,5 @@ def test_pooled_dispatch_equals_one_size_at_a_time():
         want.update(downstream(ct, ft, cs, fs, predictor="gbt", random_state=state, prefix=f"{size}:"))
     assert want["20:mean_test_accuracy"] != want["60:mean_test_accuracy"]  # sizes distinguishable
     for n_jobs in (1, 2):
-        got = sample_downstream_gbt(rep, data, np.random.default_rng(5), num_train=sizes, num_test=80,
-                                    n_jobs=n_jobs)
+        got = sample_downstream_gbt(rep, data, np.random.default_rng(5), num_train=sizes, num_test=80, n_jobs=n_jobs)
         assert got == want

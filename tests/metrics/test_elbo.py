@@ -42,7 +42,7 @@ def one_latent_per_factor(factor_sizes, stds):
 
     def posterior(x):
         means = 2.0 * np.asarray(x, dtype=np.float64) / (sizes - 1) - 1.0
-        return means, np.broadcast_to(stds ** 2, means.shape).copy()
+        return means, np.broadcast_to(stds**2, means.shape).copy()
 
     return posterior
 
@@ -56,7 +56,7 @@ def test_tc_is_zero_on_the_full_dsprites_grid():
     assert abs(result["total_correlation"]) < 0.05
     # the analytic average KL over the whole grid, in closed form: Σ_k ½(E[μ_k²] + σ² − log σ² − 1)
     second_moments = [np.mean((2 * np.arange(s) / (s - 1) - 1) ** 2) for s in DSPRITES_SIZES]
-    expected_kl = sum(0.5 * (m + 0.05 ** 2 - math.log(0.05 ** 2) - 1) for m in second_moments)
+    expected_kl = sum(0.5 * (m + 0.05**2 - math.log(0.05**2) - 1) for m in second_moments)
     assert result["kl"] == pytest.approx(expected_kl, rel=1e-9)
 
 
@@ -106,7 +106,7 @@ def test_mixture_log_density_is_the_whole_mixture():
     z = rng.normal(scale=1.5, size=(11, 3))
     pairs = -0.5 * (np.log(2 * np.pi) + logvars[None] + (z[:, None] - means[None]) ** 2 / np.exp(logvars[None]))
     expected = logsumexp(pairs.sum(2), axis=1) - np.log(len(means))
-    for cells in (1, 7, 2 ** 22):
+    for cells in (1, 7, 2**22):
         got = mixture_log_density(torch.from_numpy(z), means, logvars, chunk_cells=cells).numpy()
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10)
     one = mixture_log_density(torch.from_numpy(z[:, 1:2]), means[:, 1:2], logvars[:, 1:2]).numpy()
@@ -138,7 +138,7 @@ def test_the_mixture_holds_every_distinct_observation():
 
     def posterior(x):
         means = np.asarray(x, dtype=np.float64) - 3.5
-        return means, np.full(means.shape, std ** 2)
+        return means, np.full(means.shape, std**2)
 
     data = TwoImagesPerPoint()
     means, log_variances = encode_dataset(posterior, data)
@@ -188,11 +188,17 @@ def test_every_input_kind_and_error_is_named():
         encode_dataset(correlated_posterior, TwoFactorData(), batch_size=0)
     with pytest.raises(ValueError, match=r"^num_samples must be a positive integer, got True$"):
         elbo_decomposition(correlated_posterior, TwoFactorData(), num_samples=True)
-    with pytest.raises(ValueError, match=r"^posterior must return means and variances of shape \(n, d\) for n "
-                                         r"observations; got \(100, 2\) and \(100, 3\) for 100 observations$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^posterior must return means and variances of shape \(n, d\) for n "
+        r"observations; got \(100, 2\) and \(100, 3\) for 100 observations$",
+    ):
         encode_dataset(lambda x: (np.zeros((len(x), 2)), np.ones((len(x), 3))), TwoFactorData())
-    with pytest.raises(ValueError, match=r"^posterior returned non-finite means or variances that are not positive "
-                                         r"\(it must return variances, not log-variances\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^posterior returned non-finite means or variances that are not positive "
+        r"\(it must return variances, not log-variances\)$",
+    ):
         encode_dataset(lambda x: (np.full((len(x), 2), np.nan), np.ones((len(x), 2))), TwoFactorData())
 
     class Empty(GridData):
@@ -201,8 +207,10 @@ def test_every_input_kind_and_error_is_named():
     with pytest.raises(ValueError, match=r"^the dataset has no observations$"):
         encode_dataset(correlated_posterior, Empty((1,)))
     # small batches give the same encodings (the batches only split the work)
-    a, b = encode_dataset(correlated_posterior, TwoFactorData(), batch_size=7), encode_dataset(
-        correlated_posterior, TwoFactorData(), batch_size=1000)
+    a, b = (
+        encode_dataset(correlated_posterior, TwoFactorData(), batch_size=7),
+        encode_dataset(correlated_posterior, TwoFactorData(), batch_size=1000),
+    )
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
@@ -236,8 +244,7 @@ def test_defaults_batches_and_precisions():
     result = elbo_decomposition(spy, data)
     assert result["num_samples"] == 10_000 and seen[0] == (256, np.float32) and sum(n for n, _ in seen) == 600
     assert result == elbo_decomposition(spy, data, seed=0, num_samples=10_000, batch_size=256)
-    assert result["estimated_kl"] == result["index_code_mi"] + result["total_correlation"] + \
-        result["dimension_wise_kl"]
+    assert result["estimated_kl"] == result["index_code_mi"] + result["total_correlation"] + result["dimension_wise_kl"]
     seen.clear()
     elbo_decomposition(spy, data, num_samples=1, batch_size=7)
     assert {n for n, _ in seen} == {7, 5}
@@ -251,8 +258,13 @@ def test_mixture_log_density_takes_any_float_precision():
     z = torch.from_numpy(rng.normal(size=(5, 2)))
     exact = mixture_log_density(z, means, logvars).numpy()
     low = mixture_log_density(z.float(), means.astype(np.float32), logvars.astype(np.float32)).numpy()
-    np.testing.assert_allclose(low, mixture_log_density(z.float().double(), means.astype(np.float32).astype(float),
-                                                         logvars.astype(np.float32).astype(float)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        low,
+        mixture_log_density(
+            z.float().double(), means.astype(np.float32).astype(float), logvars.astype(np.float32).astype(float)
+        ).numpy(),
+        rtol=1e-12,
+    )
     np.testing.assert_allclose(low, exact, rtol=1e-5)
 
 
@@ -274,8 +286,9 @@ def test_the_seed_reaches_every_draw():
     a = elbo_decomposition(posterior, data, num_samples=200, seed=5)
     assert a == elbo_decomposition(posterior, data, num_samples=200, seed=5)
     assert a != elbo_decomposition(posterior, data, num_samples=200, seed=6)
-    assert elbo_decomposition(posterior, data, num_samples=200) == elbo_decomposition(posterior, data,
-                                                                                      num_samples=200, seed=0)
+    assert elbo_decomposition(posterior, data, num_samples=200) == elbo_decomposition(
+        posterior, data, num_samples=200, seed=0
+    )
     means, _ = encode_dataset(posterior, data)
     np.testing.assert_array_equal(means, encode_dataset(posterior, data, seed=0)[0])
 
@@ -302,12 +315,18 @@ def test_what_is_a_dataset():
             return 3
 
     for bad in (object(), OnlyLength()):
-        with pytest.raises(TypeError, match=rf"^data must follow the ground-truth data contract \(factor_sizes, "
-                                            rf"sample_factors, observe\) or be a torch Dataset; got "
-                                            rf"{type(bad).__name__}$"):
+        with pytest.raises(
+            TypeError,
+            match=rf"^data must follow the ground-truth data contract \(factor_sizes, "
+            rf"sample_factors, observe\) or be a torch Dataset; got "
+            rf"{type(bad).__name__}$",
+        ):
             elbo_decomposition(correlated_posterior, bad)
-    with pytest.raises(TypeError, match=r"^posterior must be a callable observations -> \(means, variances\), e.g. "
-                                        r"model.posterior\(\); got int$"):
+    with pytest.raises(
+        TypeError,
+        match=r"^posterior must be a callable observations -> \(means, variances\), e.g. "
+        r"model.posterior\(\); got int$",
+    ):
         elbo_decomposition(3, TwoFactorData())
     one = elbo_decomposition(correlated_posterior, TwoFactorData(), num_samples=1)
     assert one["num_samples"] == 1
@@ -342,12 +361,13 @@ def test_encode_dataset_batches_256_float32_observations_by_default():
 def test_elbo_decomposition_encodes_with_its_seed():
     """The seed draws the dataset's nuisance noise as well as the samples: the analytic KL, a function of the
     encodings alone, is that of encode_dataset(seed=seed) and changes with the seed."""
+
     def posterior(x):
         return np.asarray(x, dtype=np.float64), np.full((len(x), 1), 0.04)
 
     def analytic_kl(seed):
         means, log_variances = encode_dataset(posterior, SeededInstances(), seed=seed)
-        return float(np.mean(0.5 * (means ** 2 + np.exp(log_variances) - log_variances - 1.0).sum(1)))
+        return float(np.mean(0.5 * (means**2 + np.exp(log_variances) - log_variances - 1.0).sum(1)))
 
     for seed in (5, 6):
         result = elbo_decomposition(posterior, SeededInstances(), num_samples=50, seed=seed)

@@ -97,11 +97,15 @@ def test_all_metrics_run_and_do_not_depend_on_each_other():
     assert set(out) == set(SMALL)
     for name, result in out.items():
         assert result["seed"] == 4
-        assert result["params"] == {**metric_parameters(name), **SMALL[name],
-                                    **({"fast": False} if "fast" in metric_parameters(name) else {}),
-                                    **({"num_train": list(SMALL[name]["num_train"])} if "downstream" in name else {})}
-    alone = evaluate(Recorder(3), data, ["sap", "mig"], seed=4, batch_size=64, n_jobs=1,
-                     sap=SMALL["sap"], mig=SMALL["mig"])
+        assert result["params"] == {
+            **metric_parameters(name),
+            **SMALL[name],
+            **({"fast": False} if "fast" in metric_parameters(name) else {}),
+            **({"num_train": list(SMALL[name]["num_train"])} if "downstream" in name else {}),
+        }
+    alone = evaluate(
+        Recorder(3), data, ["sap", "mig"], seed=4, batch_size=64, n_jobs=1, sap=SMALL["sap"], mig=SMALL["mig"]
+    )
     assert alone["sap"] == out["sap"] and alone["mig"] == out["mig"]
     again = evaluate(Recorder(3), data, "all", seed=4, batch_size=64, n_jobs=1, **SMALL)
     assert again == out
@@ -110,7 +114,6 @@ def test_all_metrics_run_and_do_not_depend_on_each_other():
 
 
 def test_fast_is_recorded():
-    out = evaluate(Recorder(3), ToyData(), ["dci", "mig"], fast=True, n_jobs=1,
-                   dci=SMALL["dci"], mig=SMALL["mig"])
+    out = evaluate(Recorder(3), ToyData(), ["dci", "mig"], fast=True, n_jobs=1, dci=SMALL["dci"], mig=SMALL["mig"])
     assert out["dci"]["params"]["fast"] is True
     assert "fast" not in out["mig"]["params"]

@@ -22,6 +22,7 @@ def posterior_for(matrix=None, scale=0.01):
         x = np.asarray(obs, float).reshape(len(obs), -1)[:, :3]
         m = x if matrix is None else x @ matrix
         return m, np.full(m.shape, scale**2)
+
     return posterior
 
 
@@ -48,8 +49,9 @@ def test_duplicate_latent_loses_its_factor():
 
 
 def test_subsample_of_a_large_space():
-    out = evaluate(lambda o: o, ToyData((10, 10, 10)), "mig_exact", posterior=posterior_for(),
-                   max_points=300, num_samples=1000)["mig_exact"]
+    out = evaluate(
+        lambda o: o, ToyData((10, 10, 10)), "mig_exact", posterior=posterior_for(), max_points=300, num_samples=1000
+    )["mig_exact"]
     assert out["num_points"] == 300 and out["mig_exact"] > 0.8
 
 
@@ -62,8 +64,9 @@ def test_mutual_information_matches_numerical_integration():
     f = index_to_factors(np.arange(12), sizes)
     stds = np.array([0.5, 0.3])
     means = np.stack([f[:, 0], 0.7 * f[:, 1]], axis=1).astype(float)
-    out = mig_exact(means, np.broadcast_to(stds ** 2, means.shape), f, sizes, num_samples=40_000,
-                    rng=np.random.default_rng(1))
+    out = mig_exact(
+        means, np.broadcast_to(stds**2, means.shape), f, sizes, num_samples=40_000, rng=np.random.default_rng(1)
+    )
     mi = np.array(out["mutual_info"])
     expected = np.zeros((2, 2))
     for j, values in ((0, np.arange(3.0)), (1, 0.7 * np.arange(4.0))):
@@ -123,8 +126,11 @@ def test_defaults_inputs_and_errors():
         mig_exact(means, variances[:, :2], f)
     with pytest.raises(ValueError, match=r"^means and variances must both be \(n, d\), got \(24,\) and \(24,\)$"):
         mig_exact(means[:, 0], variances[:, 0], f)
-    with pytest.raises(ValueError, match=r"^posterior variances must be positive \(pass variances, not "
-                                         r"log-variances\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^posterior variances must be positive \(pass variances, not "
+        r"log-variances\)$",
+    ):
         mig_exact(means, np.zeros_like(variances), f)
     with pytest.raises(ValueError, match=r"^num_samples must be a positive integer, got True$"):
         mig_exact(means, variances, f, num_samples=True)
@@ -137,8 +143,7 @@ def test_defaults_inputs_and_errors():
 def test_the_sampler_defaults_and_a_dataset_without_factor_names():
     from untwine.metrics import metric_parameters
 
-    assert metric_parameters("mig_exact") == {"posterior": inspect_empty(), "max_points": 50_000,
-                                              "num_samples": 10_000}
+    assert metric_parameters("mig_exact") == {"posterior": inspect_empty(), "max_points": 50_000, "num_samples": 10_000}
 
     class Unnamed:
         factor_sizes = SIZES
@@ -181,11 +186,13 @@ def test_the_sampler_draws_distinct_points_with_its_rng_and_batches():
         return posterior_for()(obs)
 
     noisy = ToyData((4, 5, 6), noise=0.01)  # observe needs the rng
-    out = evaluate(lambda o: o, noisy, "mig_exact", posterior=spy, max_points=60, num_samples=200,
-                   batch_size=16)["mig_exact"]
+    out = evaluate(lambda o: o, noisy, "mig_exact", posterior=spy, max_points=60, num_samples=200, batch_size=16)[
+        "mig_exact"
+    ]
     observed = np.concatenate(seen)
     assert out["num_points"] == 60 and len(observed) == 60 and max(len(s) for s in seen) == 16
     assert len(np.unique(np.round(observed[:, :3]), axis=0)) == 60  # distinct factor points
+
     def scores(**params):
         out = evaluate(lambda o: o, ToyData(SIZES), "mig_exact", posterior=posterior_for(), **params)["mig_exact"]
         return {k: v for k, v in out.items() if k != "params"}
@@ -196,9 +203,11 @@ def test_the_sampler_draws_distinct_points_with_its_rng_and_batches():
 
 def test_the_sampler_hands_its_rng_and_sample_count_to_the_core():
     """On an enumerated space only the samples are random: the seed and num_samples must reach the core."""
+
     def value(**params):
-        return evaluate(lambda o: o, ToyData(SIZES), "mig_exact", posterior=posterior_for(scale=0.5),
-                        **params)["mig_exact"]["mutual_info"]
+        return evaluate(lambda o: o, ToyData(SIZES), "mig_exact", posterior=posterior_for(scale=0.5), **params)[
+            "mig_exact"
+        ]["mutual_info"]
 
     assert value(seed=1, num_samples=300) != value(seed=2, num_samples=300)
     assert value(seed=1, num_samples=300) != value(seed=1, num_samples=301)
@@ -211,8 +220,9 @@ def test_the_sampler_subsamples_a_space_larger_than_its_default_50000_points():
     assert int(np.prod(sizes)) == 50_001
     out = evaluate(lambda o: o, ToyData(sizes), "mig_exact", posterior=posterior_for(), num_samples=20)["mig_exact"]
     assert out["num_points"] == 50_000
-    whole = evaluate(lambda o: o, ToyData(sizes), "mig_exact", posterior=posterior_for(), num_samples=20,
-                     max_points=50_001)["mig_exact"]
+    whole = evaluate(
+        lambda o: o, ToyData(sizes), "mig_exact", posterior=posterior_for(), num_samples=20, max_points=50_001
+    )["mig_exact"]
     assert whole["num_points"] == 50_001
 
 
@@ -220,8 +230,9 @@ def test_the_sampler_normalises_by_the_declared_sizes_when_the_subset_misses_val
     """40 points of a factor with 200 values cannot show all of them: the gaps are normalised by log 200 (the
     factor's entropy), not by the log of the number of values the subset happens to hold."""
     sizes = (2, 3, 200)
-    out = evaluate(lambda o: o, ToyData(sizes), "mig_exact", posterior=posterior_for(), max_points=40,
-                   num_samples=200)["mig_exact"]
+    out = evaluate(lambda o: o, ToyData(sizes), "mig_exact", posterior=posterior_for(), max_points=40, num_samples=200)[
+        "mig_exact"
+    ]
     assert out["num_points"] == 40
     assert out["factor_entropy"] == pytest.approx(np.log(sizes).tolist(), rel=1e-12)
 

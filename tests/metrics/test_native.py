@@ -44,15 +44,22 @@ def search():
 
 # --- the split search's boundary --------------------------------------------------------
 
-@pytest.mark.parametrize("codes, got", [
-    (np.zeros((D, N), dtype=np.float32), r"an array of dtype float32, shape \(3, 50\), C-contiguous"),
-    (np.zeros((N, D)).T, r"an array of dtype float64, shape \(3, 50\), not C-contiguous"),
-    (np.zeros(N), r"an array of dtype float64, shape \(50,\)"),
-    (np.zeros((D, N), dtype=np.int64), "an array of dtype int64"),
-    ([[0.0, 1.0]], "an object of type list"),
-])
+
+@pytest.mark.parametrize(
+    "codes, got",
+    [
+        (np.zeros((D, N), dtype=np.float32), r"an array of dtype float32, shape \(3, 50\), C-contiguous"),
+        (np.zeros((N, D)).T, r"an array of dtype float64, shape \(3, 50\), not C-contiguous"),
+        (np.zeros(N), r"an array of dtype float64, shape \(50,\)"),
+        (np.zeros((D, N), dtype=np.int64), "an array of dtype int64"),
+        ([[0.0, 1.0]], "an object of type list"),
+    ],
+)
 def test_split_search_rejects_bad_codes(codes, got):
-    with pytest.raises(ValueError, match=rf"codes_by_code: expected a C-contiguous float64 array of shape \(d codes, n points\); got {got}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"codes_by_code: expected a C-contiguous float64 array of shape \(d codes, n points\); got {got}",
+    ):
         trees.ExactSplitSearch(codes)
 
 
@@ -61,25 +68,36 @@ def test_split_search_rejects_empty_codes():
         trees.ExactSplitSearch(np.zeros((D, 0)))
 
 
-@pytest.mark.parametrize("residual, got", [
-    (np.zeros((N, K), dtype=np.float32), "dtype float32"),
-    (np.zeros((K, N)).T, r"dtype float64, shape \(50, 2\), not C-contiguous"),
-    (np.zeros((N + 1, K)), r"shape \(51, 2\)"),
-    (np.zeros(N), r"shape \(50,\)"),
-])
+@pytest.mark.parametrize(
+    "residual, got",
+    [
+        (np.zeros((N, K), dtype=np.float32), "dtype float32"),
+        (np.zeros((K, N)).T, r"dtype float64, shape \(50, 2\), not C-contiguous"),
+        (np.zeros((N + 1, K)), r"shape \(51, 2\)"),
+        (np.zeros(N), r"shape \(50,\)"),
+    ],
+)
 def test_split_search_rejects_bad_residual(search, residual, got):
-    with pytest.raises(ValueError, match=rf"residual: expected a C-contiguous float64 array of shape \(50 points, K.* trees\); got an array .*{got}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"residual: expected a C-contiguous float64 array of shape \(50 points, K.* trees\); got an array .*{got}",
+    ):
         search.stage(residual, _perm(), DEPTH)
 
 
-@pytest.mark.parametrize("perm, got", [
-    (_perm().astype(np.int32), "dtype int32"),
-    (np.asfortranarray(_perm()), "not C-contiguous"),
-    (_perm(internal=3), r"shape \(2, 3, 3\)"),
-    (_perm(k=3), r"shape \(3, 7, 3\)"),
-])
+@pytest.mark.parametrize(
+    "perm, got",
+    [
+        (_perm().astype(np.int32), "dtype int32"),
+        (np.asfortranarray(_perm()), "not C-contiguous"),
+        (_perm(internal=3), r"shape \(2, 3, 3\)"),
+        (_perm(k=3), r"shape \(3, 7, 3\)"),
+    ],
+)
 def test_split_search_rejects_bad_perm(search, perm, got):
-    with pytest.raises(ValueError, match=rf"perm: expected a C-contiguous int64 array of shape \(2, 7, 3\); got an array .*{got}"):
+    with pytest.raises(
+        ValueError, match=rf"perm: expected a C-contiguous int64 array of shape \(2, 7, 3\); got an array .*{got}"
+    ):
         search.stage(np.zeros((N, K)), perm, DEPTH)
 
 
@@ -132,6 +150,7 @@ def test_compiled_stage_grows_the_numpy_oracles_trees(seed, one_code):
 
 # --- the logistic objective's boundary --------------------------------------------------
 
+
 @pytest.fixture
 def data():
     rng = np.random.default_rng(0)
@@ -139,16 +158,34 @@ def data():
     return np.ascontiguousarray(x.T), rng.integers(0, 3, N).astype(np.int64)
 
 
-@pytest.mark.parametrize("change, pattern", [
-    (lambda xt, y: (xt.astype(np.float32), y), r"xt: expected a C-contiguous float64 .*; got an array of dtype float32"),
-    (lambda xt, y: (np.asfortranarray(xt), y), r"xt: expected .*; got an array of dtype float64, shape \(3, 50\), not C-contiguous"),
-    (lambda xt, y: (xt[0], y), r"xt: expected .* \(d codes, n points\); got an array of dtype float64, shape \(50,\)"),
-    (lambda xt, y: (xt, y.astype(np.int32)), r"y: expected a C-contiguous int64 array of shape \(50,\); got an array of dtype int32"),
-    (lambda xt, y: (xt, y[:-1]), r"y: expected .* shape \(50,\), one label per column of xt; got .* shape \(49,\)"),
-    (lambda xt, y: (xt, np.repeat(y, 2)[::2]), r"y: expected .*; got an array of dtype int64, shape \(50,\), not C-contiguous"),
-    (lambda xt, y: (xt, np.where(y == 0, 3, y)), r"y: expected class indices 0 .. 2, got 3"),
-    (lambda xt, y: (xt, np.where(y == 0, -1, y)), r"y: expected class indices 0 .. 2, got -1"),
-])
+@pytest.mark.parametrize(
+    "change, pattern",
+    [
+        (
+            lambda xt, y: (xt.astype(np.float32), y),
+            r"xt: expected a C-contiguous float64 .*; got an array of dtype float32",
+        ),
+        (
+            lambda xt, y: (np.asfortranarray(xt), y),
+            r"xt: expected .*; got an array of dtype float64, shape \(3, 50\), not C-contiguous",
+        ),
+        (
+            lambda xt, y: (xt[0], y),
+            r"xt: expected .* \(d codes, n points\); got an array of dtype float64, shape \(50,\)",
+        ),
+        (
+            lambda xt, y: (xt, y.astype(np.int32)),
+            r"y: expected a C-contiguous int64 array of shape \(50,\); got an array of dtype int32",
+        ),
+        (lambda xt, y: (xt, y[:-1]), r"y: expected .* shape \(50,\), one label per column of xt; got .* shape \(49,\)"),
+        (
+            lambda xt, y: (xt, np.repeat(y, 2)[::2]),
+            r"y: expected .*; got an array of dtype int64, shape \(50,\), not C-contiguous",
+        ),
+        (lambda xt, y: (xt, np.where(y == 0, 3, y)), r"y: expected class indices 0 .. 2, got 3"),
+        (lambda xt, y: (xt, np.where(y == 0, -1, y)), r"y: expected class indices 0 .. 2, got -1"),
+    ],
+)
 def test_objective_rejects_bad_data(data, change, pattern):
     xt, y = change(*data)
     with pytest.raises(ValueError, match=pattern):
@@ -162,15 +199,20 @@ def test_objective_rejects_bad_class_count(data):
         logistic.LogisticObjective(data[0], np.full(N, 2, dtype=np.int64), 2)
 
 
-@pytest.mark.parametrize("coef, got", [
-    (np.zeros(3 * (D + 1), dtype=np.float32), "dtype float32"),
-    (np.zeros(2 * 3 * (D + 1))[::2], "dtype float64, shape \\(12,\\), not C-contiguous"),
-    (np.zeros(D + 1), r"shape \(4,\)"),
-    (np.zeros((3, D + 1)), r"shape \(3, 4\)"),
-])
+@pytest.mark.parametrize(
+    "coef, got",
+    [
+        (np.zeros(3 * (D + 1), dtype=np.float32), "dtype float32"),
+        (np.zeros(2 * 3 * (D + 1))[::2], "dtype float64, shape \\(12,\\), not C-contiguous"),
+        (np.zeros(D + 1), r"shape \(4,\)"),
+        (np.zeros((3, D + 1)), r"shape \(3, 4\)"),
+    ],
+)
 def test_objective_rejects_bad_coef(data, coef, got):
     objective = logistic.LogisticObjective(*data, 3)
-    with pytest.raises(ValueError, match=rf"coef: expected a C-contiguous float64 array of shape \(12,\); got an array .*{got}"):
+    with pytest.raises(
+        ValueError, match=rf"coef: expected a C-contiguous float64 array of shape \(12,\); got an array .*{got}"
+    ):
         objective(coef, 0.1)
 
 
@@ -187,6 +229,7 @@ def test_compiled_objective_equals_the_numpy_one(k):
 
 
 # --- the loader and its one warning -----------------------------------------------------
+
 
 def test_the_loader_knows_its_kernels():
     assert _native.load("trees") is trees and _native.load("logistic") is logistic
@@ -242,6 +285,7 @@ def test_small_fallback_fits_are_exact_and_silent(monkeypatch):
 
 
 # --- the boosted trees' training-score cache --------------------------------------------
+
 
 def test_training_scores_are_reused_by_content_only():
     ct, ft, cs, fs = train_test("rotated", (3, 4), 300, 100)

@@ -17,8 +17,7 @@ from tests.helpers.cases import train_test
 SIZES = (2, 2, 2)
 
 
-@pytest.mark.parametrize("name,low,high", [("identity", 0.4, 0.6), ("noise", 0.0, 0.05),
-                                           ("rotated", 0.0, 0.4)])
+@pytest.mark.parametrize("name,low,high", [("identity", 0.4, 0.6), ("noise", 0.0, 0.05), ("rotated", 0.0, 0.4)])
 def test_discrete_known_answers(name, low, high):
     value = sap(*train_test(name, SIZES, 2000, 1000))["SAP_score"]
     assert low <= value <= high

@@ -28,11 +28,13 @@ ORACLES = (
     ("sklearn.linear_model._linear_loss", "LinearModelLoss", ("base_loss", "fit_intercept")),
 )
 
-WHAT_TO_DO = ("Install a scikit-learn inside the checked range (pip install 'scikit-learn{spec}'), or, to move "
-              "the range: check the fast preset against the new version (python -m pytest tests/metrics, "
-              "python bench/metrics_speed.py for the deviations in docs/metrics.md), then update the pin in "
-              "pyproject.toml and the private imports listed in untwine/metrics/_tree_fallback.py "
-              "(SKLEARN_PRIVATE).")
+WHAT_TO_DO = (
+    "Install a scikit-learn inside the checked range (pip install 'scikit-learn{spec}'), or, to move "
+    "the range: check the fast preset against the new version (python -m pytest tests/metrics, "
+    "python bench/metrics_speed.py for the deviations in docs/metrics.md), then update the pin in "
+    "pyproject.toml and the private imports listed in untwine/metrics/_tree_fallback.py "
+    "(SKLEARN_PRIVATE)."
+)
 
 
 def checked_range() -> Requirement:
@@ -45,7 +47,8 @@ def test_the_pin_has_an_upper_bound():
     spec = checked_range().specifier
     assert any(s.operator in ("<", "<=", "==", "~=") for s in spec), (
         f"pyproject.toml pins scikit-learn{spec} with no upper bound: the fast preset relies on private "
-        "modules, so the pin must end at the last release it was checked against")
+        "modules, so the pin must end at the last release it was checked against"
+    )
 
 
 def test_installed_scikit_learn_is_in_the_checked_range():
@@ -54,7 +57,8 @@ def test_installed_scikit_learn_is_in_the_checked_range():
     assert spec.contains(installed, prereleases=True), (
         f"scikit-learn {installed} is installed, but untwine's fast preset was checked against "
         f"scikit-learn{spec} only: it imports private scikit-learn modules and reproduces its classifiers step "
-        "by step, so on another version its values may silently drift. " + WHAT_TO_DO.format(spec=spec))
+        "by step, so on another version its values may silently drift. " + WHAT_TO_DO.format(spec=spec)
+    )
 
 
 def test_the_private_names_exist_with_the_arguments_used():
@@ -63,11 +67,16 @@ def test_the_private_names_exist_with_the_arguments_used():
         try:
             module = importlib.import_module(module_name)
         except ImportError as error:
-            raise AssertionError(f"scikit-learn {sklearn.__version__} has no module {module_name} ({error}). "
-                                 + WHAT_TO_DO.format(spec=spec)) from None
-        assert hasattr(module, name), (f"scikit-learn {sklearn.__version__} has no {module_name}.{name}. "
-                                       + WHAT_TO_DO.format(spec=spec))
+            raise AssertionError(
+                f"scikit-learn {sklearn.__version__} has no module {module_name} ({error}). "
+                + WHAT_TO_DO.format(spec=spec)
+            ) from None
+        assert hasattr(module, name), (
+            f"scikit-learn {sklearn.__version__} has no {module_name}.{name}. " + WHAT_TO_DO.format(spec=spec)
+        )
         parameters = inspect.signature(getattr(module, name)).parameters
         missing = [k for k in keywords if k not in parameters]
-        assert not missing, (f"scikit-learn {sklearn.__version__}'s {module_name}.{name} lacks the arguments "
-                             f"{missing}. " + WHAT_TO_DO.format(spec=spec))
+        assert not missing, (
+            f"scikit-learn {sklearn.__version__}'s {module_name}.{name} lacks the arguments "
+            f"{missing}. " + WHAT_TO_DO.format(spec=spec)
+        )

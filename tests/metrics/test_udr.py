@@ -41,7 +41,10 @@ def test_rotated_models_score_lower(rng):
 def test_low_kl_latents_are_ignored(rng):
     z = _base(rng)
     noise = rng.standard_normal((1000, 1))
-    codes = [np.concatenate([z, noise], 1), np.concatenate([z[:, ::-1], -noise * 0 + rng.standard_normal((1000, 1))], 1)]
+    codes = [
+        np.concatenate([z, noise], 1),
+        np.concatenate([z[:, ::-1], -noise * 0 + rng.standard_normal((1000, 1))], 1),
+    ]
     kl = [np.array([1, 1, 1, 1, 0.0])] * 2
     expected = 1 / (1 + 3 * np.sqrt(2 / (np.pi * 1000)))
     assert udr(codes, kl, correlation="spearman")["model_scores"] == pytest.approx([expected] * 2, abs=0.03)
@@ -58,8 +61,7 @@ def test_sample_udr_with_posteriors():
     def post(m):
         return lambda o: (np.asarray(o, float)[:, :3] @ m, np.full((len(o), 3), 0.01))
 
-    out = sample_udr([post(m) for m in perm], ToyData(), seed=0, num_points=400, batch_size=64,
-                     correlation="spearman")
+    out = sample_udr([post(m) for m in perm], ToyData(), seed=0, num_points=400, batch_size=64, correlation="spearman")
     assert min(out["model_scores"]) > 0.85
     assert out["seed"] == 0 and out["params"]["num_points"] == 400
 
@@ -99,8 +101,11 @@ def test_udr_arguments_are_checked_with_their_reason(rng):
         udr([z, z], correlation="pearson")
     with pytest.raises(ValueError, match=r"^UDR needs the codes of at least 2 models$"):
         udr([z])
-    with pytest.raises(ValueError, match=r"^every model's codes must be \(n, d\) of the same shape, got "
-                                         r"\[\(50, 3\), \(50, 2\)\]$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^every model's codes must be \(n, d\) of the same shape, got "
+        r"\[\(50, 3\), \(50, 2\)\]$",
+    ):
         udr([z, z[:, :2]])
 
 
@@ -121,7 +126,9 @@ def test_the_kl_threshold_filters_and_zeroes(rng):
     # a threshold above the second latent's KL leaves one latent pair: a perfect 1
     kl_high = [np.array([1.0, 0.5, 0.005])] * 2
     codes_high = [z, z[:, [0, 1, 2]]]
-    assert udr(codes_high, kl_high, correlation="spearman", kl_threshold=0.6)["model_scores"] == pytest.approx([1.0] * 2)
+    assert udr(codes_high, kl_high, correlation="spearman", kl_threshold=0.6)["model_scores"] == pytest.approx(
+        [1.0] * 2
+    )
 
 
 def test_sample_udr_defaults_and_batches():
@@ -172,10 +179,12 @@ def test_constant_latents_and_the_threshold_boundary(rng):
     kl = [np.array([1.0, 1.0, 0.01])] * 2
     codes = [z, z[:, [1, 0, 2]]]
     c = abs(scipy.stats.spearmanr(z[:, 0], z[:, 1])[0])
-    assert udr(codes, kl, correlation="spearman", kl_threshold=0.01)["model_scores"] == \
-        pytest.approx([1 / (1 + c)] * 2, rel=1e-9)
-    assert udr(codes, kl, correlation="spearman", filter_low_kl=False)["model_scores"] == \
-        pytest.approx([2 / (3 * (1 + c))] * 2, rel=1e-9)
+    assert udr(codes, kl, correlation="spearman", kl_threshold=0.01)["model_scores"] == pytest.approx(
+        [1 / (1 + c)] * 2, rel=1e-9
+    )
+    assert udr(codes, kl, correlation="spearman", filter_low_kl=False)["model_scores"] == pytest.approx(
+        [2 / (3 * (1 + c))] * 2, rel=1e-9
+    )
 
 
 def test_sample_udr_passes_everything_on():
@@ -188,6 +197,7 @@ def test_sample_udr_passes_everything_on():
             if collapsed:  # the last latent says nothing: mean 0, variance 1, KL 0
                 x[:, 2], variances[:, 2] = 0.0, 1.0
             return x, variances
+
         return posterior
 
     posteriors = [post(np.eye(3), True), post(np.eye(3)[:, [1, 0, 2]], True)]
@@ -197,7 +207,7 @@ def test_sample_udr_passes_everything_on():
     assert default == sample_udr(posteriors, noisy, seed=0, num_points=1000)  # the seed fixes every draw
     rng = np.random.default_rng(0)
     factors = np.stack([rng.integers(0, s, size=1000) for s in noisy.factor_sizes], axis=1)
-    observations = np.concatenate([noisy.observe(factors[i:i + 256], rng) for i in range(0, 1000, 256)])
+    observations = np.concatenate([noisy.observe(factors[i : i + 256], rng) for i in range(0, 1000, 256)])
     codes, kls = [], []
     for p in posteriors:
         means, variances = p(observations)
@@ -214,6 +224,7 @@ def _float_posterior(matrix, dtype=np.float64):
         x = np.asarray(o, float)[:, :3] @ matrix
         variances = np.tile([0.01, 0.02, 0.05], (len(o), 1)) @ np.abs(matrix)
         return x.astype(dtype), variances.astype(dtype)
+
     return posterior
 
 
@@ -223,8 +234,9 @@ def _codes_and_kls(posteriors, data, num_points, seed=0, batch_size=1024):
 
     rng = np.random.default_rng(seed)
     factors = np.stack([rng.integers(0, s, size=num_points) for s in data.factor_sizes], axis=1)
-    observations = np.concatenate([data.observe(factors[i:i + batch_size], rng)
-                                   for i in range(0, num_points, batch_size)])
+    observations = np.concatenate(
+        [data.observe(factors[i : i + batch_size], rng) for i in range(0, num_points, batch_size)]
+    )
     codes, kls = [], []
     for p in posteriors:
         means, variances = (np.asarray(a, dtype=np.float64) for a in p(observations))
@@ -252,7 +264,7 @@ def test_mean_latent_kl_uses_the_variances_themselves():
     rng = np.random.default_rng(4)
     means, variances = rng.normal(size=(64, 5)), rng.uniform(0.01, 2.0, size=(64, 5))
     assert (np.exp(np.log(variances)) != variances).any()
-    expected = np.mean(0.5 * (means ** 2 + variances - np.log(variances) - 1.0), axis=0)
+    expected = np.mean(0.5 * (means**2 + variances - np.log(variances) - 1.0), axis=0)
     np.testing.assert_array_equal(mean_latent_kl(means, variances), expected)
 
 

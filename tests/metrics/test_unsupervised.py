@@ -37,7 +37,8 @@ def test_correlated_sample_matches_formula(rng):
     out = unsupervised(z)
     assert out["gaussian_total_correlation"] == pytest.approx(-0.5 * np.log(1 - rho**2), abs=0.02)
     assert out["gaussian_wasserstein_correlation_norm"] == pytest.approx(
-        (4 - 2 * (np.sqrt(1 + rho) + np.sqrt(1 - rho))) / 2, abs=0.02)
+        (4 - 2 * (np.sqrt(1 + rho) + np.sqrt(1 - rho))) / 2, abs=0.02
+    )
 
 
 def test_duplicated_code_has_infinite_tc_and_high_mi(rng):

@@ -13,8 +13,20 @@ from torch import distributions as D
 from untwine import data as data_room
 from untwine.config import RunConfig
 from untwine.estimators import gaussian_total_correlation, mmd, mmd_per_dimension
-from untwine.models import (OBJECTIVES, VAE, AnnealedVAE, Autoencoder, BetaTCVAE, DIPVAEI, DIPVAEII, Decomposition,
-                            FactorVAE, Step, build_objective, gaussian_kl)
+from untwine.models import (
+    OBJECTIVES,
+    VAE,
+    AnnealedVAE,
+    Autoencoder,
+    BetaTCVAE,
+    DIPVAEI,
+    DIPVAEII,
+    Decomposition,
+    FactorVAE,
+    Step,
+    build_objective,
+    gaussian_kl,
+)
 from untwine.models import beta_tcvae as beta_tcvae_module
 from untwine.models.factor_vae import Discriminator, permute_dims
 from untwine.run_files import read_manifest
@@ -29,8 +41,21 @@ def tiny():
     return TinySquares()
 
 
-NAMES = ["vae", "beta-vae", "annealed-vae", "beta-tcvae", "factor-vae", "dip-vae-i", "dip-vae-ii", "decomposition",
-         "ae", "ada-gvae", "ada-ml-vae", "gvae-labels", "ml-vae-labels"]
+NAMES = [
+    "vae",
+    "beta-vae",
+    "annealed-vae",
+    "beta-tcvae",
+    "factor-vae",
+    "dip-vae-i",
+    "dip-vae-ii",
+    "decomposition",
+    "ae",
+    "ada-gvae",
+    "ada-ml-vae",
+    "gvae-labels",
+    "ml-vae-labels",
+]
 
 
 def tiny_config(objective, steps=40, seed=0, **params):
@@ -99,11 +124,11 @@ def test_dip_vae_penalties_by_hand():
     # Cov[μ] = [[2.5, 0.5], [0.5, 0.5]]; E[diag σ²] = (0.5, 1.5).
     kl = gaussian_kl(mean, logvar).sum(1).mean().item()
     terms, _ = regularize(DIPVAEI(lambda_od=2.0), mean, logvar, mean)
-    assert terms["dip"].item() == pytest.approx(2.0 * 0.5 + 20.0 * (1.5 ** 2 + 0.5 ** 2))
+    assert terms["dip"].item() == pytest.approx(2.0 * 0.5 + 20.0 * (1.5**2 + 0.5**2))
     assert terms["kl"].item() == pytest.approx(kl)
     # DIP-VAE-II: C = [[3, 0.5], [0.5, 2]], λ_d = λ_od = 2
     terms, _ = regularize(DIPVAEII(lambda_od=2.0), mean, logvar, mean)
-    assert terms["dip"].item() == pytest.approx(2.0 * 0.5 + 2.0 * (2.0 ** 2 + 1.0 ** 2))
+    assert terms["dip"].item() == pytest.approx(2.0 * 0.5 + 2.0 * (2.0**2 + 1.0**2))
 
 
 def correlated_gaussian_posteriors(n, seed, dtype=torch.float64):
@@ -120,9 +145,11 @@ COVARIANCE, NOISE = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, 0.2], [0.3, 0.2, 1.0]]
 AGGREGATE = COVARIANCE + NOISE * np.eye(3)
 # closed forms for Gaussian posteriors with Gaussian means: MI = ½ log det(Σ/s²), TC = −½ log det(correlation),
 # dimension-wise KL = Σ_k ½(Σ_kk − 1 − log Σ_kk)
-EXACT = {"index_code_mi": 0.5 * np.linalg.slogdet(AGGREGATE / NOISE)[1],
-         "total_correlation": gaussian_total_correlation(AGGREGATE),
-         "dimension_wise_kl": sum(0.5 * (v - 1 - math.log(v)) for v in np.diag(AGGREGATE))}
+EXACT = {
+    "index_code_mi": 0.5 * np.linalg.slogdet(AGGREGATE / NOISE)[1],
+    "total_correlation": gaussian_total_correlation(AGGREGATE),
+    "dimension_wise_kl": sum(0.5 * (v - 1 - math.log(v)) for v in np.diag(AGGREGATE)),
+}
 TOLERANCE = {"index_code_mi": 0.12, "total_correlation": 0.03, "dimension_wise_kl": 0.015}
 
 
@@ -132,16 +159,18 @@ def test_beta_tcvae_terms_are_the_closed_form_parts(estimator):
     multiplies its own part: (β − 1)·TC beside the analytic KL, or α·MI + β·TC + γ·dwKL."""
     mean, logvar, z = correlated_gaussian_posteriors(2048, seed=0)
     kl = gaussian_kl(mean, logvar).sum(1).mean()
-    terms, logs = regularize(BetaTCVAE(beta=4.0, estimator=estimator, dataset_size=10 ** 9), mean, logvar, z)
+    terms, logs = regularize(BetaTCVAE(beta=4.0, estimator=estimator, dataset_size=10**9), mean, logvar, z)
     assert set(terms) == {"kl", "weighted_tc"} and float(terms["kl"]) == pytest.approx(float(kl), rel=1e-12)
     assert float(terms["weighted_tc"]) / 3.0 == pytest.approx(EXACT["total_correlation"], abs=0.03)
     assert float(regularize(BetaTCVAE(beta=1.0), mean, logvar, z)[0]["weighted_tc"]) == 0.0
-    full = BetaTCVAE(beta=5.0, alpha=2.0, gamma=3.0, full_decomposition=True, estimator=estimator,
-                     dataset_size=10 ** 9)
+    full = BetaTCVAE(beta=5.0, alpha=2.0, gamma=3.0, full_decomposition=True, estimator=estimator, dataset_size=10**9)
     terms, logs = regularize(full, mean, logvar, z)
     assert set(terms) == {"weighted_mi", "weighted_tc", "weighted_dwkl"}
-    for term, weight, part in (("weighted_mi", 2.0, "index_code_mi"), ("weighted_tc", 5.0, "total_correlation"),
-                               ("weighted_dwkl", 3.0, "dimension_wise_kl")):
+    for term, weight, part in (
+        ("weighted_mi", 2.0, "index_code_mi"),
+        ("weighted_tc", 5.0, "total_correlation"),
+        ("weighted_dwkl", 3.0, "dimension_wise_kl"),
+    ):
         assert float(terms[term]) / weight == pytest.approx(EXACT[part], abs=TOLERANCE[part]), term
         assert logs[part] == pytest.approx(EXACT[part], abs=TOLERANCE[part]), part
 
@@ -203,8 +232,9 @@ def mixture_prior_by_hand(components, radius, scale, d):
     means = torch.zeros(components, d, dtype=torch.float64)
     for k in range(components):
         means[k, k // 2] = radius if k % 2 == 0 else -radius
-    return D.MixtureSameFamily(D.Categorical(torch.ones(components, dtype=torch.float64)),
-                               D.Independent(D.Normal(means, scale), 1))
+    return D.MixtureSameFamily(
+        D.Categorical(torch.ones(components, dtype=torch.float64)), D.Independent(D.Normal(means, scale), 1)
+    )
 
 
 def test_decomposition_kl_is_to_the_structured_prior():
@@ -218,13 +248,18 @@ def test_decomposition_kl_is_to_the_structured_prior():
     assert float(terms["beta_kl"]) == pytest.approx(2.0 * float(D.kl_divergence(q, wide).mean()), rel=1e-10)
     assert logs["kl"] == pytest.approx(float(D.kl_divergence(q, wide).mean()), rel=1e-10)
     mixture = mixture_prior_by_hand(3, 1.5, 0.7, 4)
-    terms, _ = regularize(Decomposition(beta=2.0, prior="mixture", components=3, component_radius=1.5,
-                                        component_scale=0.7), mean, logvar, z)
+    terms, _ = regularize(
+        Decomposition(beta=2.0, prior="mixture", components=3, component_radius=1.5, component_scale=0.7),
+        mean,
+        logvar,
+        z,
+    )
     expected = (q.log_prob(z) - mixture.log_prob(z)).mean()
     assert float(terms["beta_kl"]) == pytest.approx(2.0 * float(expected), rel=1e-10)
-    per_latent = D.MixtureSameFamily(D.Categorical(torch.tensor([0.4, 0.6], dtype=torch.float64)),
-                                     D.Normal(torch.zeros(2, dtype=torch.float64),
-                                              torch.tensor([1.0, 0.1], dtype=torch.float64)))
+    per_latent = D.MixtureSameFamily(
+        D.Categorical(torch.tensor([0.4, 0.6], dtype=torch.float64)),
+        D.Normal(torch.zeros(2, dtype=torch.float64), torch.tensor([1.0, 0.1], dtype=torch.float64)),
+    )
     terms, _ = regularize(Decomposition(beta=3.0, prior="sparse", sparsity=0.6, spike_scale=0.1), mean, logvar, z)
     expected = (q.log_prob(z) - per_latent.log_prob(z).sum(1)).mean()
     assert float(terms["beta_kl"]) == pytest.approx(3.0 * float(expected), rel=1e-10)
@@ -237,9 +272,12 @@ def test_decomposition_mmd_compares_the_codes_with_prior_samples():
     joint MMD² with the WAE bandwidth from the prior's per-latent variance σ² (C = 2·d·σ², h = √(d·σ²)), or
     Mathieu et al.'s per-dimension sum."""
     mean, logvar, z = (t.double() for t in batch(n=16))
-    for objective in (Decomposition(alpha=3.0, prior="mixture"), Decomposition(alpha=3.0, prior="sparse"),
-                      Decomposition(alpha=3.0, prior_scale=2.0, kernel="gaussian"),
-                      Decomposition(alpha=3.0, prior="mixture", mmd="per-dimension")):
+    for objective in (
+        Decomposition(alpha=3.0, prior="mixture"),
+        Decomposition(alpha=3.0, prior="sparse"),
+        Decomposition(alpha=3.0, prior_scale=2.0, kernel="gaussian"),
+        Decomposition(alpha=3.0, prior="mixture", mmd="per-dimension"),
+    ):
         terms, logs = regularize(objective, mean, logvar, z, generator=torch.Generator().manual_seed(5))
         samples = objective.prior.sample(16, 4, torch.Generator().manual_seed(5), dtype=torch.float64)
         if objective.mmd == "joint":
@@ -341,8 +379,9 @@ def test_factor_vae_gradients_stay_apart():
     generator = torch.Generator().manual_seed(3)
     terms, _, step = objective(model, x, 0, generator)
     # The TC term reaches the encoder ...
-    tc_only = torch.autograd.grad(terms["weighted_tc"], list(model.encoder.parameters()), retain_graph=True,
-                                  allow_unused=True)
+    tc_only = torch.autograd.grad(
+        terms["weighted_tc"], list(model.encoder.parameters()), retain_graph=True, allow_unused=True
+    )
     assert any(g is not None and g.abs().sum() > 0 for g in tc_only)
     sum(terms.values()).backward()
     # ... but the VAE's loss (its TC term included) left no gradient on the discriminator.
@@ -373,8 +412,10 @@ def test_trains_end_to_end_and_is_reproducible(name, tmp_path, tiny):
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
-@pytest.mark.parametrize("name,params", [("beta-tcvae", {"estimator": "mss", "beta": 4.0}),
-                                         ("decomposition", {"prior": "mixture", "alpha": 10.0})])
+@pytest.mark.parametrize(
+    "name,params",
+    [("beta-tcvae", {"estimator": "mss", "beta": 4.0}), ("decomposition", {"prior": "mixture", "alpha": 10.0})],
+)
 def test_save_load_round_trip(name, params, tmp_path, monkeypatch):
     monkeypatch.setitem(data_room.DATASETS, "tiny-squares", TinySquares)
     config = tiny_config(name, steps=4, **params)
@@ -406,13 +447,26 @@ DEFAULTS = {  # (attribute, documented default), docs/objectives.md
     "vae": {"beta": 1.0},
     "beta-vae": {"beta": 1.0},
     "annealed-vae": {"gamma": 1000.0, "c_max": 25.0, "iteration_threshold": 100_000},
-    "beta-tcvae": {"beta": 6.0, "estimator": "mws", "full_decomposition": False, "alpha": 1.0, "gamma": 1.0,
-                   "dataset_size": 0, "_dataset_size": None},
+    "beta-tcvae": {
+        "beta": 6.0,
+        "estimator": "mws",
+        "full_decomposition": False,
+        "alpha": 1.0,
+        "gamma": 1.0,
+        "dataset_size": 0,
+        "_dataset_size": None,
+    },
     "factor-vae": {"gamma": 10.0, "discriminator_lr": 1e-4, "discriminator_hidden": 1000, "discriminator_layers": 6},
     "dip-vae-i": {"lambda_od": 10.0, "lambda_d_factor": 10.0, "lambda_d": 100.0},
     "dip-vae-ii": {"lambda_od": 10.0, "lambda_d_factor": 1.0, "lambda_d": 10.0},
-    "decomposition": {"beta": 1.0, "alpha": 100.0, "prior_name": "gaussian", "kernel": "imq", "bandwidth": 0.0,
-                      "mmd": "joint"},
+    "decomposition": {
+        "beta": 1.0,
+        "alpha": 100.0,
+        "prior_name": "gaussian",
+        "kernel": "imq",
+        "bandwidth": 0.0,
+        "mmd": "joint",
+    },
     "ae": {},
     "ada-gvae": {"beta": 1.0, "k": -1, "averaging": "group", "paired": True, "uses_labels": False},
     "ada-ml-vae": {"beta": 1.0, "k": -1, "averaging": "ml", "paired": True, "uses_labels": False},
@@ -433,49 +487,93 @@ def test_the_decomposition_priors_default_to_the_papers():
     assert repr(Decomposition().prior) == "GaussianPrior(scale=1.0)"
     assert repr(Decomposition(prior="mixture").prior) == "MixturePrior(components=4, radius=2.0, component_scale=0.5)"
     assert repr(Decomposition(prior="sparse").prior) == "SparsePrior(sparsity=0.8, spike_scale=0.05)"
-    assert repr(Decomposition(prior="sparse", sparsity=0.3, spike_scale=0.2).prior) == \
-        "SparsePrior(sparsity=0.3, spike_scale=0.2)"
+    assert (
+        repr(Decomposition(prior="sparse", sparsity=0.3, spike_scale=0.2).prior)
+        == "SparsePrior(sparsity=0.3, spike_scale=0.2)"
+    )
 
 
-@pytest.mark.parametrize("name,params,message", [
-    ("beta-vae", {"beta": -1}, "hyperparameter beta must be a finite non-negative number, got -1.0"),
-    ("beta-tcvae", {"beta": -1}, "hyperparameter beta must be a finite non-negative number, got -1.0"),
-    ("beta-tcvae", {"alpha": -2, "full_decomposition": True},
-     "hyperparameter alpha must be a finite non-negative number, got -2.0"),
-    ("beta-tcvae", {"gamma": -3, "full_decomposition": True},
-     "hyperparameter gamma must be a finite non-negative number, got -3.0"),
-    ("beta-tcvae", {"dataset_size": -1},
-     "hyperparameter dataset_size (0: take it from the dataset) must be a whole number ≥ 0, got -1"),
-    ("beta-tcvae", {"full_decomposition": "yes"},
-     "hyperparameter full_decomposition must be true or false, got 'yes'"),
-    ("beta-tcvae", {"gamma": 2.0}, "alpha (index-code MI) and gamma (dimension-wise KL) weigh the terms of the full "
-                                  "decomposition; set full_decomposition=true to use them"),
-    ("annealed-vae", {"gamma": -1}, "hyperparameter gamma must be a finite non-negative number, got -1.0"),
-    ("annealed-vae", {"c_max": -1}, "hyperparameter c_max must be a finite non-negative number, got -1.0"),
-    ("annealed-vae", {"iteration_threshold": -1},
-     "hyperparameter iteration_threshold (steps) must be a whole number ≥ 0, got -1"),
-    ("factor-vae", {"gamma": -1}, "hyperparameter gamma must be a finite non-negative number, got -1.0"),
-    ("factor-vae", {"discriminator_lr": 0}, "hyperparameter discriminator_lr must be a finite positive number, got 0.0"),
-    ("dip-vae-i", {"lambda_od": -1}, "hyperparameter lambda_od must be a finite non-negative number, got -1.0"),
-    ("dip-vae-ii", {"lambda_d_factor": -1},
-     "hyperparameter lambda_d_factor must be a finite non-negative number, got -1.0"),
-    ("decomposition", {"beta": -1}, "hyperparameter beta must be a finite non-negative number, got -1.0"),
-    ("decomposition", {"alpha": -1}, "hyperparameter alpha must be a finite non-negative number, got -1.0"),
-    ("decomposition", {"bandwidth": -1},
-     "hyperparameter bandwidth (0: the WAE rule) must be a finite non-negative number, got -1.0"),
-    ("decomposition", {"kernel": "linear"}, "unknown kernel 'linear'; valid: imq, gaussian"),
-    ("decomposition", {"mmd": "energy"}, "unknown mmd 'energy'; valid: joint, per-dimension"),
-])
+@pytest.mark.parametrize(
+    "name,params,message",
+    [
+        ("beta-vae", {"beta": -1}, "hyperparameter beta must be a finite non-negative number, got -1.0"),
+        ("beta-tcvae", {"beta": -1}, "hyperparameter beta must be a finite non-negative number, got -1.0"),
+        (
+            "beta-tcvae",
+            {"alpha": -2, "full_decomposition": True},
+            "hyperparameter alpha must be a finite non-negative number, got -2.0",
+        ),
+        (
+            "beta-tcvae",
+            {"gamma": -3, "full_decomposition": True},
+            "hyperparameter gamma must be a finite non-negative number, got -3.0",
+        ),
+        (
+            "beta-tcvae",
+            {"dataset_size": -1},
+            "hyperparameter dataset_size (0: take it from the dataset) must be a whole number ≥ 0, got -1",
+        ),
+        (
+            "beta-tcvae",
+            {"full_decomposition": "yes"},
+            "hyperparameter full_decomposition must be true or false, got 'yes'",
+        ),
+        (
+            "beta-tcvae",
+            {"gamma": 2.0},
+            "alpha (index-code MI) and gamma (dimension-wise KL) weigh the terms of the full "
+            "decomposition; set full_decomposition=true to use them",
+        ),
+        ("annealed-vae", {"gamma": -1}, "hyperparameter gamma must be a finite non-negative number, got -1.0"),
+        ("annealed-vae", {"c_max": -1}, "hyperparameter c_max must be a finite non-negative number, got -1.0"),
+        (
+            "annealed-vae",
+            {"iteration_threshold": -1},
+            "hyperparameter iteration_threshold (steps) must be a whole number ≥ 0, got -1",
+        ),
+        ("factor-vae", {"gamma": -1}, "hyperparameter gamma must be a finite non-negative number, got -1.0"),
+        (
+            "factor-vae",
+            {"discriminator_lr": 0},
+            "hyperparameter discriminator_lr must be a finite positive number, got 0.0",
+        ),
+        ("dip-vae-i", {"lambda_od": -1}, "hyperparameter lambda_od must be a finite non-negative number, got -1.0"),
+        (
+            "dip-vae-ii",
+            {"lambda_d_factor": -1},
+            "hyperparameter lambda_d_factor must be a finite non-negative number, got -1.0",
+        ),
+        ("decomposition", {"beta": -1}, "hyperparameter beta must be a finite non-negative number, got -1.0"),
+        ("decomposition", {"alpha": -1}, "hyperparameter alpha must be a finite non-negative number, got -1.0"),
+        (
+            "decomposition",
+            {"bandwidth": -1},
+            "hyperparameter bandwidth (0: the WAE rule) must be a finite non-negative number, got -1.0",
+        ),
+        ("decomposition", {"kernel": "linear"}, "unknown kernel 'linear'; valid: imq, gaussian"),
+        ("decomposition", {"mmd": "energy"}, "unknown mmd 'energy'; valid: joint, per-dimension"),
+    ],
+)
 def test_bad_hyperparameters_name_themselves_exactly(name, params, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         build_objective(name, params)
 
 
-@pytest.mark.parametrize("name,zeroed", [("beta-vae", "beta"), ("beta-tcvae", "beta"), ("annealed-vae", "gamma"),
-                                         ("annealed-vae", "c_max"), ("annealed-vae", "iteration_threshold"),
-                                         ("factor-vae", "gamma"), ("dip-vae-i", "lambda_od"),
-                                         ("dip-vae-ii", "lambda_d_factor"), ("decomposition", "alpha"),
-                                         ("decomposition", "beta")])
+@pytest.mark.parametrize(
+    "name,zeroed",
+    [
+        ("beta-vae", "beta"),
+        ("beta-tcvae", "beta"),
+        ("annealed-vae", "gamma"),
+        ("annealed-vae", "c_max"),
+        ("annealed-vae", "iteration_threshold"),
+        ("factor-vae", "gamma"),
+        ("dip-vae-i", "lambda_od"),
+        ("dip-vae-ii", "lambda_d_factor"),
+        ("decomposition", "alpha"),
+        ("decomposition", "beta"),
+    ],
+)
 def test_zero_weights_are_allowed(name, zeroed):
     assert getattr(build_objective(name, {zeroed: 0}), zeroed) == 0
     full = build_objective("beta-tcvae", {"full_decomposition": True, "alpha": 0, "gamma": 0})
@@ -484,13 +582,17 @@ def test_zero_weights_are_allowed(name, zeroed):
 
 def test_mss_without_n_says_how_to_give_it():
     mean, logvar, z = batch()
-    with pytest.raises(ValueError, match=r"^the MSS estimator needs the dataset size: train through untwine.train "
-                                         r"\(which passes the dataset to configure\), call configure\(model, "
-                                         r"train_config, data\), or set the hyperparameter dataset_size$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the MSS estimator needs the dataset size: train through untwine.train "
+        r"\(which passes the dataset to configure\), call configure\(model, "
+        r"train_config, data\), or set the hyperparameter dataset_size$",
+    ):
         regularize(BetaTCVAE(estimator="mss"), mean, logvar, z)
 
 
 # -- FactorVAE: the reference's discriminator and optimiser, seeds, devices ----------------------------
+
 
 def test_the_discriminator_is_the_references():
     """6 hidden layers of 1000 units with leaky ReLU (slope 0.2) and 2 logits."""
@@ -534,8 +636,9 @@ def test_factor_vae_terms_steps_and_devices():
     g = torch.Generator().manual_seed(9)
     _, logits, labels = objective.discriminator_loss(z, torch.Generator().manual_seed(9))
     expected = float((logits.detach().argmax(1) == labels).float().mean())
-    logs = objective.auxiliary_step(None, Step(x=None, mean=mean, logvar=logvar, z=z, decoded=None, step=0,
-                                               generator=g))
+    logs = objective.auxiliary_step(
+        None, Step(x=None, mean=mean, logvar=logvar, z=z, decoded=None, step=0, generator=g)
+    )
     assert logs["discriminator_accuracy"] == pytest.approx(expected)
     assert all(p.grad is not None for p in objective.discriminator.parameters())
     # on another device everything stays there
@@ -544,14 +647,17 @@ def test_factor_vae_terms_steps_and_devices():
     objective.discriminator = Discriminator(3, 8, 1).to("meta")
     loss, logits, labels = objective.discriminator_loss(meta)
     assert loss.device.type == labels.device.type == "meta"
-    with pytest.raises(RuntimeError, match=r"^FactorVAE's discriminator is built by configure\(model, train_config, "
-                                           r"data\); train through untwine.train, or call configure first$"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"^FactorVAE's discriminator is built by configure\(model, train_config, "
+        r"data\); train through untwine.train, or call configure first$",
+    ):
         FactorVAE().auxiliary_step(None, Step(x=None, mean=z, logvar=z, z=z, decoded=None, step=0))
 
 
 def test_annealed_capacity_without_a_ramp_is_full_at_once():
     objective = AnnealedVAE(c_max=7.0, iteration_threshold=0)
-    assert objective.capacity(0) == objective.capacity(10 ** 6) == 7.0
+    assert objective.capacity(0) == objective.capacity(10**6) == 7.0
     mean, logvar, z = batch()
     kl = float(gaussian_kl(mean, logvar).sum(1).mean())
     terms, logs = regularize(AnnealedVAE(gamma=2.0, c_max=7.0, iteration_threshold=0), mean, logvar, z)
@@ -586,9 +692,12 @@ def test_dip_covariances_by_hand_with_a_shifted_mean():
 def test_decomposition_bandwidth_and_per_dimension_messages():
     assert Decomposition(bandwidth=0.5).kernel_bandwidth(4) == 0.5
     assert Decomposition(kernel="gaussian", bandwidth=0.7).kernel_bandwidth(4) == 0.7
-    with pytest.raises(ValueError, match=r"^kernel and bandwidth choose the joint MMD; mmd='per-dimension' is "
-                                         r"Mathieu et al.'s IMQ at the scales \(0.1, 0.2, 0.5, 1.0, 2.0, 5.0\): leave "
-                                         r"kernel and bandwidth at their defaults$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^kernel and bandwidth choose the joint MMD; mmd='per-dimension' is "
+        r"Mathieu et al.'s IMQ at the scales \(0.1, 0.2, 0.5, 1.0, 2.0, 5.0\): leave "
+        r"kernel and bandwidth at their defaults$",
+    ):
         Decomposition(mmd="per-dimension", bandwidth=1.0)
 
 

@@ -42,7 +42,7 @@ def test_beta_vae_loss_terms_are_batch_means_of_sums():
     terms, logs, _ = objective(model, x, step=0, generator=g)
     assert set(terms) == {"reconstruction", "beta_kl"}
     mean, logvar = model.encode(x)
-    kl = (0.5 * (mean ** 2 + logvar.exp() - logvar - 1)).sum(1).mean()
+    kl = (0.5 * (mean**2 + logvar.exp() - logvar - 1)).sum(1).mean()
     assert terms["beta_kl"].item() == pytest.approx(4.0 * kl.item(), rel=1e-5)
     assert logs["kl"] == pytest.approx(kl.item(), rel=1e-5)
     # recon is a per-image sum: about 4096 · log 2 for an untrained decoder
@@ -86,15 +86,23 @@ def test_representation_is_batched_and_gradient_free():
 
 
 def test_unknown_names_and_hyperparameters_say_what_is_valid():
-    names = ("ada-gvae, ada-ml-vae, ae, annealed-vae, beta-tcvae, beta-vae, decomposition, dip-vae-i, dip-vae-ii, "
-             "factor-vae, gvae-labels, ml-vae-labels, vae")
-    with pytest.raises(ValueError, match=rf"^unknown model 'beta_vea' \(did you mean 'beta-vae'\?\); valid names: "
-                                         rf"{names}$"):
+    names = (
+        "ada-gvae, ada-ml-vae, ae, annealed-vae, beta-tcvae, beta-vae, decomposition, dip-vae-i, dip-vae-ii, "
+        "factor-vae, gvae-labels, ml-vae-labels, vae"
+    )
+    with pytest.raises(
+        ValueError,
+        match=rf"^unknown model 'beta_vea' \(did you mean 'beta-vae'\?\); valid names: "
+        rf"{names}$",
+    ):
         build_objective("beta_vea")
     with pytest.raises(ValueError, match=rf"^unknown model 'zzz'; valid names: {names}$"):
         build_objective("zzz")
-    with pytest.raises(ValueError, match=r"^model 'beta-vae' has no hyperparameter betta, gama; its hyperparameters: "
-                                         r"beta=1.0$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^model 'beta-vae' has no hyperparameter betta, gama; its hyperparameters: "
+        r"beta=1.0$",
+    ):
         build_objective("beta-vae", {"betta": 2, "gama": 1})
     with pytest.raises(ValueError, match=r"^model 'vae' has no hyperparameter beta; its hyperparameters: none$"):
         build_objective("vae", {"beta": 2})
@@ -103,8 +111,9 @@ def test_unknown_names_and_hyperparameters_say_what_is_valid():
 
 
 def test_build_model_passes_the_config_through():
-    model, objective = build_model(ModelConfig(objective="dip-vae-ii", latent_dim=3, likelihood="gaussian",
-                                               params={"lambda_od": 2.0}), (1, 64, 64))
+    model, objective = build_model(
+        ModelConfig(objective="dip-vae-ii", latent_dim=3, likelihood="gaussian", params={"lambda_od": 2.0}), (1, 64, 64)
+    )
     assert model.latent_dim == 3 and model.likelihood == "gaussian" and model.observation_shape == (1, 64, 64)
     assert objective.name == "dip-vae-ii" and objective.lambda_od == 2.0 and objective.lambda_d == 2.0
     assert build_model(ModelConfig(), (2,))[0].likelihood == "bernoulli"
@@ -202,8 +211,11 @@ def test_forward_logs_the_analytic_kl_and_the_elbo():
 
 
 def test_the_hyperparameter_listing_names_each_with_its_default():
-    with pytest.raises(ValueError, match=r"^model 'annealed-vae' has no hyperparameter c; its hyperparameters: "
-                                         r"gamma=1000.0, c_max=25.0, iteration_threshold=100000$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^model 'annealed-vae' has no hyperparameter c; its hyperparameters: "
+        r"gamma=1000.0, c_max=25.0, iteration_threshold=100000$",
+    ):
         build_objective("annealed-vae", {"c": 1})
 
 

@@ -49,8 +49,10 @@ def test_the_divergence_is_twice_the_kl_between_the_two_posteriors():
     m1, m2 = rng.normal(size=(2, 4, 6))
     l1, l2 = rng.normal(scale=0.7, size=(2, 4, 6))
     ours = pair_divergence(*(torch.from_numpy(a) for a in (m1, l1, m2, l2)))
-    kl = torch.distributions.kl_divergence(torch.distributions.Normal(torch.from_numpy(m1), torch.from_numpy(l1 / 2).exp()),
-                                           torch.distributions.Normal(torch.from_numpy(m2), torch.from_numpy(l2 / 2).exp()))
+    kl = torch.distributions.kl_divergence(
+        torch.distributions.Normal(torch.from_numpy(m1), torch.from_numpy(l1 / 2).exp()),
+        torch.distributions.Normal(torch.from_numpy(m2), torch.from_numpy(l2 / 2).exp()),
+    )
     np.testing.assert_allclose(ours, 2 * kl, rtol=1e-10)
 
 
@@ -127,7 +129,7 @@ def test_the_step_holds_the_shared_posteriors_computed_by_hand(name):
     expected_var = np.concatenate([np.where(keep, v1, shared_var), np.where(keep, v2, shared_var)])
     np.testing.assert_allclose(record.mean.detach().double(), expected_mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(record.logvar.detach().double().exp(), expected_var, rtol=1e-5)
-    kl = 0.5 * (expected_mean ** 2 + expected_var - np.log(expected_var) - 1)
+    kl = 0.5 * (expected_mean**2 + expected_var - np.log(expected_var) - 1)
     assert logs["kl"] == pytest.approx(kl.sum(1).mean(), rel=1e-5)  # the mean of the two observations' KL
 
 
@@ -141,10 +143,15 @@ def test_the_objectives_are_listed_with_beta_and_k():
     assert all(OBJECTIVES[name].paired for name in WEAK) and not OBJECTIVES["beta-vae"].paired
 
 
-@pytest.mark.parametrize("name, params, words", [
-    ("ada-gvae", {"k": 0}, "positive integer"), ("ada-ml-vae", {"k": 2.5}, "positive integer"),
-    ("gvae-labels", {"k": 2}, "exactly one factor"), ("ada-gvae", {"beta": -1.0}, "beta"),
-])
+@pytest.mark.parametrize(
+    "name, params, words",
+    [
+        ("ada-gvae", {"k": 0}, "positive integer"),
+        ("ada-ml-vae", {"k": 2.5}, "positive integer"),
+        ("gvae-labels", {"k": 2}, "exactly one factor"),
+        ("ada-gvae", {"beta": -1.0}, "beta"),
+    ],
+)
 def test_bad_hyperparameters_are_named(name, params, words):
     with pytest.raises(ValueError, match=words):
         build_objective(name, params)
@@ -176,10 +183,16 @@ def test_a_k_the_dataset_cannot_give_is_refused_before_anything_is_written(tmp_p
 def test_a_killed_weak_run_resumes_bit_identically(tmp_path, name):
     data = TinySquares()
     whole = tmp_path / "whole"
-    train(tiny_config(steps=6, objective=name, k=1) if name.startswith("ada") else tiny_config(steps=6, objective=name),
-          whole, progress=False, data=data)
+    train(
+        tiny_config(steps=6, objective=name, k=1) if name.startswith("ada") else tiny_config(steps=6, objective=name),
+        whole,
+        progress=False,
+        data=data,
+    )
     part = tmp_path / "part"
-    config = tiny_config(steps=3, objective=name, k=1) if name.startswith("ada") else tiny_config(steps=3, objective=name)
+    config = (
+        tiny_config(steps=3, objective=name, k=1) if name.startswith("ada") else tiny_config(steps=3, objective=name)
+    )
     train(config, part, progress=False, data=data)
     config.train.steps = 6
     train(config, part, progress=False, data=data)

@@ -29,9 +29,16 @@ def grid(datasets=("d1", "d2"), methods=("beta-vae", "factor-vae"), values=(1.0,
     rows = []
     for d, m, v, s in itertools.product(datasets, methods, values, range(seeds)):
         column = A.REGULARISATION[m]
-        rows.append({"dataset": d, "model": m, "param.beta": v if column == "param.beta" else np.nan,
-                     "param.gamma": v if column == "param.gamma" else np.nan, "seed": s,
-                     "path": f"s/{d}/{m}/{v}/seed={s}"})
+        rows.append(
+            {
+                "dataset": d,
+                "model": m,
+                "param.beta": v if column == "param.beta" else np.nan,
+                "param.gamma": v if column == "param.gamma" else np.nan,
+                "seed": s,
+                "path": f"s/{d}/{m}/{v}/seed={s}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -201,10 +208,12 @@ def test_total_correlation_median_and_band():
     runs = grid(datasets=("d1",), methods=("beta-vae",), seeds=5)
     runs["s"] = runs["seed"] + 1.0  # 1..5 in every cell: median 3, quartiles 2 and 4
     runs["m"] = 10 * runs["param.beta"]
-    table = pd.concat([long_table(runs.drop(columns="m"), {"s": ("unsupervised", "gaussian_total_correlation")},
-                                  "sampled"),
-                       long_table(runs.drop(columns="s"), {"m": ("unsupervised", "gaussian_total_correlation")},
-                                  "mean")])
+    table = pd.concat(
+        [
+            long_table(runs.drop(columns="m"), {"s": ("unsupervised", "gaussian_total_correlation")}, "sampled"),
+            long_table(runs.drop(columns="s"), {"m": ("unsupervised", "gaussian_total_correlation")}, "mean"),
+        ]
+    )
     table.loc[(table["representation"] == "mean") & (table["seed"] == 0), "value"] = np.inf
     result = A.total_correlation_by_strength(table)
     sampled = result[result["representation"] == "sampled"]
@@ -230,9 +239,14 @@ def test_downstream_efficiency_and_correlation():
     runs["acc10000"] = rng.uniform(0.8, 0.9, len(runs))
     runs["acc100"] = rng.uniform(0.5, 0.7, len(runs))
     runs["score"] = runs["acc100"] / runs["acc10000"]
-    table = long_table(runs, {"acc10000": ("downstream_lr", "10000:mean_test_accuracy"),
-                              "acc100": ("downstream_lr", "100:mean_test_accuracy"),
-                              "score": ("mig", "discrete_mig")})
+    table = long_table(
+        runs,
+        {
+            "acc10000": ("downstream_lr", "10000:mean_test_accuracy"),
+            "acc100": ("downstream_lr", "100:mean_test_accuracy"),
+            "score": ("mig", "discrete_mig"),
+        },
+    )
     result = A.downstream_correlation(table)
     pooled = result[result["dataset"] == A.ALL_DATASETS].set_index("target")
     assert pooled.loc["LR efficiency", "spearman"] == pytest.approx(1.0)
@@ -296,7 +310,7 @@ def test_synthetic_table_has_the_schema():
     from untwine.study.results import table_columns
 
     table = synthetic_table(seeds=2, num_factors=3)
-    params = [c[len(A.PARAM_PREFIX):] for c in table.columns if c.startswith(A.PARAM_PREFIX)]
+    params = [c[len(A.PARAM_PREFIX) :] for c in table.columns if c.startswith(A.PARAM_PREFIX)]
     assert list(table.columns) == table_columns(params)
     assert set(vocabulary.REQUIRED) <= set(A.FIXED_COLUMNS)
     assert set(table["representation"]) == {"mean", "sampled"}

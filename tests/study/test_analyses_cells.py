@@ -25,9 +25,18 @@ def annealed_grid(datasets=("d1", "d2"), seeds=4, rng=0) -> pd.DataFrame:
     rng = np.random.default_rng(rng)
     rows = []
     for d, c, g, s in itertools.product(datasets, (5.0, 50.0), (100.0, 1000.0), range(seeds)):
-        rows.append({"dataset": d, "model": "annealed-vae", "method": "annealed-vae", "param.c_max": c,
-                     "param.gamma": g, "seed": s, "path": f"{d}/annealed-vae/c_max={c:g},gamma={g:g}/seed={s}",
-                     "a": (1.0 if g == 1000 else 0.0) + 0.3 * rng.normal()})
+        rows.append(
+            {
+                "dataset": d,
+                "model": "annealed-vae",
+                "method": "annealed-vae",
+                "param.c_max": c,
+                "param.gamma": g,
+                "seed": s,
+                "path": f"{d}/annealed-vae/c_max={c:g},gamma={g:g}/seed={s}",
+                "a": (1.0 if g == 1000 else 0.0) + 0.3 * rng.normal(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -37,9 +46,17 @@ def named_methods_grid(datasets=("d1", "d2"), seeds=5, rng=1) -> pd.DataFrame:
     rng = np.random.default_rng(rng)
     rows = []
     for d, m, b, s in itertools.product(datasets, ("fast", "slow"), (1.0, 4.0), range(seeds)):
-        rows.append({"dataset": d, "model": "beta-vae", "method": m, "param.beta": b, "seed": s,
-                     "path": f"{d}/{m}/beta={b:g}/seed={s}",
-                     "a": (2.0 if m == "fast" else 0.0) + 0.5 * b + 0.3 * rng.normal()})
+        rows.append(
+            {
+                "dataset": d,
+                "model": "beta-vae",
+                "method": m,
+                "param.beta": b,
+                "seed": s,
+                "path": f"{d}/{m}/beta={b:g}/seed={s}",
+                "a": (2.0 if m == "fast" else 0.0) + 0.5 * b + 0.3 * rng.normal(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -74,8 +91,9 @@ def test_variance_share_cells_are_whole_settings(case):
         expected = nested_shares(rows, method, cell)
         got = result.loc[dataset, ["method", "hyperparameter", "seed"]].to_numpy(dtype=float)
         assert got == pytest.approx(expected, abs=1e-12)
-        pooled = nested_shares(rows, method, [c for c in cell if c != "param.gamma"] if case == "annealed"
-                               else ["model", "param.beta"])
+        pooled = nested_shares(
+            rows, method, [c for c in cell if c != "param.gamma"] if case == "annealed" else ["model", "param.beta"]
+        )
         assert abs(got[2] - pooled[2]) > 0.1  # what pooling settings by one value would have said
 
 
@@ -242,8 +260,17 @@ def test_selection_matches_a_brute_force_enumeration():
     n_cells, n_seeds = 6, 3
     rows = []
     for d, c, s in itertools.product(("d1", "d2"), range(n_cells), range(n_seeds)):
-        rows.append({"dataset": d, "model": "beta-vae", "method": "beta-vae", "param.beta": float(c), "seed": s,
-                     "path": f"{d}/{c}/{s}", "a": rng.normal()})
+        rows.append(
+            {
+                "dataset": d,
+                "model": "beta-vae",
+                "method": "beta-vae",
+                "param.beta": float(c),
+                "seed": s,
+                "path": f"{d}/{c}/{s}",
+                "a": rng.normal(),
+            }
+        )
     runs = pd.DataFrame(rows)
     values = runs.set_index(["dataset", "param.beta", "seed"])["a"]
     exact, leaky = [], []
@@ -272,9 +299,22 @@ def test_annealed_tc_trend_is_read_in_reverse():
     for model, column in (("annealed-vae", "c_max"), ("beta-vae", "beta")):
         for value in (5.0, 25.0, 50.0, 100.0):
             for rep in ("mean", "sampled"):
-                rows.append({"dataset": "d", "method": model, "model": model, "setting": f"{model}: {column}={value}",
-                             "hyperparameter": column, "value": value, "representation": rep, "n": 3,
-                             "n_infinite": 0, "median": value / 10, "q_low": 0.0, "q_high": 1.0})
+                rows.append(
+                    {
+                        "dataset": "d",
+                        "method": model,
+                        "model": model,
+                        "setting": f"{model}: {column}={value}",
+                        "hyperparameter": column,
+                        "value": value,
+                        "representation": rep,
+                        "n": 3,
+                        "n_infinite": 0,
+                        "median": value / 10,
+                        "q_low": 0.0,
+                        "q_high": 1.0,
+                    }
+                )
     trends = A.tc_trends(pd.DataFrame(rows)).set_index(["model", "representation"])["trend"]
     assert trends[("annealed-vae", "mean")] == pytest.approx(-1.0)
     assert trends[("beta-vae", "mean")] == pytest.approx(1.0)

@@ -155,8 +155,9 @@ def test_status_from_the_index_equals_a_full_reading(study, monkeypatch):
     assert [s.state for s in first.runs] == ["done"] * 4
     calls = []
     original = state_module._facts
-    monkeypatch.setattr(state_module, "_facts", lambda run_dir, required: calls.append(run_dir) or
-                        original(run_dir, required))
+    monkeypatch.setattr(
+        state_module, "_facts", lambda run_dir, required: calls.append(run_dir) or original(run_dir, required)
+    )
     again = status(study)
     assert calls == [] and again.runs == first.runs and again.udr == first.udr
     # a failure recorded, a stale score, a damaged manifest: each seen, and only that run read again
@@ -185,8 +186,11 @@ def test_status_sees_a_stale_udr_and_a_changed_spec(study, tmp_path):
     got = status(study)
     assert got.udr["pinwheel/beta-vae/beta=1"] == "pending" == full_status(study).udr["pinwheel/beta-vae/beta=1"]
     # another metric asked for: the index of the old question is not used
-    spec = (study / "study.toml").read_text().replace('names = ["mig", "unsupervised"]',
-                                                      'names = ["mig", "unsupervised", "sap"]')
+    spec = (
+        (study / "study.toml")
+        .read_text()
+        .replace('names = ["mig", "unsupervised"]', 'names = ["mig", "unsupervised", "sap"]')
+    )
     (study / "study.toml").write_text(spec)
     got = status(study)
     assert {s.state for s in got.runs} == {"partial"}
@@ -223,8 +227,10 @@ def test_run_index_keeps_a_fact_only_while_the_signature_holds(tmp_path):
     assert RunIndex(tmp_path / "index.json", key={"k": 1}).get("run", sig) == {"n": 1}
     assert RunIndex(tmp_path / "index.json", key={"k": 2}).get("run", sig) is None  # another question
     file.write_text("22")  # same inode, another size
-    assert RunIndex(tmp_path / "index.json", key={"k": 1}).get("run", signature(tmp_path / "run",
-                                                                                ["a.json", "absent"])) is None
+    assert (
+        RunIndex(tmp_path / "index.json", key={"k": 1}).get("run", signature(tmp_path / "run", ["a.json", "absent"]))
+        is None
+    )
     tmp = tmp_path / "run" / "b"
     tmp.write_text("22")
     os.replace(tmp, file)  # same size, a new inode (as every atomic write of untwine)

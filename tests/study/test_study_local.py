@@ -6,8 +6,17 @@ import json
 import signal
 from pathlib import Path
 
-from tests.helpers.study import (checkpointed_runs, fingerprint, kill, running_pid, session_pids, spec_text,
-                            untwine_process, wait_for, write_spec)
+from tests.helpers.study import (
+    checkpointed_runs,
+    fingerprint,
+    kill,
+    running_pid,
+    session_pids,
+    spec_text,
+    untwine_process,
+    wait_for,
+    write_spec,
+)
 
 from untwine.study import collect, status
 
@@ -17,8 +26,9 @@ def test_local_end_to_end(reference_study):
     final = status(out)
     assert [s.state for s in final.runs] == ["done"] * 8
     assert set(final.udr.values()) == {"done"}
-    assert len(reference) == 8 and all(set(v["scores"]) == {"metrics.json", "metrics-sampled.json"}
-                                       for v in reference.values())
+    assert len(reference) == 8 and all(
+        set(v["scores"]) == {"metrics.json", "metrics-sampled.json"} for v in reference.values()
+    )
     table = collect(out, write=False)
     assert table.path.nunique() == 8 and set(table.representation) == {"mean", "sampled"}
     history = [json.loads(p.read_text()) for p in out.glob("*/*/*/*/history.json")]
@@ -27,8 +37,11 @@ def test_local_end_to_end(reference_study):
 
 def _done_manifests(out):
     """state.json of every run trained to its end (their bytes must not change on the rerun)."""
-    return {p: (p / "state" / "state.json").read_bytes() for p in checkpointed_runs(out)
-            if json.loads((p / "state" / "state.json").read_text())["step"] == 250}
+    return {
+        p: (p / "state" / "state.json").read_bytes()
+        for p in checkpointed_runs(out)
+        if json.loads((p / "state" / "state.json").read_text())["step"] == 250
+    }
 
 
 def test_driver_killed_then_rerun(tmp_path, reference_study):
@@ -84,13 +97,14 @@ def test_kill_descendants_leaves_no_process_below():
 
     from untwine.study.executors import kill_descendants
 
-    code = ("import subprocess, sys, time\n"
-            "kids = [subprocess.Popen([sys.executable, '-c', 'import subprocess, sys, time; "
-            "subprocess.Popen([sys.executable, \"-c\", \"import time; time.sleep(60)\"]); time.sleep(60)'])"
-            " for _ in range(2)]\n"
-            "print('ready', flush=True)\ntime.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    code = (
+        "import subprocess, sys, time\n"
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import subprocess, sys, time; "
+        'subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]); time.sleep(60)\'])'
+        " for _ in range(2)]\n"
+        "print('ready', flush=True)\ntime.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert parent.stdout.readline().strip() == "ready"
         wait_for(lambda: len(session_pids(parent.pid)) == 5, timeout=30)  # parent, 2 children, 2 grandchildren
@@ -127,9 +141,9 @@ def _alive(pid: int) -> bool:
 def _scoring_study(tmp_path):
     """3 runs scored by SAP (its SVMs fitted by joblib on every CPU, n_jobs = -1): once the first is scored, its joblib workers idle in the study
     worker while the next run trains (they would live 5 minutes more, the pool's idle timeout)."""
-    text = spec_text(seeds="3", values="[1]", tcvae=False, steps=400,
-                     executor="workers = 1\nthreads_per_run = 1").replace('names = ["mig", "unsupervised"]',
-                                                                           'names = ["sap"]')
+    text = spec_text(
+        seeds="3", values="[1]", tcvae=False, steps=400, executor="workers = 1\nthreads_per_run = 1"
+    ).replace('names = ["mig", "unsupervised"]', 'names = ["sap"]')
     (tmp_path / "spec.toml").write_text(text)
     return tmp_path / "spec.toml"
 
@@ -139,6 +153,7 @@ def test_no_scoring_process_outlives_a_killed_worker(tmp_path):
     out = tmp_path / "study"
     driver = untwine_process("study", "run", str(spec), "--out", str(out), "--quiet")
     try:
+
         def scoring_and_worker():
             scoring = _scoring_pids(driver.pid)
             worker = set()

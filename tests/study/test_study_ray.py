@@ -33,8 +33,9 @@ def test_ray_end_to_end(tmp_path, ray_address, reference_study):
 def test_ray_driver_killed_then_rerun(tmp_path, ray_address, reference_study):
     spec, _, reference = reference_study
     out = tmp_path / "study"
-    driver = untwine_process("study", "run", str(spec), "--out", str(out), "--executor", "ray", "--address",
-                             ray_address, "--quiet")
+    driver = untwine_process(
+        "study", "run", str(spec), "--out", str(out), "--executor", "ray", "--address", ray_address, "--quiet"
+    )
     wait_for(lambda: len(checkpointed_runs(out)) >= 2 and running_pid(out), process=driver)
     kill(driver.pid)
     driver.wait(timeout=30)
@@ -47,8 +48,9 @@ def test_ray_driver_killed_then_rerun(tmp_path, ray_address, reference_study):
 def test_ray_worker_killed_is_retried(tmp_path, ray_address, reference_study):
     spec, _, reference = reference_study
     out = tmp_path / "study"
-    driver = untwine_process("study", "run", str(spec), "--out", str(out), "--executor", "ray", "--address",
-                             ray_address, "--quiet")
+    driver = untwine_process(
+        "study", "run", str(spec), "--out", str(out), "--executor", "ray", "--address", ray_address, "--quiet"
+    )
     run_dir, pid = wait_for(lambda: running_pid(out), process=driver)
     kill(pid)  # a Ray worker process: Ray retries the task (max_retries), which resumes from the checkpoint
     output, _ = driver.communicate(timeout=300)

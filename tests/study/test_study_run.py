@@ -35,8 +35,10 @@ def test_in_process_study_status_rerun_and_added_seed(tmp_path, capsys):
     lines = capsys.readouterr().out
     assert "done    pinwheel/beta-vae/beta=1/seed=0" in lines and "2/2 runs done" in lines
     assert (out / "study.toml").read_text() == spec.read_text()
-    weights = {p: sha(out / p / "model.safetensors") for p in ("pinwheel/beta-vae/beta=1/seed=0",
-                                                                "pinwheel/beta-tcvae/beta=2/seed=0")}
+    weights = {
+        p: sha(out / p / "model.safetensors")
+        for p in ("pinwheel/beta-vae/beta=1/seed=0", "pinwheel/beta-tcvae/beta=2/seed=0")
+    }
     # the same spec again: nothing to run
     run(spec, out, progress=False)
     assert "0 to run" in capsys.readouterr().out
@@ -83,8 +85,10 @@ def test_changed_spec_is_refused_naming_the_differences(tmp_path, capsys):
     kept = sha(out / "pinwheel/beta-tcvae/beta=2/seed=0/model.safetensors")
     run(other, out, progress=False, echo=None)
     assert (out / "study.toml").read_text() == other.read_text()
-    assert [s.path for s in status(out).runs] == ["pinwheel/beta-vae/beta=3/seed=0",
-                                                  "pinwheel/beta-tcvae/beta=2/seed=0"]
+    assert [s.path for s in status(out).runs] == [
+        "pinwheel/beta-vae/beta=3/seed=0",
+        "pinwheel/beta-tcvae/beta=2/seed=0",
+    ]
     assert [s.state for s in status(out).runs] == ["done", "done"]
     assert sha(out / "pinwheel/beta-tcvae/beta=2/seed=0/model.safetensors") == kept
 
@@ -103,8 +107,12 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
     error = json.loads((out / "dsprites-npz/beta-vae/beta=1/seed=0/error.json").read_text())
     assert error["type"] == "FileNotFoundError" and str(missing.name) in error["error"] and error["traceback"]
     states = {s.path: s.state for s in status(out).runs}
-    assert states == {"pinwheel/beta-vae/beta=1/seed=0": "done", "pinwheel/beta-tcvae/beta=2/seed=0": "done",
-                      "dsprites-npz/beta-vae/beta=1/seed=0": "failed", "dsprites-npz/beta-tcvae/beta=2/seed=0": "failed"}
+    assert states == {
+        "pinwheel/beta-vae/beta=1/seed=0": "done",
+        "pinwheel/beta-tcvae/beta=2/seed=0": "done",
+        "dsprites-npz/beta-vae/beta=1/seed=0": "failed",
+        "dsprites-npz/beta-tcvae/beta=2/seed=0": "failed",
+    }
     assert untwine_main(["study", "status", str(out)]) == 1
     assert "failed: dsprites-npz/beta-vae/beta=1/seed=0: FileNotFoundError" in capsys.readouterr().out
     # a rerun does not retry them ...
@@ -126,8 +134,10 @@ def test_collect_row_by_row(tmp_path, capsys, monkeypatch):
     assert "rows from 4 runs" in capsys.readouterr().out
     table = pd.read_parquet(out / "results.parquet")
     assert list(table.columns) == table_columns(["beta"])
-    assert list(table.columns) == [c for c in COLUMNS if c != "param.*"][:3] + ["param.beta"] + \
-        [c for c in COLUMNS if c != "param.*"][3:]
+    assert (
+        list(table.columns)
+        == [c for c in COLUMNS if c != "param.*"][:3] + ["param.beta"] + [c for c in COLUMNS if c != "param.*"][3:]
+    )
     assert set(table["method"]) == {"beta-vae", "beta-tcvae"}  # no method of this spec names itself
     pd.testing.assert_frame_equal(table, collect(out, write=False), check_dtype=False)
     csv = pd.read_csv(out / "results.csv")
@@ -142,15 +152,49 @@ def test_collect_row_by_row(tmp_path, capsys, monkeypatch):
             for metric, result in json.loads((run_dir / name).read_text()).items():
                 for key, value in result.items():
                     if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("seed", "step"):
-                        expected.append((planned.dataset, planned.model, planned.config.model.params["beta"],
-                                         planned.seed, representation, metric, key, float(value), planned.path,
-                                         summary["reconstruction"], summary["kl"], summary["elbo"], 60))
-    got = [(r.dataset, r.model, r["param.beta"], r.seed, r.representation, r.metric, r.key, r.value, r.path,
-            r.reconstruction, r.kl, r.elbo, r.steps) for _, r in table.iterrows()]
+                        expected.append(
+                            (
+                                planned.dataset,
+                                planned.model,
+                                planned.config.model.params["beta"],
+                                planned.seed,
+                                representation,
+                                metric,
+                                key,
+                                float(value),
+                                planned.path,
+                                summary["reconstruction"],
+                                summary["kl"],
+                                summary["elbo"],
+                                60,
+                            )
+                        )
+    got = [
+        (
+            r.dataset,
+            r.model,
+            r["param.beta"],
+            r.seed,
+            r.representation,
+            r.metric,
+            r.key,
+            r.value,
+            r.path,
+            r.reconstruction,
+            r.kl,
+            r.elbo,
+            r.steps,
+        )
+        for _, r in table.iterrows()
+    ]
     assert sorted(got, key=str) == sorted(expected, key=str)
     keys = set(zip(table.representation, table.metric, table.key))
-    assert {("mean", "mig", "discrete_mig"), ("sampled", "mig", "discrete_mig"), ("mean", "udr", "model_score"),
-            ("sampled", "unsupervised", "gaussian_total_correlation")} <= keys
+    assert {
+        ("mean", "mig", "discrete_mig"),
+        ("sampled", "mig", "discrete_mig"),
+        ("mean", "udr", "model_score"),
+        ("sampled", "unsupervised", "gaussian_total_correlation"),
+    } <= keys
     assert ("sampled", "udr", "model_score") not in keys
     assert (table.wall_time > 0).all() and table.seed.dtype == np.int64
     # without pyarrow only results.csv is written, and the command says so
@@ -172,11 +216,14 @@ def test_stale_scores_are_rescored_and_left_out_of_the_table(tmp_path):
     scores["mig"]["weights_sha256"] = "0" * 64  # as if it scored other weights
     path.write_text(json.dumps(scores))
     table = collect(out, write=False)
-    assert not ((table.path == "pinwheel/beta-vae/beta=1/seed=0") & (table.metric == "mig")
-                & (table.representation == "mean")).any()
+    assert not (
+        (table.path == "pinwheel/beta-vae/beta=1/seed=0") & (table.metric == "mig") & (table.representation == "mean")
+    ).any()
     assert status(out).runs[0].state == "partial" and status(out).runs[0].missing == (("mean", "mig"),)
     run(spec, out, progress=False, echo=None)
-    assert json.loads(path.read_text())["mig"] == scores["mig"] | {"weights_sha256": scores["unsupervised"]["weights_sha256"]}
+    assert json.loads(path.read_text())["mig"] == scores["mig"] | {
+        "weights_sha256": scores["unsupervised"]["weights_sha256"]
+    }
 
 
 def test_sampled_representation_draws_from_the_posterior_with_its_rng(tmp_path):
@@ -209,8 +256,14 @@ def test_tensorboard_events(tmp_path):
     events = EventAccumulator(str(run_dir / "events"))
     events.Reload()
     tags = events.Tags()["scalars"]
-    assert {"train/reconstruction", "train/loss", "train/kl", "mean/mig/discrete_mig",
-            "sampled/unsupervised/gaussian_total_correlation", "mean/udr/model_score"} <= set(tags)
+    assert {
+        "train/reconstruction",
+        "train/loss",
+        "train/kl",
+        "mean/mig/discrete_mig",
+        "sampled/unsupervised/gaussian_total_correlation",
+        "mean/udr/model_score",
+    } <= set(tags)
     log = read_log(run_dir)
     steps = [e.step for e in events.Scalars("train/reconstruction")]
     assert steps == log["step"].tolist()
@@ -235,11 +288,12 @@ def test_study_report_calls_the_viz_room_with_the_collected_table(tmp_path, caps
         calls.append((table, out_dir, runs_root, status, title))
         return out_dir / "report.html"
 
-    monkeypatch.setitem(sys.modules, "untwine.viz.study_report",
-                        types.SimpleNamespace(write_study_report=write_study_report))
+    monkeypatch.setitem(
+        sys.modules, "untwine.viz.study_report", types.SimpleNamespace(write_study_report=write_study_report)
+    )
     assert untwine_main(["study", "report", str(out)]) == 0
     assert f"report: {out / 'report.html'}" in capsys.readouterr().out
-    (table, where, runs_root, study_status, title), = calls
+    ((table, where, runs_root, study_status, title),) = calls
     assert where == out == runs_root and list(table.columns) == table_columns(["beta"]) and len(table) > 0
     assert study_status.counts()["done"] == 2 and title == "Study report: tiny"
     monkeypatch.setitem(sys.modules, "untwine.viz.study_report", None)  # as if the module were not there
@@ -255,7 +309,8 @@ def test_two_named_methods_of_one_model_are_two_cells(tmp_path):
     text = spec_text(seeds="2", values="[1]", steps=40, tcvae=False).replace(
         '[[methods]]\nmodel = "beta-vae"\ngrid = {beta = [1]}\n',
         '[[methods]]\nname = "fast"\nmodel = "beta-vae"\ngrid = {beta = [1]}\ntrain = {lr = 3e-3}\n\n'
-        '[[methods]]\nname = "slow"\nmodel = "beta-vae"\ngrid = {beta = [1]}\ntrain = {lr = 1e-4}\n')
+        '[[methods]]\nname = "slow"\nmodel = "beta-vae"\ngrid = {beta = [1]}\ntrain = {lr = 1e-4}\n',
+    )
     assert 'name = "slow"' in text
     spec = tmp_path / "named.toml"
     spec.write_text(text)
@@ -274,8 +329,9 @@ def test_two_named_methods_of_one_model_are_two_cells(tmp_path):
 def test_a_log_with_a_value_that_is_not_a_number(tmp_path):
     """A damaged log.csv row is left out of the training summary with a warning naming the file and the line;
     the other rows give the summary (the mean of the last 10 good rows)."""
-    rows = ["step,loss,reconstruction,kl,elbo"] + [f"{10 * i},{i + 3.0},{i + 1.0},2.0,{-(i + 3.0)}"
-                                                   for i in range(1, 15)]
+    rows = ["step,loss,reconstruction,kl,elbo"] + [
+        f"{10 * i},{i + 3.0},{i + 1.0},2.0,{-(i + 3.0)}" for i in range(1, 15)
+    ]
     rows[12] = "120,oops,x,2.0,-15.0"  # line 13 of the file
     (tmp_path / "log.csv").write_text("\n".join(rows) + "\n")
     with pytest.warns(RuntimeWarning, match=r"log.csv: 1 row\(s\) with a value that is not a number .* line 13"):
@@ -296,15 +352,17 @@ def test_training_summary_known_answers(tmp_path):
     steps = [10, 20, 40, 80] + [80 + 10 * i for i in range(1, 11)]
     rates = [100.0, 200.0, 400.0, 800.0] + [320.0] * 10
     lines = ["step,loss,reconstruction,kl,elbo,images_per_s"] + [
-        f"{s},{s + 1.0},{float(s)},1.0,{-(s + 1.0)},{r}" for s, r in zip(steps, rates)]
+        f"{s},{s + 1.0},{float(s)},1.0,{-(s + 1.0)},{r}" for s, r in zip(steps, rates)
+    ]
     (tmp_path / "log.csv").write_text("\n".join(lines) + "\n")
     summary = training_summary(tmp_path)
     assert summary["reconstruction"] == pytest.approx(np.mean(steps[-10:]))  # the last 10 rows, not the first
     assert summary["steps"] == 180
     gaps = np.diff([0] + steps)
     assert summary["wall_time"] == pytest.approx(float(np.sum(gaps * 32 / np.array(rates))))
-    assert summary["wall_time"] == pytest.approx(10 * 32 / 100 + 10 * 32 / 200 + 20 * 32 / 400 + 40 * 32 / 800
-                                                 + 100 * 32 / 320)
+    assert summary["wall_time"] == pytest.approx(
+        10 * 32 / 100 + 10 * 32 / 200 + 20 * 32 / 400 + 40 * 32 / 800 + 100 * 32 / 320
+    )
 
 
 @pytest.mark.parametrize("objective, seconds", [("beta-vae", 0.5), ("ada-gvae", 1.0), ("gvae-labels", 1.0)])

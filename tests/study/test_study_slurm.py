@@ -7,8 +7,14 @@ from untwine.study import run, status
 
 
 def test_slurm_executor_with_submitit_local(tmp_path):
-    spec = write_spec(tmp_path / "slurm.toml", seeds="2", values="[1]", tcvae=False, steps=60,
-                      executor='kind = "slurm"\ncluster = "local"\nthreads_per_run = 1\ntimeout_min = 10')
+    spec = write_spec(
+        tmp_path / "slurm.toml",
+        seeds="2",
+        values="[1]",
+        tcvae=False,
+        steps=60,
+        executor='kind = "slurm"\ncluster = "local"\nthreads_per_run = 1\ntimeout_min = 10',
+    )
     out = tmp_path / "study"
     final = run(spec, out, progress=False, echo=None)
     assert [s.state for s in final.runs] == ["done"] * 2

@@ -12,15 +12,30 @@ def test_expansion_names_ids_and_order():
     spec = parse_spec(spec_text(), "tiny.toml")
     runs = spec.runs()
     assert len(runs) == 8
-    assert [r.path for r in runs[:4]] == ["pinwheel/beta-vae/beta=1/seed=0", "pinwheel/beta-vae/beta=4/seed=0",
-                                          "pinwheel/beta-tcvae/beta=2/seed=0", "pinwheel/beta-tcvae/beta=6/seed=0"]
+    assert [r.path for r in runs[:4]] == [
+        "pinwheel/beta-vae/beta=1/seed=0",
+        "pinwheel/beta-vae/beta=4/seed=0",
+        "pinwheel/beta-tcvae/beta=2/seed=0",
+        "pinwheel/beta-tcvae/beta=6/seed=0",
+    ]
     assert all(r.seed == 1 for r in runs[4:])  # seed-major
     run = runs[0]
     assert (run.dataset, run.method, run.model, run.params, run.cell) == (
-        "pinwheel", "beta-vae", "beta-vae", {"beta": 1.0}, "pinwheel/beta-vae/beta=1")
+        "pinwheel",
+        "beta-vae",
+        "beta-vae",
+        {"beta": 1.0},
+        "pinwheel/beta-vae/beta=1",
+    )
     config = run.config
-    assert (config.dataset, config.model.likelihood, config.model.latent_dim, config.train.steps,
-            config.train.seed, config.model.params) == ("pinwheel", "gaussian", 2, 250, 0, {"beta": 1.0})
+    assert (
+        config.dataset,
+        config.model.likelihood,
+        config.model.latent_dim,
+        config.train.steps,
+        config.train.seed,
+        config.model.params,
+    ) == ("pinwheel", "gaussian", 2, 250, 0, {"beta": 1.0})
     assert isinstance(config.model.params["beta"], float)  # beta = 1 and beta = 1.0 are one run
     assert len({r.id for r in runs}) == 8 and all(len(r.id) == 12 for r in runs)
     # ids are stable: another spec that contains the same run gives it the same id, threads or not
@@ -30,11 +45,18 @@ def test_expansion_names_ids_and_order():
 
 def test_format_value():
     assert [format_value(v) for v in (4.0, 4, 0.5, 1e-5, True, "mws", "a/b")] == [
-        "4", "4", "0.5", "1e-05", "true", "mws", "a_b"]
+        "4",
+        "4",
+        "0.5",
+        "1e-05",
+        "true",
+        "mws",
+        "a_b",
+    ]
 
 
 def test_several_grids_params_and_overrides():
-    text = '''
+    text = """
 seeds = [3, 7]
 datasets = [{name = "pinwheel", label = "pw", options = {num_arms = 3}, model = {likelihood = "gaussian"}}]
 [train]
@@ -45,37 +67,45 @@ grid = [{c_max = [5, 10]}, {c_max = 25, gamma = [10, 100]}]
 params = {iteration_threshold = 100}
 train = {lr = 0.01}
 model_settings = {latent_dim = 3}
-'''
+"""
     runs = parse_spec(text, "s.toml").runs()
     assert [r.path for r in runs if r.seed == 3] == [
-        "pw/annealed-vae/c_max=5/seed=3", "pw/annealed-vae/c_max=10/seed=3",
-        "pw/annealed-vae/c_max=25,gamma=10/seed=3", "pw/annealed-vae/c_max=25,gamma=100/seed=3"]
+        "pw/annealed-vae/c_max=5/seed=3",
+        "pw/annealed-vae/c_max=10/seed=3",
+        "pw/annealed-vae/c_max=25,gamma=10/seed=3",
+        "pw/annealed-vae/c_max=25,gamma=100/seed=3",
+    ]
     config = runs[0].config
     assert config.dataset_options == {"num_arms": 3} and config.train.lr == 0.01 and config.model.latent_dim == 3
     assert config.model.params == {"iteration_threshold": 100, "c_max": 5.0}
     assert {r.seed for r in runs} == {3, 7}
 
 
-@pytest.mark.parametrize("change, message", [
-    ("typo = 1", "unknown key(s) typo"),
-    ("[train]\nstepz = 3", "[train]: unknown key(s) stepz"),
-    ("[metrics]\nnames = ['mog']", "unknown metric 'mog'"),
-    ("[metrics]\nparams = {num_bins = 'x', dci = {num_train = 5}}", "params.dci: parameters for a metric that is"),
-    ("[metrics]\nparams = {nope = 3}", "no listed metric has a parameter 'nope'"),
-    ("[executor]\nkind = 'cloud'", "kind must be one of local, ray, slurm"),
-    ("[executor]\nworkerz = 2", "[executor]: unknown key(s) workerz"),
-    ("[udr]\ncorrelation = 'pearson'", "correlation must be lasso or spearman"),
-    ("[[methods]]\nmodel = 'beta-vea'", "did you mean 'beta-vae'"),
-    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {gamma = [1]}", "has no hyperparameter 'gamma'"),
-    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = []}", "an empty list expands to no run"),
-    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [5, 5.0]}", "two grid points give the run"),
-    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [2, 3]}", "train the same thing"),
-    ("[[methods]]\nmodel = 'beta-vae'\nname = 'b/c'", "must be letters, digits"),
-    ("[[methods]]\nmodel = 'beta-vae'", "methods: beta-vae appear twice"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("typo = 1", "unknown key(s) typo"),
+        ("[train]\nstepz = 3", "[train]: unknown key(s) stepz"),
+        ("[metrics]\nnames = ['mog']", "unknown metric 'mog'"),
+        ("[metrics]\nparams = {num_bins = 'x', dci = {num_train = 5}}", "params.dci: parameters for a metric that is"),
+        ("[metrics]\nparams = {nope = 3}", "no listed metric has a parameter 'nope'"),
+        ("[executor]\nkind = 'cloud'", "kind must be one of local, ray, slurm"),
+        ("[executor]\nworkerz = 2", "[executor]: unknown key(s) workerz"),
+        ("[udr]\ncorrelation = 'pearson'", "correlation must be lasso or spearman"),
+        ("[[methods]]\nmodel = 'beta-vea'", "did you mean 'beta-vae'"),
+        ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {gamma = [1]}", "has no hyperparameter 'gamma'"),
+        ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = []}", "an empty list expands to no run"),
+        ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [5, 5.0]}", "two grid points give the run"),
+        ("[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [2, 3]}", "train the same thing"),
+        ("[[methods]]\nmodel = 'beta-vae'\nname = 'b/c'", "must be letters, digits"),
+        ("[[methods]]\nmodel = 'beta-vae'", "methods: beta-vae appear twice"),
+    ],
+)
 def test_strict_reading_names_the_problem(change, message):
-    base = ('seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n'
-            '[[methods]]\nmodel = "beta-vae"\ngrid = {beta = [1, 2]}\n')
+    base = (
+        'seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n'
+        '[[methods]]\nmodel = "beta-vae"\ngrid = {beta = [1, 2]}\n'
+    )
     if change.startswith("typo"):
         text = change + "\n" + base
     else:
@@ -88,7 +118,9 @@ def test_strict_reading_names_the_problem(change, message):
 
 def test_bad_values_in_train_are_named():
     text = 'datasets = ["pinwheel"]\n[train]\nlr = -1\n[[methods]]\nmodel = "vae"\n'
-    with pytest.raises(SpecError, match=r"run pinwheel/vae/defaults/seed=\*: train.lr must be a finite positive number"):
+    with pytest.raises(
+        SpecError, match=r"run pinwheel/vae/defaults/seed=\*: train.lr must be a finite positive number"
+    ):
         parse_spec(text, "s.toml")
     with pytest.raises(SpecError, match="seeds must be a count"):
         parse_spec('seeds = 0\ndatasets = ["pinwheel"]\n[[methods]]\nmodel = "vae"\n', "s.toml")
@@ -102,22 +134,45 @@ def test_presets():
     reference = load_spec("unsupervised_study_v1")
     runs = reference.runs()
     assert len(runs) == 12_600 and reference.seeds == tuple(range(50))
-    assert [d.name for d in reference.datasets] == ["dsprites", "color-dsprites", "noisy-dsprites", "scream-dsprites",
-                                                    "smallnorb", "cars3d", "shapes3d-h5"]
+    assert [d.name for d in reference.datasets] == [
+        "dsprites",
+        "color-dsprites",
+        "noisy-dsprites",
+        "scream-dsprites",
+        "smallnorb",
+        "cars3d",
+        "shapes3d-h5",
+    ]
     grids = {m.model: (m.grids, m.params) for m in reference.methods}
     assert grids["beta-vae"][0] == ({"beta": [1, 2, 4, 6, 8, 16]},)
-    assert grids["annealed-vae"] == (({"c_max": [5, 10, 25, 50, 75, 100]},),
-                                     {"gamma": 1000, "iteration_threshold": 100000})
+    assert grids["annealed-vae"] == (
+        ({"c_max": [5, 10, 25, 50, 75, 100]},),
+        {"gamma": 1000, "iteration_threshold": 100000},
+    )
     assert grids["factor-vae"][0] == ({"gamma": [10, 20, 30, 40, 50, 100]},)
     assert grids["dip-vae-i"] == (({"lambda_od": [1, 2, 5, 10, 20, 50]},), {"lambda_d_factor": 10})
     assert grids["dip-vae-ii"] == (({"lambda_od": [1, 2, 5, 10, 20, 50]},), {"lambda_d_factor": 1})
     assert grids["beta-tcvae"][0] == ({"beta": [1, 2, 4, 6, 8, 10]},)
     config = runs[0].config
-    assert (config.train.steps, config.train.lr, config.train.batch_size, config.model.latent_dim,
-            config.model.likelihood) == (300_000, 1e-4, 64, 10, "bernoulli")
+    assert (
+        config.train.steps,
+        config.train.lr,
+        config.train.batch_size,
+        config.model.latent_dim,
+        config.model.likelihood,
+    ) == (300_000, 1e-4, 64, 10, "bernoulli")
     assert reference.representations == ("mean", "sampled") and not reference.metrics.fast
-    assert set(reference.metrics.names) == {"beta_vae", "factor_vae", "mig", "dci", "modularity_explicitness", "sap",
-                                            "unsupervised", "downstream_lr", "downstream_gbt"}
+    assert set(reference.metrics.names) == {
+        "beta_vae",
+        "factor_vae",
+        "mig",
+        "dci",
+        "modularity_explicitness",
+        "sap",
+        "unsupervised",
+        "downstream_lr",
+        "downstream_gbt",
+    }
     laptop = load_spec("laptop")
     assert len(laptop.runs()) == 16 and len(laptop.datasets) == 2 and len(laptop.seeds) == 2
 
@@ -126,7 +181,10 @@ def test_spec_changes_added_runs_or_differences():
     old = parse_spec(spec_text(seeds="2"), "a.toml")
     problems, added = spec_differences(old, parse_spec(spec_text(seeds="3", values="[1, 4, 8]"), "b.toml"))
     assert problems == []
-    assert sorted(r.path for r in added)[:2] == ["pinwheel/beta-tcvae/beta=2/seed=2", "pinwheel/beta-tcvae/beta=6/seed=2"]
+    assert sorted(r.path for r in added)[:2] == [
+        "pinwheel/beta-tcvae/beta=2/seed=2",
+        "pinwheel/beta-tcvae/beta=6/seed=2",
+    ]
     assert len(added) == 3 * 5 - 8
     problems, _ = spec_differences(old, parse_spec(spec_text(steps=300, values="[1]"), "c.toml"))
     text = "\n".join(problems)
@@ -170,8 +228,15 @@ def test_plan_measures_a_step(tmp_path):
     result = plan(spec)
     assert len(result.step_seconds) == 2  # beta-vae and beta-tcvae on the pinwheel's shape
     assert all(0 < s < 1 for s in result.step_seconds.values())
-    expected = sum(r.config.train.steps * s for r in result.runs
-                   for k, s in result.step_seconds.items() if k.startswith(r.model + " ")) / 2
+    expected = (
+        sum(
+            r.config.train.steps * s
+            for r in result.runs
+            for k, s in result.step_seconds.items()
+            if k.startswith(r.model + " ")
+        )
+        / 2
+    )
     assert result.train_seconds == pytest.approx(expected)
     assert "estimated training time" in result.summary()
 
@@ -191,42 +256,49 @@ def test_every_seed_trains_its_own_seed_and_names_do_not_follow_key_order():
         for other in seeds[1:]:
             changed = {k: v for k, v in other.config.to_dict()["train"].items() if first["train"][k] != v}
             assert changed == {"seed": other.seed} and other.config.to_dict()["model"] == first["model"]
-    base = ('seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\n'
-            'model = "annealed-vae"\n')
+    base = 'seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\nmodel = "annealed-vae"\n'
     one = parse_spec(base + "grid = {gamma = [10, 100], c_max = [5]}\n", "a.toml").runs()
     other = parse_spec(base + "grid = {c_max = [5], gamma = [10, 100]}\n", "b.toml").runs()
-    assert [r.path for r in one] == [r.path for r in other] == [
-        "pinwheel/annealed-vae/c_max=5,gamma=10/seed=0", "pinwheel/annealed-vae/c_max=5,gamma=100/seed=0"]
+    assert (
+        [r.path for r in one]
+        == [r.path for r in other]
+        == ["pinwheel/annealed-vae/c_max=5,gamma=10/seed=0", "pinwheel/annealed-vae/c_max=5,gamma=100/seed=0"]
+    )
     assert [r.id for r in one] == [r.id for r in other]
 
 
-BASE = ('seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n'
-        '[[methods]]\nmodel = "beta-vae"\ngrid = {beta = [1, 2]}\n')
+BASE = (
+    'seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n'
+    '[[methods]]\nmodel = "beta-vae"\ngrid = {beta = [1, 2]}\n'
+)
 
 
-@pytest.mark.parametrize("change,message", [
-    ("name = 3", "name must be a str, got 3"),
-    ("description = false", "description must be a str, got False"),
-    ("[udr]\nnum_points = 'many'", "[udr] num_points must be an int, got 'many'"),
-    ("[udr]\nnum_points = true", "[udr] num_points must be an int, got True"),  # a TOML bool is no number
-    ("[udr]\nnum_points = 1.5", "[udr] num_points must be an int, got 1.5"),
-    ("[udr]\nenabled = 1", "[udr] enabled must be a bool, got 1"),
-    ("[udr]\nnum_points = 1", "[udr] num_points must be ≥ 2 and seed ≥ 0"),
-    ("[udr]\nseed = -1", "[udr] num_points must be ≥ 2 and seed ≥ 0"),
-    ("[executor]\nworkers = -1", "[executor] workers must be ≥ 0, got -1"),
-    ("[executor]\nmax_retries = -2", "[executor] max_retries must be ≥ 0, got -2"),
-    ("[executor]\nmem_gb = 'lots'", "[executor] mem_gb must be a float, got 'lots'"),
-    ("[executor]\nmem_gb = true", "[executor] mem_gb must be a float, got True"),
-    ("[executor]\nkind = 'ray'\nworkers = 0", "[executor] workers = 0 (in-process) is for the local executor only"),
-    ("[executor]\nslurm = 3", "[executor] slurm must be a dict, got 3"),
-    ("[metrics]\nseed = 1.5", "[metrics] seed must be an int, got 1.5"),
-    ("[metrics]\nfast = 'yes'", "[metrics] fast must be a bool, got 'yes'"),
-    ("[metrics]\nnames = 'mig'", "[metrics] names must be a list, got 'mig'"),
-    ("seeds = [1, 1]", "seeds lists a seed twice: [1, 1]"),
-    ("seeds = [-1]", "seeds must be a count (e.g. 3) or a list of non-negative integers, got [-1]"),
-    ("seeds = true", "seeds must be a count (e.g. 3) or a list of non-negative integers, got True"),
-    ("seeds = []", "seeds must be a count (e.g. 3) or a list of non-negative integers, got []"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ("name = 3", "name must be a str, got 3"),
+        ("description = false", "description must be a str, got False"),
+        ("[udr]\nnum_points = 'many'", "[udr] num_points must be an int, got 'many'"),
+        ("[udr]\nnum_points = true", "[udr] num_points must be an int, got True"),  # a TOML bool is no number
+        ("[udr]\nnum_points = 1.5", "[udr] num_points must be an int, got 1.5"),
+        ("[udr]\nenabled = 1", "[udr] enabled must be a bool, got 1"),
+        ("[udr]\nnum_points = 1", "[udr] num_points must be ≥ 2 and seed ≥ 0"),
+        ("[udr]\nseed = -1", "[udr] num_points must be ≥ 2 and seed ≥ 0"),
+        ("[executor]\nworkers = -1", "[executor] workers must be ≥ 0, got -1"),
+        ("[executor]\nmax_retries = -2", "[executor] max_retries must be ≥ 0, got -2"),
+        ("[executor]\nmem_gb = 'lots'", "[executor] mem_gb must be a float, got 'lots'"),
+        ("[executor]\nmem_gb = true", "[executor] mem_gb must be a float, got True"),
+        ("[executor]\nkind = 'ray'\nworkers = 0", "[executor] workers = 0 (in-process) is for the local executor only"),
+        ("[executor]\nslurm = 3", "[executor] slurm must be a dict, got 3"),
+        ("[metrics]\nseed = 1.5", "[metrics] seed must be an int, got 1.5"),
+        ("[metrics]\nfast = 'yes'", "[metrics] fast must be a bool, got 'yes'"),
+        ("[metrics]\nnames = 'mig'", "[metrics] names must be a list, got 'mig'"),
+        ("seeds = [1, 1]", "seeds lists a seed twice: [1, 1]"),
+        ("seeds = [-1]", "seeds must be a count (e.g. 3) or a list of non-negative integers, got [-1]"),
+        ("seeds = true", "seeds must be a count (e.g. 3) or a list of non-negative integers, got True"),
+        ("seeds = []", "seeds must be a count (e.g. 3) or a list of non-negative integers, got []"),
+    ],
+)
 def test_every_value_of_the_wrong_type_or_range_is_named_exactly(change, message):
     where = "seeds" if change.startswith("seeds") else "top" if change.startswith(("name", "description")) else "end"
     assert refusal(where, change) == f"s.toml {message}"
@@ -249,8 +321,11 @@ def refusal(where: str, change: str) -> str:
 
 def test_numbers_are_read_as_toml_gives_them():
     """An integer where a float is asked for is that float; the values land in the spec's records as given."""
-    spec = parse_spec(BASE + "[executor]\nmem_gb = 16\nworkers = 3\n[udr]\nnum_points = 300\nseed = 4\n"
-                      "enabled = false\n[metrics]\nseed = 2\nfast = true\nnames = ['mig']\n", "s.toml")
+    spec = parse_spec(
+        BASE + "[executor]\nmem_gb = 16\nworkers = 3\n[udr]\nnum_points = 300\nseed = 4\n"
+        "enabled = false\n[metrics]\nseed = 2\nfast = true\nnames = ['mig']\n",
+        "s.toml",
+    )
     assert spec.executor.mem_gb == 16.0 and isinstance(spec.executor.mem_gb, float) and spec.executor.workers == 3
     assert (spec.udr.num_points, spec.udr.seed, spec.udr.enabled) == (300, 4, False)
     assert (spec.metrics.seed, spec.metrics.fast, list(spec.metrics.names)) == (2, True, ["mig"])
@@ -263,94 +338,158 @@ def test_boundaries_labels_and_ids():
     in, and a Ray executor with one worker."""
     spec = parse_spec(BASE + "[udr]\nnum_points = 2\nseed = 0\n[executor]\nkind = 'ray'\nworkers = 1\n", "s.toml")
     assert spec.udr.num_points == 2 and spec.executor.workers == 1
-    labelled = parse_spec(BASE.replace('datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", label = "Pw2"}]'),
-                          "s.toml")
+    labelled = parse_spec(
+        BASE.replace('datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", label = "Pw2"}]'), "s.toml"
+    )
     assert labelled.runs()[0].path.startswith("Pw2/")
     assert format_value("A/b") == "A_b"
     assert format_value(1e14) == "100000000000000" and format_value(1e15) == "1000000000000000.0"  # the cut-off
-    one = ('seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\nlatent_dim = 2\n'
-           '[[methods]]\nmodel = "beta-tcvae"\ngrid = {beta = [2]}\nparams = {estimator = "mss"}\n')
+    one = (
+        'seeds = 1\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\nlatent_dim = 2\n'
+        '[[methods]]\nmodel = "beta-tcvae"\ngrid = {beta = [2]}\nparams = {estimator = "mss"}\n'
+    )
     two = one.replace('likelihood = "gaussian"\nlatent_dim = 2', 'latent_dim = 2\nlikelihood = "gaussian"')
     assert parse_spec(one, "a.toml").runs()[0].id == parse_spec(two, "b.toml").runs()[0].id
 
 
 def test_spec_differences_say_what_changed():
     old = parse_spec(BASE, "old.toml")
-    new = parse_spec(BASE.replace("seeds = 1", 'seeds = 1\nrepresentations = ["mean"]') + "[udr]\nnum_points = 50\n",
-                     "new.toml")
+    new = parse_spec(
+        BASE.replace("seeds = 1", 'seeds = 1\nrepresentations = ["mean"]') + "[udr]\nnum_points = 50\n", "new.toml"
+    )
     problems, added = spec_differences(old, new)
-    assert problems == ["representations: ['mean', 'sampled'] before, ['mean'] now",
-                        "[udr] num_points: 1000 before, 50 now"]
+    assert problems == [
+        "representations: ['mean', 'sampled'] before, ['mean'] now",
+        "[udr] num_points: 1000 before, 50 now",
+    ]
     assert added == []
 
 
-@pytest.mark.parametrize("where,change,message", [
-    ("datasets", '[{name = "pinwheel", colour = 1}]',
-     "datasets[0]: unknown key(s) colour; valid keys: name, options, label, train, model"),
-    ("datasets", "[{name = 3}]", "datasets[0] name must be a str, got 3"),
-    ("datasets", '[{name = "pinwheel", options = 3}]', "datasets[0] options must be a dict, got 3"),
-    ("datasets", "[]", "datasets must be a non-empty list of names or tables, got []"),
-    ("datasets", '"pinwheel"', "datasets must be a non-empty list of names or tables, got 'pinwheel'"),
-    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\nparams = 3", "methods[1] params must be a dict, got 3"),
-    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ncolour = 3",
-     "methods[1]: unknown key(s) colour; valid keys: model, name, grid, params, train, model_settings"),
-    ("end", "[[methods]]\nmodel = 3\nname = 'b'", "methods[1] model must be a str, got 3"),
-    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 4", "methods[1] name must be a str, got 4"),
-    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = 3", "methods[1] grid must be a dict, got 3"),
-    ("end", "[metrics]\nparams = 3", "[metrics] params must be a dict, got 3"),
-    ("end", "[metrics]\nparams = {fast = true}", "[metrics] params: no listed metric has a parameter 'fast' (set "
-                                                 "fast with metrics.fast); parameters: mig: num_train, num_bins"),
-    ("top", 'representations = ["mean", "noisy"]', "representations: 'noisy' is not one of mean, sampled"),
-    ("top", 'representations = "mean"', "representations must be a list, got 'mean'"),
-])
+@pytest.mark.parametrize(
+    "where,change,message",
+    [
+        (
+            "datasets",
+            '[{name = "pinwheel", colour = 1}]',
+            "datasets[0]: unknown key(s) colour; valid keys: name, options, label, train, model",
+        ),
+        ("datasets", "[{name = 3}]", "datasets[0] name must be a str, got 3"),
+        ("datasets", '[{name = "pinwheel", options = 3}]', "datasets[0] options must be a dict, got 3"),
+        ("datasets", "[]", "datasets must be a non-empty list of names or tables, got []"),
+        ("datasets", '"pinwheel"', "datasets must be a non-empty list of names or tables, got 'pinwheel'"),
+        ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\nparams = 3", "methods[1] params must be a dict, got 3"),
+        (
+            "end",
+            "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ncolour = 3",
+            "methods[1]: unknown key(s) colour; valid keys: model, name, grid, params, train, model_settings",
+        ),
+        ("end", "[[methods]]\nmodel = 3\nname = 'b'", "methods[1] model must be a str, got 3"),
+        ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 4", "methods[1] name must be a str, got 4"),
+        ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = 3", "methods[1] grid must be a dict, got 3"),
+        ("end", "[metrics]\nparams = 3", "[metrics] params must be a dict, got 3"),
+        (
+            "end",
+            "[metrics]\nparams = {fast = true}",
+            "[metrics] params: no listed metric has a parameter 'fast' (set "
+            "fast with metrics.fast); parameters: mig: num_train, num_bins",
+        ),
+        ("top", 'representations = ["mean", "noisy"]', "representations: 'noisy' is not one of mean, sampled"),
+        ("top", 'representations = "mean"', "representations must be a list, got 'mean'"),
+    ],
+)
 def test_datasets_methods_and_metrics_tables_are_read_strictly(where, change, message):
     assert refusal(where, change) == f"s.toml {message}"
 
 
-@pytest.mark.parametrize("where,change,message", [
-    ("top", "train = 3", "s.toml [train]: expected a table, got 3"),
-    ("top", "typo = 1\ntypo2 = 2", "s.toml: unknown key(s) typo, typo2; valid keys: name, description, seeds,"),
-    ("top", 'representations = ["mean", "mean"]', "s.toml representations lists one twice: ['mean', 'mean']"),
-    ("datasets", '[{label = "pw"}]', "s.toml datasets[0]: a dataset table needs a name"),
-    ("datasets", '[{name = "pinwheel", label = 3}]', "s.toml datasets[0] label must be a str, got 3"),
-    ("datasets", '[{name = "pinwheel", label = "p w"}]', "s.toml datasets[0] label 'p w' must be letters, digits"),
-    ("datasets", '[{name = "pinwheel", train = {stepz = 1}}]', "s.toml datasets[0] train: unknown key(s) stepz;"),
-    ("datasets", '[{name = "pinwheel", model = {size = 1}}]', "s.toml datasets[0] model: unknown key(s) size;"),
-    ("datasets", '["pinwheel", "dsprites", "pinwheel", {name = "dsprites"}]',
-     's.toml datasets: dsprites, pinwheel appear twice; give each a distinct label '
-     '(e.g. {name = "dsprites", options = {...}, label = "dsprites-2"})'),
-    ("end", "[[methods]]\nname = 'b'", "s.toml methods[1]: a method needs a model (untwine models lists them)"),
-    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = []",
-     "s.toml methods[1] grid: an empty list expands to no run; give a table"),
-    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = [{beta = [3]}, {gamma = [2]}]",
-     "s.toml methods[1] grid[1]: model 'beta-vae' has no hyperparameter 'gamma'; its hyperparameters: beta"),
-    ("end", "[[methods]]\nmodel = 'vae'\ngrid = {beta = [3]}",
-     "s.toml methods[1] grid: model 'vae' has no hyperparameter 'beta'; its hyperparameters: none"),
-    ("end", "[[methods]]\nmodel = 'annealed-vae'\ngrid = {beta = [3]}",
-     "has no hyperparameter 'beta'; its hyperparameters: gamma, c_max, iteration_threshold"),
-    ("end", "[[methods]]\nmodel = 'vae'\nparams = {beta = 3}",
-     "s.toml methods[1] params: model 'vae' has no hyperparameter 'beta'; its hyperparameters: none"),
-    ("end", "[[methods]]\nmodel = 'annealed-vae'\nparams = {beta = 3}",
-     "s.toml methods[1] params: model 'annealed-vae' has no hyperparameter 'beta'; its hyperparameters: gamma, c_max, "
-     "iteration_threshold"),
-    ("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [3]}\nparams = {beta = 2}",
-     "s.toml methods[1] grid: 'beta' is both in the grid and in params; keep it in one"),
-    ("end", "[[methods]]\nmodel = 'vae'\ntrain = {stepz = 1}", "s.toml methods[1] train: unknown key(s) stepz;"),
-    ("end", "[[methods]]\nmodel = 'vae'\nmodel_settings = {size = 1}",
-     "s.toml methods[1] model_settings: unknown key(s) size;"),
-    ("end", "[[methods]]\nmodel = 'vae'\n[[methods]]\nmodel = 'beta-vae'\ngrid = {beta = [3]}\n[[methods]]\nmodel = 'vae'",
-     "s.toml methods: beta-vae, vae appear twice; merge their grids"),
-    ("end", "[metrics]\nnames = ['mig', 'sap']\nparams = {dci = {num_test = 5}}",
-     "s.toml [metrics] params.dci: parameters for a metric that is not in names (mig, sap)"),
-    ("end", "[metrics]\nnames = ['dci']\nparams = {dci = {fast = true}}",
-     "s.toml [metrics] params.dci: metric 'dci' has no parameter 'fast'; it has: num_train, num_test$"),
-    ("end", "[metrics]\nnames = ['dci']\nparams = {fast = true}",
-     "s.toml [metrics] params: no listed metric has a parameter 'fast' (set fast with metrics.fast); parameters: "
-     "dci: num_train, num_test, fast"),
-    ("end", "[metrics]\nnames = ['mig', 'dci']\nparams = {nope = 1}",
-     "parameters: mig: num_train, num_bins; dci: num_train, num_test, fast"),
-    ("end", "[metrics]\nseed = -1", "s.toml [metrics] seed must be ≥ 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "where,change,message",
+    [
+        ("top", "train = 3", "s.toml [train]: expected a table, got 3"),
+        ("top", "typo = 1\ntypo2 = 2", "s.toml: unknown key(s) typo, typo2; valid keys: name, description, seeds,"),
+        ("top", 'representations = ["mean", "mean"]', "s.toml representations lists one twice: ['mean', 'mean']"),
+        ("datasets", '[{label = "pw"}]', "s.toml datasets[0]: a dataset table needs a name"),
+        ("datasets", '[{name = "pinwheel", label = 3}]', "s.toml datasets[0] label must be a str, got 3"),
+        ("datasets", '[{name = "pinwheel", label = "p w"}]', "s.toml datasets[0] label 'p w' must be letters, digits"),
+        ("datasets", '[{name = "pinwheel", train = {stepz = 1}}]', "s.toml datasets[0] train: unknown key(s) stepz;"),
+        ("datasets", '[{name = "pinwheel", model = {size = 1}}]', "s.toml datasets[0] model: unknown key(s) size;"),
+        (
+            "datasets",
+            '["pinwheel", "dsprites", "pinwheel", {name = "dsprites"}]',
+            "s.toml datasets: dsprites, pinwheel appear twice; give each a distinct label "
+            '(e.g. {name = "dsprites", options = {...}, label = "dsprites-2"})',
+        ),
+        ("end", "[[methods]]\nname = 'b'", "s.toml methods[1]: a method needs a model (untwine models lists them)"),
+        (
+            "end",
+            "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = []",
+            "s.toml methods[1] grid: an empty list expands to no run; give a table",
+        ),
+        (
+            "end",
+            "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = [{beta = [3]}, {gamma = [2]}]",
+            "s.toml methods[1] grid[1]: model 'beta-vae' has no hyperparameter 'gamma'; its hyperparameters: beta",
+        ),
+        (
+            "end",
+            "[[methods]]\nmodel = 'vae'\ngrid = {beta = [3]}",
+            "s.toml methods[1] grid: model 'vae' has no hyperparameter 'beta'; its hyperparameters: none",
+        ),
+        (
+            "end",
+            "[[methods]]\nmodel = 'annealed-vae'\ngrid = {beta = [3]}",
+            "has no hyperparameter 'beta'; its hyperparameters: gamma, c_max, iteration_threshold",
+        ),
+        (
+            "end",
+            "[[methods]]\nmodel = 'vae'\nparams = {beta = 3}",
+            "s.toml methods[1] params: model 'vae' has no hyperparameter 'beta'; its hyperparameters: none",
+        ),
+        (
+            "end",
+            "[[methods]]\nmodel = 'annealed-vae'\nparams = {beta = 3}",
+            "s.toml methods[1] params: model 'annealed-vae' has no hyperparameter 'beta'; its hyperparameters: gamma, c_max, "
+            "iteration_threshold",
+        ),
+        (
+            "end",
+            "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [3]}\nparams = {beta = 2}",
+            "s.toml methods[1] grid: 'beta' is both in the grid and in params; keep it in one",
+        ),
+        ("end", "[[methods]]\nmodel = 'vae'\ntrain = {stepz = 1}", "s.toml methods[1] train: unknown key(s) stepz;"),
+        (
+            "end",
+            "[[methods]]\nmodel = 'vae'\nmodel_settings = {size = 1}",
+            "s.toml methods[1] model_settings: unknown key(s) size;",
+        ),
+        (
+            "end",
+            "[[methods]]\nmodel = 'vae'\n[[methods]]\nmodel = 'beta-vae'\ngrid = {beta = [3]}\n[[methods]]\nmodel = 'vae'",
+            "s.toml methods: beta-vae, vae appear twice; merge their grids",
+        ),
+        (
+            "end",
+            "[metrics]\nnames = ['mig', 'sap']\nparams = {dci = {num_test = 5}}",
+            "s.toml [metrics] params.dci: parameters for a metric that is not in names (mig, sap)",
+        ),
+        (
+            "end",
+            "[metrics]\nnames = ['dci']\nparams = {dci = {fast = true}}",
+            "s.toml [metrics] params.dci: metric 'dci' has no parameter 'fast'; it has: num_train, num_test$",
+        ),
+        (
+            "end",
+            "[metrics]\nnames = ['dci']\nparams = {fast = true}",
+            "s.toml [metrics] params: no listed metric has a parameter 'fast' (set fast with metrics.fast); parameters: "
+            "dci: num_train, num_test, fast",
+        ),
+        (
+            "end",
+            "[metrics]\nnames = ['mig', 'dci']\nparams = {nope = 1}",
+            "parameters: mig: num_train, num_bins; dci: num_train, num_test, fast",
+        ),
+        ("end", "[metrics]\nseed = -1", "s.toml [metrics] seed must be ≥ 0, got -1"),
+    ],
+)
 def test_a_refusal_names_the_value_where_it_is_and_what_it_may_be(where, change, message):
     """The message names the value, where it is and what it may be (a message ending in $ is matched to its end)."""
     assert message in refusal(where, change) + "$"
@@ -389,8 +528,11 @@ def test_load_spec_reads_a_file_or_a_preset_and_names_what_it_cannot_read(tmp_pa
     with pytest.raises(SpecError, match=f"^{path} is not UTF-8 text"):
         load_spec(path)
     assert load_spec("laptop").source == "laptop"
-    with pytest.raises(FileNotFoundError, match=r"^study spec 'nope.toml' is neither a file nor a preset "
-                                                r"\(laptop, unsupervised_study_v1\); write one with untwine study init"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"^study spec 'nope.toml' is neither a file nor a preset "
+        r"\(laptop, unsupervised_study_v1\); write one with untwine study init",
+    ):
         load_spec("nope.toml")
 
 
@@ -398,11 +540,15 @@ def test_tables_reach_the_run_configs():
     """[model], a dataset's train and model tables, and [metrics] names (expanded: "all", a name listed twice) reach
     every run's config."""
     text = BASE.replace('likelihood = "gaussian"', 'likelihood = "gaussian"\nlatent_dim = 3').replace(
-        'datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", train = {steps = 7}, model = {latent_dim = 4}}, '
-                                   '{name = "pinwheel", label = "pw"}]')
+        'datasets = ["pinwheel"]',
+        'datasets = [{name = "pinwheel", train = {steps = 7}, model = {latent_dim = 4}}, '
+        '{name = "pinwheel", label = "pw"}]',
+    )
     runs = parse_spec(text + "[metrics]\nnames = ['mig', 'sap', 'mig']\n", "s.toml").runs()
     assert [(r.dataset, r.config.train.steps, r.config.model.latent_dim) for r in runs[::2]] == [
-        ("pinwheel", 7, 4), ("pw", 300_000, 3)]
+        ("pinwheel", 7, 4),
+        ("pw", 300_000, 3),
+    ]
     assert parse_spec(text + "[metrics]\nnames = ['mig', 'sap', 'mig']\n", "s.toml").metrics.names == ("mig", "sap")
     assert runs[0].config.evaluate.metrics == ["mig", "sap"]
     assert len(parse_spec(text + "[metrics]\nnames = ['all']\n", "s.toml").metrics.names) == 11
@@ -411,8 +557,10 @@ def test_tables_reach_the_run_configs():
 def test_hyperparameters_take_their_defaults_type():
     """A fixed or grid integer for a float hyperparameter is that float; an integer hyperparameter stays an integer
     (its id, unlike its equality, tells 100 from 100.0)."""
-    text = ('datasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\nmodel = "annealed-vae"\n'
-            'grid = {c_max = [5]}\nparams = {gamma = 10, iteration_threshold = 100}\n')
+    text = (
+        'datasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\nmodel = "annealed-vae"\n'
+        "grid = {c_max = [5]}\nparams = {gamma = 10, iteration_threshold = 100}\n"
+    )
     params = parse_spec(text, "s.toml").runs()[0].config.model.params
     assert params == {"gamma": 10.0, "iteration_threshold": 100, "c_max": 5.0}
     assert [type(params[k]) for k in ("gamma", "iteration_threshold", "c_max")] == [float, int, float]
@@ -421,15 +569,22 @@ def test_hyperparameters_take_their_defaults_type():
 def test_the_seeds_of_a_cell_share_no_settings_object():
     """Each planned run owns its config: changing one seed's hyperparameters, dataset options or metrics leaves the
     other seeds of its cell as they were."""
-    runs = parse_spec(BASE.replace("seeds = 1", "seeds = 2").replace(
-        'datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", options = {num_arms = 3}}]'), "s.toml").runs()
+    runs = parse_spec(
+        BASE.replace("seeds = 1", "seeds = 2").replace(
+            'datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", options = {num_arms = 3}}]'
+        ),
+        "s.toml",
+    ).runs()
     first, second = runs[0], runs[2]
     assert first.cell == second.cell and first.seed != second.seed
     first.config.model.params["beta"] = 99.0
     first.config.dataset_options["num_arms"] = 7
     first.config.evaluate.metrics.append("sap")
     assert (second.config.model.params, second.config.dataset_options, second.config.evaluate.metrics) == (
-        {"beta": 1.0}, {"num_arms": 3}, ["mig"])
+        {"beta": 1.0},
+        {"num_arms": 3},
+        ["mig"],
+    )
 
 
 def test_run_ids_follow_what_is_trained_only():
@@ -442,36 +597,49 @@ def test_run_ids_follow_what_is_trained_only():
     assert all(r.id == run_id(r.config) for r in old.runs())
     # the ids these runs had before train.factor_sampler existed (606dd69^): a new setting at its default keeps them
     assert [r.id for r in old.runs()] == ["05e4fd61e77a", "2b888a41b768"]
-    free = BASE.replace("[model]", "[train]\nthreads = 3\ndevice = 'cpu'\ncheckpoint_every = 7\n"
-                                   "checkpoint_seconds = 5.0\nlog_every = 3\n[model]")
+    free = BASE.replace(
+        "[model]",
+        "[train]\nthreads = 3\ndevice = 'cpu'\ncheckpoint_every = 7\ncheckpoint_seconds = 5.0\nlog_every = 3\n[model]",
+    )
     assert [r.id for r in parse_spec(free, "b.toml").runs()] == [r.id for r in old.runs()]
     assert spec_differences(old, parse_spec(free, "b.toml")) == ([], [])
-    sampled = BASE.replace("[model]", '[train]\nfactor_sampler = {kind = "correlated", factors = ["arm", "radius"], '
-                                      'ratio = 10}\n[model]')
+    sampled = BASE.replace(
+        "[model]", '[train]\nfactor_sampler = {kind = "correlated", factors = ["arm", "radius"], ratio = 10}\n[model]'
+    )
     problems, _ = spec_differences(old, parse_spec(sampled, "c.toml"))
-    assert problems[0] == ("run pinwheel/beta-vae/beta=1/seed=0 changed: train.factor_sampler {} -> "
-                           "{'kind': 'correlated', 'factors': ['arm', 'radius'], 'ratio': 10}")
-    one = ('datasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\nmodel = "annealed-vae"\n'
-           'params = {gamma = 10, iteration_threshold = 100}\n')
+    assert problems[0] == (
+        "run pinwheel/beta-vae/beta=1/seed=0 changed: train.factor_sampler {} -> "
+        "{'kind': 'correlated', 'factors': ['arm', 'radius'], 'ratio': 10}"
+    )
+    one = (
+        'datasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\nmodel = "annealed-vae"\n'
+        "params = {gamma = 10, iteration_threshold = 100}\n"
+    )
     two = one.replace("gamma = 10, iteration_threshold = 100", "iteration_threshold = 100, gamma = 10")
     assert spec_differences(parse_spec(one, "d.toml"), parse_spec(two, "e.toml")) == ([], [])
     assert refusal("end", "[[methods]]\nmodel = 'beta-vae'\nname = 'b'\ngrid = {beta = [2]}") == (
         "s.toml: runs pinwheel/beta-vae/beta=2/seed=0 and pinwheel/b/beta=2/seed=0 train the same thing (same "
-        "settings and seed); remove one")
+        "settings and seed); remove one"
+    )
 
 
 def test_a_changed_run_is_said_setting_by_setting():
-    old = parse_spec(BASE.replace('datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", options = {num_arms = 3}}]'),
-                     "a.toml")
-    new = parse_spec(BASE.replace('datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", options = {num_arms = 4}}]')
-                     .replace('likelihood = "gaussian"', 'likelihood = "gaussian"\nlatent_dim = 3')
-                     .replace("[model]", "[train]\nsteps = 5\nlr = 0.5\n[model]") + "[metrics]\nnames = ['sap']\n",
-                     "b.toml")
+    old = parse_spec(
+        BASE.replace('datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", options = {num_arms = 3}}]'), "a.toml"
+    )
+    new = parse_spec(
+        BASE.replace('datasets = ["pinwheel"]', 'datasets = [{name = "pinwheel", options = {num_arms = 4}}]')
+        .replace('likelihood = "gaussian"', 'likelihood = "gaussian"\nlatent_dim = 3')
+        .replace("[model]", "[train]\nsteps = 5\nlr = 0.5\n[model]")
+        + "[metrics]\nnames = ['sap']\n",
+        "b.toml",
+    )
     problems, added = spec_differences(old, new)
     assert problems == [
         "[metrics] names: ('mig',) before, ('sap',) now",
         "run pinwheel/beta-vae/beta=1/seed=0 changed: dataset_options {'num_arms': 3} -> {'num_arms': 4}; "
         "model.latent_dim 10 -> 3; train.lr 0.0001 -> 0.5; train.steps 300000 -> 5",
         "run pinwheel/beta-vae/beta=2/seed=0 changed: dataset_options {'num_arms': 3} -> {'num_arms': 4}; "
-        "model.latent_dim 10 -> 3; train.lr 0.0001 -> 0.5; train.steps 300000 -> 5"]
+        "model.latent_dim 10 -> 3; train.lr 0.0001 -> 0.5; train.steps 300000 -> 5",
+    ]
     assert added == []

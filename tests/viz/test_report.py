@@ -12,8 +12,14 @@ from untwine.config import RunConfig
 from untwine.runs import load_model
 from untwine.train import train
 from untwine.viz import image_grid, write_report
-from untwine.viz.report import (TRAVERSAL_RANGE, _metrics_html, latent_factor_figure,
-                                latent_factor_information, latent_kl, traversals)
+from untwine.viz.report import (
+    TRAVERSAL_RANGE,
+    _metrics_html,
+    latent_factor_figure,
+    latent_factor_information,
+    latent_kl,
+    traversals,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,25 +28,61 @@ def run(tmp_path_factory):
     config.train.steps, config.train.batch_size, config.train.log_every = 6, 8, 2
     out = tmp_path_factory.mktemp("runs") / "r"
     train(config, out, progress=False)
-    downstream = {f"{size}:{kind}_accuracy_factor_{k}": 0.5 for size in (10, 100, 1000, 10000)
-                  for kind in ("train", "test") for k in range(5)}
-    downstream.update({f"{size}:{stat}_{split}_accuracy": 0.6 + size / 1e5 for size in (10, 100, 1000, 10000)
-                       for stat in ("mean", "min") for split in ("train", "test")})
-    (out / "metrics.json").write_text(json.dumps({
-        "mig": {"discrete_mig": 0.1234, "params": {"num_bins": 20}, "seed": 0},
-        "dci": {"disentanglement": 0.4321, "completeness": 0.5, "informativeness_train": 0.9,
-                "informativeness_test": 0.8, "params": {}, "seed": 0},
-        "downstream_lr": {**downstream, "params": {}, "seed": 0}}))
+    downstream = {
+        f"{size}:{kind}_accuracy_factor_{k}": 0.5
+        for size in (10, 100, 1000, 10000)
+        for kind in ("train", "test")
+        for k in range(5)
+    }
+    downstream.update(
+        {
+            f"{size}:{stat}_{split}_accuracy": 0.6 + size / 1e5
+            for size in (10, 100, 1000, 10000)
+            for stat in ("mean", "min")
+            for split in ("train", "test")
+        }
+    )
+    (out / "metrics.json").write_text(
+        json.dumps(
+            {
+                "mig": {"discrete_mig": 0.1234, "params": {"num_bins": 20}, "seed": 0},
+                "dci": {
+                    "disentanglement": 0.4321,
+                    "completeness": 0.5,
+                    "informativeness_train": 0.9,
+                    "informativeness_test": 0.8,
+                    "params": {},
+                    "seed": 0,
+                },
+                "downstream_lr": {**downstream, "params": {}, "seed": 0},
+            }
+        )
+    )
     return out
 
 
 def test_report_has_every_section(run):
     page = write_report(run, num_points=500).read_text()
-    for needle in ("Training", "Metrics", "0.1234", "discrete_mig", "Reconstructions", "Latent traversals",
-                   "Config", "objective = &quot;beta-vae&quot;", "Latents and factors", "Downstream accuracy"):
+    for needle in (
+        "Training",
+        "Metrics",
+        "0.1234",
+        "discrete_mig",
+        "Reconstructions",
+        "Latent traversals",
+        "Config",
+        "objective = &quot;beta-vae&quot;",
+        "Latents and factors",
+        "Downstream accuracy",
+    ):
         assert needle in page, needle
-    for name in ("report_losses.png", "report_reconstructions.png", "report_traversals.png", "report_latent_kl.png",
-                 "report_mutual_information.png"):
+    for name in (
+        "report_losses.png",
+        "report_reconstructions.png",
+        "report_traversals.png",
+        "report_latent_kl.png",
+        "report_mutual_information.png",
+    ):
         image = mpimg.imread(run / name)
         assert image.shape[0] > 50 and image.shape[1] > 50 and image.std() > 0.01, name
 
@@ -77,8 +119,17 @@ def test_image_grid_layout():
 
 def test_page_order_and_latent_factor_plot(run):
     page = write_report(run, num_points=500).read_text()
-    order = [page.index(h) for h in ("<h2>Training", "<h2>Metrics", "<h2>Latents and factors", "<h2>Reconstructions",
-                                     "<h2>Latent traversals", "<h2>Config")]
+    order = [
+        page.index(h)
+        for h in (
+            "<h2>Training",
+            "<h2>Metrics",
+            "<h2>Latents and factors",
+            "<h2>Reconstructions",
+            "<h2>Latent traversals",
+            "<h2>Config",
+        )
+    ]
     assert order == sorted(order)
     if "report_latent_factors.png" in page:
         image = mpimg.imread(run / "report_latent_factors.png")
@@ -88,14 +139,29 @@ def test_page_order_and_latent_factor_plot(run):
 
 
 def test_metric_table_is_compact():
-    keys = {f"{size}:{kind}_accuracy_factor_{k}": 0.5 for size in (10, 100) for kind in ("train", "test")
-            for k in range(5)}
-    keys.update({"10:mean_test_accuracy": 0.61, "10:min_test_accuracy": 0.41, "100:mean_test_accuracy": 0.71,
-                 "100:min_test_accuracy": 0.51})
-    metrics = {"dci": {"disentanglement": 0.4321, "completeness": 0.3, "informativeness_train": 0.9,
-                       "informativeness_test": 0.85, "params": {"fast": True}, "seed": 3},
-               "downstream_lr": {**keys, "params": {}, "seed": 0},
-               "downstream_gbt": {"10:mean_test_accuracy": 0.66, "10:min_test_accuracy": 0.46, "seed": 0}}
+    keys = {
+        f"{size}:{kind}_accuracy_factor_{k}": 0.5 for size in (10, 100) for kind in ("train", "test") for k in range(5)
+    }
+    keys.update(
+        {
+            "10:mean_test_accuracy": 0.61,
+            "10:min_test_accuracy": 0.41,
+            "100:mean_test_accuracy": 0.71,
+            "100:min_test_accuracy": 0.51,
+        }
+    )
+    metrics = {
+        "dci": {
+            "disentanglement": 0.4321,
+            "completeness": 0.3,
+            "informativeness_train": 0.9,
+            "informativeness_test": 0.85,
+            "params": {"fast": True},
+            "seed": 3,
+        },
+        "downstream_lr": {**keys, "params": {}, "seed": 0},
+        "downstream_gbt": {"10:mean_test_accuracy": 0.66, "10:min_test_accuracy": 0.46, "seed": 0},
+    }
     page = _metrics_html(metrics)
     main, _, downstream = page.partition("<h3>Downstream accuracy</h3>")
     assert "disentanglement" in main and "0.4321" in main and "informativeness_test" in main
@@ -152,6 +218,7 @@ class _CentroidModel:
             means = np.column_stack([cols + 0.02 * mass, rows, 1e-3 * cols])
             variances = np.column_stack([np.full(len(mass), 0.01), np.full(len(mass), 0.01), np.ones(len(mass))])
             return means, variances
+
         return encode
 
 

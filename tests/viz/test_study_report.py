@@ -14,8 +14,9 @@ from untwine.viz.study_report import FIGURES, TITLES, write_study_report
 
 
 def small_table(**kwargs):
-    options = dict(datasets=("dsprites", "shapes3d"), methods=("beta-vae", "factor-vae"), seeds=3, values=3,
-                   num_factors=2)
+    options = dict(
+        datasets=("dsprites", "shapes3d"), methods=("beta-vae", "factor-vae"), seeds=3, values=3, num_factors=2
+    )
     options.update(kwargs)
     return synthetic_table(**options)
 
@@ -90,8 +91,9 @@ def test_missing_metrics_and_one_dataset_are_sections_not_crashes(tmp_path):
 
 
 def test_failed_runs_from_the_status_are_listed(tmp_path):
-    status = SimpleNamespace(failed=lambda: [SimpleNamespace(path="dsprites/beta-vae/beta=4/seed=9",
-                                                             error="NaN loss at step 120 (kl)")])
+    status = SimpleNamespace(
+        failed=lambda: [SimpleNamespace(path="dsprites/beta-vae/beta=4/seed=9", error="NaN loss at step 120 (kl)")]
+    )
     text = write_study_report(small_table(), tmp_path, status=status, draws=100, figures=False).read_text()
     assert "1 run(s) failed" in text and "NaN loss at step 120" in text and "1 failed (not in the table)" in text
 
