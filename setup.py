@@ -22,8 +22,10 @@ def extensions():
     try:
         from Cython.Build import cythonize
     except ImportError:
-        print("untwine: Cython is not installed, so the metrics' compiled kernels are not built "
-              "(the fast preset falls back to NumPy); install Cython>=3.0 and reinstall to build them")
+        print(
+            "untwine: Cython is not installed, so the metrics' compiled kernels are not built "
+            "(the fast preset falls back to NumPy); install Cython>=3.0 and reinstall to build them"
+        )
         return []
     modules = [
         Extension(
