@@ -40,14 +40,23 @@ grid = {estimator = ["mss", "mws"]}
 names = ["mig", "unsupervised"]
 """
 # the runs, in the spec's (seed-major) order
-B1, B4, MSS, MWS = ("pinwheel/beta-vae/beta=1", "pinwheel/beta-vae/beta=4", "pinwheel/beta-tcvae/estimator=mss",
-                    "pinwheel/beta-tcvae/estimator=mws")
+B1, B4, MSS, MWS = (
+    "pinwheel/beta-vae/beta=1",
+    "pinwheel/beta-vae/beta=4",
+    "pinwheel/beta-tcvae/estimator=mss",
+    "pinwheel/beta-tcvae/estimator=mws",
+)
 ORDER = [f"{cell}/seed={seed}" for seed in (0, 1) for cell in (B1, B4, MSS, MWS)]
 COLUMNS = table_columns(["beta", "estimator"])
 # log.csv of every run that has one: rows at steps 10, 20, 50 (ahead of the checkpoint at 40), batch 8
 LOG = "step,loss,reconstruction,kl,elbo,images_per_s\n10,4,3,0.5,-3.5,80\n20,3,2,0.5,-2.5,40\n50,2,1,0.25,-1.25,120\n"
-SUMMARY = {"reconstruction": 2.0, "kl": 5 / 12, "elbo": -7.25 / 3, "steps": 40,
-           "wall_time": 10 * 8 / 80 + 10 * 8 / 40 + 30 * 8 / 120}  # 1 + 2 + 2 = 5 s
+SUMMARY = {
+    "reconstruction": 2.0,
+    "kl": 5 / 12,
+    "elbo": -7.25 / 3,
+    "steps": 40,
+    "wall_time": 10 * 8 / 80 + 10 * 8 / 40 + 30 * 8 / 120,
+}  # 1 + 2 + 2 = 5 s
 NO_LOG = {"reconstruction": math.nan, "kl": math.nan, "elbo": math.nan, "steps": 40, "wall_time": math.nan}
 
 
@@ -59,8 +68,17 @@ def commit(run_dir, path: str, step: int = 40, weights_sha256: str | None = None
     """A manifest of a checkpoint at ``step`` (the files it names need not exist: collect reads only it)."""
     (run_dir / "state").mkdir(parents=True, exist_ok=True)
     files = {"state/checkpoint-40.safetensors": "c" * 64, "state/log-40.csv": "d" * 64}
-    (run_dir / "state" / "state.json").write_text(manifest_json(
-        step, "state/checkpoint-40.safetensors", "state/log-40.csv", files, weights_sha256 or weights(path), "e" * 64, {}))
+    (run_dir / "state" / "state.json").write_text(
+        manifest_json(
+            step,
+            "state/checkpoint-40.safetensors",
+            "state/log-40.csv",
+            files,
+            weights_sha256 or weights(path),
+            "e" * 64,
+            {},
+        )
+    )
 
 
 def scored(path: str, **values) -> dict:
@@ -79,18 +97,25 @@ def build(study) -> list:
     files = {
         (ORDER[0], "metrics.json"): {
             "mig": scored(ORDER[0], discrete_mig=0.25, mutual_info=[0.5, 0.1], estimator="histogram", bins=None),
-            "unsupervised": scored(ORDER[0], gaussian_total_correlation=1.5, mutual_info_score=0.75,
-                                   per_dim={"a": 1.0}),
-            "udr": {"cell": B1, "params": {"k": 1}, "seed": 0, "weights_sha256": weights(ORDER[0]),
-                    "model_score": 0.5}},
-        (ORDER[0], "metrics-sampled.json"): {"mig": scored(ORDER[0], discrete_mig=0.125),
-                                             "unsupervised": scored(ORDER[0], gaussian_total_correlation=2.5)},
-        (ORDER[1], "metrics.json"): {"mig": {**scored(ORDER[1], discrete_mig=0.3), "weights_sha256": "f" * 64},
-                                     "unsupervised": scored(ORDER[1], mutual_info_score=1)},
+            "unsupervised": scored(
+                ORDER[0], gaussian_total_correlation=1.5, mutual_info_score=0.75, per_dim={"a": 1.0}
+            ),
+            "udr": {"cell": B1, "params": {"k": 1}, "seed": 0, "weights_sha256": weights(ORDER[0]), "model_score": 0.5},
+        },
+        (ORDER[0], "metrics-sampled.json"): {
+            "mig": scored(ORDER[0], discrete_mig=0.125),
+            "unsupervised": scored(ORDER[0], gaussian_total_correlation=2.5),
+        },
+        (ORDER[1], "metrics.json"): {
+            "mig": {**scored(ORDER[1], discrete_mig=0.3), "weights_sha256": "f" * 64},
+            "unsupervised": scored(ORDER[1], mutual_info_score=1),
+        },
         (ORDER[2], "metrics.json"): {"mig": scored(ORDER[2], discrete_mig=0.9)},
         (ORDER[3], "metrics-sampled.json"): {"mig": scored(ORDER[3], discrete_mig=0.0625)},
-        (ORDER[5], "metrics.json"): {"unsupervised": scored(ORDER[5], gaussian_total_correlation=3.0),
-                                     "mig": scored(ORDER[5], discrete_mig=0.5, mutual_info_gap=0.375)},
+        (ORDER[5], "metrics.json"): {
+            "unsupervised": scored(ORDER[5], gaussian_total_correlation=3.0),
+            "mig": scored(ORDER[5], discrete_mig=0.5, mutual_info_gap=0.375),
+        },
         (ORDER[5], "metrics-sampled.json"): {"mig": scored(ORDER[5], discrete_mig=0.25)},
     }
     for (path, name), scores in files.items():
@@ -123,12 +148,22 @@ def expected_table(rows) -> pd.DataFrame:
     for path, representation, metric, key, value, summary in rows:
         cell, seed = path.rsplit("/seed=", 1)
         model = cell.split("/")[1]
-        records.append({
-            "dataset": "pinwheel", "model": model, "method": model,
-            "param.beta": {B1: 1.0, B4: 4.0}.get(cell, math.nan),
-            "param.estimator": {MSS: "mss", MWS: "mws"}.get(cell),
-            "seed": int(seed), "representation": representation, "metric": metric, "key": key, "value": value,
-            **summary, "path": path})
+        records.append(
+            {
+                "dataset": "pinwheel",
+                "model": model,
+                "method": model,
+                "param.beta": {B1: 1.0, B4: 4.0}.get(cell, math.nan),
+                "param.estimator": {MSS: "mss", MWS: "mws"}.get(cell),
+                "seed": int(seed),
+                "representation": representation,
+                "metric": metric,
+                "key": key,
+                "value": value,
+                **summary,
+                "path": path,
+            }
+        )
     table = pd.DataFrame(records, columns=COLUMNS)
     for column in ("dataset", "model", "method", "param.estimator", "representation", "metric", "key", "path"):
         table[column] = table[column].astype(pd.StringDtype(na_value=np.nan))
@@ -177,8 +212,9 @@ def test_the_csv_is_the_table_with_pyarrow_or_without(hand_built, monkeypatch):
     read = pd.read_csv(study / "results.csv")
     assert list(read["path"]) == [row[0] for row in rows] and list(read["key"]) == [row[3] for row in rows]
     np.testing.assert_array_equal(read["value"], [row[4] for row in rows])
-    pd.testing.assert_frame_equal(pd.read_csv(study / "results.csv"), pd.read_csv(
-        pd.io.common.StringIO(with_arrow)), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(study / "results.csv"), pd.read_csv(pd.io.common.StringIO(with_arrow)), check_dtype=False
+    )
 
 
 def test_an_incremental_collect_gives_the_known_table_after_each_change(hand_built):
@@ -189,8 +225,7 @@ def test_an_incremental_collect_gives_the_known_table_after_each_change(hand_bui
     scores = json.loads((study / ORDER[5] / "metrics.json").read_text())
     scores["mig"]["discrete_mig"] = 0.625
     (study / ORDER[5] / "metrics.json").write_text(json.dumps(scores))
-    rows = [r if (r[0], r[1], r[3]) != (ORDER[5], "mean", "discrete_mig") else r[:4] + (0.625, SUMMARY)
-            for r in rows]
+    rows = [r if (r[0], r[1], r[3]) != (ORDER[5], "mean", "discrete_mig") else r[:4] + (0.625, SUMMARY) for r in rows]
     pd.testing.assert_frame_equal(collected(study), expected_table(rows))
     commit(study / ORDER[1], ORDER[1], step=41, weights_sha256="9" * 64)  # trained on: its scores are stale
     new = study / ORDER[6]
@@ -214,8 +249,11 @@ def merge_case(study, rows, params=("beta", "estimator")):
     full = expected_table(rows)[columns]
 
     def raw(fresh):
-        return pd.DataFrame([row for run in planned if run.path in fresh
-                             for row in results_module._read_run(study, run)[0]], columns=columns)
+        return pd.DataFrame(
+            [row for run in planned if run.path in fresh for row in results_module._read_run(study, run)[0]],
+            columns=columns,
+        )
+
     return planned, set(params), full, raw
 
 
@@ -262,15 +300,14 @@ def test_merge_when_a_hyperparameter_turned_from_text_to_numbers(hand_built):
     planned, params, full, raw = merge_case(study, rows, params=("estimator",))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        merged = results_module._merge(full[full.path != ORDER[1]], {ORDER[0], ORDER[5]}, raw({ORDER[1]}), planned,
-                                       params)
+        merged = results_module._merge(
+            full[full.path != ORDER[1]], {ORDER[0], ORDER[5]}, raw({ORDER[1]}), planned, params
+        )
     expected = full[full.path != ORDER[3]].reset_index(drop=True)
     expected["param.estimator"] = np.nan
     pd.testing.assert_frame_equal(merged, expected.astype({"param.estimator": float}))
 
 
-@pytest.mark.xfail(strict=True, reason="collect types the new rows' hyperparameters with the reused runs that have no "
-                                       "row (results._merge's present), and keeps the last table's text column")
 def test_an_incremental_collect_types_a_hyperparameter_as_a_full_collect_does(tmp_path):
     """The only run with rows and a text value of a hyperparameter loses its rows (trained on: its scores are
     stale) while a run with a text value and no rows is unchanged: no row of the table has a text value, so the
@@ -297,10 +334,63 @@ def test_a_study_with_nothing_scored_has_an_empty_table_before_and_after_a_chang
     (study / "study.toml").write_text(SPEC.replace('estimator = ["mss", "mws"]', "dataset_size = [2, 3]"))
     numbers = ("param.beta", "param.dataset_size", "value", "reconstruction", "kl", "elbo", "wall_time")
     empty = pd.DataFrame(columns=table_columns(["beta", "dataset_size"])).astype(
-        {"seed": "int64", "steps": "int64", **dict.fromkeys(numbers, float)})
+        {"seed": "int64", "steps": "int64", **dict.fromkeys(numbers, float)}
+    )
     pd.testing.assert_frame_equal(collect(study), empty)
     (study / ORDER[0]).mkdir(parents=True)
     commit(study / ORDER[0], ORDER[0])
     table = collect(study)
     pd.testing.assert_frame_equal(table, empty)
     assert table.attrs["written"] == [str(study / "results.parquet"), str(study / "results.csv")]
+
+
+def summary_of(run_dir, log: str | None, observations_per_step=8) -> dict:
+    if log is not None:
+        (run_dir / "log.csv").write_text(log)
+    return results_module.training_summary(run_dir, observations_per_step)
+
+
+def same(summary: dict, expected: dict) -> bool:
+    return summary.keys() == expected.keys() and all(
+        (math.isnan(v) and math.isnan(summary[k])) if isinstance(v, float) and math.isnan(v) else summary[k] == v
+        for k, v in expected.items()
+    )
+
+
+def test_a_run_without_a_usable_log_has_an_empty_summary(tmp_path):
+    """No log, an empty one, a header alone, or every row damaged: NaN for the losses and the wall time, 0 steps.
+    A log without a column leaves that column NaN."""
+    empty = {"reconstruction": math.nan, "kl": math.nan, "elbo": math.nan, "steps": 0, "wall_time": math.nan}
+    assert same(summary_of(tmp_path, None), empty)
+    assert same(summary_of(tmp_path, ""), empty)
+    assert same(summary_of(tmp_path, "step,loss,reconstruction,kl,elbo,images_per_s\n"), empty)
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"log.csv: 2 row\(s\) with a value that is not a number were left out of "
+        r"the training summary \(the first at line 2\); the run's checkpoint keeps "
+        r"a good copy of the log of its last checkpoint in state/$",
+    ):
+        assert same(summary_of(tmp_path, "step,loss,reconstruction\n10,x,1\n20,2,y\n"), empty)
+    assert same(
+        summary_of(tmp_path, "step,loss,reconstruction\n10,3,1.5\n20,2,0.5\n"),
+        {**empty, "reconstruction": 1.0, "steps": 20},
+    )
+
+
+def test_the_wall_time_counts_only_rows_with_a_throughput(tmp_path):
+    """Σ steps × observations per step / images_per_s over rows whose throughput is positive (0.5 images/s counts);
+    a throughput of 0 (with steps since the last row, or none) or none at all adds nothing, silently."""
+    log = "step,images_per_s\n10,80\n20,0\n20,0\n30,0.5\n40,\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = summary_of(tmp_path, log, observations_per_step=8)
+    assert same(
+        summary,
+        {
+            "reconstruction": math.nan,
+            "kl": math.nan,
+            "elbo": math.nan,
+            "steps": 40,
+            "wall_time": 10 * 8 / 80 + 10 * 8 / 0.5,
+        },
+    )

@@ -34,8 +34,12 @@ grid = {estimator = ["mss", "mws"]}
 names = ["mig", "unsupervised"]
 params = {num_train = 300}
 """
-B1, B4, MSS, MWS = ("pinwheel/beta-vae/beta=1", "pinwheel/beta-vae/beta=4", "pinwheel/beta-tcvae/estimator=mss",
-                    "pinwheel/beta-tcvae/estimator=mws")
+B1, B4, MSS, MWS = (
+    "pinwheel/beta-vae/beta=1",
+    "pinwheel/beta-vae/beta=4",
+    "pinwheel/beta-tcvae/estimator=mss",
+    "pinwheel/beta-tcvae/estimator=mws",
+)
 CELLS = (B1, B4, MSS, MWS)
 ORDER = [f"{cell}/seed={seed}" for seed in (0, 1, 2) for cell in CELLS]
 # what the spec asks a score to have been computed with (untwine.metrics' defaults, num_train set by the spec)
@@ -53,7 +57,8 @@ def commit(study, path: str, step: int = 40) -> None:
     (run_dir / "state").mkdir(parents=True, exist_ok=True)
     files = {"state/c.safetensors": "c" * 64, "state/l.csv": "d" * 64}
     (run_dir / "state" / "state.json").write_text(
-        manifest_json(step, "state/c.safetensors", "state/l.csv", files, weights(path), "e" * 64, {}))
+        manifest_json(step, "state/c.safetensors", "state/l.csv", files, weights(path), "e" * 64, {})
+    )
 
 
 def score(study, path: str, representations=("mean", "sampled"), metrics=("mig", "unsupervised"), udr=None) -> None:
@@ -62,8 +67,13 @@ def score(study, path: str, representations=("mean", "sampled"), metrics=("mig",
         name = "metrics.json" if representation == "mean" else "metrics-sampled.json"
         scores = {m: {"value": 0.5, "weights_sha256": weights(path), "seed": 0, "params": PARAMS[m]} for m in metrics}
         if udr is not None and representation == "mean":
-            scores["udr"] = {"model_score": 0.5, "cell": {p: weights(p) for p in udr}, "params": UDR_PARAMS, "seed": 0,
-                             "weights_sha256": weights(path)}
+            scores["udr"] = {
+                "model_score": 0.5,
+                "cell": {p: weights(p) for p in udr},
+                "params": UDR_PARAMS,
+                "seed": 0,
+                "weights_sha256": weights(path),
+            }
         (study / path / name).write_text(json.dumps(scores))
 
 
@@ -118,18 +128,28 @@ def expected_states(study) -> list:
 
     bad = str(study / run(1, MWS) / "state" / "state.json")
     return [
-        done(run(0, B1)), done(run(0, B4)), RunState(run(0, MSS), "partial", 20, 40, weights=weights(run(0, MSS))),
+        done(run(0, B1)),
+        done(run(0, B4)),
+        RunState(run(0, MSS), "partial", 20, 40, weights=weights(run(0, MSS))),
         RunState(run(0, MWS), "failed", 0, 40, "boom"),
-        done(run(1, B1)), done(run(1, B4)),
+        done(run(1, B1)),
+        done(run(1, B4)),
         RunState(run(1, MSS), "partial", 40, 40, missing=(("sampled", "unsupervised"),), weights=weights(run(1, MSS))),
-        RunState(run(1, MWS), "failed", 0, 40, f"{bad} is not a readable checkpoint manifest (not JSON: "
-                                               f"Expecting property name enclosed in double quotes: line 1 column 2 "
-                                               f"(char 1)). The weights of the last checkpoint are still in "
-                                               f"{study / run(1, MWS) / 'model.safetensors'} if it exists; to train "
-                                               f"the run again from step 0, remove {study / run(1, MWS) / 'state'} "
-                                               f"(or use another --out)"),
+        RunState(
+            run(1, MWS),
+            "failed",
+            0,
+            40,
+            f"{bad} is not a readable checkpoint manifest (not JSON: "
+            f"Expecting property name enclosed in double quotes: line 1 column 2 "
+            f"(char 1)). The weights of the last checkpoint are still in "
+            f"{study / run(1, MWS) / 'model.safetensors'} if it exists; to train "
+            f"the run again from step 0, remove {study / run(1, MWS) / 'state'} "
+            f"(or use another --out)",
+        ),
         RunState(run(2, B1), "running", 40, 40, missing=ALL_MISSING, weights=weights(run(2, B1))),
-        done(run(2, B4)), RunState(run(2, MSS), "pending", 0, 40),
+        done(run(2, B4)),
+        RunState(run(2, MSS), "pending", 0, 40),
         RunState(run(2, MWS), "running", 20, 40, weights=weights(run(2, MWS))),
     ]
 
@@ -153,7 +173,8 @@ def test_the_status_table_is_one_line_per_cell(study):
         "pinwheel/beta-vae/beta=1           2     1        0 (scoring)              0        0       2 seeds",
         "pinwheel/beta-vae/beta=4           3     0        0                        0        0       done",
         "pinwheel/beta-tcvae/estimator=mss  0     0        2 (step 20/40, scoring)  1        0       pending",
-        "pinwheel/beta-tcvae/estimator=mws  0     1        0 (step 20/40)           0        2       pending"]
+        "pinwheel/beta-tcvae/estimator=mws  0     1        0 (step 20/40)           0        2       pending",
+    ]
     assert lines[5] == "12 runs: 5 done, 2 running, 2 partial, 1 pending, 2 failed"
     assert lines[6] == f"failed: {run(0, MWS)}: boom"
     assert lines[7].startswith(f"failed: {run(1, MWS)}: {study / run(1, MWS) / 'state' / 'state.json'} is not a")
@@ -169,7 +190,8 @@ def test_a_table_of_runs_without_udr_says_n_a():
         "cell                      done  running  partial      pending  failed  udr",
         "pinwheel/beta-vae/beta=1  0     1        0 (scoring)  0        0       n/a",
         "pinwheel/beta-vae/beta=4  0     0        0            1        0       n/a",
-        "2 runs: 0 done, 1 running, 0 partial, 1 pending, 0 failed"]
+        "2 runs: 0 done, 1 running, 0 partial, 1 pending, 0 failed",
+    ]
 
 
 def test_udr_of_a_cell_of_one_run_and_of_a_study_without_udr(tmp_path):
@@ -209,14 +231,17 @@ def test_a_runs_state_is_read_again_only_when_its_files_change(study, monkeypatc
     assert result.runs[6] == RunState(run(1, MSS), "done", 40, 40, weights=weights(run(1, MSS)))
 
 
-@pytest.mark.parametrize("info,alive", [
-    ({"host": "HOST", "pid": "PID"}, True),
-    ({"host": "HOST", "pid": 99_999_999}, False),  # no such process
-    ({"host": "HOST", "pid": "x"}, False),
-    ({"host": "another-host", "pid": 99_999_999}, True),  # another machine's task: the file is trusted
-    ({"pid": "PID"}, True),  # no host: not this one, trusted
-    ("not json", False),
-])
+@pytest.mark.parametrize(
+    "info,alive",
+    [
+        ({"host": "HOST", "pid": "PID"}, True),
+        ({"host": "HOST", "pid": 99_999_999}, False),  # no such process
+        ({"host": "HOST", "pid": "x"}, False),
+        ({"host": "another-host", "pid": 99_999_999}, True),  # another machine's task: the file is trusted
+        ({"pid": "PID"}, True),  # no host: not this one, trusted
+        ("not json", False),
+    ],
+)
 def test_a_running_note_counts_while_its_process_lives(tmp_path, info, alive):
     path = tmp_path / "running.json"
     if isinstance(info, dict):
@@ -228,12 +253,15 @@ def test_a_running_note_counts_while_its_process_lives(tmp_path, info, alive):
     assert state_module._running(tmp_path) is alive
 
 
-@pytest.mark.xfail(strict=True, reason="_alive reads a missing pid as -1, and os.kill(-1, 0) asks about every "
-                                       "process: it succeeds")
-def test_a_running_note_of_this_host_without_a_pid_is_not_alive(tmp_path):
+@pytest.mark.parametrize("note", [{}, {"pid": -1}, {"pid": 0}, {"pid": "12"}, {"pid": True}])
+def test_a_running_note_of_this_host_without_a_pid_is_not_alive(tmp_path, note):
+    """os.kill(-1, 0) and os.kill(0, 0) ask about every process or the caller's group, and succeed: a note without
+    a process's pid must not read as a live task."""
     path = tmp_path / "running.json"
-    path.write_text(json.dumps({"host": socket.gethostname()}))
+    path.write_text(json.dumps({"host": socket.gethostname(), **note}))
     assert not state_module._alive(path)
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    assert state_module._alive(path)
 
 
 def test_the_spec_is_kept_and_read_back(tmp_path):
@@ -241,6 +269,9 @@ def test_the_spec_is_kept_and_read_back(tmp_path):
     save_spec(tmp_path, spec)
     assert (tmp_path / "study.toml").read_text() == SPEC
     assert stored_spec(tmp_path) == parse_spec(SPEC, str(tmp_path / "study.toml"))
-    with pytest.raises(FileNotFoundError, match=f"^{tmp_path / 'none'} is not a study directory \\(no study.toml\\); "
-                                                f"start one with untwine study run SPEC --out {tmp_path / 'none'}$"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=f"^{tmp_path / 'none'} is not a study directory \\(no study.toml\\); "
+        f"start one with untwine study run SPEC --out {tmp_path / 'none'}$",
+    ):
         stored_spec(tmp_path / "none")

@@ -280,9 +280,12 @@ def _merge(old: pd.DataFrame, reused: set, new: pd.DataFrame, planned, params: s
     """The rows of the ``reused`` runs from the last table with the ``new`` rows of the runs read again, in run
     order, as a full collect would give them. The last table is cut into slices of consecutive reused runs (no
     row of it is copied one by one: on a paper-sized table a sort or a boolean filter costs tens of seconds)."""
-    present = reused | set(new["path"])
+    old_blocks = _blocks(old)
+    # the runs whose rows the merged table holds: a reused run without rows types no hyperparameter column
+    old_paths = set(old_blocks) if old_blocks is not None else set(old["path"].unique())
+    present = (reused & old_paths) | set(new["path"])
     new = _typed(new, planned, params, present)
-    old_blocks, new_blocks = _blocks(old), _blocks(new)
+    new_blocks = _blocks(new)
     same_kind = all(
         pd.api.types.is_float_dtype(old[c]) == pd.api.types.is_float_dtype(new[c])
         for c in old.columns

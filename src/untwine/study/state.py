@@ -173,9 +173,12 @@ def _alive(running: Path) -> bool:
         return False
     if info.get("host") != socket.gethostname():
         return True  # another machine's task: trust the file (it is removed when the task ends)
+    pid = info.get("pid")
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False  # no pid of a process (os.kill of 0 or -1 would ask about a process group or every process)
     try:
-        os.kill(int(info.get("pid", -1)), 0)
-    except (OSError, ValueError):
+        os.kill(pid, 0)
+    except OSError:
         return False
     return True
 
