@@ -5,6 +5,7 @@ run order."""
 
 import json
 import math
+import os
 import sys
 import warnings
 
@@ -394,3 +395,48 @@ def test_the_wall_time_counts_only_rows_with_a_throughput(tmp_path):
             "wall_time": 10 * 8 / 80 + 10 * 8 / 0.5,
         },
     )
+
+
+def count_reads(monkeypatch) -> list:
+    reads = []
+    original = results_module._rows
+
+    def counting(study_dir, run):
+        reads.append(run.path)
+        return original(study_dir, run)
+
+    monkeypatch.setattr(results_module, "_rows", counting)
+    return reads
+
+
+def test_what_a_collect_reads_and_writes(hand_built, monkeypatch):
+    """Every run is read by the first collect and by one that does not write; none, and nothing written, when
+    nothing changed (the table read back as collect gives it); the runs again when the table is gone, or damaged
+    in a way its signature does not show; a removed CSV alone is written again. Said warnings point at the caller."""
+    study, rows = hand_built
+    expected = expected_table(rows)
+    reads = count_reads(monkeypatch)
+    with pytest.warns(RuntimeWarning) as said:
+        collect(study)
+    assert [w.filename for w in said] == [__file__]
+    assert sorted(reads) == sorted(ORDER)
+    for step in ("unchanged", "write=False", "table removed", "table damaged", "csv removed"):
+        reads.clear()
+        if step == "table removed":
+            (study / "results.parquet").unlink()
+        elif step == "table damaged":  # the same bytes count, inode and time: only reading it can tell
+            path = study / "results.parquet"
+            before = path.stat()
+            with open(path, "r+b") as handle:
+                handle.write(b"\0" * before.st_size)
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        elif step == "csv removed":
+            (study / "results.csv").unlink()
+        table = collected(study, write=step != "write=False")
+        pd.testing.assert_frame_equal(table, expected)
+        written = {"unchanged": [], "write=False": [], "csv removed": [str(study / "results.parquet"),
+                                                                        str(study / "results.csv")]}
+        assert table.attrs["written"] == written.get(step, [str(study / "results.parquet"), str(study / "results.csv")])
+        assert sorted(reads) == ([] if step in ("unchanged", "csv removed") else sorted(ORDER)), step
+    pd.testing.assert_frame_equal(pd.read_parquet(study / "results.parquet"), expected)
+    assert list(pd.read_csv(study / "results.csv")["value"]) == [row[4] for row in rows]
