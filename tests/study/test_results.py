@@ -204,7 +204,9 @@ def test_the_csv_is_the_table_with_pyarrow_or_without(hand_built, monkeypatch):
         table = collect(study)
     assert [(str(w.message), w.category, w.filename) for w in said][-1] == (
         'results.parquet is not written: pyarrow is missing (pip install "untwine[study]"); results.csv is',
-        RuntimeWarning, __file__)
+        RuntimeWarning,
+        __file__,
+    )
     pd.testing.assert_frame_equal(table, expected)
     assert not (study / "results.parquet").exists()
     without = (study / "results.csv").read_text()
@@ -422,8 +424,7 @@ def test_what_a_collect_reads_and_writes(hand_built, monkeypatch):
         collect(study)
     assert [w.filename for w in said] == [__file__]
     assert sorted(reads) == sorted(ORDER)
-    for step in ("unchanged", "write=False", "table removed", "unchanged", "table damaged", "unchanged",
-                 "csv removed"):
+    for step in ("unchanged", "write=False", "table removed", "unchanged", "table damaged", "unchanged", "csv removed"):
         reads.clear()
         if step == "table removed":
             (study / "results.parquet").unlink()
@@ -437,8 +438,11 @@ def test_what_a_collect_reads_and_writes(hand_built, monkeypatch):
             (study / "results.csv").unlink()
         table = collected(study, write=step != "write=False")
         pd.testing.assert_frame_equal(table, expected)
-        written = {"unchanged": [], "write=False": [], "csv removed": [str(study / "results.parquet"),
-                                                                        str(study / "results.csv")]}
+        written = {
+            "unchanged": [],
+            "write=False": [],
+            "csv removed": [str(study / "results.parquet"), str(study / "results.csv")],
+        }
         assert table.attrs["written"] == written.get(step, [str(study / "results.parquet"), str(study / "results.csv")])
         assert sorted(reads) == ([] if step in ("unchanged", "csv removed") else sorted(ORDER)), step
     pd.testing.assert_frame_equal(pd.read_parquet(study / "results.parquet"), expected)
