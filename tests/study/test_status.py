@@ -2,6 +2,7 @@
 file of the runs is written here, so each run's state, each cell's UDR state and the printed table are known
 answers."""
 
+import hashlib
 import json
 import os
 import socket
@@ -49,7 +50,7 @@ ALL_MISSING = (("mean", "mig"), ("mean", "unsupervised"), ("sampled", "mig"), ("
 
 
 def weights(path: str) -> str:
-    return f"{ORDER.index(path) + 1:064x}"
+    return f"{ORDER.index(path) + 1:064x}" if path in ORDER else hashlib.sha256(path.encode()).hexdigest()
 
 
 def commit(study, path: str, step: int = 40) -> None:
@@ -275,3 +276,82 @@ def test_the_spec_is_kept_and_read_back(tmp_path):
         f"start one with untwine study run SPEC --out {tmp_path / 'none'}$",
     ):
         stored_spec(tmp_path / "none")
+
+
+def test_a_run_is_scored_with_the_fast_preset_the_spec_asks_for(tmp_path):
+    """With ``fast = true``, a metric that has the preset (dci) is scored only by a record made with it."""
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "study.toml").write_text(SPEC.replace('names = ["mig", "unsupervised"]', 'names = ["dci"]\nfast = true'))
+    path = run(0, B1)
+    commit(study, path)
+    for fast, state in ((False, "partial"), (True, "done")):
+        record = {"value": 0.5, "weights_sha256": weights(path), "seed": 0,
+                  "params": {"num_train": 300, "num_test": 5000, "fast": fast}}
+        for name in ("metrics.json", "metrics-sampled.json"):
+            (study / path / name).write_text(json.dumps({"dci": record}))
+        assert status(study).runs[0].state == state
+
+
+def fresh_study(tmp_path, text=SPEC):
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "study.toml").write_text(text)
+    return study
+
+
+@pytest.mark.parametrize("record,error", [
+    ('{"type": "RuntimeError"}', "failed"),
+    ('"out of memory"', "out of memory"),
+    ("{not json", "error.json does not parse"),
+])
+def test_a_failure_record_fails_the_run_whatever_it_says(tmp_path, record, error):
+    study = fresh_study(tmp_path)
+    path = run(0, B1)
+    commit(study, path, step=20)
+    (study / path / "error.json").write_text(record)
+    state = status(study).runs[0]
+    assert (state.state, state.step) == ("failed", 20) and error in state.error
+
+
+def test_scores_of_another_evaluation_seed_are_not_current(tmp_path):
+    study = fresh_study(tmp_path)
+    path = run(0, B1)
+    commit(study, path)
+    score(study, path)
+    assert status(study).runs[0].state == "done"
+    (study / "study.toml").write_text(SPEC.replace("params = {num_train = 300}", "params = {num_train = 300}\nseed = 1"))
+    assert status(study).runs[0] == RunState(path, "partial", 40, 40, missing=ALL_MISSING, weights=weights(path))
+
+
+def test_a_weakly_supervised_run_is_done_once_its_pair_loss_is_scored(tmp_path):
+    """A paired objective's run also owes its held-out pair loss (pair_elbo, with the mean scores): current only on
+    its weights, the evaluation seed and 10,000 pairs; a study that does not score the mean does not ask for it."""
+    text = SPEC.replace('model = "beta-vae"\ngrid = {beta = [1, 4]}', 'model = "ada-gvae"')
+    study = fresh_study(tmp_path, text)
+    path = "pinwheel/ada-gvae/defaults/seed=0"
+    commit(study, path)
+    score(study, path)
+    owed = RunState(path, "partial", 40, 40, missing=(("mean", "pair_elbo"),), weights=weights(path))
+    assert status(study).runs[0] == owed
+    pair = {"pair_elbo": -1.5, "weights_sha256": weights(path), "seed": 0, "params": {"num_pairs": 10_000}}
+    scores = json.loads((study / path / "metrics.json").read_text())
+    for change, state in (({"seed": 1}, "partial"), ({"params": {"num_pairs": 5}}, "partial"),
+                          ({"weights_sha256": "f" * 64}, "partial"), ({}, "done")):
+        (study / path / "metrics.json").write_text(json.dumps({**scores, "pair_elbo": {**pair, **change}}))
+        assert status(study).runs[0].state == state, change
+    (study / path / "metrics.json").write_text(json.dumps(scores))
+    (study / "study.toml").write_text(text.replace("[train]", 'representations = ["sampled"]\n\n[train]'))
+    assert status(study).runs[0] == RunState(path, "done", 40, 40, weights=weights(path))
+
+
+def test_a_study_of_the_sampled_representation_reads_its_udr_records_from_the_mean_file(tmp_path):
+    study = fresh_study(tmp_path, SPEC.replace("[train]", 'representations = ["sampled"]\n\n[train]'))
+    cell = [run(i, B1) for i in (0, 1, 2)]
+    for path in cell:
+        commit(study, path)
+        score(study, path, representations=("sampled",))
+        (study / path / "metrics.json").write_text(json.dumps({"udr": {
+            "model_score": 0.5, "cell": {p: weights(p) for p in cell}, "params": UDR_PARAMS, "seed": 0}}))
+    result = status(study)
+    assert [r.state for r in result.runs[::4]] == ["done"] * 3 and result.udr[B1] == "done"
