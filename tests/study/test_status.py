@@ -286,8 +286,12 @@ def test_a_run_is_scored_with_the_fast_preset_the_spec_asks_for(tmp_path):
     path = run(0, B1)
     commit(study, path)
     for fast, state in ((False, "partial"), (True, "done")):
-        record = {"value": 0.5, "weights_sha256": weights(path), "seed": 0,
-                  "params": {"num_train": 300, "num_test": 5000, "fast": fast}}
+        record = {
+            "value": 0.5,
+            "weights_sha256": weights(path),
+            "seed": 0,
+            "params": {"num_train": 300, "num_test": 5000, "fast": fast},
+        }
         for name in ("metrics.json", "metrics-sampled.json"):
             (study / path / name).write_text(json.dumps({"dci": record}))
         assert status(study).runs[0].state == state
@@ -300,11 +304,14 @@ def fresh_study(tmp_path, text=SPEC):
     return study
 
 
-@pytest.mark.parametrize("record,error", [
-    ('{"type": "RuntimeError"}', "failed"),
-    ('"out of memory"', "out of memory"),
-    ("{not json", "error.json does not parse"),
-])
+@pytest.mark.parametrize(
+    "record,error",
+    [
+        ('{"type": "RuntimeError"}', "failed"),
+        ('"out of memory"', "out of memory"),
+        ("{not json", "error.json does not parse"),
+    ],
+)
 def test_a_failure_record_fails_the_run_whatever_it_says(tmp_path, record, error):
     study = fresh_study(tmp_path)
     path = run(0, B1)
@@ -320,7 +327,9 @@ def test_scores_of_another_evaluation_seed_are_not_current(tmp_path):
     commit(study, path)
     score(study, path)
     assert status(study).runs[0].state == "done"
-    (study / "study.toml").write_text(SPEC.replace("params = {num_train = 300}", "params = {num_train = 300}\nseed = 1"))
+    (study / "study.toml").write_text(
+        SPEC.replace("params = {num_train = 300}", "params = {num_train = 300}\nseed = 1")
+    )
     assert status(study).runs[0] == RunState(path, "partial", 40, 40, missing=ALL_MISSING, weights=weights(path))
 
 
@@ -336,8 +345,12 @@ def test_a_weakly_supervised_run_is_done_once_its_pair_loss_is_scored(tmp_path):
     assert status(study).runs[0] == owed
     pair = {"pair_elbo": -1.5, "weights_sha256": weights(path), "seed": 0, "params": {"num_pairs": 10_000}}
     scores = json.loads((study / path / "metrics.json").read_text())
-    for change, state in (({"seed": 1}, "partial"), ({"params": {"num_pairs": 5}}, "partial"),
-                          ({"weights_sha256": "f" * 64}, "partial"), ({}, "done")):
+    for change, state in (
+        ({"seed": 1}, "partial"),
+        ({"params": {"num_pairs": 5}}, "partial"),
+        ({"weights_sha256": "f" * 64}, "partial"),
+        ({}, "done"),
+    ):
         (study / path / "metrics.json").write_text(json.dumps({**scores, "pair_elbo": {**pair, **change}}))
         assert status(study).runs[0].state == state, change
     (study / path / "metrics.json").write_text(json.dumps(scores))
@@ -351,7 +364,10 @@ def test_a_study_of_the_sampled_representation_reads_its_udr_records_from_the_me
     for path in cell:
         commit(study, path)
         score(study, path, representations=("sampled",))
-        (study / path / "metrics.json").write_text(json.dumps({"udr": {
-            "model_score": 0.5, "cell": {p: weights(p) for p in cell}, "params": UDR_PARAMS, "seed": 0}}))
+        (study / path / "metrics.json").write_text(
+            json.dumps(
+                {"udr": {"model_score": 0.5, "cell": {p: weights(p) for p in cell}, "params": UDR_PARAMS, "seed": 0}}
+            )
+        )
     result = status(study)
     assert [r.state for r in result.runs[::4]] == ["done"] * 3 and result.udr[B1] == "done"
