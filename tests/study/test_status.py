@@ -318,7 +318,8 @@ def test_a_failure_record_fails_the_run_whatever_it_says(tmp_path, record, error
     commit(study, path, step=20)
     (study / path / "error.json").write_text(record)
     state = status(study).runs[0]
-    assert (state.state, state.step) == ("failed", 20) and error in state.error
+    assert (state.state, state.step, state.steps, state.missing, state.weights) == ("failed", 20, 40, (), weights(path))
+    assert error in state.error
 
 
 def test_scores_of_another_evaluation_seed_are_not_current(tmp_path):
@@ -340,6 +341,8 @@ def test_a_weakly_supervised_run_is_done_once_its_pair_loss_is_scored(tmp_path):
     study = fresh_study(tmp_path, text)
     path = "pinwheel/ada-gvae/defaults/seed=0"
     commit(study, path)
+    owed = RunState(path, "partial", 40, 40, missing=ALL_MISSING + (("mean", "pair_elbo"),), weights=weights(path))
+    assert status(study).runs[0] == owed
     score(study, path)
     owed = RunState(path, "partial", 40, 40, missing=(("mean", "pair_elbo"),), weights=weights(path))
     assert status(study).runs[0] == owed
