@@ -377,13 +377,16 @@ def test_a_study_of_the_sampled_representation_reads_its_udr_records_from_the_me
 
 
 def test_a_cell_of_two_seeds_has_a_udr_state(tmp_path):
-    """Two runs are enough for UDR: pending until both are done, then done once their records name both; the
+    """Two runs are enough for UDR: pending until both are done and their records name both, then done; the
     status names its directory, and run_states without a plan reads every planned run."""
     study = fresh_study(tmp_path, SPEC.replace("seeds = 3", "seeds = 2"))
     cell = [run(i, B1) for i in (0, 1)]
     assert status(study).udr[B1] == "pending"
     for path in cell:
         commit(study, path)
+        score(study, path)
+    assert [r.state for r in status(study).runs[::4]] == ["done", "done"] and status(study).udr[B1] == "pending"
+    for path in cell:
         score(study, path, udr=cell)
     result = status(study)
     assert result.directory == study and result.udr[B1] == "done"
