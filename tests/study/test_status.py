@@ -392,3 +392,15 @@ def test_a_cell_of_two_seeds_has_a_udr_state(tmp_path):
     result = status(study)
     assert result.directory == study and result.udr[B1] == "done"
     assert run_states(study, stored_spec(study)) == result.runs and len(result.runs) == 8
+
+
+def test_a_running_note_of_another_users_process_is_alive(tmp_path, monkeypatch):
+    """os.kill(pid, 0) raises PermissionError for a live process of another user: that task is running."""
+
+    def other_user(pid, signal):
+        raise PermissionError(1, "Operation not permitted")
+
+    path = tmp_path / "running.json"
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": 4242}))
+    monkeypatch.setattr(state_module.os, "kill", other_user)
+    assert state_module._alive(path)

@@ -178,6 +178,8 @@ def _alive(running: Path) -> bool:
         return False  # no pid of a process (os.kill of 0 or -1 would ask about a process group or every process)
     try:
         os.kill(pid, 0)
+    except PermissionError:
+        return True  # the process exists and belongs to another user (a study run by someone else)
     except OSError:
         return False
     return True
