@@ -218,7 +218,14 @@ def main(argv=None) -> int:
     args.runs_dir = (args.runs_dir or REPO / "runs" / "experiments" / FOLDER / args.scale).resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     args.runs_dir.mkdir(parents=True, exist_ok=True)
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:])
+    # the run directories are a path of this machine: the record names a given one RUNS_DIR
+    words = list(sys.argv[1:] if argv is None else argv)
+    for i, word in enumerate(words):
+        if word.startswith("--runs-dir="):
+            words[i] = "--runs-dir=RUNS_DIR"
+        elif i and words[i - 1] == "--runs-dir":
+            words[i] = "RUNS_DIR"
+    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + words)
     started, load_start = time.perf_counter(), os.getloadavg()
     started_date = now()
 
@@ -236,6 +243,7 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - started
     total = record_wall_time(args.runs_dir, seconds, command)
     info = run_info(args, settings, command, started, started_date, load_start, total, failures)
+    info["runs_dir"] = "RUNS_DIR"  # a path of this machine
     return finish(args.out / f"run-info-{args.scale}.json", info, seconds, total, args.runs_dir, failures)
 
 
