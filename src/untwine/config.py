@@ -17,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from . import data as data_room
+from .data.pairs import UNKNOWN_K
 from .data.sampling import check_spec
 from .models import build_objective, objective_class
 from .models.vae import LIKELIHOODS, ModelConfig
@@ -116,6 +117,20 @@ def _check_factor_sampler(spec, factor_names=None, dataset: str = "the dataset")
         check_spec(spec, factor_names, dataset=dataset)
     except ValueError as error:
         raise ValueError(f"train.{error}") from None
+
+
+def _check_pair_k(model: ModelConfig, dataset_class) -> None:
+    """A paired objective's ``k`` against the number of factors its dataset class names, so that a study plans no
+    run that would stop at its first step (the trainer checks it again against the factors that vary)."""
+    k = model.params.get("k")
+    names = getattr(dataset_class, "factor_names", None)
+    if not objective_class(model.objective).paired or not isinstance(k, int) or k == UNKNOWN_K or not names:
+        return
+    if not 1 <= k < len(names):
+        raise ValueError(
+            f"model.params.k = {k}: {dataset_class.name} has {len(names)} factors ({', '.join(names)}), so a pair "
+            f"can differ in 1 ... {len(names) - 1} of them; give k in that range, or k = {UNKNOWN_K} to draw it per pair"
+        )
 
 
 def _check_dataset_options(data_room, name: str, options: dict) -> None:
@@ -235,6 +250,7 @@ class RunConfig:
                 getattr(data_room.DATASETS[self.dataset], "factor_names", None),
                 dataset=repr(self.dataset),
             )
+            _check_pair_k(self.model, data_room.DATASETS[self.dataset])
         if not isinstance(self.evaluate.metrics, list) or not all(isinstance(m, str) for m in self.evaluate.metrics):
             raise ValueError(f"evaluate.metrics must be a list of metric names, got {self.evaluate.metrics!r}")
         _check_int("evaluate.seed", self.evaluate.seed, minimum=0)

@@ -177,6 +177,71 @@ def test_presets():
     assert len(laptop.runs()) == 16 and len(laptop.datasets) == 2 and len(laptop.seeds) == 2
 
 
+def test_weak_presets():
+    """The weakly-supervised grid: every k of 1 ... K - 1 and -1 on each dataset (K = 5, 4, 3, 6), six β, ten seeds."""
+    weak = load_spec("weakly_supervised_study")
+    runs = weak.runs()
+    assert len(runs) == 2_880 and weak.seeds == tuple(range(10)) and weak.representations == ("mean",)
+    assert [d.name for d in weak.datasets] == ["dsprites", "smallnorb", "cars3d", "shapes3d-h5"]
+    betas = [1.0, 2.0, 4.0, 6.0, 8.0, 16.0]
+    ks = {}
+    for run in runs:
+        if run.seed == 0:
+            ks.setdefault((run.dataset, run.method), set()).add(
+                (run.params["beta"], run.params.get("k")) if run.method.startswith("ada-") else run.params["beta"]
+            )
+    for dataset, kmax in (("dsprites", 4), ("smallnorb", 3), ("cars3d", 2), ("shapes3d-h5", 5)):
+        for method in ("ada-gvae", "ada-ml-vae"):
+            assert ks[dataset, method] == {(b, k) for b in betas for k in [*range(1, kmax + 1), -1]}
+        for method in ("beta-vae", "gvae-labels", "ml-vae-labels"):
+            assert ks[dataset, method] == set(betas)
+    config = runs[0].config
+    assert (config.train.steps, config.train.lr, config.train.batch_size, config.model.latent_dim) == (
+        300_000,
+        1e-4,
+        64,
+        10,
+    )
+    laptop = load_spec("laptop_weak")
+    assert len(laptop.runs()) == 16
+    assert {(r.method, r.params.get("k", "none")) for r in laptop.runs()} == {
+        ("beta-vae", "none"),
+        ("ada-gvae", "none"),
+    }
+    assert {r.config.model.params.get("k", -1) for r in laptop.runs() if r.method == "ada-gvae"} == {-1}
+
+
+def test_grid_values_per_dataset(tmp_path, capsys):
+    """A grid value may be a table of dataset labels: each dataset expands its own values; every label of the study
+    must be there, and no other."""
+    head = 'seeds = 1\ndatasets = ["dsprites", "cars3d"]\n[train]\nsteps = 10\n[[methods]]\nmodel = "ada-gvae"\n'
+    spec = parse_spec(head + "grid = {beta = 2, k = {dsprites = [1, 4], cars3d = 2}}\n", "w.toml")
+    assert [r.path for r in spec.runs()] == [
+        "dsprites/ada-gvae/beta=2,k=1/seed=0",
+        "dsprites/ada-gvae/beta=2,k=4/seed=0",
+        "cars3d/ada-gvae/beta=2,k=2/seed=0",
+    ]
+    with pytest.raises(
+        SpecError, match=r"grid k gives values per dataset but none for cars3d; add cars3d = \[\.\.\.\]"
+    ):
+        parse_spec(head + "grid = {k = {dsprites = [1, 4]}}\n", "w.toml")
+    with pytest.raises(SpecError, match=r"grid k: shapes3d is not a dataset label of this study; its labels: dsprites"):
+        parse_spec(head + "grid = {k = {dsprites = 1, cars3d = 1, shapes3d = 1}}\n", "w.toml")
+    with pytest.raises(SpecError, match=r"grid k: an empty table expands to no run"):
+        parse_spec(head + "grid = {k = {}}\n", "w.toml")
+    with pytest.raises(SpecError, match=r"grid k\.cars3d: give a value or a non-empty list of values, got \[\]"):
+        parse_spec(head + "grid = {k = {dsprites = 1, cars3d = []}}\n", "w.toml")
+    # a k the dataset cannot give is refused when the spec is read, not at the run's first step
+    with pytest.raises(SpecError, match=r"run cars3d/ada-gvae/k=3/seed=\*: model.params.k = 3: cars3d has 3 factors"):
+        parse_spec(head + "grid = {k = {dsprites = 4, cars3d = 3}}\n", "w.toml")
+    path = tmp_path / "w.toml"
+    path.write_text(head + "grid = {k = {dsprites = [1, 2, 3], cars3d = [1, 2]}}\n")
+    assert untwine_main(["study", "plan", str(path), "--no-measure"]) == 0
+    out = capsys.readouterr().out
+    assert "w: 5 runs = 5 dataset/method/value cells × 1 seed(s)" in out
+    assert "dsprites: ada-gvae (3 value(s))" in out and "cars3d: ada-gvae (2 value(s))" in out
+
+
 def test_spec_changes_added_runs_or_differences():
     old = parse_spec(spec_text(seeds="2"), "a.toml")
     problems, added = spec_differences(old, parse_spec(spec_text(seeds="3", values="[1, 4, 8]"), "b.toml"))
@@ -531,7 +596,7 @@ def test_load_spec_reads_a_file_or_a_preset_and_names_what_it_cannot_read(tmp_pa
     with pytest.raises(
         FileNotFoundError,
         match=r"^study spec 'nope.toml' is neither a file nor a preset "
-        r"\(laptop, unsupervised_study_v1\); write one with untwine study init",
+        r"\(laptop, laptop_weak, unsupervised_study_v1, weakly_supervised_study\); write one with untwine study init",
     ):
         load_spec("nope.toml")
 

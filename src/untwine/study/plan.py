@@ -67,10 +67,13 @@ class Plan:
 
     def summary(self) -> str:
         spec = self.spec
-        lines = [
-            f"{spec.name}: {len(self.runs)} runs = {len(spec.datasets)} dataset(s) × "
-            f"{len({r.cell.split('/', 1)[1] for r in self.runs})} method/value cell(s) × {len(spec.seeds)} seed(s)"
-        ]
+        cells = len({r.cell for r in self.runs})
+        per_dataset = {len({r.cell for r in self.runs if r.dataset == d.label}) for d in spec.datasets}
+        if len(per_dataset) == 1:
+            shape = f"{len(spec.datasets)} dataset(s) × {per_dataset.pop()} method/value cell(s)"
+        else:  # a grid given per dataset: the datasets have different numbers of cells
+            shape = f"{cells} dataset/method/value cells"
+        lines = [f"{spec.name}: {len(self.runs)} runs = {shape} × {len(spec.seeds)} seed(s)"]
         by_dataset: dict = {}
         for run in self.runs:
             by_dataset.setdefault(run.dataset, {}).setdefault(run.method, set()).add(run.cell)

@@ -440,6 +440,15 @@ def _methods(value, where: str) -> tuple:
                     raise SpecError(f"{gwhere}: {key!r} is both in the grid and in params; keep it in one")
                 if isinstance(values, list) and not values:
                     raise SpecError(f"{gwhere} {key}: an empty list expands to no run")
+                if isinstance(values, dict):
+                    # per dataset: {dsprites = [1, 2, 3, 4], cars3d = [1, 2]}; the labels are checked with the datasets
+                    if not values:
+                        raise SpecError(f"{gwhere} {key}: an empty table expands to no run")
+                    for label, per in values.items():
+                        if isinstance(per, dict) or (isinstance(per, list) and not per):
+                            raise SpecError(
+                                f"{gwhere} {key}.{label}: give a value or a non-empty list of values, got {per!r}"
+                            )
             checked.append(dict(g))
         for key in params:
             if key not in valid:
@@ -570,8 +579,32 @@ def parse_spec(text: str, source: str = "spec") -> StudySpec:
         text=text,
         source=source,
     )
+    _check_per_dataset_values(spec)
     spec.runs()  # every run config is checked now, before anything runs
     return spec
+
+
+def _check_per_dataset_values(spec: StudySpec) -> None:
+    """A grid value given per dataset names every dataset of the study, and only those."""
+    labels = [d.label for d in spec.datasets]
+    for method in spec.methods:
+        for grid in method.grids:
+            for key, values in grid.items():
+                if not isinstance(values, dict):
+                    continue
+                where = f"{spec.source} methods {method.name!r} grid {key}"
+                unknown = sorted(set(values) - set(labels))
+                if unknown:
+                    raise SpecError(
+                        f"{where}: {', '.join(unknown)} is not a dataset label of this study; its labels: "
+                        f"{', '.join(labels)}"
+                    )
+                missing = [label for label in labels if label not in values]
+                if missing:
+                    raise SpecError(
+                        f"{where} gives values per dataset but none for {', '.join(missing)}; add "
+                        f"{missing[0]} = [...] to the table (or give one list for every dataset)"
+                    )
 
 
 def load_spec(spec: str | Path | StudySpec) -> StudySpec:
@@ -660,9 +693,11 @@ def run_id(config: RunConfig) -> str:
     return _hash(_id_payload(config))
 
 
-def _grid_points(grid: dict) -> list[dict]:
+def _grid_points(grid: dict, dataset: str) -> list[dict]:
+    """The product of a grid's values on one dataset (a value given per dataset is that dataset's)."""
     keys = sorted(grid)
-    axes = [grid[k] if isinstance(grid[k], list) else [grid[k]] for k in keys]
+    values = [grid[k][dataset] if isinstance(grid[k], dict) else grid[k] for k in keys]
+    axes = [v if isinstance(v, list) else [v] for v in values]
     return [dict(zip(keys, values)) for values in itertools.product(*axes)]
 
 
@@ -697,7 +732,7 @@ def expand(spec: StudySpec) -> list[PlannedRun]:
     for dataset in spec.datasets:
         for method in spec.methods:
             for grid in method.grids:
-                for point in _grid_points(grid):
+                for point in _grid_points(grid, dataset.label):
                     named = {k: _coerce(method.model, k, v) for k, v in point.items()}
                     params = {**{k: _coerce(method.model, k, v) for k, v in method.params.items()}, **named}
                     label = ",".join(f"{k}={format_value(v)}" for k, v in named.items()) or "defaults"
