@@ -115,3 +115,18 @@ def test_one_dataset_draws_no_pooled_panel(tmp_path):
 
     assert _panels(["dsprites", A.ALL_DATASETS]) == ["dsprites"]
     assert _panels(["a", "b", A.ALL_DATASETS]) == ["a", "b", A.ALL_DATASETS]
+
+
+def test_settings_that_exist_on_one_dataset_only(tmp_path):
+    """A grid given per dataset (k = 1 ... K - 1 of the weakly-supervised study) leaves settings that only some
+    datasets have: every analysis still runs, and the transfer across datasets counts only the cells both have."""
+    table = small_table()
+    only_dsprites = (table["dataset"] == "shapes3d") & (table["method"] == "beta-vae") & (table["param.beta"] == 4)
+    table = table[~only_dsprites]
+    text = write_study_report(table, tmp_path, draws=300, workers=1).read_text()
+    assert "Not computed" not in text
+    transfer = pd.read_csv(tmp_path / "analysis" / "hyperparameter_transfer.csv")
+    across = transfer[(transfer["dataset_a"] == "dsprites") & (transfer["dataset_b"] == "shapes3d")]
+    assert set(across["n_cells"]) == {5}  # 2 methods x 3 values on each, less the one shapes3d lacks
+    selection = pd.read_csv(tmp_path / "analysis" / "model_selection.csv")
+    assert selection["win_rate"].between(0, 1).all() and (selection["draws"] == 300).all()
