@@ -25,8 +25,9 @@ mkdir -p "$OUT"
 
 "$PYTHON" -m pip install -q "mutmut==3.8.1"
 
-# module name -> "file to mutate|test files[|-k expression]" (mutmut then runs, for each mutant, only those of
-# these tests that reach the mutated function; a -k expression filters every file given)
+# module name -> "file to mutate|test files[|-k expression[|mutant names]]" (mutmut then runs, for each mutant, only
+# those of these tests that reach the mutated function; a -k expression filters every file given; mutant names,
+# globs such as untwine.train.x_draw_batch__mutmut_*, run only those mutants, the others stay "not checked")
 declare -A MODULES=(
   [estimators]="src/untwine/estimators.py|tests/test_estimators.py tests/test_priors.py tests/models/test_vae.py"
   [priors]="src/untwine/priors.py|tests/test_priors.py tests/models/test_objectives.py"
@@ -71,12 +72,16 @@ declare -A MODULES=(
   # weak supervision (issue 25)
   [weak]="src/untwine/models/weak.py|tests/models/test_weak.py|not keeps_that and not held_out"
   [pairs]="src/untwine/data/pairs.py|tests/data/test_pairs.py"
+  # the trainer's paired steps only: the functions that choose pairs and labels and draw the batches
+  # the held-out pair loss and the scoring path that records it
+  [runs_pairs]="src/untwine/runs.py|tests/models/test_weak.py tests/study/test_status.py tests/study/test_study_run.py tests/test_runs.py|held_out or weak or score|untwine.runs.x_pair_loss__mutmut_* untwine.runs.x_score_run__mutmut_*"
+  [train_pairs]="src/untwine/train/__init__.py|tests/models/test_weak.py tests/test_train.py tests/data/test_pairs.py||untwine.train.x__pairs_drawn__mutmut_* untwine.train.x_pair_labels__mutmut_* untwine.train.x_draw_batch__mutmut_* untwine.train.xǁ_Prefetchǁ__init____mutmut_*"
 )
 ORDER=(estimators beta_tcvae factor_vae decomposition dip_vae annealed_vae beta_vae autoencoder priors models_init vae
        elbo mig_exact sparsity udr perturb_patterns perturb_datasets perturb_selection perturb_files
        study_index study_results study_state study_spec checkpoint run_files runs
        study_analyses study_table study_findings study_vocabulary study_udr study_files study_tasks study_events
-       study_runner study_worker study_executors study_plan study_presets weak pairs)
+       study_runner study_worker study_executors study_plan study_presets weak pairs train_pairs runs_pairs)
 
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 
@@ -96,7 +101,7 @@ import json, sys
 path, spec = sys.argv[1:3]
 parts = spec.split("|")
 target, tests = parts[0], parts[1].split()
-selection = tests + (["-k", parts[2]] if len(parts) > 2 else [])
+selection = tests + (["-k", parts[2]] if len(parts) > 2 and parts[2] else [])
 with open(path, "a") as handle:
     handle.write("\n[tool.mutmut]\n")
     handle.write('source_paths = ["src"]\n')
@@ -109,7 +114,9 @@ PY
   (
     cd "$scratch"
     export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-    timeout "$TIMEOUT" "$PYTHON" -m mutmut run --max-children 1 > "$OUT/$module.log" 2>&1 || true
+    names=$(echo "$spec" | cut -s -d'|' -f4)
+    # shellcheck disable=SC2086  # the names are globs for mutmut, not for the shell: set -f keeps them
+    (set -f; timeout "$TIMEOUT" "$PYTHON" -m mutmut run --max-children 1 $names > "$OUT/$module.log" 2>&1) || true
     "$PYTHON" - "$module" "${spec%%|*}" "$OUT" "$(( $(date +%s) - start ))" <<'PY'
 import re, subprocess, sys
 module, path, out, seconds = sys.argv[1:5]

@@ -40,9 +40,9 @@ from .data.perturb import from_description, read_description
 from .metrics import evaluate, expand_metric_names, metric_parameters, required_inputs
 from .metrics.cache import CodeCache, cacheable
 from .run_files import RunFiles, is_current, read_manifest, read_scores, sha256, store_scores
-from .data.pairs import changed_factor, draw_pairs
+from .data.pairs import draw_pairs
 from .models import OBJECTIVES, build_objective, objective_class
-from .train import make_model, resolve_device, train
+from .train import make_model, pair_labels, resolve_device, train
 
 __all__ = [
     "QUICK",
@@ -680,10 +680,7 @@ def pair_loss(model, objective, data, num_pairs: int = 10_000, seed: int = 0, ba
     for start in range(0, num_pairs, batch_size):
         n = min(batch_size, num_pairs - start)
         factors, observations = draw_pairs(data, n, rng, objective.k)
-        labels = None
-        if objective.uses_labels:
-            first, second = np.split(factors, 2)
-            labels = torch.from_numpy(changed_factor(first, second)).to(device)
+        labels = pair_labels(objective, factors, device)
         x = model.prepare(torch.from_numpy(observations).to(device))
         with torch.no_grad():
             terms, logs, _ = objective(model, x, 0, generator, labels)

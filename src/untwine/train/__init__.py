@@ -100,6 +100,36 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
+def _pairs_drawn(objective) -> int | None:
+    """What a step of ``objective`` draws: pairs differing in ``objective.k`` factors (−1: drawn per pair), or
+    single observations (None)."""
+    return objective.k if objective.paired else None
+
+
+def pair_labels(objective, factors, device) -> torch.Tensor | None:
+    """For an objective told which factor changed (k = 1), that factor's index per pair; else None.
+
+    Parameters
+    ----------
+    objective
+        The run's objective; only one with ``uses_labels`` gets labels.
+    factors
+        The pairs' factors as ``draw_batch(..., pairs=k)`` returns them: the first observations' rows, then the
+        second ones'.
+    device
+        Where the labels go.
+
+    Returns
+    -------
+    torch.Tensor or None
+        The index of the factor that differs within each pair (int64, one per pair), or None.
+    """
+    if not objective.uses_labels:
+        return None
+    first, second = np.split(np.asarray(factors), 2)
+    return torch.from_numpy(changed_factor(first, second)).to(device)
+
+
 def draw_batch(
     data, batch_size: int, seed: int, step: int, sampler=None, pairs: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -446,7 +476,7 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
             dynamic_ncols=True,
             mininterval=0.5 if sys.stderr.isatty() else 30.0,
         )
-    pairs = objective.k if objective.paired else None
+    pairs = _pairs_drawn(objective)
     images = config.observations_per_step  # for the throughput
     batches = _Prefetch(data, tc.batch_size, tc.seed, start, tc.steps, sampler, pairs)
     targets = _TargetRange(model.likelihood == "bernoulli")
@@ -458,10 +488,7 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
             targets.check(observations, step)
             x = model.prepare(torch.from_numpy(observations).to(device))
             generator = torch.Generator(device=device).manual_seed(_step_seed(tc.seed, step))
-            labels = None
-            if objective.uses_labels:  # the factor that changed in each pair (k = 1)
-                first, second = np.split(np.asarray(factors), 2)
-                labels = torch.from_numpy(changed_factor(first, second)).to(device)
+            labels = pair_labels(objective, factors, device)
             terms, logs, record = objective(model, x, step, generator, labels)
             loss = sum(terms.values())
             if not torch.isfinite(loss):
@@ -517,6 +544,7 @@ def _read_step(files: RunFiles) -> int:
 __all__ = [
     "train",
     "draw_batch",
+    "pair_labels",
     "make_model",
     "make_optimizer",
     "commit_checkpoint",
