@@ -429,23 +429,32 @@ def test_a_read_only_study_directory_is_said_in_one_line(tmp_path, capsys, monke
 
 
 def test_a_weak_study_records_the_pair_loss_and_owes_it_when_it_is_missing(tmp_path):
-    """A study of a weakly-supervised method scores each run's held-out pair loss with its mean scores; a run whose
-    pair loss is gone is not done, and running the study again scores only that."""
+    """A study of the four weakly-supervised methods trains each and scores each run's held-out pair loss with its
+    mean scores; a run whose pair loss is gone is not done, and running the study again scores only that."""
     text = small(tmp_path, seeds="1", values="[1]", tcvae=False, steps=20).read_text()
-    text = text.replace('model = "beta-vae"\ngrid = {beta = [1]}', 'model = "ada-gvae"\ngrid = {beta = [1], k = [1]}')
+    methods = "\n".join(
+        f'[[methods]]\nmodel = "{name}"\ngrid = {{beta = [1]{extra}}}\n'
+        for name, extra in (("ada-gvae", ", k = [1]"), ("ada-ml-vae", ""), ("gvae-labels", ""), ("ml-vae-labels", ""))
+    )
+    text = text.replace('[[methods]]\nmodel = "beta-vae"\ngrid = {beta = [1]}', methods)
     spec = tmp_path / "weak.toml"
     spec.write_text(text)
     out = tmp_path / "study"
     run(spec, out, progress=False, echo=None)
-    (path,) = [r.path for r in status(out).planned]
+    paths = [r.path for r in status(out).planned]
+    assert [p.split("/")[1] for p in paths] == ["ada-gvae", "ada-ml-vae", "gvae-labels", "ml-vae-labels"]
+    assert [r.state for r in status(out).runs] == ["done"] * 4
+    for path in paths:
+        metrics = json.loads((out / path / "metrics.json").read_text())
+        assert set(metrics["pair_elbo"]) >= {"reconstruction", "kl", "elbo", "weights_sha256"}, path
+    path = paths[0]
     metrics = json.loads((out / path / "metrics.json").read_text())
-    assert set(metrics["pair_elbo"]) >= {"reconstruction", "kl", "elbo", "weights_sha256"}
-    assert status(out).runs[0].state == "done"
     del metrics["pair_elbo"]
     (out / path / "metrics.json").write_text(json.dumps(metrics))
     state = status(out).runs[0]
-    assert state.state == "partial" and ("mean", "pair_elbo") in state.missing
+    assert state.state == "partial" and state.missing == (("mean", "pair_elbo"),)
+    assert [r.state for r in status(out).runs[1:]] == ["done"] * 3
     run(spec, out, progress=False, echo=None)
-    assert status(out).runs[0].state == "done"
+    assert [r.state for r in status(out).runs] == ["done"] * 4
     table = collect(out)
     assert set(table[table["metric"] == "pair_elbo"]["key"]) >= {"reconstruction", "kl", "elbo"}
