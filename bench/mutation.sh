@@ -75,7 +75,7 @@ declare -A MODULES=(
   # the trainer's paired steps only: the functions that choose pairs and labels and draw the batches
   # the held-out pair loss and the scoring path that records it
   [runs_pairs]="src/untwine/runs.py|tests/models/test_weak.py tests/study/test_status.py tests/study/test_study_run.py tests/test_runs.py|held_out or weak or score|untwine.runs.x_pair_loss__mutmut_* untwine.runs.x_score_run__mutmut_*"
-  [train_pairs]="src/untwine/train/__init__.py|tests/models/test_weak.py tests/test_train.py tests/data/test_pairs.py||untwine.train.x__pairs_drawn__mutmut_* untwine.train.x_pair_labels__mutmut_* untwine.train.x_draw_batch__mutmut_* untwine.train.xǁ_Prefetchǁ__init____mutmut_*"
+  [train_pairs]="src/untwine/train/__init__.py|tests/models/test_weak.py tests/test_train.py tests/data/test_pairs.py tests/data/test_sampling.py||untwine.train.x__pairs_drawn__mutmut_* untwine.train.x_pair_labels__mutmut_* untwine.train.x_draw_batch__mutmut_* untwine.train.xǁ_Prefetchǁ__init____mutmut_*"
 )
 ORDER=(estimators beta_tcvae factor_vae decomposition dip_vae annealed_vae beta_vae autoencoder priors models_init vae
        elbo mig_exact sparsity udr perturb_patterns perturb_datasets perturb_selection perturb_files

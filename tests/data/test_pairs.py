@@ -168,6 +168,26 @@ def test_draw_pairs_passes_the_sampler_on():
     assert np.std(np.bincount(biased[:, 2], minlength=40)) > 2 * np.std(np.bincount(plain[:, 2], minlength=40))
 
 
+def test_a_pair_batch_draws_from_the_training_sampler():
+    """draw_batch(..., pairs=k) passes the run's factor sampler on to the pairs, and so does the trainer's prefetch."""
+    from untwine.data.sampling import make_sampler
+    from untwine.train import _Prefetch
+
+    dataset = TinySquares()
+    sampler = make_sampler(dataset, {"kind": "correlated", "factors": ["row", "column"]})
+    factors, observations = draw_batch(dataset, 16, 3, 7, sampler, pairs=1)
+    expected = draw_pairs(dataset, 16, np.random.default_rng([3, 7]), 1, sampler)
+    np.testing.assert_array_equal(factors, expected[0])
+    np.testing.assert_array_equal(observations, expected[1])
+    assert not np.array_equal(factors, draw_batch(dataset, 16, 3, 7, pairs=1)[0])
+    batches = _Prefetch(dataset, 16, 3, 7, 9, sampler, 1)
+    try:
+        for step, (got, _) in zip((7, 8), batches):
+            np.testing.assert_array_equal(got, draw_pairs(dataset, 16, np.random.default_rng([3, step]), 1, sampler)[0])
+    finally:
+        batches.close()
+
+
 def test_the_pairs_of_a_seed_do_not_change_between_versions():
     """Pinned draws: a stored study's weak runs continue bit-identically only if a seed gives the same pairs (the
     new value is the old one plus a uniform shift of 1 ... size − 1, modulo the size)."""
