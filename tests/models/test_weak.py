@@ -273,3 +273,35 @@ def test_the_held_out_pair_loss_is_better_after_training_and_is_recorded_as_a_sc
     plain.dataset, plain.model.likelihood, plain.model.latent_dim = "pinwheel", "gaussian", 2
     plain_dir = train(plain, tmp_path / "plain", progress=False)
     assert PAIR_SCORE not in score_run(plain_dir, ["mean"], ["mig"], fast=True)["mean"]
+
+
+def test_the_pair_loss_is_the_pair_weighted_mean_over_batches_of_held_out_pairs():
+    """pair_loss, computed independently: the pairs drawn in batches of batch_size (the last one shorter) from the
+    stream (seed, 2), with the objective's k, the posterior noise from seed, each batch's terms weighted by its
+    number of pairs; the defaults are 10,000 pairs, seed 0, batches of 500."""
+    from untwine.data.pairs import draw_pairs
+    from untwine.runs import PAIR_STREAM, pair_loss
+
+    data = runs.load_dataset("dsprites")  # 5 factors: k = 1 is not the default k = -1
+    torch.manual_seed(0)
+    config = tiny_config(objective="ada-gvae", k=1)
+    model, objective = make_model(config, data.observation_shape)
+    model.eval()
+    rng, generator = np.random.default_rng([3, PAIR_STREAM]), torch.Generator().manual_seed(3)
+    sums, means = np.zeros(2), []
+    for n in (3, 3, 1):
+        factors, observations = draw_pairs(data, n, rng, 1)
+        assert ((factors[:n] != factors[n:]).sum(1) == 1).all()
+        with torch.no_grad():
+            terms, logs, _ = objective(model, model.prepare(torch.from_numpy(observations)), 0, generator, None)
+        batch = np.array([float(terms["reconstruction"]), float(logs["kl"])])
+        sums, means = sums + n * batch, [*means, batch]
+    reconstruction, kl = sums / 7
+    got = pair_loss(model, objective, data, num_pairs=7, seed=3, batch_size=3)
+    assert got == pytest.approx({"reconstruction": reconstruction, "kl": kl, "elbo": -(reconstruction + kl)}, rel=1e-6)
+    assert got["kl"] != pytest.approx(np.mean(means, axis=0)[1], rel=1e-4)  # the weighting is seen
+    small = tiny_config(objective="ada-gvae")
+    tiny, weak = make_model(small, TinySquares().observation_shape)
+    defaults = pair_loss(tiny, weak, TinySquares())
+    assert defaults == pair_loss(tiny, weak, TinySquares(), num_pairs=10_000, seed=0, batch_size=500)
+    assert defaults != pair_loss(tiny, weak, TinySquares(), num_pairs=10_000, seed=0, batch_size=501)
