@@ -96,35 +96,8 @@ num_gpus = 0                      # e.g. 0.25 to share one GPU between four runs
 max_retries = 3
 """
 
-_LAPTOP = """\
-# laptop: a small study that finishes on 2 CPU cores in under 45 minutes and gives every analysis
-# of a study something to say (untwine.study.presets.laptop explains the choices).
-#
-# 2 datasets x 2 methods x 2 values x 2 seeds = 16 runs of 1,000 steps (lr 1e-3), scored on the mean
-# and the sampled representation with the reference metrics at reduced sample sizes (fast presets).
-
-name = "laptop"
-description = "16 small runs on dSprites and Color-dSprites, for 2 CPU cores in under 45 minutes."
-seeds = 2
-datasets = ["dsprites", "color-dsprites"]
-representations = ["mean", "sampled"]
-
-[train]
-steps = 1000
-lr = 1e-3
-checkpoint_every = 250
-
-[model]
-latent_dim = 10
-
-[[methods]]
-model = "beta-vae"
-grid = {beta = [1, 8]}
-
-[[methods]]
-model = "beta-tcvae"
-grid = {beta = [1, 8]}
-
+#: the scoring, UDR and executor sections of both laptop presets
+_LAPTOP_SCORING = """\
 [metrics]
 names = ["beta_vae", "factor_vae", "mig", "dci", "modularity_explicitness", "sap", "unsupervised", "downstream_lr"]
 fast = true
@@ -155,6 +128,38 @@ kind = "local"
 workers = 2
 threads_per_run = 1
 """
+
+_LAPTOP = """\
+# laptop: a small study that finishes on 2 CPU cores in under 45 minutes and gives every analysis
+# of a study something to say (untwine.study.presets.laptop explains the choices).
+#
+# 2 datasets x 2 methods x 2 values x 2 seeds = 16 runs of 1,000 steps (lr 1e-3), scored on the mean
+# and the sampled representation with the reference metrics at reduced sample sizes (fast presets).
+
+name = "laptop"
+description = "16 small runs on dSprites and Color-dSprites, for 2 CPU cores in under 45 minutes."
+seeds = 2
+datasets = ["dsprites", "color-dsprites"]
+representations = ["mean", "sampled"]
+
+[train]
+steps = 1000
+lr = 1e-3
+checkpoint_every = 250
+
+[model]
+latent_dim = 10
+
+[[methods]]
+model = "beta-vae"
+grid = {beta = [1, 8]}
+
+[[methods]]
+model = "beta-tcvae"
+grid = {beta = [1, 8]}
+
+"""
+_LAPTOP += _LAPTOP_SCORING
 
 
 _BETAS = "[1, 2, 4, 6, 8, 16]"
@@ -254,36 +259,8 @@ grid = {beta = [1, 8]}
 model = "ada-gvae"                # k = -1 (its default): 1 ... K - 1 factors change, drawn per pair
 grid = {beta = [1, 8]}
 
-[metrics]
-names = ["beta_vae", "factor_vae", "mig", "dci", "modularity_explicitness", "sap", "unsupervised", "downstream_lr"]
-fast = true
-seed = 0
-
-[metrics.params]
-num_train = 1000
-num_test = 500
-
-[metrics.params.beta_vae]
-num_train = 100
-num_eval = 50
-
-[metrics.params.factor_vae]
-num_train = 100
-num_eval = 50
-num_variance_estimate = 2000
-
-[metrics.params.downstream_lr]
-num_train = [10, 100, 1000]
-
-[udr]
-enabled = true
-num_points = 1000
-
-[executor]
-kind = "local"
-workers = 2
-threads_per_run = 1
 """
+_LAPTOP_WEAK += _LAPTOP_SCORING
 
 
 def unsupervised_study_v1() -> str:
