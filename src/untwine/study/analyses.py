@@ -694,9 +694,11 @@ def _selection_array(wide: pd.DataFrame, names):
     slots = pd.Series(list(zip(d_index, c_index, s_index)))
     if slots.duplicated().any():
         clash = wide.loc[slots.duplicated(keep=False).to_numpy(), ["run", "dataset", "setting", "seed"]]
+        where = ["dataset", "setting", "seed"]
+        example = clash[(clash[where] == clash[where].iloc[0]).all(axis=1)]  # the runs of the first shared slot
         raise AnalysisError(
             f"{len(clash)} runs share a dataset, setting and seed, e.g. "
-            f"{', '.join(map(str, clash['run'].head(2)))} ({clash['setting'].iloc[0]}, seed "
+            f"{', '.join(map(str, example['run'].head(2)))} ({clash['setting'].iloc[0]}, seed "
             f"{clash['seed'].iloc[0]}); the selection experiment needs one run per seed of a cell"
         )
     array = np.full((len(datasets), len(names), len(cells), len(seeds)), np.nan)
