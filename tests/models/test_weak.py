@@ -305,3 +305,23 @@ def test_the_pair_loss_is_the_pair_weighted_mean_over_batches_of_held_out_pairs(
     defaults = pair_loss(tiny, weak, TinySquares())
     assert defaults == pair_loss(tiny, weak, TinySquares(), num_pairs=10_000, seed=0, batch_size=500)
     assert defaults != pair_loss(tiny, weak, TinySquares(), num_pairs=10_000, seed=0, batch_size=501)
+
+
+def test_a_stored_pair_loss_of_another_seed_or_size_is_scored_again(tmp_path):
+    """The held-out pair loss is current only for the evaluation seed and the number of pairs it was computed with."""
+    import json
+
+    from untwine.runs import PAIR_SCORE, read_metrics, score_run
+
+    weak = tiny_config(steps=2, objective="ada-gvae", k=1)
+    weak.dataset, weak.model.likelihood, weak.model.latent_dim = "pinwheel", "gaussian", 2
+    run_dir = train(weak, tmp_path / "weak", progress=False)
+    first = score_run(run_dir, ["mean"], ["mig"], fast=True)["mean"][PAIR_SCORE]
+    again = score_run(run_dir, ["mean"], ["mig"], seed=1, fast=True)["mean"]
+    assert again[PAIR_SCORE]["seed"] == 1 and again[PAIR_SCORE]["elbo"] != first["elbo"]
+    assert score_run(run_dir, ["mean"], ["mig"], seed=1, fast=True) == {}
+    metrics = read_metrics(run_dir)
+    metrics[PAIR_SCORE]["params"] = {"num_pairs": 10}  # as if computed on fewer pairs
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    redone = score_run(run_dir, ["mean"], ["mig"], seed=1, fast=True)
+    assert set(redone["mean"]) == {PAIR_SCORE} and read_metrics(run_dir)[PAIR_SCORE]["params"] == {"num_pairs": 10_000}
