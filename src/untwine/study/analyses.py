@@ -310,8 +310,9 @@ def total_correlation_by_strength(table, quantiles: tuple[float, float] = (0.25,
     low, high = quantiles
     out = grouped["tc"].agg(["count", "median"]).rename(columns={"count": "n"})  # n: the values the median used
     out["n_infinite"] = grouped["infinite"].sum()
-    q = grouped["tc"].quantile([low, high]).unstack()
-    out["q_low"], out["q_high"] = q[low], q[high]
+    # by position, in the groups' order: a NaN key (a method without a regularisation value) does not align by label
+    out["q_low"] = grouped["tc"].quantile(low).to_numpy()
+    out["q_high"] = grouped["tc"].quantile(high).to_numpy()
     out = out.reset_index()
     # the table's order of datasets and methods, then by value
     rank = {c: {v: i for i, v in enumerate(dict.fromkeys(frame[c]))} for c in ("dataset", "method")}
@@ -439,9 +440,10 @@ def score_distribution(table, scores=SUPERVISED, representation: str = MEAN) -> 
     ):
         grouped = long.groupby(keys, sort=False, dropna=False)["x"]
         stats = grouped.agg(["size", "mean", "min", "max"]).rename(columns={"size": "n"})
-        q = grouped.quantile(list(_QUANTILES)).unstack()
-        q.columns = ["q05", "q25", "median", "q75", "q95"]
-        stats = stats.join(q).reset_index()
+        # by position, in the groups' order: a NaN key (a method without a regularisation value) does not join
+        for column, p in zip(("q05", "q25", "median", "q75", "q95"), _QUANTILES):
+            stats[column] = grouped.quantile(p).to_numpy()
+        stats = stats.reset_index()
         if level == "method":
             stats["setting"], stats["hyperparameter"], stats["value"] = None, None, np.nan
         stats.insert(0, "level", level)
