@@ -218,19 +218,29 @@ def test_correlations_per_dataset_follow_the_table_order():
     pd.testing.assert_frame_equal(result, expected)
 
 
-def test_unsupervised_selection_reads_the_pair_elbo_on_its_representation():
-    """The default unsupervised scores take in the held-out pair ELBO where the table has it on the representation
-    asked for (here the sampled one, with none of the other unsupervised scores)."""
+def test_unsupervised_selection_reads_the_pair_elbo_of_the_mean_for_either_representation():
+    """The held-out pair ELBO is a property of the model, stored with its mean scores: the default unsupervised
+    scores take it in from the mean rows whatever representation the analysis reads (here the sampled one, with
+    none of the other unsupervised scores), and never from rows of another representation."""
     runs = runs_of(datasets=("d1", "d2"), cells=CELLS[:3])
     rng = np.random.default_rng(4)
     runs["pair"], runs["s"] = rng.normal(size=len(runs)), rng.normal(size=len(runs))
-    table = table_of(runs, {"pair": ("pair_elbo", "elbo"), "s": ("s", "k")})
+    table = pd.concat(
+        [
+            table_of(runs.drop(columns=["s"]), {"pair": ("pair_elbo", "elbo")}, MEAN),
+            table_of(runs.drop(columns=["pair"]), {"s": ("s", "k")}, SAMPLED),
+        ],
+        ignore_index=True,
+    )
     result = A.unsupervised_selection(table, supervised=[Score("S", "s", "k")], representation=SAMPLED)
     named = runs.rename(columns={"pair": "Pair ELBO (held out)", "s": "S"})
     expected = long_expected(by_dataset(named), ["Pair ELBO (held out)"], ["S"], "unsupervised", "supervised")
     expected["direction"] = 1
     pd.testing.assert_frame_equal(result, expected)
     assert result.attrs["missing"] == [s.name for s in A.UNSUPERVISED]
+    only_sampled = table_of(runs, {"pair": ("pair_elbo", "elbo"), "s": ("s", "k")}, SAMPLED)
+    with pytest.raises(A.AnalysisError, match="missing from the table"):
+        A.unsupervised_selection(only_sampled, supervised=[Score("S", "s", "k")], representation=SAMPLED)
 
 
 # --------------------------------------------------------------------------------------
