@@ -29,3 +29,43 @@ def test_what_is_wrong_with_a_table_is_said_with_the_fix():
     assert str(error.value) == (
         "the results table is empty: no run has been scored yet (untwine study status DIR says which runs are done)"
     )
+
+
+def test_a_setting_is_labelled_by_its_method_and_every_value_it_sets():
+    """The label that keys a cell: integral floats without a point, other numbers to 12 significant digits, text as
+    it is, NaN and None left out ("defaults" when nothing is set); one label per run, on the runs' own index."""
+    import numpy as np
+
+    from untwine.study.table import _number, _settings
+
+    assert [_number(v) for v in (4.0, 3, np.int64(7), 0.5, 0.1 + 0.2, np.float32(0.1), 1e-05, "mws")] == [
+        "4",
+        "3",
+        "7",
+        "0.5",
+        "0.3",
+        "0.10000000149",
+        "1e-05",
+        "mws",
+    ]
+    runs = pd.DataFrame(
+        {
+            "method": ["annealed-vae", "annealed-vae", "ae", "beta-tcvae"],
+            "param.c_max": [50.0, 25.5, np.nan, None],
+            "param.gamma": [1000.0, 1000.0, np.nan, None],
+            "param.estimator": [None, None, None, "mws"],
+        },
+        index=[7, 3, 9, 1],
+    )
+    labels = _settings(runs, ["param.gamma", "param.c_max", "param.estimator"])
+    expected = pd.Series(
+        [
+            "annealed-vae: c_max=50, gamma=1000",
+            "annealed-vae: c_max=25.5, gamma=1000",
+            "ae: defaults",
+            "beta-tcvae: estimator=mws",
+        ],
+        index=[7, 3, 9, 1],
+        dtype=object,
+    )
+    pd.testing.assert_series_equal(labels, expected)
