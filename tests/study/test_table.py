@@ -69,3 +69,28 @@ def test_a_setting_is_labelled_by_its_method_and_every_value_it_sets():
         dtype=object,
     )
     pd.testing.assert_series_equal(labels, expected)
+
+
+def test_the_hyperparameters_that_vary_besides_the_x_axis_are_named_per_method():
+    """What a figure against `value` must say: per method, every other hyperparameter with two or more values among
+    its runs, joined by ", " ("" when none; missing values are not a value)."""
+    import numpy as np
+
+    from untwine.study.table import _also_varies
+
+    runs = pd.DataFrame(
+        {
+            "method": ["annealed-vae"] * 3 + ["beta-tcvae"] * 2 + ["beta-vae"] * 2,
+            "hyperparameter": ["c_max"] * 3 + ["beta"] * 2 + ["beta"] * 2,
+            "param.c_max": [5.0, 50.0, 50.0, np.nan, np.nan, np.nan, np.nan],
+            "param.gamma": [1000.0, 100.0, 1000.0, np.nan, np.nan, np.nan, np.nan],
+            "param.iteration_threshold": [1e5, 1e5, 2e5, np.nan, np.nan, np.nan, np.nan],
+            "param.beta": [np.nan, np.nan, np.nan, 1.0, 6.0, 1.0, 4.0],
+            "param.estimator": [None, None, None, "mws", None, None, None],
+            "param.lr": [1e-4] * 7,
+        },
+        index=[10, 11, 12, 13, 14, 15, 16],
+    )
+    params = [c for c in runs.columns if c.startswith("param.")]
+    expected = pd.Series(["gamma, iteration_threshold"] * 3 + [""] * 4, index=runs.index, dtype=object)
+    pd.testing.assert_series_equal(_also_varies(runs, params), expected)
