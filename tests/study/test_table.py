@@ -94,3 +94,40 @@ def test_the_hyperparameters_that_vary_besides_the_x_axis_are_named_per_method()
     params = [c for c in runs.columns if c.startswith("param.")]
     expected = pd.Series(["gamma, iteration_threshold"] * 3 + [""] * 4, index=runs.index, dtype=object)
     pd.testing.assert_series_equal(_also_varies(runs, params), expected)
+
+
+def test_the_x_axis_of_each_method_is_its_regularisation_or_its_one_varying_hyperparameter():
+    """Per method: the reference regulariser when its model has one and the column holds values; else the one
+    hyperparameter with two or more values among its runs (missing values are not a value; text gives NaN values);
+    else none ("", NaN), and the next method is still read."""
+    import numpy as np
+
+    from untwine.study.table import _strength
+
+    nan = np.nan
+    runs = pd.DataFrame(
+        {
+            "method": ["beta-vae"] * 2 + ["two"] * 2 + ["mine"] * 2 + ["unset"] * 2 + ["texts"] * 2,
+            "model": ["beta-vae"] * 2 + ["mystery"] * 2 + ["mystery"] * 2 + ["beta-vae"] * 2 + ["mystery"] * 2,
+            "param.beta": [1.0, 4.0, nan, nan, nan, nan, nan, nan, nan, nan],
+            "param.a": [nan, nan, 1.0, 2.0, nan, nan, nan, nan, nan, nan],
+            "param.b": [nan, nan, 1.0, 2.0, nan, nan, 7.0, 8.0, nan, nan],
+            "param.alpha": [nan, nan, nan, nan, 0.1, 0.2, nan, nan, nan, nan],
+            "param.z": [nan, nan, nan, nan, nan, 3.0, nan, nan, nan, nan],
+            "param.mode": [None, None, None, None, None, None, None, None, "x", "y"],
+        },
+        index=range(20, 30),
+    )
+    names, values = _strength(runs)
+    pd.testing.assert_series_equal(
+        names,
+        pd.Series(["beta"] * 2 + [""] * 2 + ["alpha"] * 2 + ["b"] * 2 + ["mode"] * 2, index=runs.index, dtype=object),
+    )
+    pd.testing.assert_series_equal(
+        values, pd.Series([1.0, 4.0, nan, nan, 0.1, 0.2, 7.0, 8.0, nan, nan], index=runs.index, dtype=float)
+    )
+    # a model with a reference regulariser whose column the table lacks: the one varying hyperparameter
+    names, values = _strength(
+        pd.DataFrame({"method": ["fv"] * 2, "model": ["factor-vae"] * 2, "param.lr": [1e-4, 1e-3], "param.k": [2, 2]})
+    )
+    assert names.tolist() == ["lr", "lr"] and values.tolist() == [1e-4, 1e-3]
