@@ -17,7 +17,7 @@ from typing import Any
 import tomli_w
 
 from . import data as data_room
-from .data.pairs import UNKNOWN_K
+from .data.pairs import check_k
 from .data.sampling import check_spec
 from .models import build_objective, objective_class
 from .models.vae import LIKELIHOODS, ModelConfig
@@ -120,17 +120,17 @@ def _check_factor_sampler(spec, factor_names=None, dataset: str = "the dataset")
 
 
 def _check_pair_k(model: ModelConfig, dataset_class) -> None:
-    """A paired objective's ``k`` against the number of factors its dataset class names, so that a study plans no
-    run that would stop at its first step (the trainer checks it again against the factors that vary)."""
-    k = model.params.get("k")
-    names = getattr(dataset_class, "factor_names", None)
-    if not objective_class(model.objective).paired or not isinstance(k, int) or k == UNKNOWN_K or not names:
+    """A paired objective's ``k`` against the factors its dataset class declares (``check_k``), so that a study
+    plans no run that would stop at its first step; the trainer checks it again on the dataset it builds (whose
+    options or files may change the factors)."""
+    objective = build_objective(model.objective, model.params)
+    sizes = getattr(dataset_class, "factor_sizes", None)
+    if not objective.paired or not isinstance(sizes, (tuple, list)) or not sizes:  # () where the options decide
         return
-    if not 1 <= k < len(names):
-        raise ValueError(
-            f"model.params.k = {k}: {dataset_class.name} has {len(names)} factors ({', '.join(names)}), so a pair "
-            f"can differ in 1 ... {len(names) - 1} of them; give k in that range, or k = {UNKNOWN_K} to draw it per pair"
-        )
+    try:
+        check_k(dataset_class, objective.k)
+    except ValueError as error:
+        raise ValueError(f"model.params: {error}") from None
 
 
 def _check_dataset_options(data_room, name: str, options: dict) -> None:

@@ -180,6 +180,21 @@ def nested(y: np.ndarray, method: np.ndarray, cell: np.ndarray) -> tuple:
     return tuple(float(v / total) for v in (((m - y.mean()) ** 2).sum(), ((c - m) ** 2).sum(), ((y - c) ** 2).sum()))
 
 
+#: the columns of variance_share, in order
+VARIANCE_COLUMNS = [
+    "dataset",
+    "score",
+    "n",
+    "variance",
+    "method",
+    "hyperparameter",
+    "seed",
+    "seeds_min",
+    "seeds_max",
+    "note",
+]
+
+
 def test_variance_share_rows_with_two_values_a_constant_score_and_the_missing():
     """On the sampled representation: a score with one finite value on a dataset is left out there (the next scores
     still counted), one with exactly two is kept; a constant score has NaN shares and warns of nothing; every row
@@ -208,18 +223,7 @@ def test_variance_share_rows_with_two_values_a_constant_score_and_the_missing():
     rows.insert(4, ["d2", "C", 8, 0.0, np.nan, np.nan, np.nan, 2, 2, ""])
     expected = pd.DataFrame(
         rows,
-        columns=[
-            "dataset",
-            "score",
-            "n",
-            "variance",
-            "method",
-            "hyperparameter",
-            "seed",
-            "seeds_min",
-            "seeds_max",
-            "note",
-        ],
+        columns=VARIANCE_COLUMNS,
     )
     assert expected.loc[2, ["method", "hyperparameter", "seed"]].tolist() == [0.0, 0.0, 1.0]  # A on d2
     pd.testing.assert_frame_equal(result, expected)
@@ -235,18 +239,7 @@ def test_variance_share_with_one_seed_per_cell_says_why_its_shares_are_nan():
     note = "one seed per cell: the seed's share cannot be told from the hyperparameter's; add seeds to the study spec"
     expected = pd.DataFrame(
         [["d1", "A", 4, float(np.var(y)), method, np.nan, np.nan, 1, 1, note]],
-        columns=[
-            "dataset",
-            "score",
-            "n",
-            "variance",
-            "method",
-            "hyperparameter",
-            "seed",
-            "seeds_min",
-            "seeds_max",
-            "note",
-        ],
+        columns=VARIANCE_COLUMNS,
     )
     pd.testing.assert_frame_equal(result, expected)
 
