@@ -5,6 +5,7 @@
 #
 #   bench/mutation.sh                 # every module below
 #   bench/mutation.sh estimators elbo # some of them, by the names below
+#   MUTATION_SPEC="src/untwine/x.py|tests/test_x.py" bench/mutation.sh NAME   # one module, another spec
 #
 # mutmut 3 (installed here into the current Python environment; not a package dependency)
 # writes its mutants into a mutants/ copy of the project and runs the tests in a forked warm
@@ -87,6 +88,11 @@ if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 
 for module in "${ORDER[@]}"; do
   spec=${MODULES[$module]:-}
+  # MUTATION_SPEC replaces the spec of the one module named (to try another test selection before writing it here)
+  if [ -n "${MUTATION_SPEC:-}" ]; then
+    if [ "${#ORDER[@]}" -ne 1 ]; then echo "MUTATION_SPEC applies to one module: name exactly one" >&2; exit 2; fi
+    spec=$MUTATION_SPEC
+  fi
   if [ -z "$spec" ]; then
     echo "unknown module $module; known: ${!MODULES[*]}" >&2
     exit 2
