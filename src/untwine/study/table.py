@@ -68,9 +68,13 @@ def _run_key(table: pd.DataFrame) -> pd.Series:
     if "path" in table.columns and table["path"].notna().all():
         return table["path"]
     parts = ["dataset", "model"] + sorted(c for c in table.columns if str(c).startswith(PARAM_PREFIX)) + ["seed"]
-    key = table[parts[0]].astype(str)
+
+    def text(column: str) -> pd.Series:  # a missing value is "nan" (pandas 3's astype(str) keeps it missing)
+        return table[column].astype(object).map(lambda v: "nan" if v is None or v != v else str(v))
+
+    key = text(parts[0])
     for column in parts[1:]:
-        key = key + "|" + table[column].astype(str)
+        key = key + "|" + text(column)
     return key
 
 
