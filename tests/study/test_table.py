@@ -233,7 +233,6 @@ def test_repeated_rows_are_collapsed_with_a_warning_that_counts_and_names_them()
         "the results table repeats 3 row(s) of 2 run(s) (runs/s1, runs/s2) with the same values; each is counted "
         "once. A table appended to itself or a run collected twice does this"
     )
-    assert warning.filename == __file__  # said where the caller asked for the table, not inside untwine
     pd.testing.assert_frame_equal(prepared.table, table)
     assert prepared.runs["run"].tolist() == ["runs/s0", "runs/s1", "runs/s2", "runs/s3"]
 
