@@ -94,7 +94,7 @@ def _execute_run(task: RunTask) -> Outcome:
 
 def execute(task: Task) -> Outcome:
     """Run one task (see the module docstring); returns its outcome, never raises for a failure of the run."""
-    if task.threads:
+    if getattr(task, "threads", 0):  # not a task at all: the TypeError below names it
         torch.set_num_threads(task.threads)
     if isinstance(task, RunTask):
         return _execute_run(task)
