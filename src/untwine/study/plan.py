@@ -258,10 +258,18 @@ def plan(
 
 def _stand_in(runs, shape, shapes):
     """A dataset of the study with the same observation shape that can be built here, for timing a run whose
-    own dataset's files are missing (the step time depends on the shape, not on the pixels)."""
+    own dataset's files are missing (the step time depends on the shape, not on the pixels). Any dataset of the
+    study may stand in, also one whose runs come later in the study's order (its shape is read here, once); each
+    is tried once."""
+    tried = set()
     for run in runs:
         key = (run.config.dataset, repr(sorted(run.config.dataset_options.items())))
-        if shapes.get(key) == shape:
+        if key in tried:
+            continue
+        tried.add(key)
+        if key not in shapes:
+            shapes[key] = _shape(run.config)
+        if shapes[key] == shape:
             try:
                 return load_dataset(run.config.dataset, run.config.dataset_options)
             except (FileNotFoundError, OSError, ValueError):

@@ -364,5 +364,6 @@ def preset_text(name: str) -> str:
 
 
 def describe(name: str) -> str:
-    """The first line of a preset's docstring."""
-    return (PRESETS[name].__doc__ or "").strip().splitlines()[0]
+    """The first line of a preset's docstring ("" for a preset without one)."""
+    lines = (PRESETS[name].__doc__ or "").strip().splitlines()
+    return lines[0] if lines else ""
