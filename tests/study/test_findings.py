@@ -240,6 +240,11 @@ def test_the_metric_agreement_finding_names_the_median_the_best_and_the_worst_pa
         "Pooled over datasets, the median Spearman between two of seed 001's six metrics is +0.80; most in agreement "
         "MIG–DCI (+0.80), least MIG–DCI (+0.80)."
     )
+    # an extra metric named first is in its pairs as the first member (each pair is kept once)
+    first = pd.DataFrame(agreement_rows(ALL_DATASETS, ["IRS", "MIG", "DCI", "SAP"], r, lambda n: n in paper))
+    assert finding_metric_agreement(first).endswith(
+        "least DCI–SAP (-0.40). IRS, beside them: median +0.30 with the others."
+    )
     nothing = result[result["dataset"] == "cars"]
     assert finding_metric_agreement(nothing) == "No pair of seed 001's metrics has enough runs to correlate."
     missing = result.assign(spearman=np.where(result["in_paper"], NAN, result["spearman"]))
@@ -293,6 +298,11 @@ def test_the_score_distribution_finding_sets_the_seeds_spread_beside_the_methods
     assert finding_score_distribution(one) == (
         "Every cell has one seed, so the spread over seeds cannot be seen (add seeds to the study spec); the methods' "
         "medians differ by 0.200 (median over datasets and scores)."
+    )
+    # two methods are compared: the ranges of the medians of a and b are 0.3 (MIG) and 0.1 (DCI)
+    two_methods = distribution_table()[lambda t: t["method"] != "c"]
+    assert finding_score_distribution(two_methods).endswith(
+        "the methods' medians differ by 0.200 (median over datasets and scores)."
     )
     single = distribution_table()
     single = single[single["method"] == "a"]
@@ -407,8 +417,20 @@ def test_the_downstream_finding_gives_the_ten_thousand_point_ten_point_and_effic
             ("LR efficiency", -0.2),
             ("LR 1000", 0.7),
         ):
-            rows.append({"dataset": dataset, "target": target, "spearman": r + shift})
-    rows.append({"dataset": "d", "target": "GBT 100", "spearman": NAN})
+            # the columns downstream_correlation returns; the efficiency target has no size
+            predictor, size = target.split()
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "score": "MIG",
+                    "target": target,
+                    "predictor": predictor,
+                    "size": NAN if size == "efficiency" else int(size),
+                    "spearman": r + shift,
+                    "n": 20,
+                }
+            )
+    rows.append({"dataset": "d", "score": "MIG", "target": "GBT 100", "predictor": "GBT", "size": 100, "spearman": NAN})
     result = pd.DataFrame(rows)
     assert finding_downstream(result) == (
         "Median over datasets and metrics of the Spearman between a metric and downstream accuracy: LR 10 +0.20, "

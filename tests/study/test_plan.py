@@ -261,9 +261,11 @@ class Loader:
     def __init__(self, missing):
         self.missing = missing
         self.calls = []
+        self.options = []
 
     def __call__(self, name, options):
         self.calls.append(name)
+        self.options.append(options)
         if name in self.missing:
             raise self.missing[name]
         return f"data of {name}"
@@ -334,8 +336,43 @@ def test_a_later_dataset_of_the_same_shape_stands_in(monkeypatch):
     assert loader.calls == ["cars3d", "cars3d", "scream-dsprites", "color-dsprites", "dsprites"]
 
 
+def test_a_dataset_is_loaded_with_its_options(monkeypatch):
+    """The pinwheel with 3 arms is measured on itself; the one of 5 arms (the default), which cannot be loaded, on
+    it: the same name, another dataset."""
+    steps = Steps({("beta-vae", 2): 0.002, ("beta-vae", 3): 0.003})
+    monkeypatch.setattr(plan_module, "measure_step_seconds", steps)
+    loader = Loader({})
+
+    def load(name, options):
+        loaded = loader(name, options)
+        if options == {}:
+            raise FileNotFoundError("the default pinwheel is gone")
+        return f"{loaded} with {options}"
+
+    monkeypatch.setattr(plan_module, "load_dataset", load)
+    three = (
+        "{name = 'pinwheel', label = 'p3', options = {num_arms = 3}, model = {likelihood = 'gaussian', latent_dim = 3}}"
+    )
+    result = plan(small([PINWHEEL, three], [("beta-vae", None)]))
+    assert [(c.dataset_options, c.model.latent_dim, d) for c, d, _ in steps.calls] == [
+        ({}, 2, "data of pinwheel with {'num_arms': 3}"),
+        ({"num_arms": 3}, 3, "data of pinwheel with {'num_arms': 3}"),
+    ]
+    assert loader.options == [{}, {}, {"num_arms": 3}, {"num_arms": 3}]
+    assert result.notes == [] and result.train_seconds == pytest.approx(100 * 0.002 + 100 * 0.003)
+
+
+def test_a_measured_step_is_written_in_milliseconds_to_a_tenth():
+    spec = tiny()
+    result = plan_module.Plan(spec, spec.runs(), 2, 1, step_seconds={"beta-vae on 2, batch 32": 0.2504})
+    assert result.summary().splitlines()[3] == "  measured step: beta-vae on 2, batch 32: 250.4 ms"
+    assert "estimated training time" not in result.summary()
+
+
 def test_durations_and_sizes_are_written_in_the_largest_unit_that_reads_well():
-    assert [_duration(s) for s in (0, 119.4, 120, 150, 7199, 7200, 3 * 86400 - 1, 3 * 86400, 10 * 86400)] == [
+    # 259,056 s = 71.96 h; 86,405,184 s = 1,000.06 days
+    durations = (0, 119.4, 120, 150, 7199, 7200, 259_056, 3 * 86400 - 1, 3 * 86400, 10 * 86400, 86_405_184)
+    assert [_duration(s) for s in durations] == [
         "0 s",
         "119 s",
         "2 min",
@@ -343,8 +380,10 @@ def test_durations_and_sizes_are_written_in_the_largest_unit_that_reads_well():
         "120 min",
         "2.0 h",
         "72.0 h",
+        "72.0 h",
         "3.0 days",
         "10.0 days",
+        "1000.1 days",
     ]
     assert [_size(n) for n in (0, 1023, 1024, 1536, 1024**2 - 1, 5 * 1024**3, 2 * 1024**4, 3000 * 1024**4)] == [
         "0 B",
