@@ -1,0 +1,569 @@
+"""The executors' own logic, fast: local workers are forked (not spawned) and run a stand-in for the task
+function, so a worker starts in milliseconds; Ray and submitit are replaced by recording stand-ins. The real
+processes, Ray and submitit are exercised end to end by test_study_local.py, test_study_ray.py and
+test_study_slurm.py."""
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import pytest
+import torch
+
+from untwine.study import executors as E
+from untwine.study.spec import ExecutorSpec
+from untwine.study.tasks import Outcome, RunTask, UDRTask
+
+
+def task(path, **kwargs):
+    return RunTask(path, f"/nowhere/{path}", {}, **kwargs)
+
+
+# --- the interface and its defaults ------------------------------------------------------------------------
+
+
+def test_default_threads_share_the_cores_among_the_workers(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert [E.default_threads(w) for w in (0, 1, 2, 3, 8, 16)] == [8, 8, 4, 2, 1, 1]
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert E.default_threads(2) == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert E.default_threads(1) == 1
+
+
+def test_the_executor_interface():
+    class Plain(E.Executor):
+        pass
+
+    plain = Plain()
+    with pytest.raises(NotImplementedError):
+        plain.submit([])
+    with pytest.raises(NotImplementedError):
+        plain.wait(0)
+    assert plain.running() == 0 and plain.describe() == "executor" and E.Executor.name == "executor"
+
+    class Counted(E.Executor):
+        name = "counted"
+
+        def __init__(self):
+            self.events = []
+
+        def start(self):
+            self.events.append("start")
+
+        def close(self):
+            self.events.append("close")
+
+    counted = Counted()
+    with pytest.raises(KeyError):
+        with counted as entered:
+            assert entered is counted and counted.events == ["start"]
+            raise KeyError("not swallowed")
+    assert counted.events == ["start", "close"] and counted.describe() == "counted"
+
+
+def test_make_executor_builds_each_kind_with_its_overrides(tmp_path):
+    local = E.make_executor(ExecutorSpec(), tmp_path, workers=3, threads_per_run=None)
+    assert isinstance(local, E.LocalExecutor) and local.workers == 3 and local.options.threads_per_run == 0
+    ray = E.make_executor(ExecutorSpec(), tmp_path, kind="ray", address="auto")
+    assert isinstance(ray, E.RayExecutor) and ray.address == "auto"
+    slurm = E.make_executor(ExecutorSpec(kind="slurm"), tmp_path)
+    assert isinstance(slurm, E.SlurmExecutor) and slurm.folder == tmp_path / "slurm"
+    absolute = E.make_executor(ExecutorSpec(kind="slurm", folder=str(tmp_path / "jobs")), tmp_path / "study")
+    assert absolute.folder == tmp_path / "jobs"
+    with pytest.raises(ValueError) as error:
+        E.make_executor(ExecutorSpec(kind="mpi"), tmp_path)
+    assert str(error.value) == "executor kind must be one of local, ray, slurm, got 'mpi'"
+    with pytest.raises(TypeError):
+        E.make_executor(ExecutorSpec(), tmp_path, nodes=2)
+
+
+# --- local, in this process --------------------------------------------------------------------------------
+
+
+def test_in_process_tasks_run_in_order_with_the_threads_and_the_callers_setting_kept(monkeypatch):
+    seen = []
+    monkeypatch.setattr(E, "execute", lambda t: seen.append((t.path, t.threads)) or Outcome(t.path, ok=True))
+    executor = E.LocalExecutor(ExecutorSpec(workers=0, threads_per_run=1))
+    assert executor.describe() == "local, in this process, 1 thread(s)"
+    before = torch.get_num_threads()
+
+    def execute(t):
+        torch.set_num_threads(1)
+        seen.append((t.path, t.threads))
+        return Outcome(t.path, ok=True)
+
+    monkeypatch.setattr(E, "execute", execute)
+    executor.submit([task("a"), task("b")])
+    assert executor.wait(0) == [(task("a", threads=1), Outcome("a", ok=True))]
+    assert torch.get_num_threads() == before
+    assert executor.wait(0)[0][0].path == "b" and executor.wait(0) == []
+    assert seen == [("a", 1), ("b", 1)] and executor.running() == 0
+
+
+def test_the_local_executor_resolves_its_options():
+    executor = E.LocalExecutor(ExecutorSpec(workers=2, threads_per_run=3, max_retries=5))
+    assert (executor.workers, executor.threads, executor.max_retries) == (2, 3, 5)
+    assert executor.describe() == "local, 2 worker(s) × 3 thread(s)"
+    assert E.LocalExecutor(ExecutorSpec(workers=2)).threads == E.default_threads(2)
+    assert E.LocalExecutor().options == ExecutorSpec(kind="local")
+    assert executor.context.get_start_method() == "spawn"
+
+
+# --- local, forked workers ---------------------------------------------------------------------------------
+
+
+def _behave(t):
+    """The stand-in task function a forked worker runs: the task's path says what to do."""
+    if t.path.startswith("die"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if t.path.startswith("exit"):
+        os._exit(7)
+    if t.path.startswith("slow"):
+        time.sleep(30)
+    return Outcome(t.path, ok=True, summary={"pid": os.getpid(), "threads": t.threads})
+
+
+@pytest.fixture
+def forked(monkeypatch):
+    monkeypatch.setattr(E, "execute", _behave)
+    made = []
+
+    def make(**options):
+        executor = E.LocalExecutor(ExecutorSpec(**{"threads_per_run": 1, **options}))
+        executor.context = multiprocessing.get_context("fork")
+        made.append(executor)
+        return executor
+
+    yield make
+    for executor in made:
+        executor.close()
+
+
+def _drain(executor, expected, limit=30.0):
+    finished, deadline = [], time.monotonic() + limit
+    while len(finished) < expected and time.monotonic() < deadline:
+        finished += executor.wait(0.5)
+    return finished
+
+
+def test_workers_run_the_tasks_each_one_at_a_time(forked):
+    executor = forked(workers=2)
+    executor.submit([task(f"t{i}") for i in range(5)])
+    finished = _drain(executor, 5)
+    assert sorted(t.path for t, _ in finished) == [f"t{i}" for i in range(5)]
+    assert all(o.ok and o.path == t.path and o.summary["threads"] == 1 for t, o in finished)
+    pids = {o.summary["pid"] for _, o in finished}
+    assert len(pids) == 2 and os.getpid() not in pids  # two worker processes, reused
+    assert executor.running() == 0 and len(executor.pool) == 2
+    executor.close()
+    assert executor.pool == []
+
+
+def test_a_worker_that_dies_is_replaced_and_its_task_retried_then_reported(forked):
+    executor = forked(workers=1, max_retries=2)
+    executor.submit([task("die"), task("after")])
+    finished = _drain(executor, 2)
+    assert [t.path for t, _ in finished] == ["die", "after"]
+    died = finished[0][1]
+    assert not died.ok and died.worker_died
+    assert died.error == (
+        "its worker died 3 time(s) (signal 9); the run resumes from its checkpoint when the study is run again"
+    )
+    assert executor.tries == {"die": 3} and finished[1][1].ok
+
+
+def test_a_worker_that_exits_is_reported_with_its_exit_code(forked):
+    executor = forked(workers=1, max_retries=0)
+    executor.submit([task("exit")])
+    [(_, outcome)] = _drain(executor, 1)
+    assert outcome.error.startswith("its worker died 1 time(s) (exit code 7);")
+
+
+def test_close_stops_running_and_idle_workers(forked):
+    executor = forked(workers=2)
+    executor.submit([task("slow"), task("quick")])
+    finished = _drain(executor, 1)
+    assert [t.path for t, _ in finished] == ["quick"] and executor.running() == 1
+    processes = [w.process for w in executor.pool]
+    started = time.monotonic()
+    executor.close()
+    assert time.monotonic() - started < 10 and all(not p.is_alive() for p in processes)
+    assert executor.pool == []
+
+
+def test_a_worker_stops_when_its_driver_is_gone():
+    """A worker handed a driver pid that is not its parent exits at once, before any task (exit code 3)."""
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    process = context.Process(target=E._worker_main, args=(child, 1, os.getpid() + 10**6))
+    process.start()
+    process.join(10)
+    assert process.exitcode == 3
+
+
+def test_a_worker_ends_on_none_or_a_closed_pipe(monkeypatch):
+    monkeypatch.setattr(E, "execute", _behave)
+    context = multiprocessing.get_context("fork")
+    for end in ("none", "eof"):
+        parent, child = context.Pipe()
+
+        def target(connection, threads, driver, parent=parent):
+            parent.close()  # a forked child holds the driver's end too: a spawned one does not
+            E._worker_main(connection, threads, driver)
+
+        process = context.Process(target=target, args=(child, 1, os.getpid()))
+        process.start()
+        try:
+            child.close()
+            parent.send(task("one"))
+            assert parent.recv().path == "one"
+            parent.send(None) if end == "none" else parent.close()
+            process.join(10)
+            assert process.exitcode == 0
+        finally:
+            process.kill()
+            process.join()
+
+
+def test_a_worker_of_a_dead_driver_exits_and_takes_its_children(tmp_path):
+    """The driver (a subprocess) starts a worker that starts a child, then the driver is killed: the worker
+    sees its parent change, kills its descendants and exits."""
+    script = tmp_path / "driver.py"
+    script.write_text(
+        "import multiprocessing, os, subprocess, sys, time\n"
+        "from untwine.study import executors as E\n"
+        "def run(connection, threads, driver):\n"
+        "    import untwine.study.executors as X\n"
+        "    X.execute = lambda t: subprocess.run(['sleep', '60'])\n"
+        "    X._worker_main(connection, threads, driver)\n"
+        "if __name__ == '__main__':\n"
+        "    context = multiprocessing.get_context('fork')\n"
+        "    parent, child = context.Pipe()\n"
+        "    p = context.Process(target=run, args=(child, 1, os.getpid()))\n"
+        "    p.start()\n"
+        "    from untwine.study.tasks import RunTask\n"
+        "    parent.send(RunTask('a', '/nowhere/a', {}))\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(driver.stdout.readline())
+        deadline = time.monotonic() + 20
+        while not E._children().get(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [sleeper] = E._children()[worker]
+        driver.kill()
+        driver.wait()
+        deadline = time.monotonic() + 10
+        while (_alive(worker) or _alive(sleeper)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker) and not _alive(sleeper)
+    finally:
+        driver.kill()
+        E.kill_descendants(driver.pid)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_kill_descendants_kills_the_whole_tree_below_a_process():
+    top = subprocess.Popen(["bash", "-c", "sleep 60 & bash -c 'sleep 60 & wait' & wait"])
+    deadline = time.monotonic() + 10
+    while len(_tree(top.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    below = _tree(top.pid)
+    assert len(below) == 3 and len(E._children()[top.pid]) == 2  # a sleep, a bash, and that bash's sleep
+    killed = E.kill_descendants(top.pid)
+    assert sorted(killed) == sorted(below)
+    top.wait(10)
+    assert all(not _alive(pid) for pid in below) and E.kill_descendants(top.pid) == []
+
+
+def _tree(pid):
+    tree, out, stack = E._children(), [], [pid]
+    while stack:
+        for child in tree.get(stack.pop(), []):
+            out.append(child)
+            stack.append(child)
+    return out
+
+
+def test_the_process_table_maps_parents_to_children():
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        tree = E._children()
+        assert child.pid in tree[os.getpid()] and os.getpid() in tree[os.getppid()]
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_joblib_workers_are_stopped_with_the_worker():
+    from joblib import Parallel, delayed
+
+    pids = set(Parallel(n_jobs=2, backend="loky")(delayed(os.getpid)() for _ in range(4)))
+    assert pids and os.getpid() not in pids
+    E._stop_joblib_workers()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids)
+    E._stop_joblib_workers()  # nothing left to stop: no error
+
+
+def test_a_worker_process_gets_the_thread_count_in_its_environment_only(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    seen = {}
+
+    class Process:
+        def __init__(self, target, args, daemon):
+            seen.update(target=target, args=args, daemon=daemon)
+            seen["env"] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+        def start(self):
+            pass
+
+    context = types.SimpleNamespace(Pipe=multiprocessing.Pipe, Process=Process)
+    worker = E._Worker(context, 3)
+    assert seen["env"] == {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "3"}
+    assert seen["target"] is E._worker_main and seen["args"][1:] == (3, os.getpid()) and seen["daemon"] is False
+    assert os.environ["OMP_NUM_THREADS"] == "5" and "MKL_NUM_THREADS" not in os.environ
+    assert worker.task is None
+
+
+# --- ray, through a stand-in -------------------------------------------------------------------------------
+
+
+class FakeRay:
+    class exceptions:
+        class RayError(Exception):
+            pass
+
+    def __init__(self, initialized=False):
+        self.initialized, self.calls, self.results = initialized, [], {}
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **kwargs):
+        self.calls.append(("init", kwargs))
+
+    def shutdown(self):
+        self.calls.append(("shutdown",))
+
+    def remote(self, **options):
+        self.calls.append(("remote", options))
+
+        def wrap(function):
+            ray = self
+
+            class Remote:
+                @staticmethod
+                def remote(t):
+                    ref = f"ref-{t.path}"
+                    ray.results[ref] = t
+                    return ref
+
+            return Remote
+
+        return wrap
+
+    def wait(self, refs, num_returns, timeout):
+        self.calls.append(("wait", num_returns, timeout))
+        ready = [r for r in refs if not self.results[r].path.startswith("slow")][:num_returns]
+        return ready, [r for r in refs if r not in ready]
+
+    def get(self, ref):
+        t = self.results[ref]
+        if t.path.startswith("lost"):
+            raise self.exceptions.RayError("node died")
+        return Outcome(t.path, ok=True, summary={"threads": t.threads})
+
+    def cancel(self, ref, force):
+        self.calls.append(("cancel", ref, force))
+
+
+def test_ray_starts_a_local_instance_or_connects_and_runs_each_task_remotely(monkeypatch):
+    fake = FakeRay()
+    monkeypatch.setattr(E, "_import_ray", lambda: fake)
+    executor = E.RayExecutor(ExecutorSpec(kind="ray", threads_per_run=2, num_gpus=0.5, max_retries=4))
+    assert executor.describe() == "ray at a local Ray instance, 2 CPU(s) and 0.5 GPU(s) per run"
+    executor.start()
+    assert fake.calls == [
+        ("init", {"include_dashboard": False, "log_to_driver": True}),
+        ("remote", {"num_cpus": 2, "num_gpus": 0.5, "max_retries": 4, "retry_exceptions": False}),
+    ]
+    executor.submit([task("a"), task("lost"), task("slow")])
+    assert executor.running() == 3
+    finished = executor.wait(1.5)
+    assert [(t.path, o.ok) for t, o in finished] == [("a", True), ("lost", False)]
+    assert finished[0][1].summary == {"threads": 2} and finished[0][0].threads == 2
+    assert finished[1][1].error == (
+        "its worker died 5 time(s) (RayError); the run resumes from its checkpoint when the study is run again"
+    )
+    assert fake.calls[2:] == [("wait", 1, 1.5), ("wait", 3, 0)]
+    assert executor.running() == 1
+    executor.close()
+    assert fake.calls[-2:] == [("cancel", "ref-slow", True), ("shutdown",)] and executor.running() == 0
+
+
+def test_ray_connects_to_an_address_and_leaves_a_running_instance_alone(monkeypatch):
+    fake = FakeRay()
+    monkeypatch.setattr(E, "_import_ray", lambda: fake)
+    executor = E.RayExecutor(ExecutorSpec(kind="ray", address="auto"))
+    assert executor.describe() == "ray at auto, 1 CPU(s) per run" and executor.threads == 1
+    executor.start()
+    assert fake.calls[0] == ("init", {"address": "auto", "include_dashboard": False, "log_to_driver": True})
+    assert executor.wait(1) == []
+    executor.close()
+    assert fake.calls[-1] == ("shutdown",)
+    connected = FakeRay(initialized=True)
+    monkeypatch.setattr(E, "_import_ray", lambda: connected)
+    executor = E.RayExecutor(ExecutorSpec(kind="ray"))
+    executor.start()
+    executor.close()
+    assert [c[0] for c in connected.calls] == ["remote"]  # neither started nor shut down here
+
+
+def test_ray_missing_is_said_with_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError) as error:
+        E._import_ray()
+    assert str(error.value) == 'the ray executor needs Ray: pip install "untwine[ray]" (on every node of the cluster)'
+
+
+# --- slurm, through a stand-in -----------------------------------------------------------------------------
+
+
+class FakeJob:
+    def __init__(self, t, result):
+        self.task, self._result = t, result
+
+    def done(self):
+        return not self.task.path.startswith("slow")
+
+    def result(self):
+        if isinstance(self._result, Exception):
+            raise self._result
+        return self._result
+
+
+def _fake_submitit(monkeypatch, results):
+    made = []
+
+    class AutoExecutor:
+        def __init__(self, folder, cluster):
+            self.folder, self.cluster, self.parameters, self.batches = folder, cluster, {}, 0
+            made.append(self)
+
+        def update_parameters(self, **parameters):
+            self.parameters.update(parameters)
+
+        def batch(self):
+            import contextlib
+
+            self.batches += 1
+            return contextlib.nullcontext()
+
+        def submit(self, function, t):
+            return FakeJob(t, results.get(t.path, Outcome(t.path, ok=True, summary={"threads": t.threads})))
+
+    class Checkpointable:
+        pass
+
+    fake = types.SimpleNamespace(
+        AutoExecutor=AutoExecutor, helpers=types.SimpleNamespace(Checkpointable=Checkpointable)
+    )
+    monkeypatch.setitem(sys.modules, "submitit", fake)
+    monkeypatch.delitem(sys.modules, "untwine.study.slurm", raising=False)
+    return made
+
+
+def test_slurm_parameters_for_a_cluster(monkeypatch, tmp_path):
+    made = _fake_submitit(monkeypatch, {})
+    spec = ExecutorSpec(
+        kind="slurm",
+        folder=str(tmp_path),
+        threads_per_run=4,
+        num_gpus=1.0,
+        mem_gb=16.0,
+        partition="gpu",
+        timeout_min=60,
+        array_parallelism=8,
+        slurm={"account": "lab"},
+    )
+    executor = E.SlurmExecutor(spec)
+    assert executor.describe() == f"slurm (slurm) through submitit, jobs in {tmp_path}"
+    executor.start()
+    [auto] = made
+    assert (auto.folder, auto.cluster) == (str(tmp_path), "slurm")
+    assert auto.parameters == {
+        "timeout_min": 60,
+        "cpus_per_task": 4,
+        "name": "untwine-study",
+        "gpus_per_node": 1,
+        "mem_gb": 16.0,
+        "slurm_array_parallelism": 8,
+        "slurm_partition": "gpu",
+        "slurm_account": "lab",
+    }
+
+
+def test_slurm_local_jobs_run_as_one_array_and_a_dead_job_is_named(monkeypatch, tmp_path):
+    made = _fake_submitit(
+        monkeypatch, {"bad": RuntimeError("  job 12 failed\nwith more\n"), "blank": RuntimeError("  ")}
+    )
+    executor = E.SlurmExecutor(ExecutorSpec(kind="slurm", folder=str(tmp_path), cluster="local"))
+    executor.start()
+    assert made[0].parameters == {"timeout_min": 720, "cpus_per_task": 1, "name": "untwine-study"}
+    executor.submit([])
+    assert made[0].batches == 0
+    executor.submit([task("a"), task("bad"), task("blank"), task("slow")])
+    assert made[0].batches == 1 and executor.running() == 4
+    finished = executor.wait(0.2)
+    assert [t.path for t, _ in finished] == ["a", "bad", "blank"]
+    assert finished[0][1].summary == {"threads": 1}
+    assert finished[1][1].error.startswith("its worker died 1 time(s) (RuntimeError: job 12 failed);")
+    assert finished[2][1].error.startswith("its worker died 1 time(s) (RuntimeError);")
+    started = time.monotonic()
+    assert executor.wait(0.6) == [] and time.monotonic() - started >= 0.5
+    executor.close()
+    assert executor.running() == 0 and executor.wait(5) == []
+
+
+def test_slurm_long_error_lines_are_cut(monkeypatch, tmp_path):
+    _fake_submitit(monkeypatch, {"bad": RuntimeError("x" * 300)})
+    executor = E.SlurmExecutor(ExecutorSpec(kind="slurm", folder=str(tmp_path), cluster="local"))
+    executor.start()
+    executor.submit([task("bad")])
+    [(_, outcome)] = executor.wait(1)
+    assert f"(RuntimeError: {'x' * 200});" in outcome.error and "x" * 201 not in outcome.error
+
+
+def test_slurm_missing_is_said_with_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    with pytest.raises(ImportError) as error:
+        E.SlurmExecutor(ExecutorSpec(kind="slurm", folder=str(tmp_path))).start()
+    assert str(error.value) == 'the slurm executor needs submitit: pip install "untwine[slurm]"'
+
+
+def test_every_kind_hands_udr_tasks_the_threads_too(monkeypatch):
+    fake = FakeRay()
+    monkeypatch.setattr(E, "_import_ray", lambda: fake)
+    executor = E.RayExecutor(ExecutorSpec(kind="ray", threads_per_run=3))
+    executor.start()
+    executor.submit([UDRTask("cell", (), {})])
+    assert list(executor.refs.values())[0].threads == 3
