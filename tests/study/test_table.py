@@ -1,5 +1,6 @@
 """The checked results table: what `check_table` says of a table it refuses, word for word."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -293,3 +294,190 @@ def test_runs_of_a_table_without_paths_stay_apart_when_a_hyperparameter_is_missi
     assert sorted(runs["run"]) == sorted(
         [f"dsprites|beta_vae|4.0|nan|{s}" for s in range(3)] + [f"dsprites|factor_vae|nan|10.0|{s}" for s in range(3)]
     )
+
+
+def test_none_and_nan_are_one_missing_value_in_a_run_key():
+    from untwine.study.table import _run_key
+
+    table = pd.DataFrame(
+        {"dataset": ["d", "d"], "model": ["m", "m"], "param.a": [None, float("nan")], "seed": [0, 0]}, dtype=object
+    )
+    assert _run_key(table).tolist() == ["d|m|nan|0", "d|m|nan|0"]
+
+
+def test_repeats_with_text_values_are_collapsed_and_exactly_three_runs_are_all_named():
+    from untwine.study.table import prepare
+
+    table = _long([(f"runs/s{i}", "mean", "mig", "score", "n/a") for i in range(3)])
+    with pytest.warns(RuntimeWarning) as caught:
+        prepared = prepare(pd.concat([table, table], ignore_index=True))
+    assert str(caught[0].message).startswith(
+        "the results table repeats 3 row(s) of 3 run(s) (runs/s0, runs/s1, runs/s2) with the same values; "
+    )
+    assert len(prepared.table) == 3 and np.isnan(prepared.value).all()
+
+
+def test_the_first_conflict_named_is_the_first_in_the_table():
+    from untwine.study.table import prepare
+
+    table = _long([("runs/s1", "sampled", "sap", "score", 0.5), ("runs/s0", "mean", "mig", "score", 0.25)])
+    conflicts = pd.concat([table, table.assign(value=[0.75, 0.125])], ignore_index=True)
+    with pytest.raises(AnalysisError) as error:
+        prepare(conflicts)
+    assert str(error.value).startswith(
+        "run 'runs/s1' has sap/score (sampled representation) 2 times with different values (0.5, 0.75) and 1 more "
+    )
+
+
+def test_the_repeat_warning_points_at_the_analysis_caller(monkeypatch):
+    """stacklevel 4: _without_duplicates, StudyTable, prepare, then the caller (under mutmut, whose trampolines
+    add frames, only the level itself can be checked)."""
+    import warnings
+
+    from untwine.study import table as T
+
+    levels = []
+    monkeypatch.setattr(warnings, "warn", lambda message, category, stacklevel: levels.append(stacklevel))
+    doubled = _long([("runs/s0", "mean", "mig", "score", 0.5)] * 2)
+    T.prepare(doubled)
+    assert levels == [4]
+
+
+def test_the_runs_of_a_table_their_columns_and_values():
+    from untwine.study.table import prepare
+
+    table = _long(
+        [
+            ("runs/s0", "mean", "mig", "score", 1),
+            ("runs/s0", "mean", "sap", "score", 2),
+            ("runs/s1", "mean", "mig", "score", "failed"),
+        ]
+    ).assign(reconstruction=[10.0, 10.0, 12.0], kl=[1.0, 1.0, 2.0], elbo=[-11.0, -11.0, -14.0])
+    table = table.assign(steps=[100, 100, 50], wall_time=[3.0, 3.0, 1.5], extra=["x", "x", "y"])
+    study = prepare(table)
+    assert study.value.dtype == np.float64 and study.value[:2].tolist() == [1.0, 2.0] and np.isnan(study.value[2])
+    runs = study.runs
+    assert list(runs.columns) == [
+        "run",
+        "dataset",
+        "model",
+        "method",
+        "seed",
+        "param.beta",
+        "reconstruction",
+        "kl",
+        "elbo",
+        "steps",
+        "wall_time",
+        "path",
+        "setting",
+        "hyperparameter",
+        "value",
+        "also_varies",
+        "scored",
+    ]
+    assert runs["run"].tolist() == ["runs/s0", "runs/s1"] and runs.index.tolist() == [0, 1]
+    assert runs[["kl", "elbo", "steps", "wall_time"]].to_dict("list") == {
+        "kl": [1.0, 2.0],
+        "elbo": [-11.0, -14.0],
+        "steps": [100, 50],
+        "wall_time": [3.0, 1.5],
+    }
+    assert runs["method"].tolist() == ["beta_vae", "beta_vae"] and runs["scored"].tolist() == [True, False]
+
+
+def test_a_missing_method_is_the_model():
+    from untwine.study.table import prepare
+
+    rows = [(f"runs/s{i}", "mean", "mig", "score", 0.1) for i in range(3)]
+    table = _long(rows).assign(method=["named", None, float("nan")], model=["beta_vae", "beta_vae", "factor_vae"])
+    assert prepare(table).runs["method"].tolist() == ["named", "beta_vae", "factor_vae"]
+    without = prepare(_long(rows)).runs
+    assert list(without.columns[:5]) == ["run", "dataset", "model", "method", "seed"]
+    assert without["method"].tolist() == ["beta_vae"] * 3
+
+
+def test_the_groups_of_a_table_are_its_metric_key_representation_triples_rows_in_table_order():
+    """3 metrics × 2 keys × 2 representations over 40 runs, shuffled: every group holds exactly its rows,
+    ascending (a brute-force groupby says which)."""
+    from untwine.study.table import prepare
+
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"runs/s{run}", rep, metric, key, float(rng.random()))
+        for run in range(40)
+        for metric in ("m0", "m1", "m2")
+        for key in ("k0", "k1")
+        for rep in ("mean", "sampled")
+    ]
+    table = _long([rows[i] for i in rng.permutation(len(rows))])
+    study = prepare(table)
+    expected = {
+        (m, k, r): np.flatnonzero(
+            (table["metric"] == m).to_numpy()
+            & (table["key"] == k).to_numpy()
+            & (table["representation"] == r).to_numpy()
+        )
+        for m, k, r in table[["metric", "key", "representation"]].drop_duplicates().itertuples(index=False)
+    }
+    assert set(study.groups) == set(expected) and len(study.groups) == 12
+    for label, positions in expected.items():
+        np.testing.assert_array_equal(study.rows(*label), positions)
+    absent = study.rows("nope", "k0", "mean")
+    assert (
+        absent.dtype == np.int64
+        and study.value[absent].size == 0
+        and np.isnan(study.column("nope", "k0", "mean")).all()
+    )
+
+
+def test_available_scores_keep_the_representation_and_direction_asked():
+    from untwine.study.table import available_scores
+    from untwine.study.vocabulary import Score
+
+    table = _long(
+        [
+            ("runs/s0", "sampled", "dci", "disentanglement", 0.5),
+            ("runs/s0", "sampled", "dci", "completeness", 0.5),
+            ("runs/s0", "sampled", "mig", "score", 0.5),
+        ]
+    ).assign(reconstruction=["n/a", "n/a", "n/a"])
+    present, absent = available_scores(
+        table,
+        [
+            Score("DCI", "dci", None, "sampled", None, -1),
+            Score("MIG", "mig", None, "sampled", None, -1),
+            Score("rec", column="reconstruction"),
+        ],
+    )
+    assert present == [
+        Score("DCI completeness", "dci", "completeness", "sampled", None, -1),
+        Score("DCI disentanglement", "dci", "disentanglement", "sampled", None, -1),
+        Score("MIG", "mig", "score", "sampled", None, -1),
+    ]
+    assert absent == [Score("rec", column="reconstruction")]
+
+
+def test_score_table_refusals_word_for_word_and_float_columns():
+    from untwine.study.table import score_table
+    from untwine.study.vocabulary import Score
+
+    table = _long([("runs/s0", "mean", "mig", "score", 1), ("runs/s1", "mean", "mig", "score", "x")])
+    table = table.assign(kl=[1, "n/a"])
+    wide = score_table(table, [Score("MIG", "mig", "score"), Score("KL", column="kl")])
+    assert wide["MIG"].dtype == np.float64 and wide["KL"].dtype == np.float64
+    assert wide["KL"].tolist()[0] == 1.0 and np.isnan(wide["KL"].tolist()[1]) and np.isnan(wide["MIG"].iloc[1])
+    asked = [Score("SAP", "sap", "score"), Score("DCI", "dci", "disentanglement", "sampled")]
+    with pytest.raises(AnalysisError) as error:
+        score_table(table, asked)
+    assert str(error.value) == (
+        "needs at least 1 of the scores SAP, DCI; the table has none; missing from the table: SAP (sap/score); "
+        "DCI (dci/disentanglement, sampled representation) [representation 'mean' unless named]. Score the runs "
+        "with those metrics (untwine evaluate RUN --metrics NAME, or the study spec's metrics)"
+    )
+    with pytest.raises(AnalysisError) as error:
+        score_table(table, [Score("MIG", "mig", "score"), Score("KL", column="kl"), *asked], "sampled", require=3)
+    assert str(error.value).startswith(
+        "needs at least 3 of the scores MIG, KL, SAP, DCI; the table has only KL; missing from the table: "
+    )
+    assert "[representation 'sampled' unless named]" in str(error.value)
