@@ -481,3 +481,18 @@ def test_score_table_refusals_word_for_word_and_float_columns():
         "needs at least 3 of the scores MIG, KL, SAP, DCI; the table has only KL; missing from the table: "
     )
     assert "[representation 'sampled' unless named]" in str(error.value)
+
+
+def test_integer_scores_and_columns_are_read_as_floats_and_every_present_score_is_named():
+    from untwine.study.table import prepare, score_table
+    from untwine.study.vocabulary import Score
+
+    table = _long([("runs/s0", "mean", "mig", "score", 1), ("runs/s1", "mean", "mig", "score", 2)]).assign(kl=[3, 4])
+    assert prepare(table).value.dtype == np.float64
+    wide = score_table(table, [Score("MIG", "mig", "score"), Score("KL", column="kl")])
+    assert wide["KL"].dtype == np.float64 and wide["KL"].tolist() == [3.0, 4.0]
+    with pytest.raises(AnalysisError) as error:
+        score_table(table, [Score("MIG", "mig", "score"), Score("KL", column="kl"), Score("SAP", "sap")], require=3)
+    assert str(error.value).startswith(
+        "needs at least 3 of the scores MIG, KL, SAP; the table has only MIG, KL; missing from the table: SAP ("
+    )
