@@ -425,3 +425,197 @@ def test_status_of_each_state(run, tmp_path):
 def test_status_without_a_checkpoint_manifest(run):
     shutil.rmtree(run / "state")
     assert runs.status(run) == runs.RunStatus("partial", 0, 2)
+
+
+# --- the second pass: what the first mutation run left ----------------------------------------------------------
+
+
+def test_train_run_trains_on_the_configs_dataset_with_its_options(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(runs, "load_dataset", lambda name, options: ("data", name, options))
+    monkeypatch.setattr(
+        runs, "train", lambda config, out, progress, data: seen.update(out=out, p=progress, d=data) or out
+    )
+    config = small_config()
+    config.dataset, config.dataset_options = "pinwheel", {"num_arms": 3}
+    assert runs.train_run(config, tmp_path / "r") == tmp_path / "r"
+    assert seen == {"out": tmp_path / "r", "p": True, "d": ("data", "pinwheel", {"num_arms": 3})}
+    runs.train_run(config, tmp_path / "q", progress=False)
+    assert seen["p"] is False
+
+
+def test_the_shape_of_a_name_is_read_with_its_options_and_of_a_description_from_its_path(tmp_path, monkeypatch):
+    asked = []
+
+    class Data:
+        observation_shape = [2]
+
+    monkeypatch.setattr(runs.data_room, "get", lambda name, **options: asked.append((name, options)) or Data())
+    config = small_config()
+    config.dataset, config.dataset_options = "pinwheel", {"num_arms": 3}
+    assert runs.observation_shape(config) == (2,) and asked == [("pinwheel", {"num_arms": 3})]
+    paths = []
+    monkeypatch.setattr(runs, "read_description", lambda path: paths.append(path) or {"observation_shape": [1]})
+    config.dataset = str(tmp_path / "d.json")
+    runs.observation_shape(config)
+    assert paths == [config.dataset]
+
+
+def test_perturb_run_loads_the_runs_dataset_with_its_options(run, monkeypatch):
+    model, config = runs.load_model(run)
+    config.dataset_options = {"a": 1}
+    loads = []
+    monkeypatch.setattr(runs, "load_model", lambda d: (model, config))
+    monkeypatch.setattr(runs, "load_dataset", lambda name, options: loads.append((name, options)) or "data")
+    monkeypatch.setattr(runs, "perturb", lambda data, *a, **k: data)
+    assert runs.perturb_run(run, 0.1) == "data" and loads == [("dsprites", {"a": 1})]
+
+
+def test_expected_params_write_other_iterables_as_lists():
+    assert runs.expected_params("mig", {"num_bins": range(2, 4)}, False)["num_bins"] == [2, 3]
+
+
+def test_missing_scores_take_the_manifests_weights_and_the_fast_preset(run):
+    weights = read_manifest(run).weights_sha256
+    store_scores(
+        run, "mean", {"mig": {"seed": 0, "params": runs.expected_params("mig", {}, False), "weights_sha256": weights}}
+    )
+    store_scores(
+        run, "mean", {"dci": {"seed": 0, "params": runs.expected_params("dci", {}, True), "weights_sha256": weights}}
+    )
+    assert runs.missing_scores(run, ["mean"], ["dci"], 0, {}, True) == []
+    assert runs.missing_scores(run, ["mean"], ["dci"], 0, {}, False) == [("mean", "dci")]
+    data = bytearray((run / "model.safetensors").read_bytes())
+    data[-1] ^= 1
+    (run / "model.safetensors").write_bytes(bytes(data))  # a damaged file: the committed checkpoint's weights count
+    assert runs.missing_scores(run, ["mean"], ["mig"], 0, {}, False) == []
+    shutil.rmtree(run / "state")  # no checkpoint: the weights file's own
+    assert runs.missing_scores(run, ["mean"], ["mig"], 0, {}, False) == [("mean", "mig")]
+    store_scores(
+        run,
+        "mean",
+        {
+            "mig": {
+                "seed": 0,
+                "params": runs.expected_params("mig", {}, False),
+                "weights_sha256": sha256(run / "model.safetensors"),
+            }
+        },
+    )
+    assert runs.missing_scores(run, ["mean"], ["mig"], 0, {}, False) == []
+
+
+def test_score_run_stamps_the_committed_weights_or_the_files_and_keeps_a_fast_score(run, recorder):
+    model, _ = runs.load_model(run)
+    manifest = read_manifest(run)
+    data = bytearray((run / "model.safetensors").read_bytes())
+    data[-1] ^= 1
+    (run / "model.safetensors").write_bytes(bytes(data))
+    done = runs.score_run(run, ("mean",), ["dci"], fast=True, model=model, cache=False)
+    assert done["mean"]["dci"]["weights_sha256"] == manifest.weights_sha256 and done["mean"]["dci"]["step"] == 2
+    assert runs.score_run(run, ("mean",), ["dci"], fast=True, model=model, cache=False) == {}
+    shutil.rmtree(run / "state")
+    done = runs.score_run(run, ("mean",), ["mig"], model=model, cache=False)
+    assert done["mean"]["mig"]["weights_sha256"] == sha256(run / "model.safetensors")
+    assert done["mean"]["mig"]["step"] is None
+
+
+def test_scoring_shares_the_code_cache_unless_told_not_to(run, recorder):
+    runs.score_run(run, ("mean",), ["mig"])
+    runs.evaluate_run(run, ["sap"])
+    assert [c["data"].observe(Recorder.factors).shape for c in recorder.calls] == [(3, 1), (3, 1)]
+    runs.evaluate_run(run, ["sap"], cache=False)
+    assert recorder.calls[-1]["data"].observe(Recorder.factors).shape == (3, 1, 64, 64)
+    assert [c["fast"] for c in recorder.calls] == [False, False, False]
+    lines = []
+    runs.evaluate_run(run, ["mig"], progress=lines.append, cache=False)
+    assert lines == ["scoring mig"]
+
+
+@pytest.fixture(scope="module")
+def weak(tmp_path_factory):
+    config = small_config(objective="ada-gvae")
+    config.dataset_options = {}
+    return train(config, tmp_path_factory.mktemp("weak") / "w", progress=False)
+
+
+def test_a_paired_run_scores_its_held_out_pair_loss_with_its_mean_scores(weak, tmp_path, recorder, monkeypatch):
+    run = tmp_path / "w"
+    shutil.copytree(weak, run)
+    asked = []
+
+    def pair_loss(model, objective, data, seed, num_pairs):
+        asked.append(
+            (
+                type(model).__name__,
+                objective.name,
+                dict(objective.params) if hasattr(objective, "params") else None,
+                data,
+                seed,
+                num_pairs,
+            )
+        )
+        return {"reconstruction": 1.0, "kl": 2.0, "elbo": -3.0}
+
+    monkeypatch.setattr(runs, "pair_loss", pair_loss)
+    data = runs.load_dataset("dsprites")
+    done = runs.score_run(run, ("sampled",), ["mig"], data=data, cache=True)
+    assert runs.PAIR_SCORE not in done.get("mean", {}) and asked == []  # only with the mean representation
+    done = runs.score_run(run, ("mean",), ["mig"], seed=5, data=data, cache=True)
+    [(_, name, _, given, seed, num_pairs)] = asked
+    assert name == "ada-gvae" and given is data and seed == 5 and num_pairs == runs.PAIR_PARAMS["num_pairs"]
+    weights = read_manifest(run).weights_sha256
+    expected = {
+        "reconstruction": 1.0,
+        "kl": 2.0,
+        "elbo": -3.0,
+        "params": {"num_pairs": 10_000},
+        "seed": 5,
+        "step": 2,
+        "weights_sha256": weights,
+    }
+    assert done["mean"][runs.PAIR_SCORE] == expected and read_scores(run, "mean")[runs.PAIR_SCORE] == expected
+    # current now: neither the pair loss nor MIG again, unless rescored or the seed changes
+    assert runs.score_run(run, ("mean",), ["mig"], seed=5, data=data) == {} and len(asked) == 1
+    runs.score_run(run, ("mean",), ["mig"], seed=5, data=data, rescore=True)
+    assert len(asked) == 2
+    done = runs.score_run(run, ("mean",), ["mig"], seed=6, data=data)
+    assert len(asked) == 3 and set(done["mean"]) == {"mig", runs.PAIR_SCORE}
+    # the pair loss alone missing is scored alone
+    stored = read_scores(run, "mean")
+    del stored[runs.PAIR_SCORE]
+    (run / "metrics.json").write_text(json.dumps(stored))
+    done = runs.score_run(run, ("mean",), ["mig"], seed=6, data=data)
+    assert list(done["mean"]) == [runs.PAIR_SCORE] and len(asked) == 4 and len(recorder.calls) == 4
+    # a stale pair loss (other weights, params or seed) is scored again
+    for change in ({"weights_sha256": "0" * 64}, {"params": {"num_pairs": 5}}, {"seed": 7}):
+        stored = read_scores(run, "mean")
+        stored[runs.PAIR_SCORE] = {**stored[runs.PAIR_SCORE], **change}
+        (run / "metrics.json").write_text(json.dumps(stored))
+        assert list(runs.score_run(run, ("mean",), ["mig"], seed=6, data=data)["mean"]) == [runs.PAIR_SCORE]
+    assert read_scores(run, "sampled").keys() == {"mig"}
+
+
+def test_the_pair_loss_is_computed_with_the_runs_objective_and_its_dataset(weak, tmp_path, recorder, monkeypatch):
+    run = tmp_path / "w"
+    shutil.copytree(weak, run)
+    config = RunConfig.from_toml(run / "config.toml")
+    config.model.params = {"beta": 3.0}
+    (run / "config.toml").write_text(config.to_toml())
+    seen = []
+    monkeypatch.setattr(
+        runs,
+        "pair_loss",
+        lambda model, objective, data, seed, num_pairs: seen.append((model, objective, data)) or {"elbo": 0.0},
+    )
+    loads = []
+    real = runs.load_dataset
+    monkeypatch.setattr(
+        runs, "load_dataset", lambda name, options: loads.append((name, options)) or real(name, options)
+    )
+    model, _ = runs.load_model(run)
+    runs.score_run(run, ("mean",), ["mig"], model=model, cache=True)
+    [(given_model, objective, data)] = seen
+    assert given_model is model and objective.name == "ada-gvae" and objective.beta == 3.0
+    assert loads == [("dsprites", {})] and data.observation_shape == (1, 64, 64)
+    assert data.observe(Recorder.factors).shape == (3, 1, 64, 64)  # the dataset itself, never the code cache's
