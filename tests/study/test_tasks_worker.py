@@ -196,3 +196,50 @@ def test_a_task_sets_its_threads_and_a_udr_task_reports_its_failure(monkeypatch)
     with pytest.raises(TypeError) as error:
         worker.execute(Outcome("x", ok=True))
     assert str(error.value) == "a study task is a RunTask or a UDRTask, got Outcome"
+
+
+def test_the_step_and_summary_are_read_from_the_run_directory(tmp_path, monkeypatch):
+    class Manifest:
+        step = 120
+
+    asked = []
+    monkeypatch.setattr(worker, "read_manifest", lambda d: asked.append(d) or Manifest())
+    assert worker._step(tmp_path) == 120
+    monkeypatch.setattr(worker, "training_summary", lambda d: asked.append(d) or {"kl": 1.0})
+    assert worker._summary(tmp_path) == {"kl": 1.0}
+    assert asked == [tmp_path, tmp_path]
+
+
+def test_a_finished_run_reports_its_training_and_scoring_seconds_and_its_summary(recorded, monkeypatch):
+    calls, run_dir = recorded
+    clock = iter([100.0, 103.5, 110.0])
+    monkeypatch.setattr(worker.time, "perf_counter", lambda: next(clock))
+    summaries = []
+    monkeypatch.setattr(worker, "_summary", lambda out: summaries.append(out) or {"kl": 2.0})
+    outcome = worker.execute(RunTask("a/b", str(run_dir), _config(), ("mean",), ("mig",)))
+    assert (outcome.train_seconds, outcome.score_seconds, outcome.summary) == (3.5, 6.5, {"kl": 2.0})
+    assert summaries == [run_dir]
+
+
+def test_a_run_whose_running_note_was_removed_meanwhile_still_finishes(recorded, monkeypatch):
+    calls, run_dir = recorded
+
+    def train_run(config, out, progress=True):
+        (out / worker.RUNNING_FILE).unlink()  # removed by hand while the run trained
+
+    monkeypatch.setattr(worker, "train_run", train_run)
+    assert worker.execute(RunTask("a/b", str(run_dir), _config())).ok
+
+
+def test_a_task_runs_with_its_own_threads_and_udr_gets_its_task(monkeypatch):
+    threads = torch.get_num_threads()
+    seen = []
+    monkeypatch.setattr(worker, "execute_udr", lambda task: seen.append((task.path, torch.get_num_threads())) or "ok")
+    try:
+        torch.set_num_threads(2)
+        worker.execute(UDRTask("cell", (), {}, threads=1))
+        worker.execute(UDRTask("other", (), {}, threads=3))
+        worker.execute(UDRTask("unset", (), {}))
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [("cell", 1), ("other", 3), ("unset", 3)]
