@@ -1,0 +1,204 @@
+"""DCI-ES known answers (definitions in the module docstring of untwine.metrics.dci_es).
+
+* a hand-computed curve: AULCC, the normaliser Z = ½ (T − 1)(ℓ^b − ℓ*) and E;
+* a curve already lowest at the first probe: E = 1; the normaliser's own diagonal: E = 0;
+  a curve stuck at the baseline until the last probe: E = −2/3 (T = 4);
+* a factor exactly linear in the code under the probes (whose smallest is linear): loss 0 at the
+  smallest capacity, E = 1;
+* an invertible nonlinear code (a cube): the linear probe misses part of the factor, larger
+  probes recover it, E below the linear code's;
+* noise: every probe is at the baseline loss; the first is already the best, so E ≈ 1 (E is ease
+  of use, not informativeness; the paper reads it beside I);
+* S = K / d; D, C, I are untwine's dci on the same points.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from untwine.metrics import dci, dci_es, evaluate, metric_parameters
+from untwine.metrics.dci_es import DEFAULT_CAPACITIES, explicitness, loss_capacity_curve
+
+from tests.helpers.toys import Recorder, ToyData
+
+N_TRAIN, N_TEST = 600, 400
+SMALL = (0, 8, 64)
+
+
+def factors(rng, n=N_TRAIN + N_TEST, sizes=(10, 10, 10)):
+    return np.stack([rng.integers(0, s, n) for s in sizes], axis=1)
+
+
+def split(codes, f):
+    return codes[:N_TRAIN], f[:N_TRAIN], codes[N_TRAIN:], f[N_TRAIN:]
+
+
+def test_hand_computed_curve():
+    out = explicitness([0.5, 0.25, 0.1, 0.2], 1.0)
+    # area above the lowest loss 0.1 up to its capacity: (0.4 + 0.15) / 2 + (0.15 + 0) / 2 = 0.35
+    assert out["aulcc"] == pytest.approx(0.35)
+    assert out["normaliser"] == pytest.approx(0.5 * 3 * 1.0)
+    assert out["explicitness"] == pytest.approx(1 - 0.35 / 1.5)
+    assert out["best"] == 2
+    floor = explicitness([0.5, 0.25, 0.1, 0.2], 1.0, lowest_loss=0.1)
+    assert floor["normaliser"] == pytest.approx(0.5 * 3 * 0.9)
+    assert floor["explicitness"] == pytest.approx(1 - 0.35 / 1.35)
+    # the baseline scales the normaliser only
+    assert explicitness([0.5, 0.25, 0.1, 0.2], 2.0)["explicitness"] == pytest.approx(1 - 0.35 / 3.0)
+
+
+def test_reference_shapes_of_curves():
+    assert explicitness([0.2, 0.3, 0.4], 1.0) == {"explicitness": 1.0, "aulcc": 0.0, "normaliser": 1.0, "best": 0}
+    assert explicitness(np.linspace(1.0, 0.0, 5), 1.0)["explicitness"] == pytest.approx(0.0)
+    assert explicitness([1.0, 1.0, 1.0, 0.0], 1.0)["explicitness"] == pytest.approx(1 - 2.5 / 1.5)
+    # ties: the first lowest loss ends the area
+    tied = explicitness([0.3, 0.1, 0.1, 0.1], 1.0)
+    assert tied["best"] == 1 and tied["aulcc"] == pytest.approx(0.1)
+    # a two-point curve: one trapezoid
+    assert explicitness([0.6, 0.2], 1.0)["explicitness"] == pytest.approx(1 - 0.2 / 0.5)
+
+
+def test_linear_code_under_linear_probe():
+    rng = np.random.default_rng(0)
+    f = factors(rng)
+    codes = f @ rng.normal(size=(3, 3))
+    out = dci_es(*split(codes, f), capacities=SMALL, fast=True)
+    assert np.all(out["loss_capacity_curve"][0] < 1e-4)
+    assert np.all(out["explicitness_per_factor"] > 0.9999)
+    assert out["explicitness"] > 0.9999
+    assert out["baseline_loss"] == pytest.approx(np.ones(3), abs=0.15)
+
+
+def test_nonlinear_invertible_code_needs_capacity():
+    rng = np.random.default_rng(1)
+    f = factors(rng)
+    linear = dci_es(*split(f @ rng.normal(size=(3, 3)), f), capacities=SMALL, fast=True)
+    cube = dci_es(*split((f - 4.5) ** 3, f), capacities=SMALL, fast=True)
+    curve = cube["loss_capacity_curve"]
+    assert np.all(curve[0] > 0.1)  # the linear probe misses part of each factor
+    assert np.all(curve[-1] < 0.6 * curve[0])  # larger probes recover it
+    assert np.all(cube["explicitness_per_factor"] < 0.97)
+    assert cube["explicitness"] < linear["explicitness"] - 0.03
+    assert np.all(cube["aulcc"] > 0.03) and np.all(linear["aulcc"] < 3e-3)
+
+
+def test_noise_is_flat_at_the_baseline():
+    rng = np.random.default_rng(2)
+    f = factors(rng)
+    out = dci_es(*split(rng.normal(size=(len(f), 4)), f), capacities=SMALL, fast=True)
+    curve, baseline = out["loss_capacity_curve"], out["baseline_loss"]
+    assert np.all(curve.min(axis=0) > 0.95 * baseline)
+    assert out["explicitness"] > 0.95
+    assert out["informativeness_test"] < 0.2
+
+
+def test_size():
+    rng = np.random.default_rng(3)
+    f = factors(rng, sizes=(4, 5))
+    for d, size in ((4, 0.5), (2, 1.0), (1, 2.0)):
+        codes = f[:, :1] + rng.normal(size=(len(f), d))
+        assert dci_es(*split(codes, f), capacities=(0, 4), fast=True)["size"] == size
+
+
+def test_dci_part_is_untwines_dci():
+    rng = np.random.default_rng(4)
+    f = factors(rng, sizes=(3, 4))
+    codes = f + 0.3 * rng.normal(size=f.shape)
+    out = dci_es(*split(codes, f), capacities=(0, 4), fast=True, random_state=7)
+    ref = dci(*split(codes, f), fast=True, random_state=7)
+    assert {k: out[k] for k in ref} == ref
+    assert set(out) == set(ref) | {
+        "explicitness",
+        "explicitness_per_factor",
+        "size",
+        "capacities",
+        "loss_capacity_curve",
+        "baseline_loss",
+        "aulcc",
+    }
+    assert out["capacities"].tolist() == [0, 4] and out["loss_capacity_curve"].shape == (2, 2)
+    assert out["baseline_loss"] == pytest.approx(
+        np.mean(((f[N_TRAIN:] - f[:N_TRAIN].mean(0)) / f[:N_TRAIN].std(0)) ** 2, 0)
+    )
+
+
+def test_linear_probe_is_least_squares_and_features_fit_odd_functions():
+    rng = np.random.default_rng(5)
+    z = rng.uniform(-2, 2, size=(800, 1)) * 3.0 + 1.0
+    y = np.sin(2 * (z - 1.0) / 3.0)
+    curve = loss_capacity_curve(z[:500], y[:500], z[500:], y[500:], capacities=(0, 256), ridge=0.0)
+    design = np.hstack([np.ones((500, 1)), z[:500]])
+    coef = np.linalg.lstsq(design, y[:500], rcond=None)[0]
+    ols = np.mean((np.hstack([np.ones((300, 1)), z[500:]]) @ coef - y[500:]) ** 2)
+    assert curve[0, 0] == pytest.approx(ols, rel=1e-6)
+    assert curve[1, 0] < 1e-3 < curve[0, 0]
+    # the same seed draws the same features, another seed others; capacities are nested
+    again = loss_capacity_curve(z[:500], y[:500], z[500:], y[500:], capacities=(0, 4, 256), ridge=0.0)
+    assert again[[0, 2]] == pytest.approx(curve)
+    other = loss_capacity_curve(z[:500], y[:500], z[500:], y[500:], capacities=(0, 4), random_state=1)
+    assert other[1, 0] != again[1, 0]
+
+
+def test_ridge_shrinks_the_probe_but_not_its_intercept():
+    rng = np.random.default_rng(6)
+    z = rng.normal(size=(400, 2))
+    y = z[:, :1] * 2.0 + 5.0
+    light = loss_capacity_curve(z[:300], y[:300], z[300:], y[300:], capacities=(0, 4), ridge=1e-3)
+    heavy = loss_capacity_curve(z[:300], y[:300], z[300:], y[300:], capacities=(0, 4), ridge=10.0)
+    # a penalty α n on standardised codes keeps 1 / (1 + α) of the slope: α = 10 misses 10/11 of the
+    # factor's spread; the intercept (the training mean) is not penalised
+    spread = np.mean((y[300:] - y[:300].mean()) ** 2)
+    assert heavy[0, 0] == pytest.approx((10 / 11) ** 2 * spread, rel=0.1)
+    assert light[0, 0] < 1e-4
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: {**a, "codes_train": a["codes_train"][:, 0]}, "codes_train must be a 2-D array"),
+        (lambda a: {**a, "codes_test": a["codes_test"][:, :1]}, "train and test disagree on the number of codes"),
+        (lambda a: {**a, "factors_train": a["factors_train"][:-1]}, "factors_train must be a 2-D integer array"),
+        (lambda a: {**a, "codes_train": np.where(a["codes_train"] > 2, np.nan, a["codes_train"])}, "NaN"),
+        (lambda a: {**a, "factors_train": a["factors_train"] * [1, 0]}, r"factor\(s\) \[1\] take one value"),
+        (lambda a: {**a, "capacities": (0, 16, 4)}, "strictly increasing"),
+        (lambda a: {**a, "capacities": (4, 4)}, "strictly increasing"),
+        (lambda a: {**a, "capacities": (-1, 4)}, "non-negative"),
+        (lambda a: {**a, "capacities": (4,)}, "at least 2 probe sizes"),
+        (lambda a: {**a, "capacities": ((0, 4),)}, "at least 2 probe sizes"),
+        (lambda a: {**a, "capacities": (0, 4.5)}, "whole numbers"),
+    ],
+)
+def test_bad_input_names_the_problem(change, message):
+    rng = np.random.default_rng(7)
+    f = factors(rng, n=60, sizes=(3, 3))
+    codes = f + rng.normal(size=f.shape)
+    args = dict(codes_train=codes[:40], factors_train=f[:40], codes_test=codes[40:], factors_test=f[40:])
+    with pytest.raises(ValueError, match=message):
+        dci_es(**change({**args, "capacities": (0, 4), "fast": True}))
+
+
+def test_bad_curves_name_the_problem():
+    with pytest.raises(ValueError, match="at least 2 finite values"):
+        explicitness([0.5, np.nan], 1.0)
+    with pytest.raises(ValueError, match="at least 2 finite values"):
+        explicitness([0.5], 1.0)
+    with pytest.raises(ValueError, match=r"baseline loss \(0.1\) must be above the lowest loss \(0.1\)"):
+        explicitness([0.5, 0.2], 0.1, lowest_loss=0.1)
+    with pytest.raises(ValueError, match="sort them and drop repeats, e.g. \\[0, 4, 16\\]"):
+        loss_capacity_curve(np.zeros((4, 1)), np.zeros((4, 1)), np.zeros((2, 1)), np.zeros((2, 1)), (16, 4, 0, 4))
+
+
+def test_through_evaluate():
+    assert metric_parameters("dci_es") == {
+        "num_train": 10_000,
+        "num_test": 5_000,
+        "capacities": DEFAULT_CAPACITIES,
+        "fast": False,
+    }
+    small = {"num_train": 400, "num_test": 200, "capacities": [0, 8]}
+    out = evaluate(Recorder(3), ToyData(), ["dci_es"], seed=2, fast=True, n_jobs=1, dci_es=small)["dci_es"]
+    assert out["params"] == {**small, "fast": True} and out["seed"] == 2
+    assert out["size"] == 1.0 and out["explicitness"] > 0.9 and out["informativeness_test"] > 0.8
+    assert len(out["loss_capacity_curve"]) == 2 and len(out["explicitness_per_factor"]) == len(ToyData().factor_sizes)
+    json.dumps(out)
