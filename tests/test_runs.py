@@ -97,6 +97,7 @@ OBJECTIVE_NAMES = [
     "dip-vae-ii",
     "decomposition",
     "ae",
+    "qlae",
 ]
 
 
@@ -121,7 +122,7 @@ def test_every_objective_round_trips_through_its_run_directory(name, tmp_path, m
     assert all(torch.equal(v.contiguous(), weights[k]) for k, v in model.state_dict().items())
 
     fresh, objective = make_model(loaded, TinySquares.observation_shape)
-    optimizer = make_optimizer(fresh, loaded.train, torch.device("cpu"))
+    optimizer = make_optimizer(fresh, loaded.train, torch.device("cpu"), weight_decay=objective.weight_decay)
     objective.configure(fresh, loaded.train, TinySquares())
     step, log_text = restore_checkpoint(run, fresh, objective, optimizer)
     assert step == 4 and log_text == (run / "log.csv").read_bytes().decode()

@@ -51,6 +51,7 @@ NAMES = [
     "dip-vae-ii",
     "decomposition",
     "ae",
+    "qlae",
     "ada-gvae",
     "ada-ml-vae",
     "gvae-labels",
@@ -468,6 +469,7 @@ DEFAULTS = {  # (attribute, documented default), docs/objectives.md
         "mmd": "joint",
     },
     "ae": {},
+    "qlae": {"codebook_size": 10, "quantization_weight": 0.01, "commitment_weight": 0.01, "weight_decay": 0.1},
     "ada-gvae": {"beta": 1.0, "k": -1, "averaging": "group", "paired": True, "uses_labels": False},
     "ada-ml-vae": {"beta": 1.0, "k": -1, "averaging": "ml", "paired": True, "uses_labels": False},
     "gvae-labels": {"beta": 1.0, "k": 1, "averaging": "group", "paired": True, "uses_labels": True},
@@ -480,7 +482,7 @@ def test_defaults_are_the_documented_ones(name):
     objective = OBJECTIVES[name]()
     for attribute, value in DEFAULTS[name].items():
         assert getattr(objective, attribute) == value, attribute
-    assert objective.deterministic is (name == "ae")
+    assert objective.deterministic is (name in ("ae", "qlae"))
 
 
 def test_the_decomposition_priors_default_to_the_papers():

@@ -15,6 +15,7 @@ from .beta_vae import BetaVAE, VanillaVAE
 from .decomposition import Decomposition
 from .dip_vae import DIPVAEI, DIPVAEII
 from .factor_vae import Discriminator, FactorVAE
+from .qlae import QLAE, ScalarCodebooks
 from ..estimators import gaussian_kl
 from .vae import VAE, ModelConfig, Objective, Step
 from .weak import AdaGVAE, AdaMLVAE, GVAELabels, MLVAELabels
@@ -31,6 +32,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
         DIPVAEII,
         Decomposition,
         Autoencoder,
+        QLAE,
         AdaGVAE,
         AdaMLVAE,
         GVAELabels,
@@ -121,7 +123,12 @@ def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tupl
         As ``build_objective``, or if the likelihood or latent size is invalid.
     """
     objective = build_objective(config.objective, config.params)
-    model = VAE(observation_shape, latent_dim=config.latent_dim, likelihood=config.likelihood)
+    model = VAE(
+        observation_shape,
+        latent_dim=config.latent_dim,
+        likelihood=config.likelihood,
+        quantizer=objective.make_quantizer(config.latent_dim),
+    )
     return model, objective
 
 
@@ -141,6 +148,8 @@ __all__ = [
     "DIPVAEII",
     "Decomposition",
     "Autoencoder",
+    "QLAE",
+    "ScalarCodebooks",
     "AdaGVAE",
     "AdaMLVAE",
     "GVAELabels",

@@ -68,6 +68,11 @@ class VAE(nn.Module):
         The number of latents d.
     likelihood : {"bernoulli", "gaussian"}, default "bernoulli"
         The decoder's likelihood.
+    quantizer : nn.Module, optional
+        Maps codes (n, d) to their quantized values (n, d), e.g. QLAE's scalar codebooks
+        (``untwine.models.qlae``); built by the objective (``Objective.make_quantizer``). Its parameters are
+        the model's (saved in ``model.safetensors``, trained by its optimiser), and the code the decoder sees,
+        the representation and the reconstructions are then the quantized posterior means.
 
     Raises
     ------
@@ -75,7 +80,13 @@ class VAE(nn.Module):
         If ``likelihood`` is unknown or ``latent_dim`` < 1.
     """
 
-    def __init__(self, observation_shape: tuple[int, ...], latent_dim: int = 10, likelihood: str = "bernoulli"):
+    def __init__(
+        self,
+        observation_shape: tuple[int, ...],
+        latent_dim: int = 10,
+        likelihood: str = "bernoulli",
+        quantizer: nn.Module | None = None,
+    ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}; valid: {', '.join(LIKELIHOODS)}")
@@ -86,6 +97,7 @@ class VAE(nn.Module):
         self.likelihood = likelihood
         self.encoder = build_encoder(self.observation_shape, latent_dim)
         self.decoder = build_decoder(self.observation_shape, latent_dim)
+        self.register_module("quantizer", quantizer)
 
     @property
     def is_image(self) -> bool:
@@ -113,6 +125,11 @@ class VAE(nn.Module):
             return self.decoder(z)
         with torch.autocast(z.device.type, dtype=self.autocast_dtype):
             return self.decoder(z).float()
+
+    def code(self, mean: torch.Tensor) -> torch.Tensor:
+        """The representation of posterior means: the means themselves, or their quantized values when the
+        model has a quantizer (no straight-through gradient here: ``Objective.forward`` adds it in training)."""
+        return mean if self.quantizer is None else self.quantizer(mean)
 
     @staticmethod
     def sample_posterior(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
@@ -173,7 +190,7 @@ class VAE(nn.Module):
             Maps numpy observations (n, *obs) to posterior means (n, d); the model is put in eval
             mode for the call and restored after.
         """
-        apply = self._batched(lambda x: (self.encode(x)[0],), batch_size)
+        apply = self._batched(lambda x: (self.code(self.encode(x)[0]),), batch_size)
         return lambda observations: apply(observations)[0]
 
     def posterior(self, batch_size: int = 512) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -192,7 +209,7 @@ class VAE(nn.Module):
 
         def fn(x):
             mean, logvar = self.encode(x)
-            return mean, logvar.exp()
+            return self.code(mean), logvar.exp()
 
         return self._batched(fn, batch_size)
 
@@ -216,7 +233,7 @@ class VAE(nn.Module):
         ValueError
             If ``observations`` do not have the model's observation shape.
         """
-        apply = self._batched(lambda x: (self.mean_observation(self.decode(self.encode(x)[0])),), batch_size)
+        apply = self._batched(lambda x: (self.mean_observation(self.decode(self.code(self.encode(x)[0]))),), batch_size)
         return apply(observations)[0]
 
     def generate(self, codes: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -247,6 +264,16 @@ class VAE(nn.Module):
         return np.concatenate(outs) if outs else np.zeros((0, *self.observation_shape), np.float32)
 
 
+def straight_through(z: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
+    """The straight-through estimator: forward, exactly ``quantized``'s values; backward, the identity to ``z``
+    (and nothing to ``quantized``).
+
+    ``quantized.detach() + (z − z.detach())``: the bracket is exactly 0 forward, so no rounding moves the
+    quantized values, unlike ``z + (quantized − z).detach()``.
+    """
+    return quantized.detach() + (z - z.detach())
+
+
 @dataclass(frozen=True, eq=False)
 class Step:
     """One training step as an objective sees it: immutable, built once by ``Objective.forward``.
@@ -271,6 +298,10 @@ class Step:
         The index of the step.
     generator : torch.Generator, optional
         The step's torch generator (its reparameterisation noise already drawn).
+    quantized : torch.Tensor, optional
+        For a model with a quantizer, the quantized values of the code (n, d), with their gradient reaching
+        the quantizer's parameters only; ``z`` then carries these values forward and the identity gradient
+        back to the unquantized code (straight-through). None without a quantizer.
     """
 
     x: torch.Tensor
@@ -280,6 +311,7 @@ class Step:
     decoded: torch.Tensor
     step: int
     generator: torch.Generator | None = None
+    quantized: torch.Tensor | None = None
 
     @cached_property
     def kl_per_latent(self) -> torch.Tensor:
@@ -319,6 +351,9 @@ class Objective(nn.Module):
     uses_labels: ClassVar[bool] = False
     # Settings an objective fixes, by name, with why (said when a user tries to set one).
     fixed: ClassVar[dict[str, str]] = {}
+    #: Decoupled weight decay (AdamW) the objective asks of the model's optimiser; 0: plain Adam
+    #: (``untwine.train.make_optimizer``). QLAE sets it from its hyperparameter ``weight_decay``.
+    weight_decay: float = 0.0
 
     @classmethod
     def hyperparameters(cls) -> dict[str, object]:
@@ -342,8 +377,14 @@ class Objective(nn.Module):
         mean, logvar = model.encode(x)
         mean, logvar = self.aggregate(mean, logvar, labels)
         z = mean if self.deterministic else model.sample_posterior(mean, logvar, generator)
+        quantized = None
+        if model.quantizer is not None:
+            quantized = model.quantizer(z)
+            z = straight_through(z, quantized)
         decoded = model.decode(z)
-        record = Step(x=x, mean=mean, logvar=logvar, z=z, decoded=decoded, step=step, generator=generator)
+        record = Step(
+            x=x, mean=mean, logvar=logvar, z=z, decoded=decoded, step=step, generator=generator, quantized=quantized
+        )
         reconstruction = model.reconstruction_loss(x, decoded).mean()
         regularizer, logs = self.regularizer(record)
         terms = {"reconstruction": reconstruction, **regularizer}
@@ -367,6 +408,11 @@ class Objective(nn.Module):
     def auxiliary_step(self, model: VAE, step: Step) -> dict[str, float]:
         """Train the objective's own parameters after the model's update; returns logs."""
         return {}
+
+    def make_quantizer(self, latent_dim: int) -> nn.Module | None:
+        """The quantizer the model applies to its code (``VAE(quantizer=...)``), or None (every objective but
+        the quantized ones)."""
+        return None
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The objective's own optimisers by name; the trainer checkpoints them."""
