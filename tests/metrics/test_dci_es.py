@@ -202,3 +202,36 @@ def test_through_evaluate():
     assert out["size"] == 1.0 and out["explicitness"] > 0.9 and out["informativeness_test"] > 0.8
     assert len(out["loss_capacity_curve"]) == 2 and len(out["explicitness_per_factor"]) == len(ToyData().factor_sizes)
     json.dumps(out)
+
+
+def test_probe_is_the_documented_ridge_on_random_fourier_features():
+    """Capacity m: [1, c, √(2/m) cos(c W_m + b_m)] on standardised codes c, W ~ N(0, 1/d), b ~ U[0, 2π)
+    (the first m of the largest draw, W drawn before b), ridge penalty ridge × n but on the intercept."""
+    rng = np.random.default_rng(8)
+    raw = rng.normal(size=(90, 3)) * [1.0, 5.0, 0.2] + [0.0, 3.0, -1.0]
+    y = np.stack([np.sin(raw[:, 0]) + raw[:, 1], np.cos(raw[:, 2] * 5)], axis=1)
+    capacities, ridge = (0, 5, 20), 0.05
+    curve = loss_capacity_curve(raw[:60], y[:60], raw[60:], y[60:], capacities, ridge=ridge, random_state=3)
+    mean, std = raw[:60].mean(0), raw[:60].std(0)
+    draw = np.random.default_rng(3)
+    w = draw.normal(0.0, 1.0 / np.sqrt(3), size=(3, 20))
+    b = draw.uniform(0.0, 2 * np.pi, size=20)
+
+    def design(c, m):
+        s = (c - mean) / std
+        return np.hstack([np.ones((len(c), 1)), s, np.sqrt(2.0 / max(m, 1)) * np.cos(s @ w[:, :m] + b[:m])])
+
+    for row, m in enumerate(capacities):
+        x = design(raw[:60], m)
+        penalty = np.diag([0.0] + [ridge * 60] * (x.shape[1] - 1))
+        coef = np.linalg.solve(x.T @ x + penalty, x.T @ y[:60])
+        assert curve[row] == pytest.approx(np.mean((design(raw[60:], m) @ coef - y[60:]) ** 2, axis=0), rel=1e-9)
+
+
+def test_constant_code_is_harmless():
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(300, 2))
+    y = z[:, :1] - z[:, 1:]
+    with_constant = np.hstack([z, np.full((300, 1), 4.0)])
+    curve = loss_capacity_curve(with_constant[:200], y[:200], with_constant[200:], y[200:], capacities=(0, 4))
+    assert np.all(np.isfinite(curve)) and curve[0, 0] < 1e-4
