@@ -79,6 +79,7 @@ SMALL = {
     "factor_vae": {"num_train": 200, "num_eval": 100, "num_variance_estimate": 300, "group_size": 8},
     "mig": {"num_train": 500},
     "dci": {"num_train": 300, "num_test": 200},
+    "dci_es": {"num_train": 300, "num_test": 200, "capacities": [0, 8]},
     "sap": {"num_train": 300, "num_test": 200},
     "modularity_explicitness": {"num_train": 300, "num_test": 200},
     "irs": {"num_train": 500},

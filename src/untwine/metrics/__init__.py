@@ -11,6 +11,7 @@ from .elbo import elbo_decomposition
 from .active_units import active_units
 from .beta_vae import beta_vae_score
 from .dci import dci
+from .dci_es import dci_es
 from .downstream import downstream
 from .factor_vae import factor_vae_score
 from .irs import irs
@@ -35,6 +36,7 @@ __all__ = [
     "discrete_entropy",
     "mig",
     "dci",
+    "dci_es",
     "sap",
     "modularity_explicitness",
     "unsupervised",

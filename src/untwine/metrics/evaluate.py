@@ -31,6 +31,7 @@ from ._sampling import DEFAULT_BATCH_SIZE, check_batch_size, check_data
 from .active_units import sample_active_units
 from .beta_vae import sample_beta_vae
 from .dci import sample_dci
+from .dci_es import sample_dci_es
 from .downstream import sample_downstream_gbt, sample_downstream_lr
 from .factor_vae import sample_factor_vae
 from .irs import sample_irs
@@ -49,6 +50,7 @@ METRICS: dict[str, Callable] = {
     "factor_vae": sample_factor_vae,
     "mig": sample_mig,
     "dci": sample_dci,
+    "dci_es": sample_dci_es,
     "sap": sample_sap,
     "modularity_explicitness": sample_modularity_explicitness,
     "irs": sample_irs,
