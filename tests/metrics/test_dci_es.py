@@ -12,6 +12,7 @@
 * S = K / d; D, C, I are untwine's dci on the same points.
 """
 
+import importlib
 import json
 
 import numpy as np
@@ -235,3 +236,91 @@ def test_constant_code_is_harmless():
     with_constant = np.hstack([z, np.full((300, 1), 4.0)])
     curve = loss_capacity_curve(with_constant[:200], y[:200], with_constant[200:], y[200:], capacities=(0, 4))
     assert np.all(np.isfinite(curve)) and curve[0, 0] < 1e-4
+
+
+def test_capacities_accepted_and_refused_word_for_word():
+    z = np.random.default_rng(10).normal(size=(40, 2))
+    for capacities in ((0, 1), (0, 5), (3, 4, 7), [0, 2.0]):
+        assert loss_capacity_curve(z[:30], z[:30, :1], z[30:], z[30:, :1], capacities).shape == (len(capacities), 1)
+    with pytest.raises(ValueError) as error:
+        loss_capacity_curve(z[:30], z[:30, :1], z[30:], z[30:, :1], (-3, 4, 4))
+    assert str(error.value) == (
+        "capacities must be non-negative and strictly increasing (smallest probe first), got [-3, 4, 4]; "
+        "sort them and drop repeats, e.g. [0, 4]"
+    )
+    with pytest.raises(ValueError) as error:
+        explicitness([0.5, 0.2], 0.0)
+    assert str(error.value) == (
+        "the baseline loss (0.0) must be above the lowest loss (0.0); "
+        "a factor whose constant predictor is already perfect has no explicitness"
+    )
+    f = np.tile([[0, 1], [1, 1]], (10, 1))
+    with pytest.raises(ValueError) as error:
+        dci_es(f + 0.5, f, f + 0.5, f, capacities=(0, 2))
+    assert str(error.value) == (
+        "factor(s) [1] take one value in the training points, so no probe can do better than a constant; "
+        "drop those factor columns or sample more points"
+    )
+
+
+def test_precision_and_default_seed():
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(200, 3)) * 1000.0 + 1e4
+    y = np.sin(z[:, :1] / 1000.0)
+    args = (z[:150], y[:150], z[150:], y[150:], (0, 16))
+    single = loss_capacity_curve(z[:150].astype(np.float32), y[:150], z[150:].astype(np.float32), y[150:], (0, 16))
+    assert single == pytest.approx(loss_capacity_curve(*args, random_state=0), rel=1e-5)
+    assert np.array_equal(loss_capacity_curve(*args), loss_capacity_curve(*args, random_state=0))
+    assert not np.array_equal(loss_capacity_curve(*args), loss_capacity_curve(*args, random_state=1))
+
+
+def test_core_hands_its_parameters_on(monkeypatch):
+    module = importlib.import_module("untwine.metrics.dci_es")  # the package exports a function of that name
+
+    rng = np.random.default_rng(12)
+    f = factors(rng, sizes=(3, 4))
+    codes = np.tanh(f + 0.3 * rng.normal(size=f.shape))
+    seen = {}
+
+    def fake_dci(*args, **kwargs):
+        seen.update(kwargs)
+        return {"disentanglement": 0.5}
+
+    monkeypatch.setattr(module, "dci", fake_dci)
+    out = dci_es(*split(codes, f), capacities=(0, 4, 16), ridge=0.3, lowest_loss=0.25, random_state=9)
+    assert seen == {"fast": False, "random_state": 9, "n_jobs": None}
+    dci_es(*split(codes, f), capacities=(0, 4), fast=True, n_jobs=2)
+    assert seen == {"fast": True, "random_state": 0, "n_jobs": 2}
+    ct, ft, cs, fs = split(codes, f)
+    mean, std = ft.mean(0), ft.std(0)
+    curve = loss_capacity_curve(ct, (ft - mean) / std, cs, (fs - mean) / std, (0, 4, 16), ridge=0.3, random_state=9)
+    assert np.array_equal(out["loss_capacity_curve"], curve)
+    expected = [explicitness(curve[:, k], out["baseline_loss"][k], 0.25)["explicitness"] for k in range(2)]
+    assert out["explicitness_per_factor"] == pytest.approx(expected) and out["disentanglement"] == 0.5
+
+
+def test_sampler_hands_its_points_and_parameters_to_the_core(monkeypatch):
+    module = importlib.import_module("untwine.metrics.dci_es")  # the package exports a function of that name
+    from untwine.metrics._sampling import sample_codes
+
+    seen = {}
+
+    def fake(*args, **kwargs):
+        seen.update(args=args, kwargs=kwargs)
+        return {"explicitness": 1.0}
+
+    monkeypatch.setattr(module, "dci_es", fake)
+    data, rep = ToyData(), Recorder(3)
+    assert module.sample_dci_es(rep, data, np.random.default_rng(5), batch_size=700) == {"explicitness": 1.0}
+    assert max(rep.calls) <= 700 and sum(rep.calls) == 15_000
+    rng = np.random.default_rng(5)
+    expected = sample_codes(Recorder(3), data, 10_000, rng, 700) + sample_codes(Recorder(3), data, 5_000, rng, 700)
+    for got, want in zip(seen["args"], expected):
+        assert np.array_equal(got, want)
+    state = int(rng.integers(2**31 - 1))
+    assert seen["kwargs"] == {"capacities": DEFAULT_CAPACITIES, "fast": False, "random_state": state, "n_jobs": -1}
+    module.sample_dci_es(
+        rep, data, np.random.default_rng(5), num_train=50, num_test=20, capacities=(0, 2), fast=True, n_jobs=1
+    )
+    assert [len(a) for a in seen["args"]] == [50, 50, 20, 20]
+    assert seen["kwargs"]["capacities"] == (0, 2) and seen["kwargs"]["fast"] is True and seen["kwargs"]["n_jobs"] == 1

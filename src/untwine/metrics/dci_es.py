@@ -56,7 +56,7 @@ def check_capacities(capacities) -> np.ndarray:
             f"capacities must be a list of at least 2 probe sizes, got {capacities!r}; "
             f"e.g. capacities={list(DEFAULT_CAPACITIES)}"
         )
-    if not np.issubdtype(values.dtype, np.integer) and not np.all(np.mod(values, 1) == 0):
+    if not np.all(np.mod(values, 1) == 0):
         raise ValueError(f"capacities must be whole numbers of random features, got {capacities!r}")
     values = values.astype(np.int64)
     if values[0] < 0 or np.any(np.diff(values) <= 0):
