@@ -87,6 +87,7 @@ SMALL = {
     "downstream_lr": {"num_train": (20,), "num_test": 100},
     "downstream_gbt": {"num_train": (20,), "num_test": 100},
     "hoyer_sparsity": {"num_train": 300},
+    "infomec": {"num_train": 300},
 }
 
 

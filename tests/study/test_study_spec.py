@@ -619,7 +619,7 @@ def test_tables_reach_the_run_configs():
     ]
     assert parse_spec(text + "[metrics]\nnames = ['mig', 'sap', 'mig']\n", "s.toml").metrics.names == ("mig", "sap")
     assert runs[0].config.evaluate.metrics == ["mig", "sap"]
-    assert len(parse_spec(text + "[metrics]\nnames = ['all']\n", "s.toml").metrics.names) == 12
+    assert len(parse_spec(text + "[metrics]\nnames = ['all']\n", "s.toml").metrics.names) == 13
 
 
 def test_hyperparameters_take_their_defaults_type():

@@ -14,6 +14,7 @@ from .dci import dci
 from .dci_es import dci_es
 from .downstream import downstream
 from .factor_vae import factor_vae_score
+from .infomec import infomec
 from .irs import irs
 from .mig import mig
 from .mig_exact import mig_exact
@@ -49,4 +50,5 @@ __all__ = [
     "hoyer_sparsity",
     "udr",
     "sample_udr",
+    "infomec",
 ]

@@ -34,6 +34,7 @@ from .dci import sample_dci
 from .dci_es import sample_dci_es
 from .downstream import sample_downstream_gbt, sample_downstream_lr
 from .factor_vae import sample_factor_vae
+from .infomec import sample_infomec
 from .irs import sample_irs
 from .mig import sample_mig
 from .mig_exact import sample_mig_exact
@@ -60,6 +61,7 @@ METRICS: dict[str, Callable] = {
     "hoyer_sparsity": sample_hoyer_sparsity,
     "mig_exact": sample_mig_exact,
     "active_units": sample_active_units,
+    "infomec": sample_infomec,
 }
 
 # Keyword arguments that choose how, not what, is computed: not recorded.

@@ -1,5 +1,5 @@
 """InfoMEC: InfoM (modularity), InfoC (compactness) and InfoE (explicitness) of Hsu, Dorrell,
-Whittington, Wu & Finn 2023, "Disentanglement via Latent Quantization" (NeurIPS 2023, Sec. 4),
+Whittington, Wu & Finn 2023, "Disentanglement via Latent Quantization" (NeurIPS 2023),
 with the choices of the authors' evaluation code (kylehkhsu/latent_quantization,
 ``disentangle/metrics/infomec.py``) where the paper leaves one open; docs/metrics.md.
 
@@ -45,7 +45,7 @@ balanced null model; untwine fits unweighted, which agrees for uniformly sampled
 
 Scale-free ratios: on codes that carry (almost) no information, the small positive NMI entries
 of the kNN estimate still have a max/sum, so InfoM and InfoC are not near 0 there; read them with
-InfoE and the NMI matrix (as the paper does, Sec. 4).
+InfoE and the NMI matrix.
 """
 
 from __future__ import annotations
@@ -90,10 +90,10 @@ def discrete_latents(codes: np.ndarray, discrete: bool | None = None, max_discre
 
 def active_latents(codes: np.ndarray, discrete: np.ndarray, active_fraction: float = 1 / 20) -> np.ndarray:
     """Active latents, (d,) bool: discrete ones with two or more values; continuous ones whose range
-    exceeds ``active_fraction`` of the largest continuous range (and is above 0)."""
+    exceeds ``active_fraction`` (>= 0) of the largest continuous range (so a range of 0 never)."""
     ranges = codes.max(axis=0) - codes.min(axis=0)
     largest = ranges[~discrete].max(initial=0.0)
-    return np.where(discrete, ranges > 0, (ranges > active_fraction * largest) & (ranges > 0))
+    return np.where(discrete, ranges > 0, ranges > active_fraction * largest)
 
 
 def normalized_mutual_info(
@@ -105,9 +105,8 @@ def normalized_mutual_info(
     entropy = discrete_entropy(factors)
     mi = np.zeros((factors.shape[1], d))
     varies = codes.max(axis=0) > codes.min(axis=0)
-    exact = discrete & varies
-    if exact.any():
-        mi[:, exact] = discrete_mutual_info(relabel(codes[:, exact])[0], factors).T
+    if discrete.any():  # a single-valued latent's table has one row: MI exactly 0
+        mi[:, discrete] = discrete_mutual_info(relabel(codes[:, discrete])[0], factors).T
     knn = ~discrete & varies
     if knn.any():
         for i in range(factors.shape[1]):
@@ -131,8 +130,7 @@ def _concentration(nmi: np.ndarray, axis: int) -> float:
     if m == 1:
         return 1.0
     total = nmi.sum(axis=axis)
-    safe = np.where(total > 0, total, 1.0)
-    ratio = np.where(total > 0, nmi.max(axis=axis) / safe, 1.0 / m)
+    ratio = np.divide(nmi.max(axis=axis), total, out=np.full(total.shape, 1.0 / m), where=total > 0)
     return float((ratio.mean() - 1.0 / m) / (1.0 - 1.0 / m))
 
 
@@ -192,7 +190,7 @@ def infomec(
 ) -> dict:
     """InfoM, InfoC and InfoE of ``codes`` (n, d) against integer ``factors`` (n, K).
 
-    Hsu et al. 2023, "Disentanglement via Latent Quantization", Sec. 4, with the defaults of the
+    Hsu et al. 2023, "Disentanglement via Latent Quantization", with the defaults of the
     authors' code (module docstring; docs/metrics.md).
 
     Parameters
@@ -233,7 +231,7 @@ def infomec(
         raise ValueError(
             f"infomec needs at least one factor and one latent, got factors {factors.shape}, codes {codes.shape}"
         )
-    constant = [k for k in range(factors.shape[1]) if np.all(factors[:, k] == factors[0, k])]
+    constant = np.flatnonzero(factors.max(axis=0) == factors.min(axis=0)).tolist()
     if constant:
         raise ValueError(
             f"factor(s) {constant} take a single value in these {codes.shape[0]} points (entropy 0, NMI undefined); "
@@ -276,8 +274,8 @@ def sample_infomec(
     active_fraction: float = 1 / 20,
     max_iter: int = 100,
 ) -> dict:
-    """``num_train`` uniformly drawn points (the authors score 10,000); the kNN jitter's seed is
-    drawn from the metric's rng."""
+    """``num_train`` uniformly drawn points (10,000 by default); the kNN jitter's seed is drawn from
+    the metric's rng."""
     codes, factors = sample_codes(representation, data, num_train, rng, batch_size)
     random_state = int(rng.integers(2**31 - 1))
     return infomec(
