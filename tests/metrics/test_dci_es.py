@@ -324,3 +324,35 @@ def test_sampler_hands_its_points_and_parameters_to_the_core(monkeypatch):
     )
     assert [len(a) for a in seen["args"]] == [50, 50, 20, 20]
     assert seen["kwargs"]["capacities"] == (0, 2) and seen["kwargs"]["fast"] is True and seen["kwargs"]["n_jobs"] == 1
+
+
+def test_single_precision_input_is_scored_in_double():
+    rng = np.random.default_rng(13)
+    z = (rng.normal(size=(120, 2)) * 3.0 + 1e3).astype(np.float32)
+    y = np.cos(z[:, :1] - 1e3)
+    single = loss_capacity_curve(z[:90], y[:90], z[90:], y[90:], (0, 8))
+    assert np.array_equal(
+        single, loss_capacity_curve(z[:90].astype(np.float64), y[:90], z[90:].astype(float), y[90:], (0, 8))
+    )
+    losses = np.float32([0.7, 0.30000001, 0.1, 0.2])
+    wide = losses.astype(np.float64)
+    assert explicitness(losses, 1.0)["aulcc"] == ((wide[0] - wide[2]) + 2 * (wide[1] - wide[2])) / 2
+
+
+def test_code_constant_in_training_is_divided_by_one():
+    rng = np.random.default_rng(14)
+    z = rng.normal(size=(80, 2))
+    z[:60, 1] = 2.0  # constant in the training points, varying in the test points
+    y = z[:, :1] ** 2
+    curve = loss_capacity_curve(z[:60], y[:60], z[60:], y[60:], (0, 6), ridge=0.1, random_state=4)
+    mean, std = z[:60].mean(0), np.where(z[:60].std(0) > 0, z[:60].std(0), 1.0)
+    draw = np.random.default_rng(4)
+    w, b = draw.normal(0.0, 1.0 / np.sqrt(2), size=(2, 6)), draw.uniform(0.0, 2 * np.pi, size=6)
+
+    def design(c):
+        s = (c - mean) / std
+        return np.hstack([np.ones((len(c), 1)), s, np.sqrt(2.0 / 6) * np.cos(s @ w + b)])
+
+    x = design(z[:60])
+    coef = np.linalg.solve(x.T @ x + np.diag([0.0] + [0.1 * 60] * 8), x.T @ y[:60])
+    assert curve[1] == pytest.approx(np.mean((design(z[60:]) @ coef - y[60:]) ** 2, axis=0), rel=1e-9)
