@@ -5,6 +5,7 @@ import re
 
 import pytest
 from tests.helpers.study import spec_text
+from tqdm.auto import tqdm
 
 from untwine.study import runner
 from untwine.study.executors import Executor
@@ -12,6 +13,9 @@ from untwine.study.files import read_error, record_error
 from untwine.study.spec import load_spec
 from untwine.study.state import SPEC_FILE
 from untwine.study.tasks import Outcome, RunTask, UDRTask
+
+# tqdm's monitor thread would be inherited half-locked by the processes mutmut forks for each mutant
+tqdm.monitor_interval = 0
 
 
 class Stand(Executor):
@@ -274,3 +278,156 @@ def test_prepare_keeps_the_spec_refuses_changes_and_returns_added_runs(tmp_path)
         "--out, or change the spec only by adding runs (more seeds, another value, dataset or method)"
     )
     assert "\n  " in message and (out / SPEC_FILE).read_text() == more.text
+
+
+# --- the second pass: what the first mutation run left ----------------------------------------------------------
+
+
+class Bar:
+    """A stand-in for tqdm: records how it was made and what it was told."""
+
+    made = []
+
+    def __init__(self, **kwargs):
+        self.kwargs, self.updates, self.postfixes, self.lines, self.closed = kwargs, [], [], [], False
+        Bar.made.append(self)
+
+    def update(self, n):
+        self.updates.append(n)
+
+    def set_postfix(self, values, refresh):
+        self.postfixes.append((dict(values), refresh))
+
+    def write(self, line, file):
+        self.lines.append((line, file))
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def bar(monkeypatch):
+    Bar.made = []
+    monkeypatch.setattr(runner, "tqdm", Bar)
+    return Bar
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_the_progress_bar_is_made_counted_and_closed(tmp_path, bar, monkeypatch, tty):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty, raising=False)
+    spec = _spec(tmp_path, seeds="1", values="[1, 4]", tcvae=False)
+    planned = load_spec(spec).runs()
+    engine = Stand(lambda t: Outcome(t.path, ok=t.path == planned[0].path, error="x"))
+    with pytest.raises(runner.StudyFailed):
+        runner.run(spec, tmp_path / "study", executor=engine, echo=print, collect=False)
+    [made] = bar.made
+    assert made.kwargs == {
+        "total": 2,
+        "initial": 0,
+        "unit": "run",
+        "desc": "tiny",
+        "dynamic_ncols": True,
+        "file": sys.stderr,
+        "mininterval": 0.5 if tty else 30.0,
+    }
+    assert made.updates == [1] and made.closed
+    assert [line for line, _ in made.lines][0].startswith("tiny: 2 runs, 0 done, 2 to run")
+    assert (
+        all(file is sys.stdout for _, file in made.lines) and len(made.lines) == 4
+    )  # the first line, two runs, the last line
+    one, two = {"done": 1, "running": 0, "failed": 0}, {"done": 1, "running": 0, "failed": 1}
+    # after each outcome (redrawn at once on a terminal), and at the end of each wait (never redrawn)
+    assert made.postfixes == [(one, tty), (one, False), (two, tty), (two, False)]
+
+
+def test_by_default_a_study_shows_its_bar_and_collects_its_table(tmp_path, bar, monkeypatch):
+    spec = _spec(tmp_path, seeds="1", values="[1]", tcvae=False)
+    collected = []
+
+    def collect(out):
+        collected.append(out)
+        table = __import__("pandas").DataFrame()
+        table.attrs["written"] = [str(out / "results.parquet"), str(out / "results.csv")]
+        return table
+
+    monkeypatch.setattr(runner, "collect_results", collect)
+    lines = []
+    runner.run(spec, tmp_path / "study", executor=Stand(), echo=lines.append)
+    assert len(bar.made) == 1 and collected == [tmp_path / "study"]
+    last = bar.made[0].lines[-1][0]
+    assert last.endswith(f"; results: {tmp_path / 'study' / 'results.parquet'}, {tmp_path / 'study' / 'results.csv'}")
+
+
+def _states(monkeypatch, states, weights=None):
+    """Where the runs stand, as the driver reads it: ``states`` maps a run's index to (state, error)."""
+    from untwine.study.state import RunState
+
+    def run_states(out, spec, planned=None):
+        planned = spec.runs() if planned is None else planned
+        return [
+            RunState(p.path, *states.get(i, ("pending", ""))[:1], error=states.get(i, ("", ""))[1])
+            for i, p in enumerate(planned)
+        ]
+
+    monkeypatch.setattr(runner, "run_states", run_states)
+    monkeypatch.setattr(runner, "run_state", lambda out, r, spec: RunState(r.path, "done", weights=f"w-{r.path}"))
+
+
+def test_done_runs_are_counted_not_handed_out_and_their_cell_scored_first(tmp_path, monkeypatch):
+    spec = _spec(tmp_path, seeds="2", values="[1, 4]", tcvae=False)
+    planned = load_spec(spec).runs()
+    done_cell = planned[0].cell
+    done = [i for i, p in enumerate(planned) if p.cell == done_cell]
+    _states(monkeypatch, {i: ("done", "") for i in done})
+    engine = Stand()
+    _, lines = _run(spec, tmp_path / "study", engine)
+    first = engine.submitted[0]
+    assert [t.path for t in first if isinstance(t, RunTask)] == [p.path for p in planned if p.cell != done_cell]
+    [udr] = [t for t in first if isinstance(t, UDRTask)]
+    assert udr.path == done_cell and [r.weights_sha256 for r in udr.runs] == [f"w-{planned[i].path}" for i in done]
+    assert udr.threads == 0
+    assert lines[0] == "tiny: 4 runs, 2 done, 2 to run; executor: stand-in, 1 worker"
+
+
+def test_a_done_run_later_in_the_plan_is_skipped_too(tmp_path, monkeypatch):
+    spec = _spec(tmp_path, seeds="1", values="[1, 4, 6]", tcvae=False)
+    planned = load_spec(spec).runs()
+    _states(monkeypatch, {0: ("done", "")})
+    engine = Stand()
+    _run(spec, tmp_path / "study", engine)
+    assert [t.path for t in engine.submitted[0]] == [planned[1].path, planned[2].path]
+
+
+def test_a_retried_run_whose_error_file_is_already_gone_is_retried(tmp_path, monkeypatch):
+    """Another driver on the same directory may have removed the error file between the state read and the retry."""
+    spec = _spec(tmp_path, seeds="1", values="[1]", tcvae=False)
+    _states(monkeypatch, {0: ("failed", "ValueError: earlier")})
+    engine = Stand()
+    _run(spec, tmp_path / "study", engine, retry_failed=True)
+    assert len(engine.submitted[0]) == 1
+
+
+def test_udr_waits_for_every_seed_of_its_cell(tmp_path):
+    spec = _spec(tmp_path, seeds="3", values="[1]", tcvae=False)
+    engine = Stand()
+    _run(spec, tmp_path / "study", engine)
+    [udr] = engine.submitted[-1]
+    assert isinstance(udr, UDRTask) and len(udr.runs) == 3 and len(engine.submitted) == 2
+
+
+def test_an_executor_named_by_kind_is_built_from_the_spec_with_the_overrides(tmp_path, monkeypatch):
+    spec = _spec(tmp_path, seeds="1", values="[1]", tcvae=False)
+    built = []
+
+    def make_executor(options, study_dir, kind=None, **overrides):
+        built.append((options, study_dir, kind, overrides))
+        return Stand()
+
+    monkeypatch.setattr(runner, "make_executor", make_executor)
+    out = tmp_path / "study"
+    _run(spec, out, "ray", workers=3, address=None)
+    _run(spec, out, None)
+    executor_spec = load_spec(spec).executor
+    assert built == [(executor_spec, out, "ray", {"workers": 3, "address": None}), (executor_spec, out, None, {})]
