@@ -238,7 +238,7 @@ def test_forced_continuous_single_valued_latent_is_inactive_with_zero_nmi():
         ),
         (
             np.arange(6.0)[:, None],
-            np.array([[0, 1], [1, 1]] * 3),
+            np.array([[0, 0], [2, 0]] * 3),
             r"^factor\(s\) \[1\] take a single value in these 6 points \(entropy 0, NMI undefined\); sample more "
             r"points or leave those factors out$",
         ),
@@ -311,12 +311,20 @@ def test_sampler_defaults_and_parameters_reach_the_core(monkeypatch):
     rng = np.random.default_rng(2)
     rng.integers(0, 3, 50), rng.integers(0, 6, 50), rng.integers(0, 10, 50)
     assert random_state == int(rng.integers(2**31 - 1))
+    seen.clear()
+    rep = Recorder(3)
+    evaluate(rep, ToyData(), "infomec")  # the defaults: 10,000 points
+    assert sum(rep.calls) == 10_000 and seen["shape"] == (10_000, 3)
+    assert {k: seen[k] for k in ("discrete", "n_neighbors", "active_fraction", "max_iter")} == {
+        "discrete": None,
+        "n_neighbors": 10,
+        "active_fraction": 1 / 20,
+        "max_iter": 100,
+    }
 
 
 def test_core_defaults():
     import inspect
-
-    from untwine.metrics.infomec import explicitness
 
     defaults = {k: p.default for k, p in inspect.signature(infomec).parameters.items() if k not in ("codes", "factors")}
     assert defaults == {
@@ -327,7 +335,6 @@ def test_core_defaults():
         "max_iter": 100,
         "random_state": 0,
     }
-    assert inspect.signature(explicitness).parameters["max_iter"].default == 100
     assert inspect.signature(normalized_mutual_info).parameters["n_neighbors"].default == 10
     assert inspect.signature(normalized_mutual_info).parameters["random_state"].default == 0
     assert inspect.signature(active_latents).parameters["active_fraction"].default == 1 / 20
@@ -385,6 +392,8 @@ def test_knn_nmi_is_scikit_learns_estimate_over_the_entropy():
         got = normalized_mutual_info(codes, f, np.array([False, False]), **kwargs)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     assert not np.allclose(infomec(codes, f, n_neighbors=3)["nmi"], infomec(codes, f)["nmi"])
+    np.testing.assert_array_equal(infomec(codes, f, n_neighbors=10)["nmi"], infomec(codes, f)["nmi"])
+    assert not np.array_equal(infomec(codes, f, n_neighbors=11)["nmi"], infomec(codes, f)["nmi"])
 
 
 def test_infoe_is_blind_to_the_latents_scale_and_uses_max_iter():
@@ -394,14 +403,15 @@ def test_infoe_is_blind_to_the_latents_scale_and_uses_max_iter():
     base = infomec(codes, f)["infoe"]
     assert infomec(1000 * codes + 1e4, f)["infoe"] == pytest.approx(base, abs=1e-9)
     assert infomec(codes, f, max_iter=5)["infoe"] < base - 0.1
+    assert infomec(codes, f, max_iter=100)["infoe"] == base
 
 
 def test_infomec_forwards_its_options():
     f = grid(3, 4, repeat=6)
     assert infomec(f.astype(float), f, discrete=False)["discrete"].tolist() == [False, False]
-    codes = np.concatenate([f, np.arange(len(f))[:, None] % 36], axis=1).astype(float)
-    assert infomec(codes, f)["discrete"].tolist() == [True, True, False]  # 36 values
-    assert infomec(codes, f, max_discrete_values=36)["discrete"].tolist() == [True, True, True]
+    codes = np.concatenate([f, np.arange(len(f))[:, None] % 33], axis=1).astype(float)
+    assert infomec(codes, f)["discrete"].tolist() == [True, True, False]  # 33 values
+    assert infomec(codes, f, max_discrete_values=33)["discrete"].tolist() == [True, True, True]
     rng = np.random.default_rng(8)
     small = np.concatenate([f + rng.uniform(0, 0.5, f.shape), 0.01 * rng.standard_normal((len(f), 1))], axis=1)
     assert infomec(small, f)["active"].tolist() == [True, True, False]

@@ -168,7 +168,7 @@ def _cross_entropy(x: np.ndarray, y: np.ndarray, max_iter: int) -> float:
     return float(-log_proba[np.arange(len(y)), column].mean())
 
 
-def explicitness(codes: np.ndarray, factors: np.ndarray, discrete: np.ndarray, max_iter: int = 100) -> np.ndarray:
+def explicitness(codes: np.ndarray, factors: np.ndarray, discrete: np.ndarray, max_iter: int) -> np.ndarray:
     """Per factor, (H(s_i) − CE_i) / H(s_i), (K,)."""
     x = _design(codes, discrete)
     entropy = discrete_entropy(factors)
