@@ -288,6 +288,9 @@ def test_kill_descendants_kills_the_whole_tree_below_a_process():
     killed = E.kill_descendants(top.pid)
     assert sorted(killed) == sorted(below)
     top.wait(10)
+    deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously
+    while any(_alive(pid) for pid in below) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert all(not _alive(pid) for pid in below) and E.kill_descendants(top.pid) == []
 
 
@@ -567,3 +570,106 @@ def test_every_kind_hands_udr_tasks_the_threads_too(monkeypatch):
     executor.start()
     executor.submit([UDRTask("cell", (), {})])
     assert list(executor.refs.values())[0].threads == 3
+
+
+def test_the_worker_loop_in_process_with_its_side_effects_recorded(monkeypatch):
+    """_worker_main run in this process (mutmut only maps the tests that reach a function in its own process):
+    Ctrl-C ignored, a process group of its own, the watch thread started, the threads set, each task executed and
+    its outcome sent, None ends it, and the joblib workers are stopped on the way out."""
+    events = []
+    monkeypatch.setattr(E.signal, "signal", lambda sig, handler: events.append(("signal", sig, handler)))
+    monkeypatch.setattr(E.os, "setpgid", lambda pid, group: events.append(("setpgid", pid, group)))
+    watchers = []
+
+    class Thread:
+        def __init__(self, target, daemon):
+            watchers.append(target)
+            events.append(("thread", daemon))
+
+        def start(self):
+            events.append(("start",))
+
+    monkeypatch.setattr(E.threading, "Thread", Thread)
+    monkeypatch.setattr(E.torch, "set_num_threads", lambda n: events.append(("threads", n)))
+    monkeypatch.setattr(E, "_stop_joblib_workers", lambda: events.append(("joblib",)))
+    monkeypatch.setattr(E, "execute", lambda t: Outcome(t.path, ok=True))
+
+    class Connection:
+        def __init__(self, items):
+            self.items, self.sent = list(items), []
+
+        def recv(self):
+            if not self.items:
+                raise EOFError
+            return self.items.pop(0)
+
+        def send(self, value):
+            self.sent.append(value)
+
+    connection = Connection([task("a"), task("b"), None, task("never")])
+    E._worker_main(connection, 3, os.getppid())
+    assert events == [
+        ("signal", signal.SIGINT, signal.SIG_IGN),
+        ("setpgid", 0, 0),
+        ("thread", True),
+        ("start",),
+        ("threads", 3),
+        ("joblib",),
+    ]
+    assert [o.path for o in connection.sent] == ["a", "b"] and connection.items == [task("never")]
+    events.clear()
+    connection = Connection([task("c")])
+    E._worker_main(connection, 0, os.getppid())  # a closed pipe ends it too; 0 threads: left as they are
+    assert [o.path for o in connection.sent] == ["c"] and ("threads", 0) not in events and events[-1] == ("joblib",)
+
+
+class _Closed:
+    def recv(self):
+        raise EOFError
+
+
+def _quiet_worker(monkeypatch, events):
+    monkeypatch.setattr(E.signal, "signal", lambda sig, handler: None)
+    monkeypatch.setattr(E.os, "setpgid", lambda pid, group: events.append("setpgid"))
+    monkeypatch.setattr(E.torch, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(E, "_stop_joblib_workers", lambda: None)
+    monkeypatch.setattr(E, "kill_descendants", lambda: events.append("killed"))
+
+    def exit_(code):
+        events.append(("exit", code))
+        raise SystemExit(code)
+
+    monkeypatch.setattr(E.os, "_exit", exit_)
+
+
+def test_the_watch_kills_the_descendants_and_exits_once_the_driver_is_gone(monkeypatch):
+    events, watches = [], []
+    _quiet_worker(monkeypatch, events)
+
+    class Thread:
+        def __init__(self, target, daemon):
+            watches.append(target)
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr(E.threading, "Thread", Thread)
+    monkeypatch.setattr(E.os, "getppid", lambda: 42)
+    E._worker_main(_Closed(), 0, 42)
+    [watch] = watches
+    parents = iter([42, 42, 7])
+    monkeypatch.setattr(E.os, "getppid", lambda: next(parents))
+    monkeypatch.setattr(E.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+    events.clear()
+    with pytest.raises(SystemExit):
+        watch()
+    assert events == [("sleep", 0.2), ("sleep", 0.2), "killed", ("exit", 3)]
+
+
+def test_a_worker_whose_driver_died_while_it_started_exits_before_anything(monkeypatch):
+    events = []
+    _quiet_worker(monkeypatch, events)
+    monkeypatch.setattr(E.os, "getppid", lambda: 1)
+    with pytest.raises(SystemExit):
+        E._worker_main(_Closed(), 0, 42)
+    assert events == [("exit", 3)]
