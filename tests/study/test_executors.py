@@ -19,6 +19,20 @@ from untwine.study.spec import ExecutorSpec
 from untwine.study.tasks import Outcome, RunTask, UDRTask
 
 
+@pytest.fixture(autouse=True)
+def _no_hang():
+    """A test that blocks for a minute fails (a mutant that makes a wait endless must not hang the run)."""
+
+    def hung(signum, frame):
+        raise TimeoutError("the test blocked for 60 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
 def task(path, **kwargs):
     return RunTask(path, f"/nowhere/{path}", {}, **kwargs)
 
