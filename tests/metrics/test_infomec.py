@@ -238,7 +238,7 @@ def test_forced_continuous_single_valued_latent_is_inactive_with_zero_nmi():
         ),
         (
             np.arange(6.0)[:, None],
-            np.array([[0, 0], [2, 0]] * 3),
+            np.array([[0, 3], [6, 3]] * 3),
             r"^factor\(s\) \[1\] take a single value in these 6 points \(entropy 0, NMI undefined\); sample more "
             r"points or leave those factors out$",
         ),
