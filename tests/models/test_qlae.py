@@ -61,6 +61,9 @@ def test_codebooks_start_evenly_spaced_in_minus_half_half():
         assert torch.allclose(row, expected, atol=1e-7, rtol=0)
         assert torch.allclose(row.diff(), torch.full((9,), 1 / 9), atol=1e-6, rtol=0)
     assert ScalarCodebooks(1, 2).values.tolist() == [[-0.5, 0.5]]
+    assert ScalarCodebooks(3).values.shape == (3, 10)  # the paper's 10 values by default
+    with pytest.raises(ValueError, match=r"^latent_dim must be a whole number ≥ 1, got 0$"):
+        ScalarCodebooks(0, 10)
     assert ScalarCodebooks(2, 3).values.tolist() == [[-0.5, 0.0, 0.5]] * 2
 
 
@@ -71,6 +74,9 @@ def test_the_model_owns_the_codebooks_and_saves_them():
     assert any(p is model.quantizer.values for p in model.parameters())
     assert not list(objective.parameters())
     assert VAE((6,), 5).quantizer is None and "quantizer.values" not in VAE((6,), 5).state_dict()
+    means = torch.randn(4, 5)
+    assert VAE((6,), 5).code(means) is means  # without codebooks the code is the posterior mean
+    assert torch.equal(model.code(means), model.quantizer(means))
     model, _ = build_model(ModelConfig(objective="qlae", latent_dim=2, params={"codebook_size": 4}), (6,))
     assert model.quantizer.values.shape == (2, 4)
 
@@ -161,6 +167,11 @@ def test_the_weights_and_the_observation_size_scale_the_terms():
     assert terms["quantization"].item() == pytest.approx(0.5 * 12 * squared)
     assert terms["commitment"].item() == pytest.approx(2.0 * 12 * squared)
     assert logs["quantization_error"] == pytest.approx(squared)
+    # a batch of one example: P is still the size of one observation
+    one = Step(x=x[:1], mean=mean[:1], logvar=None, z=q[:1], decoded=None, step=0, quantized=q[:1])
+    terms, _ = objective.regularizer(one)
+    assert terms["quantization"].item() == pytest.approx(0.5 * 12 * 0.05 / 2)
+    assert terms["commitment"].item() == pytest.approx(2.0 * 12 * 0.05 / 2)
 
 
 def test_the_quantization_term_moves_only_the_codebooks_and_the_commitment_term_only_the_code():
@@ -205,8 +216,13 @@ def test_the_reconstruction_reaches_the_encoder_through_the_straight_through_cod
 
 def test_a_model_without_codebooks_is_refused():
     model = VAE((6,), 3)
-    with pytest.raises(RuntimeError, match="build_model"):
+    message = (
+        "QLAE needs a model with scalar codebooks: build it with untwine.models.build_model (or "
+        "VAE(..., quantizer=QLAE().make_quantizer(latent_dim)))"
+    )
+    with pytest.raises(RuntimeError) as error:
         QLAE()(model, torch.zeros(2, 6), 0)
+    assert str(error.value) == message
 
 
 # -- hyperparameters and bad input --------------------------------------------------------------------------
@@ -288,6 +304,19 @@ def test_without_weight_decay_the_optimiser_is_plain_adam():
     model, _ = small_model()
     optimizer = make_optimizer(model, tiny_config().train, torch.device("cpu"), weight_decay=0.0)
     assert type(optimizer) is torch.optim.Adam and len(optimizer.param_groups) == 1
+    default = make_optimizer(model, tiny_config().train, torch.device("cpu"))  # Adam unless asked
+    assert type(default) is torch.optim.Adam and default.param_groups[0]["weight_decay"] == 0
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_both_optimisers_take_the_runs_settings_and_the_fused_kernel(weight_decay):
+    model, _ = small_model()
+    train = tiny_config().train
+    train.lr, train.beta1, train.beta2, train.eps = 3e-4, 0.8, 0.95, 1e-6
+    optimizer = make_optimizer(model, train, torch.device("cpu"), weight_decay=weight_decay)
+    assert optimizer.defaults["fused"] is True
+    for group in optimizer.param_groups:
+        assert (group["lr"], group["betas"], group["eps"]) == (3e-4, (0.8, 0.95), 1e-6)
     assert QLAE(weight_decay=0).weight_decay == 0.0
     assert OBJECTIVES["beta-vae"]().weight_decay == 0.0
 

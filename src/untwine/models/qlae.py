@@ -65,9 +65,7 @@ class ScalarCodebooks(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """The nearest codebook values q (n, d); their gradient reaches ``values`` only (none to ``z``)."""
-        index = self.indices(z)
-        latents = torch.arange(self.values.shape[0], device=z.device)
-        return self.values[latents, index]
+        return self.values.gather(1, self.indices(z).T).T
 
 
 class QLAE(Objective):
@@ -107,7 +105,7 @@ class QLAE(Objective):
     """
 
     name = "qlae"
-    paper = "Hsu et al. 2023, Disentanglement via Latent Quantization (NeurIPS), §3; the authors' configs"
+    paper = "Hsu et al. 2023, Disentanglement via Latent Quantization (NeurIPS); values from the authors' code"
     deterministic = True
 
     def __init__(
