@@ -103,9 +103,9 @@ for module in "${ORDER[@]}"; do
   cp -r "$ROOT/src" "$ROOT/tests" "$ROOT/pyproject.toml" "$scratch/"
   find "$scratch" -name __pycache__ -prune -exec rm -rf {} +
   # the module's own [tool.mutmut] section: mutate one file, run only its tests
-  "$PYTHON" - "$scratch/pyproject.toml" "$spec" <<'PY'
+  "$PYTHON" - "$scratch/pyproject.toml" "$spec" "$scratch/.pytest-tmp" <<'PY'
 import json, sys
-path, spec = sys.argv[1:3]
+path, spec, basetemp = sys.argv[1:4]
 parts = spec.split("|")
 target, tests = parts[0], parts[1].split()
 selection = tests + (["-k", parts[2]] if len(parts) > 2 and parts[2] else [])
@@ -114,7 +114,9 @@ with open(path, "a") as handle:
     handle.write('source_paths = ["src"]\n')
     handle.write(f"only_mutate = {json.dumps([target])}\n")
     handle.write(f"pytest_add_cli_args_test_selection = {json.dumps(selection)}\n")
-    handle.write('pytest_add_cli_args = ["-p", "no:cacheprovider"]\n')
+    # one temporary directory, emptied by each forked test run and removed with the scratch copy (pytest's own
+    # numbered directories are never cleaned up across mutmut's forks: tens of GB in a long run)
+    handle.write(f'pytest_add_cli_args = {json.dumps(["-p", "no:cacheprovider", "--basetemp", basetemp])}\n')
 PY
   echo "== $module: ${spec//|/ against }"
   start=$(date +%s)
