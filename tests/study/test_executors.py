@@ -83,7 +83,7 @@ def test_the_executor_interface():
 
 def test_make_executor_builds_each_kind_with_its_overrides(tmp_path):
     local = E.make_executor(ExecutorSpec(), tmp_path, workers=3, threads_per_run=None)
-    assert isinstance(local, E.LocalExecutor) and local.workers == 3 and local.options.threads_per_run == 0
+    assert isinstance(local, E.LocalExecutor) and local.options == ExecutorSpec(workers=3)  # folder untouched
     ray = E.make_executor(ExecutorSpec(), tmp_path, kind="ray", address="auto")
     assert isinstance(ray, E.RayExecutor) and ray.address == "auto"
     slurm = E.make_executor(ExecutorSpec(kind="slurm"), tmp_path)
@@ -136,11 +136,14 @@ def _behave(t):
     """The stand-in task function a forked worker runs: the task's path says what to do."""
     if t.path.startswith("die"):
         os.kill(os.getpid(), signal.SIGKILL)
+    if t.path.startswith("exit0"):
+        os._exit(0)
     if t.path.startswith("exit"):
         os._exit(7)
     if t.path.startswith("slow"):
         time.sleep(30)
-    return Outcome(t.path, ok=True, summary={"pid": os.getpid(), "threads": t.threads})
+    summary = {"pid": os.getpid(), "threads": t.threads, "omp": os.environ.get("OMP_NUM_THREADS")}
+    return Outcome(t.path, ok=True, summary=summary)
 
 
 @pytest.fixture
@@ -386,6 +389,7 @@ class FakeRay:
 
         def wrap(function):
             ray = self
+            self.function = function
 
             class Remote:
                 @staticmethod
@@ -411,6 +415,8 @@ class FakeRay:
 
     def cancel(self, ref, force):
         self.calls.append(("cancel", ref, force))
+        if ref.startswith("ref-fail"):
+            raise RuntimeError("already gone")
 
 
 def test_ray_starts_a_local_instance_or_connects_and_runs_each_task_remotely(monkeypatch):
@@ -419,6 +425,7 @@ def test_ray_starts_a_local_instance_or_connects_and_runs_each_task_remotely(mon
     executor = E.RayExecutor(ExecutorSpec(kind="ray", threads_per_run=2, num_gpus=0.5, max_retries=4))
     assert executor.describe() == "ray at a local Ray instance, 2 CPU(s) and 0.5 GPU(s) per run"
     executor.start()
+    assert fake.function is E.execute and executor.options.threads_per_run == 2
     assert fake.calls == [
         ("init", {"include_dashboard": False, "log_to_driver": True}),
         ("remote", {"num_cpus": 2, "num_gpus": 0.5, "max_retries": 4, "retry_exceptions": False}),
@@ -496,6 +503,7 @@ def _fake_submitit(monkeypatch, results):
             return contextlib.nullcontext()
 
         def submit(self, function, t):
+            assert type(function).__name__ == "ResumableTask", function
             return FakeJob(t, results.get(t.path, Outcome(t.path, ok=True, summary={"threads": t.threads})))
 
     class Checkpointable:
@@ -687,3 +695,205 @@ def test_a_worker_whose_driver_died_while_it_started_exits_before_anything(monke
     with pytest.raises(SystemExit):
         E._worker_main(_Closed(), 0, 42)
     assert events == [("exit", 3)]
+
+
+# --- the second pass: what the first mutation run left ----------------------------------------------------------
+
+
+def test_one_wait_returns_every_outcome_that_is_ready_and_workers_get_the_thread_count(forked):
+    executor = forked(workers=2, threads_per_run=1)
+    executor.submit([task("a"), task("b")])
+    executor._dispatch()  # both workers started and sent their task, nothing read yet
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all(w.connection.poll() for w in executor.pool):
+        time.sleep(0.05)
+    finished = executor.wait(0)
+    assert sorted(t.path for t, _ in finished) == ["a", "b"]
+    assert all(o.summary["omp"] == "1" for _, o in finished)
+
+
+def test_a_wait_with_busy_workers_returns_after_its_timeout(forked):
+    executor = forked(workers=2)
+    executor.submit([task("slow1"), task("slow2")])
+    executor.wait(0)
+    started = time.monotonic()
+    assert executor.wait(0.2) == [] and time.monotonic() - started < 0.9
+
+
+def test_a_worker_that_exits_cleanly_with_a_task_is_reported_by_its_exit_code(forked):
+    executor = forked(workers=1, max_retries=0)
+    executor.submit([task("exit0")])
+    [(_, outcome)] = _drain(executor, 1)
+    assert "(exit code 0)" in outcome.error
+
+
+def test_a_task_sent_to_a_worker_that_died_idle_is_retried(forked):
+    executor = forked(workers=1, max_retries=1)
+    executor.submit([task("a")])
+    assert [t.path for t, _ in _drain(executor, 1)] == ["a"]
+    [worker] = executor.pool
+    worker.process.kill()
+    worker.process.join(5)
+    executor.submit([task("b")])
+    finished = _drain(executor, 1)
+    assert [(t.path, o.ok) for t, o in finished] == [("b", True)] and executor.tries == {"b": 1}
+
+
+def test_close_kills_busy_workers_at_once_and_lets_idle_ones_exit(forked):
+    executor = forked(workers=2)
+    executor.submit([task("slow"), task("quick")])
+    _drain(executor, 1)
+    busy = next(w.process for w in executor.pool if w.task is not None)
+    idle = next(w.process for w in executor.pool if w.task is None)
+    started = time.monotonic()
+    executor.close()
+    assert time.monotonic() - started < 1.8
+    assert busy.exitcode == -signal.SIGKILL and idle.exitcode == 0
+
+
+def test_stop_kills_a_worker_that_does_not_exit_when_told(monkeypatch):
+    monkeypatch.setattr(E, "execute", _behave)
+    worker = E._Worker(multiprocessing.get_context("fork"), 1)
+    worker.connection.send(task("slow"))
+    time.sleep(0.3)
+    started = time.monotonic()
+    worker.stop()
+    assert 1.5 < time.monotonic() - started < 5 and worker.process.exitcode == -signal.SIGKILL
+    worker.stop()  # its pipe is closed at the other end now: stopping again is harmless
+    worker.connection.close()
+    worker.stop()  # and so is stopping with a closed connection
+
+
+def test_reap_of_a_process_without_a_group_waits_at_most_five_seconds():
+    joins = []
+
+    class Process:
+        pid = 2**22 + 12345  # no such process, no such group
+
+        def join(self, timeout):
+            joins.append(timeout)
+
+    worker = object.__new__(E._Worker)
+    worker.process = Process()
+    worker.reap()
+    assert joins == [5]
+
+
+def test_a_worker_whose_process_group_cannot_be_made_still_works(monkeypatch):
+    monkeypatch.setattr(E.signal, "signal", lambda sig, handler: None)
+
+    def setpgid(pid, group):
+        raise PermissionError("a session leader")
+
+    monkeypatch.setattr(E.os, "setpgid", setpgid)
+    monkeypatch.setattr(E.threading, "Thread", lambda target, daemon: types.SimpleNamespace(start=lambda: None))
+    monkeypatch.setattr(E, "_stop_joblib_workers", lambda: None)
+    monkeypatch.setattr(E, "execute", lambda t: Outcome(t.path, ok=True))
+    sent = []
+    items = [task("a"), None]
+    connection = types.SimpleNamespace(recv=lambda: items.pop(0), send=sent.append)
+    E._worker_main(connection, 0, os.getppid())
+    assert [o.path for o in sent] == ["a"]
+
+
+def test_the_process_table_survives_processes_that_vanish_or_do_not_parse(monkeypatch):
+    class Stat:
+        def __init__(self, pid, text):
+            self.parent, self.text = types.SimpleNamespace(name=str(pid)), text
+
+        def read_text(self):
+            if isinstance(self.text, Exception):
+                raise self.text
+            return self.text
+
+    stats = [
+        Stat(10, "10 (a) b) S 7 10 10"),  # a name with ") " in it: the last ")" ends it
+        Stat(11, FileNotFoundError("gone")),
+        Stat(12, "12 (x) S notanumber"),
+        Stat(13, "13 (x)"),
+        Stat(14, "14 (y) S 10 14 14"),
+    ]
+
+    class Root:
+        def __init__(self, path):
+            assert path == "/proc"
+
+        def glob(self, pattern):
+            assert pattern == "[0-9]*/stat"
+            return iter(stats)
+
+    monkeypatch.setattr(E, "Path", Root)
+    assert dict(E._children()) == {7: [10], 10: [14]}
+
+
+def test_kill_descendants_kills_deepest_first_and_goes_on_past_vanished_ones(monkeypatch):
+    monkeypatch.setattr(E, "_children", lambda: {os.getpid(): [1001, 1002], 1001: [1003], 99: [5]})
+    killed = []
+
+    def kill(pid, sig):
+        killed.append((pid, sig))
+        if pid == 1003:
+            raise ProcessLookupError(pid)
+
+    monkeypatch.setattr(E.os, "kill", kill)
+    assert E.kill_descendants() == [1002, 1001, 1003]
+    assert killed == [(1003, signal.SIGKILL), (1001, signal.SIGKILL), (1002, signal.SIGKILL)]
+    killed.clear()
+    assert E.kill_descendants(99) == [5] and killed == [(5, signal.SIGKILL)]
+
+
+def test_stopping_the_joblib_workers_kills_a_busy_one_at_once_and_never_raises(monkeypatch):
+    from joblib.externals.loky import get_reusable_executor, reusable_executor
+
+    executor = get_reusable_executor(max_workers=1)
+    future = executor.submit(time.sleep, 30)
+    pid = executor.submit(os.getpid).result if False else None
+    deadline = time.monotonic() + 20
+    while not future.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = list(executor._processes) if hasattr(executor, "_processes") else []
+    started = time.monotonic()
+    E._stop_joblib_workers()
+    assert time.monotonic() - started < 10 and pid is None
+    assert all(not _alive(p) for p in workers)
+
+    class Broken:
+        def shutdown(self, wait, kill_workers):
+            raise RuntimeError("already shut down")
+
+    monkeypatch.setattr(reusable_executor, "_executor", Broken())
+    E._stop_joblib_workers()  # no error
+
+
+def test_ray_keeps_its_options_and_closes_past_a_failed_cancel(monkeypatch):
+    fake = FakeRay()
+    monkeypatch.setattr(E, "_import_ray", lambda: fake)
+    options = ExecutorSpec(kind="ray")
+    executor = E.RayExecutor(options)
+    assert executor.options is options and executor.started_here is False and executor.remote is None
+    executor.start()
+    executor.submit([task("fail-a"), task("slow-b")])
+    executor.close()
+    assert [c for c in fake.calls if c[0] == "cancel"] == [
+        ("cancel", "ref-fail-a", True),
+        ("cancel", "ref-slow-b", True),
+    ]
+    assert fake.calls[-1] == ("shutdown",)
+
+
+def test_slurm_returns_as_soon_as_a_job_is_done_and_keeps_to_its_timeout(monkeypatch, tmp_path):
+    _fake_submitit(monkeypatch, {})
+    executor = E.SlurmExecutor(ExecutorSpec(kind="slurm", folder=str(tmp_path), cluster="local"))
+    executor.start()
+    executor.submit([task("a"), task("slow")])
+    started = time.monotonic()
+    assert [t.path for t, _ in executor.wait(5)] == ["a"] and time.monotonic() - started < 1
+    started = time.monotonic()
+    assert executor.wait(0.2) == [] and time.monotonic() - started < 0.45
+    ready_at = time.monotonic() + 0.3
+    FakeJob.done = lambda self: not self.task.path.startswith("slow") or time.monotonic() >= ready_at
+    try:
+        started = time.monotonic()
+        assert [t.path for t, _ in executor.wait(5)] == ["slow"] and time.monotonic() - started < 1.2
+    finally:
+        FakeJob.done = lambda self: not self.task.path.startswith("slow")
