@@ -434,12 +434,12 @@ def test_train_run_trains_on_the_configs_dataset_with_its_options(monkeypatch, t
     seen = {}
     monkeypatch.setattr(runs, "load_dataset", lambda name, options: ("data", name, options))
     monkeypatch.setattr(
-        runs, "train", lambda config, out, progress, data: seen.update(out=out, p=progress, d=data) or out
+        runs, "train", lambda config, out, progress, data: seen.update(c=config, out=out, p=progress, d=data) or out
     )
     config = small_config()
     config.dataset, config.dataset_options = "pinwheel", {"num_arms": 3}
     assert runs.train_run(config, tmp_path / "r") == tmp_path / "r"
-    assert seen == {"out": tmp_path / "r", "p": True, "d": ("data", "pinwheel", {"num_arms": 3})}
+    assert seen == {"c": config, "out": tmp_path / "r", "p": True, "d": ("data", "pinwheel", {"num_arms": 3})}
     runs.train_run(config, tmp_path / "q", progress=False)
     assert seen["p"] is False
 
@@ -619,3 +619,10 @@ def test_the_pair_loss_is_computed_with_the_runs_objective_and_its_dataset(weak,
     assert given_model is model and objective.name == "ada-gvae" and objective.beta == 3.0
     assert loads == [("dsprites", {})] and data.observation_shape == (1, 64, 64)
     assert data.observe(Recorder.factors).shape == (3, 1, 64, 64)  # the dataset itself, never the code cache's
+
+
+def test_a_score_without_its_fast_preset_is_kept_when_asked_without_it(run, recorder):
+    model, _ = runs.load_model(run)
+    assert list(runs.score_run(run, ("mean",), ["dci"], model=model, cache=False)["mean"]) == ["dci"]
+    assert runs.score_run(run, ("mean",), ["dci"], model=model, cache=False) == {}
+    assert recorder.calls[0]["fast"] is False and len(recorder.calls) == 1
