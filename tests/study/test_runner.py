@@ -23,9 +23,10 @@ class Stand(Executor):
 
     name = "stand-in"
 
-    def __init__(self, outcome=None):
+    def __init__(self, outcome=None, together=False):
         self.outcome = outcome or (lambda task: Outcome(task.path, ok=True))
-        self.submitted, self.queue, self.events = [], [], []
+        self.submitted, self.queue, self.events, self.timeouts = [], [], [], []
+        self.together = together  # every queued task's outcome in one wait
 
     def start(self):
         self.events.append("start")
@@ -38,10 +39,13 @@ class Stand(Executor):
         self.queue.extend(tasks)
 
     def wait(self, timeout):
+        self.timeouts.append(timeout)
+        assert len(self.timeouts) < 100, "the driver waits for outcomes that will never come"
         if not self.queue:
             return []
-        task = self.queue.pop(0)
-        return [(task, self.outcome(task))]
+        tasks = self.queue if self.together else self.queue[:1]
+        self.queue = self.queue[len(tasks) :]
+        return [(task, self.outcome(task)) for task in tasks]
 
     def describe(self):
         return "stand-in, 1 worker"
@@ -431,3 +435,58 @@ def test_an_executor_named_by_kind_is_built_from_the_spec_with_the_overrides(tmp
     _run(spec, out, None)
     executor_spec = load_spec(spec).executor
     assert built == [(executor_spec, out, "ray", {"workers": 3, "address": None}), (executor_spec, out, None, {})]
+
+
+def test_outcomes_that_arrive_together_are_all_read_and_waits_last_a_second(tmp_path):
+    spec = _spec(tmp_path, seeds="2", values="[1, 4]", tcvae=False)
+    engine = Stand(
+        lambda t: Outcome(t.path, ok=True, udr=(0.5, 0.5) if isinstance(t, UDRTask) else None), together=True
+    )
+    _, lines = _run(spec, tmp_path / "study", engine)
+    assert sum(line.startswith("udr ") for line in lines) == 2 and sum(line.startswith("done ") for line in lines) == 4
+    assert set(engine.timeouts) == {1.0}
+    seconds = int(re.fullmatch(r"tiny: 0/4 runs done in (\d+) s", lines[-1]).group(1))
+    assert seconds < 60
+
+
+def test_a_cells_udr_handed_out_first_is_waited_for(tmp_path, monkeypatch):
+    spec = _spec(tmp_path, seeds="2", values="[1, 4]", tcvae=False)
+    planned = load_spec(spec).runs()
+    _states(monkeypatch, {i: ("done", "") for i, p in enumerate(planned) if p.cell == planned[0].cell})
+    engine = Stand(lambda t: Outcome(t.path, ok=True, udr=(0.5, 0.5) if isinstance(t, UDRTask) else None))
+    _, lines = _run(spec, tmp_path / "study", engine)
+    assert sum(line.startswith("udr ") for line in lines) == 2 and sum(line.startswith("done ") for line in lines) == 2
+
+
+def test_prepare_makes_the_directory_with_its_parents_and_lets_unstarted_runs_change(tmp_path):
+    from untwine.study.spec import spec_differences
+
+    out = tmp_path / "a" / "b" / "study"
+    spec = load_spec(_spec(tmp_path, seeds="1", values="[1]", tcvae=False))
+    assert runner.prepare(spec, out) == [] and (out / SPEC_FILE).is_file()
+    changed = load_spec(_spec(tmp_path, name="changed.toml", seeds="2", values="[1]", tcvae=False, steps=300))
+    assert sorted(p.path for p in runner.prepare(changed, out)) == sorted(p.path for p in changed.runs())  # unstarted
+    other = load_spec(_spec(tmp_path, name="other.toml", seeds="2", values="[1]", tcvae=False, steps=400))
+    for p in changed.runs():
+        (out / p.path).mkdir(parents=True)
+    problems, _ = spec_differences(changed, other, started=lambda path: True)
+    assert len(problems) >= 2
+    with pytest.raises(runner.StudyChanged) as error:
+        runner.prepare(other, out)
+    assert "\n  " + "\n  ".join(problems) + "\nRun it with its own spec" in str(error.value)
+
+
+def test_the_write_probe_is_a_named_file_in_the_study_directory_or_its_nearest_parent(tmp_path, monkeypatch):
+    import tempfile
+
+    real, asked = tempfile.mkstemp, []
+
+    def mkstemp(**kwargs):
+        asked.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    runner.check_writable(tmp_path)
+    runner.check_writable(tmp_path / "new" / "deeper")
+    assert asked == [{"dir": tmp_path, "prefix": ".untwine-write-test-"}] * 2
+    assert list(tmp_path.iterdir()) == []
