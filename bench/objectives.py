@@ -45,7 +45,8 @@ def setups(batch_size: int):
         config.train.batch_size = batch_size
         model, objective = make_model(config, (1, 64, 64))
         model.train()
-        optimizer = make_optimizer(model, config.train, torch.device("cpu"))
+        # as the trainer builds it: AdamW where the objective asks for weight decay (qlae), else Adam
+        optimizer = make_optimizer(model, config.train, torch.device("cpu"), weight_decay=objective.weight_decay)
         objective.configure(model, config.train, DSprites())
         built[label] = (model, objective, optimizer)
     return built
