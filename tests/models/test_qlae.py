@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from untwine.config import RunConfig
 from untwine.models import OBJECTIVES, QLAE, VAE, ModelConfig, ScalarCodebooks, Step, build_model, build_objective
 from untwine.models.vae import straight_through
 from untwine.run_files import read_manifest
@@ -15,6 +14,7 @@ from untwine.runs import load_model, read_log
 from untwine.train import make_optimizer, train
 
 from tests.helpers.tiny import TinySquares
+from tests.models.test_objectives import tiny_config as objective_config
 
 
 @pytest.fixture
@@ -23,19 +23,8 @@ def tiny():
 
 
 def tiny_config(steps=30, seed=0, **params):
-    config = RunConfig()
-    config.dataset = "tiny-squares"
-    config.model.objective = "qlae"
-    config.model.latent_dim = 4
-    config.model.params = dict(params)
-    config.train.steps = steps
-    config.train.batch_size = 16
-    config.train.lr = 1e-3
-    config.train.seed = seed
-    config.train.log_every = 2
-    config.train.checkpoint_every = steps
-    config.train.threads = 1
-    return config
+    """The objectives' tiny run (tests/models/test_objectives.py) with QLAE."""
+    return objective_config("qlae", steps=steps, seed=seed, **params)
 
 
 def hand_codebooks(rows):
