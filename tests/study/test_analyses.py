@@ -284,6 +284,46 @@ def test_unsupervised_selection_adds_the_pair_loss_where_the_table_has_it():
     assert not any("pair_elbo" in str(m) for m in without.attrs["missing"])
 
 
+def test_recent_supervised_scores_join_the_analyses_where_the_table_has_them():
+    """InfoM/InfoC/InfoE and DCI-ES's E join the supervised scores of every analysis when the study scored infomec
+    and dci_es (issue 26), with their known correlations; a table without them is analysed exactly as before, its
+    missing list unchanged; scores passed explicitly are used as given."""
+    runs = grid(seeds=5)
+    x = np.random.default_rng(7).normal(size=len(runs))
+    runs["mig"], runs["infom"], runs["infoc"], runs["e"], runs["reconstruction"] = x, 2 * x, -x, x**3, -x
+    runs["lr"], runs["dci"] = x, x
+    columns = {
+        "mig": ("mig", "discrete_mig"),
+        "dci": ("dci", "disentanglement"),
+        "infom": ("infomec", "infom"),
+        "infoc": ("infomec", "infoc"),
+        "e": ("dci_es", "explicitness"),
+        "lr": ("downstream_lr", "10:mean_test_accuracy"),
+    }
+    recent = long_table(runs, columns)
+    plain = long_table(runs, {key: columns[key] for key in ("mig", "dci", "lr")})
+
+    corr = A.metric_correlation(recent).set_index(["dataset", "score_a", "score_b"])["spearman"]
+    assert corr[("d1", "MIG", "InfoM")] == pytest.approx(1.0)
+    assert corr[("d1", "MIG", "InfoC")] == pytest.approx(-1.0)
+    assert corr[("d1", "InfoM", "DCI-ES E")] == pytest.approx(1.0)
+    assert not A.metric_correlation(recent).set_index(["score_a", "score_b"]).loc[("MIG", "InfoM"), "in_paper"].any()
+    assert "InfoE" not in set(A.metric_correlation(recent)["score_a"])  # the table has no infoe: not added
+    missing = A.metric_correlation(recent).attrs["missing"]
+    assert missing == A.metric_correlation(plain).attrs["missing"] and not any("Info" in m for m in missing)
+
+    selection = A.unsupervised_selection(recent).set_index(["dataset", "unsupervised", "supervised"])["spearman"]
+    assert selection[("d1", "Reconstruction", "InfoM")] == pytest.approx(-1.0)
+    assert selection[("d1", "Reconstruction", "DCI-ES E")] == pytest.approx(-1.0)
+    downstream = A.downstream_correlation(recent).set_index(["dataset", "score", "target"])["spearman"]
+    assert downstream[("d1", "InfoC", "LR 10")] == pytest.approx(-1.0)
+    for analysis in (A.score_distribution, A.variance_share, A.hyperparameter_transfer):
+        assert {"InfoM", "InfoC", "DCI-ES E"} <= set(analysis(recent)["score"]), analysis.__name__
+        assert not {"InfoM", "InfoC", "DCI-ES E"} & set(analysis(plain)["score"]), analysis.__name__
+    explicit = A.metric_correlation(recent, scores=[A.SUPERVISED[2], A.RECENT_SUPERVISED[0]])
+    assert set(explicit["score_a"]) == {"MIG", "InfoM"}
+
+
 def test_score_distribution_quantiles():
     runs = grid(datasets=("d1",), methods=("beta-vae",), values=(1.0,), seeds=5)
     runs["a"] = np.arange(1.0, 6.0)

@@ -40,6 +40,7 @@ from .vocabulary import (
     MEAN,
     PAPER_METRICS,
     PAPER_SUPERVISED,
+    RECENT_SUPERVISED,
     REGULARISATION,
     SAMPLED,
     SUPERVISED,
@@ -57,6 +58,7 @@ __all__ = [
     "WEAKER_WHEN_LARGER",
     "Score",
     "SUPERVISED",
+    "RECENT_SUPERVISED",
     "UNSUPERVISED",
     "DOWNSTREAM_SIZES",
     "DOWNSTREAM_PREDICTORS",
@@ -164,6 +166,18 @@ def _long_correlations(
         for c in columns:
             out.append({**labels, a: r, b: c, "spearman": float(corr.loc[r, c]), "n": int(counts.loc[r, c])})
     return pd.DataFrame(out)
+
+
+def supervised_scores(table, scores=SUPERVISED, representation: str = MEAN) -> tuple[Score, ...]:
+    """``scores``, and when they are the default :data:`SUPERVISED`, the recent supervised scores the table has.
+
+    InfoM, InfoC, InfoE (``infomec``) and DCI-ES's explicitness (``dci_es``) join the analyses of a study that
+    scored them (:data:`RECENT_SUPERVISED`); a table without them gets exactly :data:`SUPERVISED`, so its list
+    of missing scores does not grow. Scores passed explicitly are used as given.
+    """
+    if scores is not SUPERVISED:
+        return tuple(scores)
+    return SUPERVISED + tuple(available_scores(table, RECENT_SUPERVISED, representation)[0])
 
 
 def _datasets(wide: pd.DataFrame):
@@ -375,6 +389,8 @@ def metric_correlation(table, scores=SUPERVISED, representation: str = MEAN) -> 
     AnalysisError
         Fewer than 2 of ``scores`` in the table, or a table `check_table` refuses.
     """
+    table = prepare(table)
+    scores = supervised_scores(table, scores, representation)
     wide = score_table(table, scores, representation, require=2)
     names = wide.attrs["scores"]
     parts = []
@@ -422,6 +438,8 @@ def score_distribution(table, scores=SUPERVISED, representation: str = MEAN) -> 
         None of ``scores`` in the table, no finite value for any of them, or a table `check_table`
         refuses.
     """
+    table = prepare(table)
+    scores = supervised_scores(table, scores, representation)
     wide = score_table(table, scores, representation)
     names = wide.attrs["scores"]
     long = wide.melt(
@@ -512,6 +530,8 @@ def variance_share(table, scores=SUPERVISED, representation: str = MEAN) -> pd.D
         None of ``scores`` in the table, no score with two finite values on one dataset, or a table
         `check_table` refuses.
     """
+    table = prepare(table)
+    scores = supervised_scores(table, scores, representation)
     wide = score_table(table, scores, representation)
     names = wide.attrs["scores"]
     out = []
@@ -607,6 +627,7 @@ def unsupervised_selection(
     if unsupervised is UNSUPERVISED:  # and the weakly-supervised models' pair loss, where the table has it
         unsupervised = UNSUPERVISED + tuple(available_scores(table, WEAK_UNSUPERVISED, representation)[0])
     present_u, absent_u = available_scores(table, unsupervised, representation)
+    supervised = supervised_scores(table, supervised, representation)
     present_s, absent_s = available_scores(table, supervised, representation)
     if not present_u or not present_s:
         raise AnalysisError(
@@ -662,6 +683,8 @@ def hyperparameter_transfer(table, scores=SUPERVISED, representation: str = MEAN
     AnalysisError
         Fewer than 2 datasets, none of ``scores`` in the table, or a table `check_table` refuses.
     """
+    table = prepare(table)
+    scores = supervised_scores(table, scores, representation)
     wide = score_table(table, scores, representation)
     names = wide.attrs["scores"]
     datasets = list(dict.fromkeys(wide["dataset"]))
@@ -905,6 +928,7 @@ def downstream_correlation(
             targets.append(Score(f"{label} {size}", metric, f"{size}:mean_test_accuracy"))
     table = prepare(table)
     present_t, absent_t = available_scores(table, targets, representation)
+    scores = supervised_scores(table, scores, representation)
     present_s, absent_s = available_scores(table, scores, representation)
     if not present_t or not present_s:
         raise AnalysisError(
