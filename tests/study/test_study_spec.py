@@ -711,3 +711,26 @@ def test_a_changed_run_is_said_setting_by_setting():
         "model.latent_dim 10 -> 3; train.lr 0.0001 -> 0.5; train.steps 300000 -> 5",
     ]
     assert added == []
+
+
+def test_quantized_objectives_and_their_metrics_are_accepted():
+    """Issue 26: a study trains qlae over a grid of codebook sizes and scores infomec and dci_es (with per-metric
+    parameters) like any other method and metric; a codebook of one value is refused when the spec is read, naming
+    the method and the fix."""
+    text = (
+        'seeds = 2\ndatasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\nlatent_dim = 4\n'
+        '[[methods]]\nmodel = "qlae"\ngrid = {codebook_size = [5, 10]}\nparams = {weight_decay = 0.05}\n'
+        "[metrics]\nnames = ['infomec', 'dci_es', 'mig']\nparams = {dci_es = {capacities = [0, 4, 16]}}\n"
+    )
+    spec = parse_spec(text, "s.toml")
+    runs = spec.runs()
+    trained = sorted(
+        (r.config.model.objective, r.config.model.params["codebook_size"], r.config.train.seed) for r in runs
+    )
+    assert trained == [("qlae", 5, 0), ("qlae", 5, 1), ("qlae", 10, 0), ("qlae", 10, 1)]
+    assert {r.config.model.params["weight_decay"] for r in runs} == {0.05}
+    assert runs[0].config.evaluate.metrics == ["infomec", "dci_es", "mig"]
+    assert spec.metrics.params["dci_es"] == {"capacities": [0, 4, 16]}
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text.replace("[5, 10]", "[1, 10]"), "s.toml")
+    assert "codebook_size" in str(caught.value) and "at least 2" in str(caught.value), str(caught.value)

@@ -73,6 +73,7 @@ __all__ = [
     "run_table",
     "score_table",
     "available_scores",
+    "supervised_scores",
     "overview",
     "total_correlation_by_strength",
     "metric_correlation",
