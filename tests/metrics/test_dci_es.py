@@ -356,3 +356,26 @@ def test_code_constant_in_training_is_divided_by_one():
     x = design(z[:60])
     coef = np.linalg.solve(x.T @ x + np.diag([0.0] + [0.1 * 60] * 8), x.T @ y[:60])
     assert curve[1] == pytest.approx(np.mean((design(z[60:]) @ coef - y[60:]) ** 2, axis=0), rel=1e-9)
+
+
+def test_a_collapsed_code_is_refused_by_name_and_one_constant_latent_is_not():
+    """Bad input (issue 26): a code whose every latent takes one value carries nothing, and its flat curve at the
+    baseline would read as E = 1; DCI-ES refuses it with CollapsedRepresentation (a ValueError), as InfoMEC does.
+    One constant latent beside an informative one is scored."""
+    from untwine.metrics import CollapsedRepresentation, infomec
+
+    rng = np.random.default_rng(15)
+    factors = rng.integers(0, 4, size=(120, 2))
+    constant = np.full((120, 3), 0.25)
+    with pytest.raises(CollapsedRepresentation) as caught:
+        dci_es(constant[:80], factors[:80], constant[80:], factors[80:], capacities=(0, 4))
+    assert str(caught.value) == (
+        "no active latent: all 3 latents take a single value over these 80 points (a collapsed or constant "
+        "representation, which DCI-ES cannot score); check the representation, or pass the codes of a trained model"
+    )
+    assert isinstance(caught.value, ValueError)
+    with pytest.raises(CollapsedRepresentation, match="which InfoMEC cannot score"):
+        infomec(constant, factors)
+    informative = np.hstack([factors[:, :1] + 0.1 * rng.normal(size=(120, 1)), constant[:, :1]])
+    out = dci_es(informative[:80], factors[:80], informative[80:], factors[80:], capacities=(0, 4))
+    assert out["explicitness_per_factor"][0] > 0.9 and out["informativeness_test"] > 0

@@ -5,6 +5,7 @@ Array-level cores are pure functions of codes (n, d) and integer factors (n, K);
 ``METRICS``. See docs/metrics.md.
 """
 
+from ._validate import CollapsedRepresentation
 from ._discrete import discrete_entropy, discrete_mutual_info, histogram_discretize
 from .evaluate import METRICS, evaluate, expand_metric_names, flatten, metric_parameters, required_inputs
 from .elbo import elbo_decomposition
@@ -26,6 +27,7 @@ from .unsupervised import unsupervised
 
 __all__ = [
     "METRICS",
+    "CollapsedRepresentation",
     "evaluate",
     "expand_metric_names",
     "flatten",

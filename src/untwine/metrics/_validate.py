@@ -5,6 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 
+class CollapsedRepresentation(ValueError):
+    """A representation that carries nothing to score: every latent takes a single value over the points.
+
+    Raised by the metrics that are undefined there (``infomec``, ``dci_es``); a ``ValueError``, so callers
+    that catch those keep working. A run's scoring (``untwine.runs``) records it as the metric's reason
+    instead of a number.
+    """
+
+
+def check_not_collapsed(codes: np.ndarray, metric: str) -> None:
+    """Raise :class:`CollapsedRepresentation` when every column of ``codes`` (n, d) takes a single value."""
+    if codes.shape[1] and np.all(codes.max(axis=0) == codes.min(axis=0)):
+        raise CollapsedRepresentation(
+            f"no active latent: all {codes.shape[1]} latents take a single value over these {codes.shape[0]} "
+            f"points (a collapsed or constant representation, which {metric} cannot score); check the "
+            f"representation, or pass the codes of a trained model"
+        )
+
+
 def check_codes(codes, name: str = "codes") -> np.ndarray:
     codes = np.asarray(codes, dtype=np.float64)
     if codes.ndim != 2:

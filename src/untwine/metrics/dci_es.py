@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._sampling import DEFAULT_BATCH_SIZE, sample_codes
-from ._validate import check_train_test
+from ._validate import check_not_collapsed, check_train_test
 from .dci import dci
 
 __all__ = ["dci_es", "explicitness", "loss_capacity_curve", "sample_dci_es"]
@@ -218,10 +218,12 @@ def dci_es(
     ValueError
         If the codes are not finite 2-D arrays, the factors not integer (n, K) arrays matching
         them, train and test disagree on d or K, a factor takes one value in the training points,
-        or ``capacities`` is not strictly increasing.
+        or ``capacities`` is not strictly increasing; ``CollapsedRepresentation`` (a ValueError) if every
+        latent takes one value in the training points (a flat curve at the baseline would read as E = 1).
     """
     capacities = check_capacities(capacities)
     ct, ft, cs, fs = check_train_test(codes_train, factors_train, codes_test, factors_test)
+    check_not_collapsed(ct, "DCI-ES")  # a flat curve at the baseline would read as E = 1
     spread = ft.std(axis=0)
     flat = np.flatnonzero(spread == 0)
     if flat.size:

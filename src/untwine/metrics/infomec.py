@@ -60,7 +60,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ._discrete import discrete_entropy, discrete_mutual_info, relabel
 from ._sampling import DEFAULT_BATCH_SIZE, sample_codes
-from ._validate import check_codes_factors
+from ._validate import CollapsedRepresentation, check_codes_factors
 
 _ZERO = 1e-12
 
@@ -242,7 +242,7 @@ def infomec(
     is_discrete = discrete_latents(codes, discrete, max_discrete_values)
     active = active_latents(codes, is_discrete, active_fraction)
     if not active.any():
-        raise ValueError(
+        raise CollapsedRepresentation(
             f"no active latent: all {codes.shape[1]} latents take a single value over these {codes.shape[0]} points "
             "(a collapsed or constant representation, which InfoMEC cannot score); check the representation, "
             "or pass the codes of a trained model"
