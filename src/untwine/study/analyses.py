@@ -175,6 +175,21 @@ def supervised_scores(table, scores=SUPERVISED, representation: str = MEAN) -> t
     InfoM, InfoC, InfoE (``infomec``) and DCI-ES's explicitness (``dci_es``) join the analyses of a study that
     scored them (:data:`RECENT_SUPERVISED`); a table without them gets exactly :data:`SUPERVISED`, so its list
     of missing scores does not grow. Scores passed explicitly are used as given.
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    scores
+        The scores an analysis was asked for (`Score` records).
+    representation
+        The representation of the scores that do not name one.
+
+    Returns
+    -------
+    tuple of Score
+        ``scores``, with the recent supervised scores the table holds appended when ``scores`` is
+        :data:`SUPERVISED` itself.
     """
     if scores is not SUPERVISED:
         return tuple(scores)
