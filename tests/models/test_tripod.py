@@ -7,11 +7,14 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+
+import untwine
 
 from untwine.models import (
     OBJECTIVES,
@@ -72,7 +75,7 @@ def small_model(latent_dim=3, seed=0, **params):
 )
 def test_the_grid_is_levels_evenly_spaced_values_in_minus_one_one(levels, grid):
     quantizer = FiniteScalarQuantizer(levels)
-    assert quantizer.levels == levels and len(quantizer.grid) == levels
+    assert quantizer.levels == levels and len(quantizer.grid) == levels and quantizer.grid.dtype == torch.float32
     assert torch.allclose(quantizer.grid, torch.tensor(grid), atol=1e-7, rtol=0)
     # the extremes of the bound go to the ends of the grid
     z = torch.tensor([[-30.0, 30.0]])
@@ -94,7 +97,7 @@ def test_each_latent_goes_to_the_grid_value_nearest_its_tanh():
     bounded = torch.tensor([[0.2, 0.3, -0.74, -0.76], [0.9, -0.1, 0.6, -0.26]])
     z = torch.atanh(bounded)
     assert quantizer(z).tolist() == [[0.0, 0.5, -0.5, -1.0], [1.0, 0.0, 0.5, -0.5]]
-    assert quantizer.indices(z).tolist() == [[2, 3, 1, 0], [4, 2, 3, 1]]
+    assert quantizer.indices(z).tolist() == [[2, 3, 1, 0], [4, 2, 3, 1]] and quantizer.indices(z).dtype == torch.int64
     # brute force against every grid value, away from ties, for odd and even levels
     g = torch.Generator().manual_seed(0)
     z = 2 * torch.randn(2000, 3, generator=g)
@@ -297,8 +300,7 @@ def test_the_penalty_of_a_decoder_additive_in_the_latents_is_zero(dtype):
     g = torch.Generator().manual_seed(7)
     z = torch.randn(8, 3, generator=g).to(dtype)
     scale = torch.tensor([0.5, 1.0, 0.2], dtype=dtype)
-    signs, normals = draw_directions(4, 8, 3, g)
-    signs, normals = signs.to(dtype), normals.to(dtype)
+    signs, normals = draw_directions(4, z, g)
     spreads = curvature_spreads(additive, z, scale, 0.1, signs, normals)
     assert len(spreads) == 2 and all(m.shape == t.shape == (8,) for m, t in spreads)
     tiny = 1e-4 if dtype == torch.float32 else 1e-12
@@ -364,14 +366,15 @@ def test_the_penalty_is_the_off_diagonal_share_of_the_scaled_hessian():
     scale = torch.tensor([1.5, 0.4, 0.8], dtype=torch.float64)
     scaled = scale[:, None] * a * scale[None]
     share = ((scaled**2).sum() - (scaled.diagonal() ** 2).sum()) / (scaled**2).sum()
-    signs, normals = draw_directions(20000, 1, 3, torch.Generator().manual_seed(8))
+    z = torch.tensor([[0.2, -0.1, 0.4]], dtype=torch.float64)
+    signs, normals = draw_directions(20000, z, torch.Generator().manual_seed(8))
     penalty = normalized_hessian_penalty(
         lambda v: [0.5 * ((v @ a) * v).sum(1, keepdim=True)],
-        torch.tensor([[0.2, -0.1, 0.4]], dtype=torch.float64),
+        z,
         scale,
         0.1,
-        signs.double(),
-        normals.double(),
+        signs,
+        normals,
     )
     assert penalty.item() == pytest.approx(share.item(), rel=0.05)
     assert 0.3 < share < 0.9
@@ -380,8 +383,7 @@ def test_the_penalty_is_the_off_diagonal_share_of_the_scaled_hessian():
 def test_each_layer_is_normalised_on_its_own_over_its_mean_entry_and_the_layers_add():
     z = torch.tensor([[0.4, -1.2], [2.0, 0.1], [-0.3, 0.3]], dtype=torch.float64)
     scale = torch.tensor([0.5, 3.0], dtype=torch.float64)
-    signs, normals = draw_directions(6, 3, 2, torch.Generator().manual_seed(9))
-    signs, normals = signs.double(), normals.double()
+    signs, normals = draw_directions(6, z, torch.Generator().manual_seed(9))
 
     def mixed(v):  # a layer of two entries, one mixing, one not, of very different sizes
         return torch.cat([product(v), 10 * v[:, :1] ** 2], 1)
@@ -406,12 +408,17 @@ def test_each_layer_is_normalised_on_its_own_over_its_mean_entry_and_the_layers_
 
 
 def test_the_directions_are_signs_then_normals_from_the_generator():
-    signs, normals = draw_directions(3, 4, 2, torch.Generator().manual_seed(10))
-    assert signs.shape == normals.shape == (3, 4, 2) and signs.dtype == torch.float32
+    signs, normals = draw_directions(3, torch.zeros(4, 2), torch.Generator().manual_seed(10))
+    assert signs.shape == normals.shape == (3, 4, 2) and signs.dtype == normals.dtype == torch.float32
     assert set(signs.flatten().tolist()) == {-1.0, 1.0}
     g = torch.Generator().manual_seed(10)
     assert torch.equal(signs, torch.randint(0, 2, (3, 4, 2), generator=g) * 2.0 - 1)
     assert torch.equal(normals, torch.randn((3, 4, 2), generator=g))
+    # the codes' dtype and device
+    like = torch.empty(5, 3, dtype=torch.float64, device="meta")
+    signs, normals = draw_directions(2, like, torch.Generator().manual_seed(10))
+    assert signs.shape == normals.shape == (2, 5, 3)
+    assert signs.dtype == normals.dtype == torch.float64 and signs.is_meta and normals.is_meta
 
 
 def test_the_penalised_layers_are_the_hidden_ones_of_the_reference_decoders():
@@ -428,8 +435,11 @@ def test_the_penalised_layers_are_the_hidden_ones_of_the_reference_decoders():
     assert [tuple(t.shape) for t in layers] == [(5, 7), (5, 7)]
     assert torch.equal(layers[0], torch.relu(mlp.net[0](z)))
     assert torch.equal(mlp.net[-1](layers[-1]).view(5, 2, 3), mlp(z))
-    with pytest.raises(TypeError, match=r"^Tripod's Hessian penalty reads the hidden layers of untwine's decoders "):
+    with pytest.raises(TypeError) as error:
         decoder_layers(torch.nn.Linear(3, 4), z)
+    assert str(error.value) == (
+        "Tripod's Hessian penalty reads the hidden layers of untwine's decoders (DeconvDecoder, MLPDecoder); got Linear"
+    )
 
 
 # -- the objective ------------------------------------------------------------------------------------------
@@ -669,7 +679,14 @@ def test_untwine_train_model_tripod_from_the_command_line(tmp_path):
     command = [sys.executable, "-m", "untwine.cli", "train", "--model", "tripod", "--dataset", "pinwheel"]
     command += ["--param", "levels=5", "--config", str(config), "--steps", "3", "--batch-size", "16"]
     command += ["--out", str(out), "--quiet"]
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    # the child imports the untwine this test imported (this tree, or a mutation run's copy), not an installed one
+    source = str(Path(untwine.__file__).parents[1])
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     written = (out / "config.toml").read_text()
     assert 'objective = "tripod"' in written and "levels = 5" in written
@@ -678,6 +695,6 @@ def test_untwine_train_model_tripod_from_the_command_line(tmp_path):
     model, _ = load_model(out)
     assert model.quantizer.levels == 5
     bad = subprocess.run(
-        command[:-3] + ["--out", str(tmp_path / "bad"), "--param", "levels=1"], capture_output=True, text=True
+        command[:-3] + ["--out", str(tmp_path / "bad"), "--param", "levels=1"], capture_output=True, text=True, env=env
     )
     assert bad.returncode == 2 and "--param levels=12" in bad.stderr

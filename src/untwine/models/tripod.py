@@ -2,14 +2,15 @@
 quantization of the latents (FSQ), a kernel-based latent multiinformation penalty (KLM) and a normalized Hessian
 penalty on the decoder (NHP).
 
-Every number follows the authors' code (github.com/kylehkhsu/tripod, commit d794dc41):
+The definitions and defaults follow the authors' code (github.com/kylehkhsu/tripod, commit d794dc41):
 ``disentangle/nn/quantizer.py`` (tanh, then rounding to ``num_values_per_latent`` evenly spaced values in
 [−1, 1], straight-through around the rounding only), ``disentangle/models/autoencoder.py`` (the KLM estimator and
 its bandwidths, the Hessian penalty's finite differences, its normalisation, the 1e-6 and 1e-10 floors),
 ``disentangle/nn/decoder.py`` (the decoder layers it is applied to) and ``configs/train_autoencoder.yaml``
 (``num_quantized_values: 12``, ``epsilon: 0.1``, ``num_perturbations: 2``, the Shapes3D weights
 ``latent_multiinformation: 1e-4`` and ``hessian_penalty_normalized: 1e-2``, Adam at 2e-4 without weight decay).
-docs/objectives.md (section ``tripod``) gives the formulas, the other datasets' weights and where untwine differs.
+One default differs: the Hessian penalty divides the batch's mean curvatures, not each code's
+(``nhp_ratio``; ``normalized_hessian_penalty`` says why). docs/objectives.md (section ``tripod``) gives the formulas, the other datasets' weights and where untwine differs.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class FiniteScalarQuantizer(nn.Module):
 
     def indices(self, z: torch.Tensor) -> torch.Tensor:
         """The index k ∈ {0, …, L − 1} of each latent's grid value, (n, d) int64."""
-        return torch.round((self.bound(z.detach()) + 1) / 2 * (self.levels - 1)).long()
+        return torch.round((self.bound(z) + 1) / 2 * (self.levels - 1)).long()
 
     def value(self, indices: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The grid values −1 + 2k/(L − 1) of indices k."""
@@ -328,22 +329,22 @@ def normalized_hessian_penalty(
     """
     if ratio not in RATIOS:
         raise ValueError(f"unknown ratio {ratio!r}; valid: {', '.join(RATIOS)}")
-    penalty = torch.zeros((), dtype=z.dtype, device=z.device)
-    for mixed, total in curvature_spreads(layers, z, scale, epsilon, rademacher, gaussian):
-        if ratio == "example":
-            penalty = penalty + (mixed / (total + RATIO_FLOOR)).mean()
-        else:
-            penalty = penalty + mixed.mean() / (total.mean() + RATIO_FLOOR)
-    return penalty
+    spreads = curvature_spreads(layers, z, scale, epsilon, rademacher, gaussian)
+    if ratio == "example":
+        layer_penalties = [(mixed / (total + RATIO_FLOOR)).mean() for mixed, total in spreads]
+    else:
+        layer_penalties = [mixed.mean() / (total.mean() + RATIO_FLOOR) for mixed, total in spreads]
+    return torch.stack(layer_penalties).sum()
 
 
 def draw_directions(
-    num: int, n: int, d: int, generator: torch.Generator | None, device: torch.device | None = None
+    num: int, like: torch.Tensor, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``num`` Rademacher sign vectors and ``num`` standard normal vectors per code, (num, n, d) each, from
-    ``generator`` (signs first)."""
-    signs = torch.randint(0, 2, (num, n, d), generator=generator, device=device).mul(2).sub(1).float()
-    normals = torch.randn((num, n, d), generator=generator, device=device)
+    """``num`` Rademacher sign vectors and ``num`` standard normal vectors per code of ``like`` (n, d), each
+    (num, n, d) with ``like``'s dtype and device, from ``generator`` (the signs first)."""
+    shape = (num, *like.shape)
+    signs = torch.randint(0, 2, shape, generator=generator, device=like.device).mul(2).sub(1).to(like.dtype)
+    normals = torch.randn(shape, generator=generator, device=like.device).to(like.dtype)
     return signs, normals
 
 
@@ -454,8 +455,7 @@ class Tripod(Objective):
         terms = {"latent_multiinformation": self.klm_weight * entries * klm}
         logs = {"klm": float(klm.detach())}
         if self.nhp_weight:
-            n, d = step.z.shape
-            signs, normals = draw_directions(self.num_perturbations, n, d, step.generator, step.z.device)
+            signs, normals = draw_directions(self.num_perturbations, step.z, step.generator)
             decoder = step.model.decoder
             nhp = normalized_hessian_penalty(
                 lambda codes: decoder_layers(decoder, codes),
