@@ -522,6 +522,20 @@ def test_the_weights_and_the_observation_size_scale_the_terms_and_a_zero_hessian
     assert wide["nhp"] != logs["nhp"] and wide["klm"] == logs["klm"]
 
 
+def test_the_spread_of_each_latent_is_floored_at_1e_6():
+    # codes whose tanh spreads by about 1e-6: the bandwidths are std + 1e-6, not std (or std − 1e-6, about 0)
+    model, _ = small_model(latent_dim=2)
+    bounded = torch.tensor([[0.0, 0.0], [1e-6, 2e-6], [2e-6, 4e-6]], dtype=torch.float64)
+    z = torch.tensor([[0.0, 0.0], [1e-6, 3e-6], [3e-6, 1e-6]], dtype=torch.float64)
+    mean = torch.atanh(bounded)
+    step = Step(x=torch.zeros(3, 6), mean=mean, logvar=mean, z=z, decoded=None, step=0, quantized=z, model=model)
+    _, logs = Tripod(nhp_weight=0).regularizer(step)
+    spread = bounded.std(0, correction=0)
+    assert logs["klm"] == pytest.approx(latent_multiinformation(z, spread + 1e-6).mean().item(), rel=1e-9)
+    assert abs(logs["klm"] - latent_multiinformation(z, spread).mean().item()) > 0.01
+    assert abs(logs["klm"] - latent_multiinformation(z, spread + 2e-6).mean().item()) > 0.01
+
+
 def test_the_penalties_train_the_networks_they_should():
     model, objective = small_model(latent_dim=3)
     with torch.no_grad():  # spread the codes: codes that all coincide give the kernel estimate no gradient

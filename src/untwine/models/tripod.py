@@ -343,7 +343,7 @@ def draw_directions(
     """``num`` Rademacher sign vectors and ``num`` standard normal vectors per code of ``like`` (n, d), each
     (num, n, d) with ``like``'s dtype and device, from ``generator`` (the signs first)."""
     shape = (num, *like.shape)
-    signs = torch.randint(0, 2, shape, generator=generator, device=like.device).mul(2).sub(1).to(like.dtype)
+    signs = torch.randint(2, shape, generator=generator, device=like.device).mul(2).sub(1).to(like.dtype)
     normals = torch.randn(shape, generator=generator, device=like.device).to(like.dtype)
     return signs, normals
 
