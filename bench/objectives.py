@@ -25,6 +25,7 @@ import torch
 from untwine.config import RunConfig
 from untwine.data import DSprites
 from untwine.models import OBJECTIVES, ModelConfig, Step
+from untwine.models.vae import straight_through
 from untwine.train import make_model, make_optimizer
 
 # Non-default settings worth timing besides each objective's defaults.
@@ -33,6 +34,7 @@ VARIANTS = {
     "beta-tcvae (full)": ("beta-tcvae", {"full_decomposition": True}),
     "decomposition (mixture)": ("decomposition", {"prior": "mixture"}),
     "decomposition (sparse)": ("decomposition", {"prior": "sparse"}),
+    "tripod (no Hessian penalty)": ("tripod", {"nhp_weight": 0}),
 }
 
 
@@ -75,7 +77,22 @@ def regularizer_time(model, objective, batch_size: int, steps: int = 20) -> floa
     tick = time.perf_counter()
     for step in range(steps):
         z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=generator)
-        record = Step(x=x, mean=mean, logvar=logvar, z=z, decoded=None, step=step, generator=generator)
+        quantized = None
+        if model.quantizer is not None:  # as Objective.forward: the straight-through code (qlae, tripod)
+            quantized = model.quantizer(z)
+            bound = getattr(model.quantizer, "bound", None)
+            z = straight_through(z if bound is None else bound(z), quantized)
+        record = Step(
+            x=x,
+            mean=mean,
+            logvar=logvar,
+            z=z,
+            decoded=None,
+            step=step,
+            generator=generator,
+            quantized=quantized,
+            model=model,
+        )
         terms, _ = objective.regularizer(record)
         if terms:
             sum(terms.values()).backward()

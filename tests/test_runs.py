@@ -98,6 +98,7 @@ OBJECTIVE_NAMES = [
     "decomposition",
     "ae",
     "qlae",
+    "tripod",
 ]
 
 

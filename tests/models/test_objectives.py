@@ -52,6 +52,7 @@ NAMES = [
     "decomposition",
     "ae",
     "qlae",
+    "tripod",
     "ada-gvae",
     "ada-ml-vae",
     "gvae-labels",
@@ -470,6 +471,15 @@ DEFAULTS = {  # (attribute, documented default), docs/objectives.md
     },
     "ae": {},
     "qlae": {"codebook_size": 10, "quantization_weight": 0.01, "commitment_weight": 0.01, "weight_decay": 0.1},
+    "tripod": {
+        "levels": 12,
+        "klm_weight": 1e-4,
+        "nhp_weight": 1e-2,
+        "epsilon": 0.1,
+        "num_perturbations": 2,
+        "nhp_ratio": "batch",
+        "weight_decay": 0.0,
+    },
     "ada-gvae": {"beta": 1.0, "k": -1, "averaging": "group", "paired": True, "uses_labels": False},
     "ada-ml-vae": {"beta": 1.0, "k": -1, "averaging": "ml", "paired": True, "uses_labels": False},
     "gvae-labels": {"beta": 1.0, "k": 1, "averaging": "group", "paired": True, "uses_labels": True},
@@ -482,7 +492,7 @@ def test_defaults_are_the_documented_ones(name):
     objective = OBJECTIVES[name]()
     for attribute, value in DEFAULTS[name].items():
         assert getattr(objective, attribute) == value, attribute
-    assert objective.deterministic is (name in ("ae", "qlae"))
+    assert objective.deterministic is (name in ("ae", "qlae", "tripod"))
 
 
 def test_the_decomposition_priors_default_to_the_papers():

@@ -88,7 +88,7 @@ def test_representation_is_batched_and_gradient_free():
 def test_unknown_names_and_hyperparameters_say_what_is_valid():
     names = (
         "ada-gvae, ada-ml-vae, ae, annealed-vae, beta-tcvae, beta-vae, decomposition, dip-vae-i, dip-vae-ii, "
-        "factor-vae, gvae-labels, ml-vae-labels, qlae, vae"
+        "factor-vae, gvae-labels, ml-vae-labels, qlae, tripod, vae"
     )
     with pytest.raises(
         ValueError,

@@ -16,6 +16,7 @@ from .decomposition import Decomposition
 from .dip_vae import DIPVAEI, DIPVAEII
 from .factor_vae import Discriminator, FactorVAE
 from .qlae import QLAE, ScalarCodebooks
+from .tripod import FiniteScalarQuantizer, Tripod
 from ..estimators import gaussian_kl
 from .vae import VAE, ModelConfig, Objective, Step
 from .weak import AdaGVAE, AdaMLVAE, GVAELabels, MLVAELabels
@@ -33,6 +34,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
         Decomposition,
         Autoencoder,
         QLAE,
+        Tripod,
         AdaGVAE,
         AdaMLVAE,
         GVAELabels,
@@ -150,6 +152,8 @@ __all__ = [
     "Autoencoder",
     "QLAE",
     "ScalarCodebooks",
+    "Tripod",
+    "FiniteScalarQuantizer",
     "AdaGVAE",
     "AdaMLVAE",
     "GVAELabels",

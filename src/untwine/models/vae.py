@@ -70,9 +70,12 @@ class VAE(nn.Module):
         The decoder's likelihood.
     quantizer : nn.Module, optional
         Maps codes (n, d) to their quantized values (n, d), e.g. QLAE's scalar codebooks
-        (``untwine.models.qlae``); built by the objective (``Objective.make_quantizer``). Its parameters are
-        the model's (saved in ``model.safetensors``, trained by its optimiser), and the code the decoder sees,
-        the representation and the reconstructions are then the quantized posterior means.
+        (``untwine.models.qlae``) or Tripod's finite scalar quantizer (``untwine.models.tripod``); built by the
+        objective (``Objective.make_quantizer``). Its parameters, if any, are the model's (saved in
+        ``model.safetensors``, trained by its optimiser), and the code the decoder sees, the representation and
+        the reconstructions are then the quantized posterior means. A quantizer may define ``bound(z)``, the
+        differentiable map whose rounding it returns: the straight-through gradient in training is then
+        ``bound``'s (``Objective.forward``), else the identity.
 
     Raises
     ------
@@ -301,7 +304,12 @@ class Step:
     quantized : torch.Tensor, optional
         For a model with a quantizer, the quantized values of the code (n, d), with their gradient reaching
         the quantizer's parameters only; ``z`` then carries these values forward and the identity gradient
-        back to the unquantized code (straight-through). None without a quantizer.
+        back to the unquantized code (straight-through), or, for a quantizer with a ``bound`` method (Tripod's
+        finite scalar quantizer), the gradient of ``bound`` at the code. None without a quantizer.
+    model : VAE, optional
+        The model that made the step (set by ``Objective.forward``), for the objectives whose regulariser runs
+        its networks again (Tripod's Hessian penalty evaluates the decoder around ``z``). None on a Step built
+        by hand; no other objective reads it.
     """
 
     x: torch.Tensor
@@ -312,6 +320,7 @@ class Step:
     step: int
     generator: torch.Generator | None = None
     quantized: torch.Tensor | None = None
+    model: VAE | None = None
 
     @cached_property
     def kl_per_latent(self) -> torch.Tensor:
@@ -380,10 +389,21 @@ class Objective(nn.Module):
         quantized = None
         if model.quantizer is not None:
             quantized = model.quantizer(z)
-            z = straight_through(z, quantized)
+            # the straight-through gradient is that of the quantizer's bound where it has one (finite scalar
+            # quantization rounds tanh(z): the gradient is tanh's), else the identity
+            bound = getattr(model.quantizer, "bound", None)
+            z = straight_through(z if bound is None else bound(z), quantized)
         decoded = model.decode(z)
         record = Step(
-            x=x, mean=mean, logvar=logvar, z=z, decoded=decoded, step=step, generator=generator, quantized=quantized
+            x=x,
+            mean=mean,
+            logvar=logvar,
+            z=z,
+            decoded=decoded,
+            step=step,
+            generator=generator,
+            quantized=quantized,
+            model=model,
         )
         reconstruction = model.reconstruction_loss(x, decoded).mean()
         regularizer, logs = self.regularizer(record)
