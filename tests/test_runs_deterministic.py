@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers.tiny import TinySquares
+from tests.helpers.tiny import GridSquares as Squares
 from tests.models.test_objectives import tiny_config
 
 from untwine import data as data_room
@@ -21,17 +21,6 @@ from untwine.train import train
 from untwine.viz import write_report
 
 METRICS = ["active_units", "mig"]
-
-
-class Squares(TinySquares):
-    """TinySquares as a registered dataset: its observations are a function of its factors (so scoring shares one
-    code cache, as for dSprites), and it draws (factors, observations) as the report asks."""
-
-    draws_nuisance = False
-
-    def sample(self, n, rng):
-        factors = self.sample_factors(n, rng)
-        return factors, self.observe(factors, rng)
 
 
 @pytest.fixture(scope="module", autouse=True)
