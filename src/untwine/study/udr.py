@@ -12,8 +12,8 @@ scores against the others) is recorded in its ``metrics.json`` under ``"udr"``::
 ``cell`` names the models it was computed against: when the cell changes (a seed added, a
 run retrained), the score is stale and is computed again.
 
-UDR picks each model's informative latents by their KL to the prior (Duan et al. 2020, Sec. 3; the
-reference library's ``kl_filter_threshold``), which a model whose code is deterministic (``ae``, ``qlae``:
+UDR picks each model's informative latents by their KL to the prior (Duan et al. 2020; the reference
+library leaves out the latents with KL ≤ 0.01), which a model whose code is deterministic (``ae``, ``qlae``:
 ``Objective.deterministic``) does not have. Its cell is not scored: each run's record holds
 ``"skipped": <why>`` in place of ``model_score``, with the same ``params``, ``seed``, ``cell`` and weights, so
 that it is current and not attempted again, and no number reaches the results table.
