@@ -264,12 +264,13 @@ class StudyTable:
         self.runs = runs
         is_skip = (self.table["key"] == SKIPPED).to_numpy(dtype=bool)
         self.skipped: dict[tuple[str, str], dict[str, str]] = {}
-        notes = self.table["note"] if "note" in self.table.columns else pd.Series(None, index=self.table.index)
-        for row in np.flatnonzero(is_skip):
-            note = notes.iloc[row]
-            reason = str(note) if isinstance(note, str) and note else "not scored (no reason recorded)"
-            label = (str(self.table["metric"].iloc[row]), str(self.table["representation"].iloc[row]))
-            self.skipped.setdefault(label, {})[str(uniques[codes[row]])] = reason
+        rows = np.flatnonzero(is_skip)
+        notes = self.table["note"].to_numpy(dtype=object)[rows] if "note" in self.table.columns else [None] * len(rows)
+        metrics = self.table["metric"].to_numpy(dtype=object)[rows]
+        representations = self.table["representation"].to_numpy(dtype=object)[rows]
+        for row, note, metric, representation in zip(rows, notes, metrics, representations):
+            reason = note if isinstance(note, str) and note else "not scored (no reason recorded)"
+            self.skipped.setdefault((str(metric), str(representation)), {})[str(uniques[codes[row]])] = reason
         parts = [pd.factorize(self.table[c], sort=False) for c in ("metric", "key", "representation")]
         sizes = [len(u) for _, u in parts]
         combined = (parts[0][0].astype(np.int64) * sizes[1] + parts[1][0]) * sizes[2] + parts[2][0]
