@@ -74,7 +74,7 @@ def target(run_dir, cache=True):
         model, config = load_model(run_dir)
         data = load_dataset(config.dataset, config.dataset_options)
         if cache and cacheable(data):
-            codes = CodeCache(model.posterior(), data)
+            codes = CodeCache.for_model(model, data)  # the codes alone for a deterministic model
             _TARGETS[(run_dir, cache)] = (codes.representation, codes.data, codes)
         else:
             _TARGETS[(run_dir, cache)] = (_Timed(model.representation()), data, None)

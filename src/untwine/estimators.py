@@ -57,6 +57,15 @@ import numpy as np
 import torch
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+
+class DeterministicCodeError(ValueError):
+    """A posterior asked of a model whose code is deterministic (``untwine.models.VAE.deterministic``: ``ae``,
+    ``qlae``): it has no posterior variance, so nothing that reads one (a KL, active units, an exact MIG) is
+    defined for it. Raised by ``VAE.posterior()`` and by a code cache of such a model; every consumer in untwine
+    asks ``deterministic`` first (docs/objectives.md, "Deterministic and quantized representations")."""
+
+
 ESTIMATORS = ("mws", "mss")
 
 
@@ -611,6 +620,7 @@ def mean_latent_kl(means, variances):
 
 __all__ = [
     "ESTIMATORS",
+    "DeterministicCodeError",
     "gaussian_log_density",
     "standard_normal_log_density",
     "importance_weights",

@@ -318,6 +318,13 @@ def manifest_json(
 
 #: representation -> the file of a run directory that holds its scores
 SCORE_FILES = {"mean": METRICS, "sampled": METRICS_SAMPLED}
+#: the key of a stored result that was not scored, with why (e.g. ``active_units`` of a deterministic code, which
+#: has no posterior variance): ``{"skipped": "<why>", "params": ..., "seed": ..., "step": ..., "weights_sha256": ...}``
+#: is current like a score (`is_current`), so it is not computed again, and it holds no number
+SKIPPED = "skipped"
+#: the key of a stored result's note: what its numbers mean beyond the metric's own keys (e.g. that the sampled
+#: representation of a deterministic code is its mean)
+NOTE = "note"
 
 
 def score_file(run_dir: str | Path, representation: str = "mean") -> Path:
@@ -447,6 +454,22 @@ def store_scores(run_dir: str | Path, representation: str, results: dict) -> Non
     atomic_write(path, json.dumps(scores, indent=1))
 
 
+def is_skipped(result) -> bool:
+    """Whether a stored result records a metric that was not scored (`SKIPPED`), rather than a score.
+
+    Parameters
+    ----------
+    result
+        A stored result; anything that is not a dict is not a skip.
+
+    Returns
+    -------
+    bool
+        True when ``result`` is a dict with a `SKIPPED` reason.
+    """
+    return isinstance(result, dict) and isinstance(result.get(SKIPPED), str)
+
+
 def is_current(result, weights_sha256: str | None, seed: int | None = None, params: dict | None = None) -> bool:
     """Whether a stored score ``result`` scored these weights (and this seed and these parameters, when given).
 
@@ -497,6 +520,9 @@ __all__ = [
     "LOCK_FILE",
     "EVENTS",
     "SCORE_FILES",
+    "SKIPPED",
+    "NOTE",
+    "is_skipped",
     "score_file",
     "read_scores",
     "set_aside",

@@ -39,9 +39,9 @@ from .data import perturb
 from .data.perturb import from_description, read_description
 from .metrics import evaluate, expand_metric_names, metric_parameters, required_inputs
 from .metrics.cache import CodeCache, cacheable
-from .run_files import RunFiles, is_current, read_manifest, read_scores, sha256, store_scores
+from .run_files import NOTE, SKIPPED, RunFiles, is_current, is_skipped, read_manifest, read_scores, sha256, store_scores
 from .data.pairs import draw_pairs
-from .models import OBJECTIVES, build_objective, objective_class
+from .models import build_objective, objective_class
 from .train import make_model, pair_labels, resolve_device, train
 
 __all__ = [
@@ -61,6 +61,8 @@ __all__ = [
     "metric_overrides",
     "stored_scores",
     "unscored",
+    "skipped_metrics",
+    "is_deterministic",
     "sampled_representation",
     "SAMPLED_STREAM",
     "pair_loss",
@@ -258,6 +260,9 @@ def perturb_run(
     ------
     FileNotFoundError
         ``run_dir`` is not a run directory.
+    ValueError
+        The pattern perturbation of a run whose code is deterministic (`is_deterministic`): it has no
+        posterior variance to choose a latent by.
     """
     run_dir = Path(run_dir).resolve()
     if not RunFiles(run_dir).config.is_file():
@@ -267,9 +272,17 @@ def perturb_run(
         )
     model, config = load_model(run_dir)
     data = load_dataset(config.dataset, config.dataset_options)
+    deterministic = is_deterministic(model, config)
+    if kind == "pattern" and deterministic:
+        raise ValueError(
+            f"the pattern perturbation follows the latent with the least average posterior variance of the run "
+            f"(Zietlow et al. 2021, Eq. 6); {run_dir} ({config.model.objective}) has a deterministic code, so no "
+            f"posterior variance: perturb with kind='uniform' (untwine perturb --kind uniform), or give a run "
+            f"of a VAE"
+        )
     return perturb(
         data,
-        model.posterior(),
+        None if deterministic else model.posterior(),  # the uniform perturbation reads none
         epsilon,
         kind=kind,
         seed=seed,
@@ -324,6 +337,67 @@ def read_metrics(run_dir: str | Path) -> dict:
 
 #: the stream of the sampled representation's noise, next to the metric's own seed
 SAMPLED_STREAM = 1
+#: the note stored with each score of the sampled representation of a deterministic code (`NOTE`)
+SAMPLED_IS_MEAN = (
+    "the model's code is deterministic (no posterior noise), so its sampled representation is its mean: "
+    "this is the mean representation's score"
+)
+
+
+def is_deterministic(model, config: RunConfig | None = None) -> bool:
+    """Whether a model's code is deterministic: no posterior variance (``VAE.deterministic``, set from the
+    objective by ``untwine.models.build_model``; the run config's objective, when given, says so too).
+
+    Parameters
+    ----------
+    model
+        A VAE (anything without a ``deterministic`` attribute is not).
+    config
+        The run's config, whose objective class is asked as well (a model built by hand may lack the flag).
+
+    Returns
+    -------
+    bool
+        True for ``ae``, ``qlae`` and any objective with ``deterministic = True``.
+    """
+    if getattr(model, "deterministic", False):
+        return True
+    return config is not None and objective_class(config.model.objective).deterministic
+
+
+def skipped_metrics(names, deterministic: bool, objective: str = "") -> dict:
+    """The metrics of ``names`` that are not scored on a model, with why.
+
+    A metric that needs the encoder's posterior (its extra input ``posterior``: ``active_units``, ``mig_exact``)
+    has nothing to read on a deterministic code: its log-variance head is untrained, so a score would be noise.
+    It is recorded as skipped (`untwine.run_files.SKIPPED`) rather than scored.
+
+    Parameters
+    ----------
+    names
+        Metric names.
+    deterministic
+        Whether the model's code is deterministic (`is_deterministic`).
+    objective
+        The objective's name, for the reason.
+
+    Returns
+    -------
+    dict
+        metric -> the reason it is skipped; empty for a model with a posterior.
+    """
+    if not deterministic:
+        return {}
+    which = f" ({objective})" if objective else ""
+    return {
+        name: (
+            f"{name} reads the encoder's posterior variances, and this model's code is deterministic{which}: "
+            "it has none (its log-variance head is untrained), so it is not scored "
+            "(docs/objectives.md, 'Deterministic and quantized representations')"
+        )
+        for name in names
+        if "posterior" in required_inputs(name)
+    }
 
 
 def sampled_representation(
@@ -436,11 +510,13 @@ def stored_scores(run_dir: str | Path, representations) -> dict:
     return stored
 
 
-def unscored(stored: dict, representations, wanted: dict, seed: int, weights_sha256: str | None) -> list:
+def unscored(stored: dict, representations, wanted: dict, seed: int, weights_sha256: str | None, skipped=()) -> list:
     """The (representation, metric) pairs that ``stored`` holds no current score for.
 
     Current is `untwine.run_files.is_current`'s rule: these weights, this seed and these
-    parameters.
+    parameters; and a metric of ``skipped`` is current only as a skip record (`untwine.run_files.SKIPPED`), any
+    other only as a score (so that a number scored from a deterministic code's noise before it was skipped is
+    done again, as a skip).
 
     Parameters
     ----------
@@ -454,6 +530,8 @@ def unscored(stored: dict, representations, wanted: dict, seed: int, weights_sha
         The evaluation seed it must have been scored with.
     weights_sha256
         The SHA-256 of the run's current weights (None: nothing is current).
+    skipped
+        The metrics that are not scored on this run (`skipped_metrics`).
 
     Returns
     -------
@@ -464,7 +542,8 @@ def unscored(stored: dict, representations, wanted: dict, seed: int, weights_sha
         (representation, name)
         for representation in representations
         for name, params in wanted.items()
-        if not is_current(stored[representation].get(name), weights_sha256, seed, params)
+        if not is_current(result := stored[representation].get(name), weights_sha256, seed, params)
+        or is_skipped(result) != (name in skipped)
     ]
 
 
@@ -476,7 +555,14 @@ def _committed_weights(files: RunFiles, manifest) -> str | None:
 
 
 def missing_scores(
-    run_dir: str | Path, representations, names, seed: int, params: dict, fast: bool, weights_sha256: str | None = None
+    run_dir: str | Path,
+    representations,
+    names,
+    seed: int,
+    params: dict,
+    fast: bool,
+    weights_sha256: str | None = None,
+    deterministic: bool | None = None,
 ) -> list[tuple[str, str]]:
     """The (representation, metric) pairs a run has not yet scored as asked.
 
@@ -500,6 +586,9 @@ def missing_scores(
     weights_sha256
         The SHA-256 of the current weights (None: the committed checkpoint's, else the weights
         file's own).
+    deterministic
+        Whether the run's code is deterministic, so that the metrics of `skipped_metrics` are done as skip
+        records (None: its config's objective says).
 
     Returns
     -------
@@ -514,8 +603,12 @@ def missing_scores(
     """
     if weights_sha256 is None:
         weights_sha256 = _committed_weights(RunFiles(run_dir), read_manifest(run_dir))
+    if deterministic is None:
+        config = RunFiles(run_dir).config
+        deterministic = config.is_file() and objective_class(RunConfig.from_toml(config).model.objective).deterministic
     wanted = {name: expected_params(name, metric_overrides(name, params), fast) for name in names}
-    return unscored(stored_scores(run_dir, representations), representations, wanted, seed, weights_sha256)
+    skipped = skipped_metrics(names, deterministic)
+    return unscored(stored_scores(run_dir, representations), representations, wanted, seed, weights_sha256, skipped)
 
 
 def score_run(
@@ -538,9 +631,13 @@ def score_run(
     here. Representations: ``mean``, the posterior means μ(x) (scores in ``metrics.json``); ``sampled``, one
     draw z ~ N(μ(x), σ²(x)) per observation, as Locatello et al. (2019, §5.1) score it (scores in
     ``metrics-sampled.json``); the noise comes from a generator seeded with ``(seed, SAMPLED_STREAM)``, a fresh
-    one per metric, so a metric's value depends neither on the other metrics asked for nor on their order. An
-    objective whose code is deterministic (the autoencoder) has no posterior noise: its sampled representation
-    is its mean.
+    one per metric, so a metric's value depends neither on the other metrics asked for nor on their order.
+
+    A model whose code is deterministic (`is_deterministic`: ``ae``, ``qlae``) has no posterior: its sampled
+    representation is its mean (each such score stores `SAMPLED_IS_MEAN` under ``"note"``), and a metric that
+    needs the posterior (`skipped_metrics`) is stored as ``{"skipped": <why>, "params", "seed", "step",
+    "weights_sha256"}``, with no number, and counts as done (docs/objectives.md, "Deterministic and quantized
+    representations").
 
     Parameters
     ----------
@@ -570,8 +667,8 @@ def score_run(
     Returns
     -------
     dict
-        ``{representation: {metric: result}}`` of what was computed now; each result carries the ``step`` and
-        ``weights_sha256`` of the weights it scored.
+        ``{representation: {metric: result}}`` of what was computed now (skip records included); each result
+        carries the ``step`` and ``weights_sha256`` of the weights it scored.
     """
     params = dict(params or {})
     files = RunFiles(run_dir)
@@ -583,30 +680,41 @@ def score_run(
     seed = config.evaluate.seed if seed is None else seed
     manifest = read_manifest(files.root)
     weights = _committed_weights(files, manifest)
+    deterministic = is_deterministic(model, config)
     if rescore:
         todo = [(representation, name) for representation in representations for name in names]
     else:
-        todo = missing_scores(run_dir, representations, names, seed, params, fast, weights)
+        todo = missing_scores(run_dir, representations, names, seed, params, fast, weights, deterministic)
     pairs = "mean" in representations and objective_class(config.model.objective).paired
     if pairs and not rescore:
         pairs = not is_current(stored_scores(run_dir, ["mean"])["mean"].get(PAIR_SCORE), weights, seed, PAIR_PARAMS)
-    if not todo and not pairs:
-        return {}
-    if data is None:
-        data = load_dataset(config.dataset, config.dataset_options)
-    observed = data
     if progress is True:
 
         def progress(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
 
-    deterministic = getattr(OBJECTIVES.get(config.model.objective), "deterministic", False)
     stamp = {"step": manifest.step if manifest is not None else None, "weights_sha256": weights}
-    posterior, mean = model.posterior(), model.representation()
-    if cache and cacheable(data):
-        codes = CodeCache(posterior, data)
-        posterior, mean, data = codes.posterior, codes.representation, codes.data
+    skipped = skipped_metrics(names, deterministic, config.model.objective)
     done: dict = {}
+    for representation, name in todo:
+        if name in skipped:  # no number: the reason, with what makes it current
+            used = expected_params(name, metric_overrides(name, params), fast)
+            result = {SKIPPED: skipped[name], "params": used, "seed": seed, **stamp}
+            if progress:
+                progress(f"{name} ({representation}): skipped: {skipped[name]}")
+            store_scores(run_dir, representation, {name: result})
+            done.setdefault(representation, {})[name] = result
+    todo = [(representation, name) for representation, name in todo if name not in skipped]
+    if not todo and not pairs:
+        return done
+    if data is None:
+        data = load_dataset(config.dataset, config.dataset_options)
+    observed = data
+    # a deterministic code has no posterior: the model is never asked for one (VAE.posterior raises)
+    posterior, mean = (None if deterministic else model.posterior()), model.representation()
+    if cache and cacheable(data):
+        codes = CodeCache(posterior, data, representation=mean if deterministic else None)
+        posterior, mean, data = (None if deterministic else codes.posterior), codes.representation, codes.data
     for representation, name in todo:
         overrides = metric_overrides(name, params)
         if "posterior" in required_inputs(name):
@@ -619,6 +727,8 @@ def score_run(
             name
         ]
         result = {**result, **stamp}
+        if representation == "sampled" and deterministic:
+            result[NOTE] = SAMPLED_IS_MEAN
         store_scores(run_dir, representation, {name: result})
         done.setdefault(representation, {})[name] = result
     if pairs:

@@ -92,6 +92,24 @@ def test_evaluate_prints_headlines_not_every_key():
     assert lines == ["mig            discrete_mig 0.2500", "downstream_lr  acc@10 0.5000  acc@100 0.5000"]
 
 
+def test_evaluate_prints_a_skipped_metric_with_its_reason_and_a_note_beside_its_numbers():
+    from untwine.cli.runs import _print_scores
+    import contextlib
+    import io
+
+    results = {
+        "active_units": {"skipped": "no posterior: the code is deterministic", "params": {}, "seed": 0},
+        "mig": {"discrete_mig": 0.25, "note": "the sampled representation is the mean", "seed": 0},
+    }
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        _print_scores(results)
+    assert buffer.getvalue().splitlines() == [
+        "active_units  skipped: no posterior: the code is deterministic",
+        "mig           discrete_mig 0.2500  (the sampled representation is the mean)",
+    ]
+
+
 def test_factor_sampler_flag_is_a_toml_inline_table(tmp_path, capsys):
     spec = 'kind="correlated", factors=["pos_x","pos_y"], ratio=10'
     for text in (spec, "{" + spec + "}"):

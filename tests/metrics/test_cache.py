@@ -54,3 +54,48 @@ def test_the_cache_takes_its_own_observations_only():
         cache.representation(np.zeros((2, 1, 64, 64), np.float32))
     with pytest.raises(ValueError, match="out of range"):
         cache.representation(np.array([[737_280.0]]))
+
+
+# -- a deterministic code (ae, qlae): its codes alone, never a posterior it does not have ---------------------------
+
+
+def test_the_cache_of_a_deterministic_model_holds_its_codes_and_refuses_a_posterior():
+    import torch
+
+    from untwine.estimators import DeterministicCodeError
+    from untwine.models import ModelConfig, build_model
+
+    from tests.helpers.tiny import GridSquares
+
+    data = GridSquares()
+    tokens = np.arange(36, dtype=np.float64)[:, None]
+    observations = data.observe(np.stack([np.arange(36) // 6, np.arange(36) % 6], axis=1))
+    for objective in ("qlae", "ae"):
+        torch.manual_seed(0)
+        model, _ = build_model(ModelConfig(objective=objective, latent_dim=3), data.observation_shape)
+        cache = CodeCache.for_model(model, data)
+        assert cache.has_variances is False
+        codes = cache.representation(tokens)
+        assert np.array_equal(codes, model.representation()(observations))  # the codes, quantized for qlae
+        if objective == "qlae":
+            values = model.quantizer.values.detach().numpy()
+            assert all(np.isin(codes[:, j], values[j]).all() for j in range(3))
+        with pytest.raises(DeterministicCodeError, match="no posterior variances"):
+            cache.posterior(tokens)
+        # it scores the metrics that read codes only, as the model itself does
+        direct = evaluate(model.representation(), data, metrics=["mig"], seed=1, num_train=100)
+        assert evaluate(cache.representation, cache.data, metrics=["mig"], seed=1, num_train=100) == direct
+    torch.manual_seed(0)
+    vae, _ = build_model(ModelConfig(objective="beta-vae", latent_dim=3), data.observation_shape)
+    cache = CodeCache.for_model(vae, data)
+    means, variances = cache.posterior(tokens)
+    assert cache.has_variances and np.array_equal(variances, vae.posterior()(observations)[1])
+
+
+def test_a_cache_takes_a_posterior_or_a_representation_not_both_nor_neither():
+    data = get("dsprites")
+    counting = Counting()
+    with pytest.raises(ValueError, match="either posterior .* or, for a model whose code is deterministic"):
+        CodeCache(None, data)
+    with pytest.raises(ValueError, match="either posterior"):
+        CodeCache(counting, data, representation=counting.mean)

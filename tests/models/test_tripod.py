@@ -75,8 +75,8 @@ def small_model(latent_dim=3, seed=0, **params):
 )
 def test_the_grid_is_levels_evenly_spaced_values_in_minus_one_one(levels, grid):
     quantizer = FiniteScalarQuantizer(levels)
-    assert quantizer.levels == levels and len(quantizer.grid) == levels and quantizer.grid.dtype == torch.float32
-    assert torch.allclose(quantizer.grid, torch.tensor(grid), atol=1e-7, rtol=0)
+    assert quantizer.levels == levels and len(quantizer.points) == levels and quantizer.points.dtype == torch.float32
+    assert torch.allclose(quantizer.points, torch.tensor(grid), atol=1e-7, rtol=0)
     # the extremes of the bound go to the ends of the grid
     z = torch.tensor([[-30.0, 30.0]])
     assert quantizer(z).tolist() == [[-1.0, 1.0]] and quantizer.indices(z).tolist() == [[0, levels - 1]]
@@ -103,13 +103,13 @@ def test_each_latent_goes_to_the_grid_value_nearest_its_tanh():
     z = 2 * torch.randn(2000, 3, generator=g)
     for levels in (2, 3, 4, 7, 12):
         quantizer = FiniteScalarQuantizer(levels)
-        distance = (torch.tanh(z).unsqueeze(-1) - quantizer.grid).abs()
+        distance = (torch.tanh(z).unsqueeze(-1) - quantizer.points).abs()
         two = distance.topk(2, dim=-1, largest=False).values
         clear = (two[..., 1] - two[..., 0]) > 1e-4
-        nearest = quantizer.grid[distance.argmin(-1)]
+        nearest = quantizer.points[distance.argmin(-1)]
         assert clear.float().mean() > 0.99
         assert torch.equal(quantizer(z)[clear], nearest[clear]), levels
-        assert bool(torch.isin(quantizer(z), quantizer.grid).all())
+        assert bool(torch.isin(quantizer(z), quantizer.points).all())
 
 
 def test_a_half_way_value_rounds_to_the_even_index_as_jnp_round():
@@ -658,7 +658,7 @@ def test_training_lowers_the_loss_and_the_representation_is_the_grid_code(tmp_pa
     assert not any(k.startswith("quantizer") for k in load_file(run / "model.safetensors"))
     observations = tiny.observe(tiny.sample_factors(20, np.random.default_rng(0)))
     codes = model.representation()(observations)
-    grid = FiniteScalarQuantizer(12).grid.numpy()
+    grid = FiniteScalarQuantizer(12).points.numpy()
     assert np.isin(codes, grid).all()
     with torch.no_grad():
         mean = model.encode(torch.from_numpy(observations))[0]
@@ -712,3 +712,18 @@ def test_untwine_train_model_tripod_from_the_command_line(tmp_path):
         command[:-3] + ["--out", str(tmp_path / "bad"), "--param", "levels=1"], capture_output=True, text=True, env=env
     )
     assert bad.returncode == 2 and "--param levels=12" in bad.stderr
+
+
+def test_the_quantizer_protocol_lists_the_grid_per_latent_and_needs_the_latent_count():
+    """``grid()`` (VAE's quantizer protocol) gives each of the d latents the L points; a quantizer built without
+    latent_dim says how to build it; the model of a tripod config gets one that knows d."""
+    from untwine.models import build_model
+    from untwine.models.vae import ModelConfig
+
+    quantizer = FiniteScalarQuantizer(4, latent_dim=3)
+    rows = quantizer.grid()
+    assert len(rows) == 3 and all(torch.equal(r, 2 * torch.arange(4.0) / 3 - 1) for r in rows)
+    with pytest.raises(TypeError, match=r"built without latent_dim.*FiniteScalarQuantizer\(levels, latent_dim\)"):
+        FiniteScalarQuantizer(4).grid()
+    model, _ = build_model(ModelConfig("tripod", latent_dim=3, likelihood="gaussian", params={"levels": 5}), (6,))
+    assert model.deterministic and [v.tolist() for v in model.code_values()] == [[-1.0, -0.5, 0.0, 0.5, 1.0]] * 3

@@ -380,4 +380,4 @@ def test_selection_interval_at_the_confidence_asked_and_the_attrs():
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
         assert (low, high) == (pytest.approx(centre - half), pytest.approx(centre + half))
-    assert result.attrs == {"missing": ["C"], "confidence": 0.8}
+    assert result.attrs == {"missing": ["C"], "skipped": {}, "confidence": 0.8}

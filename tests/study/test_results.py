@@ -166,7 +166,7 @@ def expected_table(rows) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(records, columns=COLUMNS)
-    for column in ("dataset", "model", "method", "param.estimator", "representation", "metric", "key", "path"):
+    for column in ("dataset", "model", "method", "param.estimator", "representation", "metric", "key", "note", "path"):
         table[column] = table[column].astype(pd.StringDtype(na_value=np.nan))
     return table.astype({"seed": "int64", "steps": "int64", "param.beta": float})
 

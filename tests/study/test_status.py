@@ -209,9 +209,9 @@ def test_a_runs_state_is_read_again_only_when_its_files_change(study, monkeypatc
     reads = []
     original = state_module._facts
 
-    def counting(run_dir, required):
+    def counting(run_dir, required, *rest):
         reads.append(str(run_dir.relative_to(study)))
-        return original(run_dir, required)
+        return original(run_dir, required, *rest)
 
     monkeypatch.setattr(state_module, "_facts", counting)
     first = status(study)

@@ -156,7 +156,7 @@ def test_status_from_the_index_equals_a_full_reading(study, monkeypatch):
     calls = []
     original = state_module._facts
     monkeypatch.setattr(
-        state_module, "_facts", lambda run_dir, required: calls.append(run_dir) or original(run_dir, required)
+        state_module, "_facts", lambda run_dir, *rest: calls.append(run_dir) or original(run_dir, *rest)
     )
     again = status(study)
     assert calls == [] and again.runs == first.runs and again.udr == first.udr

@@ -458,3 +458,64 @@ def test_a_weak_study_records_the_pair_loss_and_owes_it_when_it_is_missing(tmp_p
     assert [r.state for r in status(out).runs] == ["done"] * 4
     table = collect(out)
     assert set(table[table["metric"] == "pair_elbo"]["key"]) >= {"reconstruction", "kl", "elbo"}
+
+
+def test_a_study_with_a_quantized_method_records_its_skips_and_its_table_shows_them_missing(tmp_path, capsys):
+    """qlae beside β-VAE, 2 seeds each, scored on mean and sampled with mig and active_units, with UDR: qlae's
+    active_units and UDR are recorded skips (done, never a number), its sampled scores are its mean's with a note,
+    the study is done and a rerun computes nothing; the table has a skipped row with the reason, and the analyses read
+    the score as missing with that reason."""
+    from untwine.run_files import NOTE, SKIPPED, read_scores
+    from untwine.study import analyses as A
+    from untwine.study.vocabulary import Score
+
+    text = (
+        spec_text(seeds="2", values="[1]", steps=40, tcvae=False, executor=IN_PROCESS)
+        .replace('names = ["mig", "unsupervised"]', 'names = ["mig", "active_units"]')
+        .replace('[[methods]]\nmodel = "beta-vae"', '[[methods]]\nmodel = "qlae"\n\n[[methods]]\nmodel = "beta-vae"')
+    )
+    spec = tmp_path / "quantized.toml"
+    spec.write_text(text)
+    out = tmp_path / "study"
+    final = run(spec, out, progress=False)
+    said = capsys.readouterr().out
+    assert [s.state for s in final.runs] == ["done"] * 4
+    assert final.udr == {"pinwheel/qlae/defaults": "done", "pinwheel/beta-vae/beta=1": "done"}
+    assert "udr     pinwheel/qlae/defaults: skipped: UDR (Duan et al. 2020) keeps" in said
+    qlae = [p for p in (s.path for s in final.runs) if "/qlae/" in p]
+    for path in qlae:
+        mean, sampled = read_scores(out / path, "mean"), read_scores(out / path, "sampled")
+        assert SKIPPED in mean["active_units"] and SKIPPED in sampled["active_units"]
+        assert SKIPPED in mean["udr"] and "model_score" not in mean["udr"]
+        assert sampled["mig"][NOTE] and {k: v for k, v in sampled["mig"].items() if k != NOTE} == mean["mig"]
+    # a rerun: nothing to train, score or UDR
+    run(spec, out, progress=False)
+    again = capsys.readouterr().out
+    assert "0 to run" in again and "udr " not in again
+    table = collect(out, write=True)
+    skipped = table[table["key"] == SKIPPED]
+    assert set(skipped["path"]) == set(qlae) and skipped["value"].isna().all()
+    assert set(zip(skipped["representation"], skipped["metric"])) == {
+        ("mean", "active_units"),
+        ("sampled", "active_units"),
+        ("mean", "udr"),
+    }
+    assert skipped["note"].str.contains("deterministic").all()
+    qlae_rows = table[table["path"].isin(qlae) & (table["key"] != SKIPPED)]
+    assert set(qlae_rows["metric"]) == {"mig"}  # no number from a posterior that does not exist
+    assert qlae_rows[qlae_rows["representation"] == "sampled"]["note"].notna().all()
+    # the table, read back from its files, says the same
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), table)
+    # the analyses: qlae's active units are missing with the reason, β-VAE's are numbers
+    units = Score("AU", "active_units", "num_active_units")
+    wide = A.score_table(table, [units, Score("UDR", "udr", None)])
+    by_model = wide.groupby("model")["AU"].apply(lambda v: v.notna().all())
+    assert by_model.to_dict() == {"beta-vae": True, "qlae": False}
+    assert set(wide.attrs["skipped"]["AU"]) == set(qlae)
+    assert all("posterior variances" in why for why in wide.attrs["skipped"]["AU"].values())
+    assert set(wide.attrs["skipped"]["UDR"]) == set(qlae)
+    only_qlae = table[table["model"] == "qlae"]
+    with pytest.raises(
+        A.AnalysisError, match=r"AU \(active_units/num_active_units, skipped by 2 run\(s\): active_units"
+    ):
+        A.score_table(only_qlae, [units])

@@ -496,3 +496,47 @@ def test_integer_scores_and_columns_are_read_as_floats_and_every_present_score_i
     assert str(error.value).startswith(
         "needs at least 3 of the scores MIG, KL, SAP; the table has only MIG, KL; missing from the table: SAP ("
     )
+
+
+def test_a_skipped_score_is_missing_with_its_reason_and_never_a_number():
+    """Rows with key ``skipped`` (a deterministic code's active units or UDR) belong to no score: a run that skipped
+    a metric has NaN for it, a score only skipped runs have is missing, and both name the reason; a table without
+    a note column still reads."""
+    from untwine.study.table import available_scores, missing_message, prepare, score_table, skip_reasons
+    from untwine.study.vocabulary import Score
+
+    why = "active_units reads the encoder's posterior variances, and this model's code is deterministic (qlae)"
+    rows = [
+        ("runs/s0", "mean", "active_units", "num_active_units", 3.0),
+        ("runs/s1", "mean", "active_units", "skipped", np.nan),
+        ("runs/s2", "mean", "active_units", "skipped", np.nan),
+        ("runs/s0", "mean", "udr", "skipped", np.nan),
+        ("runs/s1", "mean", "udr", "skipped", np.nan),
+        ("runs/s2", "mean", "udr", "skipped", np.nan),
+        ("runs/s0", "mean", "mig", "discrete_mig", 0.25),
+        ("runs/s1", "mean", "mig", "discrete_mig", 0.5),
+        ("runs/s2", "mean", "mig", "discrete_mig", 0.125),
+    ]
+    table = _long(rows)
+    table["note"] = [None, why, why, "no KL", "no KL", "no KL", None, None, None]
+    study = prepare(table)
+    assert ("active_units", "skipped", "mean") not in study.groups and ("udr", "skipped", "mean") not in study.groups
+    assert study.skipped == {
+        ("active_units", "mean"): {"runs/s1": why, "runs/s2": why},
+        ("udr", "mean"): {"runs/s0": "no KL", "runs/s1": "no KL", "runs/s2": "no KL"},
+    }
+    units, udr = Score("AU", "active_units", "num_active_units"), Score("UDR", "udr", None)
+    wide = score_table(table, [units, udr, Score("MIG", "mig", "discrete_mig")])
+    np.testing.assert_array_equal(wide["AU"].to_numpy(), [3.0, np.nan, np.nan])
+    assert wide.attrs["missing"] == ["UDR"] and wide.attrs["scores"] == ["AU", "MIG"]
+    assert wide.attrs["skipped"] == {"AU": {"runs/s1": why, "runs/s2": why}, "UDR": study.skipped[("udr", "mean")]}
+    present, absent = available_scores(table, [udr])
+    assert present == [] and absent == [udr]
+    assert missing_message(absent, "mean", table) == (
+        "missing from the table: UDR (udr/*, skipped by 3 run(s): no KL) [representation 'mean' unless named]"
+    )
+    assert missing_message(absent, "mean") == "missing from the table: UDR (udr/*) [representation 'mean' unless named]"
+    assert skip_reasons(table, units, "sampled") == {} and skip_reasons(table, Score("KL", column="kl")) == {}
+    assert prepare(table).runs["scored"].tolist() == [True, True, True]
+    bare = prepare(table.drop(columns="note"))
+    assert set(bare.skipped[("udr", "mean")].values()) == {"not scored (no reason recorded)"}

@@ -242,3 +242,82 @@ def test_the_records_execute_udr_stores_are_current_for_the_cell(tmp_path, monke
     assert not udr_is_current(tmp_path, runs, {**weights, runs[1].path: A}, SPEC)
     for run in runs:  # the events now show the run's UDR score with its labels
         assert (tmp_path / run.path / "events").is_dir()
+
+
+# -- a cell of deterministic codes (ae, qlae): UDR's KL filter is not defined, so the cell is a recorded skip -------
+
+
+def deterministic(seed, model="qlae"):
+    return SimpleNamespace(**{**vars(planned(seed)), "model": model, "path": f"pinwheel/{model}/seed-{seed}"})
+
+
+def refuse(*args, **kwargs):
+    raise AssertionError("a cell of deterministic codes loaded a model or scored UDR")
+
+
+def test_a_cell_of_deterministic_codes_stores_a_skip_and_loads_nothing(tmp_path, monkeypatch):
+    runs = [deterministic(0), deterministic(1)]
+    weights = {runs[0].path: A, runs[1].path: B}
+    for run in runs:
+        (tmp_path / run.path).mkdir(parents=True)
+    for name in ("load_model", "load_dataset", "sample_udr", "write_events"):
+        monkeypatch.setattr(udr, name, refuse)
+    assert not udr_is_current(tmp_path, runs, weights, SPEC)
+    outcome = execute_udr(udr_task(tmp_path, "pinwheel/qlae", runs, weights, SPEC))
+    reason = udr.udr_skip_reason(["qlae"])
+    assert outcome == Outcome("pinwheel/qlae", ok=True, udr=(), skipped=reason)
+    assert "KL to the prior" in reason and "qlae has a deterministic code" in reason
+    assert outcome.line() == f"udr     pinwheel/qlae: skipped: {reason}"
+    cell = {runs[0].path: A, runs[1].path: B}
+    for run in runs:
+        assert read_scores(tmp_path / run.path)[UDR_KEY] == {
+            "skipped": reason,
+            "params": PARAMS,
+            "seed": 5,
+            "step": None,
+            "weights_sha256": weights[run.path],
+            "cell": cell,
+        }
+    # done: current for this cell, so not scored again; stale when a run is retrained
+    assert udr_is_current(tmp_path, runs, weights, SPEC)
+    assert not udr_is_current(tmp_path, runs, {**weights, runs[1].path: A}, SPEC)
+    # a skip is never current for a cell of VAEs, and a number is never current for a cell of deterministic codes
+    vaes = [SimpleNamespace(**{**vars(r), "model": "beta-vae"}) for r in runs]
+    assert not udr_is_current(tmp_path, vaes, weights, SPEC)
+    for run in runs:
+        store_udr(tmp_path, run, cell)  # a model_score, as untwine stored before it skipped these cells
+    assert not udr_is_current(tmp_path, runs, weights, SPEC)
+    assert udr_is_current(tmp_path, vaes, weights, SPEC)
+
+
+def test_a_model_built_deterministic_skips_its_cell_whatever_its_labels(tmp_path, monkeypatch):
+    """A task whose labels do not name the objective: the loaded model's flag (set by build_model from the
+    objective) decides, before any UDR is scored."""
+    dirs = [tmp_path / f"seed-{i}" for i in range(2)]
+    for run_dir in dirs:
+        run_dir.mkdir()
+    config = SimpleNamespace(dataset="x", dataset_options={}, model=SimpleNamespace(objective="tripod"))
+    model = SimpleNamespace(deterministic=True)
+    monkeypatch.setattr(udr, "load_model", lambda run_dir: (model, config))
+    for name in ("load_dataset", "sample_udr", "write_events"):
+        monkeypatch.setattr(udr, name, refuse)
+    task = UDRTask(
+        "cell", tuple(UDRRun(f"cell/{d.name}", str(d), A, {"seed": i}) for i, d in enumerate(dirs)), PARAMS, 5
+    )
+    outcome = execute_udr(task)
+    assert outcome.skipped == udr.udr_skip_reason(["tripod"]) and outcome.udr == ()
+    assert all(read_scores(d)[UDR_KEY]["skipped"] == outcome.skipped for d in dirs)
+    assert all("model_score" not in read_scores(d)[UDR_KEY] for d in dirs)
+
+
+def test_udr_of_the_metrics_room_cannot_read_a_deterministic_models_posterior():
+    """sample_udr takes posteriors: a deterministic model has none to give (no KL to filter its latents by)."""
+    import torch
+
+    from untwine.estimators import DeterministicCodeError
+    from untwine.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model, _ = build_model(ModelConfig(objective="ae", latent_dim=2), (2,))
+    with pytest.raises(DeterministicCodeError):
+        udr.sample_udr([model.posterior(), model.posterior()], None)

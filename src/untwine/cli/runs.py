@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 from ..config import QUICK, RunConfig, parse_value, quick_config
-from ..run_files import RunFiles, read_scores, score_file
+from ..run_files import NOTE, SKIPPED, RunFiles, is_skipped, read_scores, score_file
 
 
 def _add_run_options(parser: argparse.ArgumentParser, quick: bool) -> None:
@@ -139,10 +139,14 @@ def _print_scores(results: dict) -> None:
 
     width = max((len(name) for name in results), default=0)
     for name, result in results.items():
+        if is_skipped(result):  # no number: why
+            print(f"{name:<{width}}  skipped: {result[SKIPPED]}")
+            continue
         values = "  ".join(
             f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in headline(name, result).items()
         )
-        print(f"{name:<{width}}  {values}")
+        note = f"  ({result[NOTE]})" if isinstance(result.get(NOTE), str) else ""
+        print(f"{name:<{width}}  {values}{note}")
 
 
 def cmd_train(args) -> int:

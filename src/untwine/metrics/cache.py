@@ -6,8 +6,13 @@ Cars3D, ...) has only ``prod(factor_sizes)`` distinct ones (737,280 for dSprites
 ``CodeCache`` encodes an observation the first time a metric asks for it, keeps its
 posterior mean and variance by flat factor index, and answers every later request from memory:
 
->>> cache = CodeCache(model.posterior(), data)              # doctest: +SKIP
+>>> cache = CodeCache.for_model(model, data)                # doctest: +SKIP
 >>> evaluate(cache.representation, cache.data, metrics="all")  # doctest: +SKIP
+
+A model whose code is deterministic (``ae``, ``qlae``: ``VAE.deterministic``) has no posterior variance: its
+cache holds the codes alone (``CodeCache(representation=..., data=...)``, which ``for_model`` picks), and
+``cache.posterior`` raises ``untwine.estimators.DeterministicCodeError`` rather than hand out variances it does
+not have.
 
 ``cache.data`` follows the ground-truth data contract but "observes" a factor vector as its
 flat index (a float column); ``cache.representation`` and ``cache.posterior`` map those
@@ -26,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from ..data import factors_to_index, index_to_factors
+from ..estimators import DeterministicCodeError
 
 __all__ = ["CodeCache", "cacheable"]
 
@@ -74,27 +80,48 @@ class CodeCache:
 
     Parameters
     ----------
-    posterior : callable
-        Numpy observations -> (means, variances), each (n, d) (e.g. ``model.posterior()``).
+    posterior : callable or None
+        Numpy observations -> (means, variances), each (n, d) (e.g. ``model.posterior()``); None with
+        ``representation``.
     data : object
         A ground-truth dataset whose observations are a function of its factors
         (see ``cacheable``).
     batch_size : int, default 512
         Observations rendered and encoded per call when filling.
+    representation : callable, optional
+        Instead of ``posterior``, for a model whose code is deterministic: numpy observations -> codes (n, d)
+        (``model.representation()``). The cache then holds no variances (``has_variances`` is False) and
+        ``posterior`` raises ``untwine.estimators.DeterministicCodeError``.
 
     Raises
     ------
     ValueError
-        If ``data`` draws nuisance noise per observation and so cannot be cached.
+        If ``data`` draws nuisance noise per observation and so cannot be cached, or not exactly one of
+        ``posterior`` and ``representation`` is given.
     """
 
-    def __init__(self, posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], data, batch_size: int = 512):
+    def __init__(
+        self,
+        posterior: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
+        data,
+        batch_size: int = 512,
+        *,
+        representation: Callable[[np.ndarray], np.ndarray] | None = None,
+    ):
+        if (posterior is None) == (representation is None):
+            raise ValueError(
+                "give a CodeCache either posterior (observations -> (means, variances)) or, for a model whose "
+                "code is deterministic, representation (observations -> codes): CodeCache.for_model picks"
+            )
         if not cacheable(data):
             raise ValueError(
                 f"dataset {getattr(data, 'name', data)!r} draws nuisance noise per observation, so its "
                 f"observations are not a function of the factors and cannot be cached"
             )
-        self._posterior = posterior
+        self.has_variances = posterior is not None
+        self._posterior = (
+            posterior if posterior is not None else (lambda observations: (representation(observations), None))
+        )
         self._base = data
         self.data = _IndexedData(data)
         self.size = int(np.prod(self.data.factor_sizes, dtype=np.int64))
@@ -127,12 +154,14 @@ class CodeCache:
             chunk = missing[at : at + self.batch_size]
             observations = self._base.observe(index_to_factors(chunk, self.data.factor_sizes), rng)
             means, variances = self._posterior(observations)
-            means, variances = np.asarray(means), np.asarray(variances)
+            means = np.asarray(means)
             if self._means is None:
                 self._means = np.empty((self.size, means.shape[1]), dtype=means.dtype)
-                self._variances = np.empty((self.size, means.shape[1]), dtype=variances.dtype)
+                if self.has_variances:
+                    self._variances = np.empty((self.size, means.shape[1]), dtype=np.asarray(variances).dtype)
             self._means[chunk] = means
-            self._variances[chunk] = variances
+            if self.has_variances:
+                self._variances[chunk] = np.asarray(variances)
             self._filled[chunk] = True
         self.encoded += int(missing.size)
         self.encode_seconds += time.perf_counter() - start
@@ -144,10 +173,40 @@ class CodeCache:
         return self._means[index]
 
     def posterior(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The posterior (means, variances) of the observations ``tokens``."""
+        """The posterior (means, variances) of the observations ``tokens``.
+
+        Raises ``untwine.estimators.DeterministicCodeError`` for a cache of a deterministic code (built from a
+        ``representation``): it has no variances."""
+        if not self.has_variances:
+            raise DeterministicCodeError(
+                "this CodeCache holds a deterministic code (built from a representation): it has no posterior "
+                "variances; metrics that need them (active_units, mig_exact) do not apply to such a model"
+            )
         index = self._indices(tokens)
         self._fill(index)
         return self._means[index], self._variances[index]
+
+    @classmethod
+    def for_model(cls, model, data, batch_size: int = 512) -> "CodeCache":
+        """The cache of a trained model: of its posterior, or of its codes alone when its code is deterministic.
+
+        Parameters
+        ----------
+        model : untwine.models.VAE
+            The model; ``model.deterministic`` picks ``representation()`` over ``posterior()``.
+        data : object
+            A ground-truth dataset whose observations are a function of its factors.
+        batch_size : int, default 512
+            Observations per forward pass and per fill.
+
+        Returns
+        -------
+        CodeCache
+            ``has_variances`` is False for a deterministic model.
+        """
+        if getattr(model, "deterministic", False):
+            return cls(None, data, batch_size, representation=model.representation(batch_size))
+        return cls(model.posterior(batch_size), data, batch_size)
 
     @property
     def fraction_encoded(self) -> float:

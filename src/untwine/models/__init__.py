@@ -18,7 +18,7 @@ from .factor_vae import Discriminator, FactorVAE
 from .qlae import QLAE, ScalarCodebooks
 from .tripod import FiniteScalarQuantizer, Tripod
 from ..estimators import gaussian_kl
-from .vae import VAE, ModelConfig, Objective, Step
+from .vae import VAE, DeterministicCodeError, ModelConfig, Objective, Step
 from .weak import AdaGVAE, AdaMLVAE, GVAELabels, MLVAELabels
 
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -117,7 +117,8 @@ def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tupl
     Returns
     -------
     tuple of (VAE, Objective)
-        The model (freshly initialised from torch's global generator) and its objective.
+        The model (freshly initialised from torch's global generator) and its objective; the model's
+        ``quantizer`` is the objective's (``Objective.make_quantizer``) and ``deterministic`` the objective's.
 
     Raises
     ------
@@ -130,6 +131,7 @@ def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tupl
         latent_dim=config.latent_dim,
         likelihood=config.likelihood,
         quantizer=objective.make_quantizer(config.latent_dim),
+        deterministic=objective.deterministic,
     )
     return model, objective
 
@@ -137,6 +139,7 @@ def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tupl
 __all__ = [
     "OBJECTIVES",
     "VAE",
+    "DeterministicCodeError",
     "ModelConfig",
     "Objective",
     "Step",

@@ -63,6 +63,10 @@ class ScalarCodebooks(nn.Module):
         """The index of each latent's nearest codebook value, (n, d) int64 (the first on a tie)."""
         return (z.detach().unsqueeze(-1) - self.values.detach()).abs().argmin(-1)
 
+    def grid(self) -> list[torch.Tensor]:
+        """Each latent's values, sorted (``VAE``'s quantizer protocol): row j of ``values``, detached."""
+        return [row.sort().values for row in self.values.detach()]
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """The nearest codebook values q (n, d); their gradient reaches ``values`` only (none to ``z``)."""
         return self.values.gather(1, self.indices(z).T).T

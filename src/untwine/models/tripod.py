@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..nets import DeconvDecoder, MLPDecoder
-from ..validate import check_positive
+from ..validate import check_count, check_positive
 from .vae import Objective, Step
 
 #: added to each latent's standard deviation before it sets a bandwidth or a perturbation size (the authors'
@@ -64,14 +64,18 @@ class FiniteScalarQuantizer(nn.Module):
     ----------
     levels : int, default 12
         Values per latent L (at least 2).
+    latent_dim : int, optional
+        The number of latents d, for ``grid()`` (``VAE``'s quantizer protocol); ``Tripod.make_quantizer`` gives
+        it. Quantizing does not need it.
     """
 
-    def __init__(self, levels: int = 12):
+    def __init__(self, levels: int = 12, latent_dim: int | None = None):
         super().__init__()
         self.levels = _check_levels(levels)
+        self.latent_dim = None if latent_dim is None else check_count("latent_dim", latent_dim)
 
     def extra_repr(self) -> str:
-        return f"levels={self.levels}"
+        return f"levels={self.levels}" + ("" if self.latent_dim is None else f", latent_dim={self.latent_dim}")
 
     def bound(self, z: torch.Tensor) -> torch.Tensor:
         """tanh(z): the differentiable value in [−1, 1] whose rounding is the code."""
@@ -86,9 +90,24 @@ class FiniteScalarQuantizer(nn.Module):
         return 2 * indices.to(dtype) / (self.levels - 1) - 1
 
     @property
-    def grid(self) -> torch.Tensor:
-        """The L values of the grid, ascending (float32)."""
+    def points(self) -> torch.Tensor:
+        """The L values of the grid, ascending (float32): every latent's."""
         return self.value(torch.arange(self.levels))
+
+    def grid(self) -> list[torch.Tensor]:
+        """Each latent's values, sorted (``VAE``'s quantizer protocol): the same L points for every latent.
+
+        Raises
+        ------
+        TypeError
+            If the quantizer was built without ``latent_dim``.
+        """
+        if self.latent_dim is None:
+            raise TypeError(
+                "this FiniteScalarQuantizer was built without latent_dim, so it cannot list each latent's values; "
+                "build it with FiniteScalarQuantizer(levels, latent_dim) (Tripod.make_quantizer does)"
+            )
+        return [self.points for _ in range(self.latent_dim)]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """The quantized values q(z) (n, d), without gradient (the straight-through code gets it from ``bound``)."""
@@ -436,7 +455,7 @@ class Tripod(Objective):
         self.nhp_ratio = nhp_ratio
 
     def make_quantizer(self, latent_dim: int) -> FiniteScalarQuantizer:
-        return FiniteScalarQuantizer(self.levels)
+        return FiniteScalarQuantizer(self.levels, latent_dim)
 
     def regularizer(self, step: Step):
         if step.quantized is None:

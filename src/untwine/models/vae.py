@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..estimators import gaussian_kl
+from ..estimators import DeterministicCodeError, gaussian_kl
 from ..nets import build_decoder, build_encoder
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -75,12 +75,28 @@ class VAE(nn.Module):
         ``model.safetensors``, trained by its optimiser), and the code the decoder sees, the representation and
         the reconstructions are then the quantized posterior means. A quantizer may define ``bound(z)``, the
         differentiable map whose rounding it returns: the straight-through gradient in training is then
-        ``bound``'s (``Objective.forward``), else the identity.
+        ``bound``'s (``Objective.forward``), else the identity. See "The quantizer protocol" below.
+    deterministic : bool, default False
+        Whether the code is deterministic: the objective decodes the encoder's mean μ(x) (quantized when there
+        is a quantizer), never a sample, and the encoder's log-variance head is untrained (``ae``, ``qlae``,
+        ``tripod``: ``Objective.deterministic``, which ``untwine.models.build_model`` copies here). Such a model
+        has no posterior variance: ``posterior()`` raises ``DeterministicCodeError`` instead of returning that
+        head's noise, and every consumer of posterior variances (metrics, the code cache, UDR, the report, the
+        sampled representation, the pattern perturbation) asks ``deterministic`` first.
 
     Raises
     ------
     ValueError
         If ``likelihood`` is unknown or ``latent_dim`` < 1.
+
+    Notes
+    -----
+    **The quantizer protocol.** A quantizer is an ``nn.Module`` whose ``forward(z)`` maps codes (n, d) to
+    quantized values (n, d), latent by latent, and whose ``grid()`` returns the values each latent can take:
+    a sequence of d one-dimensional tensors or arrays, latent j's values sorted in increasing order (their
+    lengths may differ, as for finite scalar quantization's levels per latent). ``VAE.code_values()`` reads
+    it; the report traverses each latent over exactly these values. A quantizer without ``grid()`` but with a
+    ``values`` tensor (d, K) of per-latent values (``ScalarCodebooks``) is read from that.
     """
 
     def __init__(
@@ -89,6 +105,7 @@ class VAE(nn.Module):
         latent_dim: int = 10,
         likelihood: str = "bernoulli",
         quantizer: nn.Module | None = None,
+        deterministic: bool = False,
     ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -101,6 +118,7 @@ class VAE(nn.Module):
         self.encoder = build_encoder(self.observation_shape, latent_dim)
         self.decoder = build_decoder(self.observation_shape, latent_dim)
         self.register_module("quantizer", quantizer)
+        self.deterministic = bool(deterministic)
 
     @property
     def is_image(self) -> bool:
@@ -208,13 +226,62 @@ class VAE(nn.Module):
         -------
         callable
             Maps numpy observations (n, *obs) to (posterior means, posterior variances), each (n, d).
+
+        Raises
+        ------
+        DeterministicCodeError
+            If the model's code is deterministic (``deterministic``): it has no posterior variance, and the
+            encoder's log-variance head is untrained noise, so no variances are returned (neither that noise
+            nor zeros, which would make every latent "active" and every KL infinite without a word). Use
+            ``representation()`` for its codes.
         """
+        if self.deterministic:
+            raise DeterministicCodeError(
+                "this model's code is deterministic (its objective decodes the encoder's mean, quantized when "
+                "it has a quantizer, never a sample), so it has no posterior variance and model.posterior() "
+                "is not defined: its log-variance head is untrained. Use model.representation() for its codes. "
+                "What needs posterior variances (the metrics active_units and mig_exact, elbo_decomposition, "
+                "UDR's KL filter, the pattern perturbation) does not apply to it; untwine's scoring records "
+                "those metrics as skipped (docs/objectives.md, 'Deterministic and quantized representations')"
+            )
 
         def fn(x):
             mean, logvar = self.encode(x)
             return self.code(mean), logvar.exp()
 
         return self._batched(fn, batch_size)
+
+    def code_values(self) -> list[np.ndarray] | None:
+        """The values each latent's code can take, from the quantizer (see "The quantizer protocol").
+
+        Returns
+        -------
+        list of np.ndarray or None
+            d float32 arrays, latent j's values sorted and each once; None for a model without a quantizer.
+
+        Raises
+        ------
+        TypeError
+            If the quantizer has neither ``grid()`` nor a ``values`` tensor (d, K).
+        """
+        if self.quantizer is None:
+            return None
+        if callable(getattr(self.quantizer, "grid", None)):
+            rows = self.quantizer.grid()
+        elif isinstance(getattr(self.quantizer, "values", None), torch.Tensor) and self.quantizer.values.dim() == 2:
+            rows = list(self.quantizer.values)
+        else:
+            raise TypeError(
+                f"the quantizer {type(self.quantizer).__name__} tells no values per latent: give it a grid() "
+                f"method returning d one-dimensional tensors, latent j's values (VAE's quantizer protocol)"
+            )
+        out = []
+        for row in rows:
+            values = row.detach().float().cpu().numpy() if isinstance(row, torch.Tensor) else np.asarray(row)
+            out.append(np.unique(values.astype(np.float32).ravel()))
+        if len(out) != self.latent_dim:
+            raise TypeError(f"the quantizer's grid() gave {len(out)} latents' values; the model has {self.latent_dim}")
+        return out
 
     def reconstruct(self, observations: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Mean reconstructions from the posterior means.
@@ -351,7 +418,8 @@ class Objective(nn.Module):
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
-    # True for objectives whose representation is a deterministic code (the AE).
+    # True for objectives whose representation is a deterministic code (``ae``, ``qlae``): they decode the mean, never
+    # a sample, and their model has no posterior variance (``build_model`` sets ``VAE.deterministic`` from it).
     deterministic: ClassVar[bool] = False
     # True for objectives that train on pairs of observations (weak supervision, ``untwine.models.weak``): the
     # trainer hands them batches of 2n observations in two halves, the pairs' first and second observations.

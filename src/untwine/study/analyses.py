@@ -416,6 +416,7 @@ def metric_correlation(table, scores=SUPERVISED, representation: str = MEAN) -> 
     out = pd.concat(parts, ignore_index=True)
     out["in_paper"] = out["score_a"].isin(PAPER_METRICS) & out["score_b"].isin(PAPER_METRICS)
     out.attrs["missing"] = wide.attrs["missing"]
+    out.attrs["skipped"] = wide.attrs["skipped"]
     return out
 
 
@@ -505,6 +506,7 @@ def score_distribution(table, scores=SUPERVISED, representation: str = MEAN) -> 
         ]
     ]
     out.attrs["missing"] = wide.attrs["missing"]
+    out.attrs["skipped"] = wide.attrs["skipped"]
     return out
 
 
@@ -595,6 +597,7 @@ def variance_share(table, scores=SUPERVISED, representation: str = MEAN) -> pd.D
         raise AnalysisError("no score has two finite values on one dataset")
     result = pd.DataFrame(out)
     result.attrs["missing"] = wide.attrs["missing"]
+    result.attrs["skipped"] = wide.attrs["skipped"]
     return result
 
 
@@ -648,7 +651,7 @@ def unsupervised_selection(
     if not present_u or not present_s:
         raise AnalysisError(
             "needs at least one unsupervised and one supervised score; "
-            + missing_message(absent_u + absent_s, representation)
+            + missing_message(absent_u + absent_s, representation, table)
         )
     wide = score_table(table, list(unsupervised) + list(supervised), representation)
     u = [s.name for s in present_u]
@@ -718,6 +721,7 @@ def hyperparameter_transfer(table, scores=SUPERVISED, representation: str = MEAN
         parts.append(part.rename(columns={"n": "n_cells"}))
     out = pd.concat(parts, ignore_index=True)
     out.attrs["missing"] = wide.attrs["missing"]
+    out.attrs["skipped"] = wide.attrs["skipped"]
     return out
 
 
@@ -896,6 +900,7 @@ def selection_experiment(
         )
     result = pd.DataFrame(out)
     result.attrs["missing"] = wide.attrs["missing"]
+    result.attrs["skipped"] = wide.attrs["skipped"]
     result.attrs["confidence"] = confidence
     return result
 
@@ -949,7 +954,7 @@ def downstream_correlation(
     if not present_t or not present_s:
         raise AnalysisError(
             "needs downstream accuracies (metrics downstream_lr or downstream_gbt) and at least one "
-            "disentanglement score; " + missing_message(absent_t + absent_s, representation)
+            "disentanglement score; " + missing_message(absent_t + absent_s, representation, table)
         )
     wide = score_table(table, list(targets) + list(scores), representation)
     target_names = [t.name for t in present_t]

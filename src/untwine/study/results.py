@@ -13,8 +13,12 @@ set by any run of the study, sorted by name)::
     seed             the run's training seed
     representation   mean | sampled
     metric           the metric (mig, dci, ..., and udr for the study-level UDR, on mean)
-    key              the metric's key (discrete_mig, disentanglement, 10:mean_test_accuracy, model_score, ...)
-    value            float
+    key              the metric's key (discrete_mig, disentanglement, 10:mean_test_accuracy, model_score, ...);
+                     ``skipped`` for a metric the run was not scored on (``untwine.run_files.SKIPPED``)
+    value            float (NaN on a ``skipped`` row: never a number)
+    note             text, or empty: on a ``skipped`` row why (e.g. a deterministic code has no posterior for
+                     active_units, nor a KL for UDR); on a score, its result's note (the sampled representation
+                     of a deterministic code is its mean)
     reconstruction   training summary from log.csv: the mean of the last 10 logged rows of the
     kl               reconstruction loss, the KL to the prior and the ELBO (NaN when the objective
     elbo             does not log one, e.g. KL for the autoencoder)
@@ -37,7 +41,19 @@ import pandas as pd
 
 from ..atomic import atomic_write_with
 from ..config import RunConfig
-from ..run_files import CONFIG, LOG, METRICS, SCORE_FILES, STATE_DIR, STATE_JSON, read_manifest, read_scores
+from ..run_files import (
+    CONFIG,
+    LOG,
+    METRICS,
+    NOTE,
+    SCORE_FILES,
+    SKIPPED,
+    STATE_DIR,
+    STATE_JSON,
+    is_skipped,
+    read_manifest,
+    read_scores,
+)
 from .index import RunIndex, signature
 from .state import stored_spec
 
@@ -66,6 +82,7 @@ COLUMNS = (
     "metric",
     "key",
     "value",
+    "note",
     "reconstruction",
     "kl",
     "elbo",
@@ -77,12 +94,14 @@ COLUMNS = (
 FIXED_COLUMNS = tuple(c for c in COLUMNS if c != PARAM_COLUMNS)
 #: how many of the last logged rows the training summary averages
 SUMMARY_ROWS = 10
-_BOOKKEEPING = {"params", "seed", "step", "weights_sha256", "cell"}
+_BOOKKEEPING = {"params", "seed", "step", "weights_sha256", "cell", NOTE}
 #: the index of the last collect (untwine.study.index): each run's file signatures and row count
 INDEX_FILE = ".collect-index.json"
 #: the files of a run directory its rows are read from
 _READ = (CONFIG, LOG, f"{STATE_DIR}/{STATE_JSON}", METRICS, SCORE_FILES["sampled"])
 _FLOAT_COLUMNS = ("value", "reconstruction", "kl", "elbo", "wall_time")
+#: pandas' own string type (str since pandas 3; object before), which a text column without any text keeps too
+_TEXT = pd.Series(["text"]).dtype
 
 
 def table_columns(param_names) -> list[str]:
@@ -200,7 +219,11 @@ def _rows(study_dir: Path, run) -> list[dict]:
         for metric, result in scores.items():
             if not isinstance(result, dict) or result.get("weights_sha256") != manifest.weights_sha256:
                 continue
-            for key, value in result.items():
+            if is_skipped(result):  # one row that says why, with no number
+                values, note = {SKIPPED: np.nan}, result[SKIPPED]
+            else:
+                values, note = result, result.get(NOTE) if isinstance(result.get(NOTE), str) else None
+            for key, value in values.items():
                 if key in _BOOKKEEPING or isinstance(value, (dict, list, str)) or value is None:
                     continue
                 rows.append(
@@ -210,6 +233,7 @@ def _rows(study_dir: Path, run) -> list[dict]:
                         "metric": metric,
                         "key": key,
                         "value": float(value),
+                        "note": note,
                         **summary,
                         "path": run.path,
                     }
@@ -261,6 +285,8 @@ def _typed(table: pd.DataFrame, planned, params: set, present=None) -> pd.DataFr
     table["steps"] = table["steps"].astype("int64")
     for column in _FLOAT_COLUMNS:
         table[column] = table[column].astype(float)
+    if len(table):  # text even when no row has a note (a table without rows keeps every text column an object)
+        table["note"] = table["note"].astype(object).astype(_TEXT)
     return table
 
 

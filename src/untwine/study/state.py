@@ -27,13 +27,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import atomic_write
-from ..run_files import METRICS, SCORE_FILES, STATE_DIR, STATE_JSON, is_current, read_manifest
+from ..run_files import METRICS, SCORE_FILES, STATE_DIR, STATE_JSON, is_current, is_skipped, read_manifest
 from ..models import objective_class
-from ..runs import PAIR_PARAMS, PAIR_SCORE, expected_params, metric_overrides, stored_scores, unscored
+from ..runs import (
+    PAIR_PARAMS,
+    PAIR_SCORE,
+    expected_params,
+    metric_overrides,
+    skipped_metrics,
+    stored_scores,
+    unscored,
+)
 from .files import ERROR_FILE, RUNNING_FILE, read_error
 from .index import RunIndex, signature
 from .spec import parse_spec
-from .udr import UDR_KEY, udr_identity, udr_params
+from .udr import UDR_KEY, deterministic_cell, udr_identity, udr_params
 
 __all__ = ["SPEC_FILE", "RunState", "StudyStatus", "run_state", "run_states", "status", "stored_spec", "save_spec"]
 
@@ -196,12 +204,16 @@ def _requirements(spec) -> dict:
         "seed": spec.metrics.seed,
         "udr": [udr_params(spec.udr), spec.udr.seed],
         "pairs": PAIR_PARAMS,  # a weakly-supervised run's held-out pair loss (runs.pair_loss), scored on its mean
+        # a deterministic code's posterior metrics and UDR are skip records (runs.skipped_metrics, udr_skip_reason):
+        # facts cached before that rule are read again
+        "skips": 1,
     }
 
 
-def _facts(run_dir: Path, required: dict) -> dict:
+def _facts(run_dir: Path, required: dict, deterministic: bool = False) -> dict:
     """What a run's files say: the committed step and weights, the (representation, metric) pairs not scored on
-    them, the UDR record's identity and the recorded failure ("bad": a manifest that does not parse)."""
+    them (a run whose code is ``deterministic`` owes skip records for the metrics that need a posterior), the UDR
+    record's identity and the recorded failure ("bad": a manifest that does not parse)."""
     try:
         manifest = read_manifest(run_dir)
     except ValueError as error:
@@ -213,7 +225,12 @@ def _facts(run_dir: Path, required: dict) -> dict:
         fact["missing"] = [
             list(pair)
             for pair in unscored(
-                stored, required["representations"], required["wanted"], required["seed"], manifest.weights_sha256
+                stored,
+                required["representations"],
+                required["wanted"],
+                required["seed"],
+                manifest.weights_sha256,
+                skipped_metrics(required["wanted"], deterministic),
             )
         ]
         # whether a weakly-supervised run would still owe its held-out pair loss (scored with the mean)
@@ -222,7 +239,7 @@ def _facts(run_dir: Path, required: dict) -> dict:
         )
         record = stored["mean"].get(UDR_KEY)
         if isinstance(record, dict):
-            fact["udr"] = udr_identity(record.get("cell"), record.get("params"), record.get("seed"))
+            fact["udr"] = udr_identity(record.get("cell"), record.get("params"), record.get("seed"), is_skipped(record))
     if (run_dir / ERROR_FILE).is_file():
         fact["error"] = (read_error(run_dir) or {}).get("error", "failed")
     return fact
@@ -249,6 +266,10 @@ def _state(planned, fact: dict, running: bool) -> RunState:
     return RunState(planned.path, "partial", step, steps, missing=missing, weights=weights)
 
 
+def _deterministic(planned) -> bool:
+    return bool(deterministic_cell([planned]))
+
+
 def _running(run_dir: Path) -> bool:
     return (run_dir / RUNNING_FILE).is_file() and _alive(run_dir / RUNNING_FILE)
 
@@ -256,7 +277,7 @@ def _running(run_dir: Path) -> bool:
 def run_state(study_dir: Path, planned, spec) -> RunState:
     """The :class:`RunState` of one planned run, from its files (nothing is loaded into torch)."""
     run_dir = study_dir / planned.path
-    return _state(planned, _facts(run_dir, _requirements(spec)), _running(run_dir))
+    return _state(planned, _facts(run_dir, _requirements(spec), _deterministic(planned)), _running(run_dir))
 
 
 def run_states(study_dir: Path, spec, planned=None) -> list:
@@ -276,7 +297,7 @@ def _run_states(study_dir: Path, spec, planned=None) -> tuple[list, RunIndex]:
         sig = signature(run_dir, _READ)
         fact = index.get(run.path, sig)
         if fact is None:
-            fact = _facts(run_dir, required)
+            fact = _facts(run_dir, required, _deterministic(run))
             index.put(run.path, sig, fact)
         states.append(_state(run, fact, _running(run_dir)))
     index.keep_only(run.path for run in planned)
@@ -322,7 +343,10 @@ def status(study_dir: str | Path) -> StudyStatus:
                 result.udr[cell] = "pending"
             else:
                 expected = udr_identity(
-                    {r.path: by_path[r.path].weights for r in done}, udr_params(spec.udr), spec.udr.seed
+                    {r.path: by_path[r.path].weights for r in done},
+                    udr_params(spec.udr),
+                    spec.udr.seed,
+                    bool(deterministic_cell(done)),
                 )
                 current = all((index.runs.get(r.path) or {}).get("fact", {}).get("udr") == expected for r in done)
                 result.udr[cell] = (

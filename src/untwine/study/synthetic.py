@@ -184,6 +184,7 @@ def synthetic_table(
     table["metric"] = np.repeat(np.array([r[1] for r in rows], dtype=object), n_runs)
     table["key"] = np.repeat(np.array([r[2] for r in rows], dtype=object), n_runs)
     table["value"] = value
+    table["note"] = np.full(len(value), None, dtype=object)  # no skipped score, no note (untwine.study.results)
     table["reconstruction"] = np.tile(np.where(bad, np.nan, recon), n_keys)
     table["kl"] = np.tile(np.where(bad, np.nan, kl), n_keys)
     table["elbo"] = -(table["reconstruction"] + table["kl"])

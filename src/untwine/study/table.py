@@ -20,10 +20,20 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..run_files import SKIPPED
 from .results import FIXED_COLUMNS, PARAM_PREFIX  # the contract (docs/studies.md)
 from .vocabulary import MEAN, REGULARISATION, REQUIRED, AnalysisError, Score
 
-__all__ = ["check_table", "StudyTable", "prepare", "run_table", "available_scores", "missing_message", "score_table"]
+__all__ = [
+    "check_table",
+    "StudyTable",
+    "prepare",
+    "run_table",
+    "available_scores",
+    "missing_message",
+    "skip_reasons",
+    "score_table",
+]
 
 
 def check_table(table) -> pd.DataFrame:
@@ -213,7 +223,11 @@ class StudyTable:
     value
         Each row's value as a float (NaN where it is not a number).
     groups
-        (metric, key, representation) -> the positions of its rows.
+        (metric, key, representation) -> the positions of its rows; ``skipped`` rows are not in any.
+    skipped
+        (metric, representation) -> {run: why} for each run that was not scored on the metric (a row with key
+        ``skipped``, e.g. ``active_units`` or UDR of a deterministic code): the analyses read it as missing, with
+        the reason, never as a number.
 
     Raises
     ------
@@ -248,10 +262,21 @@ class StudyTable:
         runs["also_varies"] = _also_varies(runs, params)
         runs["scored"] = scored
         self.runs = runs
+        is_skip = (self.table["key"] == SKIPPED).to_numpy(dtype=bool)
+        self.skipped: dict[tuple[str, str], dict[str, str]] = {}
+        rows = np.flatnonzero(is_skip)
+        notes = self.table["note"].to_numpy(dtype=object)[rows] if "note" in self.table.columns else [None] * len(rows)
+        metrics = self.table["metric"].to_numpy(dtype=object)[rows]
+        representations = self.table["representation"].to_numpy(dtype=object)[rows]
+        for row, note, metric, representation in zip(rows, notes, metrics, representations):
+            reason = note if isinstance(note, str) and note else "not scored (no reason recorded)"
+            self.skipped.setdefault((str(metric), str(representation)), {})[str(uniques[codes[row]])] = reason
         parts = [pd.factorize(self.table[c], sort=False) for c in ("metric", "key", "representation")]
         sizes = [len(u) for _, u in parts]
         combined = (parts[0][0].astype(np.int64) * sizes[1] + parts[1][0]) * sizes[2] + parts[2][0]
+        combined[is_skip] = -1  # no group: a skipped metric is missing, never a column of NaN
         order = np.argsort(combined, kind="stable")
+        order = order[combined[order] >= 0]
         bounds = np.flatnonzero(np.diff(combined[order])) + 1
         self.groups: dict[tuple[str, str, str], np.ndarray] = {}
         for block in np.split(order, bounds) if len(order) else []:
@@ -371,12 +396,64 @@ def available_scores(table, scores, representation: str = MEAN) -> tuple[list[Sc
     return present, absent
 
 
-def missing_message(absent: list[Score], representation: str) -> str:
+def skip_reasons(table, score: Score, representation: str = MEAN) -> dict[str, str]:
+    """The runs that were not scored on ``score``'s metric, with why (rows with key ``skipped``).
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    score
+        A `Score` of a metric (a training column has no skips).
+    representation
+        The representation of a score that does not name one.
+
+    Returns
+    -------
+    dict
+        run -> why it was skipped (e.g. a deterministic code has no posterior); empty when none was.
+    """
+    if score.column or score.metric is None:
+        return {}
+    return dict(prepare(table).skipped.get((score.metric, score.representation or representation), {}))
+
+
+def _reasons(reasons: dict[str, str]) -> str:
+    """``reasons`` (run -> why) in a few words: each distinct reason once, with how many runs gave it."""
+    counts: dict[str, int] = {}
+    for reason in reasons.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    return "; ".join(f"{n} run(s): {reason}" for reason, n in counts.items())
+
+
+def missing_message(absent: list[Score], representation: str, table=None) -> str:
+    """A sentence naming the scores ``absent`` from the table (and, with ``table``, why a skipped one was).
+
+    Parameters
+    ----------
+    absent
+        The `Score` records the table lacks.
+    representation
+        The representation of the scores that do not name one.
+    table
+        The results table or a `StudyTable`, to say why the runs were not scored on a skipped metric.
+
+    Returns
+    -------
+    str
+        Empty when nothing is absent.
+    """
     if not absent:
         return ""
+
+    def describe(score: Score) -> str:
+        reasons = skip_reasons(table, score, representation) if table is not None else {}
+        why = f", skipped by {_reasons(reasons)}" if reasons else ""
+        return f"{score.name} ({score.describe()}{why})"
+
     return (
         "missing from the table: "
-        + "; ".join(f"{s.name} ({s.describe()})" for s in absent)
+        + "; ".join(describe(s) for s in absent)
         + f" [representation {representation!r} unless named]"
     )
 
@@ -399,7 +476,9 @@ def score_table(table, scores, representation: str = MEAN, *, require: int = 1) 
     -------
     pd.DataFrame
         The runs with one column per score present (NaN where a run lacks it); its
-        ``attrs["missing"]`` names the scores that were left out, ``attrs["scores"]`` those present.
+        ``attrs["missing"]`` names the scores that were left out, ``attrs["scores"]`` those present, and
+        ``attrs["skipped"]`` maps each score (present or not) that some runs were not scored on to
+        {run: why} (`skip_reasons`).
 
     Raises
     ------
@@ -412,7 +491,7 @@ def score_table(table, scores, representation: str = MEAN, *, require: int = 1) 
         raise AnalysisError(
             f"needs at least {require} of the scores {', '.join(s.name for s in scores)}; "
             + (f"the table has only {', '.join(s.name for s in present)}; " if present else "the table has none; ")
-            + missing_message(absent, representation)
+            + missing_message(absent, representation, study)
             + ". Score the runs with those metrics (untwine evaluate RUN --metrics NAME, or the study spec's metrics)"
         )
     runs = study.runs
@@ -425,4 +504,7 @@ def score_table(table, scores, representation: str = MEAN, *, require: int = 1) 
     wide = pd.concat([runs, pd.DataFrame(columns, index=runs.index)], axis=1)
     wide.attrs["missing"] = [s.name for s in absent]
     wide.attrs["scores"] = [s.name for s in present]
+    wide.attrs["skipped"] = {
+        s.name: reasons for s in present + absent if (reasons := skip_reasons(study, s, representation))
+    }
     return wide

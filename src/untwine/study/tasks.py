@@ -133,7 +133,9 @@ class Outcome:
     summary
         A finished run's last reconstruction and KL.
     udr
-        A finished UDR task's model score of each run (None for a run).
+        A finished UDR task's model score of each run (None for a run; empty for a skipped cell).
+    skipped
+        Why a finished UDR task stored no score (a cell of deterministic codes); empty otherwise.
     """
 
     path: str
@@ -145,11 +147,14 @@ class Outcome:
     score_seconds: float = 0.0
     summary: dict = field(default_factory=dict)
     udr: tuple | None = None
+    skipped: str = ""
 
     def line(self) -> str:
         """The driver's line about it."""
         if not self.ok:
             return f"failed  {self.path}: {self.error}"
+        if self.skipped:
+            return f"udr     {self.path}: skipped: {self.skipped}"
         if self.udr is not None:
             return f"udr     {self.path}: model scores " + ", ".join(f"{s:.3f}" for s in self.udr)
         parts = [f"{self.train_seconds:.0f} s training, {self.score_seconds:.0f} s scoring"]

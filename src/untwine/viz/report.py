@@ -6,9 +6,16 @@ key folded away); how the latents relate to the factors: KL per latent, the late
 factor mutual information with the MIG gaps marked, and the latent-versus-factor plot of
 Chen et al. 2018 (seed 000, its figure of each active latent's posterior mean against each
 factor's value); reconstructions; latent traversals (a row per latent, ordered by KL to
-the prior, each latent swept from −2 to 2 around one observation's posterior mean); and
+the prior, each latent swept from −2 to 2 with the others at one observation's posterior mean); and
 the config. Images are PNG files beside the page (``report_*.png``), so the page is plain,
 self-contained HTML.
+
+A model whose code is deterministic (``VAE.deterministic``: ``ae``, ``qlae``) has no posterior, so no KL
+and no posterior variance: its latents are ordered by the variance of their code over the points drawn
+(a latent whose code is constant over them is marked "constant", the counterpart of "collapsed"), and
+its traversals sweep each latent over the values it can take: every value of its quantizer's grid
+(``VAE.code_values``, e.g. QLAE's codebook) for a quantized code, else evenly from the 1% to the 99%
+quantile of the latent's code over the observations shown. The page says which was used.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +31,7 @@ from matplotlib.patches import Rectangle
 
 from ..atomic import atomic_write
 from ..estimators import mean_latent_kl
+from ..run_files import NOTE, SKIPPED, is_skipped
 from .page import STYLE, pyplot
 
 TRAVERSAL_RANGE = (-2.0, 2.0)
@@ -38,6 +47,79 @@ MAX_COLOUR_VALUES = 4
 FACTOR_COLOURS = ("#2b6cb0", "#dd6b20", "#38a169", "#d53f8c")
 #: The frame of a collapsed latent in the mutual-information matrix.
 COLLAPSED_COLOUR = "#dd6b20"
+#: A deterministic code without a quantizer is traversed evenly between these quantiles of each latent's code over
+#: the observations shown (its observed range; ±2σ of a prior it does not have would mean nothing).
+TRAVERSAL_QUANTILES = (0.01, 0.99)
+
+
+@dataclass(frozen=True)
+class LatentScale:
+    """What orders a model's latents on the page, and which of them it uses.
+
+    Attributes
+    ----------
+    values
+        One number per latent, larger for a more informative latent: the mean KL to the prior, or, for a
+        deterministic code, the variance of the code over the points.
+    label
+        Its short name in labels ("KL", "var").
+    axis
+        Its name on an axis and in the text.
+    active
+        Per latent, whether the model uses it: mean posterior variance below ``ACTIVE_VARIANCE``, or, for a
+        deterministic code, a code that is not constant over the points.
+    inactive
+        The word for a latent that is not active ("collapsed", "constant").
+    posterior_variance
+        The mean posterior variance per latent; None for a deterministic code.
+    """
+
+    values: np.ndarray
+    label: str
+    axis: str
+    active: np.ndarray
+    inactive: str
+    posterior_variance: np.ndarray | None = None
+
+    @property
+    def deterministic(self) -> bool:
+        return self.posterior_variance is None
+
+
+def latent_scale(model, observations: np.ndarray) -> tuple[np.ndarray, LatentScale]:
+    """The codes of ``observations`` (posterior means, or the deterministic code) and the `LatentScale` they give.
+
+    Parameters
+    ----------
+    model
+        A trained model: ``posterior()`` is read for a VAE, ``representation()`` for a model whose code is
+        deterministic (``model.deterministic``), which has no posterior.
+    observations
+        Observations (n, *obs).
+
+    Returns
+    -------
+    tuple
+        The codes (n, d) as float64 and their `LatentScale`.
+    """
+    if getattr(model, "deterministic", False):
+        codes = np.asarray(model.representation()(observations), dtype=np.float64)
+        variance = codes.var(axis=0)
+        scale = LatentScale(variance, "var", "variance of the code", variance > 0, "constant")
+        return codes, scale
+    means, variances = model.posterior()(observations)
+    means = np.asarray(means, dtype=np.float64)
+    mean_variance = np.asarray(variances, dtype=np.float64).mean(axis=0)
+    kl = mean_latent_kl(means, np.asarray(variances, dtype=np.float64))
+    scale = LatentScale(
+        kl,
+        "KL",
+        "KL to the prior (nats)",
+        mean_variance < ACTIVE_VARIANCE,
+        "collapsed",
+        posterior_variance=mean_variance,
+    )
+    return means, scale
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
@@ -101,47 +183,114 @@ def loss_curves(log, path: Path) -> bool:
 
 
 def latent_kl(model, observations: np.ndarray) -> np.ndarray:
-    """Mean KL(q(z_j|x) ‖ N(0, 1)) of each latent over ``observations``."""
+    """Mean KL(q(z_j|x) ‖ N(0, 1)) of each latent over ``observations`` (a model with a posterior: a deterministic
+    code has none, and ``model.posterior()`` says so)."""
     return mean_latent_kl(*model.posterior()(observations))
 
 
-def traversals(model, observation: np.ndarray, order: np.ndarray, steps: int = 9) -> np.ndarray:
-    """(d, steps, C, H, W): latent ``order[i]`` swept over TRAVERSAL_RANGE, the others at μ(x)."""
-    base = model.representation()(observation[None])[0]
+def traversal_values(model, codes: np.ndarray, steps: int = 9) -> tuple[list[np.ndarray], str]:
+    """The values each latent's traversal sweeps, and a sentence that says what they are.
+
+    Parameters
+    ----------
+    model
+        The model: its quantizer's values per latent (``model.code_values()``) when it has one; else, for a
+        deterministic code (``model.deterministic``), its observed range; else the prior's ±2σ.
+    codes
+        The codes (n, d) of the observations shown, which give a deterministic code's observed range.
+    steps
+        Values per latent, except for a quantized code (every value of its grid).
+
+    Returns
+    -------
+    tuple
+        A float32 array of values per latent, and the sentence.
+    """
+    d = codes.shape[1]
+    grid = model.code_values() if callable(getattr(model, "code_values", None)) else None
+    if grid is not None:
+        sizes = sorted({len(v) for v in grid})
+        counts = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]}"
+        return [np.asarray(v, dtype=np.float32) for v in grid], (
+            f"each latent takes every value of its quantizer's grid ({counts} values per latent, its own), the only "
+            "values its code can take"
+        )
+    if getattr(model, "deterministic", False):
+        low, high = np.quantile(codes, TRAVERSAL_QUANTILES, axis=0)
+        values = [np.linspace(low[j], high[j], steps, dtype=np.float32) for j in range(d)]
+        return values, (
+            f"each latent swept evenly from the {TRAVERSAL_QUANTILES[0]:.0%} to the {TRAVERSAL_QUANTILES[1]:.0%} "
+            f"quantile of its code over {len(codes):,} images (the code is deterministic: there is no prior to "
+            "sweep ±2σ of)"
+        )
     values = np.linspace(*TRAVERSAL_RANGE, steps, dtype=np.float32)
-    codes = np.repeat(base[None, None, :], len(order), axis=0).repeat(steps, axis=1)
+    return [values] * d, f"each latent swept from {TRAVERSAL_RANGE[0]:g} to {TRAVERSAL_RANGE[1]:g} (the prior's ±2σ)"
+
+
+def traversals(model, observation: np.ndarray, order: np.ndarray, steps: int = 9, values=None) -> np.ndarray:
+    """(len(order), steps, C, H, W): latent ``order[i]`` swept, the others at the code of ``observation``.
+
+    ``values``: per latent (indexed by latent), the values to sweep (`traversal_values`); default TRAVERSAL_RANGE
+    in ``steps`` steps for every latent. Rows of latents with fewer values than the longest are padded with NaN
+    images."""
+    base = model.representation()(observation[None])[0]
+    if values is None:
+        values = [np.linspace(*TRAVERSAL_RANGE, steps, dtype=np.float32)] * len(base)
+    width = max(len(values[latent]) for latent in order)
+    codes = np.repeat(base[None, None, :], len(order), axis=0).repeat(width, axis=1)
     for row, latent in enumerate(order):
-        codes[row, :, latent] = values
+        sweep = np.asarray(values[latent], dtype=codes.dtype)
+        codes[row, : len(sweep), latent] = sweep
     decoded = model.generate(codes.reshape(-1, codes.shape[-1]))
-    return decoded.reshape(len(order), steps, *decoded.shape[1:])
+    images = decoded.reshape(len(order), width, *decoded.shape[1:])
+    for row, latent in enumerate(order):
+        images[row, len(values[latent]) :] = np.nan
+    return images
 
 
 def _traversal_figure(
-    grid_images: np.ndarray, order: np.ndarray, kl: np.ndarray, path: Path, collapsed: np.ndarray | None = None
+    grid_images: np.ndarray,
+    order: np.ndarray,
+    kl: np.ndarray,
+    path: Path,
+    collapsed: np.ndarray | None = None,
+    *,
+    values=None,
+    label: str = "KL",
+    inactive: str = "collapsed",
 ) -> None:
+    """The traversal grid: a row per latent of ``order`` labelled with its ``label`` value (``kl``), each image titled
+    with its value (``values`` per latent, default TRAVERSAL_RANGE; once above the first row when every row sweeps
+    the same values)."""
     plt = pyplot()
     rows, steps = grid_images.shape[:2]
-    fig, axes = plt.subplots(rows, steps, figsize=(steps * 0.9 + 1.6, rows * 0.9 + 0.5), squeeze=False)
-    values = np.linspace(*TRAVERSAL_RANGE, steps)
+    fig, axes = plt.subplots(rows, steps, figsize=(steps * 0.9 + 1.6, rows * 1.05 + 0.5), squeeze=False)
+    if values is None:
+        values = [np.linspace(*TRAVERSAL_RANGE, steps)] * (int(np.max(order)) + 1)
+    # one row of titles when every row sweeps the same values, else each image's own
+    shared = all(np.array_equal(values[order[0]], values[j]) for j in order)
     for r in range(rows):
         for c in range(steps):
             ax = axes[r, c]
-            ax.imshow(_to_rgb(grid_images[r, c]), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
+            if np.isnan(grid_images[r, c]).all():  # a latent with fewer values than the longest
+                ax.axis("off")
+                continue
+            ax.imshow(_to_rgb(grid_images[r, c]), interpolation="nearest")
             if c == 0:
                 gone = collapsed is not None and collapsed[order[r]]
                 ax.set_ylabel(
-                    f"z{order[r]}\nKL {kl[order[r]]:.2f}" + ("\ncollapsed" if gone else ""),
+                    f"z{order[r]}\n{label} {kl[order[r]]:.2f}" + (f"\n{inactive}" if gone else ""),
                     rotation=0,
                     ha="right",
                     va="center",
                     fontsize=8,
                     color="#718096" if gone else "black",
                 )
-            if r == 0:
-                ax.set_title(f"{values[c]:+.1f}", fontsize=8)
-    fig.subplots_adjust(left=0.14, right=0.99, top=0.93, bottom=0.01, wspace=0.05, hspace=0.05)
+            if r == 0 or not shared:
+                ax.set_title(f"{values[order[r]][c]:+.2g}", fontsize=8 if shared else 6, pad=2)
+    fig.subplots_adjust(left=0.14, right=0.99, top=0.93, bottom=0.01, wspace=0.05, hspace=0.05 if shared else 0.3)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -188,20 +337,23 @@ def latent_factor_information(means: np.ndarray, factors: np.ndarray, num_bins: 
     }
 
 
-def latent_kl_figure(kl: np.ndarray, active: np.ndarray, path: Path) -> None:
-    """Mean KL(q(z_j|x) ‖ p(z_j)) of each latent; inactive ones (E σ² ≥ ACTIVE_VARIANCE) in grey."""
+def latent_kl_figure(kl: np.ndarray, active: np.ndarray, path: Path, scale: LatentScale | None = None) -> None:
+    """Mean KL(q(z_j|x) ‖ p(z_j)) of each latent; inactive ones (E σ² ≥ ACTIVE_VARIANCE) in grey. With a
+    ``scale`` of a deterministic code, its values (the code's variance) and its words instead."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(3.5, 0.45 * len(kl) + 1.2), 2.4))
     colours = ["#2b6cb0" if a else "#a0aec0" for a in active]
     ax.bar(np.arange(len(kl)), kl, color=colours)
     ax.set_xticks(np.arange(len(kl)))
     ax.set_xticklabels([f"z{j}" for j in range(len(kl))], fontsize=8)
-    ax.set_ylabel("KL to the prior (nats)", fontsize=8)
+    ax.set_ylabel("KL to the prior (nats)" if scale is None else scale.axis, fontsize=8)
     ax.tick_params(labelsize=8)
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(
-        f"KL per latent: {int(np.sum(active))} of {len(kl)} active (E[σ²] < {ACTIVE_VARIANCE:g}, blue)", fontsize=9
-    )
+    if scale is None or not scale.deterministic:
+        title = f"KL per latent: {int(np.sum(active))} of {len(kl)} active (E[σ²] < {ACTIVE_VARIANCE:g}, blue)"
+    else:
+        title = f"Code variance per latent: {int(np.sum(active))} of {len(kl)} not constant (blue)"
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -216,6 +368,9 @@ def mutual_information_figure(
     collapsed: np.ndarray | None = None,
     latents=None,
     title: str | None = None,
+    *,
+    label: str = "KL",
+    inactive: str = "collapsed",
 ) -> None:
     """The latent × factor MI / H(factor) as a heat map; per factor the latent with the largest MI
     framed in black, the second-largest dashed, and the normalised gap (MIG's term) under the name.
@@ -255,7 +410,9 @@ def mutual_information_figure(
     ax.set_xticks(range(k))
     ax.set_xticklabels([f"{name}\ngap {gap:.2f}" for name, gap in zip(factor_names, info["gaps"])], fontsize=7)
     ax.set_yticks(range(d))
-    ax.set_yticklabels([f"z{j} (KL {kl[j]:.2f})" + (" collapsed" if collapsed[j] else "") for j in latents], fontsize=7)
+    ax.set_yticklabels(
+        [f"z{j} ({label} {kl[j]:.2f})" + (f" {inactive}" if collapsed[j] else "") for j in latents], fontsize=7
+    )
     for label, j in zip(ax.get_yticklabels(), latents):
         if collapsed[j]:
             label.set_color("#718096")
@@ -271,7 +428,9 @@ def mutual_information_figure(
     plt.close(fig)
 
 
-def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, kl: np.ndarray, path: Path) -> None:
+def latent_factor_figure(
+    means: np.ndarray, factors: np.ndarray, data, latents, kl: np.ndarray, path: Path, *, label: str = "KL", code="μ"
+) -> None:
     """The latent-versus-factor plot of Chen et al. 2018 (seed 000): a panel per
     (latent, factor), the latent's posterior mean against the factor's value. The black line
     is the mean over all the other factors at each value, the band its 10–90% range; when a
@@ -323,7 +482,7 @@ def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, 
             if r == rows - 1:
                 ax.set_xlabel(f"{names[k]} value", fontsize=7)
             if k == 0:
-                ax.set_ylabel(f"μ of z{j}\nKL {kl[j]:.2f}", fontsize=7)
+                ax.set_ylabel(f"{code} of z{j}\n{label} {kl[j]:.2f}", fontsize=7)
     legend = [
         plt.Line2D([], [], color="black", lw=1.3, label="mean over the other factors"),
         plt.Rectangle((0, 0), 1, 1, color="#cbd5e0", label="10–90% of points"),
@@ -346,18 +505,29 @@ def latent_factor_figure(means: np.ndarray, factors: np.ndarray, data, latents, 
     plt.close(fig)
 
 
-def _latent_table(kl: np.ndarray, variance: np.ndarray, info: dict, names) -> str:
+def _latent_table(
+    kl: np.ndarray, variance: np.ndarray | None, info: dict, names, scale: LatentScale | None = None
+) -> str:
     """A row per latent, most KL first: KL, mean posterior variance, active or collapsed, and the factor it
-    shares the most MI with (normalised), collapsed rows marked."""
-    rows = [
-        "<table class=latents><tr><th>latent</th><th>KL (nats)</th><th>E[σ²]</th><th>state</th>"
-        "<th>largest MI / H(factor)</th></tr>"
-    ]
+    shares the most MI with (normalised), collapsed rows marked. With a ``scale`` of a deterministic code: the
+    code's variance, used or constant, and no posterior variance (it has none)."""
+    if scale is not None and scale.deterministic:
+        head = "<th>code variance</th><th>state</th>"
+        states = np.where(scale.active, "active", "collapsed")  # the CSS classes
+        words = np.where(scale.active, "used", scale.inactive)
+    else:
+        head = "<th>KL (nats)</th><th>E[σ²]</th><th>state</th>"
+        states = np.where(variance < ACTIVE_VARIANCE, "active", "collapsed")
+        words = states
+    rows = [f"<table class=latents><tr><th>latent</th>{head}<th>largest MI / H(factor)</th></tr>"]
     for j in np.argsort(-kl, kind="stable"):
         k = int(np.argmax(info["normalized"][j]))
-        state = "active" if variance[j] < ACTIVE_VARIANCE else "collapsed"
+        if scale is not None and scale.deterministic:
+            cells = f"<td>{kl[j]:.3g}</td><td>{words[j]}</td>"
+        else:
+            cells = f"<td>{kl[j]:.2f}</td><td>{variance[j]:.2f}</td><td>{words[j]}</td>"
         rows.append(
-            f"<tr class={state}><td>z{j}</td><td>{kl[j]:.2f}</td><td>{variance[j]:.2f}</td><td>{state}</td>"
+            f"<tr class={states[j]}><td>z{j}</td>{cells}"
             f"<td>{html.escape(str(names[k]))} {info['normalized'][j, k]:.2f}</td></tr>"
         )
     return "".join(rows) + "</table>"
@@ -365,33 +535,52 @@ def _latent_table(kl: np.ndarray, variance: np.ndarray, info: dict, names) -> st
 
 def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, num_points: int = 4000) -> str:
     """The section on latents and factors (KL per latent, the MI heat map with MIG gaps, the
-    latent-versus-factor plot), its PNG files written beside the page; returns its HTML."""
+    latent-versus-factor plot), its PNG files written beside the page; returns its HTML. A model whose code is
+    deterministic has no posterior: its latents are ordered by the code's variance over the points
+    (`latent_scale`), and the page says so."""
     factors = data.sample_factors(num_points, rng)
     observations = data.observe(factors, rng)
-    means, variances = model.posterior()(observations)
-    means = np.asarray(means, dtype=np.float64)
-    variances = np.asarray(variances, dtype=np.float64)
-    kl = mean_latent_kl(means, variances)
-    is_active = variances.mean(axis=0) < ACTIVE_VARIANCE
+    means, scale = latent_scale(model, observations)
+    kl, is_active = scale.values, scale.active
+    label, inactive = scale.label, scale.inactive
+    code = "code" if scale.deterministic else "posterior mean"
     names = list(getattr(data, "factor_names", [f"factor {k}" for k in range(factors.shape[1])]))
-    latent_kl_figure(kl, is_active, run_dir / "report_latent_kl.png")
+    latent_kl_figure(kl, is_active, run_dir / "report_latent_kl.png", scale)
     info = latent_factor_information(means, factors)
     collapsed = ~is_active
     mutual_information_figure(
-        info, names, kl, run_dir / "report_mutual_information.png", num_points, collapsed=collapsed
+        info,
+        names,
+        kl,
+        run_dir / "report_mutual_information.png",
+        num_points,
+        collapsed=collapsed,
+        label=label,
+        inactive=inactive,
     )
     active = [int(j) for j in np.argsort(-kl, kind="stable") if is_active[j]][:MAX_LATENTS_SHOWN]
+    if scale.deterministic:
+        about = (
+            "<p class=sub>The code is deterministic (the objective decodes the encoder's mean"
+            + (", quantized" if getattr(model, "quantizer", None) is not None else "")
+            + "): there is no posterior, so no KL to the prior and no posterior variance. Latents are ordered by "
+            "the variance of their code over these points instead, and a latent whose code is constant over "
+            "them is marked constant (it passes nothing to the decoder).</p>"
+        )
+    else:
+        about = ""
     parts = [
         "<h2>Latents and factors</h2>",
         f"<p class=sub>From {num_points:,} points drawn uniformly over the factors (a fresh sample; the scores "
         "in the table above use their own).</p>",
-        "<img src='report_latent_kl.png' alt='KL per latent'>",
-        _latent_table(kl, variances.mean(axis=0), info, names),
-        "<p class=sub>Mutual information between each latent's posterior mean and each factor, divided by the "
+        about,
+        f"<img src='report_latent_kl.png' alt='{scale.axis} per latent'>",
+        _latent_table(kl, scale.posterior_variance, info, names, scale),
+        f"<p class=sub>Mutual information between each latent's {code} and each factor, divided by the "
         "factor's entropy, over every latent as MIG's reference protocol computes it. Framed: the latent with "
         "the largest MI with a factor (solid) and the runner-up (dashed); MIG is the mean over factors of the "
-        "difference, shown as <i>gap</i> under each factor. Collapsed latents are hatched, and a frame on one "
-        "is orange.</p>",
+        f"difference, shown as <i>gap</i> under each factor. {inactive.capitalize()} latents are hatched, and a "
+        "frame on one is orange.</p>",
         "<img src='report_mutual_information.png' alt='mutual information between latents and factors'>",
     ]
     if collapsed.any() and is_active.any():
@@ -406,18 +595,29 @@ def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, nu
             collapsed=collapsed,
             latents=kept,
             title=f"Active latents only ({len(kept)} of {len(kl)}): MIG over them {active_info['mig']:.3f}",
+            label=label,
+            inactive=inactive,
         )
         misled = [name for name, top in zip(names, info["top"]) if collapsed[top]]
+        if scale.deterministic:
+            why = (
+                f"{int(collapsed.sum())} of {len(kl)} latents are constant over these points: their code does not "
+                "move, so they pass nothing to the decoder."
+            )
+        else:
+            why = (
+                f"{int(collapsed.sum())} of {len(kl)} latents are collapsed: their posterior is the prior "
+                f"(mean posterior variance {ACTIVE_VARIANCE:g} or more), so they pass nothing to the decoder. Their "
+                "posterior mean still moves a little with the input, and the histogram spreads each latent's own "
+                "range over 20 bins, so a collapsed latent can show mutual information with a factor."
+            )
         parts.append(
-            f"<p class=sub>{int(collapsed.sum())} of {len(kl)} latents are collapsed: their posterior is the prior "
-            f"(mean posterior variance {ACTIVE_VARIANCE:g} or more), so they pass nothing to the decoder. Their "
-            "posterior mean still moves a little with the input, and the histogram spreads each latent's own range "
-            "over 20 bins, so a collapsed latent can show mutual information with a factor. The same matrix over "
+            f"<p class=sub>{why} The same matrix over "
             "the active latents only, below, shows what the model uses: where a factor's gap differs between the "
             "two, the score's gap for it involves a collapsed latent. Here MIG over every latent is "
             f"{info['mig']:.3f} and over the active latents {active_info['mig']:.3f}."
             + (
-                f" <b>The latent with the largest MI with {', '.join(misled)} is a collapsed one</b>: the framed "
+                f" <b>The latent with the largest MI with {', '.join(misled)} is a {inactive} one</b>: the framed "
                 "latent is not one the decoder uses."
                 if misled
                 else ""
@@ -426,14 +626,31 @@ def latents_and_factors(model, data, run_dir: Path, rng: np.random.Generator, nu
             "alt='mutual information between the active latents and the factors'>"
         )
     if active:
-        latent_factor_figure(means, factors, data, active, kl, run_dir / "report_latent_factors.png")
+        latent_factor_figure(
+            means,
+            factors,
+            data,
+            active,
+            kl,
+            run_dir / "report_latent_factors.png",
+            label=label,
+            code="code" if scale.deterministic else "μ",
+        )
+        which = (
+            "a code that is not constant over the points; largest variance first"
+            if scale.deterministic
+            else f"mean posterior variance below {ACTIVE_VARIANCE:g}; most informative first"
+        )
         parts.append(
-            "<p class=sub>Latent versus factor (as in Chen et al. 2018): a row per active latent (mean "
-            f"posterior variance below {ACTIVE_VARIANCE:g}; most informative first), a column per factor; "
-            "each panel is the latent's "
-            "posterior mean against the factor's value, averaged over the other factors. A disentangled "
-            "latent varies along one column and is flat in the others.</p>"
+            f"<p class=sub>Latent versus factor (as in Chen et al. 2018): a row per active latent ({which}), a "
+            f"column per factor; each panel is the latent's {code} against the factor's value, averaged over the "
+            "other factors. A disentangled latent varies along one column and is flat in the others.</p>"
             "<img src='report_latent_factors.png' alt='latent versus factor'>"
+        )
+    elif scale.deterministic:
+        parts.append(
+            "<p class=warn>No latent's code varies over these points: the encoder ignores the data, so there is no "
+            "latent-versus-factor plot.</p>"
         )
     else:
         parts.append(
@@ -457,7 +674,7 @@ def _format(value) -> str:
     return html.escape(str(value))
 
 
-_BOOKKEEPING = ("params", "seed", "seconds", "step", "weights_sha256")
+_BOOKKEEPING = ("params", "seed", "seconds", "step", "weights_sha256", NOTE)
 
 
 def _number(value) -> str:
@@ -530,14 +747,22 @@ def _metrics_html(metrics: dict, stale: tuple = (), step: int = 0) -> str:
     for name, result in metrics.items():
         if not isinstance(result, dict):
             continue
+        params = result.get("params", {})
+        extra = f"seed {result.get('seed', '?')}; " + ", ".join(f"{k}={_format(v)}" for k, v in params.items())
+        if is_skipped(result):  # no number: why
+            rows.append(
+                f"<tr><td><b>{html.escape(name)}</b></td><td colspan=2><i>skipped</i>: "
+                f"{html.escape(result[SKIPPED])}</td><td><small>{extra}</small></td></tr>"
+            )
+            continue
         if name.startswith("downstream_"):
             downstream[name] = result
             continue
         values = {k: v for k, v in result.items() if k not in _BOOKKEEPING}
         head = headline(name, values)
-        params = result.get("params", {})
-        extra = f"seed {result.get('seed', '?')}; " + ", ".join(f"{k}={_format(v)}" for k, v in params.items())
         shown = "<br>".join(f"{html.escape(k)} <b class=num>{_number(v)}</b>" for k, v in head.items()) or "—"
+        if isinstance(result.get(NOTE), str):
+            shown += f"<br><small>{html.escape(result[NOTE])}</small>"
         other = {k: v for k, v in values.items() if k not in head}
         folded = f"<details><summary>{len(other)} more</summary>{_detail_table(other)}</details>" if other else ""
         mark = " <span class=warn-inline>stale</span>" if name in stale else ""
@@ -617,21 +842,37 @@ def write_report(run_dir: str | Path, *, num_reconstructions: int = 10, seed: in
         grid = image_grid(np.stack([shown, recon]))
         pyplot().imsave(run_dir / "report_reconstructions.png", np.kron(grid, np.ones((2, 2, 1))))
         sections.append(
-            "<h2>Reconstructions</h2><p class=sub>Top: data. Bottom: decoder mean at the posterior mean."
-            "</p><img src='report_reconstructions.png' alt='reconstructions'>"
+            "<h2>Reconstructions</h2><p class=sub>Top: data. Bottom: decoder mean at the "
+            + ("code (deterministic)." if getattr(model, "deterministic", False) else "posterior mean.")
+            + "</p><img src='report_reconstructions.png' alt='reconstructions'>"
         )
-        mean, var = model.posterior()(observations)
-        kl = mean_latent_kl(mean, var)
-        order = np.argsort(-kl)
-        images = traversals(model, observations[0], order)
+        codes, scale = latent_scale(model, observations)
+        order = np.argsort(-scale.values, kind="stable")
+        values, swept = traversal_values(model, codes)
+        images = traversals(model, observations[0], order, values=values)
         _traversal_figure(
-            images, order, kl, run_dir / "report_traversals.png", collapsed=np.mean(var, axis=0) >= ACTIVE_VARIANCE
+            images,
+            order,
+            scale.values,
+            run_dir / "report_traversals.png",
+            collapsed=~scale.active,
+            values=values,
+            label=scale.label,
+            inactive=scale.inactive,
         )
+        if scale.deterministic:
+            ordering = (
+                f"ordered by the variance of the latent's code over {len(observations):,} images (largest first; "
+                "the code is deterministic, so there is no KL to order by)"
+            )
+            unused = "Those marked constant do not move over those images."
+        else:
+            ordering = "ordered by mean KL to the prior (most informative first)"
+            unused = "Latents with KL near 0 are unused; those marked collapsed have the prior's variance."
         sections.append(
-            "<h2>Latent traversals</h2><p class=sub>A row per latent, ordered by mean KL to the prior "
-            f"(most informative first); each latent swept from {TRAVERSAL_RANGE[0]:g} to "
-            f"{TRAVERSAL_RANGE[1]:g} with the others at one image's posterior mean. Latents with KL "
-            "near 0 are unused; those marked collapsed have the prior's variance.</p><img src='report_traversals.png' alt='latent traversals'>"
+            f"<h2>Latent traversals</h2><p class=sub>A row per latent, {ordering}; {swept}, with the others at "
+            f"one image's {'code' if scale.deterministic else 'posterior mean'} (the values swept are written above "
+            f"the images). {unused}</p><img src='report_traversals.png' alt='latent traversals'>"
         )
     else:
         sections.append("<p class=sub>Observations are not images: no reconstructions or traversals shown.</p>")
