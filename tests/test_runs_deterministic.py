@@ -16,7 +16,7 @@ from untwine import data as data_room
 from untwine import runs
 from untwine.estimators import DeterministicCodeError
 from untwine.models.vae import VAE
-from untwine.run_files import NOTE, SKIPPED, read_manifest, read_scores, store_scores
+from untwine.run_files import NOTE, SKIPPED, UNDEFINED, read_manifest, read_scores, store_scores
 from untwine.train import train
 from untwine.viz import write_report
 
@@ -222,3 +222,36 @@ def test_the_report_of_a_tripod_run_traverses_exactly_its_fixed_grid(run, monkey
         latent = [j for j in range(d) if len(np.unique(codes[row, :, j])) > 1][0]
         assert np.array_equal(codes[row, :, latent], grid)
     assert "every value of its quantizer's grid (12 values per latent" in page
+
+
+@pytest.mark.parametrize("run", ["qlae"], indirect=True)
+def test_a_metric_undefined_on_a_collapsed_code_is_a_recorded_skip_current_like_a_score(run, monkeypatch):
+    """A collapsed model (every latent one value) makes infomec and dci_es undefined (CollapsedRepresentation): the
+    run's scoring records the reason instead of failing the run, computes the other metrics, and does not try
+    again on the next call; the study table shows the skip with its reason and no number."""
+    real = runs.evaluate
+
+    def collapsed(function, data, **kwargs):  # the run's code replaced by a constant one
+        return real(lambda x: np.zeros((len(x), 4), np.float32), data, **kwargs)
+
+    monkeypatch.setattr(runs, "evaluate", collapsed)
+    names, params = ["infomec", "dci_es", "mig"], {"num_train": 200, "num_test": 100}
+    done = runs.score_run(run, ["mean"], names, seed=0, params=params)["mean"]
+    stored = read_scores(run)
+    for name, label in (("infomec", "InfoMEC"), ("dci_es", "DCI-ES")):
+        assert stored[name] == done[name]
+        assert stored[name][SKIPPED] == (
+            f"{name} is undefined here: no active latent: all 4 latents take a single value over these "
+            f"200 points (a collapsed or constant representation, which {label} "
+            "cannot score); check the representation, or pass the codes of a trained model"
+        )
+        assert stored[name][UNDEFINED] is True and stored[name]["seed"] == 0 and stored[name]["step"] == 20
+        assert not any(key in stored[name] for key in ("infom", "explicitness"))
+    assert stored["mig"]["discrete_mig"] == 0.0  # the metric defined on a constant code is scored
+    assert runs.missing_scores(run, ["mean"], names, 0, params, False) == []  # current: not redone
+
+    def never(*args, **kwargs):
+        raise AssertionError("an undefined metric was computed again")
+
+    monkeypatch.setattr(runs, "evaluate", never)
+    assert runs.score_run(run, ["mean"], names, seed=0, params=params) == {}

@@ -322,6 +322,11 @@ SCORE_FILES = {"mean": METRICS, "sampled": METRICS_SAMPLED}
 #: has no posterior variance): ``{"skipped": "<why>", "params": ..., "seed": ..., "step": ..., "weights_sha256": ...}``
 #: is current like a score (`is_current`), so it is not computed again, and it holds no number
 SKIPPED = "skipped"
+#: the key that marks a skip record of a metric that is undefined on this run's code, rather than not asked of its
+#: kind of model: e.g. ``infomec`` of a code whose every latent takes one value (a collapsed model,
+#: ``untwine.metrics.CollapsedRepresentation``). ``{"skipped": "<why>", "undefined": true, ...}`` is current like a
+#: score of these weights, so a collapsed run is not scored again on every call, and holds no number
+UNDEFINED = "undefined"
 #: the key of a stored result's note: what its numbers mean beyond the metric's own keys (e.g. that the sampled
 #: representation of a deterministic code is its mean)
 NOTE = "note"

@@ -37,9 +37,20 @@ from . import data as data_room
 from .config import QUICK, RunConfig, quick_config  # noqa: F401 (QUICK, quick_config re-exported)
 from .data import perturb
 from .data.perturb import from_description, read_description
-from .metrics import evaluate, expand_metric_names, metric_parameters, required_inputs
+from .metrics import CollapsedRepresentation, evaluate, expand_metric_names, metric_parameters, required_inputs
 from .metrics.cache import CodeCache, cacheable
-from .run_files import NOTE, SKIPPED, RunFiles, is_current, is_skipped, read_manifest, read_scores, sha256, store_scores
+from .run_files import (
+    NOTE,
+    SKIPPED,
+    UNDEFINED,
+    RunFiles,
+    is_current,
+    is_skipped,
+    read_manifest,
+    read_scores,
+    sha256,
+    store_scores,
+)
 from .data.pairs import draw_pairs
 from .models import build_objective, objective_class
 from .train import make_model, pair_labels, resolve_device, train
@@ -543,7 +554,7 @@ def unscored(stored: dict, representations, wanted: dict, seed: int, weights_sha
         for representation in representations
         for name, params in wanted.items()
         if not is_current(result := stored[representation].get(name), weights_sha256, seed, params)
-        or is_skipped(result) != (name in skipped)
+        or (is_skipped(result) and not result.get(UNDEFINED)) != (name in skipped)
     ]
 
 
@@ -723,9 +734,15 @@ def score_run(
             function = mean
         else:
             function = sampled_representation(posterior, np.random.default_rng([seed, SAMPLED_STREAM]))
-        result = evaluate(function, data, metrics=[name], seed=seed, fast=fast, progress=progress or None, **overrides)[
-            name
-        ]
+        try:
+            result = evaluate(
+                function, data, metrics=[name], seed=seed, fast=fast, progress=progress or None, **overrides
+            )[name]
+        except CollapsedRepresentation as error:  # undefined on this code: the reason, current like a score
+            used = expected_params(name, metric_overrides(name, params), fast)
+            result = {SKIPPED: f"{name} is undefined here: {error}", UNDEFINED: True, "params": used, "seed": seed}
+            if progress:
+                progress(f"{name} ({representation}): skipped: {result[SKIPPED]}")
         result = {**result, **stamp}
         if representation == "sampled" and deterministic:
             result[NOTE] = SAMPLED_IS_MEAN
