@@ -563,6 +563,10 @@ def finish(path: Path, info: dict, failures: list) -> int:
 
 #: where a run directory keeps the steps it trains, and how they were chosen
 STEPS_FILE = "steps.json"
+#: the least share of a scale's steps a budget may choose on its own: below it the scale cannot show what it was
+#: sized to show, or the step was measured on a busy machine (threads of other processes on the same cores make a
+#: step many times slower), and the script stops and asks for --steps (:func:`choose_steps`)
+MIN_FRACTION = 0.25
 
 
 def add_steps_argument(parser) -> None:
@@ -679,7 +683,9 @@ def choose_steps(
        existed; their steps, the scale's for the settings none of them names (what the scripts trained then);
     3. ``choice`` "scale" or a number N: those steps;
     4. ``choice`` "budget" or None with a ``budget_seconds``: ``estimate()`` (:func:`measure_train_seconds` of
-       the scale's studies at the scale's steps) and :func:`fit_steps`;
+       the scale's studies at the scale's steps) and :func:`fit_steps`; a budget that would keep less than
+       MIN_FRACTION of the steps stops the script (SystemExit, nothing recorded: a busy machine's measurement
+       must not shrink a study silently; --steps scale or N decide instead);
     5. else the scale's steps.
 
     Returns the record written to ``steps.json``: ``steps``, ``choice`` (recorded, found, scale, given,
@@ -710,13 +716,29 @@ def choose_steps(
         record.update(steps=asked, choice="scale" if asked == dict(scale_steps) else "given")
     elif budget_seconds is not None and estimate is not None:
         measured = estimate()
+        fraction = budget_seconds / max(measured["seconds"], 1e-9)
+        if fraction < MIN_FRACTION:
+            load, cores = load_average(), os.cpu_count() or 1
+            raise SystemExit(
+                f"this machine would train the scale's {scale_steps} steps in ≈ {measured['seconds'] / 60:.0f} min "
+                f"(measured steps: {measured['step_seconds']} s; load average {load} on {cores} cores): the budget "
+                f"of {budget_seconds / 60:.0f} min would keep {fraction:.0%} of the steps, under the "
+                f"{MIN_FRACTION:.0%} below which the scale shows nothing. "
+                + (
+                    "The machine is busy: run it again when it is quiet, or "
+                    if load and load[0] > cores
+                    else "On a machine this slow, "
+                )
+                + "choose with --steps scale (the scale's steps, whatever they cost) or --steps N. Nothing was "
+                "recorded: the next invocation measures again"
+            )
         steps = fit_steps(scale_steps, measured["seconds"], budget_seconds)
         record.update(
             steps=steps,
             choice="budget",
             budget_seconds=budget_seconds,
             estimated_seconds=measured["seconds"],
-            fraction=round(min(1.0, budget_seconds / max(measured["seconds"], 1e-9)), 3),
+            fraction=round(min(1.0, fraction), 3),
             measured={
                 **{key: value for key, value in measured.items() if key != "seconds"},
                 "load_average": load_average(),

@@ -615,6 +615,7 @@ def main(argv=None) -> int:
         found=stored_steps({"steps": [args.runs_dir / "sweep", args.runs_dir / "bias"]}),
     )
     settings["steps"] = steps["steps"]["steps"]
+    invocation.beat(stage="steps chosen")
     print(
         f"{FOLDER}, scale {args.scale}: {settings['steps']} steps per run ({steps['choice']}); run directories in "
         f"{args.runs_dir}",

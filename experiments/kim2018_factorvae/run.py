@@ -366,6 +366,7 @@ def main(argv=None) -> int:
         found=stored_steps({"steps": [study_dir]}),
     )
     settings["steps"] = steps["steps"]["steps"]
+    invocation.beat(stage="steps chosen")
 
     print(
         f"{FOLDER}, scale {args.scale}: {settings['steps']} steps per run ({steps['choice']}); run directories in "

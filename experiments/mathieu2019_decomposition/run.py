@@ -450,6 +450,7 @@ def main(argv=None) -> int:
         found=stored_steps({"cluster_steps": [runs_dir / "clustering"], "sparse_steps": [runs_dir / "sparsity"]}),
     )
     settings.update(steps["steps"])
+    invocation.beat(stage="steps chosen")
     cluster_runs = (
         2
         * settings["cluster_seeds"]

@@ -219,6 +219,21 @@ def test_the_budget_measures_once_and_a_resumed_run_keeps_its_steps(tmp_path):
     assert common.choose_steps(tmp_path, {"steps": 2500}, "1200")["steps"] == {"steps": 1200}
 
 
+def test_a_budget_that_keeps_too_few_steps_stops_and_records_nothing(tmp_path):
+    calls = []
+    with pytest.raises(SystemExit, match="under the 25%"):
+        # 2,450 s of 10,000: 24.5 % of the steps
+        common.choose_steps(
+            tmp_path, {"steps": 2500}, None, budget_seconds=2450.0, estimate=estimate_of(10_000.0, calls)
+        )
+    assert not (tmp_path / common.STEPS_FILE).exists()
+    # 2,450 of 9,800: exactly a quarter, kept (625 steps, rounded down to 600)
+    record = common.choose_steps(
+        tmp_path, {"steps": 2500}, None, budget_seconds=2450.0, estimate=estimate_of(9800.0, calls), log=lambda _: None
+    )
+    assert record["steps"] == {"steps": 600} and record["fraction"] == 0.25
+
+
 def test_a_fast_machine_keeps_the_scale_and_explicit_choices_skip_the_measurement(tmp_path):
     calls = []
     fast = common.choose_steps(
