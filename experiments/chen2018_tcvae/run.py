@@ -25,7 +25,8 @@ Writes into this folder (or ``--out``), every name suffixed with the scale:
   (by ``mig_exact_chen``), shapes as coloured lines (``untwine.viz.report.latent_factor_figure``);
 - ``sampling_bias-<scale>.png``: both MIGs per sampling configuration and method;
 - ``summary-<scale>.md``: the numbers as tables and the checks of the claims;
-- ``run-info-<scale>.json``: command, scale, settings, CPU, torch, threads, wall time, date.
+- ``run-info-<scale>.json``: command, scale, settings, the steps and how they were chosen, commit, CPU,
+  versions, threads, precision, wall time of every invocation, load, dates (experiments/README.md).
 
 Run directories go to ``--runs-dir`` (default ``runs/experiments/chen2018_tcvae/<scale>``, gitignored).
 Rerunning the same command continues: trained and scored runs are skipped, partial ones resume from
@@ -37,8 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -49,14 +48,18 @@ EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _com
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
 from _common import (  # noqa: E402
+    Invocation,
     add_executor_arguments,
+    add_steps_argument,
+    choose_steps,
+    command_line,
     executor_options,
     finish,
-    now,
+    measure_train_seconds,
     precision_for,
-    record_wall_time,
     run_info,
     run_study,
+    stored_steps,
 )
 from _common import median_range as _cell  # noqa: E402
 from _common import pyplot as _plt  # noqa: E402
@@ -95,9 +98,11 @@ SCALES = {
         decomposition_samples=200,
         plot_points=300,
     ),
-    # ≤ 60 minutes on 2 cores (see README.md for the budget): 15 sweep runs + 12 bias runs of 2,500 steps
+    # ≤ 60 minutes on 2 cores (see README.md for the budget): 15 sweep runs + 12 bias runs of 2,500 steps, or
+    # fewer where this machine's measured step would take the training past train_budget_seconds (--steps)
     "cpu": dict(
         steps=2500,
+        train_budget_seconds=2450,
         batch_size=64,
         lr=1e-3,
         latent_dim=10,
@@ -586,26 +591,44 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", type=Path, default=HERE, help="where the table, figures and run-info go")
     parser.add_argument("--device", default="auto", help="for the decompositions and figures: auto, cpu, cuda")
+    add_steps_argument(parser)
     add_executor_arguments(parser)
     args = parser.parse_args(argv)
-    settings = SCALES[args.scale]
+    settings = dict(SCALES[args.scale])
     args.runs_dir = (args.runs_dir or REPO / "runs" / "experiments" / FOLDER / args.scale).resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     args.runs_dir.mkdir(parents=True, exist_ok=True)
-    started, load_start = time.perf_counter(), os.getloadavg()
-    started_date = now()
-    executor = executor_options(args)
-
     from untwine.train import resolve_device
 
     device = str(resolve_device(args.device))
-    print(f"{FOLDER}, scale {args.scale}: run directories in {args.runs_dir}", flush=True)
+    command = command_line(__file__, sys.argv[1:] if argv is None else argv)
+    invocation = Invocation(args.runs_dir, command, precision=precision_for(settings["precision"]), device=device)
+    executor = executor_options(args)
+    steps = choose_steps(
+        args.runs_dir,
+        {"steps": settings["steps"]},
+        args.steps,
+        budget_seconds=settings.get("train_budget_seconds"),
+        estimate=lambda: measure_train_seconds(
+            [sweep_spec(args.scale, settings), bias_spec(args.scale, settings)], executor
+        ),
+        found=stored_steps({"steps": [args.runs_dir / "sweep", args.runs_dir / "bias"]}),
+    )
+    settings["steps"] = steps["steps"]["steps"]
+    invocation.beat(stage="steps chosen")
+    print(
+        f"{FOLDER}, scale {args.scale}: {settings['steps']} steps per run ({steps['choice']}); run directories in "
+        f"{args.runs_dir}",
+        flush=True,
+    )
     failures = []
     print("== sweep: β-VAE and β-TCVAE over β", flush=True)
     failures += run_study(sweep_spec(args.scale, settings), args.runs_dir / "sweep", executor, args.retry_failed)
+    invocation.beat(stage="sweep trained")
     decompose_runs(args.runs_dir / "sweep", settings, device)
     print("== bias: training with sampling bias", flush=True)
     failures += run_study(bias_spec(args.scale, settings), args.runs_dir / "bias", executor, args.retry_failed)
+    invocation.beat(stage="bias trained")
 
     import pandas as pd
 
@@ -644,11 +667,8 @@ def main(argv=None) -> int:
     (args.out / f"summary-{suffix}.md").write_text(text)
     print(text, flush=True)
 
-    seconds = time.perf_counter() - started
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:])
-    total = record_wall_time(args.runs_dir, seconds, command)
-    info = run_info(args, settings, command, started, started_date, load_start, total, failures, device=device)
-    return finish(args.out / f"run-info-{suffix}.json", info, seconds, total, args.runs_dir, failures)
+    info = run_info(args, settings, invocation, failures, steps=steps)
+    return finish(args.out / f"run-info-{suffix}.json", info, failures)
 
 
 if __name__ == "__main__":

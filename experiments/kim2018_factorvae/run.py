@@ -17,7 +17,8 @@ Writes into this folder (or ``--out``), every name suffixed with the scale:
   (originals, reconstructions, then a row per latent ordered by its KL to the prior, each latent swept
   over [−2, 2] around the first original's posterior mean);
 - ``summary-<scale>.md``: the numbers as tables and the checks of the claims;
-- ``run-info-<scale>.json``: command, scale, settings, CPU, torch, threads, wall time, date.
+- ``run-info-<scale>.json``: command, scale, settings, the steps and how they were chosen, commit, CPU,
+  versions, threads, precision, wall time of every invocation, load, dates (experiments/README.md).
 
 Reconstruction error is the training reconstruction loss (Bernoulli negative log-likelihood summed
 over the 64×64 pixels, averaged over the batch) averaged over the last 10 logged steps, the results
@@ -30,10 +31,7 @@ gitignored). Rerunning the same command continues from them.
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,16 +40,20 @@ EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _com
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
 from _common import (  # noqa: E402
+    Invocation,
     add_executor_arguments,
+    add_steps_argument,
+    choose_steps,
+    command_line,
     executor_options,
     finish,
+    measure_train_seconds,
     median_range,
-    now,
     precision_for,
     pyplot,
-    record_wall_time,
     run_info,
     run_study,
+    stored_steps,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -80,9 +82,11 @@ SCALES = {
         precision="cpu-auto",
         factor_vae={"num_train": 20, "num_eval": 10, "num_variance_estimate": 200},
     ),
-    # ≤ 60 minutes on 2 cores (see README.md for the budget): 16 runs of 2,500 steps
+    # ≤ 60 minutes on 2 cores (see README.md for the budget): 16 runs of 2,500 steps, or fewer where this
+    # machine's measured step would take the training past train_budget_seconds (--steps)
     "cpu": dict(
         steps=2500,
+        train_budget_seconds=2650,
         batch_size=64,
         lr=1e-3,
         discriminator_lr=1e-3,
@@ -342,20 +346,35 @@ def main(argv=None) -> int:
         "--runs-dir", type=Path, default=None, help=f"run directories (default runs/experiments/{FOLDER}/<scale>)"
     )
     parser.add_argument("--out", type=Path, default=HERE, help="where the table, figures and run-info go")
+    add_steps_argument(parser)
     add_executor_arguments(parser)
     args = parser.parse_args(argv)
-    settings = SCALES[args.scale]
+    settings = dict(SCALES[args.scale])
     args.runs_dir = (args.runs_dir or REPO / "runs" / "experiments" / FOLDER / args.scale).resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     args.runs_dir.mkdir(parents=True, exist_ok=True)
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + sys.argv[1:])
-    started, load_start = time.perf_counter(), os.getloadavg()
-    started_date = now()
+    command = command_line(__file__, sys.argv[1:] if argv is None else argv)
+    invocation = Invocation(args.runs_dir, command, precision=precision_for(settings["precision"]))
     executor = executor_options(args)
-
-    print(f"{FOLDER}, scale {args.scale}: run directories in {args.runs_dir}", flush=True)
     study_dir = args.runs_dir / "study"
+    steps = choose_steps(
+        args.runs_dir,
+        {"steps": settings["steps"]},
+        args.steps,
+        budget_seconds=settings.get("train_budget_seconds"),
+        estimate=lambda: measure_train_seconds([study_spec(args.scale, settings)], executor),
+        found=stored_steps({"steps": [study_dir]}),
+    )
+    settings["steps"] = steps["steps"]["steps"]
+    invocation.beat(stage="steps chosen")
+
+    print(
+        f"{FOLDER}, scale {args.scale}: {settings['steps']} steps per run ({steps['choice']}); run directories in "
+        f"{args.runs_dir}",
+        flush=True,
+    )
     failures = run_study(study_spec(args.scale, settings), study_dir, executor, args.retry_failed)
+    invocation.beat(stage="study trained")
     table = run_table(study_dir)
     suffix = args.scale
     table.to_csv(args.out / f"results-{suffix}.csv", index=False, float_format="%.6g")
@@ -377,10 +396,8 @@ def main(argv=None) -> int:
     (args.out / f"summary-{suffix}.md").write_text(text)
     print(text, flush=True)
 
-    seconds = time.perf_counter() - started
-    total = record_wall_time(args.runs_dir, seconds, command)
-    info = run_info(args, settings, command, started, started_date, load_start, total, failures)
-    return finish(args.out / f"run-info-{suffix}.json", info, seconds, total, args.runs_dir, failures)
+    info = run_info(args, settings, invocation, failures, steps=steps)
+    return finish(args.out / f"run-info-{suffix}.json", info, failures)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,16 @@ after a kill: run the same command again. Then ``untwine study report`` writes t
 the analyses; this script copies the analyses' tables (CSV) and figures (PNG) into
 ``--out/<scale>-study/`` (beside this script by default), with ``run-info.json``, and prints the
 summary lines of the page (the findings, computed from the numbers).
+
+``run-info.json`` has the commit, the machine and every invocation on the study directory (its ledger,
+``<study-dir>/wall_time.json``, written as each invocation starts and kept up to date while it runs, so a killed
+one counts too), and ``runs_train_seconds``, the training time the runs themselves recorded: it counts the
+training whoever ran it (this script, or ``untwine study run`` on the same directory).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -24,7 +28,7 @@ from pathlib import Path
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
-from _common import cpu_model, now  # noqa: E402
+from _common import Invocation, command_line, machine_info, write_run_info  # noqa: E402
 
 HERE = Path(__file__).parent
 PRESET = {"cpu": "laptop", "paper": "unsupervised_study_v1"}
@@ -48,9 +52,17 @@ def main() -> None:
 
     study_dir = args.study_dir or Path("runs/experiments/locatello2019") / args.scale
     spec = study.load_spec(str(args.spec) if args.spec else PRESET[args.scale])
+    study_dir.mkdir(parents=True, exist_ok=True)
+    import torch  # (imported here: --help stays fast)
+
+    from untwine.train.precision import resolve_precision
+
+    precision = resolve_precision(spec.train.get("precision", "auto"), torch.device("cpu"))
+    invocation = Invocation(study_dir, command_line(__file__, sys.argv[1:]), precision=precision)
     started = time.perf_counter()
     study.run(spec, study_dir)
     trained = time.perf_counter() - started
+    invocation.beat(stage="study trained and scored")
     table = study.collect(study_dir)
     page = write_study_report(
         table,
@@ -66,18 +78,18 @@ def main() -> None:
             shutil.copy2(path, target / path.name)
     lines = (study_dir / "analysis" / "findings.txt").read_text().splitlines()  # the report's summary, as text
     shutil.copy2(study_dir / "analysis" / "findings.txt", target / "findings.txt")
-    # the study directory is a path of this machine: the record names it STUDY_DIR
-    argv = ["STUDY_DIR" if args.study_dir is not None and a == str(args.study_dir) else a for a in sys.argv[1:]]
+    # the study directory is a path of this machine: the record names it STUDY_DIR (command_line)
+    per_run = table.drop_duplicates("path")["wall_time"]
     info = {
-        "command": " ".join(["python", "experiments/locatello2019/study.py", *argv]),
+        "command": invocation.command,
         "scale": args.scale,
         "spec": spec.name,
         "runs": int(table["path"].nunique()),
-        "cpu": cpu_model(),
+        "runs_train_seconds": round(float(per_run.sum()), 1),
         "study_wall_s_this_call": round(trained, 1),
-        "date": now(),
+        **machine_info(invocation),
     }
-    (target / "run-info.json").write_text(json.dumps(info, indent=1) + "\n")
+    write_run_info(target / "run-info.json", info)
     print("\n".join(lines))
     print(f"report: {page}; tables and figures: {target}")
 

@@ -17,13 +17,13 @@ one (t = 1): the ELBO stays flat while MIG falls.
 --scale cpu trains untwine's quick preset (the `untwine run` defaults, a few minutes on 2 cores) or
 scores --run RUN_DIR; --scale paper trains the reference set-up (300,000 steps; for a GPU). Writes
 theorem1-rotation.csv (one row per t), theorem1-rotation.png and theorem1-run-info.json beside this script (or
-in --out) and prints the table.
+in --out) and prints the table. The run-info has the commit, the machine and every invocation on
+``<runs-dir>/<scale>`` (its ledger, wall_time.json, written as each invocation starts).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,11 +36,12 @@ from untwine import runs
 from untwine.runs import quick_config
 from untwine.metrics import evaluate
 from untwine.run_files import read_manifest
+from untwine.train.precision import resolve_precision
 
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
-from _common import cpu_model, now, pyplot, write_csv  # noqa: E402
+from _common import Invocation, command_line, machine_info, pyplot, write_csv, write_run_info  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -103,12 +104,20 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
+    # a run directory given with --run is a path of this machine: the record names it by its last part
+    argv = [Path(a).name if args.run is not None and a == str(args.run) else a for a in sys.argv[1:]]
     run_dir = args.run
     if run_dir is None:
         config = quick_config(seed=args.seed)
         if args.scale == "paper":
             config.train.steps, config.train.lr = 300_000, 1e-4
+        precision = resolve_precision(config.train.precision, torch.device("cpu"))
+    else:
+        precision = read_manifest(run_dir).precision
+    invocation = Invocation(args.runs_dir / args.scale, command_line(__file__, argv), precision=precision)
+    if run_dir is None:
         run_dir = runs.train_run(config, args.runs_dir / args.scale, progress=True)
+        invocation.beat(stage="trained")
     model, config = runs.load_model(run_dir)
     model.eval()
     data = runs.load_dataset(config.dataset, config.dataset_options)
@@ -160,15 +169,9 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(args.out / "theorem1-rotation.png", dpi=110)
     wall = time.perf_counter() - started
-    argv = [Path(a).name if args.run is not None and a == str(args.run) else a for a in sys.argv[1:]]
     info = {
-        "command": " ".join(["python", "experiments/locatello2019/theorem1.py", *argv]),
+        "command": invocation.command,
         "scale": args.scale,
-        "cpu": cpu_model(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "wall_s": round(wall, 1),
-        "date": now(),
         "run": {
             "objective": config.model.objective,
             "params": config.model.params,
@@ -177,11 +180,12 @@ def main() -> None:
             "seed": config.train.seed,
             "precision": read_manifest(run_dir).precision,
         },
+        **machine_info(invocation),
     }
-    (args.out / "theorem1-run-info.json").write_text(json.dumps(info, indent=1) + "\n")
+    write_run_info(args.out / "theorem1-run-info.json", info)
     print(
         f"|ELBO(t) - ELBO(0)| at most {np.abs(elbo - elbo[0]).max():.2e} nats; MIG {rows[0]['mig']:.4f} -> "
-        f"{rows[-1]['mig']:.4f}; {info['cpu']}; {wall:.0f} s"
+        f"{rows[-1]['mig']:.4f}; {info['cpu_model']}; {wall:.0f} s"
     )
 
 

@@ -18,10 +18,7 @@ DCI per run, per method) and ``run-info-<scale>.json``. Run directories go to ``
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +27,19 @@ EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _com
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
 from _common import (  # noqa: E402
+    Invocation,
     add_executor_arguments,
+    add_steps_argument,
+    choose_steps,
+    command_line,
     executor_options,
     finish,
-    now,
+    measure_train_seconds,
     precision_for,
     pyplot,
-    record_wall_time,
     run_info,
     run_study,
+    stored_steps,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -55,8 +56,18 @@ RULE = {"score": "mig", "beta": 4.0, "min_difference": 0.10, "alpha": 0.05}
 SCALES = {
     # seconds of compute: checks the script end to end, says nothing about the claim
     "smoke": dict(steps=3, batch_size=8, lr=1e-3, betas=[4], seeds=2, precision="cpu-auto", fast=True),
-    # about an hour on 2 quiet cores: 2 methods x 4 seeds at β = 4, 4,000 steps of 64 (Ada-GVAE: 64 pairs)
-    "cpu": dict(steps=4000, batch_size=64, lr=1e-3, betas=[4], seeds=4, precision="cpu-auto", fast=True),
+    # about an hour on 2 quiet cores: 2 methods x 4 seeds at β = 4, 4,000 steps of 64 (Ada-GVAE: 64 pairs), or
+    # fewer where this machine's measured step would take the training past train_budget_seconds (--steps)
+    "cpu": dict(
+        steps=4000,
+        train_budget_seconds=2800,
+        batch_size=64,
+        lr=1e-3,
+        betas=[4],
+        seeds=4,
+        precision="cpu-auto",
+        fast=True,
+    ),
     # the reference set-up (docs/reference.md) over the β grid of the unsupervised study, 10 seeds: for a GPU
     # or a cluster (e.g. --executor ray --address auto)
     "paper": dict(
@@ -212,25 +223,33 @@ def main(argv=None) -> int:
         "--runs-dir", type=Path, default=None, help=f"run directories (default runs/experiments/{FOLDER}/<scale>)"
     )
     parser.add_argument("--out", type=Path, default=HERE, help="where the table, figure, summary and run-info go")
+    add_steps_argument(parser)
     add_executor_arguments(parser)
     args = parser.parse_args(argv)
-    settings = SCALES[args.scale]
+    settings = dict(SCALES[args.scale])
     args.runs_dir = (args.runs_dir or REPO / "runs" / "experiments" / FOLDER / args.scale).resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     args.runs_dir.mkdir(parents=True, exist_ok=True)
-    # the run directories are a path of this machine: the record names a given one RUNS_DIR
-    words = list(sys.argv[1:] if argv is None else argv)
-    for i, word in enumerate(words):
-        if word.startswith("--runs-dir="):
-            words[i] = "--runs-dir=RUNS_DIR"
-        elif i and words[i - 1] == "--runs-dir":
-            words[i] = "RUNS_DIR"
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO)] + words)
-    started, load_start = time.perf_counter(), os.getloadavg()
-    started_date = now()
-
-    print(f"{FOLDER}, scale {args.scale}: run directories in {args.runs_dir}", flush=True)
+    # the run directories are a path of this machine: the record names a given one RUNS_DIR (command_line)
+    command = command_line(__file__, sys.argv[1:] if argv is None else argv)
+    invocation = Invocation(args.runs_dir, command, precision=precision_for(settings["precision"]))
     study_dir = args.runs_dir / "study"
+    steps = choose_steps(
+        args.runs_dir,
+        {"steps": settings["steps"]},
+        args.steps,
+        budget_seconds=settings.get("train_budget_seconds"),
+        estimate=lambda: measure_train_seconds([study_spec(args.scale, settings)], executor_options(args)),
+        found=stored_steps({"steps": [study_dir]}),
+    )
+    settings["steps"] = steps["steps"]["steps"]
+    invocation.beat(stage="steps chosen")
+
+    print(
+        f"{FOLDER}, scale {args.scale}: {settings['steps']} steps per run ({steps['choice']}); run directories in "
+        f"{args.runs_dir}",
+        flush=True,
+    )
     failures = run_study(study_spec(args.scale, settings), study_dir, executor_options(args), args.retry_failed)
     table = run_table(study_dir)
     table.to_csv(args.out / f"results-{args.scale}.csv", index=False, float_format="%.6g")
@@ -240,11 +259,9 @@ def main(argv=None) -> int:
     (args.out / f"summary-{args.scale}.md").write_text(text)
     print(text, flush=True)
 
-    seconds = time.perf_counter() - started
-    total = record_wall_time(args.runs_dir, seconds, command)
-    info = run_info(args, settings, command, started, started_date, load_start, total, failures)
-    info["runs_dir"] = "RUNS_DIR"  # a path of this machine
-    return finish(args.out / f"run-info-{args.scale}.json", info, seconds, total, args.runs_dir, failures)
+    invocation.beat(stage="study trained and scored")
+    info = run_info(args, settings, invocation, failures, steps=steps)
+    return finish(args.out / f"run-info-{args.scale}.json", info, failures)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +35,20 @@ EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _com
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
 from _common import (  # noqa: E402
+    Invocation,
+    add_steps_argument,
+    choose_steps,
+    command_line,
     executor_options,
+    finish,
     machine_info,
-    now,
-    pyplot,
-    record_wall_time,
+    measure_train_seconds,
     run_study,
     say,
+    shown_path,
     spec_from_table,
+    stored_steps,
+    pyplot,
     write_csv,
 )
 
@@ -68,8 +72,11 @@ SCALES = {
         workers=1,
         threads_per_run=1,
     ),
+    # ≈ 31 minutes on a quiet 2-core machine (README.md), or fewer steps where this machine's measured steps would
+    # take the training past train_budget_seconds (--steps)
     "cpu": dict(
         cluster_steps=10_000,
+        train_budget_seconds=2950,
         cluster_seeds=3,
         cluster_grid=[{"beta": [0.001], "alpha": [0.1, 1.0]}],
         sparse_steps=5000,
@@ -123,6 +130,54 @@ def make_spec(
     if metrics and settings["hoyer_points"]:
         table["metrics"]["params"] = {"num_train": settings["hoyer_points"]}
     return spec_from_table(table)
+
+
+def cluster_spec(settings: dict):
+    """The clustering study: the pinwheel with a Gaussian or a mixture prior, the same objective and settings."""
+    methods = []
+    for prior, extra in (("gaussian", {}), ("mixture", MIXTURE)):
+        methods.append(
+            {
+                "model": "decomposition",
+                "name": f"{prior}-prior",
+                "grid": [dict(grid) for grid in settings["cluster_grid"]],
+                "params": {"prior": prior, **extra},
+            }
+        )
+    return make_spec(
+        "decomposition-clustering",
+        {"name": "pinwheel", "options": {"num_arms": ARMS}, "label": "pinwheel"},
+        methods,
+        settings["cluster_seeds"],
+        {"steps": settings["cluster_steps"], **TRAIN["cluster"]},
+        {"latent_dim": 2, "likelihood": "gaussian"},
+        [],
+        settings,
+    )
+
+
+def sparse_spec(settings: dict):
+    """The sparsity study: digits, priors × β × α, the authors' per-dimension discrepancy."""
+    methods = []
+    for prior, extra in (("gaussian", {}), ("sparse", SPARSE)):
+        methods.append(
+            {
+                "model": "decomposition",
+                "name": f"{prior}-prior",
+                "grid": {"beta": list(settings["sparse_beta"]), "alpha": list(settings["sparse_alpha"])},
+                "params": {"prior": prior, "mmd": "per-dimension", **extra},
+            }
+        )
+    return make_spec(
+        "decomposition-sparsity",
+        {"name": "digits", "label": "digits"},
+        methods,
+        settings["sparse_seeds"],
+        {"steps": settings["sparse_steps"], **TRAIN["sparse"]},
+        {"latent_dim": SPARSE_LATENTS, "likelihood": "bernoulli"},
+        ["hoyer_sparsity", "active_units"],
+        settings,
+    )
 
 
 def trained(spec, out: Path):
@@ -354,7 +409,7 @@ def summary_rows(rows: list[dict], keys: tuple, columns: tuple) -> list[dict]:
     return out
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=tuple(SCALES), default="cpu")
     parser.add_argument("--out", type=Path, default=HERE, help="where the tables and figures go (default: here)")
@@ -366,18 +421,36 @@ def main() -> None:
     parser.add_argument("--threads-per-run", type=int, default=None, help="0: the cores divided by the workers")
     parser.add_argument("--address", default=None, help="Ray address (with --executor ray)")
     parser.add_argument("--retry-failed", action="store_true", help="train again the runs that failed before")
-    args = parser.parse_args()
+    add_steps_argument(parser)
+    args = parser.parse_args(argv)
 
-    started, load_start = time.perf_counter(), os.getloadavg()
-    started_date = now()
     failures: list = []
-    settings = SCALES[args.scale]
+    settings = dict(SCALES[args.scale])
     runs_dir = (args.runs_dir or Path("runs/experiments/mathieu2019_decomposition") / args.scale).resolve()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    runs_dir.mkdir(parents=True, exist_ok=True)
     args.workers = settings["workers"] if args.workers is None else args.workers
     args.threads_per_run = settings["threads_per_run"] if args.threads_per_run is None else args.threads_per_run
     executor = executor_options(args)
+    import torch  # (imported here: --help stays fast)
+
+    from untwine.train.precision import resolve_precision
+
+    precision = resolve_precision("auto", torch.device("cpu"))  # the specs leave [train] precision at auto
+    invocation = Invocation(
+        runs_dir, command_line(__file__, sys.argv[1:] if argv is None else argv), precision=precision
+    )
+    steps = choose_steps(
+        runs_dir,
+        {"cluster_steps": settings["cluster_steps"], "sparse_steps": settings["sparse_steps"]},
+        args.steps,
+        budget_seconds=settings.get("train_budget_seconds"),
+        estimate=lambda: measure_train_seconds([cluster_spec(settings), sparse_spec(settings)], executor),
+        found=stored_steps({"cluster_steps": [runs_dir / "clustering"], "sparse_steps": [runs_dir / "sparsity"]}),
+    )
+    settings.update(steps["steps"])
+    invocation.beat(stage="steps chosen")
     cluster_runs = (
         2
         * settings["cluster_seeds"]
@@ -392,30 +465,12 @@ def main() -> None:
 
     # 1. Clustering on the pinwheel: the same objective and settings, a Gaussian or a mixture prior.
     say("Clustering: pinwheel, Gaussian prior against a 4-component mixture prior")
-    cluster_methods = []
-    for prior, extra in (("gaussian", {}), ("mixture", MIXTURE)):
-        cluster_methods.append(
-            {
-                "model": "decomposition",
-                "name": f"{prior}-prior",
-                "grid": [dict(grid) for grid in settings["cluster_grid"]],
-                "params": {"prior": prior, **extra},
-            }
-        )
-    cluster_spec = make_spec(
-        "decomposition-clustering",
-        {"name": "pinwheel", "options": {"num_arms": ARMS}, "label": "pinwheel"},
-        cluster_methods,
-        settings["cluster_seeds"],
-        {"steps": settings["cluster_steps"], **TRAIN["cluster"]},
-        {"latent_dim": 2, "likelihood": "gaussian"},
-        [],
-        settings,
-    )
+    clusters = cluster_spec(settings)
     cluster_dir = runs_dir / "clustering"
-    failures += run_study(cluster_spec, cluster_dir, executor, args.retry_failed, log=say)
+    failures += run_study(clusters, cluster_dir, executor, args.retry_failed, log=say)
+    invocation.beat(stage="clustering trained")
     clustering, examples = [], {}
-    for planned, run_dir in trained(cluster_spec, cluster_dir):
+    for planned, run_dir in trained(clusters, cluster_dir):
         params = planned.config.model.params
         scores, codes = cluster_scores(run_dir, settings["held_out"])
         clustering.append(
@@ -428,7 +483,7 @@ def main() -> None:
                 "run_dir": str(run_dir.relative_to(runs_dir)),
             }
         )
-        if planned.seed == min(r.seed for r in cluster_spec.runs()):
+        if planned.seed == min(r.seed for r in clusters.runs()):
             caption = (
                 f"log p_mix(z) {scores['log_density_mixture_prior']:.2f}; purity: components "
                 f"{scores['purity_mixture_components']:.2f}, k-means {scores['purity_kmeans']:.2f}"
@@ -444,33 +499,15 @@ def main() -> None:
 
     # 2. Sparsity on digits: priors × β × α, the authors' per-dimension discrepancy.
     say("Sparsity: digits, sparse prior (γ = 0.8) against a Gaussian prior, over α")
-    sparse_methods = []
-    for prior, extra in (("gaussian", {}), ("sparse", SPARSE)):
-        sparse_methods.append(
-            {
-                "model": "decomposition",
-                "name": f"{prior}-prior",
-                "grid": {"beta": list(settings["sparse_beta"]), "alpha": list(settings["sparse_alpha"])},
-                "params": {"prior": prior, "mmd": "per-dimension", **extra},
-            }
-        )
-    sparse_spec = make_spec(
-        "decomposition-sparsity",
-        {"name": "digits", "label": "digits"},
-        sparse_methods,
-        settings["sparse_seeds"],
-        {"steps": settings["sparse_steps"], **TRAIN["sparse"]},
-        {"latent_dim": SPARSE_LATENTS, "likelihood": "bernoulli"},
-        ["hoyer_sparsity", "active_units"],
-        settings,
-    )
+    sparse = sparse_spec(settings)
     sparse_dir = runs_dir / "sparsity"
-    failures += run_study(sparse_spec, sparse_dir, executor, args.retry_failed, log=say)
+    failures += run_study(sparse, sparse_dir, executor, args.retry_failed, log=say)
+    invocation.beat(stage="sparsity trained")
     from untwine.study import training_summary
     from untwine.run_files import read_scores
 
     sparsity = []
-    for planned, run_dir in trained(sparse_spec, sparse_dir):
+    for planned, run_dir in trained(sparse, sparse_dir):
         params = planned.config.model.params
         scores = read_scores(run_dir, "mean")
         hoyer = scores.get("hoyer_sparsity", {})
@@ -519,22 +556,20 @@ def main() -> None:
         figure_sparsity(sparsity, out / f"sparsity-{args.scale}.png")
         figure_latent_magnitude(sparsity, out / f"latent_magnitude-{args.scale}.png")
 
-    command = " ".join([Path(sys.executable).name, *sys.argv])
-    seconds = time.perf_counter() - started
-    total = record_wall_time(runs_dir, seconds, command)
     info = {
-        "command": command,
+        "command": invocation.command,
         "scale": args.scale,
         "settings": settings,
+        "steps": steps,
         "train": TRAIN,
-        "runs_dir": str(runs_dir),
+        "runs_dir": shown_path(runs_dir),
         "executor": args.executor or "local",
         "workers": args.workers,
         "threads_per_run": args.threads_per_run,
-        **machine_info(seconds, started_date, load_start, total),
+        **machine_info(invocation),
         "failed_runs": failures,
     }
-    (out / f"run-info-{args.scale}.json").write_text(json.dumps(info, indent=1) + "\n")
+    status = finish(out / f"run-info-{args.scale}.json", info, failures)
     for row in summary_rows(
         clustering,
         ("prior", "beta", "alpha"),
@@ -552,11 +587,9 @@ def main() -> None:
             f"{row['hoyer_sparsity_mean']:.3f}, reconstruction {row['reconstruction_nats_mean']:.2f} nats "
             f"({row['runs']} runs)"
         )
-    say(
-        f"done in {info['wall_seconds']:.0f} s ({info['wall_seconds'] / 60:.1f} min; {total:.0f} s over every "
-        f"invocation on {runs_dir}); outputs in {out}" + (f"; {len(failures)} run(s) failed" if failures else "")
-    )
+    say(f"outputs in {out}")
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,7 +7,8 @@ with it, that MI over the factor's entropy, and the latent's information level 1
 
 The first stage is run.py's figure-4c run at that ε (same config, same seed: the same weights). ≈ 17 minutes on
 2 cores with AMX for 30,000 steps; beyond the 60-minute budget of `--scale cpu`, so a separate script. Writes
-`longer-<scale>.csv` and `longer-<scale>.png`; reruns continue from the run directory.
+`longer-<scale>.csv`, `longer-<scale>.png` and `longer-run-info-<scale>.json` (the commit, the machine, every
+invocation: the ledger is `<runs-dir>/longer/wall_time.json`); reruns continue from the run directory.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 for folder in (str(HERE.parent), str(HERE)):
     if folder not in sys.path:
         sys.path.insert(0, folder)
-from _common import pyplot, say, write_csv  # noqa: E402
+from _common import Invocation, command_line, machine_info, pyplot, say, write_csv, write_run_info  # noqa: E402
 from run import default_precision, information_levels, single_config  # noqa: E402
 
 
@@ -64,6 +65,7 @@ def main() -> None:
 
     precision = default_precision("cpu")
     run_dir = args.runs_dir.resolve() / "longer" / f"eps{args.epsilon:g}-seed{args.seed}"
+    invocation = Invocation(run_dir.parent, command_line(__file__, sys.argv[1:]), precision=precision)
     # A stage's information levels are computed from that stage's weights, which the next stage replaces: each is
     # kept in a file beside the run as soon as it is computed, and a rerun reads them back instead.
     stages_file = run_dir.with_name(run_dir.name + "-stages.json")
@@ -93,6 +95,7 @@ def main() -> None:
                 for level in information_levels(str(run_dir), args.points)
             ]
             atomic_write(stages_file, json.dumps(stages, indent=1))
+            invocation.beat(stage=f"{steps} steps")
         rows += stages[str(steps)]
         s = next(r for r in stages[str(steps)] if r["factor"] == "s")
         say(
@@ -101,6 +104,9 @@ def main() -> None:
         )
     write_csv(args.out / "longer-cpu.csv", rows)
     figure(rows, args.epsilon, args.out / "longer-cpu.png")
+    settings = {key: getattr(args, key) for key in ("epsilon", "steps", "every", "seed", "points")}
+    info = {"command": invocation.command, "settings": {**settings, "precision": precision}, **machine_info(invocation)}
+    write_run_info(args.out / "longer-run-info-cpu.json", info)
 
 
 if __name__ == "__main__":

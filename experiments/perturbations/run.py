@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -39,15 +38,21 @@ EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _com
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
 from _common import (  # noqa: E402
+    Invocation,
+    add_steps_argument,
+    choose_steps,
+    command_line,
     executor_options,
+    finish,
     machine_info,
-    now,
+    measure_train_seconds,
     precision_for,
     pyplot,
-    record_wall_time,
     run_study,
     say,
+    shown_path,
     spec_from_table,
+    stored_steps,
     write_csv,
 )
 
@@ -85,11 +90,14 @@ SCALES = {
         info_points=300,
         workers=1,
     ),
+    # ≈ 47 minutes on a quiet 2-core machine with AMX (README.md), or fewer steps where this machine's measured step
+    # would take the training past train_budget_seconds (--steps)
     "cpu": dict(
         datasets=("dsprites",),
         methods=("beta-vae",),
         seeds=3,
         steps=6000,
+        train_budget_seconds=2850,
         lr=1e-3,
         batch_size=64,
         eps_grid=(0.05, 0.1, 0.2),
@@ -224,6 +232,26 @@ def single_config(
     config.train.seed, config.train.precision = seed, precision
     config.evaluate.metrics = ["mig", "active_units"]
     return config
+
+
+def epsilon_entries(datasets, settings: dict, observations: str) -> list[dict]:
+    """The datasets of figure 4c's study: pattern-factor on each base dataset at each ε of the scale, with one
+    latent more than the base has factors (for s)."""
+    from untwine import data as data_room
+
+    entries = []
+    for base in datasets:
+        latent = {"latent_dim": len(data_room.get(base).factor_sizes) + 1}
+        for epsilon in settings["eps_grid"]:
+            entries.append(
+                {
+                    "name": "pattern-factor",
+                    "options": {"base": base, "epsilon": epsilon, **range_options(observations)},
+                    "label": f"{base}-s-{label_eps(epsilon)}",
+                    "model": latent,
+                }
+            )
+    return entries
 
 
 def scored_runs(spec, out: Path) -> list[dict]:
@@ -633,7 +661,7 @@ def summarise(results: list[dict]) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=tuple(SCALES), default="cpu")
     parser.add_argument("--out", type=Path, default=HERE, help="where the tables and figures go (default: here)")
@@ -663,10 +691,9 @@ def main() -> None:
         help="perturbed pixels in [−ε, 1 + ε]: rescale onto [0, 1] (default), unclipped (the "
         "paper's description; the Bernoulli loss then has no minimum) or clip",
     )
-    args = parser.parse_args()
+    add_steps_argument(parser)
+    args = parser.parse_args(argv)
 
-    started, load_start = time.perf_counter(), os.getloadavg()
-    started_date = now()
     failures: list = []
     settings = dict(SCALES[args.scale])
     datasets = tuple(args.datasets or settings["datasets"])
@@ -675,17 +702,64 @@ def main() -> None:
     runs_dir = (args.runs_dir or Path("runs/experiments/perturbations") / args.scale).resolve()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    runs_dir.mkdir(parents=True, exist_ok=True)
     if args.workers is None:
         args.workers = settings["workers"]
     executor = executor_options(args)
+    invocation = Invocation(
+        runs_dir, command_line(__file__, sys.argv[1:] if argv is None else argv), precision=precision
+    )
     from untwine import data as data_room
+
+    described = runs_dir / "datasets"
+    described.mkdir(parents=True, exist_ok=True)
+
+    def estimate() -> dict:
+        """The training time of the scale's two studies here; the pattern datasets (which do not exist before
+        stage 1) are timed as pattern-factor at the same ε (the same images, shapes and network; the pattern's
+        s, computed by an encoder, costs more: README.md counts it outside the training budget)."""
+        entries = []
+        for base in datasets:
+            latent = {"latent_dim": len(data_room.get(base).factor_sizes)}
+            uniform = str(uniform_description(base, described, args.observations))
+            entries += [
+                {"name": base, "label": base, "model": latent},
+                {"name": uniform, "label": f"{base}-uniform", "model": latent},
+                {
+                    "name": "pattern-factor",
+                    "options": {"base": base, "epsilon": EPSILON, **range_options(args.observations)},
+                    "label": f"{base}-pattern",
+                    "model": latent,
+                },
+            ]
+        table = study_spec("estimate", entries, list(methods), settings, precision, settings["seeds"])
+        sweep = study_spec(
+            "estimate",
+            epsilon_entries(datasets, settings, args.observations),
+            ["beta-vae"],
+            settings,
+            precision,
+            settings["eps_seeds"],
+        )
+        return measure_train_seconds([table, sweep], executor)
+
+    steps = choose_steps(
+        runs_dir,
+        {"steps": settings["steps"]},
+        args.steps,
+        budget_seconds=settings.get("train_budget_seconds"),
+        estimate=estimate,
+        found=stored_steps({"steps": [runs_dir / "table", runs_dir / "epsilon"]}),
+    )
+    settings["steps"] = steps["steps"]["steps"]
+    invocation.beat(stage="steps chosen")
 
     table_runs = len(datasets) * settings["seeds"] * len(methods) * 3
     eps_runs = len(datasets) * settings["eps_seeds"] * len(settings["eps_grid"])
     images = (table_runs + eps_runs) * settings["steps"] * settings["batch_size"]
     say(
         f"scale {args.scale}: {table_runs} table runs + {eps_runs} ε-sweep runs of {settings['steps']} steps "
-        f"(batch {settings['batch_size']}, lr {settings['lr']:g}, {precision}) = {images / 1e6:.2f} M training "
+        f"({steps['choice']}; batch {settings['batch_size']}, lr {settings['lr']:g}, {precision}) = {images / 1e6:.2f} M training "
         f"images, ≈ {images / 1900 / 60:.0f} min at 1,900 images/s; runs in {runs_dir}"
     )
 
@@ -697,8 +771,7 @@ def main() -> None:
     figure_statistics(statistics, datasets, out / f"statistics-{args.scale}.png")
 
     # 2. Tables 1 and 2, first the original and the uniform-noise data (the β-VAE restarts are among them).
-    described = runs_dir / "datasets"
-    described.mkdir(parents=True, exist_ok=True)
+    invocation.beat(stage="statistics computed")
     table_dir = runs_dir / "table"
 
     def table_datasets() -> list:
@@ -733,6 +806,7 @@ def main() -> None:
     say("Tables 1-2, stage 2: the pattern-perturbed datasets")
     spec = study_spec("perturbations-table", table_datasets(), list(methods), settings, precision, settings["seeds"])
     failures += run_study(spec, table_dir, executor, args.retry_failed, log=say)
+    invocation.beat(stage="tables trained")
     results = []
     for row in scored_runs(spec, table_dir):
         base, variant = split_label(row["label"])
@@ -777,18 +851,7 @@ def main() -> None:
 
     # 3. Figure 4 (c): a β-VAE on pattern-factor at each ε.
     say("Figure 4c: β-VAE on pattern-factor across ε")
-    entries = []
-    for base in datasets:
-        latent = {"latent_dim": len(data_room.get(base).factor_sizes) + 1}
-        for epsilon in settings["eps_grid"]:
-            entries.append(
-                {
-                    "name": "pattern-factor",
-                    "options": {"base": base, "epsilon": epsilon, **range_options(args.observations)},
-                    "label": f"{base}-s-{label_eps(epsilon)}",
-                    "model": latent,
-                }
-            )
+    entries = epsilon_entries(datasets, settings, args.observations)
     eps_spec = study_spec("perturbations-epsilon", entries, ["beta-vae"], settings, precision, settings["eps_seeds"])
     eps_dir = runs_dir / "epsilon"
     failures += run_study(eps_spec, eps_dir, executor, args.retry_failed, log=say)
@@ -811,21 +874,19 @@ def main() -> None:
     figure_information(information, datasets, out / f"information-{args.scale}.png")
 
     # 4. What the run was.
-    command = " ".join([Path(sys.executable).name, *sys.argv])
-    seconds = time.perf_counter() - started
-    total = record_wall_time(runs_dir, seconds, command)
     info = {
-        "command": command,
+        "command": invocation.command,
         "scale": args.scale,
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+        "steps": steps,
         "datasets": list(datasets),
         "precision": precision,
         "observations": args.observations,
-        "runs_dir": str(runs_dir),
+        "runs_dir": shown_path(runs_dir),
         "executor": args.executor or "local",
         "workers": args.workers,
         "threads_per_run": args.threads_per_run,
-        **machine_info(seconds, started_date, load_start, total),
+        **machine_info(invocation),
         "failed_runs": failures,
         "crossovers": {
             base: {
@@ -836,7 +897,7 @@ def main() -> None:
             for base in datasets
         },
     }
-    (out / f"run-info-{args.scale}.json").write_text(json.dumps(info, indent=1) + "\n")
+    status = finish(out / f"run-info-{args.scale}.json", info, failures)
     for row in summary:
         paper = "" if row["paper_mig"] is None else f" (seed 002: {row['paper_mig']:.2f})"
         say(
@@ -849,11 +910,9 @@ def main() -> None:
             f"{base}: s on top of local expansiveness from ε ≈ {cross['local_expansiveness']:.3f}, of explained "
             f"variance from ε ≈ {cross['explained_variance']:.3f}"
         )
-    say(
-        f"done in {info['wall_seconds']:.0f} s ({info['wall_seconds'] / 60:.1f} min; {total:.0f} s over every "
-        f"invocation on {runs_dir}); outputs in {out}" + (f"; {len(failures)} run(s) failed" if failures else "")
-    )
+    say(f"outputs in {out}")
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

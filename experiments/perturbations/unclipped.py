@@ -4,7 +4,9 @@
 A target t outside [0, 1] gives the sigmoid cross-entropy softplus(l) − t·l no minimum in the logit l, so the
 reconstruction term can fall without bound. This script trains the table's configuration (β = 4, latent size 5,
 lr 1e-3, batch 64) on that data for ``--steps`` steps per seed, in fp32 so that bf16 rounding is not the cause,
-and writes every 100th row of each run's log (and where it diverged) to ``unclipped-<scale>.csv``.
+and writes every 100th row of each run's log (and where it diverged) to ``unclipped-<scale>.csv``, and
+``unclipped-run-info-<scale>.json`` (the commit, the machine, every invocation: the ledger is
+``<runs-dir>/unclipped/wall_time.json``).
 
     python experiments/perturbations/unclipped.py [--runs-dir DIR] [--steps 2500] [--seeds 0 1]
 
@@ -23,7 +25,7 @@ EXPERIMENTS = str(HERE.parent)
 for folder in (EXPERIMENTS, str(HERE)):
     if folder not in sys.path:
         sys.path.insert(0, folder)
-from _common import say, write_csv  # noqa: E402
+from _common import Invocation, command_line, machine_info, say, write_csv, write_run_info  # noqa: E402
 from run import single_config, uniform_description  # noqa: E402
 
 
@@ -39,6 +41,7 @@ def main() -> None:
     from untwine.train import NonFiniteLossError
 
     runs_dir = args.runs_dir.resolve()
+    invocation = Invocation(runs_dir / "unclipped", command_line(__file__, sys.argv[1:]), precision=args.precision)
     (runs_dir / "datasets").mkdir(parents=True, exist_ok=True)
     dataset = uniform_description("dsprites", runs_dir / "datasets", "unclipped")
     rows = []
@@ -51,6 +54,7 @@ def main() -> None:
                 train_run(single_config(str(dataset), {}, 5, args.steps, seed, args.precision), run_dir, progress=False)
             except NonFiniteLossError as error:
                 diverged = str(error).split(";")[0]
+        invocation.beat(stage=f"seed {seed} trained")
         log = read_log(run_dir)
         say(
             f"seed {seed}: {diverged or f'no divergence in {args.steps} steps'}; lowest reconstruction "
@@ -69,6 +73,9 @@ def main() -> None:
                 }
             )
     write_csv(args.out / "unclipped-cpu.csv", rows)
+    settings = {"steps": args.steps, "seeds": list(args.seeds), "precision": args.precision}
+    info = {"command": invocation.command, "settings": settings, **machine_info(invocation)}
+    write_run_info(args.out / "unclipped-run-info-cpu.json", info)
 
 
 if __name__ == "__main__":
