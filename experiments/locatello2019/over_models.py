@@ -368,20 +368,34 @@ def intervals(runs: pd.DataFrame, replicates: int = 1000, seed: int = 0) -> pd.D
 
 def runs_from_results(table: pd.DataFrame) -> pd.DataFrame:
     """The per-run table of a study's results table (a study run by study.py): the supervised scores, the
-    unsupervised scores and the downstream accuracies (logistic regression) of the mean representation, values
-    as the study scored them."""
+    unsupervised scores and the downstream accuracies (logistic regression) of the mean representation, the sampled
+    representation's TC, values as the study scored them; ``beta`` is each run's regularisation value."""
     from untwine.study import analyses as A
 
-    scores = list(A.PAPER_SUPERVISED) + list(A.UNSUPERVISED)
     downstream = [A.Score(f"LR {n}", "downstream_lr", f"{n}:mean_test_accuracy") for n in (10, 100, 1000)]
-    wide = A.score_table(table, scores + downstream, A.MEAN)
+    scores = list(A.PAPER_SUPERVISED) + list(A.UNSUPERVISED) + downstream
+    present, _ = A.available_scores(table, scores, A.MEAN)
+    wide = A.score_table(table, present, A.MEAN)
     runs = pd.DataFrame(
-        {"dataset": wide["dataset"], "model": wide["model"], "beta": wide.get("param.beta"), "seed": wide["seed"]}
+        {
+            "dataset": wide["dataset"].to_numpy(),
+            "model": wide["method"].to_numpy() if "method" in wide.columns else wide["model"].to_numpy(),
+            "beta": pd.to_numeric(wide["value"], errors="coerce").to_numpy(),
+            "seed": wide["seed"].to_numpy(),
+        }
     )
     for name in SUPERVISED + list(UNSUPERVISED) + DOWNSTREAM:
-        runs[name] = wide[name] if name in wide.columns else np.nan
+        runs[name] = wide[name].to_numpy(float) if name in wide.columns else np.nan
     runs["duplicate"] = False
     return runs
+
+
+def write(runs: pd.DataFrame, folder: Path, replicates: int = 1000) -> pd.DataFrame:
+    """``runs.csv`` and ``over-models.csv`` into ``folder``; returns the intervals."""
+    runs.to_csv(folder / "runs.csv", index=False, float_format="%.10g")
+    result = intervals(runs, replicates)
+    result.drop(columns="confidence").to_csv(folder / "over-models.csv", index=False, float_format="%.6g")
+    return result
 
 
 def main(argv=None) -> int:
@@ -389,10 +403,7 @@ def main(argv=None) -> int:
     parser.add_argument("--study", type=Path, default=STUDY, help="the committed study outputs (default cpu-study/)")
     parser.add_argument("--replicates", type=int, default=1000)
     args = parser.parse_args(argv)
-    runs = with_duplicates(reconstruct(args.study))
-    runs.to_csv(args.study / "runs.csv", index=False, float_format="%.10g")
-    result = intervals(runs, args.replicates)
-    result.drop(columns="confidence").to_csv(args.study / "over-models.csv", index=False, float_format="%.6g")
+    result = write(with_duplicates(reconstruct(args.study)), args.study, args.replicates)
     print(result.to_string())
     return 0
 
