@@ -49,7 +49,7 @@ WRITTEN = {
     "locatello2020_weak": "before the numbers",
     "hsu2023_quantized": "before the numbers",
 }
-AFTER = "after the cpu numbers (issue 27)"
+AFTER = "after the cpu numbers, issue 27"
 
 
 def module(folder: str, name: str):
