@@ -202,6 +202,15 @@ def power(data: dict) -> list[dict]:
             )
         )
         rows.append(S.power_row("perturbations", "P2", f"{dataset}, {method}, observed", uniform, pattern, MIN_DROP))
+    rows.append(
+        {
+            "folder": "perturbations",
+            "rule": "P4",
+            "where": "the binomial test's minimum (5 of 5 alike)",
+            "seeds_needed": 5,
+            "unit": "runs at ε ≥ 0.1",
+        }
+    )
     return rows
 
 
