@@ -2,14 +2,16 @@
 
     python experiments/locatello2019/study.py [--scale cpu|paper] [--study-dir DIR] [--out DIR]
 
---scale cpu runs untwine's ``laptop`` preset (16 runs: dSprites and Color-dSprites, β-VAE and
-β-TCVAE at β ∈ {1, 8}, 2 seeds, 1,000 steps; under 45 minutes on 2 cores); --scale paper runs
+--scale cpu runs untwine's ``laptop`` preset (16 runs: dSprites and Color-dSprites, β-VAE at β ∈ {1, 8} and
+β-TCVAE at β ∈ {2, 8}, 2 seeds, 1,000 steps; under 45 minutes on 2 cores; the committed cpu-study/ was trained
+with the preset's earlier grid, β-TCVAE at β ∈ {1, 8}: README.md); --scale paper runs
 ``unsupervised_study_v1``, the paper's grid of 12,600 models (for a Ray cluster: set its
 [executor] with ``untwine study init unsupervised_study_v1``, or pass --spec). Both resume
 after a kill: run the same command again. Then ``untwine study report`` writes the page and
 the analyses; this script copies the analyses' tables (CSV) and figures (PNG) into
-``--out/<scale>-study/`` (beside this script by default), with ``run-info.json``, and prints the
-summary lines of the page (the findings, computed from the numbers).
+``--out/<scale>-study/`` (beside this script by default), with ``run-info.json``, writes the per-run table
+``runs.csv`` and the analyses with intervals over models ``over-models.csv`` there (over_models.py), which
+rules.py reads, and prints the summary lines of the page (the findings, computed from the numbers).
 
 ``run-info.json`` has the commit, the machine and every invocation on the study directory (its ledger,
 ``<study-dir>/wall_time.json``, written as each invocation starts and kept up to date while it runs, so a killed
@@ -28,6 +30,9 @@ from pathlib import Path
 EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _common
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
+FOLDER = str(Path(__file__).resolve().parent)  # for over_models
+if FOLDER not in sys.path:
+    sys.path.insert(0, FOLDER)
 from _common import Invocation, command_line, machine_info, write_run_info  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -90,6 +95,10 @@ def main() -> None:
         **machine_info(invocation),
     }
     write_run_info(target / "run-info.json", info)
+    # the per-run table and the analyses with intervals over models, which rules.py reads (over_models.py)
+    from over_models import runs_from_results, write
+
+    write(runs_from_results(table), target)
     print("\n".join(lines))
     print(f"report: {page}; tables and figures: {target}")
 

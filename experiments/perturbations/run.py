@@ -557,26 +557,51 @@ def figure_statistics(rows: list[dict], datasets, path: Path) -> None:
     plt.close(fig)
 
 
+#: figure 4 (c): a factor whose best latent carries less than this share of its entropy is not encoded, and the
+#: information level of that latent says nothing about the factor (README, "Which latent encodes a factor")
+ENCODED = 0.1
+
+
 def figure_information(rows: list[dict], datasets, path: Path) -> None:
+    """Figure 4 (c), in two panels: (left) the mutual information of each factor's best latent over the factor's
+    entropy, which says whether the factor is encoded at all; (right) that latent's information level 1 − E σ², drawn
+    only where the factor is encoded (≥ ENCODED of its entropy), the others named in a note: a latent that encodes
+    another factor has a high level whatever it holds of this one, so drawing it for a factor it does not encode
+    would read as that factor being encoded."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.4), squeeze=False)
-    for ax, base in zip(axes[0], datasets):
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(10.4, 3.6 * len(datasets)), squeeze=False)
+    for (left, right), base in zip(axes, datasets):
         mine = [r for r in rows if r["dataset"] == base]
         if not mine:
             continue
         factors = list(dict.fromkeys(r["factor"] for r in mine))
         grid = sorted({r["epsilon"] for r in mine})
+        missing = []
+
+        def mean(factor, epsilon, key):
+            return float(np.mean([r[key] for r in mine if r["factor"] == factor and r["epsilon"] == epsilon]))
+
         for factor in factors:
-            means = [
-                np.mean([r["information_level"] for r in mine if r["factor"] == factor and r["epsilon"] == e])
-                for e in grid
-            ]
-            style = dict(lw=2.5, color="black") if factor == "s" else dict(lw=1.2)
-            ax.plot(grid, means, "o-", ms=3, label=factor, **style)
-        ax.set_xlabel("ε (pattern-factor)")
-        ax.set_ylabel("information level 1 − E σ² of the factor's latent")
-        ax.set_ylim(-0.05, 1.05)
-        twin = ax.twinx()
+            colour = "black" if factor == "s" else None
+            share = [mean(factor, e, "normalized_mi") for e in grid]
+            line = left.plot(grid, share, "o-", ms=3, lw=2.5 if factor == "s" else 1.2, color=colour, label=factor)[0]
+            level = [mean(factor, e, "information_level") for e in grid]
+            encoded = np.array(share) >= ENCODED
+            shown = np.where(encoded, level, np.nan)
+            right.plot(grid, shown, "o-", ms=3, lw=2.5 if factor == "s" else 1.2, color=line.get_color(), label=factor)
+            if (~encoded).any():
+                where = "every ε" if (~encoded).all() else ", ".join(f"{e:g}" for e in np.array(grid)[~encoded])
+                missing.append(f"{factor} ({where})")
+        left.axhline(ENCODED, color="0.5", ls="--", lw=0.8)
+        left.set_xlabel("ε (pattern-factor)")
+        left.set_ylabel("MI of its best latent / H(factor)")
+        left.set_ylim(-0.02, 1.02)
+        left.set_title(f"{base} + s: is each factor encoded?", fontsize=9)
+        left.legend(fontsize=7, loc="upper left")
+        right.set_xlabel("ε (pattern-factor)")
+        right.set_ylabel("information level 1 − E σ² of that latent")
+        right.set_ylim(-0.05, 1.05)
+        twin = right.twinx()
         active = [
             np.mean([r["num_active_units"] for r in mine if r["epsilon"] == e and r["factor"] == factors[0]])
             for e in grid
@@ -584,8 +609,18 @@ def figure_information(rows: list[dict], datasets, path: Path) -> None:
         twin.plot(grid, active, "--", color="0.45", lw=1.2, label="active units")
         twin.set_ylabel("active units (dashed)")
         twin.set_ylim(0, len(factors) + 0.5)
-        ax.set_title(f"{base} + s: β-VAE (β = 4), latent size {len(factors)}", fontsize=9)
-        ax.legend(fontsize=7, loc="lower left")
+        right.set_title(f"{base} + s: β-VAE (β = 4), latent size {len(factors)}", fontsize=9)
+        right.legend(fontsize=7, loc="lower left")
+        if missing:
+            right.text(
+                0.98,
+                0.02,
+                f"not drawn, not encoded (< {ENCODED:g} of H):\n" + "\n".join(missing),
+                transform=right.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7,
+            )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

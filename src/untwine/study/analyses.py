@@ -32,7 +32,7 @@ from scipy.stats import norm
 
 from .findings import FINDINGS, tc_trends, unique_pairs
 from .results import FIXED_COLUMNS, PARAM_PREFIX
-from .table import StudyTable, available_scores, check_table, missing_message, prepare, run_table, score_table
+from .table import StudyTable, _run_key, available_scores, check_table, missing_message, prepare, run_table, score_table
 from .vocabulary import (
     ALL_DATASETS,
     DOWNSTREAM_PREDICTORS,
@@ -87,6 +87,7 @@ __all__ = [
     "FINDINGS",
     "wilson_interval",
     "spearman_matrix",
+    "bootstrap_over_models",
     "tc_trends",
     "unique_pairs",
     "prepare",
@@ -157,6 +158,114 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_over_models(
+    table,
+    statistic,
+    *,
+    replicates: int = 200,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """A percentile interval of any statistic of a study's table, from resampling its models.
+
+    The uncertainty of an analysis of a study has two parts: the Monte-Carlo error of its own draws (the
+    selection experiment's Wilson interval covers only that) and the chance of which models the study happened
+    to train, which with a handful of seeds per cell is much the larger. This function estimates the second:
+    each replicate draws, within every cell (dataset and setting), as many runs as the cell has, with
+    replacement, and computes ``statistic`` on the table of the drawn runs. A run drawn twice appears twice, as
+    two runs (its rows copied, its path suffixed ``#<k>``); the seeds of a cell's drawn runs are relabelled
+    0, 1, … in the order drawn, so that analyses that pair seeds across cells (the selection experiment) see
+    as many seeds per cell as the study has.
+
+    With few runs per cell the percentile interval is rough (with 2 seeds, half of a cell's draws repeat one
+    run), and an analysis that selects on one seed and compares on another may then compare a run with its own
+    copy; read such an interval as a lower bound on the uncertainty.
+
+    Parameters
+    ----------
+    table
+        A study's results table, or a `StudyTable`.
+    statistic
+        ``statistic(table) -> float | pd.Series``: a number, or named numbers (one interval each), computed from a
+        results table (the original's and each replicate's).
+    replicates
+        The bootstrap replicates.
+    seed
+        The seed of the draws.
+    confidence
+        The interval's confidence level.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per name of the statistic (``"value"`` for a number): estimate (the statistic of ``table``),
+        low and high (the replicates' (1 − confidence)/2 and (1 + confidence)/2 quantiles, over the finite
+        ones), replicates (the finite ones), confidence; ``attrs["replicates"]`` is the replicates' values (a
+        DataFrame, one column per name).
+
+    Raises
+    ------
+    ValueError
+        ``replicates`` below 1 or ``confidence`` outside (0, 1).
+    AnalysisError
+        A table `check_table` refuses.
+    """
+    if replicates < 1:
+        raise ValueError(f"replicates must be a positive integer, got {replicates!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    study = prepare(table)
+    long = study.table
+    runs = study.runs
+    # run id (its path, or its settings and seed without one: table.py's key) -> the positions of its rows
+    keys = _run_key(long).to_numpy()
+    rows_of = pd.Series(np.arange(len(keys))).groupby(keys, sort=False).indices
+    cells = [group["run"].to_numpy() for _, group in runs.groupby(["dataset", "setting"], sort=False)]
+
+    def as_series(value) -> pd.Series:
+        if isinstance(value, pd.Series):
+            return value.astype(float)
+        return pd.Series({"value": float(value)})
+
+    estimate = as_series(statistic(table))
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(replicates):
+        parts, paths, seeds = [], [], []
+        for members in cells:
+            for k, run in enumerate(members[rng.integers(len(members), size=len(members))]):
+                index = rows_of[run]
+                parts.append(index)
+                paths.append(np.full(len(index), f"{run}#{k}", dtype=object))
+                seeds.append(np.full(len(index), k))
+        index = np.concatenate(parts)
+        drawn = long.iloc[index].copy()
+        drawn["path"] = np.concatenate(paths)
+        drawn["seed"] = np.concatenate(seeds)
+        values.append(as_series(statistic(drawn.reset_index(drop=True))))
+    frame = pd.DataFrame(values).reset_index(drop=True).reindex(columns=estimate.index)
+    out = []
+    for name in estimate.index:
+        finite = frame[name].to_numpy(dtype=float)
+        finite = finite[np.isfinite(finite)]
+        low, high = (
+            np.quantile(finite, [(1 - confidence) / 2, (1 + confidence) / 2]) if len(finite) else (np.nan, np.nan)
+        )
+        out.append(
+            {
+                "name": name,
+                "estimate": float(estimate[name]),
+                "low": float(low),
+                "high": float(high),
+                "replicates": int(len(finite)),
+                "confidence": confidence,
+            }
+        )
+    result = pd.DataFrame(out)
+    result.attrs["replicates"] = frame
+    return result
 
 
 def _long_correlations(
