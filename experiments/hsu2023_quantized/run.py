@@ -132,6 +132,8 @@ def study_spec(scale: str, settings: dict, methods=METHODS) -> dict:
             entry = dict(grids[method])
             if scale == "paper":
                 entry["train"] = dict(PAPER_TRAIN[method])
+            if method == "tripod":  # Tripod trains in fp32 only (Objective.fp32_only; README.md, "Tripod")
+                entry["train"] = {**entry.get("train", {}), "precision": "fp32"}
             chosen.append(entry)
     return {
         "name": f"{FOLDER}-{scale}",

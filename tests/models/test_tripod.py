@@ -727,3 +727,33 @@ def test_the_quantizer_protocol_lists_the_grid_per_latent_and_needs_the_latent_c
         FiniteScalarQuantizer(4).grid()
     model, _ = build_model(ModelConfig("tripod", latent_dim=3, likelihood="gaussian", params={"levels": 5}), (6,))
     assert model.deterministic and [v.tolist() for v in model.code_values()] == [[-1.0, -0.5, 0.0, 0.5, 1.0]] * 3
+
+
+def test_tripod_trains_in_fp32_only(tmp_path, monkeypatch):
+    """Tripod's codes saturate under bf16 autocast (fsq_saturation.py): ``auto`` resolves to fp32 for it even where
+    bf16 is fast, an explicit bf16 is refused before anything is written, and a run that trained in bf16 is refused
+    on resume; the other objectives keep bf16."""
+    from dataclasses import replace
+
+    from untwine import data as data_room
+    from untwine.train import _objective_precision
+    from untwine.models import objective_class
+
+    assert "saturates at one grid value" in objective_class("tripod").fp32_only
+    assert objective_class("qlae").fp32_only == "" and objective_class("beta-vae").fp32_only == ""
+    assert _objective_precision("tripod", "auto", "bf16", None) == "fp32"  # auto on an AMX machine
+    assert _objective_precision("tripod", "auto", "fp32", None) == "fp32"
+    assert _objective_precision("qlae", "auto", "bf16", None) == "bf16"
+    assert _objective_precision("qlae", "bf16", "bf16", None) == "bf16"
+    with pytest.raises(ValueError, match=r"^this tripod run trained in bf16, but tripod trains in fp32 only: under"):
+        _objective_precision("tripod", "auto", "bf16", "bf16")
+    monkeypatch.setitem(data_room.DATASETS, "tiny-squares", TinySquares)
+    config = tiny_config(steps=2)
+    config = replace(config, train=replace(config.train, precision="bf16"))
+    with pytest.raises(ValueError) as caught:
+        train(config, tmp_path / "r", progress=False)
+    assert str(caught.value).startswith("tripod trains in fp32 only: under bf16 autocast")
+    assert str(caught.value).endswith("Use --precision fp32 or auto (train.precision), not bf16")
+    assert not (tmp_path / "r").exists()
+    auto = train(replace(config, train=replace(config.train, precision="auto")), tmp_path / "a", progress=False)
+    assert read_manifest(auto).precision == "fp32"

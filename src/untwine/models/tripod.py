@@ -423,6 +423,11 @@ class Tripod(Objective):
 
     name = "tripod"
     paper = "Hsu et al. 2024, Tripod: Three Complementary Inductive Biases (ICML); values from the authors' code"
+    fp32_only = (
+        "under bf16 autocast the reference encoder's pre-tanh output runs away within a hundred steps and every code "
+        "saturates at one grid value (a collapsed model; experiments/hsu2023_quantized/fsq_saturation.py "
+        "--penalties --precision bf16 shows it), where the same run in fp32 spreads its codes"
+    )
     deterministic = True
 
     def __init__(

@@ -431,6 +431,9 @@ class Objective(nn.Module):
     #: Decoupled weight decay (AdamW) the objective asks of the model's optimiser; 0: plain Adam
     #: (``untwine.train.make_optimizer``). QLAE sets it from its hyperparameter ``weight_decay``.
     weight_decay: float = 0.0
+    #: Why the objective trains in float32 only, or "" (every objective but those that say why): ``precision =
+    #: "auto"`` then resolves to fp32 for it, and an explicit bf16 is refused (``untwine.train``).
+    fp32_only: ClassVar[str] = ""
 
     @classmethod
     def hyperparameters(cls) -> dict[str, object]:

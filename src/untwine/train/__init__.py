@@ -42,7 +42,7 @@ from ..atomic import atomic_write
 from ..config import RunConfig, TrainConfig
 from ..data.pairs import changed_factor, draw_pairs
 from ..data.sampling import check_spec, make_sampler
-from ..models import VAE, Objective, build_model
+from ..models import VAE, Objective, build_model, objective_class
 from ..run_files import RunFiles, read_manifest
 from .checkpoint import commit_checkpoint, parse_log, restore_checkpoint
 from .precision import DTYPES, resolve_precision
@@ -197,6 +197,24 @@ def make_model(config: RunConfig, observation_shape) -> tuple[VAE, Objective]:
     if model.is_image:
         model = model.to(memory_format=torch.channels_last)
     return model, objective
+
+
+def _objective_precision(objective: str, asked: str, precision: str, recorded: str | None) -> str:
+    """``precision`` for an objective that trains in float32 only (``Objective.fp32_only``): ``auto`` gives fp32;
+    an explicit bf16, or a run that already trained in bf16, is refused, naming why and the fix."""
+    reason = objective_class(objective).fp32_only
+    if not reason or precision == "fp32":
+        return precision
+    if recorded == "bf16":
+        raise ValueError(
+            f"this {objective} run trained in bf16, but {objective} trains in fp32 only: {reason}. Train it again "
+            "in another --out (auto precision then gives fp32)"
+        )
+    if asked == "auto":
+        return "fp32"
+    raise ValueError(
+        f"{objective} trains in fp32 only: {reason}. Use --precision fp32 or auto (train.precision), not {asked}"
+    )
 
 
 def make_optimizer(
@@ -452,6 +470,9 @@ def train(config: RunConfig, out: str | Path, *, progress: bool = True, data=Non
     device = resolve_device(tc.device)
     manifest = read_manifest(run_dir) if files.state.is_file() else None
     precision = resolve_precision(tc.precision, device, recorded=manifest.precision if manifest else None)
+    precision = _objective_precision(
+        config.model.objective, tc.precision, precision, manifest.precision if manifest else None
+    )
     if tc.threads:
         torch.set_num_threads(tc.threads)
     model, objective = make_model(config, data.observation_shape)
