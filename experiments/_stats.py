@@ -484,3 +484,22 @@ def combine(verdicts: Sequence[str]) -> str:
     if verdicts and all(v == REPRODUCED for v in verdicts):
         return REPRODUCED
     return NOT_DECIDED
+
+
+def claims_of(decided: Sequence[dict], texts: dict, without_rule: str = NOT_DECIDED) -> list[dict]:
+    """One row per claim of ``texts`` (claim -> its text), in that order: the claim's rules (the ``decided`` rows whose
+    ``claim`` it is), their outcomes combined (:func:`combine`), and their evidence; a claim without a rule gets
+    ``without_rule`` (e.g. "shown (a figure, no rule)")."""
+    out = []
+    for claim, text in texts.items():
+        mine = [d for d in decided if d["claim"] == claim]
+        out.append(
+            {
+                "claim": claim,
+                "text": text,
+                "rules": [d["rule"] for d in mine],
+                "verdict": combine([d["verdict"] for d in mine]) if mine else without_rule,
+                "evidence": "; ".join(f"{d['rule']} {d['verdict']}: {d['evidence']}" for d in mine),
+            }
+        )
+    return out

@@ -143,19 +143,7 @@ def decide(table: pd.DataFrame, scale: str = "cpu") -> list[dict]:
 
 
 def claims(decided: list[dict]) -> list[dict]:
-    out = []
-    for claim, text in CLAIMS.items():
-        mine = [d for d in decided if d["claim"] == claim]
-        out.append(
-            {
-                "claim": claim,
-                "text": text,
-                "rules": [d["rule"] for d in mine],
-                "verdict": S.combine([d["verdict"] for d in mine]) if mine else "shown (a figure, no rule)",
-                "evidence": "; ".join(f"{d['rule']} {d['verdict']}: {d['evidence']}" for d in mine),
-            }
-        )
-    return out
+    return S.claims_of(decided, CLAIMS, without_rule="shown (a figure, no rule)")
 
 
 def power(table: pd.DataFrame) -> list[dict]:

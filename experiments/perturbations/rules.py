@@ -163,19 +163,7 @@ def decide(data: dict) -> list[dict]:
 
 
 def claims(decided: list[dict]) -> list[dict]:
-    out = []
-    for claim, text in CLAIMS.items():
-        mine = [d for d in decided if d["claim"] == claim]
-        out.append(
-            {
-                "claim": claim,
-                "text": text,
-                "rules": [d["rule"] for d in mine],
-                "verdict": S.combine([d["verdict"] for d in mine]) if mine else S.NOT_DECIDED,
-                "evidence": "; ".join(f"{d['rule']} {d['verdict']}: {d['evidence']}" for d in mine),
-            }
-        )
-    return out
+    return S.claims_of(decided, CLAIMS)
 
 
 def power(data: dict) -> list[dict]:

@@ -149,3 +149,19 @@ def test_a_claim_is_refuted_by_one_rule_and_reproduced_by_all():
     assert S.combine([S.REPRODUCED, S.NOT_DECIDED]) == S.NOT_DECIDED
     assert S.combine([S.REPRODUCED, S.REFUTED, S.NOT_DECIDED]) == S.REFUTED
     assert S.combine([]) == S.NOT_DECIDED
+
+
+def test_claims_of_combines_each_claims_rules_in_the_claims_order():
+    decided = [
+        {"claim": 2, "rule": "B1", "verdict": S.REPRODUCED, "evidence": "p = 0.01"},
+        {"claim": 1, "rule": "A1", "verdict": S.REPRODUCED, "evidence": "p = 0.02"},
+        {"claim": 1, "rule": "A2", "verdict": S.REFUTED, "evidence": "p = 0.9"},
+    ]
+    rows = S.claims_of(decided, {1: "one", 2: "two", 3: "a figure"}, without_rule="shown")
+    assert [(r["claim"], r["text"], r["rules"], r["verdict"]) for r in rows] == [
+        (1, "one", ["A1", "A2"], S.REFUTED),
+        (2, "two", ["B1"], S.REPRODUCED),
+        (3, "a figure", [], "shown"),
+    ]
+    assert rows[0]["evidence"] == f"A1 {S.REPRODUCED}: p = 0.02; A2 {S.REFUTED}: p = 0.9"
+    assert S.claims_of([], {1: "one"})[0]["verdict"] == S.NOT_DECIDED
