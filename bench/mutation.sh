@@ -83,6 +83,7 @@ declare -A MODULES=(
   [pairs]="src/untwine/data/pairs.py|tests/data/test_pairs.py"
   # the trainer's paired steps only: the functions that choose pairs and labels and draw the batches
   # the held-out pair loss and the scoring path that records it
+  [runs_deterministic]="src/untwine/runs.py|tests/test_runs_deterministic.py||untwine.runs.x_unscored__mutmut_* untwine.runs.x_skipped_metrics__mutmut_* untwine.runs.x_is_deterministic__mutmut_*"
   [runs_pairs]="src/untwine/runs.py|tests/models/test_weak.py tests/study/test_status.py tests/study/test_study_run.py tests/test_runs.py|held_out or weak or score|untwine.runs.x_pair_loss__mutmut_* untwine.runs.x_score_run__mutmut_*"
   [train_pairs]="src/untwine/train/__init__.py|tests/models/test_weak.py tests/test_train.py tests/data/test_pairs.py tests/data/test_sampling.py||untwine.train.x__pairs_drawn__mutmut_* untwine.train.x_pair_labels__mutmut_* untwine.train.x_draw_batch__mutmut_* untwine.train.xǁ_Prefetchǁ__init____mutmut_*"
 )
@@ -90,7 +91,7 @@ ORDER=(estimators beta_tcvae factor_vae decomposition dip_vae annealed_vae beta_
        elbo mig_exact sparsity udr perturb_patterns perturb_datasets perturb_selection perturb_files
        study_index study_results study_state study_spec checkpoint run_files runs
        study_analyses study_table study_findings study_vocabulary study_udr study_files study_tasks study_events
-       study_runner study_worker study_executors study_plan study_presets weak pairs train_pairs runs_pairs
+       study_runner study_worker study_executors study_plan study_presets weak pairs train_pairs runs_pairs runs_deterministic
        models_qlae metrics_infomec metrics_dci_es train_make_optimizer models_tripod)
 
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi

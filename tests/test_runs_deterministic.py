@@ -255,3 +255,47 @@ def test_a_metric_undefined_on_a_collapsed_code_is_a_recorded_skip_current_like_
 
     monkeypatch.setattr(runs, "evaluate", never)
     assert runs.score_run(run, ["mean"], names, seed=0, params=params) == {}
+
+
+def test_is_deterministic_reads_the_model_then_the_config():
+    """A model's own flag decides; a model without one is not deterministic unless its config's objective is."""
+    from types import SimpleNamespace
+
+    assert runs.is_deterministic(object()) is False
+    assert runs.is_deterministic(SimpleNamespace(deterministic=True)) is True
+    qlae = SimpleNamespace(model=SimpleNamespace(objective="qlae"))
+    vae = SimpleNamespace(model=SimpleNamespace(objective="beta-vae"))
+    assert runs.is_deterministic(object(), qlae) is True and runs.is_deterministic(object(), vae) is False
+
+
+def test_skipped_metrics_name_the_metric_the_objective_and_the_docs_word_for_word():
+    reason = (
+        "active_units reads the encoder's posterior variances, and this model's code is deterministic (qlae): "
+        "it has none (its log-variance head is untrained), so it is not scored "
+        "(docs/objectives.md, 'Deterministic and quantized representations')"
+    )
+    assert runs.skipped_metrics(["mig", "active_units"], True, "qlae") == {"active_units": reason}
+    assert runs.skipped_metrics(["active_units"], True)["active_units"] == reason.replace(" (qlae)", "")
+    assert runs.skipped_metrics(["active_units", "mig_exact"], False, "beta-vae") == {}
+
+
+def test_unscored_asks_for_this_seed_and_these_parameters_and_a_skip_only_where_one_is_due():
+    weights = "w" * 64
+    score = {"discrete_mig": 0.2, "params": {"num_train": 100}, "seed": 0, "weights_sha256": weights}
+    wanted = {"mig": {"num_train": 100}}
+
+    def missing(result, **kwargs):
+        stored = {"mean": {"mig": result}}
+        return runs.unscored(
+            stored, ["mean"], kwargs.get("wanted", wanted), kwargs.get("seed", 0), weights, kwargs.get("skipped", ())
+        )
+
+    assert missing(score) == []
+    assert missing({**score, "seed": 1}) == [("mean", "mig")]  # another seed
+    assert missing(score, wanted={"mig": {"num_train": 200}}) == [("mean", "mig")]  # other parameters
+    assert missing({**score, "weights_sha256": "x" * 64}) == [("mean", "mig")]  # other weights
+    skip = {SKIPPED: "why", "params": {"num_train": 100}, "seed": 0, "weights_sha256": weights}
+    assert missing(skip) == [("mean", "mig")]  # a skip where none is due is done again
+    assert missing(skip, skipped=("mig",)) == []
+    assert missing(score, skipped=("mig",)) == [("mean", "mig")]  # a number where a skip is due
+    assert missing({**skip, UNDEFINED: True}) == []  # undefined on this code: current like a score
