@@ -1,6 +1,6 @@
 """Chen et al. (2018), β-TCVAE against β-VAE on dSprites (seed 000), reproduced with untwine.
 
-    python experiments/chen2018_tcvae/run.py --scale smoke|cpu|paper [--runs-dir DIR] [--out DIR]
+    python experiments/chen2018_tcvae/run.py --scale smoke|cpu|decide|paper [--runs-dir DIR] [--out DIR]
 
 Two studies (untwine.study), run and collected by this script, then scored further and drawn:
 
@@ -110,6 +110,25 @@ SCALES = {
         seeds=3,
         bias_beta=4,
         bias_seeds=2,
+        precision="cpu-auto",
+        mig={},
+        mig_exact={"max_points": 10_000, "num_samples": 5_000},
+        subgrid={"orientation": 4, "pos_x": 4, "pos_y": 4},
+        decomposition_samples=10_000,
+        plot_points=10_000,
+    ),
+    # issue 27 §4, the extended runs: the cpu scale's training (2,500 steps, no budget: the rules' power estimates
+    # assume these steps) over the reference β grid with 10 seeds (claims 1-3: 110 runs, ≈ 4 h on 2 cores), and
+    # 13 seeds per sampling configuration and method (claim 5: 78 runs, ≈ 2.8 h). README.md, "The extended runs"
+    "decide": dict(
+        steps=2500,
+        batch_size=64,
+        lr=1e-3,
+        latent_dim=10,
+        betas=[1, 2, 4, 6, 8, 10],
+        seeds=10,
+        bias_beta=4,
+        bias_seeds=13,
         precision="cpu-auto",
         mig={},
         mig_exact={"max_points": 10_000, "num_samples": 5_000},

@@ -1,7 +1,8 @@
 """Why Tripod's codes collapse on untwine's reference networks: the encoder's pre-tanh output runs away.
 
     python experiments/hsu2023_quantized/fsq_saturation.py [--lr 1e-3] [--steps 60] [--every 5] [--penalties]
-                                                          [--precision fp32|bf16]
+                                                          [--precision fp32|bf16] [--seed S]
+                                                          [--layer-norm] [--spread SD]
 
 Trains the ``tripod`` objective (by default without its two penalties: finite scalar quantization alone, the
 straight-through gradient of tanh) on procedural Shapes3D with the reference convolutional networks and Adam, and
@@ -15,6 +16,17 @@ reconstruction's gradient through tanh then pushes every image's z the same way,
 whole encoder coherently, z leaves tanh's linear range within tens of steps, tanh' vanishes and nothing brings it
 back: one code value per latent from then on, at lr 1e-3 and 1e-4 alike. A model with a KL term (β-VAE) or a
 commitment term (QLAE) has a restoring force that FSQ lacks.
+
+Three remedies tried (fp32, penalties on, 150 steps, seeds 1 and 2 of this script, both of which collapse or stay
+at one value per latent as they are; README.md, "Tripod's codes collapse"), none of which spreads the codes:
+
+- ``--spread 0.5``: a data-dependent initialisation of the encoder's last layer (mean 0, standard deviation 0.5
+  per latent over 256 images) gives 10 values per latent at step 0, but its gain of ≈ 400 multiplies every
+  later update of the layers below: |z| reaches 130–210 by step 25, one value per latent;
+- ``--layer-norm``: a LayerNorm on the encoder's last hidden layer (the authors' encoder normalises every layer)
+  keeps |z| near 2, within tanh's range, but the spread over images stays 0.01–0.06: 1.0–1.2 values per latent;
+- ``--lr 2e-4`` (the authors' learning rate): nothing runs away in 150 steps, nothing spreads either (spread
+  0.001–0.018).
 """
 
 from __future__ import annotations
@@ -23,6 +35,21 @@ import argparse
 
 import numpy as np
 import torch
+
+
+def spread_codes(encoder: torch.nn.Module, x: torch.Tensor, spread: float) -> dict:
+    """Rescale the encoder's last linear layer so that each latent's code has mean 0 and standard deviation
+    ``spread`` over ``x`` (a data-dependent initialisation, as Salimans & Kingma 2016 do for weight norm)."""
+    last = [m for m in encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        mean = encoder(x)[0]
+        d = mean.shape[1]
+        center, std = mean.mean(0), mean.std(0, correction=0)
+        gain = spread / std.clamp_min(1e-12)
+        last.weight[:d] *= gain[:, None]
+        last.bias[:d] = (last.bias[:d] - center) * gain
+        after = encoder(x)[0].std(0, correction=0)
+    return {"before": float(std.mean()), "after": float(after.mean())}
 
 
 def main(argv=None) -> None:
@@ -35,6 +62,10 @@ def main(argv=None) -> None:
         "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: the encoder and decoder under autocast"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layer-norm", action="store_true", help="a LayerNorm before the encoder's last ReLU")
+    parser.add_argument(
+        "--spread", type=float, default=None, help="spread the initial codes to this standard deviation first"
+    )
     args = parser.parse_args(argv)
 
     from untwine.models import build_model
@@ -47,6 +78,14 @@ def main(argv=None) -> None:
     model, objective = build_model(ModelConfig("tripod", latent_dim=12, params=params), data.observation_shape)
     if args.precision == "bf16":  # as the trainer does (untwine.train): encode and decode under bf16 autocast
         model.autocast_dtype = torch.bfloat16
+    if args.layer_norm:
+        layers = list(model.encoder.features)
+        layers.insert(len(layers) - 2, torch.nn.LayerNorm(layers[-3].out_features))
+        model.encoder.features = torch.nn.Sequential(*layers)
+    if args.spread:
+        other = np.random.default_rng(2)
+        first = torch.from_numpy(data.observe(data.sample_factors(256, other), other))
+        print("spread codes:", spread_codes(model.encoder, first, args.spread))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)
     shown = torch.from_numpy(data.observe(data.sample_factors(256, np.random.default_rng(1)), rng))

@@ -12,7 +12,7 @@ with structured priors, loss = recon + β·KL(q(z|x) ‖ p(z)) + α·D(q(z), p(z
    their discrepancy (the per-dimension multi-scale IMQ MMD of their code). Their α and β values belong to their
    likelihoods and data sizes; the grids here are on untwine's scale (README.md says why).
 
-    python experiments/mathieu2019_decomposition/run.py --scale smoke|cpu|paper [--out DIR] [--runs-dir DIR]
+    python experiments/mathieu2019_decomposition/run.py --scale smoke|cpu|decide|paper [--out DIR] [--runs-dir DIR]
         [--executor local|ray|slurm] [--workers N] [--threads-per-run N] [--address ADDR] [--retry-failed]
 
 Training goes through untwine.study (one study per part) in --runs-dir (default
@@ -83,6 +83,25 @@ SCALES = {
         sparse_seeds=3,
         sparse_beta=[0.1, 1.0],
         sparse_alpha=[0.0, 1.0, 3.0, 10.0, 30.0],
+        held_out=5000,
+        hoyer_points=None,
+        workers=2,
+        threads_per_run=1,
+    ),
+    # issue 27 §4, the extended runs: the paper's grids (figures 2 and 3) at the cpu scale's training, no budget:
+    # clustering 8 settings × 2 priors × 6 seeds = 96 runs (≈ 45 min on 2 cores), sparsity 3 β × 6 α × 2 priors
+    # × 4 seeds = 144 runs (≈ 1.2 h). README.md, "The extended runs"
+    "decide": dict(
+        cluster_steps=10_000,
+        cluster_seeds=6,
+        cluster_grid=[
+            {"beta": [0.0001, 0.001, 0.01, 0.1], "alpha": [0.0]},
+            {"beta": [0.001], "alpha": [0.03, 0.1, 0.3, 1.0]},
+        ],
+        sparse_steps=5000,
+        sparse_seeds=4,
+        sparse_beta=[0.1, 1.0, 5.0],
+        sparse_alpha=[0.0, 1.0, 3.0, 10.0, 30.0, 100.0],
         held_out=5000,
         hoyer_points=None,
         workers=2,

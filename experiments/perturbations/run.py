@@ -13,7 +13,7 @@ VAEs. Reproduces, at a chosen scale:
    level 1 − E σ² of the latent that encodes each factor (the latent with the most mutual information with it),
    and the number of active units (E σ² < 0.8).
 
-    python experiments/perturbations/run.py --scale smoke|cpu|paper [--out DIR] [--runs-dir DIR]
+    python experiments/perturbations/run.py --scale smoke|cpu|decide|paper [--out DIR] [--runs-dir DIR]
         [--datasets dsprites shapes3d] [--executor local|ray|slurm] [--workers N] [--threads-per-run N]
         [--address ADDR] [--precision auto|fp32|bf16] [--retry-failed] [--observations rescale|unclipped|clip]
 
@@ -102,6 +102,26 @@ SCALES = {
         batch_size=64,
         eps_grid=(0.05, 0.1, 0.2),
         eps_seeds=1,
+        stat_eps=(0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3),
+        stat_points=20_000,
+        step_points=2000,
+        metric_points=None,
+        fast=False,
+        info_points=10_000,
+        workers=1,
+    ),
+    # issue 27 §4, the extended runs: 5 seeds of the three variants at 24,000 steps (claims 1, 2: 15 runs, ≈ 4 h
+    # on 2 cores) and 3 seeds at ε ∈ {0.1, 0.2} (claim 4: 6 runs, ≈ 1.3 h); no budget (the rules name the steps).
+    # README.md, "The extended runs"
+    "decide": dict(
+        datasets=("dsprites",),
+        methods=("beta-vae",),
+        seeds=5,
+        steps=24_000,
+        lr=1e-3,
+        batch_size=64,
+        eps_grid=(0.1, 0.2),
+        eps_seeds=3,
         stat_eps=(0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3),
         stat_points=20_000,
         step_points=2000,

@@ -1,0 +1,102 @@
+"""experiments/extended.py and the decide scales (issue 27 §4): each folder's decide scale expands to the runs its
+README and the driver promise, keeps the cpu scale's training, and the claims table switches to it only once it is
+complete."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+if str(EXPERIMENTS) not in sys.path:
+    sys.path.insert(0, str(EXPERIMENTS))
+import extended  # noqa: E402
+import verdicts  # noqa: E402
+
+#: the runs each folder's README names for its extended runs ("The extended runs")
+PROMISED = {
+    "mathieu2019_decomposition": 96 + 144,
+    "kim2018_factorvae": 64,
+    "chen2018_tcvae": 110 + 78,
+    "perturbations": 21,
+}
+
+
+def _run_module(folder: str):
+    extended.settings_of(folder)
+    return sys.modules[f"_extended_{folder}_run"]
+
+
+def _expanded(folder: str) -> int:
+    """Runs of the folder's decide-scale studies, expanded by untwine.study as ``untwine study run`` would."""
+    from _common import spec_from_table
+
+    run = _run_module(folder)
+    settings = run.SCALES["decide"]
+    if folder == "chen2018_tcvae":
+        specs = [
+            spec_from_table(run.sweep_spec("decide", settings)),
+            spec_from_table(run.bias_spec("decide", settings)),
+        ]
+    elif folder == "kim2018_factorvae":
+        specs = [spec_from_table(run.study_spec("decide", settings))]
+    elif folder == "mathieu2019_decomposition":
+        specs = [run.cluster_spec(settings), run.sparse_spec(settings)]
+    else:
+        raise AssertionError(folder)
+    return sum(len(spec.runs()) for spec in specs)
+
+
+@pytest.mark.parametrize("folder", ["chen2018_tcvae", "kim2018_factorvae", "mathieu2019_decomposition"])
+def test_the_decide_studies_expand_to_the_promised_runs(folder):
+    settings = extended.settings_of(folder)
+    assert extended.planned_runs(folder, settings) == PROMISED[folder]
+    assert _expanded(folder) == PROMISED[folder]
+
+
+def test_perturbations_decide_scale():
+    settings = extended.settings_of("perturbations")
+    assert extended.planned_runs("perturbations", settings) == PROMISED["perturbations"]
+    assert settings["steps"] == 4 * _run_module("perturbations").SCALES["cpu"]["steps"]
+    assert settings["seeds"] == 5 and tuple(settings["eps_grid"]) == (0.1, 0.2) and settings["eps_seeds"] == 3
+
+
+@pytest.mark.parametrize("folder", list(extended.FOLDERS))
+def test_decide_scales_are_never_cut_to_a_budget(folder):
+    """The rules' power estimates assume the decide scale's steps: no train_budget_seconds, so choose_steps trains
+    them on any machine."""
+    run = _run_module(folder)
+    decide, cpu = run.SCALES["decide"], run.SCALES["cpu"]
+    assert "train_budget_seconds" not in decide and "train_budget_seconds" in cpu
+    for key in ("steps", "cluster_steps", "sparse_steps", "batch_size", "lr"):
+        if key in cpu and folder != "perturbations":
+            assert decide[key] == cpu[key], key
+
+
+def test_status_of_nothing_started(tmp_path, capsys):
+    assert extended.main(["--status", "--runs-root", str(tmp_path), "--only", "kim2018_factorvae"]) == 0
+    out = capsys.readouterr().out
+    assert "kim2018_factorvae: not started (64 runs planned)" in out or "finished" in out
+
+
+def test_unknown_folder_is_named():
+    with pytest.raises(KeyError, match="no extended runs for 'hsu2023_quantized'"):
+        extended.planned_runs("hsu2023_quantized", {})
+    with pytest.raises(SystemExit):
+        extended.main(["--only", "nonexistent"])
+
+
+def test_the_table_switches_to_the_decide_scale_once_complete(tmp_path):
+    folder = tmp_path / "kim2018_factorvae"
+    folder.mkdir()
+    assert verdicts.scale_of("kim2018_factorvae", here=tmp_path) == "cpu"
+    (folder / "results-decide.csv").write_text("method\n")  # results alone: not complete
+    assert verdicts.scale_of("kim2018_factorvae", here=tmp_path) == "cpu"
+    (folder / "run-info-decide.json").write_text(json.dumps({"scale": "decide"}))
+    assert verdicts.scale_of("kim2018_factorvae", here=tmp_path) == "decide"
+    # folders without extended runs stay on the cpu scale whatever files they hold
+    other = tmp_path / "hsu2023_quantized"
+    other.mkdir()
+    (other / "run-info-decide.json").write_text("{}")
+    assert verdicts.scale_of("hsu2023_quantized", here=tmp_path) == "cpu"
