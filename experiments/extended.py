@@ -5,12 +5,13 @@
     python experiments/extended.py --status              # how far each folder has got (reads files, trains nothing)
     python experiments/extended.py --runs-root DIR       # run directories DIR/<folder> (default: each run.py's)
 
-Each folder's ``run.py --scale decide`` trains the runs its README's "The extended runs" names (at most 4 CPU-hours
-of a 2-core machine per claim), scores them, and writes ``results-decide.csv``, the figures and
-``run-info-decide.json`` into the folder; this script then prints its ``rules.py --scale decide``. The folders run
-one after the other, cheapest first, each with the whole machine. Every step resumes: the same command after a
-kill (or a session's end) skips finished runs, continues partial ones from their checkpoints, and goes on with the
-folder it was in. Once a folder's ``run-info-decide.json`` exists, ``python experiments/verdicts.py`` decides its
+Each folder's ``run.py --scale decide`` (locatello2019: ``study.py --scale decide``) trains the runs its README's
+"What the extended runs need" (locatello2019: "What the rerun needs") names, at most 4 CPU-hours of a 2-core machine
+per claim, scores them, and writes its tables, figures and ``run-info-decide.json`` (locatello2019:
+``decide-study/``) into the folder; this script then prints its ``rules.py --scale decide``. The folders run one
+after the other, cheapest first, each with the whole machine. Every step resumes: the same command after a kill
+(or a session's end) skips finished runs, continues partial ones from their checkpoints, and goes on with the
+folder it was in. Once a folder's run information exists, ``python experiments/verdicts.py`` decides its
 claims on the decide scale instead of the cpu scale.
 
 The decide scales keep the cpu scales' training (their steps are not cut to a time budget: the rules' power
@@ -21,6 +22,8 @@ folder                     what                                                 
 ========================== ============================================================== ======== ============
 mathieu2019_decomposition  the paper's grids: clustering 8 settings × 2 priors × 6 seeds;  96 + 144 45 + 70 min
                            sparsity 3 β × 6 α × 2 priors × 4 seeds
+locatello2019              the laptop study (β-VAE β ∈ {1, 8}, β-TCVAE β ∈ {2, 8}, two      80       2.8 h
+                           datasets) with 10 seeds
 kim2018_factorvae          β ∈ {1, 2, 4, 8}, γ ∈ {10, 20, 35, 50}, 8 seeds                 64       3.5 h
 chen2018_tcvae             β ∈ {1, 2, 4, 6, 8, 10} × 10 seeds; 3 samplings × 2 methods ×   110 + 78 4 h + 2.8 h
                            13 seeds
@@ -40,8 +43,10 @@ REPO = HERE.parent
 SCALE = "decide"
 
 #: the folders in the order they run (cheapest first), each with its studies' directories under its runs directory
+#: ("." : the runs directory is the study)
 FOLDERS = {
     "mathieu2019_decomposition": ("clustering", "sparsity"),
+    "locatello2019": (".",),
     "kim2018_factorvae": ("study",),
     "chen2018_tcvae": ("sweep", "bias"),
     "perturbations": ("table", "epsilon"),
@@ -49,8 +54,24 @@ FOLDERS = {
 
 
 def runs_dir(folder: str, root: Path | None) -> Path:
-    """Where a folder's decide-scale runs go: ``root/<folder>``, or its run.py's default."""
+    """Where a folder's decide-scale runs go: ``root/<folder>``, or its script's default."""
     return (root / folder) if root is not None else REPO / "runs" / "experiments" / folder / SCALE
+
+
+def command(folder: str, root: Path | None) -> list[str]:
+    """The folder's script at the decide scale (locatello2019: study.py, the others run.py)."""
+    if folder == "locatello2019":
+        script, where = HERE / folder / "study.py", "--study-dir"
+    else:
+        script, where = HERE / folder / "run.py", "--runs-dir"
+    return [sys.executable, str(script), "--scale", SCALE, where, str(runs_dir(folder, root))]
+
+
+def finished_file(folder: str) -> Path:
+    """Written by the folder's script when every run of the decide scale is trained and scored."""
+    if folder == "locatello2019":
+        return HERE / folder / f"{SCALE}-study" / "run-info.json"
+    return HERE / folder / f"run-info-{SCALE}.json"
 
 
 def planned_runs(folder: str, settings: dict) -> int:
@@ -69,22 +90,34 @@ def planned_runs(folder: str, settings: dict) -> int:
         datasets = len(settings["datasets"])
         table = datasets * settings["seeds"] * len(settings["methods"]) * 3
         return table + datasets * settings["eps_seeds"] * len(settings["eps_grid"])
+    if folder == "locatello2019":
+        return len(settings["spec"].runs())
     raise KeyError(f"no extended runs for {folder!r}; the folders: {', '.join(FOLDERS)}")
 
 
-def settings_of(folder: str) -> dict:
-    """run.py's ``SCALES["decide"]`` of a folder (imports the script, which trains nothing on import)."""
+def script_of(folder: str):
+    """A folder's script as a module (run.py; locatello2019: study.py), imported once; nothing trains on import."""
     import importlib.util
 
     key = f"_extended_{folder}_run"
     if key not in sys.modules:
-        if str(HERE) not in sys.path:
-            sys.path.insert(0, str(HERE))
-        spec = importlib.util.spec_from_file_location(key, HERE / folder / "run.py")
+        for path in (str(HERE), str(HERE / folder)):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        name = "study.py" if folder == "locatello2019" else "run.py"
+        spec = importlib.util.spec_from_file_location(key, HERE / folder / name)
         loaded = importlib.util.module_from_spec(spec)
         sys.modules[key] = loaded
         spec.loader.exec_module(loaded)
-    return dict(sys.modules[key].SCALES[SCALE])
+    return sys.modules[key]
+
+
+def settings_of(folder: str) -> dict:
+    """The decide scale's settings: run.py's ``SCALES["decide"]``; locatello2019's study spec as ``{"spec": ...}``."""
+    script = script_of(folder)
+    if folder == "locatello2019":
+        return {"spec": script.scale_spec(SCALE)}
+    return dict(script.SCALES[SCALE])
 
 
 def state(folder: str, root: Path | None) -> dict:
@@ -97,17 +130,17 @@ def state(folder: str, root: Path | None) -> dict:
     for name in FOLDERS[folder]:
         study = directory / name
         if (study / SPEC_FILE).exists():
-            studies.append(name)
+            studies.append(name if name != "." else directory.name)
             for key, value in status(study).counts().items():
                 counts[key] += value
     planned = planned_runs(folder, settings_of(folder))
-    finished = (HERE / folder / f"run-info-{SCALE}.json").exists()
+    finished = finished_file(folder).exists()
     return {"folder": folder, "planned": planned, "studies": studies, "finished": finished, **counts}
 
 
 def state_line(found: dict) -> str:
     if found["finished"]:
-        return f"{found['folder']}: finished; its claims are decided on the decide scale (run-info-{SCALE}.json)"
+        return f"{found['folder']}: finished; its claims are decided on the decide scale"
     if not found["studies"]:
         return f"{found['folder']}: not started ({found['planned']} runs planned)"
     started = found["done"] + found["running"] + found["partial"] + found["failed"]
@@ -135,10 +168,9 @@ def main(argv=None) -> int:
         return 0
     failed = []
     for folder in chosen:
-        command = [sys.executable, str(HERE / folder / "run.py"), "--scale", SCALE]
-        command += ["--runs-dir", str(runs_dir(folder, root))]
-        print(f"== {folder}: {' '.join(command[1:])}", flush=True)
-        code = subprocess.call(command, cwd=REPO)
+        line = command(folder, root)
+        print(f"== {folder}: {' '.join(line[1:])}", flush=True)
+        code = subprocess.call(line, cwd=REPO)
         if code != 0:
             print(f"== {folder}: run.py stopped with exit status {code}; the same command continues it", flush=True)
             failed.append(folder)

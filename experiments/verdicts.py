@@ -36,7 +36,7 @@ SCALE = "cpu"
 #: the extended runs of issue 27 §4 (experiments/extended.py): a folder's claims are decided on them once its
 #: ``run-info-decide.json`` exists (written when every run of the scale is done and scored), on the cpu scale before
 EXTENDED_SCALE = "decide"
-EXTENDED = ("chen2018_tcvae", "kim2018_factorvae", "perturbations", "mathieu2019_decomposition")
+EXTENDED = ("chen2018_tcvae", "kim2018_factorvae", "perturbations", "mathieu2019_decomposition", "locatello2019")
 
 #: the folders in the table's order, each with its paper
 FOLDERS = (
@@ -59,9 +59,14 @@ AFTER_EXTENDED = "after the cpu numbers, before the decide scale's (issue 27)"
 
 def scale_of(folder: str, here: Path = HERE) -> str:
     """The scale whose results decide a folder's claims: its extended runs' when they are complete, else cpu."""
-    if folder in EXTENDED and (here / folder / f"run-info-{EXTENDED_SCALE}.json").exists():
-        return EXTENDED_SCALE
-    return SCALE
+    if folder not in EXTENDED:
+        return SCALE
+    done = (
+        here
+        / folder
+        / (f"{EXTENDED_SCALE}-study/run-info.json" if folder == "locatello2019" else f"run-info-{EXTENDED_SCALE}.json")
+    )
+    return EXTENDED_SCALE if done.exists() else SCALE
 
 
 def module(folder: str, name: str):
@@ -89,7 +94,7 @@ def _rules_folder(folder: str, paper: str) -> list[dict]:
     """A folder with a rules.py: its claims, each with its rules' outcomes."""
     rules = module(folder, "rules")
     if folder == "locatello2019":
-        data = rules.load(SCALE)
+        data = rules.load(scale_of(folder))
         decided = rules.decide(data)
         scale = {claim: rules.scale_text(data, claim) for claim in rules.CLAIMS}
     else:

@@ -1,10 +1,12 @@
 """Seed 001 (Locatello et al. 2019): a study and its analyses, from nothing.
 
-    python experiments/locatello2019/study.py [--scale cpu|paper] [--study-dir DIR] [--out DIR]
+    python experiments/locatello2019/study.py [--scale cpu|decide|paper] [--study-dir DIR] [--out DIR]
 
 --scale cpu runs untwine's ``laptop`` preset (16 runs: dSprites and Color-dSprites, β-VAE at β ∈ {1, 8} and
 β-TCVAE at β ∈ {2, 8}, 2 seeds, 1,000 steps; under 45 minutes on 2 cores; the committed cpu-study/ was trained
-with the preset's earlier grid, β-TCVAE at β ∈ {1, 8}: README.md); --scale paper runs
+with the preset's earlier grid, β-TCVAE at β ∈ {1, 8}: README.md); --scale decide runs the same preset with
+10 seeds (80 runs, ≈ 2.8 h on 2 cores: the extended runs of issue 27 §4, README.md "What the rerun needs");
+--scale paper runs
 ``unsupervised_study_v1``, the paper's grid of 12,600 models (for a Ray cluster: set its
 [executor] with ``untwine study init unsupervised_study_v1``, or pass --spec). Both resume
 after a kill: run the same command again. Then ``untwine study report`` writes the page and
@@ -36,7 +38,28 @@ if FOLDER not in sys.path:
 from _common import Invocation, command_line, machine_info, write_run_info  # noqa: E402
 
 HERE = Path(__file__).parent
-PRESET = {"cpu": "laptop", "paper": "unsupervised_study_v1"}
+PRESET = {"cpu": "laptop", "decide": "laptop", "paper": "unsupervised_study_v1"}
+#: the seeds of a scale whose preset is run with more seeds than it has (the decide scale: README.md, "What the
+#: rerun needs"), and the name its study then gets
+SEEDS = {"decide": 10}
+
+
+def scale_spec(scale: str):
+    """The study spec of a scale: its preset, with the scale's seeds where SEEDS names them."""
+    from untwine import study
+
+    if scale not in SEEDS:
+        return study.load_spec(PRESET[scale])
+    import tomllib
+
+    from _common import spec_from_table
+    from untwine.study import presets
+
+    table = tomllib.loads(getattr(presets, PRESET[scale])())
+    table["seeds"] = SEEDS[scale]
+    table["name"] = f"{table['name']}-{scale}"
+    table["description"] = f"{table['description']} With {SEEDS[scale]} seeds (experiments/locatello2019, {scale})."
+    return spec_from_table(table)
 
 
 def main() -> None:
@@ -56,7 +79,7 @@ def main() -> None:
     from untwine.viz.study_report import write_study_report
 
     study_dir = args.study_dir or Path("runs/experiments/locatello2019") / args.scale
-    spec = study.load_spec(str(args.spec) if args.spec else PRESET[args.scale])
+    spec = study.load_spec(str(args.spec)) if args.spec else scale_spec(args.scale)
     study_dir.mkdir(parents=True, exist_ok=True)
     import torch  # (imported here: --help stays fast)
 

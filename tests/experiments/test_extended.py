@@ -17,6 +17,7 @@ import verdicts  # noqa: E402
 #: the runs each folder's README names for its extended runs ("The extended runs")
 PROMISED = {
     "mathieu2019_decomposition": 96 + 144,
+    "locatello2019": 80,
     "kim2018_factorvae": 64,
     "chen2018_tcvae": 110 + 78,
     "perturbations": 21,
@@ -24,8 +25,7 @@ PROMISED = {
 
 
 def _run_module(folder: str):
-    extended.settings_of(folder)
-    return sys.modules[f"_extended_{folder}_run"]
+    return extended.script_of(folder)
 
 
 def _expanded(folder: str) -> int:
@@ -33,7 +33,7 @@ def _expanded(folder: str) -> int:
     from _common import spec_from_table
 
     run = _run_module(folder)
-    settings = run.SCALES["decide"]
+    settings = run.SCALES["decide"] if hasattr(run, "SCALES") else None
     if folder == "chen2018_tcvae":
         specs = [
             spec_from_table(run.sweep_spec("decide", settings)),
@@ -43,12 +43,16 @@ def _expanded(folder: str) -> int:
         specs = [spec_from_table(run.study_spec("decide", settings))]
     elif folder == "mathieu2019_decomposition":
         specs = [run.cluster_spec(settings), run.sparse_spec(settings)]
+    elif folder == "locatello2019":
+        specs = [run.scale_spec("decide")]
     else:
         raise AssertionError(folder)
     return sum(len(spec.runs()) for spec in specs)
 
 
-@pytest.mark.parametrize("folder", ["chen2018_tcvae", "kim2018_factorvae", "mathieu2019_decomposition"])
+@pytest.mark.parametrize(
+    "folder", ["chen2018_tcvae", "kim2018_factorvae", "mathieu2019_decomposition", "locatello2019"]
+)
 def test_the_decide_studies_expand_to_the_promised_runs(folder):
     settings = extended.settings_of(folder)
     assert extended.planned_runs(folder, settings) == PROMISED[folder]
@@ -62,7 +66,22 @@ def test_perturbations_decide_scale():
     assert settings["seeds"] == 5 and tuple(settings["eps_grid"]) == (0.1, 0.2) and settings["eps_seeds"] == 3
 
 
-@pytest.mark.parametrize("folder", list(extended.FOLDERS))
+def test_locatello_decide_is_the_laptop_study_with_ten_seeds():
+    study = _run_module("locatello2019")
+    cpu, decide = study.scale_spec("cpu"), study.scale_spec("decide")
+    assert decide.name == "laptop-decide" and cpu.name == "laptop"
+    assert len(decide.runs()) == 5 * len(cpu.runs())
+    assert {r.cell for r in decide.runs()} == {r.cell for r in cpu.runs()}
+    line = extended.command("locatello2019", Path("/r"))
+    assert line[1].endswith("study.py") and line[2:] == [
+        "--scale",
+        "decide",
+        "--study-dir",
+        str(Path("/r/locatello2019")),
+    ]
+
+
+@pytest.mark.parametrize("folder", [f for f in extended.FOLDERS if f != "locatello2019"])
 def test_decide_scales_are_never_cut_to_a_budget(folder):
     """The rules' power estimates assume the decide scale's steps: no train_budget_seconds, so choose_steps trains
     them on any machine."""
@@ -96,6 +115,11 @@ def test_the_table_switches_to_the_decide_scale_once_complete(tmp_path):
     (folder / "run-info-decide.json").write_text(json.dumps({"scale": "decide"}))
     assert verdicts.scale_of("kim2018_factorvae", here=tmp_path) == "decide"
     # folders without extended runs stay on the cpu scale whatever files they hold
+    study = tmp_path / "locatello2019" / "decide-study"
+    study.mkdir(parents=True)
+    assert verdicts.scale_of("locatello2019", here=tmp_path) == "cpu"
+    (study / "run-info.json").write_text("{}")
+    assert verdicts.scale_of("locatello2019", here=tmp_path) == "decide"
     other = tmp_path / "hsu2023_quantized"
     other.mkdir()
     (other / "run-info-decide.json").write_text("{}")
