@@ -536,6 +536,43 @@ def test_the_spread_of_each_latent_is_floored_at_1e_6():
     assert abs(logs["klm"] - latent_multiinformation(z, spread + 2e-6).mean().item()) > 0.01
 
 
+def _step_at(step: int, codes: torch.Tensor, model) -> Step:
+    return Step(
+        x=torch.zeros(len(codes), 6),
+        mean=codes,
+        logvar=codes,
+        z=codes,
+        decoded=None,
+        step=step,
+        quantized=codes,
+        model=model,
+    )
+
+
+def test_a_collapsed_code_is_warned_about_once_and_only_after_its_start(recwarn):
+    """One value per latent on a whole batch at step ≥ 500 (every 100 steps) is a collapsed model: one
+    CollapsedCodeWarning, naming the step; the same batch earlier (every model starts so), at another step, or a
+    batch in which one latent varies, says nothing."""
+    from untwine.models.tripod import COLLAPSE_EVERY, COLLAPSE_STEP, CollapsedCodeWarning
+
+    assert (COLLAPSE_STEP, COLLAPSE_EVERY) == (500, 100)
+    model, _ = small_model(latent_dim=3)
+    flat = torch.full((8, 3), 0.2727, dtype=torch.float64)
+    one_varies = flat.clone()
+    one_varies[3, 2] = -0.0909
+    objective = Tripod(nhp_weight=0)
+    for step, codes in ((0, flat), (400, flat), (499, flat), (550, flat), (500, one_varies), (600, one_varies)):
+        objective.regularizer(_step_at(step, codes, model))
+    Tripod(nhp_weight=0)._check_collapse(_step_at(500, flat[:1], model))  # one code says nothing of a spread
+    assert not [w for w in recwarn if issubclass(w.category, CollapsedCodeWarning)]
+    with pytest.warns(CollapsedCodeWarning, match="one value per latent on the whole batch at step 700") as record:
+        objective.regularizer(_step_at(700, flat, model))
+        objective.regularizer(_step_at(800, flat, model))
+    assert len([w for w in record if issubclass(w.category, CollapsedCodeWarning)]) == 1  # once per objective
+    with pytest.warns(CollapsedCodeWarning, match="step 500"):  # a new objective (a new run) warns again
+        Tripod(nhp_weight=0).regularizer(_step_at(500, flat, model))
+
+
 def test_the_penalties_train_the_networks_they_should():
     model, objective = small_model(latent_dim=3)
     with torch.no_grad():  # spread the codes: codes that all coincide give the kernel estimate no gradient

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import Callable
 
 import torch
@@ -31,6 +32,15 @@ from .vae import Objective, Step
 STD_FLOOR = 1e-6
 #: added to the denominator of the normalized Hessian penalty (the authors' ``+ 1e-10``)
 RATIO_FLOOR = 1e-10
+#: from this step on, every COLLAPSE_EVERY steps, a batch whose code has one value per latent is a collapsed model
+#: and is warned about once (a model starts with every image on one grid value; a healthy one leaves it within
+#: a few hundred steps, a collapsed one never does: docs/objectives.md, tripod, "fp32 only, and what collapses")
+COLLAPSE_STEP = 500
+COLLAPSE_EVERY = 100
+
+
+class CollapsedCodeWarning(RuntimeWarning):
+    """A Tripod model whose code has one value per latent on a whole batch, long after its start."""
 
 
 def _check_whole(name: str, value, least: int, why: str, default: int) -> int:
@@ -462,6 +472,26 @@ class Tripod(Objective):
     def make_quantizer(self, latent_dim: int) -> FiniteScalarQuantizer:
         return FiniteScalarQuantizer(self.levels, latent_dim)
 
+    def _check_collapse(self, step: Step) -> None:
+        """Warn once (``CollapsedCodeWarning``) when, at step COLLAPSE_STEP or a later multiple of COLLAPSE_EVERY,
+        every latent of the batch's code takes one value: the model has collapsed and will not recover, and its
+        InfoMEC and DCI-ES will be undefined."""
+        if getattr(self, "_collapse_warned", False) or step.step < COLLAPSE_STEP or step.step % COLLAPSE_EVERY:
+            return
+        codes = step.quantized.detach()
+        if codes.shape[0] < 2 or bool((codes.amax(0) > codes.amin(0)).any()):
+            return
+        self._collapse_warned = True
+        warnings.warn(
+            f"Tripod's code has one value per latent on the whole batch at step {step.step}: the model has "
+            "collapsed (the encoder's output left tanh's range, where no gradient brings it back), it will not "
+            "recover, and infomec and dci_es will record it as undefined. On untwine's reference networks this "
+            "happens for some seeds even in fp32 (docs/objectives.md, tripod, 'fp32 only, and what collapses'): "
+            "stop the run and train another seed",
+            CollapsedCodeWarning,
+            stacklevel=2,
+        )
+
     def regularizer(self, step: Step):
         if step.quantized is None:
             raise RuntimeError(
@@ -473,6 +503,7 @@ class Tripod(Objective):
                 "Tripod's penalties need the model and its finite scalar quantizer: call the objective as "
                 "objective(model, x, step), which sets Step.model, on a model built by untwine.models.build_model"
             )
+        self._check_collapse(step)
         scale = step.model.quantizer.bound(step.mean).std(0, correction=0) + STD_FLOOR
         entries = step.x[0].numel()
         klm = latent_multiinformation(step.z, scale).mean()
