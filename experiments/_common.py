@@ -663,6 +663,18 @@ def _asked(choice, scale_steps: dict) -> dict | None:
     return {name: steps for name in scale_steps}
 
 
+def decide_scale(cpu: dict, **changes) -> dict:
+    """An extended scale (issue 27 §4: experiments/extended.py): the cpu scale's settings with ``changes``, and no
+    ``train_budget_seconds``, so that its steps are trained on any machine (the decision rules' power estimates
+    assume them; :func:`choose_steps` cuts only a scale with a budget)."""
+    unknown = sorted(set(changes) - set(cpu))
+    if unknown:
+        raise KeyError(f"the cpu scale has no setting {', '.join(unknown)}; its settings: {', '.join(cpu)}")
+    out = {key: value for key, value in cpu.items() if key != "train_budget_seconds"}
+    out.update(changes)
+    return out
+
+
 def choose_steps(
     runs_dir: Path,
     scale_steps: dict,

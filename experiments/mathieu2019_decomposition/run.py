@@ -35,20 +35,21 @@ EXPERIMENTS = str(Path(__file__).resolve().parents[1])  # experiments/, for _com
 if EXPERIMENTS not in sys.path:
     sys.path.insert(0, EXPERIMENTS)
 from _common import (  # noqa: E402
-    Invocation,
     add_steps_argument,
     choose_steps,
     command_line,
+    decide_scale,
     executor_options,
     finish,
+    Invocation,
     machine_info,
     measure_train_seconds,
+    pyplot,
     run_study,
     say,
     shown_path,
     spec_from_table,
     stored_steps,
-    pyplot,
     write_csv,
 )
 
@@ -88,25 +89,6 @@ SCALES = {
         workers=2,
         threads_per_run=1,
     ),
-    # issue 27 §4, the extended runs: the paper's grids (figures 2 and 3) at the cpu scale's training, no budget:
-    # clustering 8 settings × 2 priors × 6 seeds = 96 runs (≈ 45 min on 2 cores), sparsity 3 β × 6 α × 2 priors
-    # × 4 seeds = 144 runs (≈ 1.2 h). README.md, "The extended runs"
-    "decide": dict(
-        cluster_steps=10_000,
-        cluster_seeds=6,
-        cluster_grid=[
-            {"beta": [0.0001, 0.001, 0.01, 0.1], "alpha": [0.0]},
-            {"beta": [0.001], "alpha": [0.03, 0.1, 0.3, 1.0]},
-        ],
-        sparse_steps=5000,
-        sparse_seeds=4,
-        sparse_beta=[0.1, 1.0, 5.0],
-        sparse_alpha=[0.0, 1.0, 3.0, 10.0, 30.0, 100.0],
-        held_out=5000,
-        hoyer_points=None,
-        workers=2,
-        threads_per_run=1,
-    ),
     # their figures' structure on untwine's scales (see the README): figure 2, a row over β at α = 0 and a row
     # over α at a small β; figure 3, γ ∈ {0, 0.8} × β ∈ {0.1, 1, 5} × α from 0 to where the codes collapse
     "paper": dict(
@@ -126,6 +108,18 @@ SCALES = {
         threads_per_run=0,
     ),
 }
+
+# issue 27 §4, the extended runs (README.md, "What the extended runs need"): the paper's grids (figures 2 and 3)
+# at the cpu scale's training, never cut to a budget: clustering 8 settings × 2 priors × 6 seeds = 96 runs
+# (≈ 45 min on 2 cores), sparsity 3 β × 6 α × 2 priors × 4 seeds = 144 runs (≈ 1.2 h)
+SCALES["decide"] = decide_scale(
+    SCALES["cpu"],
+    cluster_seeds=6,
+    cluster_grid=SCALES["paper"]["cluster_grid"],
+    sparse_seeds=4,
+    sparse_beta=SCALES["paper"]["sparse_beta"],
+    sparse_alpha=SCALES["paper"]["sparse_alpha"],
+)
 TRAIN = {"cluster": {"lr": 1e-3, "batch_size": 128}, "sparse": {"lr": 1e-3, "batch_size": 64}}
 SPARSE_LATENTS = 20
 

@@ -309,3 +309,14 @@ def test_the_estimate_is_plan_s_measured_steps_summed_over_the_studies():
     # one run of 100 steps at batch 8, two of 300 at batch 16, one at a time
     expected = 100 * steps["beta-vae on 1×64×64, batch 8"] + 600 * steps["beta-vae on 1×64×64, batch 16"]
     assert measured["seconds"] == pytest.approx(expected, abs=0.1 + 700 * 1e-5)
+
+
+def test_a_decide_scale_is_the_cpu_scale_changed_and_never_cut_to_a_budget():
+    from _common import decide_scale
+
+    cpu = {"steps": 2500, "seeds": 3, "train_budget_seconds": 2450, "betas": [1, 4, 8]}
+    decide = decide_scale(cpu, seeds=10, betas=[1, 2, 4])
+    assert decide == {"steps": 2500, "seeds": 10, "betas": [1, 2, 4]}
+    assert cpu == {"steps": 2500, "seeds": 3, "train_budget_seconds": 2450, "betas": [1, 4, 8]}  # left as it was
+    with pytest.raises(KeyError, match="the cpu scale has no setting sedes; its settings: steps, seeds"):
+        decide_scale(cpu, sedes=10)
