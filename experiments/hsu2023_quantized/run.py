@@ -160,7 +160,8 @@ def study_spec(scale: str, settings: dict, methods=METHODS) -> dict:
 
 
 def run_table(study_dir: Path):
-    """One row per scored run: method, seed, every score of SCORES, the reconstruction loss, the path."""
+    """One row per scored run: method, seed, every score of SCORES, the reconstruction loss, the path, and a note
+    naming the metrics undefined on it (a collapsed code: its scores are empty, and the rules leave it out)."""
     import pandas as pd
 
     from untwine import study
@@ -169,7 +170,8 @@ def run_table(study_dir: Path):
     rows = {}
     for record in table[table["representation"] == "mean"].to_dict("records"):
         name = SCORES.get((record["metric"], record["key"]))
-        if name is None:
+        skipped = record["key"] == "skipped"  # a metric undefined on this run (a collapsed code): a row, no score
+        if name is None and not skipped:
             continue
         row = rows.setdefault(
             record["path"],
@@ -179,10 +181,14 @@ def run_table(study_dir: Path):
                 "reconstruction": record["reconstruction"],
                 "train_seconds": record["wall_time"],
                 "path": record["path"],
+                "note": "",
             },
         )
-        row[name] = record["value"]
-    columns = ["method", "seed", *SCORES.values(), "reconstruction", "train_seconds", "path"]
+        if skipped:
+            row["note"] = "; ".join(filter(None, [row["note"], str(record["note"]).split(":")[0]]))
+        else:
+            row[name] = record["value"]
+    columns = ["method", "seed", *SCORES.values(), "reconstruction", "train_seconds", "path", "note"]
     frame = pd.DataFrame(list(rows.values()), columns=columns)
     order = {m: i for i, m in enumerate(METHODS)}
     return frame.sort_values(["method", "seed"], key=lambda c: c.map(order) if c.name == "method" else c)
@@ -288,7 +294,9 @@ def summary(table, verdicts: list[dict], scale: str) -> str:
                 cells.append(f"{values.median():.4g} ({values.min():.4g}–{values.max():.4g})")
             else:
                 cells.append(f"{values.median():.3f} ({values.min():.3f}–{values.max():.3f})")
-        lines.append(f"| {LABELS[method]} | {len(rows)} | " + " | ".join(cells) + " |")
+        undefined = int(rows["infom"].isna().sum()) if "infom" in rows else 0
+        count = f"{len(rows)}" + (f" ({undefined} undefined: collapsed)" if undefined else "")
+        lines.append(f"| {LABELS[method]} | {count} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
