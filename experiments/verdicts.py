@@ -54,6 +54,8 @@ WRITTEN = {
     "hsu2023_quantized": "before the numbers",
 }
 AFTER = "after the cpu numbers, issue 27"
+#: hsu2023_quantized's cpu scale with every encoder normalised (its rules are the cpu scale's, written before both)
+NORMED_SCALE = "cpu-instance"
 AFTER_EXTENDED = "after the cpu numbers, before the decide scale's (issue 27)"
 
 
@@ -170,17 +172,26 @@ def _quantized(folder: str, paper: str) -> list[dict]:
         "B": "QLAE more explicit (InfoE) than β-VAE and β-TCVAE on Shapes3D",
         "C": "Tripod's InfoM above β-TCVAE's and QLAE's on Shapes3D",
     }
-    path = HERE / folder / f"results-{SCALE}.csv"
-    if not path.exists():
-        return [_not_run(folder, paper, text) for text in claims.values()]
-    decided = run.decide(pd.read_csv(path))
-    info = S.read_settings(HERE / folder / f"run-info-{SCALE}.json")
+    out = []
+    for scale, variant in ((SCALE, ""), (NORMED_SCALE, "; every method with the authors' encoder normalisation")):
+        path = HERE / folder / f"results-{scale}.csv"
+        if not path.exists():
+            if not variant:
+                out += [_not_run(folder, paper, text) for text in claims.values()]
+            continue
+        out += _quantized_rows(run, folder, paper, claims, scale, variant, pd.read_csv(path))
+    return out
+
+
+def _quantized_rows(run, folder: str, paper: str, claims: dict, scale: str, variant: str, table) -> list[dict]:
+    decided = run.decide(table)
+    info = S.read_settings(HERE / folder / f"run-info-{scale}.json")
     out = []
     for letter, text in claims.items():
         mine = [d for d in decided if d["rule"].startswith(letter)]
         out.append(
             {
-                "claim": f"{text} ({paper})",
+                "claim": f"{text} ({paper}{variant})",
                 "folder": folder,
                 "rules": "; ".join(
                     f"{d['rule']}: one-sided exact Mann–Whitney, {d['higher']} > {d['lower']} on {d['score']}, "
@@ -191,7 +202,7 @@ def _quantized(folder: str, paper: str) -> list[dict]:
                 "evidence": "; ".join(
                     f"{d['rule']} {_short(d['verdict'])}: p = {_p(d.get('p_greater'))}" for d in mine
                 ),
-                "scale": f"{SCALE}: {info.get('seeds')} seeds per method; {info.get('steps'):,} steps",
+                "scale": f"{scale}: {info.get('seeds')} seeds per method; {info.get('steps'):,} steps",
                 "rule_ids": [d["rule"] for d in mine],
             }
         )

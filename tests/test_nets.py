@@ -43,3 +43,65 @@ def test_picks_mlp_for_other_shapes():
     assert isinstance(build_decoder((1, 8, 8), 3), MLPDecoder)
     assert isinstance(build_encoder((3, 64, 64), 3), ConvEncoder)
     assert build_decoder((1, 8, 8), 3)(torch.zeros(4, 3)).shape == (4, 1, 8, 8)
+
+
+# -- the encoder's normalisation (ModelConfig.encoder_norm) ------------------------------------------------------
+
+
+def test_the_reference_encoders_are_unchanged_by_the_norm_option():
+    """encoder_norm = "none" builds exactly the reference layers, in the reference order (the state-dict keys of
+    every run trained before the option), with the same initial weights from the same seed."""
+    for build, args in ((ConvEncoder, (1, 10)), (MLPEncoder, ((6,), 3))):
+        torch.manual_seed(0)
+        plain = build(*args)
+        torch.manual_seed(0)
+        none = build(*args, norm="none")
+        assert [type(m) for m in plain.features] == [type(m) for m in none.features]
+        assert not any(isinstance(m, (nn.GroupNorm, nn.LayerNorm)) for m in none.modules())
+        a, b = plain.state_dict(), none.state_dict()
+        assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert [k for k in ConvEncoder(1, 10).state_dict() if k.endswith("weight")] == [
+        f"features.{i}.weight" for i in (0, 2, 4, 6, 9, 11)
+    ]
+
+
+def test_the_instance_norm_encoder_normalises_every_convolution_and_the_dense_layer():
+    enc = ConvEncoder(3, 5, norm="instance")
+    kinds = [type(m).__name__ for m in enc.features]
+    assert kinds == ["Conv2d", "GroupNorm", "ReLU"] * 4 + ["Flatten", "Linear", "LayerNorm", "ReLU", "Linear"]
+    norms = [m for m in enc.features if isinstance(m, nn.GroupNorm)]
+    assert [(g.num_groups, g.num_channels, g.affine) for g in norms] == [(32, 32, True), (32, 32, True)] + [
+        (64, 64, True),
+        (64, 64, True),
+    ]
+    assert [m.normalized_shape for m in enc.features if isinstance(m, nn.LayerNorm)] == [(256,)]
+    mlp = MLPEncoder((6,), 3, hidden=8, norm="instance")
+    assert [type(m).__name__ for m in mlp.features] == [
+        "Flatten", "Linear", "LayerNorm", "ReLU", "Linear", "LayerNorm", "ReLU", "Linear",
+    ]  # fmt: skip
+    assert build_encoder((3, 64, 64), 5, "instance").features[1].num_groups == 32
+    assert isinstance(build_encoder((6,), 3, "instance").features[2], nn.LayerNorm)
+
+
+def test_an_instance_normalised_encoder_ignores_each_images_contrast():
+    """With the first convolution's bias at 0, an instance norm after it makes the code of c·x that of x for every
+    c > 0 (each image's feature maps are rescaled to unit variance); the reference encoder's code scales with c."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 64, 64)
+    for norm, invariant in (("instance", True), ("none", False)):
+        torch.manual_seed(1)
+        enc = ConvEncoder(1, 6, norm=norm).eval()
+        with torch.no_grad():
+            enc.features[0].bias.zero_()
+            a, b = enc(x)[0], enc(3.0 * x)[0]
+        assert torch.allclose(a, b, atol=1e-4) is invariant
+
+
+def test_an_unknown_norm_is_refused_naming_the_valid_ones():
+    for build in (lambda: ConvEncoder(1, 4, norm="batch"), lambda: build_encoder((6,), 4, "batch")):
+        with pytest.raises(ValueError) as error:
+            build()
+        assert str(error.value) == (
+            "unknown encoder_norm 'batch'; valid: none, instance (none: the reference encoder; instance: an instance "
+            "norm after every convolution and a layer norm on the dense layer)"
+        )

@@ -226,3 +226,33 @@ def test_a_manifest_edited_without_its_checksum_is_refused(tmp_path):
     with pytest.raises(ValueError, match=re.escape(str(path))):
         train(small_config(steps=8), run, progress=False)
     assert weights(run) == weights_before and json.loads(path.read_text())["step"] == 2
+
+
+def test_the_encoder_norm_is_a_model_setting_checked_written_and_kept(tmp_path):
+    """model.encoder_norm: refused when unknown (naming the valid ones), written to config.toml, read back; a
+    config.toml from before the setting reads as "none" and continues; another norm in the same directory is
+    refused, nothing lost."""
+    bad = small_config()
+    bad.model.encoder_norm = "batch"
+    with pytest.raises(ValueError) as error:
+        bad.validate(dataset=False)
+    assert str(error.value) == (
+        "model.encoder_norm must be one of none, instance, got 'batch' (none: the reference encoder; instance: "
+        "instance and layer norms, docs/training.md)"
+    )
+    normed = small_config(steps=2)
+    normed.model.encoder_norm = "instance"
+    run = train(normed, tmp_path / "n", progress=False)
+    assert 'encoder_norm = "instance"' in (run / "config.toml").read_text()
+    assert RunConfig.from_toml(run / "config.toml").model.encoder_norm == "instance"
+    before = weights(run)
+    with pytest.raises(ValueError, match=r"model\.encoder_norm = 'instance' there, 'none' asked"):
+        train(small_config(steps=4), run, progress=False)
+    assert weights(run) == before
+    plain = train(small_config(steps=2), tmp_path / "p", progress=False)
+    config = plain / "config.toml"
+    config.write_text(config.read_text().replace('encoder_norm = "none"\n', ""))  # as written before the setting
+    assert "encoder_norm" not in config.read_text()
+    assert RunConfig.from_toml(config).model.encoder_norm == "none"
+    train(small_config(steps=4), plain, progress=False)  # continues
+    assert read_log(plain)["step"].max() == 4

@@ -21,6 +21,7 @@ from .data.pairs import check_k
 from .data.sampling import check_spec
 from .models import build_objective, objective_class
 from .models.vae import LIKELIHOODS, ModelConfig
+from .nets import ENCODER_NORMS
 from .validate import check_positive
 
 
@@ -229,6 +230,11 @@ class RunConfig:
         _check_int("model.latent_dim", self.model.latent_dim, minimum=1)
         if self.model.likelihood not in LIKELIHOODS:
             raise ValueError(f"model.likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.model.likelihood!r}")
+        if self.model.encoder_norm not in ENCODER_NORMS:
+            raise ValueError(
+                f"model.encoder_norm must be one of {', '.join(ENCODER_NORMS)}, got {self.model.encoder_norm!r} "
+                "(none: the reference encoder; instance: instance and layer norms, docs/training.md)"
+            )
         build_objective(self.model.objective, self.model.params)
         if not dataset:
             pass

@@ -29,25 +29,27 @@ class ConvEncoder(nn.Module):
         The image's channels C; the input is (n, C, 64, 64).
     latent_dim : int
         The number of latents d.
+    norm : {"none", "instance"}, default "none"
+        ``"none"``: the reference network. ``"instance"``: an instance norm (``GroupNorm`` with one group per
+        channel, learned scale and shift) after every convolution and a layer norm after the dense 256, each
+        before its ReLU, as the Tripod authors' encoder normalises its layers (``ENCODER_NORMS``).
     """
 
-    def __init__(self, channels: int, latent_dim: int):
+    def __init__(self, channels: int, latent_dim: int, norm: str = "none"):
         super().__init__()
         self.latent_dim = latent_dim
-        self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 4, 2, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(32, 32, 4, 2, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(32, 64, 4, 2, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(64, 64, 4, 2, 1),
-            nn.ReLU(inplace=True),
-            nn.Flatten(),
-            nn.Linear(64 * 4 * 4, 256),
-            nn.ReLU(inplace=True),
-            nn.Linear(256, 2 * latent_dim),
-        )
+        norm = _check_norm(norm)
+        layers: list[nn.Module] = []
+        for c_in, c_out in ((channels, 32), (32, 32), (32, 64), (64, 64)):
+            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1))
+            if norm == "instance":
+                layers.append(nn.GroupNorm(c_out, c_out))
+            layers.append(nn.ReLU(inplace=True))
+        layers += [nn.Flatten(), nn.Linear(64 * 4 * 4, 256)]
+        if norm == "instance":
+            layers.append(nn.LayerNorm(256))
+        layers += [nn.ReLU(inplace=True), nn.Linear(256, 2 * latent_dim)]
+        self.features = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, logvar = self.features(x).chunk(2, dim=1)
@@ -102,20 +104,24 @@ class MLPEncoder(nn.Module):
         The number of latents d.
     hidden : int, default 256
         Units per hidden layer.
+    norm : {"none", "instance"}, default "none"
+        ``"instance"``: a layer norm after each hidden layer, before its ReLU (an MLP's features have no channels
+        to normalise one by one; ``ConvEncoder``).
     """
 
-    def __init__(self, observation_shape: tuple[int, ...], latent_dim: int, hidden: int = 256):
+    def __init__(self, observation_shape: tuple[int, ...], latent_dim: int, hidden: int = 256, norm: str = "none"):
         super().__init__()
         self.latent_dim = latent_dim
+        norm = _check_norm(norm)
         size = math.prod(observation_shape)
-        self.features = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(size, hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, 2 * latent_dim),
-        )
+        layers: list[nn.Module] = [nn.Flatten()]
+        for n_in in (size, hidden):
+            layers.append(nn.Linear(n_in, hidden))
+            if norm == "instance":
+                layers.append(nn.LayerNorm(hidden))
+            layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.Linear(hidden, 2 * latent_dim))
+        self.features = nn.Sequential(*layers)
 
     def forward(self, x):
         mean, logvar = self.features(x).chunk(2, dim=1)
@@ -150,11 +156,24 @@ class MLPDecoder(nn.Module):
         return self.net(z).view(-1, *self.observation_shape)
 
 
+#: the encoder normalisations (``ModelConfig.encoder_norm``): none (the reference networks) or instance
+ENCODER_NORMS = ("none", "instance")
+
+
+def _check_norm(norm: str) -> str:
+    if norm not in ENCODER_NORMS:
+        raise ValueError(
+            f"unknown encoder_norm {norm!r}; valid: {', '.join(ENCODER_NORMS)} (none: the reference encoder; "
+            "instance: an instance norm after every convolution and a layer norm on the dense layer)"
+        )
+    return norm
+
+
 def _is_reference_image(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3 and shape[1] == 64 and shape[2] == 64
 
 
-def build_encoder(observation_shape: tuple[int, ...], latent_dim: int) -> nn.Module:
+def build_encoder(observation_shape: tuple[int, ...], latent_dim: int, norm: str = "none") -> nn.Module:
     """The reference conv encoder for (C, 64, 64) observations, an MLP otherwise.
 
     Parameters
@@ -163,6 +182,8 @@ def build_encoder(observation_shape: tuple[int, ...], latent_dim: int) -> nn.Mod
         The shape of one observation.
     latent_dim : int
         The number of latents d.
+    norm : {"none", "instance"}, default "none"
+        The encoder's normalisation (``ConvEncoder``, ``MLPEncoder``).
 
     Returns
     -------
@@ -171,8 +192,8 @@ def build_encoder(observation_shape: tuple[int, ...], latent_dim: int) -> nn.Mod
     """
     observation_shape = tuple(observation_shape)
     if _is_reference_image(observation_shape):
-        return ConvEncoder(observation_shape[0], latent_dim)
-    return MLPEncoder(observation_shape, latent_dim)
+        return ConvEncoder(observation_shape[0], latent_dim, norm)
+    return MLPEncoder(observation_shape, latent_dim, norm=norm)
 
 
 def build_decoder(observation_shape: tuple[int, ...], latent_dim: int) -> nn.Module:

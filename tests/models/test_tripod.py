@@ -702,12 +702,15 @@ def test_training_lowers_the_loss_and_the_representation_is_the_grid_code(tmp_pa
     assert np.array_equal(codes, model.quantizer(mean).numpy()) and not np.array_equal(codes, mean.numpy())
 
 
-def test_a_resumed_run_is_bit_identical(tmp_path, tiny):
+@pytest.mark.parametrize("encoder_norm", ["none", "instance"])
+def test_a_resumed_run_is_bit_identical(tmp_path, tiny, encoder_norm, monkeypatch):
     whole = tiny_config(steps=6)
     whole.train.checkpoint_every = 3
+    whole.model.encoder_norm = encoder_norm
     train(whole, tmp_path / "whole", progress=False, data=tiny)
     half = tiny_config(steps=3)
     half.train.checkpoint_every = 3
+    half.model.encoder_norm = encoder_norm
     train(half, tmp_path / "parts", progress=False, data=tiny)
     train(whole, tmp_path / "parts", progress=False, data=tiny)
     a = load_file(tmp_path / "whole" / read_manifest(tmp_path / "whole").checkpoint)
@@ -721,6 +724,13 @@ def test_a_resumed_run_is_bit_identical(tmp_path, tiny):
     whole_log, parts_log = read_log(tmp_path / "whole")[columns], read_log(tmp_path / "parts")[columns]
     assert whole_log["step"].tolist() == [2, 4, 6] and parts_log["step"].tolist() == [2, 3, 4, 6]
     assert whole_log.to_numpy().tolist() == parts_log[parts_log["step"] != 3].to_numpy().tolist()
+    normed = [k for k in a if k.startswith("model.encoder.") and "weight" in k and a[k].dim() == 1]
+    assert bool(normed) is (encoder_norm == "instance")  # the norms' scales, trained and checkpointed
+    from untwine import data as data_room
+
+    monkeypatch.setitem(data_room.DATASETS, "tiny-squares", TinySquares)
+    model, _ = load_model(tmp_path / "whole")
+    assert model.encoder_norm == encoder_norm
 
 
 def test_untwine_train_model_tripod_from_the_command_line(tmp_path):
@@ -729,7 +739,7 @@ def test_untwine_train_model_tripod_from_the_command_line(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "untwine.cli", "train", "--model", "tripod", "--dataset", "pinwheel"]
     command += ["--param", "levels=5", "--config", str(config), "--steps", "3", "--batch-size", "16"]
-    command += ["--out", str(out), "--quiet"]
+    command += ["--encoder-norm", "instance", "--out", str(out), "--quiet"]
     # the child imports the untwine this test imported (this tree, or a mutation run's copy), not an installed one
     source = str(Path(untwine.__file__).parents[1])
     env = {
@@ -745,6 +755,7 @@ def test_untwine_train_model_tripod_from_the_command_line(tmp_path):
     assert log["step"].tolist() == [1, 2, 3] and np.isfinite(log["hessian_penalty"]).all()
     model, _ = load_model(out)
     assert model.quantizer.levels == 5
+    assert model.encoder_norm == "instance" and 'encoder_norm = "instance"' in written
     bad = subprocess.run(
         command[:-3] + ["--out", str(tmp_path / "bad"), "--param", "levels=1"], capture_output=True, text=True, env=env
     )

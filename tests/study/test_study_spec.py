@@ -679,6 +679,14 @@ def test_run_ids_follow_what_is_trained_only():
         "run pinwheel/beta-vae/beta=1/seed=0 changed: train.factor_sampler {} -> "
         "{'kind': 'correlated', 'factors': ['arm', 'radius'], 'ratio': 10}"
     )
+    # model.encoder_norm: "none" (the default) keeps the ids of the runs from before it existed, "instance"
+    # changes them, for the whole study or one method
+    plain = BASE.replace("[model]", '[model]\nencoder_norm = "none"')
+    assert [r.id for r in parse_spec(plain, "n.toml").runs()] == ["05e4fd61e77a", "2b888a41b768"]
+    normed = BASE.replace("[model]", '[model]\nencoder_norm = "instance"')
+    problems, _ = spec_differences(old, parse_spec(normed, "i.toml"))
+    assert problems[0] == "run pinwheel/beta-vae/beta=1/seed=0 changed: model.encoder_norm 'none' -> 'instance'"
+    assert {r.config.model.encoder_norm for r in parse_spec(normed, "i.toml").runs()} == {"instance"}
     one = (
         'datasets = ["pinwheel"]\n[model]\nlikelihood = "gaussian"\n[[methods]]\nmodel = "annealed-vae"\n'
         "params = {gamma = 10, iteration_threshold = 100}\n"

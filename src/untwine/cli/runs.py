@@ -43,6 +43,12 @@ def _add_run_options(parser: argparse.ArgumentParser, quick: bool) -> None:
     )
     parser.add_argument("--seed", type=int, help="seed of the run (default 0)")
     parser.add_argument("--latent-dim", type=int, help="number of latents (default 10)")
+    parser.add_argument(
+        "--encoder-norm",
+        choices=("none", "instance"),
+        help="the encoder's normalisation: none (the reference network, default) or instance (instance and layer "
+        "norms, as the Tripod authors' encoder; docs/training.md)",
+    )
     parser.add_argument("--batch-size", type=int, help="batch size (default 64)")
     parser.add_argument(
         "--lr", type=float, help="Adam learning rate" + (f" (default {QUICK['lr']:g})" if quick else " (default 1e-4)")
@@ -95,6 +101,7 @@ def build_config(args: argparse.Namespace, quick: bool = False):
         ("steps", "train", "steps"),
         ("seed", "train", "seed"),
         ("latent_dim", "model", "latent_dim"),
+        ("encoder_norm", "model", "encoder_norm"),
         ("batch_size", "train", "batch_size"),
         ("lr", "train", "lr"),
         ("device", "train", "device"),

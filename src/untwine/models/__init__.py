@@ -132,6 +132,7 @@ def build_model(config: ModelConfig, observation_shape: tuple[int, ...]) -> tupl
         likelihood=config.likelihood,
         quantizer=objective.make_quantizer(config.latent_dim),
         deterministic=objective.deterministic,
+        encoder_norm=config.encoder_norm,
     )
     return model, objective
 

@@ -487,7 +487,8 @@ class Tripod(Objective):
             "collapsed (the encoder's output left tanh's range, where no gradient brings it back), it will not "
             "recover, and infomec and dci_es will record it as undefined. On untwine's reference networks this "
             "happens for some seeds even in fp32 (docs/objectives.md, tripod, 'fp32 only, and what collapses'): "
-            "stop the run and train another seed",
+            'stop the run and train it with model.encoder_norm = "instance" (the authors\' normalised encoder), '
+            "which keeps the codes apart",
             CollapsedCodeWarning,
             stacklevel=2,
         )

@@ -38,12 +38,18 @@ class ModelConfig:
     params : dict, optional
         The objective's hyperparameters by name (``untwine models`` lists them with their
         defaults); missing ones take the defaults.
+    encoder_norm : {"none", "instance"}, default "none"
+        The encoder's normalisation: none, the reference network; "instance", an instance norm after every
+        convolution and a layer norm on the dense layer (``untwine.nets.ConvEncoder``), as the Tripod authors'
+        encoder, which keeps Tripod's codes from collapsing where the reference encoder lets them
+        (docs/objectives.md, ``tripod``). Every objective accepts it.
     """
 
     objective: str = "beta-vae"
     latent_dim: int = 10
     likelihood: str = "bernoulli"
     params: dict = field(default_factory=dict)
+    encoder_norm: str = "none"
 
 
 class VAE(nn.Module):
@@ -83,11 +89,13 @@ class VAE(nn.Module):
         has no posterior variance: ``posterior()`` raises ``DeterministicCodeError`` instead of returning that
         head's noise, and every consumer of posterior variances (metrics, the code cache, UDR, the report, the
         sampled representation, the pattern perturbation) asks ``deterministic`` first.
+    encoder_norm : {"none", "instance"}, default "none"
+        The encoder's normalisation (``ModelConfig.encoder_norm``, ``untwine.nets.build_encoder``).
 
     Raises
     ------
     ValueError
-        If ``likelihood`` is unknown or ``latent_dim`` < 1.
+        If ``likelihood`` or ``encoder_norm`` is unknown or ``latent_dim`` < 1.
 
     Notes
     -----
@@ -106,6 +114,7 @@ class VAE(nn.Module):
         likelihood: str = "bernoulli",
         quantizer: nn.Module | None = None,
         deterministic: bool = False,
+        encoder_norm: str = "none",
     ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -115,7 +124,8 @@ class VAE(nn.Module):
         self.observation_shape = tuple(int(s) for s in observation_shape)
         self.latent_dim = int(latent_dim)
         self.likelihood = likelihood
-        self.encoder = build_encoder(self.observation_shape, latent_dim)
+        self.encoder = build_encoder(self.observation_shape, latent_dim, encoder_norm)
+        self.encoder_norm = encoder_norm
         self.decoder = build_decoder(self.observation_shape, latent_dim)
         self.register_module("quantizer", quantizer)
         self.deterministic = bool(deterministic)

@@ -9,7 +9,7 @@ The format (docs/studies.md has the whole of it)::
 
     [train]                                    # any key of RunConfig's [train] (steps, lr, batch_size, ...)
     steps = 1000
-    [model]                                    # latent_dim, likelihood
+    [model]                                    # latent_dim, likelihood, encoder_norm
     latent_dim = 10
 
     [[methods]]
@@ -676,6 +676,8 @@ def _id_payload(config: RunConfig) -> dict:
             for key, value in values.items():
                 if (section, key) == ("train", "factor_sampler") and not value:
                     continue  # uniform sampling, the default: ids of runs from before the option stay the same
+                if (section, key) == ("model", "encoder_norm") and value == "none":
+                    continue  # the reference encoder, the default: ids of runs from before the option stay the same
                 if (section, key) not in NOT_IN_ID:
                     flat[f"{section}.{key}"] = value
         else:
