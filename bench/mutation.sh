@@ -78,6 +78,7 @@ declare -A MODULES=(
   [train_make_optimizer]="src/untwine/train/__init__.py|tests/models/test_qlae.py||untwine.train.x_make_optimizer__mutmut_*"
   # the command-line test runs untwine in a child process, where mutmut records no test of any function: left out
   [models_tripod]="src/untwine/models/tripod.py|tests/models/test_tripod.py|not command_line"
+  [nets]="src/untwine/nets.py|tests/test_nets.py"
   # weak supervision (issue 25)
   [weak]="src/untwine/models/weak.py|tests/models/test_weak.py|not keeps_that and not held_out"
   [pairs]="src/untwine/data/pairs.py|tests/data/test_pairs.py"
@@ -92,7 +93,7 @@ ORDER=(estimators beta_tcvae factor_vae decomposition dip_vae annealed_vae beta_
        study_index study_results study_state study_spec checkpoint run_files runs
        study_analyses study_table study_findings study_vocabulary study_udr study_files study_tasks study_events
        study_runner study_worker study_executors study_plan study_presets weak pairs train_pairs runs_pairs runs_deterministic
-       models_qlae metrics_infomec metrics_dci_es train_make_optimizer models_tripod)
+       models_qlae metrics_infomec metrics_dci_es train_make_optimizer models_tripod nets)
 
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 

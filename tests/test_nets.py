@@ -105,3 +105,64 @@ def test_an_unknown_norm_is_refused_naming_the_valid_ones():
             "unknown encoder_norm 'batch'; valid: none, instance (none: the reference encoder; instance: an instance "
             "norm after every convolution and a layer norm on the dense layer)"
         )
+
+
+# -- every layer in its place, and the dispatch by observation shape --------------------------------------------
+
+
+def _kinds(module: nn.Module) -> list[str]:
+    return [type(m).__name__ for m in module.modules() if not isinstance(m, (nn.Sequential,)) and m is not module]
+
+
+def test_every_network_has_its_activations_where_the_reference_has_them():
+    assert _kinds(DeconvDecoder(1, 5)) == ["Linear", "ReLU", "Linear", "ReLU"] + ["ConvTranspose2d", "ReLU"] * 3 + [
+        "ConvTranspose2d"
+    ]
+    assert _kinds(MLPDecoder((6,), 3)) == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert _kinds(MLPEncoder((6,), 3)) == ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert _kinds(ConvEncoder(1, 3)) == ["Conv2d", "ReLU"] * 4 + ["Flatten", "Linear", "ReLU", "Linear"]
+    assert [
+        (m.in_features, m.out_features) for m in MLPEncoder((6,), 3, hidden=8).modules() if isinstance(m, nn.Linear)
+    ] == [
+        (6, 8),
+        (8, 8),
+        (8, 6),
+    ]
+    assert ConvEncoder(1, 7).latent_dim == 7 and MLPEncoder((6,), 4).latent_dim == 4
+    linear = [nn.Linear]  # the MLPs' default width is 256
+    assert [(m.in_features, m.out_features) for m in MLPEncoder((6,), 3).modules() if type(m) in linear] == [
+        (6, 256),
+        (256, 256),
+        (256, 6),
+    ]
+    assert [(m.in_features, m.out_features) for m in MLPDecoder((6,), 3).modules() if type(m) in linear] == [
+        (3, 256),
+        (256, 256),
+        (256, 6),
+    ]
+
+
+@pytest.mark.parametrize("build", [lambda: ConvEncoder(2, 3), lambda: MLPEncoder((2, 5), 3, hidden=8)])
+def test_the_mean_is_the_first_half_of_the_last_layer_and_the_log_variance_the_second(build):
+    torch.manual_seed(0)
+    enc = build()
+    x = torch.rand(4, 2, 64, 64) if isinstance(enc, ConvEncoder) else torch.rand(4, 2, 5)
+    with torch.no_grad():
+        out = enc.features(x)
+        mean, logvar = enc(x)
+    assert out.shape == (4, 6) and mean.shape == logvar.shape == (4, 3)
+    assert torch.equal(mean, out[:, :3]) and torch.equal(logvar, out[:, 3:])
+
+
+@pytest.mark.parametrize(
+    "shape,conv", [((3, 64, 64), True), ((1, 64, 64), True), ((1, 64, 32), False), ((1, 32, 64), False), ((6,), False)]
+)
+def test_the_networks_are_picked_by_the_observation_shape_and_fit_it(shape, conv):
+    enc, dec = build_encoder(shape, 5), build_decoder(shape, 5)
+    assert isinstance(enc, ConvEncoder) is conv and isinstance(dec, DeconvDecoder) is conv
+    assert isinstance(enc, MLPEncoder) is not conv and isinstance(dec, MLPDecoder) is not conv
+    mean, logvar = enc(torch.rand(2, *shape))
+    assert mean.shape == logvar.shape == (2, 5)
+    assert dec(torch.rand(2, 5)).shape == (2, *shape)
+    if conv:
+        assert enc.features[0].in_channels == shape[0] and dec.deconv[-1].out_channels == shape[0]
