@@ -90,6 +90,18 @@ def test_the_cache_of_a_deterministic_model_holds_its_codes_and_refuses_a_poster
     cache = CodeCache.for_model(vae, data)
     means, variances = cache.posterior(tokens)
     assert cache.has_variances and np.array_equal(variances, vae.posterior()(observations)[1])
+    # the batch size reaches the cache either way; a model without the flag (an older or a hand-made one) is
+    # stochastic: its posterior is cached
+    assert CodeCache.for_model(vae, data, batch_size=7).batch_size == 7
+    assert CodeCache.for_model(vae, data).batch_size == 512
+    assert CodeCache.for_model(model, data, batch_size=5).batch_size == 5  # the last deterministic one
+
+    class Plain:  # a posterior, no deterministic attribute
+        def posterior(self, batch_size):
+            return vae.posterior(batch_size)
+
+    plain = CodeCache.for_model(Plain(), data)
+    assert plain.has_variances and np.array_equal(plain.posterior(tokens)[1], variances)
 
 
 def test_a_cache_takes_a_posterior_or_a_representation_not_both_nor_neither():
