@@ -103,7 +103,7 @@ def test_an_unknown_norm_is_refused_naming_the_valid_ones():
             build()
         assert str(error.value) == (
             "unknown encoder_norm 'batch'; valid: none, instance (none: the reference encoder; instance: an instance "
-            "norm after every convolution and a layer norm on the dense layer)"
+            "norm after every convolution and a layer norm on the dense layer; docs/training.md)"
         )
 
 

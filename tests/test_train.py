@@ -237,8 +237,8 @@ def test_the_encoder_norm_is_a_model_setting_checked_written_and_kept(tmp_path):
     with pytest.raises(ValueError) as error:
         bad.validate(dataset=False)
     assert str(error.value) == (
-        "model.encoder_norm must be one of none, instance, got 'batch' (none: the reference encoder; instance: "
-        "instance and layer norms, docs/training.md)"
+        "unknown model.encoder_norm 'batch'; valid: none, instance (none: the reference encoder; instance: an "
+        "instance norm after every convolution and a layer norm on the dense layer; docs/training.md)"
     )
     normed = small_config(steps=2)
     normed.model.encoder_norm = "instance"

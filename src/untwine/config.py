@@ -21,7 +21,7 @@ from .data.pairs import check_k
 from .data.sampling import check_spec
 from .models import build_objective, objective_class
 from .models.vae import LIKELIHOODS, ModelConfig
-from .nets import ENCODER_NORMS
+from .nets import check_encoder_norm
 from .validate import check_positive
 
 
@@ -230,11 +230,7 @@ class RunConfig:
         _check_int("model.latent_dim", self.model.latent_dim, minimum=1)
         if self.model.likelihood not in LIKELIHOODS:
             raise ValueError(f"model.likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.model.likelihood!r}")
-        if self.model.encoder_norm not in ENCODER_NORMS:
-            raise ValueError(
-                f"model.encoder_norm must be one of {', '.join(ENCODER_NORMS)}, got {self.model.encoder_norm!r} "
-                "(none: the reference encoder; instance: instance and layer norms, docs/training.md)"
-            )
+        check_encoder_norm(self.model.encoder_norm, "model.encoder_norm")
         build_objective(self.model.objective, self.model.params)
         if not dataset:
             pass

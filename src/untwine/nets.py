@@ -38,7 +38,7 @@ class ConvEncoder(nn.Module):
     def __init__(self, channels: int, latent_dim: int, norm: str = "none"):
         super().__init__()
         self.latent_dim = latent_dim
-        norm = _check_norm(norm)
+        norm = check_encoder_norm(norm)
         layers: list[nn.Module] = []
         for c_in, c_out in ((channels, 32), (32, 32), (32, 64), (64, 64)):
             layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1))
@@ -112,7 +112,7 @@ class MLPEncoder(nn.Module):
     def __init__(self, observation_shape: tuple[int, ...], latent_dim: int, hidden: int = 256, norm: str = "none"):
         super().__init__()
         self.latent_dim = latent_dim
-        norm = _check_norm(norm)
+        norm = check_encoder_norm(norm)
         size = math.prod(observation_shape)
         layers: list[nn.Module] = [nn.Flatten()]
         for n_in in (size, hidden):
@@ -160,11 +160,12 @@ class MLPDecoder(nn.Module):
 ENCODER_NORMS = ("none", "instance")
 
 
-def _check_norm(norm: str) -> str:
+def check_encoder_norm(norm: str, name: str = "encoder_norm") -> str:
+    """``norm`` if it is one of ENCODER_NORMS, else a ValueError naming ``name``, the value and the valid ones."""
     if norm not in ENCODER_NORMS:
         raise ValueError(
-            f"unknown encoder_norm {norm!r}; valid: {', '.join(ENCODER_NORMS)} (none: the reference encoder; "
-            "instance: an instance norm after every convolution and a layer norm on the dense layer)"
+            f"unknown {name} {norm!r}; valid: {', '.join(ENCODER_NORMS)} (none: the reference encoder; instance: an "
+            "instance norm after every convolution and a layer norm on the dense layer; docs/training.md)"
         )
     return norm
 

@@ -93,10 +93,14 @@ def test_decide_scales_are_never_cut_to_a_budget(folder):
             assert decide[key] == cpu[key], key
 
 
-def test_status_of_nothing_started(tmp_path, capsys):
+def test_status_of_nothing_started_then_finished(tmp_path, capsys, monkeypatch):
+    done = tmp_path / "run-info-decide.json"
+    monkeypatch.setattr(extended, "finished_file", lambda folder: done)
     assert extended.main(["--status", "--runs-root", str(tmp_path), "--only", "kim2018_factorvae"]) == 0
-    out = capsys.readouterr().out
-    assert "kim2018_factorvae: not started (64 runs planned)" in out or "finished" in out
+    assert capsys.readouterr().out == "kim2018_factorvae: not started (64 runs planned)\n"
+    done.write_text("{}")
+    extended.main(["--status", "--runs-root", str(tmp_path), "--only", "kim2018_factorvae"])
+    assert capsys.readouterr().out == ("kim2018_factorvae: finished; its claims are decided on the decide scale\n")
 
 
 def test_unknown_folder_is_named():

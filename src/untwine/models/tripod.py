@@ -468,6 +468,7 @@ class Tripod(Objective):
                 f"untwine's default; example: each code's ratio, the authors')"
             )
         self.nhp_ratio = nhp_ratio
+        self._collapse_warned = False  # CollapsedCodeWarning is given once per objective (per run)
 
     def make_quantizer(self, latent_dim: int) -> FiniteScalarQuantizer:
         return FiniteScalarQuantizer(self.levels, latent_dim)
@@ -476,7 +477,7 @@ class Tripod(Objective):
         """Warn once (``CollapsedCodeWarning``) when, at step COLLAPSE_STEP or a later multiple of COLLAPSE_EVERY,
         every latent of the batch's code takes one value: the model has collapsed and will not recover, and its
         InfoMEC and DCI-ES will be undefined."""
-        if getattr(self, "_collapse_warned", False) or step.step < COLLAPSE_STEP or step.step % COLLAPSE_EVERY:
+        if self._collapse_warned or step.step < COLLAPSE_STEP or step.step % COLLAPSE_EVERY:
             return
         codes = step.quantized.detach()
         if codes.shape[0] < 2 or bool((codes.amax(0) > codes.amin(0)).any()):
